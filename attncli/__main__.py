@@ -1,0 +1,5 @@
+"""``python -m attncli``: the same entry point as the ``attncli`` console script."""
+
+from attncli.cli import main
+
+raise SystemExit(main())

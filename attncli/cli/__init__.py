@@ -1,0 +1,71 @@
+"""The ``attncli`` command line: a Typer app with thin commands over the pure core.
+
+Commands live in their own modules (``cli/shapes.py``, ``cli/flops.py``, ...) and register
+themselves on :data:`app`. Heavy imports (torch, fvcore, rich) happen inside the commands, so
+``attncli --help`` stays fast. :func:`main` is the console script: it turns usage errors into
+one line on stderr with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from attncli import __version__
+
+app = typer.Typer(
+    name="attncli",
+    help="Build attention layers from flags and tell the truth about their shapes, "
+         "parameters, FLOPs and permutation behaviour.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"attncli {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Build attention layers from flags and tell the truth about them.
+
+    Exit codes: 0 done; 1 a check you asked for failed; 2 bad input or usage.
+    """
+
+
+from attncli.cli import shapes as _shapes  # noqa: E402,F401  (registers its command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app; usage errors become ``attncli: error: ...`` (one line) and exit 2."""
+    try:
+        result = app(args=argv, prog_name="attncli", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("attncli: aborted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # NOTE: typer's (vendored click) usage errors carry exit_code and format_message();
+        # anything else is a bug and keeps its traceback.
+        code, fmt_message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
+        if not isinstance(code, int) or fmt_message is None:
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(fmt_message(), file=sys.stderr)
+            return 2
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(str(fmt_message()).split())
+        print(f"attncli: error: {message}{where}", file=sys.stderr)
+        return code
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,131 @@
+"""What every command shares: the spec options, ``--format``/``--output``, and error handling.
+
+:func:`spec_command` adds the options of :class:`attncli.spec.AttnSpec` to a command's
+signature (with per-command defaults), builds and validates the spec, and turns a
+:class:`~attncli.spec.SpecError` into a one-line message and exit code 2. Nothing here
+imports torch, fvcore or rich, so ``attncli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from attncli.spec import IMPLS, AttnSpec, SpecError
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+Impl = Enum("Impl", {name.replace("-", "_"): name for name in IMPLS}, type=str)  # type: ignore[misc]
+
+
+class Mask(str, Enum):
+    none = "none"
+    causal = "causal"
+    padding = "padding"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``attncli: error: message`` on one line to stderr and exit."""
+    print(f"attncli: error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _spec_parameters(d: dict[str, Any]) -> list[inspect.Parameter]:
+    """The spec options as keyword-only parameters with ``Annotated`` typer options."""
+    rows: list[tuple[str, Any, Any, tuple[str, ...], str]] = [
+        ("dim", int, d["dim"], ("--dim",), "Embedding size E (embed_dim)."),
+        ("heads", int, d["heads"], ("--heads",), "Number of heads H (num_heads); must divide --dim."),
+        ("batch", int | None, None, ("--batch",), f"Batch size B (default: {d['batch']}; 1 with --unbatched)."),
+        ("seq", int, d["seq"], ("--seq",), "Query length L."),
+        ("kv_seq", int | None, None, ("--kv-seq",), "Key/value length S (default: --seq)."),
+        ("kdim", int | None, None, ("--kdim",), "Key feature size (default: --dim)."),
+        ("vdim", int | None, None, ("--vdim",), "Value feature size (default: --dim)."),
+        ("bias", bool, True, ("--bias/--no-bias",), "Biases in the input and output projections."),
+        ("add_bias_kv", bool, False, ("--add-bias-kv",), "Append a learned bias key and value (S+1)."),
+        ("add_zero_attn", bool, False, ("--add-zero-attn",), "Append a zero key and value (S+1 more)."),
+        ("dropout", float, 0.0, ("--dropout",), "Dropout on the attention weights (training only)."),
+        ("batch_first", bool, True, ("--batch-first/--no-batch-first",),
+         "Input layout (B, L, E); --no-batch-first gives (L, B, E), MHA's default."),
+        ("unbatched", bool, False, ("--unbatched",), "Unbatched input (L, E)."),
+        ("need_weights", bool, True, ("--need-weights/--no-need-weights",),
+         "Return attention weights (off: MHA takes its fused SDPA path)."),
+        ("average_weights", bool, True, ("--average-weights/--per-head-weights",),
+         "Average the returned weights over heads, or return them per head."),
+        ("mask", Mask, Mask(d.get("mask", "none")), ("--mask",),
+         "none, causal (L x S, hides later keys) or padding (the last S/4 keys)."),
+        ("impl", Impl, Impl(d["impl"]), ("--impl",), "Implementation: " + ", ".join(IMPLS) + "."),
+        ("seed", int, 0, ("--seed",), "Random seed for weights and inputs."),
+    ]
+    params = []
+    for name, typ, default, decls, help_ in rows:
+        params.append(inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default,
+            annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
+    return params
+
+
+SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias", "add_bias_kv",
+               "add_zero_attn", "dropout", "batch_first", "unbatched", "need_weights",
+               "average_weights", "mask", "impl", "seed")
+
+FORMAT_PARAMS = [
+    inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default=Format.table,
+                      annotation=Annotated[Format, typer.Option(
+                          "--format", "-f", help="table (for people), json (for scripts) or markdown.")]),
+    inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=Annotated[Path | None, typer.Option(
+                          "--output", "-o", help="Write the report to this file instead of stdout.",
+                          dir_okay=False)]),
+]
+
+
+def spec_from(values: dict[str, Any], *, default_batch: int) -> AttnSpec:
+    """Build and validate the spec from option values (enums to their strings)."""
+    kw = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+    if kw["batch"] is None:
+        kw["batch"] = 1 if kw["unbatched"] else default_batch
+    return AttnSpec(**kw).validate()
+
+
+def spec_command(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the spec options (with these defaults) plus --format/--output.
+
+    The wrapped function receives ``spec`` (validated), ``fmt`` (a str) and ``output``
+    alongside its own parameters. A :class:`SpecError` from anywhere in the command exits 2
+    with a one-line message naming the flag.
+    """
+    d = {"dim": 512, "heads": 8, "batch": 1, "seq": 10, "impl": "torch", **defaults}
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = [p for p in inspect.signature(fn).parameters.values()
+               if p.name not in ("spec", "fmt", "output")]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        params += _spec_parameters(d) + FORMAT_PARAMS
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {k: kwargs.pop(k) for k in SPEC_FIELDS}
+            fmt = kwargs.pop("format").value
+            output = kwargs.pop("output")
+            try:
+                spec = spec_from(values, default_batch=d["batch"])
+                return fn(spec=spec, fmt=fmt, output=output, **kwargs)
+            except SpecError as exc:
+                fail(str(exc))
+
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return wrapper
+
+    return deco

@@ -1,0 +1,96 @@
+"""Shared rendering: the console, number formats, Markdown tables and :func:`emit`.
+
+Tables honour ``NO_COLOR`` and plain pipes: rich writes no colour codes when stdout is not a
+terminal. JSON goes to stdout and nothing else does; warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, RenderableType
+
+UNITS = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def human(n: float, suffix: str = "") -> str:
+    """68719476736 -> '68.72 G' (decimal units, two decimals)."""
+    for scale, unit in UNITS:
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}{suffix}"
+    return f"{n:g} {suffix}".rstrip() if suffix else f"{n:g}"
+
+
+def human_bytes(n: float) -> str:
+    """Binary units for memory: 1073741824 -> '1.00 GiB'."""
+    for scale, unit in ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def commas(n: int) -> str:
+    return f"{n:,}"
+
+
+def md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str = "") -> str:
+    """A GitHub Markdown table; ``align`` is one char per column, 'l' or 'r' (default 'l')."""
+    align = align.ljust(len(headers), "l")
+    sep = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(md_escape(str(c)) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def make_console(file: Any = None, width: int | None = None) -> Console:
+    """A console for tables: no colour when NO_COLOR is set or the target is not a terminal."""
+    target = file if file is not None else sys.stdout
+    no_color = "NO_COLOR" in os.environ or not (hasattr(target, "isatty") and target.isatty())
+    return Console(file=target, no_color=no_color, color_system=None if no_color else "auto",
+                   width=width, highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return make_console(sys.stderr)
+
+
+def render_table_text(renderable: RenderableType, width: int = 100) -> str:
+    """The table as plain text (no colour, fixed width): for files and golden tests."""
+    buf = io.StringIO()
+    Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
+            force_terminal=False).print(renderable)
+    return buf.getvalue()
+
+
+def to_json_text(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
+         markdown: Callable[[], str], output: Path | None = None) -> None:
+    """Write the report in ``fmt`` to stdout, or to ``output`` when given."""
+    if fmt == "json":
+        text = to_json_text(doc)
+    elif fmt == "markdown":
+        text = markdown().rstrip("\n") + "\n"
+    else:
+        if output is None:
+            make_console().print(table())
+            return
+        text = render_table_text(table())
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"attncli: wrote {fmt} to {output}", file=sys.stderr)
