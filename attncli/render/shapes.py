@@ -1,0 +1,71 @@
+"""The ``attncli shapes`` report as a rich table or Markdown."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.render.common import commas, md_table
+from attncli.shapes import Shape, ShapesReport
+
+
+def fmt_shape(shape: Shape | None) -> str:
+    return "None" if shape is None else "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _title(r: ShapesReport) -> str:
+    s = r.spec
+    return (f"attncli shapes: impl {s.impl}, E={s.dim}, H={s.heads} (d={s.head_dim}), "
+            f"B={s.batch}, L={s.seq}, S={s.s}")
+
+
+def table(r: ShapesReport) -> RenderableType:
+    stages = Table(title=_title(r), title_justify="left")
+    stages.add_column("stage")
+    stages.add_column("shape", justify="right")
+    stages.add_column("what it is")
+    for st in r.stages:
+        stages.add_row(st.name, fmt_shape(st.shape), st.explain)
+
+    weights = Table(title="weights", title_justify="left")
+    weights.add_column("parameter")
+    weights.add_column("shape", justify="right")
+    weights.add_column("elements", justify="right")
+    for w in r.weights:
+        weights.add_row(w.name, fmt_shape(w.shape), commas(w.numel))
+
+    comps = Table(title="parameters by component", title_justify="left")
+    comps.add_column("component")
+    comps.add_column("parameters", justify="right")
+    for name, n in r.components.items():
+        comps.add_row(name, commas(n))
+    comps.add_row(Text("total", style="bold"), Text(commas(r.total_params), style="bold"))
+
+    outs = Table(title="nn.MultiheadAttention returns", title_justify="left")
+    outs.add_column("output")
+    outs.add_column("shape", justify="right")
+    outs.add_row("attn_output", fmt_shape(r.attn_output))
+    outs.add_row("attn_weights", fmt_shape(r.attn_weights))
+    parts: list[RenderableType] = [stages, weights, comps, outs]
+    parts += [Text(f"note: {n}") for n in r.notes]
+    return Group(*parts)
+
+
+def markdown(r: ShapesReport) -> str:
+    out = [f"### {_title(r)}", "",
+           md_table(["stage", "shape", "what it is"],
+                    [(st.name, f"`{fmt_shape(st.shape)}`", st.explain) for st in r.stages], "lrl"),
+           "", "#### Weights", "",
+           md_table(["parameter", "shape", "elements"],
+                    [(f"`{w.name}`", f"`{fmt_shape(w.shape)}`", commas(w.numel)) for w in r.weights], "lrr"),
+           "", "#### Parameters by component", "",
+           md_table(["component", "parameters"],
+                    [*((k, commas(v)) for k, v in r.components.items()),
+                     ("**total**", f"**{commas(r.total_params)}**")], "lr"),
+           "", "#### `nn.MultiheadAttention` returns", "",
+           md_table(["output", "shape"], [("attn_output", f"`{fmt_shape(r.attn_output)}`"),
+                                          ("attn_weights", f"`{fmt_shape(r.attn_weights)}`")], "lr")]
+    if r.notes:
+        out += [""] + [f"- {n}" for n in r.notes]
+    return "\n".join(out) + "\n"

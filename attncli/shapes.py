@@ -1,0 +1,197 @@
+"""Shapes stage by stage, weights and parameter counts, and what ``nn.MultiheadAttention`` returns.
+
+:func:`stage_shapes` is the model of the computation in closed form: the shape at every stage
+(input, q, k, v, q_heads, k_heads, v_heads, scores, weights, context, merged, output) in the
+canonical layout (batch, heads, length, head_dim), with the batch dimension dropped for
+unbatched input. The tests check it against the shapes the own implementations record while
+they run, and :func:`analyse` checks the returned shapes against ``nn.MultiheadAttention``
+itself. Weights and parameter counts come from the built module (on the meta device for
+sizes that would not fit), so they are what the layer really holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from attncli.spec import AttnSpec
+
+Shape = tuple[int, ...]
+
+SCHEMA = "attncli.shapes/1"
+
+EXPLAIN: dict[str, str] = {
+    "input": "the query tokens as given, in the chosen layout",
+    "key_input": "the key tokens (cross-attention: S tokens of kdim features)",
+    "value_input": "the value tokens (cross-attention: S tokens of vdim features)",
+    "q": "queries: input @ W_q^T (+ b_q), batch-first",
+    "k": "keys: key input @ W_k^T (+ b_k)",
+    "v": "values: value input @ W_v^T (+ b_v)",
+    "q_heads": "q split into H heads of E/H features: view + transpose",
+    "k_heads": "k split into heads (S' = S, +1 bias_kv, +1 zero_attn)",
+    "v_heads": "v split into heads, same S' as the keys",
+    "scores": "q_heads @ k_heads^T / sqrt(E/H): one score per (query, key) per head",
+    "weights": "softmax over the keys (masked keys get 0); each row sums to 1",
+    "context": "weights @ v_heads: each query's weighted mix of values, per head",
+    "merged": "heads concatenated back: transpose + reshape to E features",
+    "output": "merged @ W_O^T (+ b_O), back in the input's layout",
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    shape: Shape
+    explain: str
+
+
+@dataclass(frozen=True)
+class WeightRow:
+    name: str
+    shape: Shape
+    numel: int
+    component: str
+
+
+@dataclass(frozen=True)
+class ShapesReport:
+    """Everything ``attncli shapes`` shows, for one spec."""
+
+    spec: AttnSpec
+    stages: tuple[Stage, ...]
+    weights: tuple[WeightRow, ...]
+    components: dict[str, int]
+    total_params: int
+    attn_output: Shape
+    attn_weights: Shape | None
+    device: str
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "config": self.spec.to_dict(),
+            "stages": [{"name": s.name, "shape": list(s.shape), "explain": s.explain} for s in self.stages],
+            "weights": [{"name": w.name, "shape": list(w.shape), "numel": w.numel,
+                         "component": w.component} for w in self.weights],
+            "params": {"total": self.total_params, "by_component": dict(self.components)},
+            "outputs": {"attn_output": list(self.attn_output),
+                        "attn_weights": None if self.attn_weights is None else list(self.attn_weights)},
+            "notes": list(self.notes),
+        }
+
+
+def _io(spec: AttnSpec, length: int, features: int) -> Shape:
+    """A token tensor in the user's layout."""
+    if spec.unbatched:
+        return (length, features)
+    return (spec.batch, length, features) if spec.batch_first else (length, spec.batch, features)
+
+
+def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
+    """The shape of every stage, in closed form (see the module docstring for the layout)."""
+    b = () if spec.unbatched else (spec.batch,)
+    e, h, d, l, s, s2 = spec.dim, spec.heads, spec.head_dim, spec.seq, spec.s, spec.s_total
+    rows: list[tuple[str, Shape]] = [("input", _io(spec, l, e))]
+    if not spec.is_self_attention:
+        rows += [("key_input", _io(spec, s, spec.k_dim)), ("value_input", _io(spec, s, spec.v_dim))]
+    rows += [
+        ("q", (*b, l, e)), ("k", (*b, s, e)), ("v", (*b, s, e)),
+        ("q_heads", (*b, h, l, d)), ("k_heads", (*b, h, s2, d)), ("v_heads", (*b, h, s2, d)),
+        # (b, h, l, d) @ (b, h, d, s') -> (b, h, l, s')
+        ("scores", (*b, h, l, s2)), ("weights", (*b, h, l, s2)),
+        # (b, h, l, s') @ (b, h, s', d) -> (b, h, l, d)
+        ("context", (*b, h, l, d)), ("merged", (*b, l, e)),
+        ("output", _io(spec, l, e)),
+    ]
+    return tuple(Stage(n, shape, EXPLAIN[n]) for n, shape in rows)
+
+
+def mha_output_shapes(spec: AttnSpec) -> tuple[Shape, Shape | None]:
+    """What ``nn.MultiheadAttention`` returns, in closed form (tests compare with torch)."""
+    out = _io(spec, spec.seq, spec.dim)
+    if not spec.need_weights:
+        return out, None
+    b = () if spec.unbatched else (spec.batch,)
+    heads = () if spec.average_weights else (spec.heads,)
+    return out, (*b, *heads, spec.seq, spec.s_total)
+
+
+def closed_form_params(spec: AttnSpec) -> dict[str, int]:
+    """Parameters of ``nn.MultiheadAttention`` for these options, by formula.
+
+    in-projection E*E + E*kdim + E*vdim (+3E biases), W_O E*E (+E), bias_k and bias_v E each.
+    """
+    e = spec.dim
+    parts = {"in_proj": e * e + e * spec.k_dim + e * spec.v_dim + (3 * e if spec.bias else 0)}
+    if spec.out_proj:
+        parts["out_proj"] = e * e + (e if spec.bias else 0)
+    if spec.add_bias_kv:
+        parts["bias_kv"] = 2 * e
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def component_of(name: str) -> str:
+    """Group a parameter name: ``in_proj_weight`` -> in_proj, ``heads.3.q.weight`` -> heads.3."""
+    parts = name.split(".")
+    if parts[0] in ("bias_k", "bias_v"):
+        return "bias_kv"
+    if parts[0] == "heads" and len(parts) > 1:
+        return f"heads.{parts[1]}"
+    first = parts[0]
+    for suffix in ("_weight", "_bias"):
+        if first.endswith(suffix):
+            return first[: -len(suffix)]
+    return first
+
+
+def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25) -> bool:
+    """Whether a real forward pass is small (scores, activations and weights under ~128 MiB)."""
+    b = spec.batch
+    scores = b * spec.heads * spec.seq * spec.s_total
+    acts = b * (spec.seq + 2 * spec.s) * spec.dim * 4
+    weights = spec.dim * (2 * spec.dim + spec.k_dim + spec.v_dim)
+    return scores + acts + weights < limit_elems
+
+
+def analyse(spec: AttnSpec) -> ShapesReport:
+    """Build the layer for ``spec`` and report its stages, weights and MHA's returned shapes."""
+    import dataclasses
+
+    import torch
+
+    from attncli.modules import build, make_inputs, run
+
+    device = "cpu" if fits_in_memory(spec) else "meta"
+    module = build(spec, device)
+    weights = tuple(WeightRow(n, tuple(p.shape), p.numel(), component_of(n))
+                    for n, p in module.named_parameters())
+    components: dict[str, int] = {}
+    for w in weights:
+        components[w.component] = components.get(w.component, 0) + w.numel
+    total = sum(w.numel for w in weights)
+
+    torch_spec = dataclasses.replace(spec, impl="torch")
+    mha = module if spec.impl == "torch" else build(torch_spec, device)
+    with torch.no_grad():
+        out, attn = run(mha, torch_spec, make_inputs(torch_spec, device))
+    notes: list[str] = []
+    if device == "meta":
+        notes.append("too large for a real forward pass here: shapes come from the meta device")
+    if spec.impl == "torch":
+        notes.append("nn.MultiheadAttention works in (L, B*H, E/H) inside; stages show the "
+                     "equivalent (B, H, L, E/H) layout")
+    if spec.impl == "sdpa":
+        notes.append("scores and weights live inside scaled_dot_product_attention and are never "
+                     "materialised; the shapes are what it computes")
+    if not spec.out_proj:
+        notes.append("W_O removed: output = merged" + (" (MHA keeps out_proj as identity)"
+                                                        if spec.impl == "torch" else ""))
+    if spec.dropout:
+        notes.append("dropout acts in training only; attncli runs the layer in eval mode")
+    return ShapesReport(spec=spec, stages=stage_shapes(spec), weights=weights,
+                        components=components, total_params=total,
+                        attn_output=tuple(out.shape),
+                        attn_weights=None if attn is None else tuple(attn.shape),
+                        device=device, notes=tuple(notes))
