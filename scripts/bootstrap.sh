@@ -11,7 +11,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/constraints.txt" -nt "$STAMP" ]; then
   echo "attncli: installing attncli and its dependencies into $VENV (torch pinned to 2.13.0)" >&2
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[$ATTNCLI_EXTRAS]" >&2
+  LOG="$VENV/install.log"
+  # NOTE: pip's output goes to a log (this machine's pip config is noisy); shown on failure.
+  if ! "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[$ATTNCLI_EXTRAS]" >"$LOG" 2>&1; then
+    tail -n 30 "$LOG" >&2
+    echo "attncli: installing failed; the full log is $LOG" >&2
+    exit 1
+  fi
   touch "$STAMP"
 fi

@@ -1,0 +1,109 @@
+"""Budgets and baselines for CI: parse counts like ``68.7G``, check limits, compare reports.
+
+Pure functions over numbers and JSON documents; nothing here imports torch. A failed check
+is a :class:`CheckResult` with ``passed=False``; the command exits 1 when any fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from attncli.spec import SpecError
+
+SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+_COUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([KMGTP]?)\s*$", re.IGNORECASE)
+
+
+def parse_count(text: str, flag: str) -> int:
+    """``"1e9"``, ``"68.7G"``, ``"68,719,476,736"``, ``"12M"`` -> an int; else SpecError(flag)."""
+    m = _COUNT.match(text)
+    if not m:
+        raise SpecError(flag, f"expected a count like 1e9, 68.7G or 1,050,624; got {text!r}")
+    number = float(m.group(1).replace(",", "").replace("_", ""))
+    value = number * SUFFIXES[m.group(2).upper()]
+    if not math.isfinite(value) or value < 0:
+        raise SpecError(flag, f"expected a non-negative count, got {text!r}")
+    return round(value)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One budget or baseline comparison."""
+
+    name: str
+    value: int
+    limit: int
+    passed: bool
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "limit": self.limit,
+                "passed": self.passed, "message": self.message}
+
+
+def _pct(over: int, base: int) -> str:
+    return f"{100.0 * over / base:+.1f}%" if base else "n/a"
+
+
+def budget(name: str, value: int, limit: int, what: str) -> CheckResult:
+    """``value <= limit``; the message names what exceeded and by how much."""
+    if value <= limit:
+        return CheckResult(name, value, limit, True, f"{name}: {value:,} within {limit:,} ({what})")
+    over = value - limit
+    return CheckResult(name, value, limit, False,
+                       f"{name}: {value:,} exceeds {limit:,} by {over:,} ({_pct(over, limit)}) ({what})")
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """An earlier ``attncli flops`` or ``attncli report`` JSON document; SpecError otherwise."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError("--baseline", f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError("--baseline", f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(("attncli.flops/", "attncli.report/")):
+        raise SpecError("--baseline", f"{path} is not an attncli flops or report JSON document")
+    return doc
+
+
+def variants_of(doc: dict[str, Any]) -> dict[tuple[int, bool], dict[str, Any]]:
+    """The FLOP variants of a flops or report document, keyed by (heads, out_proj)."""
+    flops = doc.get("flops", doc) if str(doc.get("schema", "")).startswith("attncli.report/") else doc
+    rows = flops.get("variants", []) if isinstance(flops, dict) else []
+    return {(int(v["heads"]), bool(v["out_proj"])): v for v in rows
+            if isinstance(v, dict) and {"heads", "out_proj"} <= set(v)}
+
+
+def compare_baseline(new: dict[str, Any], old: dict[str, Any], tolerance: float) -> list[CheckResult]:
+    """Each variant's fvcore_flops and params must not grow beyond ``old * (1 + tolerance)``."""
+    results: list[CheckResult] = []
+    old_v, new_v = variants_of(old), variants_of(new)
+    for key, nv in new_v.items():
+        ov = old_v.get(key)
+        if ov is None:
+            continue
+        label = f"{key[0]} head{'s' if key[0] != 1 else ''} {'with' if key[1] else 'without'} W_O"
+        for field in ("fvcore_flops", "params"):
+            if field not in nv or field not in ov:
+                continue
+            value, base = int(nv[field]), int(ov[field])
+            limit = math.floor(base * (1.0 + tolerance))
+            name = f"baseline {field} ({label})"
+            if value <= limit:
+                results.append(CheckResult(name, value, limit, True,
+                                           f"{name}: {value:,} vs baseline {base:,} ({_pct(value - base, base)})"))
+            else:
+                results.append(CheckResult(
+                    name, value, limit, False,
+                    f"{name}: {value:,} regressed from {base:,} by {value - base:,} "
+                    f"({_pct(value - base, base)}, tolerance {tolerance:.1%})"))
+    if not results:
+        results.append(CheckResult("baseline", 0, 0, False,
+                                   "baseline: no variant (heads, W_O) in common with the baseline document"))
+    return results

@@ -1,0 +1,119 @@
+"""FLOPs, parameters and attention-matrix memory over a range of one setting.
+
+``--seq 128,256,512`` lists values; ``--seq 128:8192:x2`` multiplies from 128 up to 8192;
+``--seq 128:1024:+128`` adds. For each value the layer as configured (H heads with W_O) is
+counted with the same fvcore path as ``attncli flops``, and the growth exponent of every stage
+is fitted on a log-log scale: d log(count) / d log(value). QK^T grows as L^2, projections as
+L; heads change nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from attncli.spec import AttnSpec, SpecError
+
+SCHEMA = "attncli.sweep/1"
+SWEEPABLE = ("seq", "heads", "dim", "batch")
+MAX_POINTS = 64
+_RANGE = re.compile(r"^(\d+):(\d+)(?::([x+*])(\d+))?$")
+
+
+def parse_values(text: str, flag: str) -> list[int]:
+    """``"128"``, ``"128,256"``, ``"128:8192:x2"``, ``"128:1024:+128"`` -> sorted unique ints."""
+    t = text.replace(" ", "")
+    m = _RANGE.match(t)
+    if m:
+        start, stop = int(m.group(1)), int(m.group(2))
+        op, step = (m.group(3) or "x"), int(m.group(4) or 2)
+        if start < 1 or stop < start:
+            raise SpecError(flag, f"range {text!r} needs 1 <= start <= stop")
+        if (op in "x*" and step < 2) or (op == "+" and step < 1):
+            raise SpecError(flag, f"range {text!r} needs a step of at least {'x2' if op != '+' else '+1'}")
+        values, v = [], start
+        while v <= stop:
+            values.append(v)
+            if len(values) > MAX_POINTS:
+                raise SpecError(flag, f"range {text!r} has more than {MAX_POINTS} points")
+            v = v * step if op in "x*" else v + step
+        return values
+    try:
+        values = sorted({int(part) for part in t.split(",") if part})
+    except ValueError:
+        raise SpecError(flag, f"expected N, N,N,... or START:STOP:xK / START:STOP:+K; got {text!r}") from None
+    if not values:
+        raise SpecError(flag, f"no values in {text!r}")
+    if len(values) > MAX_POINTS:
+        raise SpecError(flag, f"more than {MAX_POINTS} values")
+    return values
+
+
+def fit_exponent(xs: list[int], ys: list[int]) -> float | None:
+    """Least-squares slope of log(y) on log(x); None with fewer than 2 points or a zero count."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if y > 0]
+    if len(pts) < 2 or len(pts) != len(xs) or len({p[0] for p in pts}) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+
+
+@dataclass(frozen=True)
+class Point:
+    value: int
+    by_stage: dict[str, int]
+    flops: int
+    params: int
+    attn_matrix_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "fvcore_flops": self.flops, "flops_torch": 2 * self.flops,
+                "params": self.params, "attn_matrix_bytes": self.attn_matrix_bytes,
+                "by_stage": dict(self.by_stage)}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    spec: AttnSpec
+    setting: str
+    points: tuple[Point, ...]
+    exponents: dict[str, float | None]
+    dtype: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "config": {**self.spec.to_dict(), "dtype": self.dtype, "swept": self.setting},
+            "setting": self.setting,
+            "convention": "fvcore_flops counts one multiply-add as one FLOP; flops_torch = 2x",
+            "points": [p.to_json() for p in self.points],
+            "exponents": {k: (None if v is None else round(v, 4)) for k, v in self.exponents.items()},
+        }
+
+
+Counter = Callable[[AttnSpec], tuple[dict[str, int], int, int, int]]
+"""spec -> (by_stage, total, params, attention-matrix bytes) for H heads with W_O."""
+
+
+def run_sweep(spec: AttnSpec, setting: str, values: list[int], count: Counter, dtype: str,
+              advance: Callable[[int], None] | None = None) -> SweepReport:
+    """Count every value of ``setting``; ``advance(value)`` is called after each (progress)."""
+    points = []
+    for v in values:
+        s = spec.with_(**{setting: v})
+        by_stage, total, params, mem = count(s)
+        points.append(Point(v, by_stage, total, params, mem))
+        if advance is not None:
+            advance(v)
+    stages = list(points[0].by_stage) if points else []
+    xs = [p.value for p in points]
+    exponents: dict[str, float | None] = {
+        st: fit_exponent(xs, [p.by_stage.get(st, 0) for p in points]) for st in stages}
+    exponents["total"] = fit_exponent(xs, [p.flops for p in points])
+    exponents["params"] = fit_exponent(xs, [p.params for p in points])
+    return SweepReport(spec, setting, tuple(points), exponents, dtype)
