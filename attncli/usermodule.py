@@ -1,0 +1,88 @@
+"""``--module pkg.mod:factory``: build and run an attention module the user wrote.
+
+The reference names a module and an attribute: a factory function or a class, called as
+``factory(dim, heads)``. The module is built on the requested device (the meta device for
+counting, so any size works) and called as ``module(query, key, value)`` when its ``forward``
+takes three inputs, else ``module(x)``. Anything that goes wrong (import, build, forward) is a
+:class:`~attncli.spec.SpecError` naming ``--module`` with the reason, so the command exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from attncli.spec import AttnSpec, SpecError
+
+FLAG = "--module"
+
+
+def load_factory(ref: str) -> Callable[..., Any]:
+    """Import ``pkg.mod:attr`` (the current directory is importable) and return ``attr``."""
+    mod_name, sep, attr = ref.partition(":")
+    if not sep or not mod_name or not attr:
+        raise SpecError(FLAG, f"expected MODULE:FACTORY (e.g. mypkg.attn:build), got {ref!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as exc:  # NOTE: user code can raise anything on import
+        raise SpecError(FLAG, f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(FLAG, f"{mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError(FLAG, f"{ref!r} is not a class or function")
+    return obj  # type: ignore[no-any-return]
+
+
+def build_user(ref: str, spec: AttnSpec, device: str = "meta") -> Any:
+    """``factory(spec.dim, spec.heads)`` built on ``device``, in eval mode."""
+    import torch
+
+    factory = load_factory(ref)
+    try:
+        with torch.device(device):
+            module = factory(spec.dim, spec.heads)
+    except Exception as exc:  # NOTE: user code can raise anything
+        raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) returned {type(module).__name__}, "
+                              "not a torch.nn.Module")
+    return module.eval()
+
+
+def takes_qkv(module: Any) -> bool:
+    """Whether ``forward`` takes (query, key, value) rather than one input."""
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 3
+
+
+def user_args(module: Any, query: Any, key: Any, value: Any) -> tuple[Any, ...]:
+    return (query, key, value) if takes_qkv(module) else (query,)
+
+
+def run_user(module: Any, args: tuple[Any, ...], ref: str) -> Any:
+    """One forward pass; the first tensor of a tuple output is the output."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            out = module(*args)
+    except Exception as exc:  # NOTE: user code can raise anything
+        shapes = ", ".join(str(tuple(a.shape)) for a in args)
+        raise SpecError(FLAG, f"{ref} cannot run on inputs {shapes}: {type(exc).__name__}: {exc}") from None
+    if isinstance(out, tuple | list):
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise SpecError(FLAG, f"{ref} returned {type(out).__name__}, not a tensor")
+    return out

@@ -1,0 +1,58 @@
+"""Start-up time of ``attncli --help`` against the bare ``python -c "import typer"``.
+
+Target (issue "reports"): every ``--help`` within 3x of the bare typer import, and none of
+them imports torch or fvcore. Run by hand: ``.venv/bin/python benchmarks/bench_startup.py``.
+Prints medians over several runs measured in this one run, and the ratios.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+RUNS = 7
+COMMANDS = ["", "shapes", "flops", "permute-test", "report", "sweep"]
+TARGET = 3.0
+
+
+def timed(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def median(args: list[str]) -> float:
+    timed(args)  # warm the file cache
+    return statistics.median(timed(args) for _ in range(RUNS))
+
+
+def heavy_imports(args: list[str]) -> list[str]:
+    """Top-level heavy packages imported by ``python args`` (from ``-X importtime``)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, text=True)
+    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    return sorted(names & {"torch", "fvcore", "sympy"})
+
+
+def main() -> int:
+    py = sys.executable
+    base = median([py, "-c", "import typer"])
+    print(f"bare `python -c 'import typer'`: {base * 1000:.0f} ms (median of {RUNS})")
+    worst = 0.0
+    ok = True
+    for cmd in COMMANDS:
+        args = ["-m", "attncli", *([cmd] if cmd else []), "--help"]
+        t = median([py, *args])
+        heavy = heavy_imports(args)
+        ratio = t / base
+        worst = max(worst, ratio)
+        ok &= ratio <= TARGET and not heavy
+        label = f"attncli {cmd} --help".replace("  ", " ")
+        print(f"{label:32s} {t * 1000:6.0f} ms  ratio {ratio:4.2f}x  heavy imports: {heavy or 'none'}")
+    print(f"worst ratio {worst:.2f}x (target <= {TARGET}x): {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

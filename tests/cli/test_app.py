@@ -1,0 +1,34 @@
+"""The app as a whole: fast start (no torch/fvcore/rich on import), help for every command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from attncli.cli import app
+
+
+def command_names() -> list[str]:
+    return sorted(c.name or c.callback.__name__ for c in app.registered_commands)  # type: ignore[union-attr]
+
+
+def test_cli_import_is_light() -> None:
+    code = ("import sys, attncli.cli\n"
+            "heavy = [m for m in ('torch', 'fvcore', 'rich.table', 'sympy') if m in sys.modules]\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_every_command_has_help_and_format(cli: Any) -> None:
+    assert "shapes" in command_names()
+    for name in command_names():
+        r = cli(name, "--help")
+        assert r.code == 0, name
+        assert "--format" in r.out and "--output" in r.out, name
+
+
+def test_no_args_shows_help_exit_2(cli: Any) -> None:
+    r = cli()
+    assert r.code == 2 and "Usage" in r.out + r.err

@@ -1,0 +1,42 @@
+"""Loading a user's module: every failure is a SpecError naming --module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attncli.spec import AttnSpec, SpecError
+from attncli.usermodule import build_user, load_factory, run_user, takes_qkv, user_args
+
+SPEC = AttnSpec(dim=16, heads=4, batch=2, seq=5).validate()
+
+
+@pytest.mark.parametrize(("ref", "needle"), [
+    ("nocolon", "MODULE:FACTORY"),
+    ("no_such_module_xyz:f", "cannot import"),
+    ("tests.usermods:missing", "no attribute"),
+    ("tests.usermods:not_callable", "not a class or function"),
+])
+def test_load_errors(ref: str, needle: str) -> None:
+    with pytest.raises(SpecError, match=needle) as info:
+        load_factory(ref)
+    assert info.value.flag == "--module"
+
+
+def test_build_and_run_factory_and_class() -> None:
+    for ref in ("tests.usermods:build_tiny", "tests.usermods:TinyAttention"):
+        m = build_user(ref, SPEC, "cpu")
+        x = torch.randn(2, 5, 16)
+        assert not takes_qkv(m)
+        assert run_user(m, user_args(m, x, x, x), ref).shape == (2, 5, 16)
+    mha = build_user("tests.usermods:build_mha", SPEC, "cpu")
+    assert takes_qkv(mha)
+
+
+def test_build_and_run_failures() -> None:
+    with pytest.raises(SpecError, match="always fails"):
+        build_user("tests.usermods:broken", SPEC, "cpu")
+    m = build_user("tests.usermods:WrongShape", SPEC, "cpu")
+    with pytest.raises(SpecError, match=r"cannot run on inputs \(2, 5, 16\)"):
+        x = torch.randn(2, 5, 16)
+        run_user(m, (x,), "tests.usermods:WrongShape")
