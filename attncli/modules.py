@@ -314,11 +314,15 @@ class PerHeadAttention(OwnAttention):
         super().__init__(spec)
         self.heads = nn.ModuleList(Head(spec) for _ in range(spec.heads))
 
+    @property
+    def heads_list(self) -> list[Head]:
+        return [h for h in self.heads if isinstance(h, Head)]
+
     def attend(self, query: Tensor, key: Tensor, value: Tensor,
                blocked: Tensor | None, need_weights: bool) -> tuple[Tensor, Weights]:
         d = self.head_dim
         contexts, weights = [], []
-        for i, head in enumerate(self.heads):
+        for i, head in enumerate(self.heads_list):
             sl = slice(i * d, (i + 1) * d)
             # (b, l, e) @ q^T -> (b, l, d); (b, s, kdim) @ k^T -> (b, s, d); likewise v.
             q, k, v = head.q(query), head.k(key), head.v(value)
@@ -358,10 +362,11 @@ def load_from_torch(dst: OwnAttention, src: nn.MultiheadAttention) -> None:
     e = src.embed_dim
     if src._qkv_same_embed_dim:
         assert src.in_proj_weight is not None
-        wq, wk, wv = src.in_proj_weight.detach().split(e)
+        wq, wk, wv = torch.split(src.in_proj_weight.detach(), e)
     else:
         wq, wk, wv = (p.detach() for p in (src.q_proj_weight, src.k_proj_weight, src.v_proj_weight))
-    biases = (None, None, None) if src.in_proj_bias is None else src.in_proj_bias.detach().split(e)
+    biases: tuple[Tensor | None, ...] = (
+        (None, None, None) if src.in_proj_bias is None else torch.split(src.in_proj_bias.detach(), e))
     with torch.no_grad():
         if isinstance(dst, FusedAttention):
             dst.qkv.weight.copy_(torch.cat([wq, wk, wv]))
@@ -374,16 +379,17 @@ def load_from_torch(dst: OwnAttention, src: nn.MultiheadAttention) -> None:
                     lin.bias.copy_(b)
         elif isinstance(dst, PerHeadAttention):
             d = dst.head_dim
-            for i, head in enumerate(dst.heads):
+            for i, head in enumerate(dst.heads_list):
                 sl = slice(i * d, (i + 1) * d)
                 for lin, w, b in ((head.q, wq, biases[0]), (head.k, wk, biases[1]), (head.v, wv, biases[2])):
                     lin.weight.copy_(w[sl])
                     if lin.bias is not None and b is not None:
                         lin.bias.copy_(b[sl])
-        if isinstance(dst.out_proj, nn.Linear):
-            dst.out_proj.weight.copy_(src.out_proj.weight)
-            if dst.out_proj.bias is not None and src.out_proj.bias is not None:
-                dst.out_proj.bias.copy_(src.out_proj.bias)
+        out = dst.out_proj
+        if isinstance(out, nn.Linear):
+            out.weight.copy_(src.out_proj.weight)
+            if out.bias is not None and src.out_proj.bias is not None:
+                out.bias.copy_(src.out_proj.bias)
         if dst.bias_k is not None and dst.bias_v is not None:
             assert src.bias_k is not None and src.bias_v is not None
             dst.bias_k.copy_(src.bias_k)

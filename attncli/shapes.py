@@ -91,18 +91,18 @@ def _io(spec: AttnSpec, length: int, features: int) -> Shape:
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage, in closed form (see the module docstring for the layout)."""
     b = () if spec.unbatched else (spec.batch,)
-    e, h, d, l, s, s2 = spec.dim, spec.heads, spec.head_dim, spec.seq, spec.s, spec.s_total
-    rows: list[tuple[str, Shape]] = [("input", _io(spec, l, e))]
+    e, h, d, n, s, s2 = spec.dim, spec.heads, spec.head_dim, spec.seq, spec.s, spec.s_total
+    rows: list[tuple[str, Shape]] = [("input", _io(spec, n, e))]
     if not spec.is_self_attention:
         rows += [("key_input", _io(spec, s, spec.k_dim)), ("value_input", _io(spec, s, spec.v_dim))]
     rows += [
-        ("q", (*b, l, e)), ("k", (*b, s, e)), ("v", (*b, s, e)),
-        ("q_heads", (*b, h, l, d)), ("k_heads", (*b, h, s2, d)), ("v_heads", (*b, h, s2, d)),
+        ("q", (*b, n, e)), ("k", (*b, s, e)), ("v", (*b, s, e)),
+        ("q_heads", (*b, h, n, d)), ("k_heads", (*b, h, s2, d)), ("v_heads", (*b, h, s2, d)),
         # (b, h, l, d) @ (b, h, d, s') -> (b, h, l, s')
-        ("scores", (*b, h, l, s2)), ("weights", (*b, h, l, s2)),
+        ("scores", (*b, h, n, s2)), ("weights", (*b, h, n, s2)),
         # (b, h, l, s') @ (b, h, s', d) -> (b, h, l, d)
-        ("context", (*b, h, l, d)), ("merged", (*b, l, e)),
-        ("output", _io(spec, l, e)),
+        ("context", (*b, h, n, d)), ("merged", (*b, n, e)),
+        ("output", _io(spec, n, e)),
     ]
     return tuple(Stage(n, shape, EXPLAIN[n]) for n, shape in rows)
 

@@ -38,7 +38,7 @@ def load_factory(ref: str) -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise SpecError(FLAG, f"{ref!r} is not a class or function")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def build_user(ref: str, spec: AttnSpec, device: str = "meta") -> Any:
