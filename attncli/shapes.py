@@ -165,8 +165,10 @@ def analyse(spec: AttnSpec) -> ShapesReport:
 
     device = "cpu" if fits_in_memory(spec) else "meta"
     module = build(spec, device)
-    weights = tuple(WeightRow(n, tuple(p.shape), p.numel(), component_of(n))
-                    for n, p in module.named_parameters())
+    # Projections first, then the bias key/value, then W_O, whatever order the module registered.
+    rank = {"bias_kv": 1, "out_proj": 2}
+    weights = tuple(sorted((WeightRow(n, tuple(p.shape), p.numel(), component_of(n))
+                            for n, p in module.named_parameters()), key=lambda w: rank.get(w.component, 0)))
     components: dict[str, int] = {}
     for w in weights:
         components[w.component] = components.get(w.component, 0) + w.numel
