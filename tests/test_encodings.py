@@ -8,6 +8,7 @@ attention written out here step by step from ``nn.MultiheadAttention``'s own wei
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -166,8 +167,9 @@ def reference_rope_attention(mha: nn.MultiheadAttention, x: Tensor) -> Tensor:
     e, h = mha.embed_dim, mha.num_heads
     d = e // h
     assert mha.in_proj_weight is not None and mha.in_proj_bias is not None
-    wq, wk, wv = mha.in_proj_weight.split(e)
-    bq, bk, bv = mha.in_proj_bias.split(e)
+    w_in, b_in = mha.in_proj_weight, mha.in_proj_bias
+    wq, wk, wv = w_in[:e], w_in[e:2 * e], w_in[2 * e:]
+    bq, bk, bv = b_in[:e], b_in[e:2 * e], b_in[2 * e:]
     b, length, _ = x.shape
     # (b, l, e) @ (e, e) -> (b, l, e) -> (b, h, l, d)
     q, k, v = ((x @ w.T + bias).view(b, length, h, d).transpose(1, 2)
@@ -191,7 +193,7 @@ def reference_rope_attention(mha: nn.MultiheadAttention, x: Tensor) -> Tensor:
     return out
 
 
-LAYOUTS = {"batch-first": {"batch_first": True}, "seq-first": {"batch_first": False},
+LAYOUTS: dict[str, dict[str, Any]] = {"batch-first": {"batch_first": True}, "seq-first": {"batch_first": False},
            "unbatched": {"unbatched": True, "batch": 1}}
 
 
@@ -215,6 +217,7 @@ def test_rope_in_every_impl_matches_the_written_out_reference(impl: str, layout:
     kw = {"batch": 2, **LAYOUTS[layout]}
     spec = AttnSpec(dim=dim, heads=heads, seq=5, impl=impl, seed=3, **kw).validate()
     reference_mha = build(spec.with_(impl="torch")).double()
+    assert isinstance(reference_mha, nn.MultiheadAttention)
     module = build(spec).double()
     x = torch.randn(spec.batch, spec.seq, dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
