@@ -109,7 +109,7 @@ def spec_command(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[...
     d = {"dim": 512, "heads": 8, "batch": 1, "seq": 10, "impl": "torch", **defaults}
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        own = [p for p in inspect.signature(fn).parameters.values()
+        own = [p for p in inspect.signature(fn, eval_str=True).parameters.values()
                if p.name not in ("spec", "fmt", "output")]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
         params += _spec_parameters(d) + FORMAT_PARAMS

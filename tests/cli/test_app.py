@@ -32,3 +32,9 @@ def test_every_command_has_help_and_format(cli: Any) -> None:
 def test_no_args_shows_help_exit_2(cli: Any) -> None:
     r = cli()
     assert r.code == 2 and "Usage" in r.out + r.err
+
+
+def test_command_options_keep_their_help(cli: Any) -> None:
+    # Options a command declares itself keep their typer settings next to the shared ones.
+    r = cli("shapes", "--help")
+    assert "--no-out-proj" in r.out and "without W_O" in r.out and "--no-no-out-proj" not in r.out
