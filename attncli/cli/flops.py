@@ -1,0 +1,52 @@
+"""``attncli flops``: fvcore FLOPs of one head and H heads, with and without W_O, at any size."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attncli.cli import app
+from attncli.cli.common import fail, spec_command
+from attncli.spec import AttnSpec
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+@app.command()
+@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
+def flops(
+    spec: AttnSpec, fmt: str, output: Path | None,
+    dtype: Annotated[Dtype, typer.Option(
+        "--dtype", help="Element type for the memory estimate (counts do not depend on it).")] = Dtype.float32,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
+) -> None:
+    """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
+
+    Defaults are the seed experiment (B=32, L=1024, ViT-style fused qkv): 1 head without W_O
+    and 8 heads without W_O both cost 60,129,542,144; with W_O, 68,719,476,736. fvcore counts
+    one multiply-add as one flop (MACs); FLOPs are 2x. Every count is checked per stage against
+    the closed form and torch's FlopCounterMode; a disagreement goes to stderr (exit 1 with
+    --check). Any size works: nothing is allocated.
+    """
+    from attncli.flops import count_flops
+    from attncli.render import emit
+    from attncli.render import flops as view
+
+    report = count_flops(spec, dtype=dtype.value)
+    for problem in report.problems:
+        print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+    try:
+        emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
+    except OSError as exc:
+        fail(f"--output: cannot write {output}: {exc.strerror or exc}")
+    if check and not report.agree:
+        raise typer.Exit(1)

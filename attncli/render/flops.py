@@ -1,0 +1,202 @@
+"""The ``attncli flops`` report as a rich table or Markdown.
+
+Counts keep thousands separators and get a human unit beside them (``68.72 G``); the JSON
+document (``FlopsReport.to_json``) has the exact integers. Every table says its convention:
+fvcore's "flops" are multiply-adds (MACs); FLOPs are 2 x that.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.flops import CLOSED_FORMS, STAGE_LABELS, STAGES, UNCOUNTED_WHY, FlopsReport, Variant
+from attncli.render.common import commas, human, human_bytes, md_table
+
+
+def _title(r: FlopsReport) -> str:
+    s = r.spec
+    kv = "" if s.is_self_attention else f" S={s.s} kdim={s.k_dim} vdim={s.v_dim}"
+    extra = "".join(f" {flag}" for flag, on in (("+bias_kv", s.add_bias_kv), ("+zero_attn", s.add_zero_attn),
+                                               (f"mask={s.mask}", s.mask != "none")) if on)
+    batch = "unbatched" if s.unbatched else f"B={s.batch}"
+    return f"attncli flops: impl {s.impl}, {batch} L={s.seq}{kv} E={s.dim} H={s.heads}{extra}"
+
+
+def conclusion(r: FlopsReport) -> str:
+    """The sentence a reader needs: what heads cost, what W_O costs."""
+    parts = []
+    if r.heads_cost is None:
+        parts.append("--heads 1: nothing to split")
+    elif r.heads_cost == 0:
+        parts.append(f"splitting into {r.spec.heads} heads costs nothing")
+    else:
+        parts.append(f"splitting into {r.spec.heads} heads changes the count by {human(r.heads_cost)}")
+    cost, pct = r.out_proj_cost, r.out_proj_percent
+    if cost is not None:
+        parts.append(f"W_O adds {human(cost)}" + ("" if pct is None else f" (+{pct:.1f}%)"))
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
+def _checks_line(r: FlopsReport) -> str:
+    n = len(r.variants)
+    if r.agree:
+        fc = all(v.flop_counter is not None for v in r.variants)
+        staged = all(v.flop_counter is not None and v.flop_counter.by_stage is not None for v in r.variants)
+        what = "the closed form" + (" and torch FlopCounterMode (on meta, 2 per MAC, /2)" if fc else "")
+        scope = "every stage" if staged or not fc else "every total (FlopCounterMode: totals only)"
+        return f"cross-checks: fvcore = {what} on {scope} of all {n} variants"
+    return f"CROSS-CHECKS DISAGREE ({len(r.problems)} problems, listed below)"
+
+
+def _variant_rows(r: FlopsReport, label: bool) -> list[tuple[str, ...]]:
+    rows = []
+    for v in r.variants:
+        name = (v.label,) if label else (str(v.heads), "with" if v.out_proj else "without")
+        rows.append((*name, commas(v.fvcore_flops), human(v.fvcore_flops), human(v.flops),
+                     human(v.training_flops), commas(v.params)))
+    return rows
+
+
+NUMBER_HEADERS = ("fvcore flops", "", "FLOPs", "fwd+bwd", "params")
+"""fvcore flops are MACs; FLOPs = 2x; fwd+bwd = 3x FLOPs (the caption and footer say so)."""
+
+
+def _reference(r: FlopsReport) -> Variant:
+    """The variant the stage table shows: H heads with W_O (the layer as configured)."""
+    return r.get(r.spec.heads, True) or r.variants[0]
+
+
+def _stage_names(r: FlopsReport) -> list[str]:
+    return list(STAGES) + (["other"] if any(v.by_stage.get("other") for v in r.variants) else [])
+
+
+def _stage_rows(r: FlopsReport, shown: list[Variant]) -> list[tuple[str, ...]]:
+    """Per stage: label, closed form, the counts of ``shown``, where they were counted."""
+    ref = _reference(r)
+    rows = []
+    for st in _stage_names(r):
+        rows.append((STAGE_LABELS[st], CLOSED_FORMS.get(st, ""),
+                     *(commas(v.by_stage.get(st, 0)) for v in shown),
+                     "; ".join(ref.count.stage_sources.get(st, ()))))
+    rows.append(("total", "", *(commas(v.fvcore_flops) for v in shown), ""))
+    return rows
+
+
+def _uncounted(r: FlopsReport) -> list[tuple[str, str, str]]:
+    seen: dict[str, int] = {}
+    for v in r.variants:
+        for op, n in v.count.uncounted_ops.items():
+            seen[op] = max(seen.get(op, 0), n)
+    return [(op, str(n), UNCOUNTED_WHY.get(op, "NO fvcore HANDLE: check whether it multiplies-and-adds"))
+            for op, n in sorted(seen.items())]
+
+
+def _memory_rows(r: FlopsReport, label: bool) -> list[tuple[str, ...]]:
+    rows = []
+    for v in r.variants:
+        name = (v.label,) if label else (str(v.heads), "with" if v.out_proj else "without")
+        rows.append((*name, human_bytes(v.memory.attention_matrix), human_bytes(v.memory.activations_total)))
+    return rows
+
+
+def _notes(r: FlopsReport) -> list[str]:
+    notes = list(r.notes)
+    for v in r.variants:
+        for n in v.notes:
+            if n not in notes:
+                notes.append(n)
+    return notes
+
+
+def _conventions(r: FlopsReport) -> list[str]:
+    n = r.variants[0].memory.bytes_per_element
+    return ["fvcore flops are multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x forward "
+            "(backward = 2 x forward, by convention).",
+            "Softmax, scaling, masking and bias adds have no multiply-adds: 0 (listed above). "
+            "Masked scores are still computed: the count is dense.",
+            f"S' = S (+1 with add_bias_kv, +1 with add_zero_attn). Memory at {r.dtype} ({n} bytes/element); "
+            "counted on the meta device: nothing was allocated."]
+
+
+def table(r: FlopsReport) -> RenderableType:
+    main = Table(title=_title(r), title_justify="left", box=box.SIMPLE_HEAD,
+                 caption="fvcore flops = multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x FLOPs\n"
+                         + conclusion(r), caption_justify="left")
+    main.add_column("heads", justify="right")
+    main.add_column("W_O")
+    for h in NUMBER_HEADERS:
+        main.add_column(h, justify="right", no_wrap=True)
+    for row in _variant_rows(r, label=False):
+        main.add_row(*row)
+
+    ref = _reference(r)
+    one = r.get(1, ref.out_proj) if ref.heads != 1 else None
+    stages = Table(title=f"by stage: {ref.label} (fvcore MACs)", title_justify="left",
+                   caption=_checks_line(r), caption_justify="left", box=box.SIMPLE_HEAD)
+    stages.add_column("stage")
+    stages.add_column("closed form")
+    stages.add_column("MACs", justify="right", no_wrap=True)
+    stages.add_column("", justify="right", no_wrap=True)
+    if one is not None:
+        stages.add_column("1 head", justify="right")
+    stages.add_column("module: op", overflow="fold")
+    for st in _stage_names(r):
+        n = ref.by_stage.get(st, 0)
+        cells = [STAGE_LABELS[st], CLOSED_FORMS.get(st, ""), commas(n), human(n)]
+        if one is not None:
+            m = one.by_stage.get(st, 0)
+            cells.append("same" if m == n else commas(m))
+        stages.add_row(*cells, "; ".join(src.replace("aten::", "") for src in ref.count.stage_sources.get(st, ())))
+    total = ["total", "", commas(ref.fvcore_flops), human(ref.fvcore_flops)]
+    if one is not None:
+        total.append("same" if one.fvcore_flops == ref.fvcore_flops else commas(one.fvcore_flops))
+    stages.add_row(*total, "", style="bold")
+
+    parts: list[RenderableType] = [main, stages]
+    for p in r.problems:
+        parts.append(Text(f"DISAGREE: {p}", style="bold red"))
+
+    unc = Table(title="not counted by fvcore (no multiply-adds)", title_justify="left", box=box.SIMPLE_HEAD)
+    unc.add_column("op")
+    unc.add_column("times", justify="right")
+    unc.add_column("what it does")
+    for urow in _uncounted(r):
+        unc.add_row(*urow)
+    mem = Table(title=f"memory one forward pass would need ({r.dtype})", title_justify="left",
+                box=box.SIMPLE_HEAD)
+    mem.add_column("heads", justify="right")
+    mem.add_column("W_O")
+    mem.add_column("attention matrix (B*H*L*S')", justify="right")
+    mem.add_column("activations", justify="right")
+    for mrow in _memory_rows(r, label=False):
+        mem.add_row(*mrow)
+    parts += [unc, mem]
+    parts += [Text(f"note: {n}") for n in _notes(r)]
+    parts += [Text(c, style="dim") for c in _conventions(r)]
+    return Group(*parts)
+
+
+def markdown(r: FlopsReport) -> str:
+    shown = [v for v in r.variants if v.out_proj] or list(r.variants)
+    out = [f"### {_title(r)}", "",
+           md_table(("variant", "fvcore flops (MACs)", "", "FLOPs (2x MACs)", "fwd+bwd FLOPs (3x)", "params"),
+                    _variant_rows(r, label=True), "lrrrrr"), "",
+           f"**{conclusion(r)}**", "",
+           "#### By stage (fvcore MACs)", "",
+           md_table(["stage", "closed form", *(v.label for v in shown), "module: op"],
+                    _stage_rows(r, shown), "ll" + "r" * len(shown) + "l"), "",
+           _checks_line(r)]
+    out += [f"- **DISAGREE**: {p}" for p in r.problems]
+    out += ["", "#### Not counted by fvcore (no multiply-adds)", "",
+            md_table(["op", "times", "what it does"], [(f"`{a}`", b, c) for a, b, c in _uncounted(r)], "lrl"),
+            "", f"#### Memory one forward pass would need ({r.dtype})", "",
+            md_table(["variant", "attention matrix (B*H*L*S')", "activations"], _memory_rows(r, label=True), "lrr")]
+    notes = _notes(r)
+    if notes:
+        out += ["", "#### Notes", ""] + [f"- {n}" for n in notes]
+    out += ["", "#### Conventions", ""] + [f"- {c}" for c in _conventions(r)]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,93 @@
+"""``attncli flops`` through ``attncli.cli.main``: formats, exit codes, loud disagreements.
+
+The seed numbers are seed ``002_*``'s fvcore experiment (see tests/test_flops.py); small
+configs elsewhere keep the suite fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SMALL = ("--dim", "16", "--heads", "4", "--batch", "2", "--seq", "6")
+
+
+def test_seed_defaults_print_the_seed_table(cli: Any) -> None:
+    r = cli("flops", "--dim", "512", "--heads", "8")
+    assert r.code == 0, r.err
+    for n in ("60,129,542,144", "68,719,476,736", "68.72 G", "1,050,624"):
+        assert n in r.out
+    assert "Splitting into 8 heads costs nothing; W_O adds 8.59 G (+14.3%)." in " ".join(r.out.split())
+    assert r.err == ""
+
+
+def test_json_schema_and_exact_integers(cli: Any) -> None:
+    r = cli("flops", *SMALL, "--format", "json", "--dtype", "float16")
+    assert r.code == 0 and r.err == ""
+    doc = r.json()
+    assert doc["schema"] == "attncli.flops/1"
+    assert doc["config"]["dtype"] == "float16" and doc["config"]["batch"] == 2
+    assert [(v["heads"], v["out_proj"]) for v in doc["variants"]] == [(1, False), (4, True), (4, False), (1, True)]
+    v = doc["variants"][1]
+    # Closed form, B=2 L=S=6 E=16: 4 projections of 2*6*16*16 plus QK^T and AV of 2*6*6*16.
+    assert v["fvcore_flops"] == 4 * 2 * 6 * 16 * 16 + 2 * 2 * 6 * 6 * 16
+    assert set(v["by_stage"]) == {"q_proj", "k_proj", "v_proj", "qk", "av", "out_proj"}
+    assert v["memory"]["attention_matrix_bytes"] == 2 * 4 * 6 * 6 * 2
+    assert doc["cross_checks"]["agree"] is True
+
+
+def test_markdown(cli: Any) -> None:
+    r = cli("flops", *SMALL, "--format", "markdown", "--impl", "torch", "--no-need-weights")
+    assert r.code == 0
+    assert r.out.startswith("### attncli flops: impl torch")
+    assert "| variant | fvcore flops (MACs) |" in r.out
+    assert "aten::scaled_dot_product_attention" in r.out  # where QK^T and AV were counted
+
+
+def test_output_file(cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "flops.json"
+    r = cli("flops", *SMALL, "--format", "json", "--output", str(out))
+    assert r.code == 0 and r.out == ""
+    assert '"attncli.flops/1"' in out.read_text()
+
+
+def test_check_passes_when_everything_agrees(cli: Any) -> None:
+    r = cli("flops", *SMALL, "--impl", "per-head", "--mask", "padding", "--add-bias-kv", "--check",
+            "--format", "json")
+    assert r.code == 0 and r.err == ""
+
+
+def test_disagreement_is_loud_and_check_exits_1(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import attncli.flops as core
+
+    real = core.closed_form
+    monkeypatch.setattr(core, "closed_form", lambda spec: {**real(spec), "av": 0})
+    r = cli("flops", *SMALL, "--format", "json")
+    assert r.code == 0  # without --check: reported, not fatal
+    assert "CROSS-CHECK DISAGREES" in r.err and "av: fvcore" in r.err
+    assert r.json()["cross_checks"]["agree"] is False  # stdout is still pure JSON
+    r = cli("flops", *SMALL, "--format", "json", "--check")
+    assert r.code == 1
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--dim", "512", "--heads", "7"), "--heads"),
+    (("--impl", "fused", "--kdim", "8"), "--kdim"),
+    (("--dtype", "float64"), "--dtype"),
+    (("--seq", "0"), "--seq"),
+])
+def test_bad_input_exits_2_with_one_line(cli: Any, args: tuple[str, ...], flag: str) -> None:
+    r = cli("flops", *args)
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0], r.err
+    assert r.out == ""
+
+
+def test_help_documents_the_flags(cli: Any) -> None:
+    r = cli("flops", "--help")
+    assert r.code == 0
+    for flag in ("--dtype", "--check", "--impl", "--format"):
+        assert flag in r.out
