@@ -42,8 +42,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _spec_parameters(d: dict[str, Any]) -> list[inspect.Parameter]:
-    """The spec options as keyword-only parameters with ``Annotated`` typer options."""
+RANGE_HELP = " A value, a list (128,256) or a range (128:8192:x2, 128:1024:+128)."
+
+
+def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Parameter]:
+    """The spec options as keyword-only parameters with ``Annotated`` typer options.
+
+    With ``sweep``, --dim, --heads, --batch and --seq take a value or a range (strings).
+    """
     rows: list[tuple[str, Any, Any, tuple[str, ...], str]] = [
         ("dim", int, d["dim"], ("--dim",), "Embedding size E (embed_dim)."),
         ("heads", int, d["heads"], ("--heads",), "Number of heads H (num_heads); must divide --dim."),
@@ -70,11 +76,16 @@ def _spec_parameters(d: dict[str, Any]) -> list[inspect.Parameter]:
     ]
     params = []
     for name, typ, default, decls, help_ in rows:
+        if sweep and name in SWEEPABLE:
+            typ, help_ = str | None, help_ + RANGE_HELP
+            default = None if default is None else str(default)
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
             annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
     return params
 
+
+SWEEPABLE = ("dim", "heads", "batch", "seq")
 
 SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias", "add_bias_kv",
                "add_zero_attn", "dropout", "batch_first", "unbatched", "need_weights",
@@ -99,20 +110,41 @@ def spec_from(values: dict[str, Any], *, default_batch: int) -> AttnSpec:
     return AttnSpec(**kw).validate()
 
 
-def spec_command(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def split_sweep(values: dict[str, Any]) -> tuple[str | None, list[int]]:
+    """Parse the sweepable options in place (first value each); return the ranged one.
+
+    At most one setting may take several values; SpecError names the second.
+    """
+    from attncli.sweep import parse_values
+
+    swept: tuple[str | None, list[int]] = (None, [])
+    for name in SWEEPABLE:
+        if values[name] is None:
+            continue
+        parsed = parse_values(str(values[name]), "--" + name)
+        if len(parsed) > 1:
+            if swept[0] is not None:
+                raise SpecError("--" + name, f"sweep one setting at a time (--{swept[0]} is already a range)")
+            swept = (name, parsed)
+        values[name] = parsed[0]
+    return swept
+
+
+def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the spec options (with these defaults) plus --format/--output.
 
     The wrapped function receives ``spec`` (validated), ``fmt`` (a str) and ``output``
     alongside its own parameters. A :class:`SpecError` from anywhere in the command exits 2
-    with a one-line message naming the flag.
+    with a one-line message naming the flag. With ``sweep``, --dim/--heads/--batch/--seq take
+    ranges and the function also receives ``swept=(setting | None, values)``.
     """
     d = {"dim": 512, "heads": 8, "batch": 1, "seq": 10, "impl": "torch", **defaults}
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values()
-               if p.name not in ("spec", "fmt", "output")]
+               if p.name not in ("spec", "fmt", "output", "swept")]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
-        params += _spec_parameters(d) + FORMAT_PARAMS
+        params += _spec_parameters(d, sweep) + FORMAT_PARAMS
 
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
@@ -120,6 +152,8 @@ def spec_command(**defaults: Any) -> Callable[[Callable[..., Any]], Callable[...
             fmt = kwargs.pop("format").value
             output = kwargs.pop("output")
             try:
+                if sweep:
+                    kwargs["swept"] = split_sweep(values)
                 spec = spec_from(values, default_batch=d["batch"])
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:

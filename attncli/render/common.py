@@ -10,7 +10,8 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,16 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
     else:
         output.write_text(text, encoding="utf-8")
         print(f"attncli: wrote {fmt} to {output}", file=sys.stderr)
+
+
+@contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar on stderr (only when stderr is a terminal); yields ``advance``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal)
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda _value: bar.advance(task)

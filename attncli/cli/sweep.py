@@ -1,0 +1,65 @@
+"""``attncli sweep``: FLOPs, parameters and attention memory over a range of one setting."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attncli.cli import app
+from attncli.cli.common import fail, spec_command
+from attncli.spec import AttnSpec
+
+
+@app.command()
+@spec_command(sweep=True, dim=512, heads=8, batch=1, seq="128:8192:x2", impl="fused")
+def sweep(
+    spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],
+    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16 (memory).")] = "float32",
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", dir_okay=False, help="Also draw the sweep to this PNG (needs attncli[plot]).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
+) -> None:
+    """Count H heads with W_O over a range of --seq, --heads, --dim or --batch.
+
+    Shows a table, a terminal chart and the fitted growth exponent per stage: QK^T grows as
+    L^2, the projections as L, and heads change nothing.
+    """
+    setting, values = swept
+    if setting is None:
+        fail("give one of --seq, --heads, --dim, --batch a range, e.g. --seq 128:8192:x2")
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            fail("--plot needs matplotlib: pip install 'attncli[plot]'")
+
+    from attncli import flops
+    from attncli.render import emit
+    from attncli.render import sweep as view
+    from attncli.render.common import progress
+    from attncli.sweep import run_sweep
+
+    flops.memory(spec, dtype)  # validates --dtype before any work
+    problems: list[str] = []
+
+    def count(s: AttnSpec) -> tuple[dict[str, int], int, int, int]:
+        v = flops.count_variant(s, dtype)
+        problems.extend(f"{setting}={getattr(s, setting)}: {p}" for p in v.problems)
+        return v.by_stage, v.fvcore_flops, v.params, v.memory.attention_matrix
+
+    with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
+        report = run_sweep(spec, setting, values, count, dtype, advance)
+    emit(fmt, {**report.to_json(), "cross_checks": {"agree": not problems, "problems": problems}},
+         lambda: view.table(report), lambda: view.markdown(report), output)
+    if plot is not None:
+        view.plot(report, plot)
+        print(f"attncli: wrote the plot to {plot}", file=sys.stderr)
+    if problems:
+        for p in problems:
+            print(f"attncli: CROSS-CHECK DISAGREES: {p}", file=sys.stderr)
+        if check:
+            raise typer.Exit(1)

@@ -1,0 +1,124 @@
+"""The ``attncli sweep`` report: a table, a terminal chart, exponents; Markdown; a PNG plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.sweep import SweepReport
+
+STAGE_LABELS = {"q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "qk": "QK^T",
+                "av": "weights x V", "out_proj": "W_O", "total": "total", "params": "params"}
+EXPECTED = {
+    "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1)",
+    "heads": "heads change nothing: every stage has exponent 0",
+    "dim": "projections grow as E^2 (2), QK^T and weights x V as E (1)",
+    "batch": "every stage grows as B (1)",
+}
+BAR = 40
+
+
+def _title(r: SweepReport) -> str:
+    s = r.spec
+    return f"attncli sweep --{r.setting}: impl {s.impl}, {s.heads} heads with W_O, MACs (FLOPs = 2x)"
+
+
+def _stages(r: SweepReport) -> list[str]:
+    return list(r.points[0].by_stage) if r.points else []
+
+
+def _exp(v: float | None) -> str:
+    return "n/a" if v is None else f"{round(v, 2) + 0.0:.2f}"  # + 0.0: no "-0.00"
+
+
+def short(n: float) -> str:
+    """Three significant digits and a unit: 134217728 -> '134M', 2147483648 -> '2.15G'."""
+    for scale, unit in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+SHORT = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "qk": "QK^T", "av": "AV", "out_proj": "W_O"}
+
+
+def chart_lines(r: SweepReport, width: int = BAR) -> list[str]:
+    """One bar per value, length on a log scale of the total count, with the stage exponents."""
+    totals = [p.flops for p in r.points]
+    if not totals or min(totals) <= 0:
+        return []
+    lo, hi = math.log10(min(totals)), math.log10(max(totals))
+    span = hi - lo or 1.0
+    lines = []
+    for p in r.points:
+        n = 1 + round((math.log10(p.flops) - lo) / span * (width - 1))
+        lines.append(f"{r.setting}={p.value:<8} {'#' * n:<{width}} {human(p.flops)}")
+    return lines
+
+
+def table(r: SweepReport) -> RenderableType:
+    t = Table(title=_title(r), title_justify="left", caption="AV = weights x V; exact counts in JSON/Markdown",
+              caption_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+              pad_edge=False)
+    t.add_column(r.setting, justify="right", no_wrap=True, min_width=max(len(r.setting), 4))
+    for st in _stages(r):
+        t.add_column(SHORT.get(st, st), justify="right", no_wrap=True, min_width=5)
+    t.add_column("total", justify="right", no_wrap=True, min_width=5)
+    t.add_column("params", justify="right", no_wrap=True, min_width=5)
+    t.add_column("attn mem", justify="right", no_wrap=True, min_width=9)
+    for p in r.points:
+        t.add_row(str(p.value), *(short(p.by_stage[st]) for st in _stages(r)), short(p.flops),
+                  short(p.params), human_bytes(p.attn_matrix_bytes).replace(".00 ", " "))
+    ex = Table(title="growth exponent: d log(count) / d log(" + r.setting + ")", title_justify="left")
+    for key in r.exponents:
+        ex.add_column(STAGE_LABELS.get(key, key), justify="right")
+    ex.add_row(*(_exp(v) for v in r.exponents.values()))
+    chart = Text("\n".join(["total MACs, log scale:", *chart_lines(r)]))
+    return Group(t, ex, Text(f"expected: {EXPECTED[r.setting]}"), chart)
+
+
+def markdown(r: SweepReport) -> str:
+    stages = _stages(r)
+    rows = [(str(p.value), *(commas(p.by_stage[st]) for st in stages), commas(p.flops), commas(p.params),
+             human_bytes(p.attn_matrix_bytes)) for p in r.points]
+    head = [r.setting, *(STAGE_LABELS.get(st, st) for st in stages), "total MACs", "params",
+            f"attn matrix ({r.dtype})"]
+    out = [f"### {_title(r)}", "", md_table(head, rows, "r" * len(head)), "",
+           f"#### Growth exponent (d log count / d log {r.setting})", "",
+           md_table([STAGE_LABELS.get(k, k) for k in r.exponents], [[_exp(v) for v in r.exponents.values()]],
+                    "r" * len(r.exponents)), "", f"Expected: {EXPECTED[r.setting]}.", "",
+           "```", *chart_lines(r), "```"]
+    return "\n".join(out) + "\n"
+
+
+def plot(r: SweepReport, path: Path) -> None:
+    """Draw counts per stage against the swept setting, log-log, to ``path`` (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [p.value for p in r.points]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for st in _stages(r):
+        ys = [p.by_stage[st] for p in r.points]
+        if all(y > 0 for y in ys):
+            ax.plot(xs, ys, marker="o", label=f"{STAGE_LABELS.get(st, st)} (exp {_exp(r.exponents.get(st))})")
+    ax.plot(xs, [p.flops for p in r.points], marker="s", color="black", linewidth=2,
+            label=f"total (exp {_exp(r.exponents.get('total'))})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(r.setting)
+    ax.set_ylabel("MACs (fvcore)")
+    ax.set_title(_title(r), fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
