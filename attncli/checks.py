@@ -107,3 +107,33 @@ def compare_baseline(new: dict[str, Any], old: dict[str, Any], tolerance: float)
         results.append(CheckResult("baseline", 0, 0, False,
                                    "baseline: no variant (heads, W_O) in common with the baseline document"))
     return results
+
+
+def configured_variant(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The layer as configured (H heads with W_O) in a flops or report document."""
+    flops = doc.get("flops", doc) if str(doc.get("schema", "")).startswith("attncli.report/") else doc
+    heads = int(flops.get("config", {}).get("heads", 0)) if isinstance(flops, dict) else 0
+    return variants_of(doc).get((heads, True))
+
+
+def run_checks(doc: dict[str, Any], *, max_flops: str | None, max_params: str | None,
+               baseline: Path | None, tolerance: float) -> list[CheckResult]:
+    """The budgets and baseline the user asked for, against a flops or report document."""
+    if tolerance < 0 or not math.isfinite(tolerance):
+        raise SpecError("--tolerance", f"must be a non-negative fraction (0.05 = 5%), got {tolerance}")
+    limits = [(flag, parse_count(text, flag)) for flag, text in
+              (("--max-flops", max_flops), ("--max-params", max_params)) if text is not None]
+    old = load_baseline(baseline) if baseline is not None else None
+    results: list[CheckResult] = []
+    layer = configured_variant(doc)
+    for flag, limit in limits:
+        if layer is None:
+            raise SpecError(flag, "the document has no variant for the configured layer")
+        if flag == "--max-flops":
+            results.append(budget("max-flops", int(layer["fvcore_flops"]), limit,
+                                  "fvcore MACs of H heads with W_O; FLOPs = 2x"))
+        else:
+            results.append(budget("max-params", int(layer["params"]), limit, "parameters of H heads with W_O"))
+    if old is not None:
+        results += compare_baseline(doc, old, tolerance)
+    return results

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from attncli.cli import app
-from attncli.cli.common import fail, spec_command
+from attncli.cli import app, budget
+from attncli.cli.common import spec_command
 from attncli.spec import AttnSpec
 
 
@@ -28,6 +28,10 @@ def flops(
         "--dtype", help="Element type for the memory estimate (counts do not depend on it).")] = Dtype.float32,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
+    max_flops: budget.MaxFlops = None,
+    max_params: budget.MaxParams = None,
+    baseline: budget.Baseline = None,
+    tolerance: budget.Tolerance = 0.0,
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 
@@ -35,18 +39,21 @@ def flops(
     and 8 heads without W_O both cost 60,129,542,144; with W_O, 68,719,476,736. fvcore counts
     one multiply-add as one flop (MACs); FLOPs are 2x. Every count is checked per stage against
     the closed form and torch's FlopCounterMode; a disagreement goes to stderr (exit 1 with
-    --check). Any size works: nothing is allocated.
+    --check). Any size works: nothing is allocated. For CI: --max-flops, --max-params and
+    --baseline exit 1 when exceeded.
     """
     from attncli.flops import count_flops
     from attncli.render import emit
     from attncli.render import flops as view
+    from attncli.render.checks import md_with_checks, with_checks
 
     report = count_flops(spec, dtype=dtype.value)
+    doc = report.to_json()
+    checks, failed = budget.apply(doc, max_flops, max_params, baseline, tolerance)
+    doc["checks"] = [c.to_json() for c in checks]
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
-    try:
-        emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
-    except OSError as exc:
-        fail(f"--output: cannot write {output}: {exc.strerror or exc}")
-    if check and not report.agree:
+    emit(fmt, doc, with_checks(lambda: view.table(report), checks),
+         md_with_checks(lambda: view.markdown(report), checks), output)
+    if failed or (check and not report.agree):
         raise typer.Exit(1)

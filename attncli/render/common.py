@@ -17,6 +17,8 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from attncli.spec import SpecError
+
 UNITS = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
 
 
@@ -93,7 +95,10 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SpecError("--output", f"cannot write {output}: {exc.strerror or exc}") from None
         print(f"attncli: wrote {fmt} to {output}", file=sys.stderr)
 
 

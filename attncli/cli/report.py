@@ -1,0 +1,44 @@
+"""``attncli report``: shapes, FLOPs and the permutation test in one document, with CI checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attncli.cli import app, budget
+from attncli.cli.common import spec_command
+from attncli.spec import AttnSpec
+
+
+@app.command()
+@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
+def report(
+    spec: AttnSpec, fmt: str, output: Path | None,
+    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16 (memory).")] = "float32",
+    max_flops: budget.MaxFlops = None,
+    max_params: budget.MaxParams = None,
+    baseline: budget.Baseline = None,
+    tolerance: budget.Tolerance = 0.0,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 when the FLOP cross-checks disagree or the permutation test does not hold.")] = False,
+) -> None:
+    """One document for CI or people: shapes, the four FLOP variants with their cross-checks, and
+    the permutation test. With the defaults it shows the seed table (60,129,542,144 /
+    68,719,476,736). Budgets and a baseline exit 1 when exceeded.
+    """
+    from attncli.render import emit
+    from attncli.render import report as view
+    from attncli.report import build_report
+
+    doc_report = build_report(spec, dtype)
+    checks, failed = budget.apply(doc_report.to_json(), max_flops, max_params, baseline, tolerance)
+    doc_report = doc_report.with_checks(checks)
+    for problem in doc_report.flops.problems:
+        print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+    emit(fmt, doc_report.to_json(), lambda: view.table(doc_report), lambda: view.markdown(doc_report), output)
+    perm_failed = doc_report.permute is not None and not doc_report.permute.holds
+    if failed or (check and (not doc_report.flops.agree or perm_failed)):
+        raise typer.Exit(1)
