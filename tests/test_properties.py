@@ -15,16 +15,17 @@ Where the expected values come from:
   constructor and called here on inputs made here, and the closed forms
   E*E + E*kdim + E*vdim (+3E) for the in-projection, E*E (+E) for W_O, 2E for bias_k/bias_v;
 - permutations: the definition of equivariance, f(P x) = P f(x), checked on torch's module
-  in float64.
+  in float64;
+- FLOPs: the closed form per stage, written out here (B*L*E*E for q and W_O, B*S*kdim*E and
+  B*S*vdim*E for k and v, B*L*S'*E for QK^T and for weights x V, in multiply-adds), and
+  ``torch.utils.flop_counter.FlopCounterMode`` run here on the meta device (2 per multiply-add).
 
 Examples per property (hypothesis, ``derandomize=True`` so CI is deterministic):
 
 - ``test_every_impl_agrees_with_torch``: 300
 - ``test_shapes_and_params_are_what_mha_returns``: 200
 - ``test_mha_permutes_with_queries_and_ignores_key_order``: 200
-
-FLOP property: left out, ``attncli/flops.py`` was not committed when this file was written
-(see the report of issue 6).
+- ``test_flops_fvcore_closed_form_and_flop_counter_agree_per_stage``: 80
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
+from attncli.flops import count_variant
 from attncli.modules import build, make_inputs, run
 from attncli.shapes import analyse, closed_form_params, mha_output_shapes
 from attncli.spec import IMPLS, SELF_ATTENTION_ONLY, AttnSpec
@@ -212,3 +215,38 @@ def test_mha_permutes_with_queries_and_ignores_key_order(spec: AttnSpec, data: s
         cols = torch.cat([kpi, torch.arange(spec.s, spec.s_total)])
         expected = w.index_select(-2, pi).index_select(-1, cols)
         torch.testing.assert_close(w_p, expected, atol=1e-10, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------- 4. FLOPs
+def _closed_form_macs(spec: AttnSpec) -> dict[str, int]:
+    """Multiply-adds per stage, by hand: (n, k) @ (k, m) is n*k*m (S' counts bias_kv/zero keys)."""
+    b, n, s, s_, e = spec.batch, spec.seq, spec.s, spec.s_total, spec.dim
+    return {
+        "q_proj": b * n * e * e,  # (B*L, E) @ (E, E)
+        "k_proj": b * s * spec.k_dim * e,  # (B*S, kdim) @ (kdim, E)
+        "v_proj": b * s * spec.v_dim * e,  # (B*S, vdim) @ (vdim, E)
+        "qk": b * n * s_ * e,  # H x (B, L, E/H) @ (B, E/H, S')
+        "av": b * n * s_ * e,  # H x (B, L, S') @ (B, S', E/H)
+        "out_proj": b * n * e * e if spec.out_proj else 0,  # (B*L, E) @ (E, E)
+    }
+
+
+@_settings(80)
+@given(spec=specs())
+def test_flops_fvcore_closed_form_and_flop_counter_agree_per_stage(spec: AttnSpec) -> None:
+    closed = _closed_form_macs(spec)
+    variant = count_variant(spec)  # fvcore + attncli's handles, traced on meta
+    assert {k: variant.by_stage.get(k, 0) for k in closed} == closed
+    assert sum(variant.by_stage.values()) == variant.fvcore_flops == sum(closed.values())
+    assert variant.flops == 2 * variant.fvcore_flops
+    fc = variant.flop_counter
+    assert fc is not None and fc.by_stage is not None, fc
+    assert {k: fc.by_stage.get(k, 0) for k in closed} == {k: 2 * v for k, v in closed.items()}
+    assert not variant.problems, variant.problems
+
+    # FlopCounterMode run here on the whole meta forward, not through attncli.flops.
+    # MHA applies out_proj even when attncli makes it the identity (--no-out-proj).
+    kept_w_o = spec.batch * spec.seq * spec.dim ** 2 if spec.impl == "torch" and not spec.out_proj else 0
+    with FlopCounterMode(display=False) as counter:
+        run(build(spec, "meta"), spec, make_inputs(spec, "meta"))
+    assert counter.get_total_flops() == 2 * (sum(closed.values()) + kept_w_o)
