@@ -284,6 +284,8 @@ def _tensors(out: Any) -> Any:
 
     if isinstance(out, torch.Tensor):
         return out
+    if isinstance(out, dict):
+        out = list(out.values())
     if isinstance(out, tuple | list):
         flat: list[Any] = []
         for item in out:
@@ -325,9 +327,11 @@ def _caller(layer: nn.Module, args: Sequence[Tensor], kwargs: Mapping[str, Any]
             self.layer = layer
 
         def forward(self, *tensors: Tensor) -> Any:
-            out = self.layer(*(tensors[i] for i in arg_slots),
-                             **{k: tensors[i] for k, i in kw_slots.items()}, **constants)
-            return _tensors(out)
+            out = _tensors(self.layer(*(tensors[i] for i in arg_slots),
+                                      **{k: tensors[i] for k, i in kw_slots.items()}, **constants))
+            if out is None or (isinstance(out, tuple) and not out):
+                raise TypeError(f"{type(layer).__name__} returned no tensor: nothing to trace")
+            return out
 
     return Call(), tuple(unique)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
@@ -170,3 +171,22 @@ def test_shape_arithmetic_never_links_stages() -> None:
     counted = count_module(Views(), (torch.empty(2, 3, 4, device="meta"),))
     assert counted.by_stage["q_proj"] == counted.by_stage["k_proj"] == 2 * 3 * 4 * 4
     assert counted.stage_sources["q_proj"] == ("q: aten::linear",)
+
+
+def test_count_module_takes_dict_outputs_and_refuses_none() -> None:
+    class DictOut(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 3, device="meta")
+
+        def forward(self, x: Tensor) -> dict[str, Tensor]:
+            return {"y": self.lin(x)}
+
+    class Nothing(nn.Module):
+        def forward(self, x: Tensor) -> None:
+            return None
+
+    x = torch.empty(2, 4, device="meta")
+    assert count_module(DictOut(), (x,)).total == 2 * 4 * 3  # (2, 4) @ (4, 3)
+    with pytest.raises(TypeError, match="no tensor"):
+        count_module(Nothing(), (x,))
