@@ -568,6 +568,8 @@ class Variant:
             "by_stage": dict(self.by_stage),
             "stage_sources": {k: list(v) for k, v in self.count.stage_sources.items()},
             "by_operator": dict(self.count.by_operator),
+            "by_module": dict(self.count.by_module),
+            "uncalled_modules": list(self.count.uncalled_modules),
             "uncounted_ops": [{"op": k, "count": v, "why": UNCOUNTED_WHY.get(k, "no fvcore handle")}
                               for k, v in self.count.uncounted_ops.items()],
             "traced_fvcore_flops": self.count.total,

@@ -291,3 +291,16 @@ def test_sizes_torch_cannot_describe_name_the_flag(changes: dict[str, int], flag
     with pytest.raises(SpecError) as err:
         count_flops(spec)
     assert err.value.flag == flag and "2**63 bytes" in err.value.message
+
+
+def test_module_attribution_agrees_with_data_flow() -> None:
+    """Where the stages are modules, fvcore's by_module gives the same split as the data flow."""
+    split = count_variant(replace(BASE, impl="split"))
+    m = split.count.by_module
+    assert (m["W_q"], m["W_k"], m["W_v"], m["out_proj"]) == tuple(
+        split.by_stage[s] for s in ("q_proj", "k_proj", "v_proj", "out_proj"))
+    fused = count_variant(replace(BASE, impl="fused"))
+    assert fused.count.by_module["qkv"] == sum(fused.by_stage[s] for s in ("q_proj", "k_proj", "v_proj"))
+    per_head = count_variant(replace(BASE, impl="per-head"))
+    for stage, name in (("q_proj", "q"), ("k_proj", "k"), ("v_proj", "v")):
+        assert sum(per_head.count.by_module[f"heads.{i}.{name}"] for i in range(4)) == per_head.by_stage[stage]
