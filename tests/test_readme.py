@@ -81,6 +81,7 @@ def ci_steps() -> list[str]:
 
 
 def _run(step: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    step = step.replace("--output flops.json", f"--output {tmp_path / 'flops.json'}")
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(step, shell=True, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -90,7 +91,7 @@ def test_ci_job_passes_as_written(tmp_path: Path) -> None:
     steps = ci_steps()
     assert len(steps) == 3
     for step in steps:
-        done = _run(step.replace("--output flops.json", f"--output {tmp_path / 'flops.json'}"), tmp_path)
+        done = _run(step, tmp_path)
         assert done.returncode == 0, (step, done.stderr)
     summary = (tmp_path / "summary.md").read_text()
     assert "60,129,542,144" in summary and "68,719,476,736" in summary and "| --- |" in summary
