@@ -758,3 +758,79 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
         notes.append("a fused SDPA kernel (flash / memory-efficient) need not materialise the "
                      "attention matrix; the memory shown is what the math path holds")
     return FlopsReport(spec, dtype, variants, tuple(notes))
+
+
+# ---------------------------------------------------------------------------- a user's module
+@dataclass(frozen=True)
+class ModuleFlops:
+    """``attncli flops --module``: a user's module counted with the same handles and checks.
+
+    The closed form is that of standard attention of the same sizes: a reference for the
+    reader, not a requirement (the module may differ), so it is reported, not enforced.
+    """
+
+    ref: str
+    spec: AttnSpec
+    params: int
+    count: ModuleCount
+    flop_counter: FlopCounterCheck
+    reference: dict[str, int]
+    problems: tuple[str, ...]
+
+    @property
+    def agree(self) -> bool:
+        return not self.problems
+
+    @property
+    def matches_reference(self) -> bool:
+        return self.count.total == sum(self.reference.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "config": {**self.spec.to_dict(), "module": self.ref},
+            "convention": dict(CONVENTION),
+            "variants": [{
+                "heads": self.spec.heads, "out_proj": self.spec.out_proj, "label": f"{self.ref} as built",
+                "fvcore_flops": self.count.total, "flops": 2 * self.count.total,
+                "training_flops": TRAINING_FACTOR * 2 * self.count.total, "params": self.params,
+                "by_stage": dict(self.count.by_stage), "by_module": dict(self.count.by_module),
+                "by_operator": dict(self.count.by_operator),
+                "uncounted_ops": [{"op": k, "count": v, "why": UNCOUNTED_WHY.get(k, "no fvcore handle")}
+                                  for k, v in self.count.uncounted_ops.items()],
+                "cross_checks": {"flop_counter": {**self.flop_counter.to_json(),
+                                                  "agree": self.flop_counter.flops == 2 * self.count.total},
+                                 "agree": self.agree, "problems": list(self.problems)},
+            }],
+            "reference": {"what": "closed form of standard attention with these sizes (H heads with W_O)",
+                          "by_stage": dict(self.reference), "total": sum(self.reference.values()),
+                          "matches": self.matches_reference},
+            "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
+        }
+
+
+def count_user_module(ref: str, spec: AttnSpec) -> ModuleFlops:
+    """Build ``ref`` (``pkg.mod:factory``) on meta, count it, and cross-check with FlopCounterMode."""
+    from fvcore.nn import parameter_count
+
+    from attncli import modules, usermodule
+
+    check_representable(spec)
+    module = usermodule.build_user(ref, spec, "meta")
+    inputs = modules.make_inputs(spec.with_(mask="none"), "meta")
+    args = usermodule.user_args(module, inputs.query, inputs.key, inputs.value)
+    usermodule.run_user(module, args, ref)  # a clear --module error before tracing
+    call, tensors = _caller(module, args, {})
+    try:
+        with _without_dynamo_import():
+            count = _count(call, tensors)
+            fc = flop_counter_check(call, tensors, count.ops)
+    except Exception as exc:  # NOTE: tracing user code can fail in many ways
+        raise SpecError("--module", f"{ref} cannot be traced for counting: {type(exc).__name__}: {exc}") from None
+    problems = []
+    if fc.flops != 2 * count.total:
+        problems.append(f"total: fvcore {count.total:,} MACs = {2 * count.total:,} FLOPs, "
+                        f"FlopCounterMode {fc.flops:,} FLOPs")
+    problems += [f"FlopCounterMode {m}" for m in fc.mismatches if "not possible" not in m]
+    return ModuleFlops(ref, spec, int(parameter_count(module)[""]), count, fc,
+                       closed_form(spec.with_(out_proj=True)), tuple(problems))

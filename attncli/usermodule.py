@@ -13,6 +13,7 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from attncli.spec import AttnSpec, SpecError
@@ -86,3 +87,44 @@ def run_user(module: Any, args: tuple[Any, ...], ref: str) -> Any:
     if not isinstance(out, torch.Tensor):
         raise SpecError(FLAG, f"{ref} returned {type(out).__name__}, not a tensor")
     return out
+
+
+@dataclass(frozen=True)
+class UserShapes:
+    """``attncli shapes --module``: what can be known of a module written elsewhere."""
+
+    ref: str
+    spec: AttnSpec
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+    weights: tuple[tuple[str, tuple[int, ...], int], ...]
+
+    @property
+    def total_params(self) -> int:
+        return sum(n for _, _, n in self.weights)
+
+    def to_json(self) -> dict[str, Any]:
+        names = ["input"] if len(self.input_shapes) == 1 else ["input", "key_input", "value_input"]
+        return {
+            "schema": "attncli.shapes/1",
+            "config": {**self.spec.to_dict(), "module": self.ref},
+            "stages": [*({"name": n, "shape": list(s)} for n, s in zip(names, self.input_shapes, strict=True)),
+                       {"name": "output", "shape": list(self.output_shape)}],
+            "weights": [{"name": n, "shape": list(s), "numel": k} for n, s, k in self.weights],
+            "params": {"total": self.total_params},
+            "outputs": {"attn_output": list(self.output_shape), "attn_weights": None},
+            "notes": ["inner stages of a user's module are not known to attncli; its inputs, output, "
+                      "weights and parameters are"],
+        }
+
+
+def user_shapes(ref: str, spec: AttnSpec) -> UserShapes:
+    """Build and run ``ref`` on meta tensors of the spec's sizes (batch-first, self-attention)."""
+    from attncli.modules import make_inputs
+
+    module = build_user(ref, spec, "meta")
+    inputs = make_inputs(spec.with_(mask="none"), "meta")
+    args = user_args(module, inputs.query, inputs.key, inputs.value)
+    out = run_user(module, args, ref)
+    weights = tuple((n, tuple(p.shape), p.numel()) for n, p in module.named_parameters())
+    return UserShapes(ref, spec, tuple(tuple(a.shape) for a in args), tuple(out.shape), weights)

@@ -32,6 +32,9 @@ def flops(
     max_params: budget.MaxParams = None,
     baseline: budget.Baseline = None,
     tolerance: budget.Tolerance = 0.0,
+    module: Annotated[str | None, typer.Option(
+        "--module", metavar="PKG.MOD:FACTORY",
+        help="Count your own attention module, built as FACTORY(dim, heads), instead of --impl.")] = None,
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 
@@ -47,6 +50,21 @@ def flops(
     from attncli.render import flops as view
     from attncli.render.checks import md_with_checks, with_checks
 
+    if module is not None:
+        from attncli.flops import count_user_module
+        from attncli.render import usermodule as uview
+
+        counted = count_user_module(module, spec)
+        doc = counted.to_json()
+        checks, failed = budget.apply(doc, max_flops, max_params, baseline, tolerance)
+        doc["checks"] = [c.to_json() for c in checks]
+        for problem in counted.problems:
+            print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+        emit(fmt, doc, with_checks(lambda: uview.flops_table(counted), checks),
+             md_with_checks(lambda: uview.flops_markdown(counted), checks), output)
+        if failed or (check and not counted.agree):
+            raise typer.Exit(1)
+        return
     report = count_flops(spec, dtype=dtype.value)
     doc = report.to_json()
     checks, failed = budget.apply(doc, max_flops, max_params, baseline, tolerance)

@@ -17,6 +17,9 @@ from attncli.spec import AttnSpec
 def shapes(
     spec: AttnSpec, fmt: str, output: Path | None,
     no_out_proj: Annotated[bool, typer.Option("--no-out-proj", help="Build the layer without W_O.")] = False,
+    module: Annotated[str | None, typer.Option(
+        "--module", metavar="PKG.MOD:FACTORY",
+        help="Shape your own attention module, built as FACTORY(dim, heads), instead of --impl.")] = None,
 ) -> None:
     """Show the shape at every stage, every weight, the parameter total and MHA's outputs.
 
@@ -27,6 +30,13 @@ def shapes(
     from attncli.render import emit
     from attncli.render import shapes as view
 
+    if module is not None:
+        from attncli.render import usermodule as uview
+        from attncli.usermodule import user_shapes
+
+        found = user_shapes(module, spec)
+        emit(fmt, found.to_json(), lambda: uview.shapes_table(found), lambda: uview.shapes_markdown(found), output)
+        return
     if no_out_proj:
         spec = spec.with_(out_proj=False)
     report = core.analyse(spec)
