@@ -127,7 +127,11 @@ GARBAGE_INTS = ("", "abc", "1.5", "0x10", "1e3", " 7", "-", "nan", "inf", "++1",
 GARBAGE_FLOATS = ("", "abc", "nan", "inf", "-inf", "1e308", "1e-320", "0x1p-3", "-0", "1,5")
 WORDS = ("none", "sinusoidal", "learned", "rope", "seed", "random", "auto", "float32", "float64",
          "float16", "0,2,1", "0,1,2", "2,1,0", "1,2,3", "0,0,1", "1,2;2,3;3,4", "1,2;2,3;2,3",
-         "nan,1;2,3;3,4", "0", "-1", ",", ";", "  ", "torch", "fused", "json")
+         "nan,1;2,3;3,4", "0", "-1", ",", ";", "  ", "torch", "fused", "json", "1G", "2.5M", "-1K", "1e9",
+         "nonexistent_mod:build", "json:loads", ":build", "json")
+# NOTE: --module imports MODULE:FACTORY and calls FACTORY(dim, heads); the generated text below
+# has no ':' so it cannot name a real module's function, and the vocabulary only names harmless
+# ones (json.loads fails on (dim, heads) with a TypeError, which must become exit 2).
 RANGES = ("1:8:x2", "2:16:+2", "4,8", "2,4,8", "8:1:x2", "1:8:x1", "1:8:+0", "0:4:+1", "1:2:x2",
           "1:1000:+1", "1:8:x-2", "::", "4:4:x2")
 """Values for options that take a range (``sweep --seq 128:8192:x2``), well-formed or not."""
@@ -138,7 +142,7 @@ PATHS = ("out.txt", "out.json", "missing/dir/out.txt", ".", "")
 
 
 def _text() -> st.SearchStrategy[str]:
-    return st.text(st.characters(exclude_categories=["Cs"]), max_size=10)
+    return st.text(st.characters(exclude_categories=["Cs"], exclude_characters=":"), max_size=10)
 
 
 def _int_values(huge: bool) -> st.SearchStrategy[str]:
@@ -168,7 +172,7 @@ def _values(opt: Opt, huge: bool, valid: bool) -> st.SearchStrategy[str]:
     if valid:
         return st.sampled_from(WORDS + RANGES[:5])
     words = st.sampled_from(WORDS + RANGES + (HUGE_WORDS if huge else ()))
-    return words | st.text("0123456789,;:x+. -eabcfinorstuz", max_size=12) | _text()
+    return words | st.text("0123456789,;x+. -eabcfinorstuz", max_size=12) | _text()
 
 
 def _item(opt: Opt, huge: bool, valid: bool = False) -> st.SearchStrategy[list[str]]:
