@@ -103,6 +103,28 @@ def parse_permutation(text: str | Sequence[int] | None, length: int, seed: int =
     return tuple(values)
 
 
+MAX_BYTES = 1 << 30
+"""The permutation test runs real tensors; it refuses a layer whose forward pass needs more."""
+
+
+def check_size(spec: AttnSpec, dtype: str) -> None:
+    """Refuse (SpecError naming the largest flag) a layer too large for a real forward pass.
+
+    Counted: the weights (4 E^2), the input, its permuted copy, encodings and activations
+    (about 12 B L E), and the attention matrix with its weights (2 B H L^2), per run.
+    """
+    n = 8 if dtype == "float64" else 4
+    b, h, seq, e = spec.batch, spec.heads, spec.seq, spec.dim
+    need = n * (4 * e * e + 12 * b * seq * e + 2 * b * h * seq * spec.s_total)
+    if need > MAX_BYTES:
+        weights, tokens = 4 * e * e, 12 * b * seq * e + 2 * b * h * seq * spec.s_total
+        flag = "--dim" if weights >= tokens else ("--batch" if b > seq else "--seq")
+        raise SpecError(flag, f"a real forward pass of this layer needs about {need / 2**30:,.1f} GiB "
+                              f"({dtype}); the permutation test runs real tensors and stops at "
+                              f"{MAX_BYTES // 2**30} GiB: use a smaller --dim/--seq/--batch (equivariance "
+                              "does not depend on the sizes)")
+
+
 def default_permutation(length: int, seed: int = 0) -> tuple[int, ...]:
     """The seed's swap for three tokens; a seeded random non-identity order otherwise."""
     if length == len(SEED_PERMUTATION):
@@ -441,6 +463,7 @@ def permute_test(spec: AttnSpec, *, permutation: str | Sequence[int] | None = No
     tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
     if not tol > 0.0 or tol == float("inf"):
         raise SpecError("--tolerance", f"must be a positive finite number, got {tolerance}")
+    check_size(spec, dtype)
     perm = parse_permutation(permutation, spec.seq, spec.seed)
     chosen = parse_encodings(encodings)
     source, rows = parse_tokens(tokens, spec)

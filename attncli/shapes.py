@@ -151,8 +151,9 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25) -> bool:
     b = spec.batch
     scores = b * spec.heads * spec.seq * spec.s_total
     acts = b * (spec.seq + 2 * spec.s) * spec.dim * 4
+    inputs = b * (spec.seq * spec.dim + spec.s * (spec.k_dim + spec.v_dim))
     weights = spec.dim * (2 * spec.dim + spec.k_dim + spec.v_dim)
-    return scores + acts + weights < limit_elems
+    return scores + acts + inputs + weights < limit_elems
 
 
 def analyse(spec: AttnSpec) -> ShapesReport:
@@ -161,14 +162,20 @@ def analyse(spec: AttnSpec) -> ShapesReport:
 
     import torch
 
+    from attncli.flops import check_representable
     from attncli.modules import build, make_inputs, run
 
+    check_representable(spec)  # even meta tensors need a byte size torch can describe
     device = "cpu" if fits_in_memory(spec) else "meta"
     module = build(spec, device)
     # Projections first, then the bias key/value, then W_O, whatever order the module registered.
     rank = {"bias_kv": 1, "out_proj": 2}
+    # NOTE: MHA keeps out_proj (as the identity) when W_O is removed; like the flops count and
+    # the closed form, the parameters are those of the layer without W_O.
+    dropped = "out_proj" if spec.impl == "torch" and not spec.out_proj else None
     weights = tuple(sorted((WeightRow(n, tuple(p.shape), p.numel(), component_of(n))
-                            for n, p in module.named_parameters()), key=lambda w: rank.get(w.component, 0)))
+                            for n, p in module.named_parameters() if component_of(n) != dropped),
+                           key=lambda w: rank.get(w.component, 0)))
     components: dict[str, int] = {}
     for w in weights:
         components[w.component] = components.get(w.component, 0) + w.numel
@@ -188,8 +195,8 @@ def analyse(spec: AttnSpec) -> ShapesReport:
         notes.append("scores and weights live inside scaled_dot_product_attention and are never "
                      "materialised; the shapes are what it computes")
     if not spec.out_proj:
-        notes.append("W_O removed: output = merged" + (" (MHA keeps out_proj as identity)"
-                                                        if spec.impl == "torch" else ""))
+        notes.append("W_O removed: output = merged" + (" (MHA keeps out_proj as the identity; its "
+                                                        "parameters are not counted)" if spec.impl == "torch" else ""))
     if spec.dropout:
         notes.append("dropout acts in training only; attncli runs the layer in eval mode")
     return ShapesReport(spec=spec, stages=stage_shapes(spec), weights=weights,

@@ -112,6 +112,8 @@ class AttnSpec:
                 raise SpecError(flag, f"must be an integer, got {value!r}")
             if value is not None and value < 1:
                 raise SpecError(flag, f"must be at least 1, got {value}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
+            raise SpecError("--seed", f"must be an integer in [-2**63, 2**64), got {self.seed!r}")
         if self.dim % self.heads:
             raise SpecError("--heads", f"--dim {self.dim} is not divisible by --heads {self.heads}")
         if not 0.0 <= self.dropout < 1.0:

@@ -167,9 +167,11 @@ def test_shapes_and_params_are_what_mha_returns(spec: AttnSpec) -> None:
     assert sum(report.components.values()) == report.total_params
     assert sum(w.numel for w in report.weights) == report.total_params
     if spec.impl == "torch":
-        # --impl torch is MHA itself: same parameter names, shapes and total (W_O stays, as identity).
-        assert {w.name: w.shape for w in report.weights} == mha_params
-        assert report.total_params == mha_total
+        # --impl torch is MHA itself: same parameter names, shapes and total; without W_O, MHA's
+        # out_proj (kept as the identity) is not counted, as in the flops count.
+        kept = {n: s for n, s in mha_params.items() if spec.out_proj or not n.startswith("out_proj.")}
+        assert {w.name: w.shape for w in report.weights} == kept
+        assert report.total_params == mha_total - (0 if spec.out_proj else out_proj_numel)
     else:
         # Every own implementation holds exactly MHA's parameters, arranged differently.
         assert report.total_params == mha_total - (0 if spec.out_proj else out_proj_numel)

@@ -77,8 +77,7 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
     params = []
     for name, typ, default, decls, help_ in rows:
         if sweep and name in SWEEPABLE:
-            typ, help_ = str | None, help_ + RANGE_HELP
-            default = None if default is None else str(default)
+            typ, help_, default = str | None, help_.rstrip(".") + f" (default: {d[name]}).{RANGE_HELP}", None
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
             annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
@@ -110,16 +109,22 @@ def spec_from(values: dict[str, Any], *, default_batch: int) -> AttnSpec:
     return AttnSpec(**kw).validate()
 
 
-def split_sweep(values: dict[str, Any]) -> tuple[str | None, list[int]]:
+def split_sweep(values: dict[str, Any], d: dict[str, Any]) -> tuple[str | None, list[int]]:
     """Parse the sweepable options in place (first value each); return the ranged one.
 
-    At most one setting may take several values; SpecError names the second.
+    At most one setting may take several values; SpecError names the second. Options not
+    given take their default from ``d``; with none given, ``d["sweep_default"]`` is swept.
     """
     from attncli.sweep import parse_values
 
     swept: tuple[str | None, list[int]] = (None, [])
+    if all(values[name] is None for name in SWEEPABLE) and "sweep_default" in d:
+        name, text = d["sweep_default"]
+        values[name] = text
     for name in SWEEPABLE:
         if values[name] is None:
+            if name != "batch":  # batch keeps None: it depends on --unbatched
+                values[name] = d[name]
             continue
         parsed = parse_values(str(values[name]), "--" + name)
         if len(parsed) > 1:
@@ -153,7 +158,7 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
             output = kwargs.pop("output")
             try:
                 if sweep:
-                    kwargs["swept"] = split_sweep(values)
+                    kwargs["swept"] = split_sweep(values, d)
                 spec = spec_from(values, default_batch=d["batch"])
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:

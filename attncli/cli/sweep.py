@@ -14,7 +14,7 @@ from attncli.spec import AttnSpec
 
 
 @app.command()
-@spec_command(sweep=True, dim=512, heads=8, batch=1, seq="128:8192:x2", impl="fused")
+@spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"))
 def sweep(
     spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],
     dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16 (memory).")] = "float32",
@@ -23,7 +23,7 @@ def sweep(
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
 ) -> None:
-    """Count H heads with W_O over a range of --seq, --heads, --dim or --batch.
+    """Count H heads with W_O over a range of --seq, --heads, --dim or --batch (default: --seq 128:8192:x2).
 
     Shows a table, a terminal chart and the fitted growth exponent per stage: QK^T grows as
     L^2, the projections as L, and heads change nothing.
@@ -33,9 +33,14 @@ def sweep(
         fail("give one of --seq, --heads, --dim, --batch a range, e.g. --seq 128:8192:x2")
     if plot is not None:
         try:
-            import matplotlib  # noqa: F401
+            import matplotlib.figure
         except ImportError:
             fail("--plot needs matplotlib: pip install 'attncli[plot]'")
+        kinds = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+        if plot.suffix.lstrip(".").lower() not in kinds:
+            fail(f"--plot: {plot.name!r} needs one of the suffixes {', '.join('.' + k for k in sorted(kinds))}")
+        if not plot.parent.is_dir():
+            fail(f"--plot: the folder {str(plot.parent)!r} does not exist")
 
     from attncli import flops
     from attncli.render import emit
@@ -56,7 +61,10 @@ def sweep(
     emit(fmt, {**report.to_json(), "cross_checks": {"agree": not problems, "problems": problems}},
          lambda: view.table(report), lambda: view.markdown(report), output)
     if plot is not None:
-        view.plot(report, plot)
+        try:
+            view.plot(report, plot)
+        except OSError as exc:
+            fail(f"--plot: cannot write {plot}: {exc.strerror or exc}")
         print(f"attncli: wrote the plot to {plot}", file=sys.stderr)
     if problems:
         for p in problems:

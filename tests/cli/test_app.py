@@ -38,3 +38,18 @@ def test_command_options_keep_their_help(cli: Any) -> None:
     # Options a command declares itself keep their typer settings next to the shared ones.
     r = cli("shapes", "--help")
     assert "--no-out-proj" in r.out and "without W_O" in r.out and "--no-no-out-proj" not in r.out
+
+
+def test_sizes_too_large_are_refused_with_the_flag(cli: Any) -> None:
+    # Found by the fuzz test: each of these used to raise from torch or allocate gigabytes.
+    for args, flag in ((["shapes", "--seq", str(10**9)], "--seq"),
+                       (["shapes", "--seed", str(2**64)], "--seed"),
+                       (["permute-test", "--dim", "65536"], "--dim"),
+                       (["permute-test", "--seq", "100000", "--dim", "4", "--heads", "1"], "--seq")):
+        r = cli(*args)
+        assert r.code == 2 and flag in r.err and len(r.err.strip().splitlines()) == 1, (args, r.err)
+
+
+def test_report_skips_a_permutation_test_too_large_to_run(cli: Any) -> None:
+    doc = cli("report", "--dim", "65536", "--heads", "1", "--seq", "4", "--batch", "1", "--format", "json").json()
+    assert doc["permute"] is None and "--dim" in doc["permute_skipped"]

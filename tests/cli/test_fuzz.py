@@ -246,28 +246,7 @@ class KnownBug:
 # fuzz tests tolerate exactly these signatures on exactly these commands, so they stay green
 # while any *other* failure still fails them; test_known_bug_is_still_there turns each into
 # an xfail and fails loudly once the bug is fixed, so the entry gets removed.
-KNOWN_BUGS: tuple[KnownBug, ...] = (
-    KnownBug("seed-overflow", ("*",), r"^ValueError: Overflow when unpacking long long",
-             ("shapes", "--seed", str(2**64)),
-             "spec.py validate() sets no range for --seed; torch.manual_seed overflows past 2**64-1"),
-    KnownBug("shapes-meta-overflow", ("shapes",), r"Storage size calculation overflowed|failed to unpack the object",
-             ("shapes", "--seq", str(10**9)),
-             "shapes.analyse() builds tensors on meta whose byte size overflows int64; no size refusal"),
-    KnownBug("shapes-fits-in-memory", ("shapes",), r"can't allocate memory|^MemoryError",
-             ("shapes", "--dim", "1", "--heads", "1", "--kv-seq", str(10**6), "--kdim", "1000"),
-             "shapes.fits_in_memory() ignores the key/value inputs (S*kdim, S*vdim): 4 GB on the CPU"),
-    KnownBug("permute-no-size-guard", ("permute-test",),
-             r"^MemoryError|can't allocate memory|Storage size calculation overflowed|Overflow|too large to convert",
-             ("permute-test", "--dim", "65536"),
-             "permute.permute_test() runs real float64 tensors at any size: no meta, no refusal"),
-    KnownBug("report-permute-slice", ("report",), r"can't allocate memory|^MemoryError",
-             ("report", "--dim", "65536", "--heads", "1"),
-             "report.permute_spec() shrinks batch and seq but keeps --dim: a real E x 4E float64 layer"),
-    KnownBug("sweep-plot-path", ("sweep",),
-             r"^ValueError: Format '.*' is not supported|^(FileNotFoundError|NotADirectoryError|PermissionError):",
-             ("sweep", "--seq", "2,4", "--dim", "8", "--plot", "out.txt"),
-             "cli/sweep.py: --plot is written by matplotlib unchecked (suffix, directory), after the report"),
-)
+KNOWN_BUGS: tuple[KnownBug, ...] = ()
 
 
 def _known(argv: list[str], outcome: Outcome) -> KnownBug | None:

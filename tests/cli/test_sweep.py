@@ -66,3 +66,19 @@ def test_plot_without_matplotlib_says_how(cli: Any, tmp_path: Path, monkeypatch:
 def test_bad_sweeps(cli: Any, args: list[str], flag: str) -> None:
     r = cli("sweep", *args)
     assert r.code == 2 and flag in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_plot_path_is_checked_before_counting(cli: Any, tmp_path: Path) -> None:
+    bad_suffix = cli("sweep", "--seq", "2,4", "--dim", "8", "--plot", str(tmp_path / "out.txt"))
+    assert bad_suffix.code == 2 and "--plot" in bad_suffix.err and bad_suffix.out == ""
+    no_dir = cli("sweep", "--seq", "2,4", "--dim", "8", "--plot", str(tmp_path / "missing" / "x.png"))
+    assert no_dir.code == 2 and "does not exist" in no_dir.err
+
+
+def test_default_sweep_and_other_settings(cli: Any) -> None:
+    doc = cli("sweep", "--format", "json").json()
+    assert doc["setting"] == "seq" and doc["points"][0]["value"] == 128
+    doc = cli("sweep", "--dim", "64:256:x2", "--heads", "4", "--format", "json").json()
+    assert doc["setting"] == "dim" and doc["config"]["seq"] == 1024
+    # Closed form: projections B*L*E*E grow as E^2, QK^T B*L*L*E as E.
+    assert doc["exponents"]["q_proj"] == pytest.approx(2.0) and doc["exponents"]["qk"] == pytest.approx(1.0)
