@@ -14,6 +14,10 @@ import pytest
 GOLDEN = Path(__file__).parent / "golden"
 
 CASES: dict[str, list[str]] = {
+    "flops_default": ["flops", "--dim", "512", "--heads", "8"],
+    "flops_torch_sdpa_path": ["flops", "--impl", "torch", "--no-need-weights", "--seq", "256"],
+    "permute_default": ["permute-test"],
+    "sweep_seq": ["sweep", "--seq", "128:1024:x2"],
     "shapes_default": ["shapes"],
     "shapes_cross_seq_first": ["shapes", "--dim", "64", "--heads", "4", "--batch", "2", "--seq", "6",
                                "--kv-seq", "9", "--kdim", "32", "--vdim", "48", "--no-batch-first",
