@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,28 +51,24 @@ def flops(
     from attncli.render import flops as view
     from attncli.render.checks import md_with_checks, with_checks
 
+    counted: Any
+    table: Callable[[Any], Any]
+    markdown: Callable[[Any], str]
     if module is not None:
         from attncli.flops import count_user_module
         from attncli.render import usermodule as uview
 
         counted = count_user_module(module, spec)
-        doc = counted.to_json()
-        checks, failed = budget.apply(doc, max_flops, max_params, baseline, tolerance)
-        doc["checks"] = [c.to_json() for c in checks]
-        for problem in counted.problems:
-            print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
-        emit(fmt, doc, with_checks(lambda: uview.flops_table(counted), checks),
-             md_with_checks(lambda: uview.flops_markdown(counted), checks), output)
-        if failed or (check and not counted.agree):
-            raise typer.Exit(1)
-        return
-    report = count_flops(spec, dtype=dtype.value)
-    doc = report.to_json()
+        table, markdown = uview.flops_table, uview.flops_markdown
+    else:
+        counted = count_flops(spec, dtype=dtype.value)
+        table, markdown = view.table, view.markdown
+    doc = counted.to_json()
     checks, failed = budget.apply(doc, max_flops, max_params, baseline, tolerance)
     doc["checks"] = [c.to_json() for c in checks]
-    for problem in report.problems:
+    for problem in counted.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
-    emit(fmt, doc, with_checks(lambda: view.table(report), checks),
-         md_with_checks(lambda: view.markdown(report), checks), output)
-    if failed or (check and not report.agree):
+    emit(fmt, doc, with_checks(lambda: table(counted), checks), md_with_checks(lambda: markdown(counted), checks),
+         output)
+    if failed or (check and not counted.agree):
         raise typer.Exit(1)
