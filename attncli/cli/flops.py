@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -15,6 +17,28 @@ from attncli.cli.common import spec_command
 from attncli.spec import AttnSpec
 
 
+def collector_paused(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn`` with Python's cyclic garbage collector paused, and restore it after.
+
+    NOTE: this command imports torch, fvcore and sympy (torch's meta kernels pull it in), about
+    a million long-lived objects, and with the default thresholds the collector rescans them
+    again and again: a fifth to a quarter of the whole run (benchmarks/bench_flops.py). One
+    count makes little cyclic garbage, so collection waits until the command is done.
+    """
+
+    @functools.wraps(fn)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
 class Dtype(str, Enum):
     float32 = "float32"
     float16 = "float16"
@@ -23,6 +47,7 @@ class Dtype(str, Enum):
 
 @app.command()
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
+@collector_paused
 def flops(
     spec: AttnSpec, fmt: str, output: Path | None,
     dtype: Annotated[Dtype, typer.Option(

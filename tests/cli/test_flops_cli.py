@@ -91,3 +91,15 @@ def test_help_documents_the_flags(cli: Any) -> None:
     assert r.code == 0
     for flag in ("--dtype", "--check", "--impl", "--format"):
         assert flag in r.out
+
+
+def test_garbage_collector_is_restored(cli: Any) -> None:
+    """The command pauses the cyclic GC while it counts (speed), never beyond its run."""
+    import gc
+
+    assert gc.isenabled()
+    assert cli("flops", *SMALL, "--format", "json").code == 0
+    assert gc.isenabled()
+    assert cli("flops", *SMALL, "--dtype", "float64").code == 2  # fails in parsing
+    assert cli("flops", "--seq", str(10**9)).code == 2           # fails inside the count
+    assert gc.isenabled()
