@@ -72,9 +72,14 @@ def load_baseline(path: Path) -> dict[str, Any]:
     return doc
 
 
+def flops_part(doc: dict[str, Any]) -> Any:
+    """The flops document itself, or the one nested in a report document."""
+    return doc.get("flops", doc) if str(doc.get("schema", "")).startswith("attncli.report/") else doc
+
+
 def variants_of(doc: dict[str, Any]) -> dict[tuple[int, bool], dict[str, Any]]:
     """The FLOP variants of a flops or report document, keyed by (heads, out_proj)."""
-    flops = doc.get("flops", doc) if str(doc.get("schema", "")).startswith("attncli.report/") else doc
+    flops = flops_part(doc)
     rows = flops.get("variants", []) if isinstance(flops, dict) else []
     return {(int(v["heads"]), bool(v["out_proj"])): v for v in rows
             if isinstance(v, dict) and {"heads", "out_proj"} <= set(v)}
@@ -111,7 +116,7 @@ def compare_baseline(new: dict[str, Any], old: dict[str, Any], tolerance: float)
 
 def configured_variant(doc: dict[str, Any]) -> dict[str, Any] | None:
     """The layer as configured (H heads with W_O) in a flops or report document."""
-    flops = doc.get("flops", doc) if str(doc.get("schema", "")).startswith("attncli.report/") else doc
+    flops = flops_part(doc)
     heads = int(flops.get("config", {}).get("heads", 0)) if isinstance(flops, dict) else 0
     return variants_of(doc).get((heads, True))
 

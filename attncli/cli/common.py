@@ -30,6 +30,16 @@ class Format(str, Enum):
 Impl = Enum("Impl", {name.replace("-", "_"): name for name in IMPLS}, type=str)  # type: ignore[misc]
 
 
+class Dtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+DtypeOption = Annotated[Dtype, typer.Option(
+    "--dtype", help="Element type for the memory estimate (counts do not depend on it).")]
+
+
 class Mask(str, Enum):
     none = "none"
     causal = "causal"

@@ -6,14 +6,13 @@ import functools
 import gc
 import sys
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import spec_command
+from attncli.cli.common import Dtype, DtypeOption, spec_command
 from attncli.spec import AttnSpec
 
 
@@ -39,19 +38,12 @@ def collector_paused(fn: Callable[..., Any]) -> Callable[..., Any]:
     return paused
 
 
-class Dtype(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
-
-
 @app.command()
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
 @collector_paused
 def flops(
     spec: AttnSpec, fmt: str, output: Path | None,
-    dtype: Annotated[Dtype, typer.Option(
-        "--dtype", help="Element type for the memory estimate (counts do not depend on it).")] = Dtype.float32,
+    dtype: DtypeOption = Dtype.float32,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
     max_flops: budget.MaxFlops = None,

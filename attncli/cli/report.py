@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import spec_command
+from attncli.cli.common import Dtype, DtypeOption, spec_command
 from attncli.spec import AttnSpec
 
 
@@ -17,7 +17,7 @@ from attncli.spec import AttnSpec
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
 def report(
     spec: AttnSpec, fmt: str, output: Path | None,
-    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16 (memory).")] = "float32",
+    dtype: DtypeOption = Dtype.float32,
     max_flops: budget.MaxFlops = None,
     max_params: budget.MaxParams = None,
     baseline: budget.Baseline = None,
@@ -33,7 +33,7 @@ def report(
     from attncli.render import report as view
     from attncli.report import build_report
 
-    doc_report = build_report(spec, dtype)
+    doc_report = build_report(spec, dtype.value)
     checks, failed = budget.apply(doc_report.to_json(), max_flops, max_params, baseline, tolerance)
     doc_report = doc_report.with_checks(checks)
     for problem in doc_report.flops.problems:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import fail, spec_command
+from attncli.cli.common import Dtype, DtypeOption, fail, spec_command
 from attncli.spec import AttnSpec
 
 
@@ -17,7 +17,7 @@ from attncli.spec import AttnSpec
 @spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"))
 def sweep(
     spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],
-    dtype: Annotated[str, typer.Option("--dtype", help="float32, float16 or bfloat16 (memory).")] = "float32",
+    dtype: DtypeOption = Dtype.float32,
     plot: Annotated[Path | None, typer.Option(
         "--plot", dir_okay=False, help="Also draw the sweep to this PNG (needs attncli[plot]).")] = None,
     check: Annotated[bool, typer.Option(
@@ -48,16 +48,15 @@ def sweep(
     from attncli.render.common import progress
     from attncli.sweep import run_sweep
 
-    flops.memory(spec, dtype)  # validates --dtype before any work
     problems: list[str] = []
 
     def count(s: AttnSpec) -> tuple[dict[str, int], int, int, int]:
-        v = flops.count_variant(s, dtype)
+        v = flops.count_variant(s, dtype.value)
         problems.extend(f"{setting}={getattr(s, setting)}: {p}" for p in v.problems)
         return v.by_stage, v.fvcore_flops, v.params, v.memory.attention_matrix
 
     with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
-        report = run_sweep(spec, setting, values, count, dtype, advance)
+        report = run_sweep(spec, setting, values, count, dtype.value, advance)
     emit(fmt, {**report.to_json(), "cross_checks": {"agree": not problems, "problems": problems}},
          lambda: view.table(report), lambda: view.markdown(report), output)
     if plot is not None:
