@@ -16,6 +16,10 @@ from typing import Any
 IMPLS: tuple[str, ...] = ("torch", "split", "per-head", "fused", "sdpa")
 """The attention implementations ``--impl`` accepts (see :mod:`attncli.modules`)."""
 
+MODERN_IMPLS: tuple[str, ...] = ("split", "per-head", "fused", "sdpa")
+"""Implementations that can run grouped-query heads, a free head size, a window and a KV cache
+(``nn.MultiheadAttention`` can run none of them)."""
+
 SELF_ATTENTION_ONLY: frozenset[str] = frozenset({"fused"})
 """Implementations that project one input (``qkv = Linear(dim, 3*dim)``): no kdim, vdim, kv-seq."""
 
@@ -59,12 +63,55 @@ class AttnSpec:
     impl: str = "torch"
     out_proj: bool = True
     seed: int = 0
+    kv_heads: int | None = None
+    """Key/value heads G (``None``: as many as query heads); G = 1 is multi-query attention."""
+    d_head: int | None = None
+    """The size d of one head (``None``: dim / heads); ``--head-dim``."""
+    window: int | None = None
+    """Causal sliding window W: a query at position p sees keys p-W+1 .. p (``None``: no window)."""
+    cache: int = 0
+    """N past tokens already in the KV cache; the L query tokens are new and S = N + L."""
 
     # ------------------------------------------------------------------ resolved sizes
     @property
     def s(self) -> int:
-        """Key/value sequence length S (defaults to the query length L)."""
+        """Key/value sequence length S: the KV cache plus the new tokens, or ``--kv-seq``
+        (defaults to the query length L)."""
+        if self.cache:
+            return self.cache + self.seq
         return self.seq if self.kv_seq is None else self.kv_seq
+
+    @property
+    def kv_tokens(self) -> int:
+        """Tokens projected into keys and values per batch item: S without a cache, L with one
+        (the cached N tokens were projected by earlier steps)."""
+        return self.s - self.cache
+
+    @property
+    def n_kv_heads(self) -> int:
+        """Key/value heads G (``--kv-heads``; defaults to ``--heads``)."""
+        return self.heads if self.kv_heads is None else self.kv_heads
+
+    @property
+    def inner(self) -> int:
+        """H * d: the width of the queries, the merged context and W_O's input."""
+        return self.heads * self.head_dim
+
+    @property
+    def kv_inner(self) -> int:
+        """G * d: the width of the projected keys and values."""
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def is_modern(self) -> bool:
+        """True when the layer needs more than ``nn.MultiheadAttention`` can express."""
+        return (self.kv_heads not in (None, self.heads) or self.d_head not in (None, self.dim // self.heads)
+                or self.window is not None or self.cache > 0)
+
+    @property
+    def causal(self) -> bool:
+        """True when queries see no later keys (``--mask causal`` or a ``--window``)."""
+        return self.mask == "causal" or self.window is not None
 
     @property
     def k_dim(self) -> int:
@@ -78,7 +125,8 @@ class AttnSpec:
 
     @property
     def head_dim(self) -> int:
-        return self.dim // self.heads
+        """The size d of one head (``--head-dim``; defaults to dim / heads)."""
+        return self.dim // self.heads if self.d_head is None else self.d_head
 
     @property
     def s_total(self) -> int:
@@ -87,8 +135,11 @@ class AttnSpec:
 
     @property
     def is_self_attention(self) -> bool:
-        """True when query, key and value are one tensor (same length, same features)."""
-        return self.s == self.seq and self.k_dim == self.dim and self.v_dim == self.dim
+        """True when query, key and value are one tensor (same length, same features).
+
+        With a KV cache the new tokens are projected into keys and values too: still one tensor.
+        """
+        return self.kv_tokens == self.seq and self.k_dim == self.dim and self.v_dim == self.dim
 
     def with_(self, **changes: Any) -> AttnSpec:
         """A copy with ``changes`` applied and validated."""
@@ -99,6 +150,8 @@ class AttnSpec:
         d = asdict(self)
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
         d["head_dim"] = self.head_dim
+        d["kv_heads"] = self.n_kv_heads
+        del d["d_head"]
         return d
 
     # ------------------------------------------------------------------ validation
@@ -107,15 +160,21 @@ class AttnSpec:
         for flag, value in (("--dim", self.dim), ("--heads", self.heads),
                             ("--batch", self.batch), ("--seq", self.seq),
                             ("--kv-seq", self.kv_seq), ("--kdim", self.kdim),
-                            ("--vdim", self.vdim)):
+                            ("--vdim", self.vdim), ("--kv-heads", self.kv_heads),
+                            ("--head-dim", self.d_head), ("--window", self.window)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise SpecError(flag, f"must be an integer, got {value!r}")
             if value is not None and value < 1:
                 raise SpecError(flag, f"must be at least 1, got {value}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**64:
             raise SpecError("--seed", f"must be an integer in [-2**63, 2**64), got {self.seed!r}")
-        if self.dim % self.heads:
-            raise SpecError("--heads", f"--dim {self.dim} is not divisible by --heads {self.heads}")
+        if isinstance(self.cache, bool) or not isinstance(self.cache, int) or self.cache < 0:
+            raise SpecError("--cache", f"must be an integer of at least 0, got {self.cache!r}")
+        if self.d_head is None and self.dim % self.heads:
+            raise SpecError("--heads", f"--dim {self.dim} is not divisible by --heads {self.heads} "
+                                       "(give --head-dim to choose the head size)")
+        if self.n_kv_heads > self.heads or self.heads % self.n_kv_heads:
+            raise SpecError("--kv-heads", f"--kv-heads {self.n_kv_heads} must divide --heads {self.heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError("--dropout", f"must be in [0, 1), got {self.dropout}")
         if self.impl not in IMPLS:
@@ -129,11 +188,37 @@ class AttnSpec:
                 if value is not None and value != default:
                     raise SpecError(flag, f"--impl {self.impl} projects one input (self-attention only); "
                                           f"it cannot take {flag} {value}")
+        self._validate_modern()
         if self.unbatched and self.batch != 1:
             raise SpecError("--unbatched", f"an unbatched input has no batch; drop --batch {self.batch}")
-        if self.mask == "causal" and self.s != self.seq:
-            raise SpecError("--mask", f"causal needs --kv-seq equal to --seq (got S={self.s}, L={self.seq})")
+        if self.mask == "causal" and self.s < self.seq:
+            raise SpecError("--mask", f"causal is aligned bottom-right and needs S >= L (got S={self.s}, "
+                                      f"L={self.seq}): the first {self.seq - self.s} queries would see no key")
         if self.mask == "padding" and self.s < 2:
             raise SpecError("--mask", "padding needs at least 2 keys (--kv-seq/--seq >= 2): "
                                       "a single padded key would leave nothing to attend to")
         return self
+
+    def _validate_modern(self) -> None:
+        """--kv-heads, --head-dim, --window, --cache: what they combine with, and which impls run them."""
+        if self.window is not None and self.mask == "padding":
+            raise SpecError("--window", "cannot be combined with --mask padding (the window is causal by itself)")
+        if self.cache:
+            if self.kv_seq is not None:
+                raise SpecError("--cache", f"a KV cache sets S = N + L itself; drop --kv-seq {self.kv_seq}")
+            for flag, value in (("--kdim", self.kdim), ("--vdim", self.vdim)):
+                if value is not None and value != self.dim:
+                    raise SpecError("--cache", f"the cached keys and values come from the same --dim {self.dim} "
+                                               f"tokens; it cannot take {flag} {value}")
+            for flag, on in (("--add-bias-kv", self.add_bias_kv), ("--add-zero-attn", self.add_zero_attn)):
+                if on:
+                    raise SpecError("--cache", f"cannot be combined with {flag} (nn.MultiheadAttention's extra "
+                                               "keys belong to a layer without a cache)")
+        if self.impl not in MODERN_IMPLS:
+            can = ", ".join(MODERN_IMPLS)
+            for flag, used in (("--kv-heads", self.n_kv_heads != self.heads),
+                               ("--head-dim", self.d_head is not None and self.d_head * self.heads != self.dim),
+                               ("--window", self.window is not None), ("--cache", self.cache > 0)):
+                if used:
+                    raise SpecError(flag, f"--impl {self.impl} (nn.MultiheadAttention) cannot run it; "
+                                          f"use --impl {can}")
