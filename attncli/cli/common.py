@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from attncli.spec import IMPLS, AttnSpec, SpecError
+from attncli.spec import IMPLS, MODERN_IMPLS, SELF_ATTENTION_ONLY, AttnSpec, SpecError
 
 
 class Format(str, Enum):
@@ -80,8 +80,17 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
         ("average_weights", bool, True, ("--average-weights/--per-head-weights",),
          "Average the returned weights over heads, or return them per head."),
         ("mask", Mask, Mask(d.get("mask", "none")), ("--mask",),
-         "none, causal (L x S, hides later keys) or padding (the last S/4 keys)."),
-        ("impl", Impl, Impl(d["impl"]), ("--impl",), "Implementation: " + ", ".join(IMPLS) + "."),
+         "none, causal (L x S, bottom-right: query i sees keys up to S-L+i) or padding (the last S/4 keys)."),
+        ("kv_heads", int | None, None, ("--kv-heads",),
+         "Key/value heads G (default: --heads; 1 = multi-query); must divide --heads."),
+        ("d_head", int | None, None, ("--head-dim",),
+         "Size d of one head (default: --dim / --heads); H*d need not equal --dim."),
+        ("window", int | None, None, ("--window",),
+         "Causal sliding window W: a query sees itself and the W-1 keys before it."),
+        ("cache", int, 0, ("--cache",),
+         "N past tokens in the KV cache: the --seq tokens are new and attend to N + L keys."),
+        ("impl", Impl | None, None, ("--impl",),
+         "Implementation: " + ", ".join(IMPLS) + f" (default: {d['impl']}; split when it cannot run the layer)."),
         ("seed", int, 0, ("--seed",), "Random seed for weights and inputs."),
     ]
     params = []
@@ -98,7 +107,7 @@ SWEEPABLE = ("dim", "heads", "batch", "seq")
 
 SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias", "add_bias_kv",
                "add_zero_attn", "dropout", "batch_first", "unbatched", "need_weights",
-               "average_weights", "mask", "impl", "seed")
+               "average_weights", "mask", "kv_heads", "d_head", "window", "cache", "impl", "seed")
 
 FORMAT_PARAMS = [
     inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default=Format.table,
@@ -111,12 +120,28 @@ FORMAT_PARAMS = [
 ]
 
 
-def spec_from(values: dict[str, Any], *, default_batch: int) -> AttnSpec:
-    """Build and validate the spec from option values (enums to their strings)."""
+def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str = "torch") -> AttnSpec:
+    """Build and validate the spec from option values (enums to their strings).
+
+    Without ``--impl`` the command's default implementation is used, unless it cannot run the
+    layer (MHA and grouped-query heads, a head size, a window or a cache; fused and
+    cross-attention): then ``split``, which runs every layer, and a note on stderr says so.
+    """
     kw = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
     if kw["batch"] is None:
         kw["batch"] = 1 if kw["unbatched"] else default_batch
-    return AttnSpec(**kw).validate()
+    if kw.get("impl") is not None:
+        return AttnSpec(**kw).validate()
+    spec = AttnSpec(**{**kw, "impl": "split"}).validate()
+    chosen = default_impl
+    if default_impl not in MODERN_IMPLS and spec.is_modern:
+        chosen = "split"
+    if default_impl in SELF_ATTENTION_ONLY and not spec.is_self_attention:
+        chosen = "split"
+    if chosen != default_impl:
+        print(f"attncli: note: --impl {default_impl} (the default) cannot run this layer; using --impl {chosen}",
+              file=sys.stderr)
+    return spec.with_(impl=chosen)
 
 
 def split_sweep(values: dict[str, Any], d: dict[str, Any]) -> tuple[str | None, list[int]]:
@@ -169,7 +194,7 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
             try:
                 if sweep:
                     kwargs["swept"] = split_sweep(values, d)
-                spec = spec_from(values, default_batch=d["batch"])
+                spec = spec_from(values, default_batch=d["batch"], default_impl=d["impl"])
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
                 fail(str(exc))
