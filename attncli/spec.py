@@ -191,9 +191,10 @@ class AttnSpec:
         self._validate_modern()
         if self.unbatched and self.batch != 1:
             raise SpecError("--unbatched", f"an unbatched input has no batch; drop --batch {self.batch}")
-        if self.mask == "causal" and self.s < self.seq:
-            raise SpecError("--mask", f"causal is aligned bottom-right and needs S >= L (got S={self.s}, "
-                                      f"L={self.seq}): the first {self.seq - self.s} queries would see no key")
+        if self.causal and self.s < self.seq:
+            flag, what = ("--mask", "causal") if self.window is None else ("--window", "a window")
+            raise SpecError(flag, f"{what} is aligned bottom-right and needs S >= L (got S={self.s}, "
+                                  f"L={self.seq}): the first {self.seq - self.s} queries would see no key")
         if self.mask == "padding" and self.s < 2:
             raise SpecError("--mask", "padding needs at least 2 keys (--kv-seq/--seq >= 2): "
                                       "a single padded key would leave nothing to attend to")
