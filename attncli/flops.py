@@ -30,6 +30,7 @@ from attncli.formulas import (
     closed_form,
     memory,
 )
+from attncli.handles import UNCOUNTED_WHY
 from attncli.spec import AttnSpec
 from attncli.trace import ModuleCount, call_args, caller, count_module, trace_count
 
@@ -42,25 +43,6 @@ __all__ = [
 
 SCHEMA = "attncli.flops/1"
 
-UNCOUNTED_WHY: dict[str, str] = {
-    "aten::softmax": "softmax over the keys (exp, sum, divide)",
-    "aten::_softmax": "softmax over the keys (exp, sum, divide)",
-    "aten::mul": "elementwise multiply: scaling by 1/sqrt(d), and shape arithmetic",
-    "aten::div": "elementwise divide: scaling, and shape arithmetic",
-    "aten::add": "elementwise add: biases, masks",
-    "aten::add_": "elementwise add: biases, masks",
-    "aten::masked_fill": "masking: sets blocked scores to -inf",
-    "aten::masked_fill_": "masking: builds the additive -inf mask",
-    "aten::logical_or": "combining boolean masks",
-    "aten::mean": "averaging the returned weights over heads",
-    "aten::repeat": "copying bias_k/bias_v for every batch item",
-    "aten::bool": "mask dtype conversion",
-    "aten::triu": "building a causal mask",
-    "aten::dropout": "dropout (identity in eval mode)",
-    "aten::unflatten": "a reshape (a view, no arithmetic)",
-    "aten::pad": "widening the mask for bias_kv / zero_attn",
-}
-"""Ops fvcore leaves uncounted in attention, and why that is right: none multiplies-and-adds."""
 
 
 @dataclass(frozen=True)
