@@ -17,7 +17,13 @@ them as 0 while the total looks plausible:
 - ``aten::_native_multi_head_attention``: MHA's inference fast path (batch-first, no grad, no
   bias_kv/zero_attn); projections, attention and W_O in one op.
 
-:data:`HANDLES` has them; :func:`all_handles` adds fvcore's defaults.
+Every op attention emits is described once, in :data:`REGISTRY`, by :func:`register` (which
+refuses a second registration of the same op, as ``torch.utils.flop_counter`` does): its flop
+formula (the handle fvcore lacks), its stage formula (ops that are several stages at once),
+its operand slots (matmuls: left and right; SDPA: query, key, value) and, for ops that rightly
+count zero, why. :data:`HANDLES`, :data:`STAGE_SPLITS`, :data:`MATMUL_OPERANDS` and
+:data:`UNCOUNTED_WHY` are views of it; :func:`all_handles` adds fvcore's defaults. Importing
+this module does not import torch or fvcore; counting does.
 
 Stages. :class:`StageRecorder` wraps every handle so each counted op is also recorded with the
 stage it belongs to: ``q_proj``, ``k_proj``, ``v_proj``, ``qk`` (QK^T), ``av`` (weights x V),
@@ -37,7 +43,7 @@ because ``nn.MultiheadAttention`` calls ``F.linear`` on its own weights (fvcore'
 - a projection that feeds no attention but reads an attention output is ``out_proj``.
 
 Only tensor edges are followed, so shape arithmetic (``x.size(0)`` feeding a ``view``) never
-links two stages.
+links two stages. One walker, :func:`walk`, does every traversal of the graph.
 """
 
 from __future__ import annotations
@@ -47,37 +53,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
-from fvcore.nn.jit_handles import get_shape
+from attncli.choices import OTHER, STAGES
+
+__all__ = ["HANDLES", "MATMUL_OPERANDS", "NATIVE_MHA", "OTHER", "REGISTRY", "SDPA", "STAGES", "STAGE_SPLITS",
+           "UNCOUNTED_WHY", "OpCount", "OpInfo", "StageRecorder", "all_handles", "register", "walk"]
 
 Handle = Callable[[list[Any], list[Any]], Any]
 """fvcore's handle signature: (op inputs, op outputs) as ``torch._C.Value`` lists -> count."""
 
-STAGES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "qk", "av", "out_proj")
-"""The stages of attention, in the order they run."""
-
-OTHER = "other"
-"""Counted ops that are none of the stages (a user module's MLP, a norm, ...)."""
+StageSplit = Callable[[list[Any], list[Any]], dict[str, int]]
+"""(op inputs, op outputs) -> MACs per stage, for an op that is several stages at once."""
 
 SDPA = "aten::scaled_dot_product_attention"
 NATIVE_MHA = "aten::_native_multi_head_attention"
-
-MATMUL_OPERANDS: dict[str, tuple[int, int]] = {
-    "aten::linear": (0, 1),   # linear(x, W, b): x @ W^T
-    "aten::addmm": (1, 2),    # addmm(b, x, W^T)
-    "aten::matmul": (0, 1),
-    "aten::mm": (0, 1),
-    "aten::bmm": (0, 1),
-    "aten::baddbmm": (1, 2),  # baddbmm(mask, q, k^T)
-}
-"""For each matmul op, the input slots of its left and right operands."""
-
-SDPA_SLOTS = {0: "q_proj", 1: "k_proj", 2: "v_proj"}
 SOFTMAX_KINDS = frozenset({"aten::softmax", "aten::_softmax", "aten::log_softmax"})
+SDPA_SLOTS = {0: "q_proj", 1: "k_proj", 2: "v_proj"}
 
 
 def _shape(value: Any) -> list[int]:
+    from fvcore.nn.jit_handles import get_shape
+
     shape = get_shape(value)
     if shape is None:
         raise ValueError(f"fvcore handle: %{value.debugName()} has no complete tensor shape")
@@ -137,23 +132,103 @@ def native_mha_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     return sum(native_mha_stage_flops(inputs, outputs).values())
 
 
-HANDLES: dict[str, Handle] = {
-    "aten::baddbmm": baddbmm_flop_jit,
-    SDPA: sdpa_flop_jit,
-    NATIVE_MHA: native_mha_flop_jit,
-}
+# ---------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class OpInfo:
+    """What attncli knows of one op: how to count it, split it into stages, read it, or why not."""
+
+    kind: str
+    flops: Handle | None = None
+    """The fvcore handle attncli adds (None: fvcore's own handle, or the op is not counted)."""
+    stages: StageSplit | None = None
+    """For an op that is several stages at once: how its MACs divide between them."""
+    operands: tuple[int, ...] | None = None
+    """Input slots: a matmul's (left, right); SDPA's (query, key, value)."""
+    uncounted_why: str | None = None
+    """For an op fvcore rightly counts as 0: why (it has no multiply-adds)."""
+
+
+REGISTRY: dict[str, OpInfo] = {}
+"""Every op attncli describes, by its TorchScript kind (``aten::...``)."""
+
+
+def register(kind: str, *, flops: Handle | None = None, stages: StageSplit | None = None,
+             operands: tuple[int, ...] | None = None, uncounted_why: str | None = None) -> OpInfo:
+    """Describe ``kind`` once; a second description of the same op is a bug and raises."""
+    if kind in REGISTRY:
+        raise RuntimeError(f"attncli.handles: {kind} is already registered")
+    REGISTRY[kind] = info = OpInfo(kind, flops, stages, operands, uncounted_why)
+    return info
+
+
+register("aten::linear", operands=(0, 1))    # linear(x, W, b): x @ W^T
+register("aten::addmm", operands=(1, 2))     # addmm(b, x, W^T)
+register("aten::matmul", operands=(0, 1))
+register("aten::mm", operands=(0, 1))
+register("aten::bmm", operands=(0, 1))
+register("aten::baddbmm", flops=baddbmm_flop_jit, operands=(1, 2))  # baddbmm(mask, q, k^T)
+register(SDPA, flops=sdpa_flop_jit, stages=sdpa_stage_flops, operands=(0, 1, 2))
+register(NATIVE_MHA, flops=native_mha_flop_jit, stages=native_mha_stage_flops)
+
+for _kind, _why in (
+    ("aten::softmax", "softmax over the keys (exp, sum, divide)"),
+    ("aten::_softmax", "softmax over the keys (exp, sum, divide)"),
+    ("aten::mul", "elementwise multiply: scaling by 1/sqrt(d), and shape arithmetic"),
+    ("aten::div", "elementwise divide: scaling, and shape arithmetic"),
+    ("aten::add", "elementwise add: biases, masks"),
+    ("aten::add_", "elementwise add: biases, masks"),
+    ("aten::masked_fill", "masking: sets blocked scores to -inf"),
+    ("aten::masked_fill_", "masking: builds the additive -inf mask"),
+    ("aten::logical_or", "combining boolean masks"),
+    ("aten::mean", "averaging the returned weights over heads"),
+    ("aten::repeat", "copying bias_k/bias_v for every batch item"),
+    ("aten::bool", "mask dtype conversion"),
+    ("aten::triu", "building a causal mask"),
+    ("aten::dropout", "dropout (identity in eval mode)"),
+    ("aten::unflatten", "a reshape (a view, no arithmetic)"),
+    ("aten::pad", "widening the mask for bias_kv / zero_attn"),
+):
+    register(_kind, uncounted_why=_why)
+
+HANDLES: dict[str, Handle] = {k: i.flops for k, i in REGISTRY.items() if i.flops is not None}
 """The handles fvcore lacks for attention."""
 
-STAGE_SPLITS: dict[str, Callable[[list[Any], list[Any]], dict[str, int]]] = {
-    SDPA: sdpa_stage_flops,
-    NATIVE_MHA: native_mha_stage_flops,
-}
+STAGE_SPLITS: dict[str, StageSplit] = {k: i.stages for k, i in REGISTRY.items() if i.stages is not None}
 """Ops that are several stages at once, and how their count divides between them."""
+
+MATMUL_OPERANDS: dict[str, tuple[int, int]] = {
+    k: (i.operands[0], i.operands[1]) for k, i in REGISTRY.items()
+    if i.operands is not None and i.stages is None}
+"""For each matmul op, the input slots of its left and right operands."""
+
+UNCOUNTED_WHY: dict[str, str] = {k: i.uncounted_why for k, i in REGISTRY.items() if i.uncounted_why}
+"""Ops fvcore leaves uncounted in attention, and why that is right: none multiplies-and-adds."""
 
 
 def all_handles() -> dict[str, Handle]:
     """fvcore's default handles plus :data:`HANDLES`."""
+    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
+
     return {**_DEFAULT_SUPPORTED_OPS, **HANDLES}
+
+
+# ---------------------------------------------------------------------------- the walker
+def walk(start: Iterable[Any], visit: Callable[[Any], Iterable[Any] | None]) -> None:
+    """Visit every value reachable from ``start`` once, depth first.
+
+    ``visit(value)`` returns the values to go on to (``()`` ends this branch) or ``None`` to
+    stop the whole walk (the answer is known).
+    """
+    stack, seen = list(start), set()
+    while stack:
+        v = stack.pop()
+        if v.unique() in seen:
+            continue
+        seen.add(v.unique())
+        nxt = visit(v)
+        if nxt is None:
+            return
+        stack.extend(nxt)
 
 
 # ---------------------------------------------------------------------------- stages
@@ -169,6 +244,8 @@ class OpCount:
 
 
 def _is_tensor_type(t: Any) -> bool:
+    import torch
+
     if isinstance(t, torch._C.TensorType):
         return True
     if isinstance(t, torch._C.ListType | torch._C.OptionalType):
@@ -181,6 +258,11 @@ def _is_tensor_type(t: Any) -> bool:
 def _carries_data(value: Any) -> bool:
     """Tensor edges carry data; ints, shapes and flags do not."""
     return _is_tensor_type(value.type())
+
+
+def _data(values: Iterable[Any]) -> list[Any]:
+    """The values among ``values`` that carry data (tensor edges)."""
+    return [v for v in values if _carries_data(v)]
 
 
 def _split_evenly(total: int, stages: Iterable[str]) -> tuple[tuple[str, int], ...]:
@@ -232,7 +314,7 @@ class StageRecorder:
         targets = [stage for stage in STAGES if stage in self._fed_stages(node)]
         if targets:
             return _split_evenly(total, targets)
-        reads = set().union(*(self._upstream_roles(i) for i in node.inputs() if _carries_data(i)))
+        reads = set().union(*(self._upstream_roles(i) for i in _data(node.inputs())))
         if reads & {"av", "sdpa", "mha"}:
             return (("out_proj", total),)
         return ((OTHER, total),)
@@ -269,72 +351,68 @@ class StageRecorder:
         cached = self._param_only.get(key)
         if cached is not None:
             return cached
-        found_param, result = False, True
-        stack, seen = [value], set()
-        while stack:
-            v = stack.pop()
-            if v.unique() in seen:
-                continue
-            seen.add(v.unique())
+        found = {"param": False, "activation": False}
+
+        def visit(v: Any) -> Iterable[Any] | None:
             node = v.node()
             kind = node.kind()
             if kind == "prim::Param":
                 if v.offset() < self.n_inputs:
-                    result = False  # a model input: activations
-                    break
-                found_param = True
-            elif kind == "prim::Constant":
-                continue
-            elif self._counted(node):
-                result = False  # computed by a counted op: activations
-                break
-            else:
-                stack.extend(i for i in node.inputs() if _carries_data(i))
-        result = result and found_param
+                    found["activation"] = True  # a model input: activations
+                    return None
+                found["param"] = True
+                return ()
+            if kind == "prim::Constant":
+                return ()
+            if self._counted(node):
+                found["activation"] = True  # computed by a counted op: activations
+                return None
+            return _data(node.inputs())
+
+        walk([value], visit)
+        result = found["param"] and not found["activation"]
         self._param_only[key] = result
         return result
 
     def _upstream_roles(self, value: Any) -> set[str]:
         """Roles of the counted nodes ``value`` comes from through uncounted ops (+ softmax)."""
         roles: set[str] = set()
-        stack, seen = [value], set()
-        while stack:
-            v = stack.pop()
-            if v.unique() in seen:
-                continue
-            seen.add(v.unique())
+
+        def visit(v: Any) -> Iterable[Any]:
             node = v.node()
             if self._counted(node):
                 roles.add(self._role(node))
-                continue
+                return ()
             if node.kind() in SOFTMAX_KINDS:
                 roles.add("softmax")
-            stack.extend(i for i in node.inputs() if _carries_data(i))
+            return _data(node.inputs())
+
+        walk([value], visit)
         return roles
 
     def _fed_stages(self, node: Any) -> set[str]:
         """The q/k/v stages a projection's output feeds, through uncounted ops."""
         fed: set[str] = set()
-        stack, seen = [o for o in node.outputs() if _carries_data(o)], set()
-        while stack:
-            v = stack.pop()
-            if v.unique() in seen:
-                continue
-            seen.add(v.unique())
+
+        def visit(v: Any) -> Iterable[Any]:
+            onward: list[Any] = []
             for use in v.uses():
                 user, slot = use.user, use.offset
-                if self._counted(user):
-                    role = self._role(user)
-                    if role in ("qk", "av"):
-                        a, b = MATMUL_OPERANDS[user.kind()]
-                        if role == "qk" and slot == a:
-                            fed.add("q_proj")
-                        elif role == "qk" and slot == b:
-                            fed.add("k_proj")
-                        elif role == "av" and slot == b:
-                            fed.add("v_proj")
-                    elif role == "sdpa" and slot in SDPA_SLOTS:
-                        fed.add(SDPA_SLOTS[slot])
+                if not self._counted(user):
+                    onward += _data(user.outputs())
                     continue
-                stack.extend(o for o in user.outputs() if _carries_data(o))
+                role = self._role(user)
+                if role in ("qk", "av"):
+                    a, b = MATMUL_OPERANDS[user.kind()]
+                    if role == "qk" and slot == a:
+                        fed.add("q_proj")
+                    elif role == "qk" and slot == b:
+                        fed.add("k_proj")
+                    elif role == "av" and slot == b:
+                        fed.add("v_proj")
+                elif role == "sdpa" and slot in SDPA_SLOTS:
+                    fed.add(SDPA_SLOTS[slot])
+            return onward
+
+        walk(_data(node.outputs()), visit)
         return fed

@@ -13,18 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-IMPLS: tuple[str, ...] = ("torch", "split", "per-head", "fused", "sdpa")
-"""The attention implementations ``--impl`` accepts (see :mod:`attncli.modules`)."""
+from attncli.choices import FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY
 
-MODERN_IMPLS: tuple[str, ...] = ("split", "per-head", "fused", "sdpa")
-"""Implementations that can run grouped-query heads, a free head size, a window and a KV cache
-(``nn.MultiheadAttention`` can run none of them)."""
-
-SELF_ATTENTION_ONLY: frozenset[str] = frozenset({"fused"})
-"""Implementations that project one input (``qkv = Linear(dim, 3*dim)``): no kdim, vdim, kv-seq."""
-
-MASKS: tuple[str, ...] = ("none", "causal", "padding")
-FORMATS: tuple[str, ...] = ("table", "json", "markdown")
+__all__ = ["FORMATS", "IMPLS", "MASKS", "MODERN_IMPLS", "SELF_ATTENTION_ONLY", "AttnSpec", "SpecError"]
 
 
 class SpecError(ValueError):

@@ -18,7 +18,6 @@ from typing import Any
 from attncli.spec import AttnSpec, SpecError
 
 SCHEMA = "attncli.sweep/1"
-SWEEPABLE = ("seq", "heads", "dim", "batch")
 MAX_POINTS = 64
 _RANGE = re.compile(r"^(\d+):(\d+)(?::([x+*])(\d+))?$")
 

@@ -11,7 +11,7 @@ Also measured, to show where the time goes: the same seed run with the torch._dy
 shortcut turned off (``ATTNCLI_NO_IMPORT_SHORTCUT=1``), and the floor every meta-device
 count pays, ``import torch, fvcore.nn, sympy, torch.fx.experimental.symbolic_shapes``
 (torch's Python meta kernels import sympy on the first meta op; that cannot be skipped).
-The command also pauses the cyclic GC while it runs (``attncli/cli/flops.py``), which the
+The command also pauses the cyclic GC while it runs (``attncli/cli/runtime.py``), which the
 bare import does not: that is part of what is being measured, on purpose.
 
 Every command runs as a subprocess, the variants interleaved, ``--reps`` times (default 5);

@@ -190,3 +190,23 @@ def test_count_module_takes_dict_outputs_and_refuses_none() -> None:
     assert count_module(DictOut(), (x,)).total == 2 * 4 * 3  # (2, 4) @ (4, 3)
     with pytest.raises(TypeError, match="no tensor"):
         count_module(Nothing(), (x,))
+
+
+def test_registry_refuses_a_second_description() -> None:
+    """One op, one description: registering an op twice is a bug, not a silent override."""
+    from attncli.handles import REGISTRY, register
+
+    before = dict(REGISTRY)
+    with pytest.raises(RuntimeError, match="already registered"):
+        register(SDPA, uncounted_why="would hide the attention matmuls")
+    assert before == REGISTRY
+
+
+def test_registry_views_agree() -> None:
+    """Every op with a handle of its own either is a matmul or splits into stages."""
+    from attncli.handles import MATMUL_OPERANDS, REGISTRY, STAGE_SPLITS, UNCOUNTED_WHY
+
+    assert set(HANDLES) <= set(MATMUL_OPERANDS) | set(STAGE_SPLITS)
+    assert not set(UNCOUNTED_WHY) & (set(HANDLES) | set(MATMUL_OPERANDS))
+    assert set(HANDLES) == {"aten::baddbmm", SDPA, NATIVE_MHA}  # fvcore 0.1.5 lacks exactly these
+    assert all(info.kind == kind for kind, info in REGISTRY.items())

@@ -11,39 +11,34 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from attncli.spec import IMPLS, MODERN_IMPLS, SELF_ATTENTION_ONLY, AttnSpec, SpecError
+from attncli.choices import DTYPE_BYTES, FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY, SWEEPABLE
+from attncli.spec import AttnSpec, SpecError
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
+def _enum(name: str, choices: Iterable[str]) -> Any:
+    """A ``str`` Enum of ``choices`` for typer (member names are the choices, ``-`` -> ``_``)."""
+    return Enum(name, {c.replace("-", "_"): c for c in choices}, type=str)
 
 
-Impl = Enum("Impl", {name.replace("-", "_"): name for name in IMPLS}, type=str)  # type: ignore[misc]
+Format = _enum("Format", FORMATS)
+Impl = _enum("Impl", IMPLS)
+Dtype = _enum("Dtype", DTYPE_BYTES)
+Mask = _enum("Mask", MASKS)
 
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-    bfloat16 = "bfloat16"
-
-
-DtypeOption = Annotated[Dtype, typer.Option(
-    "--dtype", help="Element type for the memory estimate (counts do not depend on it).")]
-
-
-class Mask(str, Enum):
-    none = "none"
-    causal = "causal"
-    padding = "padding"
+# NOTE: the enums are built from attncli.choices at run time, which mypy cannot follow; to it
+# the option is Any (typer reads the real Enum from the annotation).
+if TYPE_CHECKING:
+    DtypeOption = Any
+else:
+    DtypeOption = Annotated[Dtype, typer.Option(
+        "--dtype", help="Element type for the memory estimate (counts do not depend on it).")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -102,8 +97,6 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
             annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
     return params
 
-
-SWEEPABLE = ("dim", "heads", "batch", "seq")
 
 SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias", "add_bias_kv",
                "add_zero_attn", "dropout", "batch_first", "unbatched", "need_weights",

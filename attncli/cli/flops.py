@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,34 +11,13 @@ import typer
 
 from attncli.cli import app, budget
 from attncli.cli.common import Dtype, DtypeOption, spec_command
+from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
-
-
-def collector_paused(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` with Python's cyclic garbage collector paused, and restore it after.
-
-    NOTE: this command imports torch, fvcore and sympy (torch's meta kernels pull it in), about
-    a million long-lived objects, and with the default thresholds the collector rescans them
-    again and again: a fifth to a quarter of the whole run (benchmarks/bench_flops.py). One
-    count makes little cyclic garbage, so collection waits until the command is done.
-    """
-
-    @functools.wraps(fn)
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-
-    return paused
 
 
 @app.command()
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
-@collector_paused
+@counting()
 def flops(
     spec: AttnSpec, fmt: str, output: Path | None,
     dtype: DtypeOption = Dtype.float32,
@@ -72,8 +49,8 @@ def flops(
     table: Callable[[Any], Any]
     markdown: Callable[[Any], str]
     if module is not None:
-        from attncli.flops import count_user_module
         from attncli.render import usermodule as uview
+        from attncli.usermodule import count_user_module
 
         counted = count_user_module(module, spec)
         table, markdown = uview.flops_table, uview.flops_markdown

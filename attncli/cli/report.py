@@ -10,11 +10,13 @@ import typer
 
 from attncli.cli import app, budget
 from attncli.cli.common import Dtype, DtypeOption, spec_command
+from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
 @app.command()
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
+@counting()
 def report(
     spec: AttnSpec, fmt: str, output: Path | None,
     dtype: DtypeOption = Dtype.float32,

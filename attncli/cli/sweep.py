@@ -10,11 +10,13 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import Dtype, DtypeOption, fail, spec_command
+from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
 @app.command()
 @spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"))
+@counting()
 def sweep(
     spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],
     dtype: DtypeOption = Dtype.float32,

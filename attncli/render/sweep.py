@@ -10,11 +10,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.choices import SHORT_STAGE_LABELS as STAGE_LABELS
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.sweep import SweepReport
 
-STAGE_LABELS = {"q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "qk": "QK^T",
-                "av": "weights x V", "out_proj": "W_O", "total": "total", "params": "params"}
 EXPECTED = {
     "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1)",
     "heads": "heads change nothing: every stage has exponent 0",

@@ -6,9 +6,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.flops import STAGE_LABELS, ModuleFlops
+from attncli.choices import STAGE_LABELS
 from attncli.render.common import commas, human, md_table
-from attncli.usermodule import UserShapes
+from attncli.usermodule import ModuleFlops, UserShapes
 
 
 def _flops_rows(r: ModuleFlops) -> list[tuple[str, str, str]]:

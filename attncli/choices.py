@@ -1,0 +1,67 @@
+"""Every choice attncli offers, in one place: implementations, masks, output formats, dtypes,
+sweepable settings, stage names with their labels and closed forms.
+
+The validators (:mod:`attncli.spec`), the counting core and the CLI's enums
+(:mod:`attncli.cli.common`) all read these tables, so a new choice is added once. Nothing
+here imports torch; dtypes are named by strings and mapped to torch dtypes where torch is used.
+"""
+
+from __future__ import annotations
+
+IMPLS: tuple[str, ...] = ("torch", "split", "per-head", "fused", "sdpa")
+"""The attention implementations ``--impl`` accepts (see :mod:`attncli.modules`)."""
+
+MODERN_IMPLS: tuple[str, ...] = ("split", "per-head", "fused", "sdpa")
+"""Implementations that can run grouped-query heads, a free head size, a sliding window and a KV
+cache (``nn.MultiheadAttention`` can run none of them)."""
+
+SELF_ATTENTION_ONLY: frozenset[str] = frozenset({"fused"})
+"""Implementations that project one input (``qkv = Linear(dim, 3*dim)``): no kdim, vdim, kv-seq."""
+
+MASKS: tuple[str, ...] = ("none", "causal", "padding")
+"""``--mask``: none, causal (L x S, hides later keys), padding (the last S/4 keys)."""
+
+FORMATS: tuple[str, ...] = ("table", "json", "markdown")
+"""``--format`` of every command."""
+
+DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2}
+"""``--dtype`` of flops, report and sweep (the memory estimate), with bytes per element."""
+
+PERMUTE_DTYPES: tuple[str, ...] = ("float64", "float32")
+"""``permute-test --dtype``: the layer really runs, so only dtypes CPU matmuls handle exactly enough."""
+
+SWEEPABLE: tuple[str, ...] = ("dim", "heads", "batch", "seq")
+"""Settings ``attncli sweep`` takes a range of (in the order the CLI parses them)."""
+
+STAGES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "qk", "av", "out_proj")
+"""The stages of attention, in the order they run."""
+
+OTHER = "other"
+"""Counted ops that are none of the stages (a user module's MLP, a norm, ...)."""
+
+STAGE_LABELS: dict[str, str] = {
+    "q_proj": "q proj (W_q)",
+    "k_proj": "k proj (W_k)",
+    "v_proj": "v proj (W_v)",
+    "qk": "QK^T",
+    "av": "weights x V",
+    "out_proj": "W_O",
+    OTHER: "other",
+}
+"""How the flops tables name each stage."""
+
+SHORT_STAGE_LABELS: dict[str, str] = {
+    "q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "qk": "QK^T",
+    "av": "weights x V", "out_proj": "W_O", "total": "total", "params": "params",
+}
+"""Column heads of the sweep table (narrower: one column per stage)."""
+
+CLOSED_FORMS: dict[str, str] = {
+    "q_proj": "B*L*E*E",
+    "k_proj": "B*S*kdim*E",
+    "v_proj": "B*S*vdim*E",
+    "qk": "B*L*S'*E",
+    "av": "B*L*S'*E",
+    "out_proj": "B*L*E*E",
+}
+"""The closed form of every stage, in MACs. S' = S (+1 with add_bias_kv, +1 with add_zero_attn)."""

@@ -1,0 +1,108 @@
+"""What every counting command does to the process while it counts, in one context manager.
+
+:func:`counting` decorates ``attncli flops``, ``report`` and ``sweep`` (the commands that
+trace on the meta device): ``@counting()`` under ``@spec_command``. It changes process-wide
+state, which is why it lives in the CLI and never in the library functions
+(:func:`attncli.flops.count_variant` and friends leave ``sys.modules`` and the garbage
+collector alone), and it undoes every change on exit:
+
+- **the cyclic GC is paused**: a count imports torch, fvcore and sympy (about a million
+  long-lived objects) and the collector would rescan them again and again, a fifth to a
+  quarter of the run; one count makes little cyclic garbage, so collection waits.
+- **the ``torch._dynamo`` import shortcut** (:func:`without_dynamo_import`), on torch versions
+  it was verified on only (:data:`VERIFIED_TORCH`); ``ATTNCLI_NO_IMPORT_SHORTCUT=1`` turns it
+  off. ``benchmarks/bench_flops.py`` measures what it saves.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import importlib
+import os
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+VERIFIED_TORCH: tuple[str, ...] = ("2.13.",)
+"""torch versions (prefixes) whose ``torch._disable_dynamo`` the shortcut was verified against."""
+
+SWITCH = "ATTNCLI_NO_IMPORT_SHORTCUT"
+"""Set to anything non-empty to import the real ``torch._dynamo`` as torch does."""
+
+
+def shortcut_applies(version: str, environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Whether the import shortcut runs: a verified torch version and the switch not set."""
+    return version.startswith(VERIFIED_TORCH) and not environ.get(SWITCH)
+
+
+@contextmanager
+def without_dynamo_import() -> Iterator[None]:
+    """Answer ``torch._disable_dynamo``'s lazy ``import torch._dynamo`` without importing it.
+
+    NOTE: the first meta-device op of a process runs Python meta kernels and decompositions
+    (``torch._refs``) wrapped in ``torch._disable_dynamo``; on its first call that wrapper
+    imports ``torch._dynamo`` (about 1.3 s here, and most of the cost of the first trace) just
+    to mark the function "do not compile". While ``torch._dynamo`` has not been imported
+    nothing in this process can be compiling, so the mark changes nothing: a placeholder module
+    answers ``disable(fn)`` with ``fn``, and anything else it is asked loads the real module.
+    On exit the placeholder and every mark it handed out (torch caches the mark on the function
+    as ``__dynamo_disable``, a private detail, hence :data:`VERIFIED_TORCH`) are removed, so a
+    later real ``torch._dynamo`` starts clean. (sympy, which the meta kernels import too,
+    cannot be skipped: they really use it.)
+    """
+    import torch
+
+    if "torch._dynamo" in sys.modules or not shortcut_applies(torch.__version__):
+        yield
+        return
+    marked: list[Any] = []
+    placeholder = types.ModuleType("torch._dynamo", "attncli placeholder, see attncli.cli.runtime")
+
+    def disable(fn: Any = None, recursive: bool = True, **_: Any) -> Any:
+        if fn is None:
+            return functools.partial(disable, recursive=recursive)
+        marked.append(fn)
+        return fn
+
+    def remove() -> None:
+        if sys.modules.get("torch._dynamo") is placeholder:
+            del sys.modules["torch._dynamo"]
+        if torch.__dict__.get("_dynamo") is placeholder:
+            delattr(torch, "_dynamo")
+
+    def load_real(name: str) -> Any:
+        remove()
+        return getattr(importlib.import_module("torch._dynamo"), name)
+
+    placeholder.disable = disable  # type: ignore[attr-defined]
+    placeholder.__getattr__ = load_real  # type: ignore[method-assign,unused-ignore]
+    sys.modules["torch._dynamo"] = placeholder
+    torch._dynamo = placeholder
+    try:
+        yield
+    finally:
+        remove()
+        for fn in marked:
+            getattr(fn, "__dict__", {}).pop("__dynamo_disable", None)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused, and restored as it was after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def counting() -> Iterator[None]:
+    """The process set up for counting (GC paused, dynamo import shortcut), restored after."""
+    with collector_paused(), without_dynamo_import():
+        yield

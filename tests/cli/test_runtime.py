@@ -1,0 +1,68 @@
+"""``attncli.cli.runtime``: the counting commands' process set-up is undone, and stays out of the library."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+import pytest
+
+from attncli.cli.runtime import SWITCH, collector_paused, shortcut_applies
+
+
+def test_placeholder_leaves_no_trace() -> None:
+    """Counting under ``counting()`` skips importing torch._dynamo, and leaves torch as it found it."""
+    code = """
+import sys, torch
+from attncli.cli.runtime import counting
+from attncli.flops import count_flops
+from attncli.spec import AttnSpec
+with counting():
+    r = count_flops(AttnSpec(dim=16, heads=4, batch=2, seq=6, impl="torch"))
+    assert r.agree
+    assert "torch._dynamo" not in sys.modules or sys.modules["torch._dynamo"].__doc__.startswith("attncli")
+assert "torch._dynamo" not in sys.modules and "_dynamo" not in torch.__dict__
+import torch._dynamo
+assert torch._dynamo.disable.__module__ == "torch._dynamo.decorators"
+x = torch.empty(2, 3, device="meta")
+(x * 2 + x).sum()  # the wrapped meta kernels re-mark themselves with the real dynamo
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_library_leaves_sys_modules_alone() -> None:
+    """Without the CLI's context the library imports the real torch._dynamo: no placeholder."""
+    code = """
+import sys
+from attncli.flops import count_variant
+from attncli.spec import AttnSpec
+count_variant(AttnSpec(dim=16, heads=4, batch=2, seq=6, impl="sdpa"))
+d = sys.modules.get("torch._dynamo")
+assert d is None or not (d.__doc__ or "").startswith("attncli"), d
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(("version", "env", "applies"), [
+    ("2.13.0", {}, True),
+    ("2.13.1+cpu", {}, True),
+    ("2.13.0", {SWITCH: "1"}, False),
+    ("2.14.0", {}, False),   # not verified: the private mark may have changed
+    ("2.1.3", {}, False),
+])
+def test_shortcut_only_on_verified_torch(version: str, env: dict[str, str], applies: bool) -> None:
+    assert shortcut_applies(version, env) is applies
+
+
+def test_collector_restored_even_on_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()
