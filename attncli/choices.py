@@ -24,7 +24,7 @@ MASKS: tuple[str, ...] = ("none", "causal", "padding")
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
 """``--format`` of every command."""
 
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2}
+DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
 """``--dtype`` of flops, report and sweep (the memory estimate), with bytes per element."""
 
 PERMUTE_DTYPES: tuple[str, ...] = ("float64", "float32")
@@ -57,11 +57,19 @@ SHORT_STAGE_LABELS: dict[str, str] = {
 """Column heads of the sweep table (narrower: one column per stage)."""
 
 CLOSED_FORMS: dict[str, str] = {
-    "q_proj": "B*L*E*E",
-    "k_proj": "B*S*kdim*E",
-    "v_proj": "B*S*vdim*E",
-    "qk": "B*L*S'*E",
-    "av": "B*L*S'*E",
-    "out_proj": "B*L*E*E",
+    "q_proj": "B*L*E*H*d",
+    "k_proj": "B*T*kdim*G*d",
+    "v_proj": "B*T*vdim*G*d",
+    "qk": "B*H*L*S'*d",
+    "av": "B*H*L*S'*d",
+    "out_proj": "B*L*H*d*E",
 }
-"""The closed form of every stage, in MACs. S' = S (+1 with add_bias_kv, +1 with add_zero_attn)."""
+"""The dense closed form of every stage, in MACs (see :data:`CLOSED_FORM_TERMS`)."""
+
+CLOSED_FORM_TERMS: str = ("H*d = E and G = H unless --head-dim/--kv-heads say otherwise; S = N + L with a "
+                          "KV cache of N tokens (else --kv-seq, default L); T = tokens projected into K/V "
+                          "(L with a cache, else S); S' = S (+1 with add_bias_kv, +1 with add_zero_attn)")
+"""What the letters of :data:`CLOSED_FORMS` stand for."""
+
+EFFECTIVE_FORM: str = "B*H*d*(visible (query, key) pairs)"
+"""The effective closed form of QK^T and of weights x V (the projections are as dense)."""

@@ -28,10 +28,12 @@ from attncli.formulas import (
     Memory,
     check_representable,
     closed_form,
+    effective,
     memory,
 )
 from attncli.handles import UNCOUNTED_WHY
 from attncli.spec import AttnSpec
+from attncli.visibility import dense_pairs, spec_visible_pairs
 from attncli.trace import ModuleCount, call_args, caller, count_module, trace_count
 
 __all__ = [
@@ -63,6 +65,15 @@ class Variant:
     notes: tuple[str, ...] = field(default=())
     problems: tuple[str, ...] = field(default=())
     """Disagreements between fvcore, the closed form and FlopCounterMode (empty: all agree)."""
+    effective_by_stage: dict[str, int] = field(default_factory=dict)
+    """MACs per stage counting only the (query, key) pairs a mask leaves visible."""
+    pairs: tuple[int, int] = (0, 0)
+    """(visible, dense) (query, key) pairs of one batch item and head."""
+
+    @property
+    def effective_fvcore_flops(self) -> int:
+        """Effective MACs: the visible pairs only (equal to the dense count without a mask)."""
+        return sum(self.effective_by_stage.values())
 
     @property
     def label(self) -> str:
@@ -95,6 +106,9 @@ class Variant:
             "training_flops": self.training_flops,
             "params": self.params,
             "by_stage": dict(self.by_stage),
+            "effective": {"fvcore_flops": self.effective_fvcore_flops, "flops": 2 * self.effective_fvcore_flops,
+                          "by_stage": dict(self.effective_by_stage),
+                          "visible_pairs": self.pairs[0], "dense_pairs": self.pairs[1]},
             "stage_sources": {k: list(v) for k, v in self.count.stage_sources.items()},
             "by_operator": dict(self.count.by_operator),
             "by_module": dict(self.count.by_module),
@@ -193,20 +207,25 @@ def count_variant(spec: AttnSpec, dtype: str = "float32", cross_check: bool = Tr
                      "parameters are subtracted here")
     closed = closed_form(spec)
     problems = _problems(by_stage, total, closed, fc, count.stages_add_up)
+    eff, eff_problems = effective(by_stage, spec)
     return Variant(spec.heads, spec.out_proj, total, params, by_stage, count, closed, fc, mem,
-                   tuple(notes), tuple(problems))
+                   tuple(notes), tuple(problems) + eff_problems, eff, (spec_visible_pairs(spec), dense_pairs(spec)))
 
 
 # ---------------------------------------------------------------------------- the report
 def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
     """The four variants in the seed's order: 1 head without W_O, H heads with W_O, H heads
-    without W_O, 1 head with W_O (two when H = 1)."""
+    without W_O, 1 head with W_O (two when H = 1).
+
+    One head keeps the seed's meaning: a single head of width H*d, with one K/V head.
+    """
     pairs = [(1, False), (spec.heads, True), (spec.heads, False), (1, True)]
     seen: list[tuple[int, bool]] = []
     for pair in pairs:
         if pair not in seen:
             seen.append(pair)
-    return [spec.with_(heads=h, out_proj=o) for h, o in seen]
+    one_head = {"kv_heads": None, "d_head": None if spec.d_head is None else spec.inner}
+    return [spec.with_(heads=h, out_proj=o, **(one_head if h == 1 else {})) for h, o in seen]
 
 
 @dataclass(frozen=True)
@@ -280,8 +299,14 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     check_representable(spec)  # H heads: the largest attention matrix of the four
     variants = tuple(count_variant(s, dtype, cross_check) for s in variant_specs(spec))
     notes = []
-    if spec.mask != "none":
-        notes.append(f"--mask {spec.mask}: masked scores are still computed; the count is dense")
+    visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
+    if visible != dense:
+        what = f"--window {spec.window}" if spec.window is not None else f"--mask {spec.mask}"
+        notes.append(f"{what}: the dense count charges all {dense:,} (query, key) pairs per head, as fvcore and "
+                     f"FlopCounterMode do; the effective count only the {visible:,} visible "
+                     f"({100 * visible / dense:.1f}%)")
+    elif spec.mask != "none":
+        notes.append(f"--mask {spec.mask}: every (query, key) pair stays visible; effective = dense")
     if spec.impl == "sdpa" or (spec.impl == "torch" and not spec.need_weights):
         notes.append("a fused SDPA kernel (flash / memory-efficient) need not materialise the "
                      "attention matrix; the memory shown is what the math path holds")

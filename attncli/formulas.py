@@ -10,8 +10,11 @@ Counting conventions, written down once (every module of attncli that counts fol
   listed as uncounted ops, so nothing is hidden.
 - Training: forward + backward, with the usual convention backward = 2 x forward, so a
   training step is 3 x the forward count.
-- Masks do not change the count: masked scores are still computed (a dense count, as
-  FlopCounterMode makes too).
+- Two counts of the attention matmuls: **dense** charges every score, L x S' pairs (what a
+  naive implementation computes and what fvcore and FlopCounterMode count, masks or not);
+  **effective** charges only the (query, key) pairs a causal, sliding-window or padding mask
+  leaves visible, the work FlashAttention-style kernels do when they skip masked blocks
+  (:mod:`attncli.visibility` counts the pairs exactly). Without a mask they are equal.
 
 :func:`closed_form` is the per-stage reference every traced count is checked against;
 :func:`memory` estimates what a forward pass holds; :func:`check_representable` refuses sizes
@@ -25,6 +28,7 @@ from typing import Any
 
 from attncli.choices import DTYPE_BYTES
 from attncli.spec import AttnSpec, SpecError
+from attncli.visibility import dense_pairs, spec_visible_pairs
 
 CONVENTION: dict[str, str] = {
     "fvcore_flops": "fvcore's count: one multiply-add = 1 (MACs)",
@@ -32,6 +36,8 @@ CONVENTION: dict[str, str] = {
     "training": "forward + backward, backward = 2 x forward by convention: 3 x forward",
     "uncounted": "softmax, scaling, masking and bias adds have no multiply-adds: 0",
     "masks": "dense count: masked scores are still computed",
+    "effective": "only the (query, key) pairs a causal, window or padding mask leaves visible, "
+                 "as FlashAttention-style kernels skip masked blocks; projections as dense",
 }
 
 TRAINING_FACTOR = 3
@@ -40,20 +46,37 @@ TRAINING_FACTOR = 3
 
 # ---------------------------------------------------------------------------- closed form
 def closed_form(spec: AttnSpec) -> dict[str, int]:
-    """MACs per stage from B, L, S, E, kdim, vdim alone (see :data:`CLOSED_FORMS`).
+    """Dense MACs per stage (see :data:`attncli.choices.CLOSED_FORMS` and its terms).
 
-    Heads do not appear: H heads of E/H features do the work of one head of E features.
+    Without --head-dim and --kv-heads, H*d = E and G = H, and heads drop out: H heads of E/H
+    features do the work of one head of E features.
     """
-    b, q_len, s, e = spec.batch, spec.seq, spec.s, spec.dim
-    s_ = spec.s_total
+    b, q_len, t, e = spec.batch, spec.seq, spec.kv_tokens, spec.dim
+    hd, gd, s_ = spec.inner, spec.kv_inner, spec.s_total
     return {
-        "q_proj": b * q_len * e * e,
-        "k_proj": b * s * spec.k_dim * e,
-        "v_proj": b * s * spec.v_dim * e,
-        "qk": b * q_len * s_ * e,
-        "av": b * q_len * s_ * e,
-        "out_proj": b * q_len * e * e if spec.out_proj else 0,
+        "q_proj": b * q_len * e * hd,          # (B*L, E) @ (E, H*d)
+        "k_proj": b * t * spec.k_dim * gd,     # (B*T, kdim) @ (kdim, G*d)
+        "v_proj": b * t * spec.v_dim * gd,     # (B*T, vdim) @ (vdim, G*d)
+        "qk": b * q_len * s_ * hd,             # H x (B, L, d) @ (B, d, S')
+        "av": b * q_len * s_ * hd,             # H x (B, L, S') @ (B, S', d)
+        "out_proj": b * q_len * hd * e if spec.out_proj else 0,  # (B*L, H*d) @ (H*d, E)
     }
+
+
+def effective(by_stage: dict[str, int], spec: AttnSpec) -> tuple[dict[str, int], tuple[str, ...]]:
+    """The effective count of a dense ``by_stage``: QK^T and weights x V scaled from all L x S'
+    pairs to the visible ones; every other stage as it is. Returns the counts and the problems
+    (a dense attention count that is not a whole multiple of L x S' cannot be scaled exactly).
+    """
+    visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
+    out, problems = dict(by_stage), []
+    for stage in ("qk", "av"):
+        n = by_stage.get(stage, 0)
+        if n % dense:
+            problems.append(f"{stage}: {n:,} MACs is not a multiple of the {dense:,} (query, key) pairs; "
+                            "the effective count cannot be exact")
+        out[stage] = n // dense * visible
+    return out, tuple(problems)
 
 
 # ---------------------------------------------------------------------------- memory
@@ -63,13 +86,16 @@ class Memory:
 
     ``attention_matrix`` is one (B, H, L, S') tensor: the scores, and again the weights.
     ``activations`` are the main tensors the forward pass materialises (q, k, v, scores,
-    weights, context, output), not the inputs and not the copies reshapes may make.
+    weights, context, output), not the inputs and not the copies reshapes may make (nor the
+    H-head copy of K and V that a grouped-query layer without ``enable_gqa`` makes).
+    ``kv_cache`` is what one layer's KV cache holds after this step: K and V of all S tokens.
     """
 
     dtype: str
     bytes_per_element: int
     attention_matrix: int
     activations: dict[str, int]
+    kv_cache: int = 0
 
     @property
     def activations_total(self) -> int:
@@ -79,7 +105,8 @@ class Memory:
         return {"dtype": self.dtype, "bytes_per_element": self.bytes_per_element,
                 "attention_matrix_bytes": self.attention_matrix,
                 "activations_bytes": self.activations_total,
-                "activations": dict(self.activations)}
+                "activations": dict(self.activations),
+                "kv_cache_bytes": self.kv_cache}
 
 
 def memory(spec: AttnSpec, dtype: str = "float32") -> Memory:
@@ -88,12 +115,15 @@ def memory(spec: AttnSpec, dtype: str = "float32") -> Memory:
         raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
     n = DTYPE_BYTES[dtype]
     b, h, q_len, e, s_ = spec.batch, spec.heads, spec.seq, spec.dim, spec.s_total
+    hd, gd = spec.inner, spec.kv_inner
     attn = b * h * q_len * s_ * n
-    acts = {"q": b * q_len * e * n, "k": b * s_ * e * n, "v": b * s_ * e * n,
-            "scores": attn, "weights": attn, "context": b * q_len * e * n}
+    acts = {"q": b * q_len * hd * n, "k": b * s_ * gd * n, "v": b * s_ * gd * n,
+            "scores": attn, "weights": attn, "context": b * q_len * hd * n}
     if spec.out_proj:
         acts["output"] = b * q_len * e * n
-    return Memory(dtype, n, attn, acts)
+    # 2 (K and V) x B x S x G x d: one layer's cache after this step
+    kv_cache = 2 * b * spec.s * gd * n
+    return Memory(dtype, n, attn, acts, kv_cache)
 
 
 # ---------------------------------------------------------------------------- limits
@@ -110,19 +140,25 @@ def check_representable(spec: AttnSpec) -> None:
     """
     b, h, n, s, s_, e = spec.batch, spec.heads, spec.seq, spec.s, spec.s_total, spec.dim
     kv = max(spec.k_dim, spec.v_dim)
+    packed = spec.inner + 2 * spec.kv_inner  # (H + 2G) d
     largest: list[tuple[str, int, dict[str, int]]] = [
         ("the attention matrix (B, H, L, S')", b * h * n * s_,
          {"--batch": b, "--heads": h, "--seq": n, "--kv-seq": s}),
-        ("the packed q/k/v projection (B, L, 3E)", b * n * 3 * e, {"--batch": b, "--seq": n, "--dim": e}),
-        ("the packed projection weight (3E, E)", 3 * e * e, {"--dim": e}),
+        ("the packed q/k/v projection (B, L, (H+2G)d)", b * n * packed,
+         {"--batch": b, "--seq": n, "--dim": e, "--head-dim": spec.head_dim}),
+        ("the packed projection weight ((H+2G)d, E)", packed * e, {"--dim": e, "--head-dim": spec.head_dim}),
         ("the key/value input (B, S, kdim|vdim)", b * s * kv, {"--batch": b, "--kv-seq": s, "--kdim": kv}),
         ("a key/value weight (E, kdim|vdim)", e * kv, {"--dim": e, "--kdim": kv}),
+        ("the keys and values repeated for every head (B, H, S', d)", b * s_ * spec.inner,
+         {"--batch": b, "--kv-seq": s, "--heads": h, "--head-dim": spec.head_dim}),
     ]
     for what, elements, flags in largest:
         if elements * 4 > TORCH_MAX_BYTES:
             flag = max(flags, key=lambda k: flags[k])
             if flag == "--kv-seq" and spec.kv_seq is None:
-                flag = "--seq"
+                flag = "--cache" if spec.cache > n else "--seq"
+            if flag == "--head-dim" and spec.d_head is None:
+                flag = "--dim"
             if flag == "--kdim" and spec.k_dim < spec.v_dim:
                 flag = "--vdim"
             raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can "

@@ -39,7 +39,10 @@ because ``nn.MultiheadAttention`` calls ``F.linear`` on its own weights (fvcore'
 - a projection is named by where its output goes (through uncounted ops): the left operand of
   ``qk`` is ``q_proj``, the right one ``k_proj``, the right operand of ``av`` is ``v_proj``;
   SDPA's query, key and value likewise. A packed projection that feeds several (a fused
-  ``qkv``) is split evenly between them: its output blocks are E columns each.
+  ``qkv``) is split between them in proportion to the part of its output each one reads:
+  the share of every slice (``select``, ``slice``, ``split_with_sizes``, ...) on the way, so
+  a grouped-query ``Linear(E, (H + 2G) d)`` gives q H/(H + 2G) of it and k and v G/(H + 2G)
+  each; without slices (or shapes) the split is even.
 - a projection that feeds no attention but reads an attention output is ``out_proj``.
 
 Only tensor edges are followed, so shape arithmetic (``x.size(0)`` feeding a ``view``) never
@@ -51,6 +54,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from attncli.choices import OTHER, STAGES
@@ -265,10 +269,40 @@ def _data(values: Iterable[Any]) -> list[Any]:
     return [v for v in values if _carries_data(v)]
 
 
-def _split_evenly(total: int, stages: Iterable[str]) -> tuple[tuple[str, int], ...]:
-    names = list(stages)
-    share, rest = divmod(total, len(names))
-    return tuple((name, share + (1 if i < rest else 0)) for i, name in enumerate(names))
+def _split(total: int, shares: dict[str, Fraction]) -> tuple[tuple[str, int], ...]:
+    """``total`` divided in proportion to ``shares`` (largest remainders get the odd units)."""
+    whole = sum(shares.values())
+    exact = {name: total * share / whole for name, share in shares.items()}
+    parts = {name: int(x) for name, x in exact.items()}
+    for name in sorted(exact, key=lambda n: exact[n] - parts[n], reverse=True)[:total - sum(parts.values())]:
+        parts[name] += 1
+    return tuple(parts.items())
+
+
+SLICING_OPS = frozenset({"aten::select", "aten::slice", "aten::narrow", "aten::split", "aten::split_with_sizes",
+                         "aten::chunk", "aten::unbind", "aten::tensor_split", "prim::ListUnpack"})
+"""Ops whose outputs are parts of their input: a packed projection's share follows them."""
+
+
+def _numel(value: Any) -> int | None:
+    from fvcore.nn.jit_handles import get_shape
+
+    shape = get_shape(value) if value.type().kind() == "TensorType" else None
+    return None if shape is None or any(d is None for d in shape) else math.prod(int(d) for d in shape)
+
+
+def _part(user: Any, src: Any, out: Any) -> Fraction:
+    """The share of ``src`` that ``out`` (an output of the slicing op ``user``) holds."""
+    if user.kind() == "prim::ListUnpack":
+        sizes = [_numel(o) for o in user.outputs()]
+        mine = _numel(out)
+        if mine is None or any(n is None for n in sizes) or not sum(n or 0 for n in sizes):
+            return Fraction(1)
+        return Fraction(mine, sum(n or 0 for n in sizes))
+    whole, mine = _numel(src), _numel(out)
+    if whole is None or mine is None or not whole:
+        return Fraction(1)  # a list of parts: ListUnpack divides it
+    return Fraction(mine, whole)
 
 
 class StageRecorder:
@@ -311,9 +345,9 @@ class StageRecorder:
             return ((role, total),)
         if role != "proj":
             return ((OTHER, total),)
-        targets = [stage for stage in STAGES if stage in self._fed_stages(node)]
-        if targets:
-            return _split_evenly(total, targets)
+        fed = self._fed_stages(node)
+        if fed:
+            return _split(total, {stage: fed[stage] for stage in STAGES if stage in fed})
         reads = set().union(*(self._upstream_roles(i) for i in _data(node.inputs())))
         if reads & {"av", "sdpa", "mha"}:
             return (("out_proj", total),)
@@ -390,28 +424,37 @@ class StageRecorder:
         walk([value], visit)
         return roles
 
-    def _fed_stages(self, node: Any) -> set[str]:
-        """The q/k/v stages a projection's output feeds, through uncounted ops."""
-        fed: set[str] = set()
+    def _fed_stages(self, node: Any) -> dict[str, Fraction]:
+        """The q/k/v stages a projection's output feeds, through uncounted ops, each with the
+        share of the output that reaches it (see :data:`SLICING_OPS`)."""
+        fed: dict[str, Fraction] = {}
+        share: dict[int, Fraction] = {o.unique(): Fraction(1) for o in node.outputs()}
+
+        def feed(stage: str, part: Fraction) -> None:
+            fed[stage] = max(fed.get(stage, Fraction(0)), part)
 
         def visit(v: Any) -> Iterable[Any]:
             onward: list[Any] = []
+            mine = share.get(v.unique(), Fraction(1))
             for use in v.uses():
                 user, slot = use.user, use.offset
                 if not self._counted(user):
-                    onward += _data(user.outputs())
+                    for out in _data(user.outputs()):
+                        part = _part(user, v, out) if user.kind() in SLICING_OPS else Fraction(1)
+                        share.setdefault(out.unique(), mine * part)
+                        onward.append(out)
                     continue
                 role = self._role(user)
                 if role in ("qk", "av"):
                     a, b = MATMUL_OPERANDS[user.kind()]
                     if role == "qk" and slot == a:
-                        fed.add("q_proj")
+                        feed("q_proj", mine)
                     elif role == "qk" and slot == b:
-                        fed.add("k_proj")
+                        feed("k_proj", mine)
                     elif role == "av" and slot == b:
-                        fed.add("v_proj")
+                        feed("v_proj", mine)
                 elif role == "sdpa" and slot in SDPA_SLOTS:
-                    fed.add(SDPA_SLOTS[slot])
+                    feed(SDPA_SLOTS[slot], mine)
             return onward
 
         walk(_data(node.outputs()), visit)

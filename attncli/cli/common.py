@@ -118,7 +118,8 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
 
     Without ``--impl`` the command's default implementation is used, unless it cannot run the
     layer (MHA and grouped-query heads, a head size, a window or a cache; fused and
-    cross-attention): then ``split``, which runs every layer, and a note on stderr says so.
+    cross-attention): then ``split``, which runs every layer (the help says so, and the
+    document's ``config.impl`` names the implementation that ran).
     """
     kw = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
     if kw["batch"] is None:
@@ -131,9 +132,6 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
         chosen = "split"
     if default_impl in SELF_ATTENTION_ONLY and not spec.is_self_attention:
         chosen = "split"
-    if chosen != default_impl:
-        print(f"attncli: note: --impl {default_impl} (the default) cannot run this layer; using --impl {chosen}",
-              file=sys.stderr)
     return spec.with_(impl=chosen)
 
 
