@@ -33,8 +33,8 @@ from attncli.formulas import (
 )
 from attncli.handles import UNCOUNTED_WHY
 from attncli.spec import AttnSpec
-from attncli.visibility import dense_pairs, spec_visible_pairs
 from attncli.trace import ModuleCount, call_args, caller, count_module, trace_count
+from attncli.visibility import dense_pairs, spec_visible_pairs
 
 __all__ = [
     "CLOSED_FORMS", "CONVENTION", "SCHEMA", "STAGES", "STAGE_LABELS", "TRAINING_FACTOR", "UNCOUNTED_WHY",

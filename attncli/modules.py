@@ -95,7 +95,9 @@ def blocked_mask(spec: AttnSpec, device: str | torch.device = "cpu") -> Tensor |
     offset = spec.s - spec.seq
     blocked = ones.triu(offset + 1)  # key j > p = offset + i
     if spec.window is not None:
-        blocked = blocked | ones.tril(offset - spec.window)  # key j <= p - W
+        # NOTE: a window of S keys or more hides nothing more than causal; min() keeps the
+        # diagonal index within int64 for any --window.
+        blocked = blocked | ones.tril(offset - min(spec.window, spec.s))  # key j <= p - W
     return blocked
 
 
@@ -310,6 +312,9 @@ class SplitAttention(OwnAttention):
         k, v, blocked = self.extend_kv(k, v, blocked, self.bias_k, self.bias_v)
         g = self.num_kv_heads
         q, k, v = self.split_heads(q), self.split_heads(k, g), self.split_heads(v, g)
+        if self.past_key is not None and self.past_value is not None:
+            self._rec("k_cache", self.past_key)
+            self._rec("v_cache", self.past_value)
         k, v = self.with_cache(k, v)
         for name, t in (("q_heads", q), ("k_heads", k), ("v_heads", v)):
             self._rec(name, t)

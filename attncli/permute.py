@@ -115,10 +115,14 @@ def check_size(spec: AttnSpec, dtype: str) -> None:
     """
     n = 8 if dtype == "float64" else 4
     b, h, seq, e = spec.batch, spec.heads, spec.seq, spec.dim
-    need = n * (4 * e * e + 12 * b * seq * e + 2 * b * h * seq * spec.s_total)
+    width = max(e, spec.inner)
+    weights = 2 * e * spec.inner + 2 * e * spec.kv_inner
+    tokens = 12 * b * spec.s_total * width + 2 * b * h * seq * spec.s_total
+    need = n * (weights + tokens)
     if need > MAX_BYTES:
-        weights, tokens = 4 * e * e, 12 * b * seq * e + 2 * b * h * seq * spec.s_total
         flag = "--dim" if weights >= tokens else ("--batch" if b > seq else "--seq")
+        if flag == "--dim" and spec.inner > e:
+            flag = "--head-dim"
         raise SpecError(flag, f"a real forward pass of this layer needs about {need / 2**30:,.1f} GiB "
                               f"({dtype}); the permutation test runs real tensors and stops at "
                               f"{MAX_BYTES // 2**30} GiB: use a smaller --dim/--seq/--batch (equivariance "

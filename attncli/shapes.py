@@ -24,16 +24,20 @@ EXPLAIN: dict[str, str] = {
     "input": "the query tokens as given, in the chosen layout",
     "key_input": "the key tokens (cross-attention: S tokens of kdim features)",
     "value_input": "the value tokens (cross-attention: S tokens of vdim features)",
-    "q": "queries: input @ W_q^T (+ b_q), batch-first",
-    "k": "keys: key input @ W_k^T (+ b_k)",
-    "v": "values: value input @ W_v^T (+ b_v)",
-    "q_heads": "q split into H heads of E/H features: view + transpose",
-    "k_heads": "k split into heads (S' = S, +1 bias_kv, +1 zero_attn)",
-    "v_heads": "v split into heads, same S' as the keys",
-    "scores": "q_heads @ k_heads^T / sqrt(E/H): one score per (query, key) per head",
+    "q": "queries: input @ W_q^T (+ b_q), H*d features, batch-first",
+    "k": "keys: key input @ W_k^T (+ b_k), G*d features (new tokens only with a cache)",
+    "v": "values: value input @ W_v^T (+ b_v), G*d features",
+    "k_cache": "the KV cache's keys: N earlier tokens, already projected, per K/V head",
+    "v_cache": "the KV cache's values, likewise",
+    "q_heads": "q split into H heads of d features: view + transpose",
+    "k_heads": "k split into G K/V heads (S' = N + S, +1 bias_kv, +1 zero_attn)",
+    "v_heads": "v split into G K/V heads, same S' as the keys",
+    "k_repeated": "grouped-query: each K/V head copied for its H/G query heads (expand, no arithmetic)",
+    "v_repeated": "grouped-query: each value head copied likewise",
+    "scores": "q_heads @ k_heads^T / sqrt(d): one score per (query, key) per head",
     "weights": "softmax over the keys (masked keys get 0); each row sums to 1",
     "context": "weights @ v_heads: each query's weighted mix of values, per head",
-    "merged": "heads concatenated back: transpose + reshape to E features",
+    "merged": "heads concatenated back: transpose + reshape to H*d features",
     "output": "merged @ W_O^T (+ b_O), back in the input's layout",
 }
 
@@ -91,17 +95,22 @@ def _io(spec: AttnSpec, length: int, features: int) -> Shape:
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage, in closed form (see the module docstring for the layout)."""
     b = () if spec.unbatched else (spec.batch,)
-    e, h, d, n, s, s2 = spec.dim, spec.heads, spec.head_dim, spec.seq, spec.s, spec.s_total
+    e, h, g, d, n, s2 = spec.dim, spec.heads, spec.n_kv_heads, spec.head_dim, spec.seq, spec.s_total
+    t = spec.kv_tokens
     rows: list[tuple[str, Shape]] = [("input", _io(spec, n, e))]
     if not spec.is_self_attention:
-        rows += [("key_input", _io(spec, s, spec.k_dim)), ("value_input", _io(spec, s, spec.v_dim))]
+        rows += [("key_input", _io(spec, t, spec.k_dim)), ("value_input", _io(spec, t, spec.v_dim))]
+    rows += [("q", (*b, n, h * d)), ("k", (*b, t, g * d)), ("v", (*b, t, g * d))]
+    if spec.cache:
+        rows += [("k_cache", (*b, g, spec.cache, d)), ("v_cache", (*b, g, spec.cache, d))]
+    rows += [("q_heads", (*b, h, n, d)), ("k_heads", (*b, g, s2, d)), ("v_heads", (*b, g, s2, d))]
+    if g != h:
+        rows += [("k_repeated", (*b, h, s2, d)), ("v_repeated", (*b, h, s2, d))]
     rows += [
-        ("q", (*b, n, e)), ("k", (*b, s, e)), ("v", (*b, s, e)),
-        ("q_heads", (*b, h, n, d)), ("k_heads", (*b, h, s2, d)), ("v_heads", (*b, h, s2, d)),
         # (b, h, l, d) @ (b, h, d, s') -> (b, h, l, s')
         ("scores", (*b, h, n, s2)), ("weights", (*b, h, n, s2)),
         # (b, h, l, s') @ (b, h, s', d) -> (b, h, l, d)
-        ("context", (*b, h, n, d)), ("merged", (*b, n, e)),
+        ("context", (*b, h, n, d)), ("merged", (*b, n, h * d)),
         ("output", _io(spec, n, e)),
     ]
     return tuple(Stage(n, shape, EXPLAIN[n]) for n, shape in rows)
@@ -118,16 +127,18 @@ def mha_output_shapes(spec: AttnSpec) -> tuple[Shape, Shape | None]:
 
 
 def closed_form_params(spec: AttnSpec) -> dict[str, int]:
-    """Parameters of ``nn.MultiheadAttention`` for these options, by formula.
+    """Parameters of the layer for these options, by formula (``nn.MultiheadAttention``'s when
+    it can express the layer).
 
-    in-projection E*E + E*kdim + E*vdim (+3E biases), W_O E*E (+E), bias_k and bias_v E each.
+    in-projection E*H*d + kdim*G*d + vdim*G*d (+ (H+2G)*d biases), W_O H*d*E (+E), bias_k and
+    bias_v G*d each. Without --head-dim and --kv-heads, H*d = G*d = E.
     """
-    e = spec.dim
-    parts = {"in_proj": e * e + e * spec.k_dim + e * spec.v_dim + (3 * e if spec.bias else 0)}
+    e, hd, gd = spec.dim, spec.inner, spec.kv_inner
+    parts = {"in_proj": e * hd + spec.k_dim * gd + spec.v_dim * gd + (hd + 2 * gd if spec.bias else 0)}
     if spec.out_proj:
-        parts["out_proj"] = e * e + (e if spec.bias else 0)
+        parts["out_proj"] = hd * e + (e if spec.bias else 0)
     if spec.add_bias_kv:
-        parts["bias_kv"] = 2 * e
+        parts["bias_kv"] = 2 * gd
     parts["total"] = sum(parts.values())
     return parts
 
@@ -148,11 +159,11 @@ def component_of(name: str) -> str:
 
 def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25) -> bool:
     """Whether a real forward pass is small (scores, activations and weights under ~128 MiB)."""
-    b = spec.batch
+    b, hd, gd = spec.batch, spec.inner, spec.kv_inner
     scores = b * spec.heads * spec.seq * spec.s_total
-    acts = b * (spec.seq + 2 * spec.s) * spec.dim * 4
-    inputs = b * (spec.seq * spec.dim + spec.s * (spec.k_dim + spec.v_dim))
-    weights = spec.dim * (2 * spec.dim + spec.k_dim + spec.v_dim)
+    acts = b * (spec.seq * (hd + spec.dim) + 2 * spec.s_total * max(gd, hd)) * 4
+    inputs = b * (spec.seq * spec.dim + spec.kv_tokens * (spec.k_dim + spec.v_dim) + 2 * spec.cache * gd)
+    weights = spec.dim * (2 * hd + 2 * gd) + (spec.k_dim + spec.v_dim) * gd
     return scores + acts + inputs + weights < limit_elems
 
 
@@ -181,13 +192,25 @@ def analyse(spec: AttnSpec) -> ShapesReport:
         components[w.component] = components.get(w.component, 0) + w.numel
     total = sum(w.numel for w in weights)
 
-    torch_spec = dataclasses.replace(spec, impl="torch")
-    mha = module if spec.impl == "torch" else build(torch_spec, device)
+    # NOTE: the returned shapes are nn.MultiheadAttention's where it can run the layer; else the
+    # impl's own (same interface).
+    ref_spec = spec if spec.is_modern else dataclasses.replace(spec, impl="torch")
+    mha = module if ref_spec.impl == spec.impl else build(ref_spec, device)
     with torch.no_grad():
-        out, attn = run(mha, torch_spec, make_inputs(torch_spec, device))
+        out, attn = run(mha, ref_spec, make_inputs(ref_spec, device))
     notes: list[str] = []
+    if spec.is_modern:
+        notes.append(f"nn.MultiheadAttention cannot run this layer; the returned shapes are those of "
+                     f"--impl {spec.impl} (same interface)")
+    if spec.n_kv_heads != spec.heads:
+        notes.append(f"grouped-query: {spec.n_kv_heads} K/V heads serve {spec.heads} query heads "
+                     f"({spec.heads // spec.n_kv_heads} each)" +
+                     ("; SDPA broadcasts them itself (enable_gqa), without the copies" if spec.impl == "sdpa" else ""))
     if device == "meta":
         notes.append("too large for a real forward pass here: shapes come from the meta device")
+    if spec.cache:
+        notes.append(f"KV cache: {spec.cache} earlier tokens' keys and values are reused; only the "
+                     f"{spec.seq} new tokens are projected, and they attend to {spec.s} keys")
     if spec.impl == "torch":
         notes.append("nn.MultiheadAttention works in (L, B*H, E/H) inside; stages show the "
                      "equivalent (B, H, L, E/H) layout")

@@ -12,8 +12,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.choices import CLOSED_FORM_TERMS, EFFECTIVE_FORM
 from attncli.flops import CLOSED_FORMS, STAGE_LABELS, STAGES, UNCOUNTED_WHY, FlopsReport, Variant
-from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.render.common import commas, human, human_bytes, md_table, modern_terms
 
 
 def _title(r: FlopsReport) -> str:
@@ -22,7 +23,12 @@ def _title(r: FlopsReport) -> str:
     extra = "".join(f" {flag}" for flag, on in (("+bias_kv", s.add_bias_kv), ("+zero_attn", s.add_zero_attn),
                                                (f"mask={s.mask}", s.mask != "none")) if on)
     batch = "unbatched" if s.unbatched else f"B={s.batch}"
-    return f"attncli flops: impl {s.impl}, {batch} L={s.seq}{kv} E={s.dim} H={s.heads}{extra}"
+    return f"attncli flops: impl {s.impl}, {batch} L={s.seq}{kv} E={s.dim} H={s.heads}{modern_terms(s)}{extra}"
+
+
+def _masked(r: FlopsReport) -> bool:
+    """Whether the effective count differs from the dense one (a mask hides some pairs)."""
+    return any(v.effective_fvcore_flops != v.fvcore_flops for v in r.variants)
 
 
 def conclusion(r: FlopsReport) -> str:
@@ -32,6 +38,10 @@ def conclusion(r: FlopsReport) -> str:
         parts.append("--heads 1: nothing to split")
     elif r.heads_cost == 0:
         parts.append(f"splitting into {r.spec.heads} heads costs nothing")
+    elif r.spec.n_kv_heads != r.spec.heads:
+        parts.append(f"{r.spec.heads} heads sharing {r.spec.n_kv_heads} K/V heads change the count by "
+                     f"{human(r.heads_cost)} against one head of width H*d (whose K and V are "
+                     f"{r.spec.heads // r.spec.n_kv_heads}x wider)")
     else:
         parts.append(f"splitting into {r.spec.heads} heads changes the count by {human(r.heads_cost)}")
     cost, pct = r.out_proj_cost, r.out_proj_percent
@@ -54,11 +64,19 @@ def _checks_line(r: FlopsReport) -> str:
 
 def _variant_rows(r: FlopsReport, label: bool) -> list[tuple[str, ...]]:
     rows = []
+    masked = _masked(r)
     for v in r.variants:
         name = (v.label,) if label else (str(v.heads), "with" if v.out_proj else "without")
-        rows.append((*name, commas(v.fvcore_flops), human(v.fvcore_flops), human(v.flops),
+        eff = (human(2 * v.effective_fvcore_flops),) if masked else ()
+        rows.append((*name, commas(v.fvcore_flops), human(v.fvcore_flops), human(v.flops), *eff,
                      human(v.training_flops), commas(v.params)))
     return rows
+
+
+def _number_headers(r: FlopsReport) -> tuple[str, ...]:
+    if _masked(r):
+        return ("fvcore flops", "", "FLOPs", "eff. FLOPs", "fwd+bwd", "params")
+    return NUMBER_HEADERS
 
 
 NUMBER_HEADERS = ("fvcore flops", "", "FLOPs", "fwd+bwd", "params")
@@ -75,14 +93,18 @@ def _stage_names(r: FlopsReport) -> list[str]:
 
 
 def _stage_rows(r: FlopsReport, shown: list[Variant]) -> list[tuple[str, ...]]:
-    """Per stage: label, closed form, the counts of ``shown``, where they were counted."""
+    """Per stage: label, closed form, the counts of ``shown`` (and the layer's effective count
+    when a mask hides pairs), where they were counted."""
     ref = _reference(r)
+    masked = _masked(r)
     rows = []
     for st in _stage_names(r):
+        eff = (commas(ref.effective_by_stage.get(st, 0)),) if masked else ()
         rows.append((STAGE_LABELS[st], CLOSED_FORMS.get(st, ""),
-                     *(commas(v.by_stage.get(st, 0)) for v in shown),
+                     *(commas(v.by_stage.get(st, 0)) for v in shown), *eff,
                      "; ".join(ref.count.stage_sources.get(st, ()))))
-    rows.append(("total", "", *(commas(v.fvcore_flops) for v in shown), ""))
+    eff_total = (commas(ref.effective_fvcore_flops),) if masked else ()
+    rows.append(("total", "", *(commas(v.fvcore_flops) for v in shown), *eff_total, ""))
     return rows
 
 
@@ -99,7 +121,8 @@ def _memory_rows(r: FlopsReport, label: bool) -> list[tuple[str, ...]]:
     rows = []
     for v in r.variants:
         name = (v.label,) if label else (str(v.heads), "with" if v.out_proj else "without")
-        rows.append((*name, human_bytes(v.memory.attention_matrix), human_bytes(v.memory.activations_total)))
+        rows.append((*name, human_bytes(v.memory.attention_matrix), human_bytes(v.memory.activations_total),
+                     human_bytes(v.memory.kv_cache)))
     return rows
 
 
@@ -117,8 +140,10 @@ def _conventions(r: FlopsReport) -> list[str]:
     return ["fvcore flops are multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x forward "
             "(backward = 2 x forward, by convention).",
             "Softmax, scaling, masking and bias adds have no multiply-adds: 0 (listed above). "
-            "Masked scores are still computed: the count is dense.",
-            f"S' = S (+1 with add_bias_kv, +1 with add_zero_attn). Memory at {r.dtype} ({n} bytes/element); "
+            "Dense counts charge every score, masked or not (as fvcore and FlopCounterMode do); "
+            f"effective counts QK^T and weights x V as {EFFECTIVE_FORM}, what FlashAttention-style "
+            "kernels do when they skip masked blocks.",
+            f"{CLOSED_FORM_TERMS}. Memory at {r.dtype} ({n} bytes/element); "
             "counted on the meta device: nothing was allocated."]
 
 
@@ -128,7 +153,7 @@ def table(r: FlopsReport) -> RenderableType:
                          + conclusion(r), caption_justify="left")
     main.add_column("heads", justify="right")
     main.add_column("W_O")
-    for h in NUMBER_HEADERS:
+    for h in _number_headers(r):
         main.add_column(h, justify="right", no_wrap=True)
     for row in _variant_rows(r, label=False):
         main.add_row(*row)
@@ -141,17 +166,24 @@ def table(r: FlopsReport) -> RenderableType:
     stages.add_column("closed form")
     stages.add_column("MACs", justify="right", no_wrap=True)
     stages.add_column("", justify="right", no_wrap=True)
+    masked = _masked(r)
+    if masked:
+        stages.add_column("effective", justify="right", no_wrap=True)
     if one is not None:
         stages.add_column("1 head", justify="right")
     stages.add_column("module: op", overflow="fold")
     for st in _stage_names(r):
         n = ref.by_stage.get(st, 0)
         cells = [STAGE_LABELS[st], CLOSED_FORMS.get(st, ""), commas(n), human(n)]
+        if masked:
+            cells.append(commas(ref.effective_by_stage.get(st, 0)))
         if one is not None:
             m = one.by_stage.get(st, 0)
             cells.append("same" if m == n else commas(m))
         stages.add_row(*cells, "; ".join(src.replace("aten::", "") for src in ref.count.stage_sources.get(st, ())))
     total = ["total", "", commas(ref.fvcore_flops), human(ref.fvcore_flops)]
+    if masked:
+        total.append(commas(ref.effective_fvcore_flops))
     if one is not None:
         total.append("same" if one.fvcore_flops == ref.fvcore_flops else commas(one.fvcore_flops))
     stages.add_row(*total, "", style="bold")
@@ -172,6 +204,7 @@ def table(r: FlopsReport) -> RenderableType:
     mem.add_column("W_O")
     mem.add_column("attention matrix (B*H*L*S')", justify="right")
     mem.add_column("activations", justify="right")
+    mem.add_column("KV cache", justify="right")
     for mrow in _memory_rows(r, label=False):
         mem.add_row(*mrow)
     parts += [unc, mem]
@@ -182,19 +215,23 @@ def table(r: FlopsReport) -> RenderableType:
 
 def markdown(r: FlopsReport) -> str:
     shown = [v for v in r.variants if v.out_proj] or list(r.variants)
+    masked = _masked(r)
+    heads = ("variant", "fvcore flops (MACs)", "", "FLOPs (2x MACs)",
+             *(("effective FLOPs",) if masked else ()), "fwd+bwd FLOPs (3x)", "params")
     out = [f"### {_title(r)}", "",
-           md_table(("variant", "fvcore flops (MACs)", "", "FLOPs (2x MACs)", "fwd+bwd FLOPs (3x)", "params"),
-                    _variant_rows(r, label=True), "lrrrrr"), "",
+           md_table(heads, _variant_rows(r, label=True), "l" + "r" * (len(heads) - 1)), "",
            f"**{conclusion(r)}**", "",
            "#### By stage (fvcore MACs)", "",
-           md_table(["stage", "closed form", *(v.label for v in shown), "module: op"],
-                    _stage_rows(r, shown), "ll" + "r" * len(shown) + "l"), "",
+           md_table(["stage", "closed form", *(v.label for v in shown),
+                     *([f"{_reference(r).label}, effective"] if masked else []), "module: op"],
+                    _stage_rows(r, shown), "ll" + "r" * (len(shown) + masked) + "l"), "",
            _checks_line(r)]
     out += [f"- **DISAGREE**: {p}" for p in r.problems]
     out += ["", "#### Not counted by fvcore (no multiply-adds)", "",
             md_table(["op", "times", "what it does"], [(f"`{a}`", b, c) for a, b, c in _uncounted(r)], "lrl"),
             "", f"#### Memory one forward pass would need ({r.dtype})", "",
-            md_table(["variant", "attention matrix (B*H*L*S')", "activations"], _memory_rows(r, label=True), "lrr")]
+            md_table(["variant", "attention matrix (B*H*L*S')", "activations", "KV cache (2*B*S*G*d)"],
+                     _memory_rows(r, label=True), "lrrr")]
     notes = _notes(r)
     if notes:
         out += ["", "#### Notes", ""] + [f"- {n}" for n in notes]

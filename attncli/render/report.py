@@ -7,6 +7,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from attncli.render import checks, flops, permute, shapes
+from attncli.render.common import modern_terms
 from attncli.report import Report
 
 
@@ -22,7 +23,8 @@ def table(r: Report) -> RenderableType:
 
 def markdown(r: Report) -> str:
     s = r.spec
-    out = [f"## attncli report: E={s.dim}, H={s.heads}, B={s.batch}, L={s.seq}, S={s.s}, impl {s.impl}", ""]
+    out = [f"## attncli report: E={s.dim}, H={s.heads}, B={s.batch}, L={s.seq}, S={s.s},{modern_terms(s)} "
+           f"impl {s.impl}", ""]
     if r.checks:
         out += [checks.markdown(r.checks), ""]
     out += [flops.markdown(r.flops), "", shapes.markdown(r.shapes), ""]

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.render.common import commas, md_table
+from attncli.render.common import commas, md_table, modern_terms
 from attncli.shapes import Shape, ShapesReport
 
 
@@ -17,7 +17,7 @@ def fmt_shape(shape: Shape | None) -> str:
 def _title(r: ShapesReport) -> str:
     s = r.spec
     return (f"attncli shapes: impl {s.impl}, E={s.dim}, H={s.heads} (d={s.head_dim}), "
-            f"B={s.batch}, L={s.seq}, S={s.s}")
+            f"B={s.batch}, L={s.seq}, S={s.s}{modern_terms(s)}")
 
 
 def table(r: ShapesReport) -> RenderableType:
