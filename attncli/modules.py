@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attncli.layout import token_shape
 from attncli.spec import AttnSpec
 
 Weights = Tensor | None
@@ -54,15 +55,6 @@ class Inputs:
         }
 
 
-def _layout(spec: AttnSpec, length: int, features: int) -> tuple[int, ...]:
-    """The shape of a (batch, length, features) tensor in the spec's layout."""
-    if spec.unbatched:
-        return (length, features)
-    if spec.batch_first:
-        return (spec.batch, length, features)
-    return (length, spec.batch, features)
-
-
 def padded_keys(spec: AttnSpec) -> int:
     """How many trailing keys ``--mask padding`` marks as padding (at least one)."""
     return max(1, spec.s // 4)
@@ -83,12 +75,12 @@ def make_inputs(spec: AttnSpec, device: str | torch.device = "cpu",
             return torch.empty(shape, device="meta", dtype=dtype)
         return torch.randn(shape, generator=gen, dtype=dtype).to(device)
 
-    query = rand(_layout(spec, spec.seq, spec.dim))
+    query = rand(token_shape(spec, spec.seq, spec.dim))
     if spec.is_self_attention:
         key = value = query
     else:
-        key = rand(_layout(spec, spec.s, spec.k_dim))
-        value = rand(_layout(spec, spec.s, spec.v_dim))
+        key = rand(token_shape(spec, spec.s, spec.k_dim))
+        value = rand(token_shape(spec, spec.s, spec.v_dim))
     attn_mask = kpm = None
     if spec.mask == "causal":
         # (L, S): True above the diagonal, so query i sees keys 0..i.
@@ -417,19 +409,22 @@ def build(spec: AttnSpec, device: str | torch.device = "cpu") -> nn.Module:
     device nothing is initialised (shapes and FLOPs only).
     """
     meta = torch.device(device).type == "meta"
-    if not meta:
-        torch.manual_seed(spec.seed)
-    reference = build_torch(spec, device)
-    if spec.impl == "torch":
-        if not spec.out_proj:
-            remove_out_proj(reference)
-        return reference.eval()
-    own = OWN[spec.impl]
-    with torch.device(device):
-        module = own(spec)
-    if not meta:
-        load_from_torch(module, reference)
-    return module.eval()
+    # NOTE: the weights are seeded inside a forked RNG, so building leaves the caller's global
+    # torch RNG as it was (the encodings avoid it too).
+    with torch.random.fork_rng(devices=[]):
+        if not meta:
+            torch.manual_seed(spec.seed)
+        reference = build_torch(spec, device)
+        if spec.impl == "torch":
+            if not spec.out_proj:
+                remove_out_proj(reference)
+            return reference.eval()
+        own = OWN[spec.impl]
+        with torch.device(device):
+            module = own(spec)
+        if not meta:
+            load_from_torch(module, reference)
+        return module.eval()
 
 
 def run(module: nn.Module, spec: AttnSpec, inputs: Inputs) -> tuple[Tensor, Weights]:

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from attncli import encodings as enc
+from attncli.layout import along_sequence, first_item, layout_name, sequence_axis, tokens_in_layout
 from attncli.modules import build, make_inputs
 from attncli.spec import AttnSpec, SpecError
 
@@ -304,42 +305,9 @@ class PermuteReport:
         }
 
 
-# ---------------------------------------------------------------------------- layout helpers
-def sequence_axis(spec: AttnSpec) -> int:
-    """The axis tokens lie along: 1 in (B, L, E), 0 in (L, B, E) and in (L, E)."""
-    return 1 if spec.batch_first and not spec.unbatched else 0
-
-
-def layout_name(spec: AttnSpec) -> str:
-    if spec.unbatched:
-        return "unbatched (L, E)"
-    return "batch-first (B, L, E)" if spec.batch_first else "sequence-first (L, B, E)"
-
-
-def _along_sequence(table: Tensor, spec: AttnSpec) -> Tensor:
-    """An (L, E) table shaped to broadcast against the spec's layout."""
-    return table if spec.unbatched or spec.batch_first else table[:, None, :]  # (L, 1, E)
-
-
-def _first_item(t: Tensor, spec: AttnSpec) -> Tensor:
-    """Batch item 0 as (L, E), whatever the layout."""
-    if spec.unbatched:
-        return t
-    return t[0] if spec.batch_first else t[:, 0]
-
-
 def _per_slot_max(t: Tensor, axis: int) -> Tensor:
     """max over every axis but ``axis``: (L,)."""
     return t.movedim(axis, 0).reshape(t.shape[axis], -1).amax(dim=1)
-
-
-def _tokens_in_layout(tokens: Tensor, spec: AttnSpec) -> Tensor:
-    """(L, E) tokens as the spec's input, the same tokens in every batch item."""
-    if spec.unbatched:
-        return tokens
-    if spec.batch_first:
-        return tokens[None].expand(spec.batch, -1, -1).clone()  # (B, L, E)
-    return tokens[:, None].expand(-1, spec.batch, -1).clone()  # (L, B, E)
 
 
 Rows = Sequence[Sequence[float]]
@@ -394,7 +362,7 @@ Masks = tuple[Tensor | None, Tensor | None]
 
 def _forward(module: nn.Module, spec: AttnSpec, x: Tensor, masks: Masks, table: Tensor | None) -> Tensor:
     """One self-attention call ``module(x', x', x')`` with ``x' = x (+ table)``."""
-    xin = x if table is None else x + _along_sequence(table, spec)
+    xin = x if table is None else x + along_sequence(table, spec)
     key_padding_mask, attn_mask = masks
     out: Tensor = module(xin, xin, xin, key_padding_mask=key_padding_mask,
                          need_weights=spec.need_weights, attn_mask=attn_mask,
@@ -424,7 +392,7 @@ def _case(encoding: str, y: Tensor, y_perm: Tensor, x: Tensor, perm: tuple[int, 
     token_diffs = tuple(float(per_slot[inverse[i]]) for i in range(len(perm)))
     rows = None
     if show:
-        x0, y0, yp0 = _first_item(x, spec), _first_item(y, spec), _first_item(y_perm, spec)
+        x0, y0, yp0 = first_item(x, spec), first_item(y, spec), first_item(y_perm, spec)
         rows = tuple(TokenRow(
             token=i, slot_after=inverse[i], input=tuple(x0[i].tolist()), before=tuple(y0[i].tolist()),
             after=tuple(yp0[inverse[i]].tolist()),
@@ -470,7 +438,7 @@ def permute_test(spec: AttnSpec, *, permutation: str | Sequence[int] | None = No
     torch_dtype = DTYPES[dtype]
 
     inputs = make_inputs(spec, dtype=torch_dtype)
-    x = inputs.query if rows is None else _tokens_in_layout(torch.tensor(rows, dtype=torch_dtype), spec)
+    x = inputs.query if rows is None else tokens_in_layout(torch.tensor(rows, dtype=torch_dtype), spec)
     masks: Masks = (inputs.key_padding_mask, inputs.attn_mask)
     axis = sequence_axis(spec)
     idx = torch.tensor(perm)

@@ -111,3 +111,11 @@ def test_fused_refuses_cross_attention_tensors() -> None:
     x = torch.randn(1, 3, 8)
     with pytest.raises(ValueError, match="self-attention only"):
         build(spec)(x, torch.randn(1, 3, 8), x)
+
+
+def test_build_leaves_the_global_rng_alone() -> None:
+    """Seeding the weights must not reseed the caller's torch RNG."""
+    torch.manual_seed(1234)
+    state = torch.random.get_rng_state()
+    build(AttnSpec(dim=8, heads=2, seed=99, impl="split"))
+    assert torch.equal(torch.random.get_rng_state(), state)
