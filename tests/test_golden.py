@@ -103,3 +103,9 @@ def test_golden_sweep_rows_are_the_closed_form() -> None:
         want.append(sum(want))
         for got, exact in zip(shown, want, strict=True):
             assert got == pytest.approx(exact, rel=5e-3), (value, shown, want)
+
+
+def test_golden_sweep_exponents_are_the_closed_form() -> None:
+    """d log / d log L: projections and W_O grow as L (1), QK^T and weights x V as L^2 (2), params not (0)."""
+    text = (GOLDEN / "sweep_seq.txt").read_text()
+    assert re.search(r"^\s*1\.00\s+1\.00\s+1\.00\s+2\.00\s+2\.00\s+1\.00\s+[\d.]+\s+0\.00\s*$", text, re.M)
