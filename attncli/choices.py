@@ -54,7 +54,12 @@ SHORT_STAGE_LABELS: dict[str, str] = {
     "q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "qk": "QK^T",
     "av": "weights x V", "out_proj": "W_O", "total": "total", "params": "params",
 }
-"""Column heads of the sweep table (narrower: one column per stage)."""
+"""Column heads of the sweep's exponent table and Markdown."""
+
+STAGE_ABBREVIATIONS: dict[str, str] = {
+    "q_proj": "q", "k_proj": "k", "v_proj": "v", "qk": "QK^T", "av": "AV", "out_proj": "W_O",
+}
+"""Column heads of the sweep's main table (one narrow column per stage; its caption says AV)."""
 
 CLOSED_FORMS: dict[str, str] = {
     "q_proj": "B*L*E*H*d",

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attncli.layout import token_shape
 from attncli.spec import AttnSpec
 from attncli.visibility import padded_keys as _padded
 
@@ -67,15 +68,6 @@ class Inputs:
         if self.past_key is not None:
             kw["past_key"], kw["past_value"] = self.past_key, self.past_value
         return kw
-
-
-def _layout(spec: AttnSpec, length: int, features: int) -> tuple[int, ...]:
-    """The shape of a (batch, length, features) tensor in the spec's layout."""
-    if spec.unbatched:
-        return (length, features)
-    if spec.batch_first:
-        return (spec.batch, length, features)
-    return (length, spec.batch, features)
 
 
 def padded_keys(spec: AttnSpec) -> int:
@@ -116,12 +108,12 @@ def make_inputs(spec: AttnSpec, device: str | torch.device = "cpu",
             return torch.empty(shape, device="meta", dtype=dtype)
         return torch.randn(shape, generator=gen, dtype=dtype).to(device)
 
-    query = rand(_layout(spec, spec.seq, spec.dim))
+    query = rand(token_shape(spec, spec.seq, spec.dim))
     if spec.is_self_attention:
         key = value = query
     else:
-        key = rand(_layout(spec, spec.kv_tokens, spec.k_dim))
-        value = rand(_layout(spec, spec.kv_tokens, spec.v_dim))
+        key = rand(token_shape(spec, spec.kv_tokens, spec.k_dim))
+        value = rand(token_shape(spec, spec.kv_tokens, spec.v_dim))
     past_key = past_value = None
     if spec.cache:
         cached = (spec.batch, spec.n_kv_heads, spec.cache, spec.head_dim)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attncli.layout import token_shape
 from attncli.spec import AttnSpec
 
 Shape = tuple[int, ...]
@@ -85,21 +86,14 @@ class ShapesReport:
         }
 
 
-def _io(spec: AttnSpec, length: int, features: int) -> Shape:
-    """A token tensor in the user's layout."""
-    if spec.unbatched:
-        return (length, features)
-    return (spec.batch, length, features) if spec.batch_first else (length, spec.batch, features)
-
-
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage, in closed form (see the module docstring for the layout)."""
     b = () if spec.unbatched else (spec.batch,)
     e, h, g, d, n, s2 = spec.dim, spec.heads, spec.n_kv_heads, spec.head_dim, spec.seq, spec.s_total
     t = spec.kv_tokens
-    rows: list[tuple[str, Shape]] = [("input", _io(spec, n, e))]
+    rows: list[tuple[str, Shape]] = [("input", token_shape(spec, n, e))]
     if not spec.is_self_attention:
-        rows += [("key_input", _io(spec, t, spec.k_dim)), ("value_input", _io(spec, t, spec.v_dim))]
+        rows += [("key_input", token_shape(spec, t, spec.k_dim)), ("value_input", token_shape(spec, t, spec.v_dim))]
     rows += [("q", (*b, n, h * d)), ("k", (*b, t, g * d)), ("v", (*b, t, g * d))]
     if spec.cache:
         rows += [("k_cache", (*b, g, spec.cache, d)), ("v_cache", (*b, g, spec.cache, d))]
@@ -111,14 +105,14 @@ def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
         ("scores", (*b, h, n, s2)), ("weights", (*b, h, n, s2)),
         # (b, h, l, s') @ (b, h, s', d) -> (b, h, l, d)
         ("context", (*b, h, n, d)), ("merged", (*b, n, h * d)),
-        ("output", _io(spec, n, e)),
+        ("output", token_shape(spec, n, e)),
     ]
     return tuple(Stage(n, shape, EXPLAIN[n]) for n, shape in rows)
 
 
 def mha_output_shapes(spec: AttnSpec) -> tuple[Shape, Shape | None]:
     """What ``nn.MultiheadAttention`` returns, in closed form (tests compare with torch)."""
-    out = _io(spec, spec.seq, spec.dim)
+    out = token_shape(spec, spec.seq, spec.dim)
     if not spec.need_weights:
         return out, None
     b = () if spec.unbatched else (spec.batch,)

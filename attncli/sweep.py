@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from attncli.spec import AttnSpec, SpecError
@@ -69,6 +69,8 @@ class Point:
     flops: int
     params: int
     attn_matrix_bytes: int
+    problems: tuple[str, ...] = ()
+    """Disagreements between fvcore, the closed form and FlopCounterMode at this value."""
 
     def to_json(self) -> dict[str, Any]:
         return {"value": self.value, "fvcore_flops": self.flops, "flops_torch": 2 * self.flops,
@@ -84,6 +86,15 @@ class SweepReport:
     exponents: dict[str, float | None]
     dtype: str
 
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Every point's cross-check disagreements, each prefixed with ``setting=value``."""
+        return tuple(f"{self.setting}={p.value}: {msg}" for p in self.points for msg in p.problems)
+
+    @property
+    def agree(self) -> bool:
+        return not self.problems
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
@@ -92,21 +103,28 @@ class SweepReport:
             "convention": "fvcore_flops counts one multiply-add as one FLOP; flops_torch = 2x",
             "points": [p.to_json() for p in self.points],
             "exponents": {k: (None if v is None else round(v, 4)) for k, v in self.exponents.items()},
+            "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
         }
 
 
-Counter = Callable[[AttnSpec], tuple[dict[str, int], int, int, int]]
-"""spec -> (by_stage, total, params, attention-matrix bytes) for H heads with W_O."""
+Counter = Callable[[AttnSpec, str], Point]
+"""(spec, dtype) -> the point for H heads with W_O (its ``value`` is filled in by the sweep)."""
 
 
-def run_sweep(spec: AttnSpec, setting: str, values: list[int], count: Counter, dtype: str,
-              advance: Callable[[int], None] | None = None) -> SweepReport:
+def count_point(spec: AttnSpec, dtype: str) -> Point:
+    """H heads with W_O counted as ``attncli flops`` counts it, with its cross-checks."""
+    from attncli.flops import count_variant
+
+    v = count_variant(spec, dtype)
+    return Point(0, v.by_stage, v.fvcore_flops, v.params, v.memory.attention_matrix, v.problems)
+
+
+def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
+              advance: Callable[[int], None] | None = None, count: Counter = count_point) -> SweepReport:
     """Count every value of ``setting``; ``advance(value)`` is called after each (progress)."""
     points = []
     for v in values:
-        s = spec.with_(**{setting: v})
-        by_stage, total, params, mem = count(s)
-        points.append(Point(v, by_stage, total, params, mem))
+        points.append(replace(count(spec.with_(**{setting: v}), dtype), value=v))
         if advance is not None:
             advance(v)
     stages = list(points[0].by_stage) if points else []

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from attncli.checks import Counted
 from attncli.flops import SCHEMA, UNCOUNTED_WHY
 from attncli.formulas import CONVENTION, TRAINING_FACTOR
 from attncli.spec import AttnSpec, SpecError
@@ -161,6 +162,11 @@ class ModuleFlops:
     @property
     def agree(self) -> bool:
         return not self.problems
+
+    @property
+    def variants(self) -> tuple[Counted, ...]:
+        """The module as built, as the budget and baseline checks read it."""
+        return (Counted(self.spec.heads, self.spec.out_proj, self.count.total, self.params),)
 
     @property
     def matches_reference(self) -> bool:

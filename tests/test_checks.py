@@ -1,4 +1,4 @@
-"""Budgets and baselines: count parsing and regression detection (pure, no torch)."""
+"""Budgets and baselines: count parsing and regression detection on typed counts (pure, no torch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from attncli.checks import budget, compare_baseline, load_baseline, parse_count
+from attncli.checks import (
+    Counted,
+    baseline_variants,
+    budget,
+    compare_baseline,
+    keyed,
+    load_baseline,
+    parse_count,
+    run_checks,
+)
 from attncli.spec import SpecError
 
 
@@ -38,16 +47,39 @@ def _doc(flops: int, params: int) -> dict[str, object]:
             "variants": [{"heads": 8, "out_proj": True, "fvcore_flops": flops, "params": params}]}
 
 
+def _new(flops: int, params: int) -> dict[tuple[int, bool], Counted]:
+    return {(8, True): Counted(8, True, flops, params)}
+
+
 def test_baseline_regression_and_tolerance() -> None:
-    old = _doc(1000, 50)
-    assert all(r.passed for r in compare_baseline(_doc(1000, 50), old, 0.0))
-    assert all(r.passed for r in compare_baseline(_doc(900, 50), old, 0.0))
-    worse = compare_baseline(_doc(1040, 50), old, 0.0)
+    old = baseline_variants(_doc(1000, 50))
+    assert all(r.passed for r in compare_baseline(_new(1000, 50), old, 0.0))
+    assert all(r.passed for r in compare_baseline(_new(900, 50), old, 0.0))
+    worse = compare_baseline(_new(1040, 50), old, 0.0)
     assert [r.passed for r in worse] == [False, True] and "regressed from 1,000 by 40" in worse[0].message
-    assert all(r.passed for r in compare_baseline(_doc(1040, 50), old, 0.05))
+    assert all(r.passed for r in compare_baseline(_new(1040, 50), old, 0.05))
+    assert not compare_baseline({}, old, 0.0)[0].passed
+
+
+def test_baseline_read_from_a_report_document() -> None:
     report = {"schema": "attncli.report/1", "flops": _doc(1000, 60)}
-    assert [r.passed for r in compare_baseline(report, old, 0.0)] == [True, False]
-    assert not compare_baseline({"schema": "attncli.flops/1", "variants": []}, old, 0.0)[0].passed
+    assert baseline_variants(report) == {(8, True): Counted(8, True, 1000, 60)}
+    assert [r.passed for r in compare_baseline(_new(1000, 70), baseline_variants(report), 0.0)] == [True, False]
+
+
+def test_budgets_read_h_heads_with_w_o(tmp_path: Path) -> None:
+    """--max-flops and --max-params judge the configured layer, not another variant."""
+    variants = [Counted(1, False, 10, 1), Counted(8, True, 1000, 50), Counted(8, False, 900, 40)]
+    results = run_checks(variants, 8, max_flops="999", max_params="50", baseline=None, tolerance=0.0)
+    assert [(r.name, r.value, r.passed) for r in results] == [("max-flops", 1000, False), ("max-params", 50, True)]
+    with pytest.raises(SpecError) as info:
+        run_checks(variants, 4, max_flops="1", max_params=None, baseline=None, tolerance=0.0)
+    assert info.value.flag == "--max-flops"
+    base = tmp_path / "b.json"
+    base.write_text(json.dumps(_doc(990, 50)))
+    got = run_checks(variants, 8, max_flops=None, max_params=None, baseline=base, tolerance=0.0)
+    assert [r.passed for r in got] == [False, True]
+    assert list(keyed(variants)) == [(1, False), (8, True), (8, False)]
 
 
 def test_load_baseline_errors(tmp_path: Path) -> None:
@@ -57,5 +89,9 @@ def test_load_baseline_errors(tmp_path: Path) -> None:
         with pytest.raises(SpecError, match=needle) as info:
             load_baseline(p)
         assert info.value.flag == "--baseline"
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SpecError) as bad:
+        load_baseline(tmp_path / "bad.json")
+    assert isinstance(bad.value.__cause__, json.JSONDecodeError)  # the cause is kept, not thrown away
     with pytest.raises(SpecError, match="cannot read"):
         load_baseline(tmp_path / "missing.json")

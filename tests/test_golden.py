@@ -1,11 +1,19 @@
-"""Golden outputs for the human tables (fixed width 100, no colour).
+"""Golden outputs for the human tables (fixed width 100, no colour), and the invariants that
+keep them honest.
 
 A change to what people see is a reviewed change: regenerate with
-``bash scripts/test tests/test_golden.py --update-golden`` and read the diff.
+``bash scripts/test tests/test_golden.py --update-golden`` and read the diff. Updating writes
+the files and skips the comparison (a file compared with itself proves nothing); the
+invariants below still run on what was written, so a regenerated file cannot bless a wrong
+number: every count a golden table shows is checked against the closed form, computed here
+from B, L, S, E (fvcore MACs: projections B*L*E*E, QK^T and weights x V B*L*S'*E each,
+seed ``002_*``'s 60,129,542,144 / 68,719,476,736 at B=32, L=1024, E=512), and the per-stage
+rows must add up to the total.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,5 +43,69 @@ def test_golden_table(name: str, cli: Any, tmp_path: Path, update_golden: bool) 
     golden = GOLDEN / f"{name}.txt"
     if update_golden:
         golden.write_text(text)
+        pytest.skip(f"--update-golden: rewrote {golden.name}; review the diff (not compared with itself)")
     assert golden.exists(), f"missing {golden}: run with --update-golden"
     assert text == golden.read_text()
+
+
+# ---------------------------------------------------------------------------- invariants
+def stages(b: int, n: int, s: int, e: int, out_proj: bool) -> dict[str, int]:
+    """MACs per stage of standard attention (self-attention, no bias_kv / zero_attn: S' = S)."""
+    return {"q proj (W_q)": b * n * e * e, "k proj (W_k)": b * s * e * e, "v proj (W_v)": b * s * e * e,
+            "QK^T": b * n * s * e, "weights x V": b * n * s * e, "W_O": b * n * e * e if out_proj else 0}
+
+
+FLOPS_SIZES = {"flops_default": (32, 1024, 1024, 512, 8), "flops_torch_sdpa_path": (32, 256, 256, 512, 8)}
+"""(B, L, S, E, H) of each flops case: the command's defaults (B=32, E=512, H=8) and its flags."""
+
+_VARIANT = re.compile(r"^\s+(\d+)\s+(with|without)\s+([\d,]{5,})\s", re.M)
+_STAGE = re.compile(r"^\s+(q proj \(W_q\)|k proj \(W_k\)|v proj \(W_v\)|QK\^T|weights x V|W_O|total)\s+"
+                    r"(?:[A-Za-z*'|]+\s+)?([\d,]+)\s", re.M)
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@pytest.mark.parametrize("name", sorted(FLOPS_SIZES))
+def test_golden_flops_numbers_are_the_closed_form(name: str) -> None:
+    b, n, s, e, h = FLOPS_SIZES[name]
+    text = (GOLDEN / f"{name}.txt").read_text()
+    variants = [(int(heads), w == "with", _int(macs)) for heads, w, macs in _VARIANT.findall(text)]
+    assert [(hh, o) for hh, o, _ in variants] == [(1, False), (h, True), (h, False), (1, True)]
+    for _, out_proj, macs in variants:
+        assert macs == sum(stages(b, n, s, e, out_proj).values())  # heads change nothing
+    rows = dict(_STAGE.findall(text))
+    want = stages(b, n, s, e, True)
+    assert {k: _int(v) for k, v in rows.items() if k != "total"} == want
+    assert _int(rows["total"]) == sum(want.values())  # the per-stage rows add up to the total
+
+
+def test_golden_flops_default_is_the_seed() -> None:
+    """Seed 002's fvcore numbers, independent of the closed form above."""
+    text = (GOLDEN / "flops_default.txt").read_text()
+    macs = {(int(hh), w == "with"): _int(m) for hh, w, m in _VARIANT.findall(text)}
+    assert macs[(1, False)] == macs[(8, False)] == 60_129_542_144
+    assert macs[(8, True)] == 68_719_476_736
+
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def test_golden_sweep_rows_are_the_closed_form() -> None:
+    """sweep --seq 128:1024:x2 at B=1, E=512 (defaults): each row's stages and total, to 3 digits."""
+    text = (GOLDEN / "sweep_seq.txt").read_text()
+    rows = re.findall(r"^\s+(128|256|512|1024)\s+((?:[\d.]+[KMGT]?\s+){7})", text, re.M)
+    assert [int(v) for v, _ in rows] == [128, 256, 512, 1024]
+    for value, cells in rows:
+        shown = [float(c[:-1]) * _SUFFIX[c[-1]] if c[-1] in _SUFFIX else float(c) for c in cells.split()]
+        want = list(stages(1, int(value), int(value), 512, True).values())
+        want.append(sum(want))
+        for got, exact in zip(shown, want, strict=True):
+            assert got == pytest.approx(exact, rel=5e-3), (value, shown, want)
+
+
+def test_golden_sweep_exponents_are_the_closed_form() -> None:
+    """d log / d log L: projections and W_O grow as L (1), QK^T and weights x V as L^2 (2), params not (0)."""
+    text = (GOLDEN / "sweep_seq.txt").read_text()
+    assert re.search(r"^\s*1\.00\s+1\.00\s+1\.00\s+2\.00\s+2\.00\s+1\.00\s+[\d.]+\s+0\.00\s*$", text, re.M)

@@ -84,19 +84,37 @@ def test_without_out_proj_output_is_merged_heads(impl: str) -> None:
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.bias and s.mask != "causal"][::3],
+RECORDED: dict[str, set[str]] = {
+    "split": {"input", "q", "k", "v", "q_heads", "k_heads", "v_heads", "scores", "weights", "context", "merged",
+              "output"},
+    "per-head": {"input", "context", "merged", "output"},  # each head's q, k, v are its own modules
+    "sdpa": {"input", "q", "k", "v", "q_heads", "k_heads", "v_heads", "context", "merged", "output"},
+}
+RECORDED["fused"] = RECORDED["split"]
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.bias and s.mask != "causal" and s.impl in RECORDED][::3],
                          ids=lambda s: f"{s.impl}-bf{s.batch_first}-u{s.unbatched}-bkv{s.add_bias_kv}"
                          f"-z{s.add_zero_attn}-x{not s.is_self_attention}")
 def test_recorded_stages_match_closed_form(spec: AttnSpec) -> None:
     module = build(spec, "meta")
     module.record = {}
     run(module, spec, make_inputs(spec, "meta"))
+    assert set(module.record) == RECORDED[spec.impl]  # nothing recorded is a failure, not a pass
+    # Written out here, not taken from attncli: H heads of E/H features; S' = S + bias_kv + zero_attn.
+    b = () if spec.unbatched else (spec.batch,)
+    h, n, e = spec.heads, spec.seq, spec.dim
+    s_ = spec.s + spec.add_bias_kv + spec.add_zero_attn
+    rec = {k: v[1:] if spec.unbatched else v for k, v in module.record.items()}
+    assert rec["context"] == (*b, h, n, e // h) and rec["merged"] == (*b, n, e)
+    if "scores" in rec:
+        assert rec["scores"] == rec["weights"] == (*b, h, n, s_)
+    if "k_heads" in rec:
+        assert rec["k_heads"] == rec["v_heads"] == (*b, h, s_, e // h)
     want = {st.name: st.shape for st in stage_shapes(spec)}
-    for name, shape in module.record.items():
+    for name, shape in rec.items():
         if name in ("input", "output"):
             continue  # recorded batch-first inside; the closed form gives the user's layout
-        if spec.unbatched:
-            shape = shape[1:]
         assert shape == want[name], name
 
 
@@ -111,3 +129,11 @@ def test_fused_refuses_cross_attention_tensors() -> None:
     x = torch.randn(1, 3, 8)
     with pytest.raises(ValueError, match="self-attention only"):
         build(spec)(x, torch.randn(1, 3, 8), x)
+
+
+def test_build_leaves_the_global_rng_alone() -> None:
+    """Seeding the weights must not reseed the caller's torch RNG."""
+    torch.manual_seed(1234)
+    state = torch.random.get_rng_state()
+    build(AttnSpec(dim=8, heads=2, seed=99, impl="split"))
+    assert torch.equal(torch.random.get_rng_state(), state)

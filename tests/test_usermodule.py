@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import pytest
 import torch
 
@@ -40,3 +43,23 @@ def test_build_and_run_failures() -> None:
     with pytest.raises(SpecError, match=r"cannot run on inputs \(2, 5, 16\)"):
         x = torch.randn(2, 5, 16)
         run_user(m, (x,), "tests.usermods:WrongShape")
+
+
+def test_import_leaves_sys_path_as_it_was(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The current directory is importable while the user's module is imported, and not after."""
+    (tmp_path / "attncli_user_mod_xyz.py").write_text("def build(dim, heads):\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != ""])
+    before = list(sys.path)
+    assert callable(load_factory("attncli_user_mod_xyz:build"))
+    assert sys.path == before
+    with pytest.raises(SpecError):
+        load_factory("attncli_no_such_mod_xyz:build")
+    assert sys.path == before
+
+
+def test_errors_keep_the_users_traceback() -> None:
+    """The one-line SpecError chains the user's exception (``from exc``), so --debug-style tools see it."""
+    with pytest.raises(SpecError) as info:
+        build_user("tests.usermods:broken", SPEC, "cpu")
+    assert info.value.__cause__ is not None and "always fails" in str(info.value.__cause__)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from attncli.checks import CheckResult, CountedVariant
 
 MaxFlops = Annotated[str | None, typer.Option(
     "--max-flops", metavar="N",
@@ -19,12 +23,13 @@ Tolerance = Annotated[float, typer.Option(
     "--tolerance", help="Allowed growth over --baseline, as a fraction (0.05 = 5%).")]
 
 
-def apply(doc: dict[str, Any], max_flops: str | None, max_params: str | None, baseline: Path | None,
-          tolerance: float) -> tuple[list[Any], bool]:
+def apply(variants: Iterable[CountedVariant], heads: int, max_flops: str | None, max_params: str | None,
+          baseline: Path | None, tolerance: float) -> tuple[list[CheckResult], bool]:
     """Run the checks the user asked for; print failures to stderr; return (checks, failed)."""
     from attncli.checks import run_checks
 
-    checks = run_checks(doc, max_flops=max_flops, max_params=max_params, baseline=baseline, tolerance=tolerance)
+    checks = run_checks(variants, heads, max_flops=max_flops, max_params=max_params, baseline=baseline,
+                        tolerance=tolerance)
     failed = [c for c in checks if not c.passed]
     for c in failed:
         print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)

@@ -57,9 +57,8 @@ def flops(
     else:
         counted = count_flops(spec, dtype=dtype.value)
         table, markdown = view.table, view.markdown
-    doc = counted.to_json()
-    checks, failed = budget.apply(doc, max_flops, max_params, baseline, tolerance)
-    doc["checks"] = [c.to_json() for c in checks]
+    checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance)
+    doc = {**counted.to_json(), "checks": [c.to_json() for c in checks]}
     for problem in counted.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     emit(fmt, doc, with_checks(lambda: table(counted), checks), md_with_checks(lambda: markdown(counted), checks),

@@ -36,7 +36,8 @@ def report(
     from attncli.report import build_report
 
     doc_report = build_report(spec, dtype.value)
-    checks, failed = budget.apply(doc_report.to_json(), max_flops, max_params, baseline, tolerance)
+    checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
+                                  tolerance)
     doc_report = doc_report.with_checks(checks)
     for problem in doc_report.flops.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)

@@ -44,31 +44,21 @@ def sweep(
         if not plot.parent.is_dir():
             fail(f"--plot: the folder {str(plot.parent)!r} does not exist")
 
-    from attncli import flops
     from attncli.render import emit
     from attncli.render import sweep as view
     from attncli.render.common import progress
     from attncli.sweep import run_sweep
 
-    problems: list[str] = []
-
-    def count(s: AttnSpec) -> tuple[dict[str, int], int, int, int]:
-        v = flops.count_variant(s, dtype.value)
-        problems.extend(f"{setting}={getattr(s, setting)}: {p}" for p in v.problems)
-        return v.by_stage, v.fvcore_flops, v.params, v.memory.attention_matrix
-
     with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
-        report = run_sweep(spec, setting, values, count, dtype.value, advance)
-    emit(fmt, {**report.to_json(), "cross_checks": {"agree": not problems, "problems": problems}},
-         lambda: view.table(report), lambda: view.markdown(report), output)
+        report = run_sweep(spec, setting, values, dtype.value, advance)
+    emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
     if plot is not None:
         try:
             view.plot(report, plot)
         except OSError as exc:
             fail(f"--plot: cannot write {plot}: {exc.strerror or exc}")
         print(f"attncli: wrote the plot to {plot}", file=sys.stderr)
-    if problems:
-        for p in problems:
-            print(f"attncli: CROSS-CHECK DISAGREES: {p}", file=sys.stderr)
-        if check:
-            raise typer.Exit(1)
+    for problem in report.problems:
+        print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+    if check and not report.agree:
+        raise typer.Exit(1)

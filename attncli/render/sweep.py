@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.choices import SHORT_STAGE_LABELS as STAGE_LABELS
+from attncli.choices import STAGE_ABBREVIATIONS
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.sweep import SweepReport
 
@@ -44,9 +45,6 @@ def short(n: float) -> str:
     return f"{n:.3g}"
 
 
-SHORT = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "qk": "QK^T", "av": "AV", "out_proj": "W_O"}
-
-
 def chart_lines(r: SweepReport, width: int = BAR) -> list[str]:
     """One bar per value, length on a log scale of the total count, with the stage exponents."""
     totals = [p.flops for p in r.points]
@@ -67,14 +65,16 @@ def table(r: SweepReport) -> RenderableType:
               pad_edge=False)
     t.add_column(r.setting, justify="right", no_wrap=True, min_width=max(len(r.setting), 4))
     for st in _stages(r):
-        t.add_column(SHORT.get(st, st), justify="right", no_wrap=True, min_width=5)
+        t.add_column(STAGE_ABBREVIATIONS.get(st, st), justify="right", no_wrap=True, min_width=5)
     t.add_column("total", justify="right", no_wrap=True, min_width=5)
     t.add_column("params", justify="right", no_wrap=True, min_width=5)
     t.add_column("attn mem", justify="right", no_wrap=True, min_width=9)
     for p in r.points:
         t.add_row(str(p.value), *(short(p.by_stage[st]) for st in _stages(r)), short(p.flops),
                   short(p.params), human_bytes(p.attn_matrix_bytes).replace(".00 ", " "))
-    ex = Table(title="growth exponent: d log(count) / d log(" + r.setting + ")", title_justify="left")
+    # NOTE: the same table style as every other attncli table (it had rich's heavy default box).
+    ex = Table(title="growth exponent: d log(count) / d log(" + r.setting + ")", title_justify="left",
+               box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
     for key in r.exponents:
         ex.add_column(STAGE_LABELS.get(key, key), justify="right")
     ex.add_row(*(_exp(v) for v in r.exponents.values()))

@@ -1,0 +1,26 @@
+"""``attncli.render.flops``: the conclusion a reader needs, on a real count.
+
+At B=2, L=S=6, E=16 the closed form gives projections B*L*E*E = 3,072 MACs each and QK^T,
+weights x V B*L*S*E = 1,152 each: W_O adds 3,072 to 3*3,072 + 2*1,152 = 11,520, +26.7%.
+"""
+
+from __future__ import annotations
+
+from attncli.flops import count_flops
+from attncli.render.common import render_table_text
+from attncli.render.flops import conclusion, markdown, table
+from attncli.spec import AttnSpec
+
+REPORT = count_flops(AttnSpec(dim=16, heads=4, batch=2, seq=6, impl="split"))
+
+
+def test_conclusion_names_what_heads_and_w_o_cost() -> None:
+    assert conclusion(REPORT) == "Splitting into 4 heads costs nothing; W_O adds 3.07 K (+26.7%)."
+
+
+def test_table_and_markdown_show_the_exact_counts() -> None:
+    text = render_table_text(table(REPORT), width=120)
+    md = markdown(REPORT)
+    for total in ("11,520", "14,592"):  # without and with W_O
+        assert total in text and total in md
+    assert "MACs" in text and "MACs" in md  # the convention is named

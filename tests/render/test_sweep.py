@@ -1,0 +1,44 @@
+"""``attncli.render.sweep`` on a hand-built report: every count shown, exact counts in Markdown.
+
+The points are the closed form of fused self-attention at B=1, E=512 (projections and W_O
+B*L*E*E, QK^T and weights x V B*L*L*E), written out here.
+"""
+
+from __future__ import annotations
+
+from attncli.render.common import render_table_text
+from attncli.render.sweep import chart_lines, markdown, short, table
+from attncli.spec import AttnSpec
+from attncli.sweep import Point, SweepReport
+
+E = 512
+
+
+def _point(n: int) -> Point:
+    proj, attn = n * E * E, n * n * E
+    by_stage = {"q_proj": proj, "k_proj": proj, "v_proj": proj, "qk": attn, "av": attn, "out_proj": proj}
+    return Point(n, by_stage, sum(by_stage.values()), 4 * E * E + 4 * E, 8 * n * n * 4)
+
+
+REPORT = SweepReport(AttnSpec(dim=E, heads=8, batch=1, seq=128, impl="fused"), "seq",
+                     (_point(128), _point(256)), {"qk": 2.0, "total": 1.2, "params": 0.0}, "float32")
+
+
+def test_table_shows_every_point_and_the_exponents() -> None:
+    text = render_table_text(table(REPORT))
+    for p in REPORT.points:
+        assert short(p.flops) in text and short(p.by_stage["qk"]) in text
+    assert "2.00" in text and "0.00" in text
+    assert "growth exponent" in text
+    assert "┏" not in text  # one table style: no heavy box
+
+
+def test_markdown_has_exact_counts() -> None:
+    md = markdown(REPORT)
+    assert f"{sum(_point(256).by_stage.values()):,}" in md
+    assert "| 128 |" in md and "| 256 |" in md
+
+
+def test_chart_bars_grow_with_the_total() -> None:
+    lines = chart_lines(REPORT, width=10)
+    assert len(lines) == 2 and lines[0].count("#") < lines[1].count("#") == 10
