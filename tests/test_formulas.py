@@ -31,8 +31,9 @@ def test_seed_memory() -> None:
     """(32, 8, 1024, 1024) float32 scores: 1 GiB; half that in bfloat16."""
     assert memory(SEED).attention_matrix == 2**30
     assert memory(SEED, "bfloat16").attention_matrix == 2**29
+    assert memory(SEED, "float8").attention_matrix == 2**28  # 1 byte per element
     with pytest.raises(SpecError) as info:
-        memory(SEED, "float8")
+        memory(SEED, "float4")
     assert info.value.flag == "--dtype"
 
 
