@@ -16,7 +16,7 @@ Verified families: Llama, Mistral, Qwen2, GPT-2, BERT (``BertSelfAttention``: no
 sits in ``BertSelfOutput``) and T5 (encoder self-attention). Other classes that take a config
 are tried the same way and say so in ``notes``.
 
-``transformers`` is an optional extra (``pip install 'attncli[hf]'``) imported only inside the
+``transformers`` (5.0 or later) is an optional extra (``pip install 'attncli[hf]'``) imported only inside the
 functions; without it every entry point raises ``SpecError("--module", ...)``.
 """
 
