@@ -1,0 +1,67 @@
+"""``--config``, ``--preset`` and ``--call`` for the commands: options and the one call that applies them.
+
+A command's spec builder calls :func:`layer_values` with the spec option values it got from
+typer; the config or preset fills every layer setting the user did not type, the typed flags
+win, and the provenance says which is which. Which flags were typed comes from the click
+context (a default and a typed value equal to it are told apart). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from attncli.spec import SpecError
+
+
+class Call(str, Enum):
+    x = "x"
+    qkv = "qkv"
+
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", metavar="CONFIG.JSON",
+    help="Take the layer settings from a Hugging Face config.json (or its directory); flags you give win.")]
+PresetOption = Annotated[str | None, typer.Option(
+    "--preset", metavar="NAME", help="Take the layer settings from a model preset (see 'attncli presets').")]
+CallOption = Annotated[Call | None, typer.Option(
+    "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
+
+
+def explicit_names(names: Iterable[str]) -> set[str]:
+    """The parameters among ``names`` the user gave on the command line or in the environment."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return set()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {n for n in names if ctx.get_parameter_source(n) in given}
+
+
+def layer_values(values: dict[str, Any], config: Path | None, preset: str | None,
+                 explicit: set[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The spec option ``values`` with ``--config``/``--preset`` laid under the flags the user typed.
+
+    Returns the new values (keys as ``AttnSpec`` keywords, ready for ``spec_from``) and the
+    provenance of each layer setting (``{}`` without a config or preset). ``explicit`` names
+    the typed flags; by default it is read from the current click context.
+    """
+    from attncli.configs import load_preset, merge, read_hf_config
+
+    if config is not None and preset is not None:
+        raise SpecError("--preset", "give --config or --preset, not both")
+    if config is None and preset is None:
+        return values, {}
+    settings = read_hf_config(config) if config is not None else load_preset(str(preset))
+    typed = explicit_names(values) if explicit is None else explicit
+    given = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if k in typed}
+    merged = merge(settings, given)
+    out = dict(values)
+    out.update(merged.values)
+    return out, {k: v for k, v in merged.sources.items() if k in merged.values}

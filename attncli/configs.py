@@ -1,0 +1,330 @@
+"""Real models' attention settings: Hugging Face ``config.json`` files and built-in presets.
+
+:func:`read_hf_config` reads a model's ``config.json`` (no network, no ``transformers``) and
+:func:`load_preset` one of the presets in ``attncli/data/presets.json``; both return a
+:class:`LayerSettings` that says, per value, where it came from. :func:`merge` lays the flags
+the user passed on top and returns the keyword arguments for :class:`attncli.spec.AttnSpec`
+(``dim``, ``heads``, ``kv_heads``, ``head_dim``, ``window``, ``bias``, ``mask``) with their
+provenance. Every problem is a one-line :class:`~attncli.spec.SpecError` naming ``--config``
+or ``--preset``. Nothing here imports torch.
+
+Conventions: one layer is described, layer 0 (models that alternate local and global layers
+say so in ``notes``); an encoder-decoder config describes its encoder self-attention; ``bias``
+is True when the q/k/v (and usually o) projections carry biases, ``None`` when the config does
+not say and the architecture is not known.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from attncli.spec import SpecError
+
+LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "mask")
+"""The :class:`~attncli.spec.AttnSpec` keywords a config or preset sets."""
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
+
+MAX_SIZE = 2**31 - 1
+"""Largest size accepted from a file (hidden sizes and head counts are far below it)."""
+
+HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
+HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
+KV_HEADS_KEYS = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num")
+HEAD_DIM_KEYS = ("head_dim", "d_kv", "kv_channels")
+BIAS_KEYS = ("attention_bias", "qkv_bias", "bias", "use_bias", "add_qkv_bias")
+
+# NOTE: architectures whose config.json does not state the attention bias. Read from each
+# model's modeling_*.py in transformers: GPT-2 Conv1D, BERT/RoBERTa/ViT nn.Linear default
+# bias=True (ViT's qkv_bias defaults to True); Llama/Mistral/Mixtral/Gemma/T5 bias=False; Qwen2
+# q/k/v bias=True but o_proj bias=False (mapped to True: see README "Presets and configs").
+ARCH_BIAS: dict[str, bool] = {
+    "gpt2": True, "bert": True, "roberta": True, "vit": True, "distilbert": True, "gpt_neox": True,
+    "opt": True, "bloom": True, "gptj": False, "llama": False, "mistral": False, "mixtral": False,
+    "gemma": False, "gemma2": False, "t5": False, "qwen2": True,
+}
+ARCH_BIAS_NOTES: dict[str, str] = {
+    "qwen2": "q/k/v projections have biases, o_proj has none; bias=true counts one o bias the model lacks",
+}
+DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
+                      "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode"})
+ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """One attention layer's settings from a model config or preset, with their provenance.
+
+    ``sources`` maps each field name to where its value came from, e.g.
+    ``"config.json:num_key_value_heads"``, ``"default: dim/heads"``, ``"preset llama-3-8b"``,
+    ``"command line"``.
+    """
+
+    name: str
+    family: str | None
+    dim: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    window: int | None
+    bias: bool | None
+    causal: bool
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+    link: str | None = None
+
+    @property
+    def mask(self) -> str:
+        """The ``--mask`` a model of this kind runs with: ``causal`` for decoders, else ``none``."""
+        return "causal" if self.causal else "none"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "dim": self.dim, "heads": self.heads,
+                "kv_heads": self.kv_heads, "head_dim": self.head_dim, "window": self.window,
+                "bias": self.bias, "causal": self.causal, "mask": self.mask, "source": self.link,
+                "notes": self.notes, "sources": dict(self.sources)}
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The result of :func:`merge`: ``AttnSpec`` keywords and where each one came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+
+
+# ------------------------------------------------------------------------------ checks
+def _int(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> int:
+    value = cfg[key]
+    # NOTE: bool is an int subclass and 4096.0 is a float; neither is a size in a config.json.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(flag, f"{where}{key} must be an integer, got {json.dumps(value)[:40]}")
+    if value <= 0:
+        raise SpecError(flag, f"{where}{key} must be positive, got {value}")
+    if value > MAX_SIZE:
+        raise SpecError(flag, f"{where}{key} is too large ({value} > {MAX_SIZE})")
+    return value
+
+
+def _bool(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> bool:
+    value = cfg[key]
+    if not isinstance(value, bool):
+        raise SpecError(flag, f"{where}{key} must be true or false, got {json.dumps(value)[:40]}")
+    return value
+
+
+def _first(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` present with a non-null value."""
+    return next((k for k in keys if cfg.get(k) is not None), None)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _load_json(path: Path) -> Any:
+    """Read and parse ``path``; every failure is one ``--config`` line."""
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise SpecError("--config", f"{path}: {size} bytes is too large for a config.json "
+                                        f"(limit {MAX_CONFIG_BYTES})")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("--config", f"{path}: no such file") from None
+    except OSError as exc:
+        raise SpecError("--config", f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError("--config", f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise SpecError("--config", f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:
+        raise SpecError("--config", f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise SpecError("--config", f"{path}: JSON nested too deeply") from None
+
+
+# ------------------------------------------------------------------------------ config.json
+def read_hf_config(path: str | Path) -> LayerSettings:
+    """Read a Hugging Face ``config.json`` (or a directory holding one) into :class:`LayerSettings`.
+
+    Multimodal configs whose language model sits under ``text_config`` are read from there.
+    """
+    path = Path(path)
+    top = _load_json(path)
+    if not isinstance(top, dict):
+        raise SpecError("--config", f"{path}: a config.json holds a JSON object, got {type(top).__name__}")
+    cfg: dict[str, Any] = top
+    prefix = "config.json:"
+    if _first(cfg, HIDDEN_KEYS) is None and isinstance(cfg.get("text_config"), dict):
+        cfg, prefix = cfg["text_config"], "config.json:text_config."
+    where = prefix.removeprefix("config.json:")
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    model_type = cfg.get("model_type", top.get("model_type"))
+    if model_type is not None and not isinstance(model_type, str):
+        raise SpecError("--config", f"model_type must be a string, got {json.dumps(model_type)[:40]}")
+    family = model_type
+
+    hidden_key = _first(cfg, HIDDEN_KEYS)
+    heads_key = _first(cfg, HEADS_KEYS)
+    if hidden_key is None:
+        raise SpecError("--config", f"{path}: no hidden size (looked for {', '.join(HIDDEN_KEYS)})")
+    if heads_key is None:
+        raise SpecError("--config", f"{path}: no head count (looked for {', '.join(HEADS_KEYS)})")
+    dim = _int(cfg, hidden_key, where)
+    heads = _int(cfg, heads_key, where)
+    sources["dim"], sources["heads"] = prefix + hidden_key, prefix + heads_key
+
+    kv_key = _first(cfg, KV_HEADS_KEYS)
+    if kv_key is not None:
+        kv_heads = _int(cfg, kv_key, where)
+        sources["kv_heads"] = prefix + kv_key
+    elif "multi_query" in cfg and _bool(cfg, "multi_query", where):
+        kv_heads, sources["kv_heads"] = 1, prefix + "multi_query"
+    else:
+        kv_heads, sources["kv_heads"] = heads, "default: heads"
+    if heads % kv_heads:
+        raise SpecError("--config", f"{where}{heads_key}={heads} is not a multiple of {kv_key}={kv_heads}")
+
+    hd_key = _first(cfg, HEAD_DIM_KEYS)
+    if hd_key is not None:
+        head_dim = _int(cfg, hd_key, where)
+        sources["head_dim"] = prefix + hd_key
+    else:
+        if dim % heads:
+            raise SpecError("--config", f"{where}{hidden_key}={dim} is not a multiple of {heads_key}={heads} "
+                                        "and no head_dim is given")
+        head_dim, sources["head_dim"] = dim // heads, "default: dim/heads"
+
+    window, sources["window"] = _window(cfg, prefix, where)
+
+    bias: bool | None
+    bias_key = _first(cfg, BIAS_KEYS)
+    if bias_key is not None:
+        bias, sources["bias"] = _bool(cfg, bias_key, where), prefix + bias_key
+    elif family in ARCH_BIAS:
+        bias, sources["bias"] = ARCH_BIAS[family], f"architecture default: {family}"
+    else:
+        bias, sources["bias"] = None, "unknown: not in config.json"
+    if family in ARCH_BIAS_NOTES:
+        notes.append(ARCH_BIAS_NOTES[family])
+
+    causal, sources["causal"] = _causal(top, cfg, prefix, where)
+    if top.get("is_encoder_decoder") is True:
+        notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
+    sources["mask"] = sources["causal"]
+    return LayerSettings(name=str(path), family=family, dim=dim, heads=heads, kv_heads=kv_heads,
+                         head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
+                         notes="; ".join(notes))
+
+
+def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None, str]:
+    """Layer 0's causal sliding window, honouring ``use_sliding_window`` and ``layer_types``."""
+    if cfg.get("sliding_window") is None:
+        return None, "default: no sliding_window"
+    window = _int(cfg, "sliding_window", where)
+    if "use_sliding_window" in cfg and not _bool(cfg, "use_sliding_window", where):
+        return None, prefix + "use_sliding_window (false)"
+    layer_types = cfg.get("layer_types")
+    if layer_types is not None:
+        if not isinstance(layer_types, list) or not layer_types or not all(isinstance(t, str) for t in layer_types):
+            raise SpecError("--config", f"{where}layer_types must be a non-empty list of strings")
+        if layer_types[0] != "sliding_attention":
+            return None, prefix + f"layer_types[0] ({layer_types[0]})"
+        return window, prefix + "sliding_window"
+    # NOTE: Qwen2 uses the window only on layers >= max_window_layers, so layer 0 is full.
+    if "max_window_layers" in cfg and cfg.get("model_type") == "qwen2" and _int(cfg, "max_window_layers", where) > 0:
+        return None, prefix + "max_window_layers (layer 0 is full attention)"
+    return window, prefix + "sliding_window"
+
+
+def _causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[bool, str]:
+    """Whether layer 0's self-attention is causal, and why."""
+    if top.get("is_encoder_decoder") is not None and _bool(top, "is_encoder_decoder", "") is True:
+        return False, "config.json:is_encoder_decoder (encoder self-attention)"
+    if cfg.get("is_decoder") is not None and _bool(cfg, "is_decoder", where):
+        return True, prefix + "is_decoder"
+    archs = top.get("architectures")
+    if archs is not None:
+        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+            raise SpecError("--config", "architectures must be a list of strings")
+        for arch in archs:
+            if arch.endswith(("ForCausalLM", "LMHeadModel")) and not arch.endswith("MaskedLMHeadModel"):
+                return True, f"config.json:architectures ({arch})"
+    family = cfg.get("model_type", top.get("model_type"))
+    if family in DECODERS:
+        return True, f"architecture default: {family} is a decoder"
+    if family in ENCODERS:
+        return False, f"architecture default: {family} is an encoder"
+    return False, "default: not known to be a decoder"
+
+
+# ------------------------------------------------------------------------------ presets
+def _presets() -> dict[str, dict[str, Any]]:
+    text = resources.files("attncli").joinpath("data/presets.json").read_text(encoding="utf-8")
+    doc = json.loads(text)
+    presets: dict[str, dict[str, Any]] = doc["presets"]
+    return presets
+
+
+def list_presets() -> list[LayerSettings]:
+    """Every built-in preset, in file order."""
+    return [load_preset(name) for name in _presets()]
+
+
+def preset_names() -> list[str]:
+    return list(_presets())
+
+
+def load_preset(name: str) -> LayerSettings:
+    """The preset ``name``; an unknown name is a ``--preset`` error listing the choices."""
+    presets = _presets()
+    if name not in presets:
+        raise SpecError("--preset", f"unknown preset {name!r}; choose from {', '.join(presets)}")
+    p = presets[name]
+    origin = f"preset {name}"
+    sources = {k: origin for k in ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "causal", "mask")}
+    return LayerSettings(name=name, family=p["family"], dim=p["dim"], heads=p["heads"], kv_heads=p["kv_heads"],
+                         head_dim=p["head_dim"], window=p["window"], bias=p["bias"], causal=p["causal"],
+                         sources=sources, notes=p["notes"], link=p["source"])
+
+
+# ------------------------------------------------------------------------------ merge
+def merge(settings: LayerSettings | None, explicit: Mapping[str, Any]) -> Merged:
+    """Lay the flags the user passed (``explicit``, AttnSpec keyword -> value) over ``settings``.
+
+    Returns the ``AttnSpec`` keywords to use for ``LAYER_FIELDS`` plus every explicit flag, and
+    their provenance. A value the config only derived (``default: dim/heads``, ``default:
+    heads``) is dropped when the user overrides ``dim`` or ``heads``, so AttnSpec derives it
+    again from the new sizes. Without settings, only the explicit flags are returned.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if settings is not None:
+        resized = "dim" in explicit or "heads" in explicit
+        for name in LAYER_FIELDS:
+            src = settings.sources.get(name, settings.sources.get("causal", settings.name))
+            if resized and name in ("kv_heads", "head_dim") and src.startswith("default:"):
+                continue
+            value = settings.mask if name == "mask" else getattr(settings, name)
+            if name == "bias" and value is None:
+                continue
+            values[name], sources[name] = value, src
+    for name, value in explicit.items():
+        values[name], sources[name] = value, "command line"
+    return Merged(values=values, sources=sources)
+
