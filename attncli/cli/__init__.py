@@ -44,6 +44,7 @@ def _root(
 
 
 from attncli.cli import flops as _flops  # noqa: E402,F401
+from attncli.cli import gpus as _gpus  # noqa: E402,F401
 from attncli.cli import permute as _permute  # noqa: E402,F401
 from attncli.cli import report as _report  # noqa: E402,F401
 from attncli.cli import shapes as _shapes  # noqa: E402,F401  (registers its command)
