@@ -336,7 +336,7 @@ def _callable(spec: AttnSpec, device: str, dtype: str, backward: bool) -> Callab
     inputs = make_inputs(spec, device, tdtype)
     if not backward:
         return lambda: run(module, spec, inputs)
-    leaves = [p for p in module.parameters() if p.requires_grad]
+    leaves: list[torch.Tensor] = [p for p in module.parameters() if p.requires_grad]
     for t in {id(t): t for t in (inputs.query, inputs.key, inputs.value)}.values():
         t.requires_grad_(True)
         leaves.append(t)

@@ -11,12 +11,14 @@ from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 
-from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.render.common import commas, human, md_table
 from attncli.roofline import NOTE, KernelEstimate, Roofline
 
 STAGE_LABELS = {"q_proj": "q proj (W_q)", "k_proj": "k proj (W_k)", "v_proj": "v proj (W_v)",
                 "attention": "attention (QK^T, softmax, x V)", "qk": "QK^T", "softmax": "softmax",
                 "av": "weights x V", "out_proj": "W_O"}
+SHORT_LABELS = {"q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "attention": "attention",
+                "qk": "QK^T", "softmax": "softmax", "av": "weights x V", "out_proj": "W_O"}
 KERNELS = (("fused", "effective FLOPs"), ("naive", "dense FLOPs"))
 
 
@@ -38,31 +40,46 @@ def caption(r: Roofline) -> str:
             f"Source: {r.source}")
 
 
+def short(n: float, units: tuple[tuple[float, str], ...] = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"),
+                                                              (1e3, "K"))) -> str:
+    """Three significant digits and a unit: 167772160 -> '168M'."""
+    for scale, unit in units:
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+BINARY = ((2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB"))
+
+
 def _rows(r: Roofline, exact: bool) -> list[list[str]]:
+    labels = STAGE_LABELS if exact else SHORT_LABELS
     rows = []
     for kind, flops_kind in KERNELS:
         k: KernelEstimate = getattr(r, kind)
         for s in k.by_stage:
-            rows.append([kind, STAGE_LABELS.get(s.name, s.name),
-                         commas(s.flops) if exact else human(s.flops),
-                         commas(s.bytes) if exact else human_bytes(s.bytes),
+            rows.append([kind, labels.get(s.name, s.name), commas(s.flops) if exact else short(s.flops),
+                         commas(s.bytes) if exact else short(s.bytes, BINARY),
                          f"{s.intensity:.1f}", s.bound, seconds(s.time_s)])
-        rows.append([kind, f"total ({flops_kind})", commas(k.flops) if exact else human(k.flops),
-                     commas(k.bytes) if exact else human_bytes(k.bytes), f"{k.intensity:.1f}", k.bound,
+        rows.append([kind, f"total ({flops_kind})" if exact else "total", commas(k.flops) if exact else short(k.flops),
+                     commas(k.bytes) if exact else short(k.bytes, BINARY), f"{k.intensity:.1f}", k.bound,
                      seconds(k.time_s)])
     return rows
 
 
 HEADERS = ["kernel", "stage", "FLOPs", "bytes", "FLOPs/byte", "bound", "time"]
+SHORT_HEADERS = ["kernel", "stage", "FLOPs", "bytes", "FLOP/B", "bound", "time"]
 
 
 def table(r: Roofline) -> RenderableType:
-    t = Table(title=title(r), title_justify="left", caption=caption(r), caption_justify="left",
+    note = ("fused: effective FLOPs, attention = QK^T, softmax and weights x V in one kernel; "
+            "naive: dense FLOPs, scores and weights written and read. ")
+    t = Table(title=title(r), title_justify="left", caption=note + caption(r), caption_justify="left",
               box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
-    for i, h in enumerate(HEADERS):
+    for i, h in enumerate(SHORT_HEADERS):
         t.add_column(h, justify="left" if i < 2 or h == "bound" else "right", no_wrap=True)
     for row in _rows(r, exact=False):
-        t.add_row(*row, style="bold" if row[1].startswith("total") else None)
+        t.add_row(*row, style="bold" if row[1] == "total" else None)
     return t
 
 
