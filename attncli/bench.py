@@ -370,15 +370,18 @@ def measure(spec: AttnSpec, backend: str | None, device: str, dtype: str, backwa
 
 
 def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", backward: bool = False,
-              min_run_time: float = 0.2, gpu: str | None = None, only: bool = False,
+              min_run_time: float = 0.2, gpu: str | None = None, only: bool = False, threads: int | None = None,
               on_row: Callable[[str], None] | None = None) -> BenchReport:
     """Time every implementation that can express ``spec`` (see the module docstring).
 
+    ``threads`` sets torch's intra-op threads for the run (restored after); None keeps them.
     Raises :class:`SpecError` (nothing allocated yet) for a bad device, dtype, GPU name, a
-    non-positive ``min_run_time``, or a size the memory model says will not fit.
+    non-positive ``min_run_time`` or ``threads``, or a size the memory model says will not fit.
     """
     if not min_run_time > 0:
         raise SpecError("--min-run-time", f"must be a positive number of seconds, got {min_run_time}")
+    if threads is not None and threads < 1:
+        raise SpecError("--threads", f"must be at least 1, got {threads}")
     _torch_dtype(dtype)
     check_device(device)
     available, source = available_memory(device)
@@ -393,7 +396,23 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
     effective, dense = layer_macs(spec)
     flops, dense_flops = 2 * sum(effective.values()) * factor, 2 * sum(dense.values()) * factor
     roof_time = None if roofline is None else roofline.fused.time_s * factor
-    predicted = predicted_memory(spec, dtype)
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        rows, skipped = _measure_all(todo, device, dtype, backward, min_run_time, on_row,
+                                     predicted_memory(spec, dtype), flops, dense_flops, roof_time)
+        env = environment(device, dtype)
+    finally:
+        torch.set_num_threads(before)
+    return BenchReport(spec, device, dtype, backward, min_run_time, env, tuple(rows), tuple(skipped), roofline)
+
+
+def _measure_all(todo: Plan, device: str, dtype: str, backward: bool, min_run_time: float,
+                 on_row: Callable[[str], None] | None, predicted: int, flops: int, dense_flops: int,
+                 roof_time: float | None) -> tuple[list[Row], list[Skipped]]:
     rows: list[Row] = []
     skipped = list(todo.skipped)
     for s, backend in todo.specs:
@@ -410,8 +429,7 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
             skipped.append(Skipped(s.impl, reason, backend))
             continue
         rows.append(Row(s.impl, backend, median, iqr, flops, dense_flops, runs, blocks, predicted, peak, roof_time))
-    return BenchReport(spec, device, dtype, backward, min_run_time, environment(device, dtype), tuple(rows),
-                       tuple(skipped), roofline)
+    return rows, skipped
 
 
 def with_max_time(report: BenchReport, max_time: float) -> tuple[BenchReport, str | None]:

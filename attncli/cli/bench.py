@@ -36,6 +36,9 @@ def bench(
                                       "device's own entry is used when it is in the table.")] = None,
     only: Annotated[bool, typer.Option(
         "--only", help="Time --impl alone instead of every implementation.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", metavar="N", help="torch intra-op threads for the run (default: torch's own, "
+                                       "recorded in the report); 1 gives steadier numbers on a busy machine.")] = None,
 ) -> None:
     """Time the forward pass of every implementation (torch, split, per-head, fused, sdpa; on CUDA
     every SDPA backend too) on this machine, with torch.utils.benchmark: median and IQR per call,
@@ -53,7 +56,8 @@ def bench(
     todo = plan(spec, device.value, only)
     with view.bar(len(todo.specs)) as next_row:
         report = run_bench(spec, device=device.value, dtype=dtype.value, backward=backward,
-                           min_run_time=min_run_time, gpu=gpu, only=only, on_row=next_row)
+                           min_run_time=min_run_time, gpu=gpu, only=only, threads=threads,
+                           on_row=next_row)
     failure = None
     if max_time is not None:
         report, failure = with_max_time(report, max_time)

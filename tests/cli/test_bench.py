@@ -60,6 +60,12 @@ def test_backward_counts_three_times_forward(cli: Any) -> None:
     assert doc["results"][0]["flops"] == 3 * 2 * (4 * 8 * 32 * 32 + 2 * 8 * 8 * 32)
 
 
+def test_threads_are_recorded_and_restored(cli: Any) -> None:
+    before = torch.get_num_threads()
+    doc = strict(cli("bench", *FAST, "--only", "--threads", "1", "-f", "json").out)
+    assert doc["environment"]["num_threads"] == 1 and torch.get_num_threads() == before
+
+
 def test_memory_refusal_exits_2_before_running(cli: Any) -> None:
     # The (B, H, L, L) scores alone: 64 * 8 * 10^12 * 4 bytes, more than any machine has.
     r = cli("bench", "--seq", "1000000", "--batch", "64", "--min-run-time", "0.01")
@@ -88,6 +94,7 @@ def test_table_and_markdown_say_measured(cli: Any) -> None:
     (["--max-time", "-1"], "--max-time"),
     (["--dtype", "float64"], "--dtype"),
     (["--device", "tpu"], "--device"),
+    (["--threads", "0"], "--threads"),
 ])
 def test_bad_input_exits_2(cli: Any, args: list[str], flag: str) -> None:
     r = cli("bench", *FAST, *args)
