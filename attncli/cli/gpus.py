@@ -14,7 +14,7 @@ from attncli.spec import SpecError
 
 @app.command()
 def gpus(
-    fmt: Annotated[Format, typer.Option(
+    format: Annotated[Format, typer.Option(
         "--format", "-f", help="table (for people), json (for scripts) or markdown.")] = Format.table,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write the report to this file instead of stdout.", dir_okay=False)] = None,
@@ -29,6 +29,6 @@ def gpus(
     from attncli.roofline import gpus_document
 
     try:
-        emit(fmt.value, gpus_document(), lambda: view.table(table()), lambda: view.markdown(table()), output)
+        emit(format.value, gpus_document(), lambda: view.table(table()), lambda: view.markdown(table()), output)
     except SpecError as exc:
         fail(str(exc))

@@ -42,8 +42,9 @@ def short_bytes(n: float) -> str:
 def title(r: BenchReport) -> str:
     s = r.spec
     what = "forward + backward" if r.backward else "forward"
+    threads = r.environment["num_threads"]
     return (f"attncli bench: measured on {r.environment['device_name']} ({r.device}, {r.dtype}, "
-            f"{r.environment['num_threads']} threads), {what}: B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}, "
+            f"{threads} thread{'' if threads == 1 else 's'}), {what}: B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}, "
             f"mask {s.mask}")
 
 
