@@ -64,7 +64,7 @@ CONVENTION: dict[str, str] = {
     "backward": "forward + backward counted as 3 x forward (backward = 2 x forward by convention)",
     "median_s": "median per-call time over torch.utils.benchmark blocks (blocked_autorange)",
     "achieved_flops_per_s": "flops / median_s",
-    "roofline_fraction": "fused-kernel roofline time on the GPU / median_s (1.0 = the datasheet roofline)",
+    "roofline_fraction": "fused-kernel roofline time on the GPU (3x with backward) / median_s (1.0 = the roofline)",
     "predicted_memory_bytes": "memory model: forward activations (attncli.flops.memory) + weights + inputs",
     "peak_memory_bytes": "torch.cuda.max_memory_allocated during the row (CPU: none reported)",
 }
@@ -123,6 +123,21 @@ def predicted_memory(spec: AttnSpec, dtype: str) -> int:
     return memory(spec, dtype).activations_total + weight_bytes(spec, dtype) + input_bytes(spec, dtype)
 
 
+def _address_space_left() -> int | None:
+    """Bytes this process may still map under an address-space limit (RLIMIT_AS), or None."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as fh:
+            used = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:")), 0)
+        return max(0, soft - used)
+    except (ImportError, OSError, ValueError):
+        return None
+
+
 def available_memory(device: str) -> tuple[int | None, str]:
     """(bytes free, where the figure comes from); (None, why) when it cannot be read."""
     if device == "cuda":
@@ -130,14 +145,26 @@ def available_memory(device: str) -> tuple[int | None, str]:
 
         free, _total = torch.cuda.mem_get_info()
         return int(free), "CUDA free memory"
+    found: tuple[int | None, str] = (None, "no /proc/meminfo")
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+                    found = (int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo")
+                    break
     except OSError:
         pass
-    return None, "no /proc/meminfo"
+    # NOTE: a process under ulimit -v (RLIMIT_AS) fails to allocate long before RAM runs out.
+    left = _address_space_left()
+    if left is not None and (found[0] is None or left < found[0]):
+        found = (left, "the address-space limit, ulimit -v")
+    return found
+
+
+HEADROOM = 2
+"""The memory model counts the tensors a forward pass keeps; temporaries (masked copies of the
+scores, softmax's output before dropout, per-head stacks) and the allocator's slack come on top.
+A size is refused when HEADROOM x the prediction exceeds what is available."""
 
 
 def gib(n: int) -> str:
@@ -161,11 +188,11 @@ def _culprit(spec: AttnSpec, dtype: str) -> str:
 def check_fits(spec: AttnSpec, dtype: str, device: str, available: int | None, source: str) -> None:
     """Refuse (SpecError) a size the memory model says will not fit in ``available`` bytes."""
     need = predicted_memory(spec, dtype)
-    if available is not None and need > available:
+    if available is not None and HEADROOM * need > available:
         raise SpecError(_culprit(spec, dtype),
                         f"one forward pass needs about {gib(need)} on {device} by the memory model "
-                        f"(activations + weights + inputs at {dtype}), only {gib(available)} available "
-                        f"({source}); nothing was run")
+                        f"(activations + weights + inputs at {dtype}), {HEADROOM}x that with temporaries, "
+                        f"and only {gib(available)} is available ({source}); nothing was run")
 
 
 # ---------------------------------------------------------------------------- results
@@ -380,8 +407,9 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
     """
     if not min_run_time > 0:
         raise SpecError("--min-run-time", f"must be a positive number of seconds, got {min_run_time}")
-    if threads is not None and threads < 1:
-        raise SpecError("--threads", f"must be at least 1, got {threads}")
+    cpus = os.cpu_count() or 1
+    if threads is not None and not 1 <= threads <= cpus:
+        raise SpecError("--threads", f"must be between 1 and the {cpus} CPUs of this machine, got {threads}")
     _torch_dtype(dtype)
     check_device(device)
     available, source = available_memory(device)

@@ -81,3 +81,10 @@ def test_cuda_rows_have_backends_and_peak_memory() -> None:
     assert all(row.peak_memory_bytes is not None for row in r.rows)
     timed = {row.backend for row in r.rows if row.impl == "sdpa"} | {s.backend for s in r.skipped}
     assert timed == {None, *BACKENDS}
+
+
+def test_an_address_space_limit_counts_as_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attncli.bench as bench
+
+    monkeypatch.setattr(bench, "_address_space_left", lambda: 12345)
+    assert bench.available_memory("cpu") == (12345, "the address-space limit, ulimit -v")

@@ -44,8 +44,8 @@ def title(r: BenchReport) -> str:
     what = "forward + backward" if r.backward else "forward"
     threads = r.environment["num_threads"]
     return (f"attncli bench: measured on {r.environment['device_name']} ({r.device}, {r.dtype}, "
-            f"{threads} thread{'' if threads == 1 else 's'}), {what}: B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}, "
-            f"mask {s.mask}")
+            f"{threads} thread{'' if threads == 1 else 's'}), {what}: "
+            f"B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}, mask {s.mask}")
 
 
 def caption(r: BenchReport) -> str:

@@ -95,6 +95,7 @@ def test_table_and_markdown_say_measured(cli: Any) -> None:
     (["--dtype", "float64"], "--dtype"),
     (["--device", "tpu"], "--device"),
     (["--threads", "0"], "--threads"),
+    (["--threads", "1000000000"], "--threads"),
 ])
 def test_bad_input_exits_2(cli: Any, args: list[str], flag: str) -> None:
     r = cli("bench", *FAST, *args)
