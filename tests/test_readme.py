@@ -31,13 +31,14 @@ def commands() -> dict[str, Any]:
 def usage(name: str) -> str:
     """A command's own options (the layer flags are in the README's table), from the real command."""
     cmd = commands()[name]
+    layer = " [LAYER FLAGS]" if any(p.name in SPEC_FIELDS for p in cmd.params) else ""
     rows = []
     for p in cmd.params:
         if p.name in SPEC_FIELDS or p.name in ("format", "output", "help"):
             continue
         flags = "/".join(p.opts + p.secondary_opts)
         rows.append(f"  {flags:<22} {' '.join((p.help or '').split())}")
-    return "\n".join([f"```text\nattncli {name} [LAYER FLAGS] [OPTIONS]", *rows, "```"]) + "\n"
+    return "\n".join([f"```text\nattncli {name}{layer} [OPTIONS]", *rows, "```"]) + "\n"
 
 
 def test_usage_blocks_match_the_commands(update_golden: bool) -> None:

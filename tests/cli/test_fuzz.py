@@ -58,9 +58,11 @@ from hypothesis import strategies as st
 
 from attncli.cli import app, main
 
-IN_PROCESS_EXAMPLES: dict[str, int] = {"shapes": 80, "permute-test": 80, "flops": 30, "report": 20, "sweep": 20}
+IN_PROCESS_EXAMPLES: dict[str, int] = {"shapes": 80, "permute-test": 80, "flops": 30, "report": 20, "sweep": 20,
+                                       "bench": 8}
 """Examples per command; a command that lands later gets DEFAULT_EXAMPLES. report and sweep
-count several variants or a whole range per run (0.3 to 2 s each), so they get fewer."""
+count several variants or a whole range per run (0.3 to 2 s each), so they get fewer; bench
+times five implementations for --min-run-time (up to 2 s here) each, so it gets fewest."""
 DEFAULT_EXAMPLES = 30
 HUGE_EXAMPLES = 40
 MEMORY_LIMIT = 4 << 30  # bytes of address space for the worker (torch itself maps ~1 GiB)

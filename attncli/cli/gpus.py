@@ -1,0 +1,34 @@
+"""``attncli gpus``: the accelerators ``--gpu`` accepts, with their datasheet figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attncli.cli import app
+from attncli.cli.common import Format, fail
+from attncli.spec import SpecError
+
+
+@app.command()
+def gpus(
+    format: Annotated[Format, typer.Option(
+        "--format", "-f", help="table (for people), json (for scripts) or markdown.")] = Format.table,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the report to this file instead of stdout.", dir_okay=False)] = None,
+) -> None:
+    """List the accelerators of the roofline estimate (--gpu NAME): dense peak FLOP/s per dtype
+    (no 2:4 sparsity; datasheets that quote the sparsity figure are halved, see the notes),
+    memory bandwidth, memory and the datasheet each figure comes from.
+    """
+    from attncli.render import emit
+    from attncli.render import gpus as view
+    from attncli.roofline import gpus as table
+    from attncli.roofline import gpus_document
+
+    try:
+        emit(format.value, gpus_document(), lambda: view.table(table()), lambda: view.markdown(table()), output)
+    except SpecError as exc:
+        fail(str(exc))

@@ -1,0 +1,139 @@
+"""The ``attncli bench`` report: measured times per implementation as a rich table and Markdown,
+and the progress bar shown on stderr while rows are timed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.bench import BenchReport, Row
+from attncli.render import roofline as roofline_view
+from attncli.render.common import commas, human, human_bytes, md_table, progress
+from attncli.render.roofline import seconds
+
+HEADERS = ["impl", "backend", "median", "IQR", "achieved FLOP/s", "FLOPs (effective)", "FLOPs (dense)",
+           "% of roofline", "peak memory", "predicted memory"]
+SHORT_HEADERS = ["impl", "backend", "median", "IQR", "FLOP/s", "FLOPs", "dense", "roofline", "peak mem",
+                 "predicted"]
+
+
+def short(n: float) -> str:
+    """Three significant digits and a unit: 167772160 -> '168M'."""
+    for scale, unit in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def short_bytes(n: float) -> str:
+    """Binary units, three significant digits: 3674112 -> '3.5MiB'."""
+    for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{int(n)}B"
+
+
+def title(r: BenchReport) -> str:
+    s = r.spec
+    what = "forward + backward" if r.backward else "forward"
+    threads = r.environment["num_threads"]
+    return (f"attncli bench: measured on {r.environment['device_name']} ({r.device}, {r.dtype}, "
+            f"{threads} thread{'' if threads == 1 else 's'}), {what}: "
+            f"B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}, mask {s.mask}")
+
+
+def caption(r: BenchReport) -> str:
+    parts = ["median and IQR per call (torch.utils.benchmark blocked_autorange); FLOPs = 2 x MACs"]
+    if r.backward:
+        parts.append("forward + backward counted as 3 x forward")
+    if r.roofline is not None:
+        parts.append(f"% of roofline = fused-kernel roofline time on {r.roofline.label} ({r.dtype}) / median")
+    parts.append("predicted memory: activations + weights + inputs (forward)")
+    if r.spec.impl in {row.impl for row in r.rows}:
+        parts.append(f"* --impl {r.spec.impl}, the one --max-time checks")
+    return "; ".join(parts) + "."
+
+
+def _pct(row: Row) -> str:
+    f = row.roofline_fraction
+    return "-" if f is None else f"{100 * f:.3g}%"
+
+
+def _cells(r: BenchReport, row: Row, exact: bool) -> list[str]:
+    mark = "*" if row.impl == r.spec.impl and row.backend is None else ""
+    peak = row.peak_memory_bytes
+    if exact:
+        return [row.impl + mark, row.backend or "default", seconds(row.median_s), seconds(row.iqr_s),
+                human(row.achieved_flops_per_s), commas(row.flops), commas(row.dense_flops), _pct(row),
+                "-" if peak is None else human_bytes(peak), human_bytes(row.predicted_memory_bytes)]
+    return [row.impl + mark, row.backend or "default", seconds(row.median_s), seconds(row.iqr_s),
+            short(row.achieved_flops_per_s), short(row.flops), short(row.dense_flops), _pct(row),
+            "-" if peak is None else short_bytes(peak), short_bytes(row.predicted_memory_bytes)]
+
+
+def _skipped_lines(r: BenchReport) -> list[str]:
+    return [f"skipped {s.impl}{'' if s.backend is None else f' [{s.backend}]'}: {s.reason}" for s in r.skipped]
+
+
+def _columns(r: BenchReport) -> list[int]:
+    """Indexes of the columns the terminal table shows: backend, dense FLOPs, roofline and peak memory
+    only when some row has something to say there (the Markdown table always has them all)."""
+    keep = [0, 2, 3, 4, 5, 9]
+    if any(row.backend is not None for row in r.rows):
+        keep.append(1)
+    if any(row.dense_flops != row.flops for row in r.rows):
+        keep.append(6)
+    if r.roofline is not None:
+        keep.append(7)
+    if any(row.peak_memory_bytes is not None for row in r.rows):
+        keep.append(8)
+    return sorted(keep)
+
+
+def table(r: BenchReport) -> RenderableType:
+    cols = _columns(r)
+    note = "" if 6 in cols else " FLOPs: effective = dense here."
+    t = Table(title=title(r), title_justify="left", caption=caption(r) + note, caption_justify="left",
+              box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    for i in cols:
+        h = SHORT_HEADERS[i]
+        t.add_column(h, justify="left" if h in ("impl", "backend") else "right", no_wrap=True)
+    for row in r.rows:
+        cells = _cells(r, row, exact=False)
+        t.add_row(*(cells[i] for i in cols))
+    parts: list[RenderableType] = [t, *(Text(line) for line in _skipped_lines(r))]
+    if r.roofline is not None:
+        parts.append(roofline_view.table(r.roofline))
+    return Group(*parts)
+
+
+def markdown(r: BenchReport) -> str:
+    lines = [f"#### {title(r)}", "", md_table(HEADERS, [_cells(r, row, exact=True) for row in r.rows], "llrrrrrrrr"),
+             "", caption(r), ""]
+    lines += [f"- {line}" for line in _skipped_lines(r)]
+    if r.roofline is not None:
+        lines += ["", roofline_view.markdown(r.roofline)]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def bar(total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr, only when stderr is a terminal; yields ``next_row(label)``."""
+    with progress("attncli bench", total) as advance:
+        started = False
+
+        def next_row(_label: str) -> None:
+            nonlocal started
+            if started:
+                advance(1)
+            started = True
+
+        yield next_row
+        if started:
+            advance(1)

@@ -1,0 +1,48 @@
+"""The ``attncli gpus`` table: every accelerator of the roofline table with its datasheet figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.roofline import DTYPES, Gpu
+
+TITLE = "Accelerators for --gpu: dense (no sparsity) datasheet peaks in TFLOP/s, bandwidth in TB/s"
+
+
+def _tflops(g: Gpu, dtype: str) -> str:
+    v = g.peak_flops_per_s.get(dtype)
+    return "-" if v is None else f"{v / 1e12:g}"
+
+
+def _rows(table: Sequence[Gpu], with_source: bool = True) -> list[list[str]]:
+    return [[g.name, *(_tflops(g, d) for d in DTYPES), f"{g.bandwidth_bytes_per_s / 1e12:g}",
+             f"{g.memory_bytes / 1e9:g} GB", *([g.source] if with_source else [])]
+            for g in table]
+
+
+SHORT = ("fp32", "tf32", "bf16", "fp16", "fp8")
+HEADERS = ["name", *DTYPES, "TB/s", "memory", "source"]
+
+
+def table(gpus: Sequence[Gpu]) -> RenderableType:
+    t = Table(title=TITLE, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+              pad_edge=False, caption="- no figure for that dtype. Notes (which figures were halved) in "
+                                      "--format json or markdown.", caption_justify="left")
+    for h in ("name", *SHORT, "TB/s", "memory"):
+        t.add_column(h, justify="left" if h == "name" else "right", no_wrap=True)
+    for row in _rows(gpus, with_source=False):
+        t.add_row(*row)
+    sources = Text("\n".join(f"{g.name}: {g.source}" for g in gpus))
+    return Group(t, Text("Datasheets:"), sources)
+
+
+def markdown(gpus: Sequence[Gpu]) -> str:
+    from attncli.render.common import md_table
+
+    notes = [f"- `{g.name}` ({g.label}): {g.note}" for g in gpus]
+    return "\n".join([f"#### {TITLE}", "", md_table(HEADERS, _rows(gpus), "lrrrrrrrl"), "", *notes, ""])

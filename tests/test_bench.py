@@ -1,0 +1,90 @@
+"""The bench core: counts, memory model, plan and the arithmetic of a measured row (never a speed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attncli.bench import BACKENDS, check_fits, layer_dims, layer_macs, plan, predicted_memory, roofline_for, run_bench
+from attncli.spec import IMPLS, AttnSpec, SpecError
+
+TINY = AttnSpec(dim=64, heads=4, batch=2, seq=16).validate()
+
+
+def test_layer_macs_is_the_closed_form_by_hand() -> None:
+    effective, dense = layer_macs(TINY)
+    # B*L*E*E = 2*16*64*64 for each projection and W_O; B*L*S*E = 2*16*16*64 for QK^T and x V.
+    want = {"q_proj": 131072, "k_proj": 131072, "v_proj": 131072, "qk": 32768, "av": 32768, "out_proj": 131072}
+    assert dense == want and effective == want
+
+
+def test_layer_dims() -> None:
+    d = layer_dims(AttnSpec(dim=64, heads=4, batch=2, seq=16, kv_seq=10).validate(), "bfloat16")
+    assert (d.batch, d.heads, d.kv_heads, d.head_dim, d.dim, d.q_len, d.kv_len) == (2, 4, 4, 16, 64, 16, 10)
+    assert d.new_kv_tokens == 2 * 10 and d.bytes_per_element == 2
+
+
+def test_predicted_memory_by_hand() -> None:
+    # float32: q, k, v, context, output 5 x (2*16*64) x 4 = 40,960; scores and weights
+    # 2 x (2*4*16*16) x 4 = 16,384; parameters 4*64*64 + 4*64 = 16,640 x 4 = 66,560; input 2*16*64 x 4 = 8,192.
+    assert predicted_memory(TINY, "float32") == 40960 + 16384 + 66560 + 8192
+
+
+def test_check_fits_refuses_and_names_a_flag() -> None:
+    check_fits(TINY, "float32", "cpu", 10**9, "test")  # fits: no error
+    with pytest.raises(SpecError) as err:
+        check_fits(TINY, "float32", "cpu", 1000, "test")
+    assert err.value.flag == "--dim" and "nothing was run" in err.value.message  # the weights dominate
+    long = AttnSpec(dim=64, heads=4, batch=2, seq=100_000).validate()
+    with pytest.raises(SpecError) as err:
+        check_fits(long, "float32", "cpu", 10**9, "test")
+    assert err.value.flag == "--seq"  # the (B, H, L, L) matrices dominate
+
+
+def test_plan_skips_fused_for_cross_attention_and_lists_backends_on_cuda() -> None:
+    cross = AttnSpec(dim=64, heads=4, batch=2, seq=16, kv_seq=8).validate()
+    p = plan(cross, "cpu")
+    assert [s.impl for s, _ in p.specs] == [i for i in IMPLS if i != "fused"]
+    assert [s.impl for s in p.skipped] == ["fused"] and "self-attention" in p.skipped[0].reason
+    cuda = plan(TINY, "cuda")
+    assert [b for s, b in cuda.specs if s.impl == "sdpa"] == [None, *BACKENDS]
+    assert [s.impl for s, _ in plan(TINY, "cpu", only=True).specs] == ["torch"]
+
+
+def test_rows_arithmetic_forward_and_backward() -> None:
+    r = run_bench(TINY, min_run_time=0.01, gpu="a100-sxm-40gb")
+    flops = 2 * (4 * 131072 + 2 * 32768)
+    assert [row.impl for row in r.rows] == list(IMPLS) and r.skipped == ()
+    roof = roofline_for(TINY, "a100-sxm-40gb", "float32")
+    for row in r.rows:
+        assert row.flops == flops and row.dense_flops == flops and row.backend is None
+        assert row.median_s > 0 and row.iqr_s >= 0 and row.runs >= row.blocks >= 1
+        assert row.achieved_flops_per_s == row.flops / row.median_s
+        assert row.roofline_fraction == roof.fused.time_s / row.median_s
+        assert row.peak_memory_bytes is None  # the CPU reports no peak
+    back = run_bench(TINY, min_run_time=0.01, backward=True, only=True)
+    assert back.rows[0].flops == 3 * flops and back.rows[0].roofline_fraction is None
+
+
+def test_bad_min_run_time_and_dtype() -> None:
+    with pytest.raises(SpecError) as err:
+        run_bench(TINY, min_run_time=0)
+    assert err.value.flag == "--min-run-time"
+    with pytest.raises(SpecError) as err:
+        run_bench(TINY, dtype="float64")
+    assert err.value.flag == "--dtype"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_rows_have_backends_and_peak_memory() -> None:
+    r = run_bench(TINY, device="cuda", dtype="float16", min_run_time=0.01)
+    assert all(row.peak_memory_bytes is not None for row in r.rows)
+    timed = {row.backend for row in r.rows if row.impl == "sdpa"} | {s.backend for s in r.skipped}
+    assert timed == {None, *BACKENDS}
+
+
+def test_an_address_space_limit_counts_as_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import attncli.bench as bench
+
+    monkeypatch.setattr(bench, "_address_space_left", lambda: 12345)
+    assert bench.available_memory("cpu") == (12345, "the address-space limit, ulimit -v")
