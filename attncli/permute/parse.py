@@ -150,6 +150,9 @@ def check_self_attention(spec: AttnSpec) -> None:
         if value is not None and value != same:
             raise SpecError(flag, f"permute-test is about self-attention (one sequence as query, key "
                                   f"and value); {flag} {value} makes it cross-attention, drop it")
+    if spec.cache:
+        raise SpecError("--cache", "permute-test permutes the tokens of one sequence; a KV cache holds earlier "
+                                   "tokens at fixed positions that it cannot permute, drop --cache")
 
 
 Rows = Sequence[Sequence[float]]

@@ -20,7 +20,12 @@ def reasons(spec: AttnSpec, cases: Sequence[Case], tol: float, degenerate: str |
     reasons: list[str] = []
     base = cases[0]
     if not base.equivariant:
-        if spec.mask == "causal":
+        if spec.window is not None:
+            reasons.append(
+                f"the sliding window itself breaks the symmetry (no encoding: max diff {base.max_abs_diff:.3g} "
+                f"> {tol:.3g}): query slot j may only see slots j-{spec.window - 1}..j, so the window carries "
+                "order and the demonstration is no longer about positional encodings; run it without --window")
+        elif spec.mask == "causal":
             reasons.append(
                 f"the causal mask itself breaks the symmetry (no encoding: max diff {base.max_abs_diff:.3g} "
                 f"> {tol:.3g}): query slot j may only see slots 0..j, so the mask carries order and the "
@@ -83,15 +88,17 @@ def notes(spec: AttnSpec, source: str, dtype: str, tol: float, show: bool,
                  f"summation (rounding), far below the tolerance {tol:.3g}; the encodings move outputs "
                  "by orders of magnitude more.")
     if mask_check is not None:
-        kind = ("a causal mask lets slot j see only slots 0..j" if mask_check.mask == "causal"
-                else "a key padding mask hides the last slots")
+        kind = {"causal": "a causal mask lets slot j see only slots 0..j",
+                "window": f"a sliding window lets slot j see only slots j-{(spec.window or 1) - 1}..j"}.get(
+                    mask_check.mask, "a key padding mask hides the last slots")
         if mask_check.fixed_max_abs_diff > tol:
             effect = (f"so it is a source of order itself (no encoding, mask on its slots: max diff "
                       f"{mask_check.fixed_max_abs_diff:.3g})")
         else:
             effect = ("but this permutation keeps the tokens of the masked slots within the masked slots, "
                       "so the mask did not break the symmetry here")
-        notes.append(f"--mask {mask_check.mask}: {kind}; it belongs to positions, not tokens, {effect}. "
+        flag = f"--window {spec.window}" if mask_check.mask == "window" else f"--mask {mask_check.mask}"
+        notes.append(f"{flag}: {kind}; it belongs to positions, not tokens, {effect}. "
                      f"Permuted together with the tokens the mask keeps the symmetry (max diff "
                      f"{mask_check.moved_max_abs_diff:.3g}).")
     if rope is not None:
