@@ -147,7 +147,7 @@ def rope_attached(module: nn.Module, head_dim: int) -> Iterator[list[int]]:
             if rotated is None:
                 return rotate(out, head_dim)
             b, n, f = out.shape
-            chunks = out.view(b, n, f // head_dim, head_dim)  # (b, n, 3h, d) for fused qkv
+            chunks = out.view(b, n, f // head_dim, head_dim)  # (b, n, h + 2g, d) for fused qkv
             turned = chunks.clone()
             part = chunks[:, :, rotated].reshape(b, n, -1)
             turned[:, :, rotated] = rotate(part, head_dim).view(b, n, -1, head_dim)
@@ -156,13 +156,14 @@ def rope_attached(module: nn.Module, head_dim: int) -> Iterator[list[int]]:
 
     linears: list[tuple[nn.Module, slice | None]]
     if isinstance(module, FusedAttention):
-        h = module.num_heads
-        # (b, n, 3e) = [q heads | k heads | v heads]: turn the first 2h chunks of d features.
-        linears = [(module.qkv, slice(0, 2 * h))]
+        h, g = module.num_heads, module.num_kv_heads
+        # (b, n, (h + 2g) d) = [q heads | k heads | v heads]: turn the first h + g chunks of d features.
+        linears = [(module.qkv, slice(0, h + g))]
     elif isinstance(module, SplitAttention):
         linears = [(module.W_q, None), (module.W_k, None)]
     elif isinstance(module, PerHeadAttention):
-        linears = [(head.get_submodule(name), None) for head in module.heads for name in ("q", "k")]
+        # NOTE: with grouped-query heads only the first head of a group has k (shared by the group).
+        linears = [(lin, None) for head in module.heads_list for lin in (head.q, head.k) if lin is not None]
     else:
         raise TypeError(f"cannot attach RoPE to {type(module).__name__}; pass it through rope_ready()")
     handles = [lin.register_forward_hook(hook(rotated)) for lin, rotated in linears]

@@ -146,7 +146,8 @@ def permute_test(spec: AttnSpec, *, permutation: str | Sequence[int] | None = No
         if spec.mask != "none" or spec.window is not None:
             moved = float((_forward(module, spec, x_perm, _permuted_masks(masks, idx), None)
                            - _forward(module, spec, x, masks, None).index_select(axis, idx)).abs().max())
-            mask_check = MaskCheck(mask="window" if spec.window is not None else spec.mask, fixed_max_abs_diff=cases[0].max_abs_diff,
+            mask_check = MaskCheck(mask="window" if spec.window is not None else spec.mask,
+                                   fixed_max_abs_diff=cases[0].max_abs_diff,
                                    moved_max_abs_diff=moved, moved_equivariant=moved <= tol)
 
     degenerate = _degenerate(spec, perm, x, x_perm)
