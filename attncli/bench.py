@@ -36,7 +36,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from attncli.roofline import DTYPE_BYTES, Gpu, LayerDims, Roofline, estimate, match_device
+from attncli.choices import BENCH_DTYPES, DTYPE_BYTES
+from attncli.roofline import Roofline, for_spec, layer_macs, match_device
 from attncli.spec import IMPLS, AttnSpec, SpecError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 SCHEMA = "attncli.bench/1"
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
-DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+DTYPES: tuple[str, ...] = BENCH_DTYPES
 
 BACKENDS: dict[str, str] = {
     "flash": "FLASH_ATTENTION",
@@ -71,36 +72,6 @@ CONVENTION: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------- counts for one spec
-def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
-    """(effective, dense) MACs per stage (q_proj, k_proj, v_proj, qk, av, out_proj) of ``spec``."""
-    from attncli.flops import closed_form
-
-    # NOTE: the lead rewires this to the effective count; until it lands effective = dense.
-    dense = closed_form(spec)
-    return dict(dense), dict(dense)
-
-
-def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
-    """The plain sizes :func:`attncli.roofline.estimate` needs, from ``spec``, at ``dtype``."""
-    if dtype not in DTYPE_BYTES:
-        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
-    # NOTE: the lead rewires kv_heads, head_dim and the cache when AttnSpec has them; today
-    # G = H, d = E/H and there is no cache, so K and V are projected for all B*S tokens.
-    return LayerDims(batch=spec.batch, heads=spec.heads, kv_heads=spec.heads, head_dim=spec.head_dim,
-                     dim=spec.dim, q_len=spec.seq, kv_len=spec.s_total, new_kv_tokens=spec.batch * spec.s,
-                     kdim=spec.k_dim, vdim=spec.v_dim, out_proj=spec.out_proj, bias=spec.bias,
-                     bytes_per_element=DTYPE_BYTES[dtype])
-
-
-def roofline_for(spec: AttnSpec, gpu: Gpu | str, dtype: str) -> Roofline:
-    """The roofline of ``spec`` on ``gpu`` (a name of ``attncli gpus``) at ``dtype``.
-
-    :class:`SpecError` on ``--gpu`` / ``--dtype`` for a name the table does not have.
-    """
-    effective, dense = layer_macs(spec)
-    return estimate(layer_dims(spec, dtype), dense, effective, gpu, dtype)
-
-
 # ---------------------------------------------------------------------------- memory
 def weight_bytes(spec: AttnSpec, dtype: str) -> int:
     from attncli.shapes import closed_form_params
@@ -416,10 +387,10 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
     check_fits(spec, dtype, device, available, source)
     todo = plan(spec, device, only)
     if gpu is not None:
-        roofline: Roofline | None = roofline_for(spec, gpu, dtype)
+        roofline: Roofline | None = for_spec(spec, gpu, dtype)
     else:
         found = match_device(device_name(device)) if device == "cuda" else None
-        roofline = None if found is None else roofline_for(spec, found, dtype)
+        roofline = None if found is None else for_spec(spec, found, dtype)
     factor = BACKWARD_FACTOR if backward else 1
     effective, dense = layer_macs(spec)
     flops, dense_flops = 2 * sum(effective.values()) * factor, 2 * sum(dense.values()) * factor

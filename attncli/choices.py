@@ -24,14 +24,25 @@ MASKS: tuple[str, ...] = ("none", "causal", "padding")
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
 """``--format`` of every command."""
 
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
-"""``--dtype`` of flops, report and sweep (the memory estimate), with bytes per element."""
+DTYPE_BYTES: dict[str, int] = {"float32": 4, "tf32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
+"""``--dtype`` of flops, report and sweep (memory and roofline), with bytes per element. tf32 is a
+matmul mode over float32 storage (4 bytes; its own peak in the roofline); float8 is 1 byte (the
+OCP E4M3/E5M2 formats) for the KV cache and activations."""
+
+BENCH_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+"""``bench --dtype``: the dtypes the layer really runs in (tf32 is a matmul mode, float8 has no matmul here)."""
 
 PERMUTE_DTYPES: tuple[str, ...] = ("float64", "float32")
 """``permute-test --dtype``: the layer really runs, so only dtypes CPU matmuls handle exactly enough."""
 
-SWEEPABLE: tuple[str, ...] = ("dim", "heads", "batch", "seq")
-"""Settings ``attncli sweep`` takes a range of (in the order the CLI parses them)."""
+SWEEPABLE: tuple[str, ...] = ("dim", "heads", "batch", "seq", "kv_heads", "d_head", "window", "cache")
+"""Settings ``attncli sweep`` takes a range of (spec field names, in the order the CLI parses them)."""
+
+SETTING_FLAGS: dict[str, str] = {
+    "dim": "--dim", "heads": "--heads", "batch": "--batch", "seq": "--seq", "kv_heads": "--kv-heads",
+    "d_head": "--head-dim", "window": "--window", "cache": "--cache",
+}
+"""The command-line flag of every sweepable setting."""
 
 STAGES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "qk", "av", "out_proj")
 """The stages of attention, in the order they run."""
@@ -53,6 +64,7 @@ STAGE_LABELS: dict[str, str] = {
 SHORT_STAGE_LABELS: dict[str, str] = {
     "q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "qk": "QK^T",
     "av": "weights x V", "out_proj": "W_O", "total": "total", "params": "params",
+    "effective_qk": "QK^T eff.", "effective_total": "total eff.",
 }
 """Column heads of the sweep's exponent table and Markdown."""
 

@@ -32,6 +32,7 @@ from attncli.formulas import (
     memory,
 )
 from attncli.handles import UNCOUNTED_WHY
+from attncli.roofline import Roofline
 from attncli.spec import AttnSpec
 from attncli.trace import ModuleCount, call_args, caller, count_module, trace_count
 from attncli.visibility import dense_pairs, spec_visible_pairs
@@ -236,6 +237,8 @@ class FlopsReport:
     dtype: str
     variants: tuple[Variant, ...]
     notes: tuple[str, ...] = field(default=())
+    roofline: Roofline | None = None
+    """The layer as configured on ``--gpu`` (estimated: an upper bound on speed), or None."""
 
     def get(self, heads: int, out_proj: bool) -> Variant | None:
         for v in self.variants:
@@ -290,13 +293,19 @@ class FlopsReport:
                 "problems": list(self.problems),
             },
             "notes": list(self.notes),
+            **({} if self.roofline is None else {"roofline": self.roofline.to_json()}),
         }
 
 
-def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True) -> FlopsReport:
-    """The four (heads, W_O) variants of ``spec``, counted on the meta device."""
+def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True,
+                gpu: str | None = None) -> FlopsReport:
+    """The four (heads, W_O) variants of ``spec``, counted on the meta device; with ``gpu``, the
+    roofline of the layer as configured on that accelerator."""
+    from attncli.roofline import for_spec
+
     memory(spec, dtype)  # validates --dtype before any work
     check_representable(spec)  # H heads: the largest attention matrix of the four
+    roofline = None if gpu is None else for_spec(spec, gpu, dtype)  # an unknown --gpu fails before counting
     variants = tuple(count_variant(s, dtype, cross_check) for s in variant_specs(spec))
     notes = []
     visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
@@ -310,6 +319,6 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     if spec.impl == "sdpa" or (spec.impl == "torch" and not spec.need_weights):
         notes.append("a fused SDPA kernel (flash / memory-efficient) need not materialise the "
                      "attention matrix; the memory shown is what the math path holds")
-    return FlopsReport(spec, dtype, variants, tuple(notes))
+    return FlopsReport(spec, dtype, variants, tuple(notes), roofline)
 
 

@@ -54,13 +54,13 @@ def permute_spec(spec: AttnSpec) -> AttnSpec:
     return spec.with_(batch=1, seq=min(spec.seq, PERMUTE_TOKENS), kv_seq=None, out_proj=True)
 
 
-def build_report(spec: AttnSpec, dtype: str = "float32") -> Report:
-    """Count, shape and permute ``spec``."""
+def build_report(spec: AttnSpec, dtype: str = "float32", gpu: str | None = None) -> Report:
+    """Count, shape and permute ``spec`` (with ``gpu``: the roofline too, in the flops part)."""
     from attncli.flops import count_flops
     from attncli.permute import permute_test
     from attncli.shapes import analyse
 
-    flops = count_flops(spec, dtype=dtype)
+    flops = count_flops(spec, dtype=dtype, gpu=gpu)
     shapes = analyse(spec)
     notes: list[str] = []
     perm: PermuteReport | None = None

@@ -24,7 +24,8 @@ Conventions, written down once:
   after another), so it is at least max(total FLOPs / peak, total bytes / bandwidth).
 
 The result is an upper bound on speed (a lower bound on time): real kernels reach a fraction
-of peak. Everything here is pure Python over integers: no torch, no AttnSpec.
+of peak. Everything here is pure Python over integers, no torch; :func:`for_spec` takes the
+dense and effective MACs of a spec from :mod:`attncli.formulas`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from attncli.spec import SpecError
+from attncli.choices import DTYPE_BYTES
+from attncli.spec import AttnSpec, SpecError
 
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "tf32": 4, "bfloat16": 2, "float16": 2, "float8": 1}
-"""Element sizes. tf32 is a matmul mode over float32 storage: its elements are 4 bytes."""
-
-DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
+DTYPES: tuple[str, ...] = ("float32", "tf32", "bfloat16", "float16", "float8")
+"""The dtypes of the device table, in its column order (all in :data:`attncli.choices.DTYPE_BYTES`)."""
 
 MAC_STAGES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "qk", "av", "out_proj")
 """The stages whose MACs :func:`estimate` takes (same keys as ``attncli.flops.STAGES``)."""
@@ -311,3 +311,33 @@ def estimate(dims: LayerDims, dense_macs: Mapping[str, int], effective_macs: Map
         kernels.append(_kernel([_stage(st, stage_macs[st], count * n, peak, bw)
                                 for st, count in elements.items()], peak, bw))
     return Roofline(g.name, g.label, dtype, peak, bw, kernels[0], kernels[1], g.source)
+
+
+# ---------------------------------------------------------------------------- one spec
+def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
+    """(effective, dense) MACs per stage of ``spec``, from the closed forms (the counts
+    ``attncli flops`` checks fvcore and FlopCounterMode against)."""
+    from attncli.formulas import closed_form, effective
+
+    dense = closed_form(spec)
+    eff, _ = effective(dense, spec)
+    return eff, dense
+
+
+def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
+    """The plain sizes :func:`estimate` needs, from ``spec``, at ``dtype``."""
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
+    return LayerDims(batch=spec.batch, heads=spec.heads, kv_heads=spec.n_kv_heads, head_dim=spec.head_dim,
+                     dim=spec.dim, q_len=spec.seq, kv_len=spec.s_total, new_kv_tokens=spec.batch * spec.kv_tokens,
+                     kdim=spec.k_dim, vdim=spec.v_dim, out_proj=spec.out_proj, bias=spec.bias,
+                     bytes_per_element=DTYPE_BYTES[dtype])
+
+
+def for_spec(spec: AttnSpec, device: Gpu | str, dtype: str) -> Roofline:
+    """The roofline of ``spec`` on ``device`` (a name of ``attncli gpus``) at ``dtype``.
+
+    :class:`SpecError` on ``--gpu`` / ``--dtype`` for a name the table does not have.
+    """
+    effective_macs, dense_macs = layer_macs(spec)
+    return estimate(layer_dims(spec, dtype), dense_macs, effective_macs, device, dtype)

@@ -9,12 +9,14 @@ L; heads change nothing.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from attncli.roofline import Roofline
 from attncli.spec import AttnSpec, SpecError
 
 SCHEMA = "attncli.sweep/1"
@@ -22,15 +24,20 @@ MAX_POINTS = 64
 _RANGE = re.compile(r"^(\d+):(\d+)(?::([x+*])(\d+))?$")
 
 
-def parse_values(text: str, flag: str) -> list[int]:
-    """``"128"``, ``"128,256"``, ``"128:8192:x2"``, ``"128:1024:+128"`` -> sorted unique ints."""
+def parse_values(text: str, flag: str, minimum: int = 1) -> list[int]:
+    """``"128"``, ``"128,256"``, ``"128:8192:x2"``, ``"128:1024:+128"`` -> sorted unique ints.
+
+    A range starts at ``minimum`` or above (``--cache 0:4096:+1024`` may start at 0; a
+    multiplying range always starts at 1 or above).
+    """
     t = text.replace(" ", "")
     m = _RANGE.match(t)
     if m:
         start, stop = int(m.group(1)), int(m.group(2))
         op, step = (m.group(3) or "x"), int(m.group(4) or 2)
-        if start < 1 or stop < start:
-            raise SpecError(flag, f"range {text!r} needs 1 <= start <= stop")
+        low = max(minimum, 1) if op in "x*" else minimum
+        if start < low or stop < start:
+            raise SpecError(flag, f"range {text!r} needs {low} <= start <= stop")
         if (op in "x*" and step < 2) or (op == "+" and step < 1):
             raise SpecError(flag, f"range {text!r} needs a step of at least {'x2' if op != '+' else '+1'}")
         values, v = [], start
@@ -52,9 +59,12 @@ def parse_values(text: str, flag: str) -> list[int]:
 
 
 def fit_exponent(xs: list[int], ys: list[int]) -> float | None:
-    """Least-squares slope of log(y) on log(x); None with fewer than 2 points or a zero count."""
-    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if y > 0]
-    if len(pts) < 2 or len(pts) != len(xs) or len({p[0] for p in pts}) < 2:
+    """Least-squares slope of log(y) on log(x) over x > 0; None with fewer than 2 such points or a
+    zero count among them."""
+    # NOTE: a value of 0 (--cache 0) has no logarithm: the fit uses the positive values.
+    positive = [(x, y) for x, y in zip(xs, ys, strict=True) if x > 0]
+    pts = [(math.log(x), math.log(y)) for x, y in positive if y > 0]
+    if len(pts) < 2 or len(pts) != len(positive) or len({p[0] for p in pts}) < 2:
         return None
     mx = sum(p[0] for p in pts) / len(pts)
     my = sum(p[1] for p in pts) / len(pts)
@@ -71,11 +81,26 @@ class Point:
     attn_matrix_bytes: int
     problems: tuple[str, ...] = ()
     """Disagreements between fvcore, the closed form and FlopCounterMode at this value."""
+    effective_by_stage: dict[str, int] = field(default_factory=dict)
+    """MACs per stage over the visible (query, key) pairs only (equal to ``by_stage`` unmasked)."""
+    roofline: Roofline | None = None
+    """With ``--gpu``: the roofline of this point (estimated, an upper bound on speed)."""
+
+    @property
+    def effective_flops(self) -> int:
+        return sum(self.effective_by_stage.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {"value": self.value, "fvcore_flops": self.flops, "flops_torch": 2 * self.flops,
-                "params": self.params, "attn_matrix_bytes": self.attn_matrix_bytes,
-                "by_stage": dict(self.by_stage)}
+        doc = {"value": self.value, "fvcore_flops": self.flops, "flops_torch": 2 * self.flops,
+               "params": self.params, "attn_matrix_bytes": self.attn_matrix_bytes,
+               "by_stage": dict(self.by_stage),
+               "effective": {"fvcore_flops": self.effective_flops, "by_stage": dict(self.effective_by_stage)}}
+        if self.roofline is not None:
+            r = self.roofline
+            doc["roofline"] = {"bound": r.fused.bound, "time_s": r.fused.time_s, "intensity": r.fused.intensity,
+                               "naive": {"bound": r.naive.bound, "time_s": r.naive.time_s,
+                                         "intensity": r.naive.intensity}}
+        return doc
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,16 @@ class SweepReport:
     points: tuple[Point, ...]
     exponents: dict[str, float | None]
     dtype: str
+    gpu: str | None = None
+
+    @property
+    def crossings(self) -> tuple[tuple[int, int, str], ...]:
+        """With ``--gpu``: (value before, value after, new bound) wherever the fused kernel's bound
+        changes between two neighbouring points (e.g. memory -> compute as --seq grows)."""
+        pts = [p for p in self.points if p.roofline is not None]
+        return tuple((a.value, b.value, b.roofline.fused.bound) for a, b in itertools.pairwise(pts)
+                     if a.roofline is not None and b.roofline is not None
+                     and a.roofline.fused.bound != b.roofline.fused.bound)
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -104,6 +139,9 @@ class SweepReport:
             "points": [p.to_json() for p in self.points],
             "exponents": {k: (None if v is None else round(v, 4)) for k, v in self.exponents.items()},
             "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
+            **({} if self.gpu is None else {
+                "gpu": self.gpu,
+                "crossings": [{"from": a, "to": b, "bound": bound} for a, b, bound in self.crossings]}),
         }
 
 
@@ -116,15 +154,29 @@ def count_point(spec: AttnSpec, dtype: str) -> Point:
     from attncli.flops import count_variant
 
     v = count_variant(spec, dtype)
-    return Point(0, v.by_stage, v.fvcore_flops, v.params, v.memory.attention_matrix, v.problems)
+    return Point(0, v.by_stage, v.fvcore_flops, v.params, v.memory.attention_matrix, v.problems,
+                 v.effective_by_stage)
 
 
 def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
-              advance: Callable[[int], None] | None = None, count: Counter = count_point) -> SweepReport:
-    """Count every value of ``setting``; ``advance(value)`` is called after each (progress)."""
+              advance: Callable[[int], None] | None = None, count: Counter = count_point,
+              gpu: str | None = None) -> SweepReport:
+    """Count every value of ``setting``; ``advance(value)`` is called after each (progress).
+
+    With ``gpu`` every point gets its roofline, and the report the values where the layer
+    crosses from memory-bound to compute-bound (or back).
+    """
+    from attncli.roofline import for_spec
+
+    if gpu is not None:
+        for_spec(spec, gpu, dtype)  # an unknown --gpu or --dtype fails before any counting
     points = []
     for v in values:
-        points.append(replace(count(spec.with_(**{setting: v}), dtype), value=v))
+        point_spec = spec.with_(**{setting: v})
+        point = replace(count(point_spec, dtype), value=v)
+        if gpu is not None:
+            point = replace(point, roofline=for_spec(point_spec, gpu, dtype))
+        points.append(point)
         if advance is not None:
             advance(v)
     stages = list(points[0].by_stage) if points else []
@@ -132,5 +184,9 @@ def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
     exponents: dict[str, float | None] = {
         st: fit_exponent(xs, [p.by_stage.get(st, 0) for p in points]) for st in stages}
     exponents["total"] = fit_exponent(xs, [p.flops for p in points])
+    if any(p.effective_by_stage != p.by_stage for p in points):
+        # NOTE: a mask makes the effective attention count grow differently (a window: as W L, not L^2).
+        exponents["effective_qk"] = fit_exponent(xs, [p.effective_by_stage.get("qk", 0) for p in points])
+        exponents["effective_total"] = fit_exponent(xs, [p.effective_flops for p in points])
     exponents["params"] = fit_exponent(xs, [p.params for p in points])
-    return SweepReport(spec, setting, tuple(points), exponents, dtype)
+    return SweepReport(spec, setting, tuple(points), exponents, dtype, gpu)

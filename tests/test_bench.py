@@ -5,23 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attncli.bench import BACKENDS, check_fits, layer_dims, layer_macs, plan, predicted_memory, roofline_for, run_bench
+from attncli.bench import BACKENDS, check_fits, plan, predicted_memory, run_bench
+from attncli.roofline import for_spec as roofline_for
 from attncli.spec import IMPLS, AttnSpec, SpecError
 
 TINY = AttnSpec(dim=64, heads=4, batch=2, seq=16).validate()
-
-
-def test_layer_macs_is_the_closed_form_by_hand() -> None:
-    effective, dense = layer_macs(TINY)
-    # B*L*E*E = 2*16*64*64 for each projection and W_O; B*L*S*E = 2*16*16*64 for QK^T and x V.
-    want = {"q_proj": 131072, "k_proj": 131072, "v_proj": 131072, "qk": 32768, "av": 32768, "out_proj": 131072}
-    assert dense == want and effective == want
-
-
-def test_layer_dims() -> None:
-    d = layer_dims(AttnSpec(dim=64, heads=4, batch=2, seq=16, kv_seq=10).validate(), "bfloat16")
-    assert (d.batch, d.heads, d.kv_heads, d.head_dim, d.dim, d.q_len, d.kv_len) == (2, 4, 4, 16, 64, 16, 10)
-    assert d.new_kv_tokens == 2 * 10 and d.bytes_per_element == 2
 
 
 def test_predicted_memory_by_hand() -> None:

@@ -20,5 +20,6 @@ def test_every_stage_has_its_labels_and_closed_form() -> None:
 
 
 def test_dtype_bytes_are_the_ieee_sizes() -> None:
-    # IEEE 754 binary32 is 4 bytes, binary16 and bfloat16 2; the OCP FP8 formats (E4M3, E5M2) 1.
-    assert choices.DTYPE_BYTES == {"float32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
+    # IEEE 754 binary32 is 4 bytes (tf32 is a matmul mode over it), binary16 and bfloat16 2; the
+    # OCP FP8 formats (E4M3, E5M2) 1.
+    assert choices.DTYPE_BYTES == {"float32": 4, "tf32": 4, "float16": 2, "bfloat16": 2, "float8": 1}

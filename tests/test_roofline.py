@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from attncli.roofline import LayerDims, estimate, gpu, gpus, match_device, stage_elements
-from attncli.spec import SpecError
+from attncli.roofline import LayerDims, estimate, gpu, gpus, layer_dims, layer_macs, match_device, stage_elements
+from attncli.spec import AttnSpec, SpecError
 
 # NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column
 # (https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet): BF16 Tensor
@@ -132,3 +132,39 @@ def test_cuda_device_names_match_the_table() -> None:
     found = match_device("NVIDIA H100 80GB HBM3")
     assert found is not None and found.name == "h100-sxm"
     assert match_device("AMD EPYC 7763") is None
+
+
+# ---------------------------------------------------------------------------- from a spec
+TINY = AttnSpec(dim=64, heads=4, batch=2, seq=16).validate()
+
+
+def test_layer_macs_is_the_closed_form_by_hand() -> None:
+    effective, dense = layer_macs(TINY)
+    # B*L*E*E = 2*16*64*64 for each projection and W_O; B*L*S*E = 2*16*16*64 for QK^T and x V.
+    want = {"q_proj": 131072, "k_proj": 131072, "v_proj": 131072, "qk": 32768, "av": 32768, "out_proj": 131072}
+    assert dense == want and effective == want
+
+
+def test_layer_dims() -> None:
+    d = layer_dims(AttnSpec(dim=64, heads=4, batch=2, seq=16, kv_seq=10).validate(), "bfloat16")
+    assert (d.batch, d.heads, d.kv_heads, d.head_dim, d.dim, d.q_len, d.kv_len) == (2, 4, 4, 16, 64, 16, 10)
+    assert d.new_kv_tokens == 2 * 10 and d.bytes_per_element == 2
+
+
+def test_layer_macs_effective_for_a_causal_gqa_decode_step() -> None:
+    # One decode step of a Llama-3-8B layer (E 4096, H 32, G 8, d 128) against 8191 cached tokens:
+    # the new query sees all 8192 keys, so effective = dense; K/V project one token.
+    spec = AttnSpec(dim=4096, heads=32, kv_heads=8, d_head=128, seq=1, cache=8191, mask="causal",
+                    impl="sdpa").validate()
+    effective, dense = layer_macs(spec)
+    assert dense["qk"] == effective["qk"] == 32 * 8192 * 128
+    assert dense["k_proj"] == 4096 * 8 * 128
+    d = layer_dims(spec, "bfloat16")
+    assert (d.kv_heads, d.head_dim, d.q_len, d.kv_len, d.new_kv_tokens) == (8, 128, 1, 8192, 1)
+
+
+def test_layer_macs_effective_for_a_causal_prefill() -> None:
+    # L = S = 8: 8 * 9 / 2 = 36 visible pairs of 64, per head of d = 16, B = 2, H = 4.
+    spec = AttnSpec(dim=64, heads=4, batch=2, seq=8, mask="causal", impl="split").validate()
+    effective, dense = layer_macs(spec)
+    assert dense["qk"] == 2 * 4 * 64 * 16 and effective["qk"] == effective["av"] == 2 * 4 * 36 * 16

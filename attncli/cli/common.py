@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from attncli.choices import DTYPE_BYTES, FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY, SWEEPABLE
+from attncli.choices import (
+    DTYPE_BYTES,
+    FORMATS,
+    IMPLS,
+    MASKS,
+    MODERN_IMPLS,
+    SELF_ATTENTION_ONLY,
+    SETTING_FLAGS,
+    SWEEPABLE,
+)
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -39,6 +48,11 @@ if TYPE_CHECKING:
 else:
     DtypeOption = Annotated[Dtype, typer.Option(
         "--dtype", help="Element type for the memory estimate (counts do not depend on it).")]
+
+
+GpuOption = Annotated[str | None, typer.Option(
+    "--gpu", metavar="NAME",
+    help="Add a roofline estimate on this accelerator (an upper bound on speed; names: attncli gpus).")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -91,7 +105,10 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
     params = []
     for name, typ, default, decls, help_ in rows:
         if sweep and name in SWEEPABLE:
-            typ, help_, default = str | None, help_.rstrip(".") + f" (default: {d[name]}).{RANGE_HELP}", None
+            # NOTE: a help that names its default already (--batch, --kv-heads, ...) keeps it once.
+            said = "(default" in help_ or name not in d
+            typ, default = str | None, None
+            help_ = (help_ if said else help_.rstrip(".") + f" (default: {d[name]}).") + RANGE_HELP
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
             annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
@@ -135,6 +152,10 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
     return spec.with_(impl=chosen)
 
 
+SWEEP_DEFAULTS: dict[str, int | None] = {"kv_heads": None, "d_head": None, "window": None, "cache": 0}
+"""The defaults of the sweepable settings that every command shares (the others are per command)."""
+
+
 def split_sweep(values: dict[str, Any], d: dict[str, Any]) -> tuple[str | None, list[int]]:
     """Parse the sweepable options in place (first value each); return the ranged one.
 
@@ -144,18 +165,19 @@ def split_sweep(values: dict[str, Any], d: dict[str, Any]) -> tuple[str | None, 
     from attncli.sweep import parse_values
 
     swept: tuple[str | None, list[int]] = (None, [])
-    if all(values[name] is None for name in SWEEPABLE) and "sweep_default" in d:
+    if all(values[name] in (None, SWEEP_DEFAULTS.get(name)) for name in SWEEPABLE) and "sweep_default" in d:
         name, text = d["sweep_default"]
         values[name] = text
     for name in SWEEPABLE:
         if values[name] is None:
             if name != "batch":  # batch keeps None: it depends on --unbatched
-                values[name] = d[name]
+                values[name] = d.get(name, SWEEP_DEFAULTS.get(name))
             continue
-        parsed = parse_values(str(values[name]), "--" + name)
+        flag = SETTING_FLAGS[name]
+        parsed = parse_values(str(values[name]), flag, minimum=0 if name == "cache" else 1)
         if len(parsed) > 1:
             if swept[0] is not None:
-                raise SpecError("--" + name, f"sweep one setting at a time (--{swept[0]} is already a range)")
+                raise SpecError(flag, f"sweep one setting at a time ({SETTING_FLAGS[swept[0]]} is already a range)")
             swept = (name, parsed)
         values[name] = parsed[0]
     return swept

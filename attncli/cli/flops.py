@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import Dtype, DtypeOption, spec_command
+from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
@@ -21,6 +21,7 @@ from attncli.spec import AttnSpec
 def flops(
     spec: AttnSpec, fmt: str, output: Path | None,
     dtype: DtypeOption = Dtype.float32,
+    gpu: GpuOption = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
     max_flops: budget.MaxFlops = None,
@@ -49,13 +50,15 @@ def flops(
     table: Callable[[Any], Any]
     markdown: Callable[[Any], str]
     if module is not None:
+        if gpu is not None:
+            fail("--gpu: the roofline needs the layer's closed form; it is not available with --module")
         from attncli.render import usermodule as uview
         from attncli.usermodule import count_user_module
 
         counted = count_user_module(module, spec)
         table, markdown = uview.flops_table, uview.flops_markdown
     else:
-        counted = count_flops(spec, dtype=dtype.value)
+        counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
         table, markdown = view.table, view.markdown
     checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance)
     doc = {**counted.to_json(), "checks": [c.to_json() for c in checks]}

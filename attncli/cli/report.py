@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import Dtype, DtypeOption, spec_command
+from attncli.cli.common import Dtype, DtypeOption, GpuOption, spec_command
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
@@ -20,6 +20,7 @@ from attncli.spec import AttnSpec
 def report(
     spec: AttnSpec, fmt: str, output: Path | None,
     dtype: DtypeOption = Dtype.float32,
+    gpu: GpuOption = None,
     max_flops: budget.MaxFlops = None,
     max_params: budget.MaxParams = None,
     baseline: budget.Baseline = None,
@@ -35,7 +36,7 @@ def report(
     from attncli.render import report as view
     from attncli.report import build_report
 
-    doc_report = build_report(spec, dtype.value)
+    doc_report = build_report(spec, dtype.value, gpu)
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
                                   tolerance)
     doc_report = doc_report.with_checks(checks)

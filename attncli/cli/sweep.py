@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import Dtype, DtypeOption, fail, spec_command
+from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
@@ -20,19 +20,25 @@ from attncli.spec import AttnSpec
 def sweep(
     spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],
     dtype: DtypeOption = Dtype.float32,
+    gpu: GpuOption = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", dir_okay=False, help="Also draw the sweep to this PNG (needs attncli[plot]).")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
 ) -> None:
-    """Count H heads with W_O over a range of --seq, --heads, --dim or --batch (default: --seq 128:8192:x2).
+    """Count H heads with W_O over a range of one setting (default: --seq 128:8192:x2).
+
+    Any of --seq, --heads, --dim, --batch, --kv-heads, --head-dim, --window or --cache takes a
+    range. With --gpu every point gets a roofline estimate and the output says where the layer
+    crosses from memory-bound to compute-bound.
 
     Shows a table, a terminal chart and the fitted growth exponent per stage: QK^T grows as
     L^2, the projections as L, and heads change nothing.
     """
     setting, values = swept
     if setting is None:
-        fail("give one of --seq, --heads, --dim, --batch a range, e.g. --seq 128:8192:x2")
+        fail("give one of --seq, --heads, --dim, --batch, --kv-heads, --head-dim, --window, --cache a range, "
+             "e.g. --seq 128:8192:x2")
     if plot is not None:
         try:
             import matplotlib.figure
@@ -50,7 +56,7 @@ def sweep(
     from attncli.sweep import run_sweep
 
     with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
-        report = run_sweep(spec, setting, values, dtype.value, advance)
+        report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
     if plot is not None:
         try:

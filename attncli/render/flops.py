@@ -210,6 +210,10 @@ def table(r: FlopsReport) -> RenderableType:
     parts += [unc, mem]
     parts += [Text(f"note: {n}") for n in _notes(r)]
     parts += [Text(c, style="dim") for c in _conventions(r)]
+    if r.roofline is not None:
+        from attncli.render import roofline
+
+        parts.append(roofline.table(r.roofline))
     return Group(*parts)
 
 
@@ -236,4 +240,8 @@ def markdown(r: FlopsReport) -> str:
     if notes:
         out += ["", "#### Notes", ""] + [f"- {n}" for n in notes]
     out += ["", "#### Conventions", ""] + [f"- {c}" for c in _conventions(r)]
+    if r.roofline is not None:
+        from attncli.render import roofline
+
+        out += ["", roofline.markdown(r.roofline).rstrip("\n")]
     return "\n".join(out) + "\n"
