@@ -7,6 +7,12 @@ Targets (issue 3), as ratios measured in this one run against the bare import:
 - ``... --dim 8192 --heads 64 --seq 131072 --batch 8``: at most 2x, and peak RSS at most
   800 MB.
 
+Targets of the modern flags and the roofline, in the same run:
+
+- the Llama-3-8B layer (E 4096, H 32, G 8, d 128, no bias), causal prefill of 8192 tokens, and
+  one decode step against a 131072-token KV cache: each at most 1.5x, peak RSS at most 800 MB;
+- ``--gpu h100-sxm`` on the seed run: adds nothing measurable (its ratio beside the seed run's).
+
 Also measured, to show where the time goes: the same seed run with the torch._dynamo
 shortcut turned off (``ATTNCLI_NO_IMPORT_SHORTCUT=1``), and the floor every meta-device
 count pays, ``import torch, fvcore.nn, sympy, torch.fx.experimental.symbolic_shapes``
@@ -32,6 +38,10 @@ from dataclasses import dataclass, field
 PY = sys.executable
 SEED = ["flops", "--dim", "512", "--heads", "8", "--format", "json"]
 BIG = ["flops", "--dim", "8192", "--heads", "64", "--seq", "131072", "--batch", "8", "--format", "json"]
+LLAMA = ["flops", "--dim", "4096", "--heads", "32", "--kv-heads", "8", "--head-dim", "128", "--no-bias",
+         "--batch", "1", "--mask", "causal", "--impl", "sdpa", "--dtype", "bfloat16", "--format", "json"]
+PREFILL = [*LLAMA, "--seq", "8192"]
+DECODE = [*LLAMA, "--seq", "1", "--cache", "131072"]
 
 
 @dataclass
@@ -83,7 +93,10 @@ def main() -> int:
     seed_slow = Case("  same, dynamo shortcut off", [PY, "-m", "attncli", *SEED],
                      {"ATTNCLI_NO_IMPORT_SHORTCUT": "1"})
     big = Case("attncli flops (E=8192 H=64 L=128k B=8)", [PY, "-m", "attncli", *BIG])
-    cases = [bare, floor, seed, seed_slow, big]
+    seed_gpu = Case("  seed run with --gpu h100-sxm", [PY, "-m", "attncli", *SEED, "--gpu", "h100-sxm"])
+    prefill = Case("Llama-3-8B layer, causal prefill 8192", [PY, "-m", "attncli", *PREFILL])
+    decode = Case("Llama-3-8B layer, decode at cache 131072", [PY, "-m", "attncli", *DECODE])
+    cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode]
 
     for case in cases:  # warm the file cache; not measured
         case.run()
@@ -103,12 +116,17 @@ def main() -> int:
         ("seed run <= 1.5x bare import", seed.median / base <= 1.5),
         ("big run <= 2x bare import", big.median / base <= 2.0),
         ("big run peak RSS <= 800 MB", big.peak_mb <= 800),
+        ("Llama-3-8B prefill <= 1.5x bare import", prefill.median / base <= 1.5),
+        ("Llama-3-8B decode step <= 1.5x bare import", decode.median / base <= 1.5),
+        ("modern runs peak RSS <= 800 MB", max(prefill.peak_mb, decode.peak_mb) <= 800),
     ]
     print()
     for what, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {what}")
     print(f"\nshortcut saves {seed_slow.median - seed.median:.2f}s; the floor (sympy, which torch's meta "
           f"kernels import) is {floor.median / base:.2f}x by itself")
+    print(f"--gpu adds {seed_gpu.median - seed.median:+.2f}s to the seed run "
+          f"({seed_gpu.median / base:.2f}x against {seed.median / base:.2f}x)")
     print(f"heavy imports of the seed run: {', '.join(heavy_imports(seed.argv))}")
     return 0 if all(ok for _, ok in checks) else 1
 
