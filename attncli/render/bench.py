@@ -14,7 +14,7 @@ from rich.text import Text
 
 from attncli.bench import BenchReport, Row
 from attncli.render import roofline as roofline_view
-from attncli.render.common import commas, human, human_bytes, md_table, progress
+from attncli.render.common import commas, human, human_bytes, md_table, modern_terms, progress
 from attncli.render.roofline import seconds
 
 HEADERS = ["impl", "backend", "median", "IQR", "achieved FLOP/s", "FLOPs (effective)", "FLOPs (dense)",
@@ -45,7 +45,7 @@ def title(r: BenchReport) -> str:
     threads = r.environment["num_threads"]
     return (f"attncli bench: measured on {r.environment['device_name']} ({r.device}, {r.dtype}, "
             f"{threads} thread{'' if threads == 1 else 's'}), {what}: "
-            f"B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}, mask {s.mask}")
+            f"B={s.batch} L={s.seq} S={s.s} E={s.dim} H={s.heads}{modern_terms(s)}, mask {s.mask}")
 
 
 def caption(r: BenchReport) -> str:
