@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.choices import DTYPE_BYTES, FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY, SWEEPABLE
+from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import AttnSpec, SpecError
 
 
