@@ -213,7 +213,7 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
-                fail(str(exc))
+                fail(str(exc), getattr(exc, "exit_code", 2))
 
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return wrapper

@@ -31,6 +31,20 @@ PresetOption = Annotated[str | None, typer.Option(
 CallOption = Annotated[Call | None, typer.Option(
     "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
 
+DEFAULT_MODULE_TIMEOUT = 60.0
+"""``--module-timeout``'s default, seconds (attncli.usermodule.DEFAULT_TIMEOUT is the same)."""
+ModuleTimeoutOption = Annotated[float, typer.Option(
+    "--module-timeout", metavar="SECONDS", min=0.0,
+    help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
+
+MODULE_REFUSED = ("mask", "impl", "add_bias_kv", "add_zero_attn", "cache")
+"""Spec flags --module refuses when typed (see attncli.usermodule.NOT_FOR_MODULES)."""
+
+
+def module_flags_typed() -> set[str]:
+    """The flags among :data:`MODULE_REFUSED` the user typed."""
+    return explicit_names(MODULE_REFUSED)
+
 
 def explicit_names(names: Iterable[str]) -> set[str]:
     """The parameters among ``names`` the user gave on the command line or in the environment."""
