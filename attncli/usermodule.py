@@ -257,7 +257,10 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
                        ("--head-dim", spec.d_head is not None and spec.d_head * spec.heads != spec.dim),
                        ("--window", spec.window is not None)):
         if used:
-            raise SpecError(flag, f"{ref} is built as FACTORY(dim, heads), which cannot take {flag}")
+            key = {"--kv-heads": "kv_heads", "--head-dim": "head_dim", "--window": "window"}[flag]
+            origin = dict(spec.sources).get(key)
+            why = f" ({key} {spec.to_dict()[key]} from {origin})" if origin and origin != "command line" else ""
+            raise SpecError(flag, f"{ref} is built as FACTORY(dim, heads), which cannot take {flag}{why}")
     module = build_user(ref, spec, device, factory)
     plan = plan_call(module, call, spec.batch_first)
     if plan.style == "x" and not spec.is_self_attention:
