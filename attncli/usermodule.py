@@ -55,7 +55,7 @@ NOT_FOR_MODULES: dict[str, str] = {
 """Spec settings a user's module cannot take (it builds its own layer): refused when typed."""
 
 OTHER_RULE = ("an op that is neither a projection nor attention (a norm, a gate) is counted as fvcore's own "
-              "handle counts it (layer_norm: 5 per element... as fvcore defines it) and shown under 'other' "
+              "handle counts it (layer_norm: 5 per element with an affine, 4 without) and shown under 'other' "
               "with its op name; it is in the total, in no attention stage")
 
 
