@@ -233,7 +233,14 @@ def read_hf_config(path: str | Path) -> LayerSettings:
 
 
 def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None, str]:
-    """Layer 0's causal sliding window, honouring ``use_sliding_window`` and ``layer_types``."""
+    """Layer 0's causal sliding window, honouring ``use_sliding_window`` and ``layer_types``.
+
+    NOTE: ``sliding_window`` W is taken as attncli's ``--window`` W unchanged. transformers'
+    mask rule (``masking_utils.sliding_window_overlay``, used by Mistral, Qwen2 and Gemma-2's
+    ``create_sliding_window_causal_mask``) keeps key k for query q when ``q - W < k <= q``:
+    keys q-W+1 .. q, W keys, which is exactly ``--window W``
+    (tests/test_hf.py::test_sliding_window_keeps_as_many_keys_as_attncli).
+    """
     if cfg.get("sliding_window") is None:
         return None, "default: no sliding_window"
     window = _int(cfg, "sliding_window", where)

@@ -36,7 +36,8 @@ because ``nn.MultiheadAttention`` calls ``F.linear`` on its own weights (fvcore'
   an attention matmul;
 - an attention matmul whose left operand comes (through uncounted ops) from a softmax or from
   another attention matmul is ``av``; otherwise ``qk``;
-- a projection is named by where its output goes (through uncounted ops): the left operand of
+- a projection is named by where its output goes (through uncounted ops and
+  counted ops that are no matmul: norms): the left operand of
   ``qk`` is ``q_proj``, the right one ``k_proj``, the right operand of ``av`` is ``v_proj``;
   SDPA's query, key and value likewise. A packed projection that feeds several (a fused
   ``qkv``) is split between them in proportion to the part of its output each one reads:
@@ -411,13 +412,24 @@ class StageRecorder:
         self._param_only[key] = result
         return result
 
+    def _passes_through(self, node: Any) -> bool:
+        """Whether the stage walkers go on through ``node``: a counted op that is no matmul.
+
+        NOTE: a norm between the projections and attention (timm's and Qwen3's qk-norm
+        ``LayerNorm``/``RMSNorm``, counted by fvcore's own ``layer_norm`` handle) transforms q or k
+        elementwise per token; the projection still feeds QK^T through it. Its own count stays in
+        ``other`` under its op name; only matmuls (projections and attention) end a walk.
+        """
+        return self._role(node) == "other" and node.kind() not in MATMUL_OPERANDS
+
     def _upstream_roles(self, value: Any) -> set[str]:
-        """Roles of the counted nodes ``value`` comes from through uncounted ops (+ softmax)."""
+        """Roles of the counted nodes ``value`` comes from through uncounted ops and counted
+        non-matmul ops (norms), plus ``softmax``."""
         roles: set[str] = set()
 
         def visit(v: Any) -> Iterable[Any]:
             node = v.node()
-            if self._counted(node):
+            if self._counted(node) and not self._passes_through(node):
                 roles.add(self._role(node))
                 return ()
             if node.kind() in SOFTMAX_KINDS:
@@ -441,7 +453,7 @@ class StageRecorder:
             mine = share.get(v.unique(), Fraction(1))
             for use in v.uses():
                 user, slot = use.user, use.offset
-                if not self._counted(user):
+                if not self._counted(user) or self._passes_through(user):
                     for out in _data(user.outputs()):
                         part = _part(user, v, out) if user.kind() in SLICING_OPS else Fraction(1)
                         share.setdefault(out.unique(), mine * part)

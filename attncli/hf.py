@@ -359,10 +359,11 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
         mask_fn = masking_utils.create_causal_mask
     head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
     kv_heads = int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
+    # NOTE: BERT's W_O sits in BertSelfOutput: BertSelfAttention lacks it, BertAttention (self + output) has it.
+    out_proj = fam is None or fam.out_proj or not cls.__name__.endswith("SelfAttention")
     sizes = HfSizes(dim=int(config.hidden_size), heads=int(config.num_attention_heads), kv_heads=kv_heads,
-                    head_dim=head_dim, out_proj=fam.out_proj if fam is not None else True,
-                    window=window, causal=causal)
-    if fam is not None and not fam.out_proj:
+                    head_dim=head_dim, out_proj=out_proj, window=window, causal=causal)
+    if not out_proj:
         notes.append(f"{cls.__name__} has no output projection W_O (it sits in the model's next block)")
     return HfLayer(module=module.eval(), config=config, family=family, call_kind=call_kind, sizes=sizes,
                    rotary=rotary, mask_fn=mask_fn, notes=tuple(notes))

@@ -10,7 +10,7 @@ fault. Nothing here imports torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from attncli.choices import FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY
@@ -62,6 +62,9 @@ class AttnSpec:
     """Causal sliding window W: a query at position p sees keys p-W+1 .. p (``None``: no window)."""
     cache: int = 0
     """N past tokens already in the KV cache; the L query tokens are new and S = N + L."""
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Where each setting came from (``--config``/``--preset``): (name in ``to_dict``, origin) pairs,
+    e.g. ``("kv_heads", "config.json:num_key_value_heads")``; empty without a config or preset."""
 
     # ------------------------------------------------------------------ resolved sizes
     @property
@@ -143,6 +146,9 @@ class AttnSpec:
         d["head_dim"] = self.head_dim
         d["kv_heads"] = self.n_kv_heads
         del d["d_head"]
+        sources = d.pop("sources")
+        if sources:
+            d["sources"] = {k: v for k, v in sources}
         return d
 
     # ------------------------------------------------------------------ validation

@@ -1,49 +1,157 @@
-"""``--module pkg.mod:factory``: build and run an attention module the user wrote.
+"""``--module pkg.mod:factory``: build and run an attention module the user wrote, fenced.
 
 The reference names a module and an attribute: a factory function or a class, called as
-``factory(dim, heads)``. The module is built on the requested device (the meta device for
-counting, so any size works) and called as ``module(query, key, value)`` when its ``forward``
-takes three inputs, else ``module(x)``. Anything that goes wrong (import, build, forward) is a
-:class:`~attncli.spec.SpecError` naming ``--module`` with the reason, so the command exits 2.
+``factory(dim, heads)``, or a Hugging Face attention class (its constructor takes a model
+config), built by :func:`attncli.hf.build_hf_attention` from the layer settings and called the
+way its model calls it. A plain module is called as :func:`attncli.calling.plan_call` reads its
+``forward``: required positional parameters only (``module(x)`` or ``module(q, k, v)``,
+``--call`` overrides), in the layout its ``batch_first`` says.
+
+The user's code runs with the user's rights; attncli only fences it (:func:`fenced`): its
+stdout goes to stderr (attncli's stdout stays the report), anything it raises (``SystemExit``
+and ``KeyboardInterrupt`` included) becomes one :class:`~attncli.spec.SpecError` line, and a
+watchdog thread ends import + build + run after ``--module-timeout`` seconds. The working
+directory is appended to ``sys.path`` (never ahead of installed packages) while the code runs.
+Modules are built on the meta device (any size, nothing allocated); one that cannot run there
+(``.item()``, data-dependent shapes) runs on real CPU tensors when the memory model says the
+size fits. Nothing here imports torch at module level.
 """
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import importlib
-import inspect
+import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from attncli.calling import CallPlan, call_args, output_layout, plan_call
 from attncli.checks import Counted
-from attncli.flops import SCHEMA, UNCOUNTED_WHY
-from attncli.formulas import CONVENTION, TRAINING_FACTOR
+from attncli.choices import CLOSED_FORMS, OTHER, STAGES
+from attncli.formulas import CONVENTION, TRAINING_FACTOR, Memory
+from attncli.handles import UNCOUNTED_WHY
 from attncli.spec import AttnSpec, SpecError
 
 if TYPE_CHECKING:
     from attncli.crosscheck import FlopCounterCheck
+    from attncli.hf import HfLayer
     from attncli.trace import ModuleCount
 
 FLAG = "--module"
+TIMEOUT_FLAG = "--module-timeout"
+DEFAULT_TIMEOUT = 60.0
+"""Seconds the user's code may take to import, build and run (``--module-timeout``)."""
+SCHEMA = "attncli.flops/1"
+
+NOT_FOR_MODULES: dict[str, str] = {
+    "mask": "--mask", "impl": "--impl", "add_bias_kv": "--add-bias-kv", "add_zero_attn": "--add-zero-attn",
+    "cache": "--cache",
+}
+"""Spec settings a user's module cannot take (it builds its own layer): refused when typed."""
+
+OTHER_RULE = ("an op that is neither a projection nor attention (a norm, a gate) is counted as fvcore's own "
+              "handle counts it (layer_norm: 5 per element with an affine, 4 without) and shown under 'other' "
+              "with its op name; it is in the total, in no attention stage")
 
 
+class Interrupted(SpecError):
+    """The user pressed Ctrl-C while their code ran: exit 130, not 2."""
+
+    exit_code = 130
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------- the fence
+@contextlib.contextmanager
+def fenced(ref: str, timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[None]:
+    """Run the user's code (import, build, forward, tracing) inside.
+
+    - stdout goes to stderr (``contextlib.redirect_stdout``), so a ``print`` in the user's code
+      cannot corrupt a JSON report;
+    - ``SystemExit``, ``KeyboardInterrupt`` and every exception become one ``SpecError`` line
+      (``Interrupted``, exit 130, for Ctrl-C); attncli's own ``SpecError`` passes unchanged;
+    - a watchdog thread (``threading.Timer``) calls ``_thread.interrupt_main()`` after
+      ``timeout`` seconds, which raises ``KeyboardInterrupt`` in the main thread; it is reported
+      as a ``--module-timeout`` error.
+
+    NOTE: a watchdog thread rather than ``signal.alarm``: it works on every platform and does not
+    take over SIGALRM. It interrupts Python code only: a single C call (one huge matmul) ends
+    first, and code that swallows ``KeyboardInterrupt`` cannot be stopped.
+    """
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def fire() -> None:
+        with lock:  # NOTE: interrupt while holding the lock, so a finished run is never interrupted
+            if state["done"]:
+                return
+            state["fired"] = True
+            _thread.interrupt_main()
+
+    timer = threading.Timer(timeout, fire) if timeout else None
+    cwd = os.getcwd()
+    added = "" not in sys.path and cwd not in sys.path
+    if added:
+        sys.path.append(cwd)  # NOTE: appended: the user's files never shadow installed packages
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            try:
+                yield
+            finally:
+                with lock:
+                    state["done"] = True
+                if timer is not None:
+                    timer.cancel()
+    except SpecError:
+        raise
+    except KeyboardInterrupt:
+        if state["fired"]:
+            raise SpecError(TIMEOUT_FLAG, f"{ref} did not finish importing, building and running within "
+                                          f"{timeout:g} s; nothing was counted") from None
+        raise Interrupted(FLAG, f"{ref}: interrupted") from None
+    except SystemExit as exc:
+        raise SpecError(FLAG, f"{ref} called sys.exit({exc.code!r}); attncli stopped it") from None
+    except RecursionError:
+        raise SpecError(FLAG, f"{ref}: RecursionError: maximum recursion depth exceeded") from None
+    except Exception as exc:  # NOTE: user code can raise anything
+        raise SpecError(FLAG, f"{ref}: {type(exc).__name__}: {_one_line(exc)}") from exc
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+# ---------------------------------------------------------------------------- loading
 def load_factory(ref: str) -> Callable[..., Any]:
-    """Import ``pkg.mod:attr`` (the current directory is importable) and return ``attr``."""
+    """Import ``pkg.mod:attr`` (the current directory appended to sys.path) and return ``attr``.
+
+    Call it inside :func:`fenced`: importing runs the user's module.
+    """
     mod_name, sep, attr = ref.partition(":")
     if not sep or not mod_name or not attr:
         raise SpecError(FLAG, f"expected MODULE:FACTORY (e.g. mypkg.attn:build), got {ref!r}")
-    # NOTE: the current directory is importable only while the user's module is imported.
-    added = "" not in sys.path
+    cwd = os.getcwd()
+    added = "" not in sys.path and cwd not in sys.path
     if added:
-        sys.path.insert(0, "")
+        sys.path.append(cwd)
     try:
         module = importlib.import_module(mod_name)
-    except Exception as exc:  # NOTE: user code can raise anything on import
-        raise SpecError(FLAG, f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything on import
+        raise SpecError(FLAG, f"cannot import {mod_name!r}: {type(exc).__name__}: {_one_line(exc)}") from exc
     finally:
-        if added and "" in sys.path:
-            sys.path.remove("")
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -54,46 +162,36 @@ def load_factory(ref: str) -> Callable[..., Any]:
     return obj
 
 
-def build_user(ref: str, spec: AttnSpec, device: str = "meta") -> Any:
+def build_user(ref: str, spec: AttnSpec, device: str = "meta", factory: Any = None) -> Any:
     """``factory(spec.dim, spec.heads)`` built on ``device``, in eval mode."""
     import torch
 
-    factory = load_factory(ref)
+    factory = load_factory(ref) if factory is None else factory
     try:
         with torch.device(device):
             module = factory(spec.dim, spec.heads)
-    except Exception as exc:  # NOTE: user code can raise anything
-        raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) failed: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything
+        raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) failed: {type(exc).__name__}: "
+                              f"{_one_line(exc)}") from exc
     if not isinstance(module, torch.nn.Module):
         raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) returned {type(module).__name__}, "
                               "not a torch.nn.Module")
     return module.eval()
 
 
-def takes_qkv(module: Any) -> bool:
-    """Whether ``forward`` takes (query, key, value) rather than one input."""
-    try:
-        params = [p for p in inspect.signature(module.forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return False
-    return len(params) >= 3
-
-
-def user_args(module: Any, query: Any, key: Any, value: Any) -> tuple[Any, ...]:
-    return (query, key, value) if takes_qkv(module) else (query,)
-
-
-def run_user(module: Any, args: tuple[Any, ...], ref: str) -> Any:
-    """One forward pass; the first tensor of a tuple output is the output."""
+def run_user(module: Any, args: tuple[Any, ...], ref: str, kwargs: dict[str, Any] | None = None) -> Any:
+    """One forward pass; the output tensor (the first item of a tuple)."""
     import torch
 
     try:
         with torch.no_grad():
-            out = module(*args)
-    except Exception as exc:  # NOTE: user code can raise anything
+            out = module(*args, **(kwargs or {}))
+    except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything
         shapes = ", ".join(str(tuple(a.shape)) for a in args)
-        raise SpecError(FLAG, f"{ref} cannot run on inputs {shapes}: {type(exc).__name__}: {exc}") from exc
+        raise SpecError(FLAG, f"{ref} cannot run on inputs {shapes}: {type(exc).__name__}: "
+                              f"{_one_line(exc)}") from exc
+    if out is None or (isinstance(out, tuple | list) and not out):
+        raise SpecError(FLAG, f"{ref} returned {out!r}, no tensor: attncli needs the attention output")
     if isinstance(out, tuple | list):
         out = out[0]
     if not isinstance(out, torch.Tensor):
@@ -101,6 +199,110 @@ def run_user(module: Any, args: tuple[Any, ...], ref: str) -> Any:
     return out
 
 
+# ---------------------------------------------------------------------------- preparing
+@dataclass(frozen=True)
+class Prepared:
+    """A user's layer ready to run: the module to call, its inputs, and what it really is.
+
+    ``spec`` is the layer as built (a Hugging Face class's sizes, mask and window), used for
+    the closed form, the effective count and memory; ``plan`` says how a plain module is called
+    (``None`` for a Hugging Face class, which is called as its model calls it).
+    """
+
+    module: Any
+    args: tuple[Any, ...]
+    spec: AttnSpec
+    plan: CallPlan | None
+    hf: HfLayer | None
+    device: str
+    notes: tuple[str, ...] = ()
+
+
+def refuse_flags(ref: str, typed: set[str] | frozenset[str]) -> None:
+    """Exit 2 for typed flags a module cannot take (they would be recorded in config and ignored)."""
+    for name, flag in NOT_FOR_MODULES.items():
+        if name in typed:
+            raise SpecError(flag, f"does not apply to --module {ref} (the module builds its own layer)")
+
+
+def _hf_settings(spec: AttnSpec, typed: set[str] | frozenset[str]) -> SimpleNamespace:
+    """The settings handed to a Hugging Face class; the bias only when the user or a config chose it."""
+    sources = dict(spec.sources)
+    bias_chosen = "bias" in typed or sources.get("bias", "default") != "default"
+    return SimpleNamespace(dim=spec.dim, heads=spec.heads, kv_heads=spec.n_kv_heads, head_dim=spec.head_dim,
+                           window=spec.window, bias=spec.bias if bias_chosen else None, cache=spec.cache)
+
+
+def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
+            typed: set[str] | frozenset[str] = frozenset(), factory: Any = None) -> Prepared:
+    """Import and build ``ref`` on ``device`` and make its inputs (call inside :func:`fenced`)."""
+    from attncli import hf
+    from attncli.modules import make_inputs
+
+    refuse_flags(ref, typed)
+    factory = load_factory(ref) if factory is None else factory
+    if hf.is_hf_attention(factory):
+        if call is not None:
+            raise SpecError("--call", f"{ref} is a Hugging Face class: attncli calls it as its model does")
+        if not spec.is_self_attention:
+            raise SpecError("--kv-seq" if spec.s != spec.seq else "--kdim",
+                            f"{ref} is called as its model calls it, on one hidden-state tensor (self-attention)")
+        layer = hf.build_hf_attention(factory, _hf_settings(spec, typed), device)
+        s = layer.sizes
+        built = spec.with_(dim=s.dim, heads=s.heads, kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window,
+                           mask="causal" if s.causal else "none", impl="split", kv_seq=None, kdim=None, vdim=None)
+        x = make_inputs(built.with_(mask="none"), device).query
+        return Prepared(layer.wrapper(), (x,), built, None, layer, device, layer.notes)
+    for flag, used in (("--kv-heads", spec.n_kv_heads != spec.heads),
+                       ("--head-dim", spec.d_head is not None and spec.d_head * spec.heads != spec.dim),
+                       ("--window", spec.window is not None)):
+        if used:
+            key = {"--kv-heads": "kv_heads", "--head-dim": "head_dim", "--window": "window"}[flag]
+            origin = dict(spec.sources).get(key)
+            why = f" ({key} {spec.to_dict()[key]} from {origin})" if origin and origin != "command line" else ""
+            raise SpecError(flag, f"{ref} is built as FACTORY(dim, heads), which cannot take {flag}{why}")
+    module = build_user(ref, spec, device, factory)
+    plan = plan_call(module, call, spec.batch_first)
+    if plan.style == "x" and not spec.is_self_attention:
+        flag = "--kv-seq" if spec.s != spec.seq else ("--kdim" if spec.k_dim != spec.dim else "--vdim")
+        raise SpecError(flag, f"{ref} is called as module(x) ({plan.reason}): one input, self-attention; "
+                              "pass --call qkv to feed separate query, key and value")
+    inputs = make_inputs(spec.with_(mask="none", impl="split"), device)
+    args = call_args(plan, inputs.query, inputs.key, inputs.value)
+    built = spec.with_(mask="none", impl="split")
+    return Prepared(module, args, built, plan, None, device, plan.notes)
+
+
+def _run(p: Prepared, ref: str) -> Any:
+    if p.hf is not None:
+        return run_user(p.module, p.args, ref)
+    return output_layout(p.plan, run_user(p.module, p.args, ref)) if p.plan is not None else None
+
+
+def prepare_and_run(ref: str, spec: AttnSpec, call: str | None, typed: set[str] | frozenset[str],
+                    dtype: str = "float32") -> tuple[Prepared, Any]:
+    """Build on meta and run; when meta cannot run the module, on real CPU tensors if they fit."""
+    factory = load_factory(ref)
+    p = prepare(ref, spec, "meta", call, typed, factory)
+    try:
+        return p, _run(p, ref)
+    except SpecError as exc:
+        meta_error = exc.message
+    from attncli.bench import available_memory, check_fits
+
+    available, source = available_memory("cpu")
+    try:
+        check_fits(p.spec, dtype, "cpu", available, source)
+    except SpecError as refusal:
+        raise SpecError(FLAG, f"{meta_error}; on real tensors instead: {refusal.message}") from None
+    p = prepare(ref, spec, "cpu", call, typed, factory)
+    out = _run(p, ref)
+    note = (f"the meta device could not run {ref} ({meta_error}); it was built and run on real CPU tensors "
+            "(the memory model said they fit)")
+    return Prepared(p.module, p.args, p.spec, p.plan, p.hf, "cpu", (*p.notes, note)), out
+
+
+# ---------------------------------------------------------------------------- shapes
 @dataclass(frozen=True)
 class UserShapes:
     """``attncli shapes --module``: what can be known of a module written elsewhere."""
@@ -110,6 +312,8 @@ class UserShapes:
     input_shapes: tuple[tuple[int, ...], ...]
     output_shape: tuple[int, ...]
     weights: tuple[tuple[str, tuple[int, ...], int], ...]
+    plan: CallPlan | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def total_params(self) -> int:
@@ -119,27 +323,26 @@ class UserShapes:
         names = ["input"] if len(self.input_shapes) == 1 else ["input", "key_input", "value_input"]
         return {
             "schema": "attncli.shapes/1",
-            "config": {**self.spec.to_dict(), "module": self.ref},
+            "config": {**self.spec.to_dict(), "impl": "module", "module": self.ref,
+                       "call": None if self.plan is None else self.plan.to_json()},
             "stages": [*({"name": n, "shape": list(s)} for n, s in zip(names, self.input_shapes, strict=True)),
                        {"name": "output", "shape": list(self.output_shape)}],
             "weights": [{"name": n, "shape": list(s), "numel": k} for n, s, k in self.weights],
             "params": {"total": self.total_params},
             "outputs": {"attn_output": list(self.output_shape), "attn_weights": None},
             "notes": ["inner stages of a user's module are not known to attncli; its inputs, output, "
-                      "weights and parameters are"],
+                      "weights and parameters are", *self.notes],
         }
 
 
-def user_shapes(ref: str, spec: AttnSpec) -> UserShapes:
-    """Build and run ``ref`` on meta tensors of the spec's sizes (batch-first, self-attention)."""
-    from attncli.modules import make_inputs
-
-    module = build_user(ref, spec, "meta")
-    inputs = make_inputs(spec.with_(mask="none"), "meta")
-    args = user_args(module, inputs.query, inputs.key, inputs.value)
-    out = run_user(module, args, ref)
-    weights = tuple((n, tuple(p.shape), p.numel()) for n, p in module.named_parameters())
-    return UserShapes(ref, spec, tuple(tuple(a.shape) for a in args), tuple(out.shape), weights)
+def user_shapes(ref: str, spec: AttnSpec, call: str | None = None, typed: set[str] | frozenset[str] = frozenset(),
+                timeout: float | None = DEFAULT_TIMEOUT) -> UserShapes:
+    """Build and run ``ref`` on meta tensors of the spec's sizes (fenced)."""
+    with fenced(ref, timeout):
+        p, out = prepare_and_run(ref, spec, call, typed)
+        weights = tuple((n.removeprefix("attn."), tuple(w.shape), w.numel()) for n, w in p.module.named_parameters())
+    return UserShapes(ref, p.spec, tuple(tuple(a.shape) for a in p.args), tuple(out.shape), weights, p.plan,
+                      p.notes)
 
 
 # ---------------------------------------------------------------------------- counting
@@ -147,8 +350,9 @@ def user_shapes(ref: str, spec: AttnSpec) -> UserShapes:
 class ModuleFlops:
     """``attncli flops --module``: a user's module counted with the same handles and checks.
 
-    The closed form is that of standard attention of the same sizes: a reference for the
-    reader, not a requirement (the module may differ), so it is reported, not enforced.
+    ``closed`` is the closed form of standard attention with the sizes the module was built
+    with (W_O when it was counted): a reference for the reader, not a requirement (the module
+    may differ), so it is reported, not enforced.
     """
 
     ref: str
@@ -156,70 +360,134 @@ class ModuleFlops:
     params: int
     count: ModuleCount
     flop_counter: FlopCounterCheck
-    reference: dict[str, int]
+    closed: dict[str, int]
+    effective_by_stage: dict[str, int]
+    memory: Memory
     problems: tuple[str, ...]
+    plan: CallPlan | None = None
+    device: str = "meta"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def reference(self) -> dict[str, int]:
+        return self.closed
 
     @property
     def agree(self) -> bool:
         return not self.problems
 
     @property
+    def out_proj(self) -> bool:
+        """True only when a W_O was counted."""
+        return self.count.by_stage.get("out_proj", 0) > 0
+
+    @property
     def variants(self) -> tuple[Counted, ...]:
         """The module as built, as the budget and baseline checks read it."""
-        return (Counted(self.spec.heads, self.spec.out_proj, self.count.total, self.params),)
+        return (Counted(self.spec.heads, self.out_proj, self.count.total, self.params),)
+
+    @property
+    def attention_total(self) -> int:
+        return sum(self.count.by_stage.get(k, 0) for k in STAGES)
 
     @property
     def matches_reference(self) -> bool:
-        return self.count.total == sum(self.reference.values())
+        return all(self.count.by_stage.get(k, 0) == self.closed[k] for k in STAGES)
+
+    @property
+    def other_ops(self) -> dict[str, int]:
+        """Counted ops outside the attention stages, by op name, with their MACs."""
+        out: dict[str, int] = {}
+        for op in self.count.ops:
+            n = sum(v for st, v in op.stages if st == OTHER)
+            if n:
+                out[op.kind] = out.get(op.kind, 0) + n
+        return out
 
     def to_json(self) -> dict[str, Any]:
+        total = self.count.total
+        fc = self.flop_counter
+        fc_expected = 2 * (total - fc.skipped_macs)
+        eff = sum(self.effective_by_stage.values())
+        by_stage = {k: self.count.by_stage.get(k, 0) for k in STAGES}
+        if self.count.by_stage.get(OTHER):
+            by_stage[OTHER] = self.count.by_stage[OTHER]
         return {
             "schema": SCHEMA,
-            "config": {**self.spec.to_dict(), "module": self.ref},
+            "config": {**self.spec.to_dict(), "impl": "module", "module": self.ref, "device": self.device,
+                       "call": None if self.plan is None else self.plan.to_json()},
             "convention": dict(CONVENTION),
+            "closed_forms": dict(CLOSED_FORMS),
             "variants": [{
-                "heads": self.spec.heads, "out_proj": self.spec.out_proj, "label": f"{self.ref} as built",
-                "fvcore_flops": self.count.total, "flops": 2 * self.count.total,
-                "training_flops": TRAINING_FACTOR * 2 * self.count.total, "params": self.params,
-                "by_stage": dict(self.count.by_stage), "by_module": dict(self.count.by_module),
-                "by_operator": dict(self.count.by_operator),
+                "heads": self.spec.heads, "out_proj": self.out_proj, "label": f"{self.ref} as built",
+                "fvcore_flops": total, "flops": 2 * total,
+                "training_fvcore_flops": TRAINING_FACTOR * total, "training_flops": TRAINING_FACTOR * 2 * total,
+                "params": self.params,
+                "by_stage": by_stage,
+                "effective": {"fvcore_flops": eff, "flops": 2 * eff, "by_stage": dict(self.effective_by_stage)},
+                "other_ops": [{"op": k, "fvcore_flops": v, "counted": True} for k, v in self.other_ops.items()],
+                "other_rule": OTHER_RULE,
+                "memory": self.memory.to_json(),
+                "stage_sources": {k: list(v) for k, v in self.count.stage_sources.items()},
+                "by_module": dict(self.count.by_module), "by_operator": dict(self.count.by_operator),
                 "uncounted_ops": [{"op": k, "count": v, "why": UNCOUNTED_WHY.get(k, "no fvcore handle")}
                                   for k, v in self.count.uncounted_ops.items()],
-                "cross_checks": {"flop_counter": {**self.flop_counter.to_json(),
-                                                  "agree": self.flop_counter.flops == 2 * self.count.total},
-                                 "agree": self.agree, "problems": list(self.problems)},
+                "cross_checks": {
+                    "closed_form": {"what": "standard attention with the sizes the module was built with "
+                                            "(reported, not enforced)",
+                                    "by_stage": dict(self.closed), "total": sum(self.closed.values()),
+                                    "agree": self.matches_reference},
+                    "flop_counter": {**fc.to_json(), "agree": fc.flops == fc_expected},
+                    "agree": self.agree, "problems": list(self.problems)},
+                "notes": list(self.notes),
             }],
-            "reference": {"what": "closed form of standard attention with these sizes (H heads with W_O)",
-                          "by_stage": dict(self.reference), "total": sum(self.reference.values()),
+            "conclusion": {"matches_closed_form": self.matches_reference, "out_proj_counted": self.out_proj,
+                           "attention_fvcore_flops": self.attention_total,
+                           "other_fvcore_flops": self.count.by_stage.get(OTHER, 0)},
+            "reference": {"what": "closed form of standard attention with these sizes",
+                          "by_stage": dict(self.closed), "total": sum(self.closed.values()),
                           "matches": self.matches_reference},
             "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
+            "notes": list(self.notes),
         }
 
 
-def count_user_module(ref: str, spec: AttnSpec) -> ModuleFlops:
-    """Build ``ref`` (``pkg.mod:factory``) on meta, count it, and cross-check with FlopCounterMode."""
+def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
+                      typed: set[str] | frozenset[str] = frozenset(), timeout: float | None = DEFAULT_TIMEOUT,
+                      dtype: str = "float32") -> ModuleFlops:
+    """Build ``ref`` on meta (fenced), count it, and cross-check with FlopCounterMode."""
     from fvcore.nn import parameter_count
 
-    from attncli import formulas, modules
+    from attncli import formulas
     from attncli.crosscheck import flop_counter_check
-    from attncli.formulas import check_representable
     from attncli.trace import caller, trace_count
 
-    check_representable(spec)
-    module = build_user(ref, spec, "meta")
-    inputs = modules.make_inputs(spec.with_(mask="none"), "meta")
-    args = user_args(module, inputs.query, inputs.key, inputs.value)
-    run_user(module, args, ref)  # a clear --module error before tracing
-    call, tensors = caller(module, args, {})
-    try:
-        count = trace_count(call, tensors)
-        fc = flop_counter_check(call, tensors, count.ops)
-    except Exception as exc:  # NOTE: tracing user code can fail in many ways
-        raise SpecError(FLAG, f"{ref} cannot be traced for counting: {type(exc).__name__}: {exc}") from exc
+    formulas.check_representable(spec)
+    with fenced(ref, timeout):
+        p, _ = prepare_and_run(ref, spec, call, typed, dtype)
+        call_module, tensors = caller(p.module, p.args, {})
+        try:
+            count = trace_count(call_module, tensors)
+            fc = flop_counter_check(call_module, tensors, count.ops)
+        except SpecError:
+            raise
+        except (Exception, SystemExit) as exc:  # NOTE: tracing user code can fail in many ways
+            raise SpecError(FLAG, f"{ref} cannot be traced for counting: {type(exc).__name__}: "
+                                  f"{_one_line(exc)}") from exc
+        params = int(parameter_count(p.module)[""])
     problems = []
-    if fc.flops != 2 * count.total:
+    if fc.flops != 2 * (count.total - fc.skipped_macs):
         problems.append(f"total: fvcore {count.total:,} MACs = {2 * count.total:,} FLOPs, "
                         f"FlopCounterMode {fc.flops:,} FLOPs")
     problems += [f"FlopCounterMode {m}" for m in fc.mismatches if "not possible" not in m]
-    return ModuleFlops(ref, spec, int(parameter_count(module)[""]), count, fc,
-                       formulas.closed_form(spec.with_(out_proj=True)), tuple(problems))
+    notes = list(p.notes)
+    notes += [f"FlopCounterMode has no formula for {k}: the total it is compared with leaves out fvcore's "
+              f"{n:,} MACs of it" for k, n in fc.skipped]
+    notes += [f"FlopCounterMode: {m}" for m in fc.mismatches if "not possible" in m]
+    if p.device == "cpu":
+        notes.append("counted on CPU tensors: FlopCounterMode counts 0 for SDPA there (torch 2.13)")
+    built = p.spec.with_(out_proj=count.by_stage.get("out_proj", 0) > 0)
+    closed = formulas.closed_form(built)
+    eff, eff_problems = formulas.effective({k: count.by_stage.get(k, 0) for k in STAGES}, built)
+    return ModuleFlops(ref, built, params, count, fc, closed, eff, formulas.memory(built, dtype),
+                       tuple(problems) + eff_problems, p.plan, p.device, tuple(notes))

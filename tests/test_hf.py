@@ -188,3 +188,21 @@ def test_without_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
         build_hf_attention(LlamaAttention, SimpleNamespace(dim=32, heads=4))
     assert err.value.flag == "--module" and "pip install 'attncli[hf]'" in err.value.message
     assert not is_hf_attention(LlamaAttention)
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_sliding_window_keeps_as_many_keys_as_attncli(window: int) -> None:
+    # transformers' own rule: sliding_window_overlay(W) keeps kv_idx > q_idx - W on top of causal
+    # (Mistral, Qwen2, Gemma-2 all build their local masks with create_sliding_window_causal_mask).
+    # attncli's --window W: a query at p sees keys p-W+1 .. p, i.e. min(W, p + 1) keys.
+    from transformers.masking_utils import and_masks, causal_mask_function, sliding_window_overlay
+
+    from attncli.visibility import visible_pairs
+
+    rule = and_masks(causal_mask_function, sliding_window_overlay(window))
+    n = 8
+    t = torch.tensor
+    seen = [[bool(rule(t(0), t(0), t(q), t(k))) for k in range(n)] for q in range(n)]
+    for q in range(n):
+        assert [k for k in range(n) if seen[q][k]] == list(range(max(0, q - window + 1), q + 1))
+    assert sum(map(sum, seen)) == visible_pairs(n, n, window=window) == sum(min(window, p + 1) for p in range(n))

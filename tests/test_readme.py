@@ -20,6 +20,7 @@ from attncli.cli.common import SPEC_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+LAYER_SOURCES = ("config", "preset")
 BLOCK = re.compile(r"(<!-- usage:(?P<cmd>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /usage -->)", re.S)
 
 
@@ -35,6 +36,8 @@ def usage(name: str) -> str:
     rows = []
     for p in cmd.params:
         if p.name in SPEC_FIELDS or p.name in ("format", "output", "help"):
+            continue
+        if layer and p.name in LAYER_SOURCES:  # --config/--preset are layer flags (the README's table)
             continue
         flags = "/".join(p.opts + p.secondary_opts)
         rows.append(f"  {flags:<22} {' '.join((p.help or '').split())}")
@@ -56,7 +59,7 @@ def test_every_layer_flag_is_documented() -> None:
     text = README.read_text()
     shapes = commands()["shapes"]
     for p in shapes.params:
-        if p.name in SPEC_FIELDS or p.name in ("format", "output"):
+        if p.name in SPEC_FIELDS or p.name in ("format", "output", *LAYER_SOURCES):
             for flag in p.opts:
                 assert f"`{flag}" in text or f"{flag}/" in text or f"/{flag}" in text, flag
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import torch
 
+from attncli.calling import call_args, plan_call
 from attncli.spec import AttnSpec, SpecError
-from attncli.usermodule import build_user, load_factory, run_user, takes_qkv, user_args
+from attncli.usermodule import build_user, fenced, load_factory, run_user
 
 SPEC = AttnSpec(dim=16, heads=4, batch=2, seq=5).validate()
 
@@ -30,10 +31,21 @@ def test_build_and_run_factory_and_class() -> None:
     for ref in ("tests.usermods:build_tiny", "tests.usermods:TinyAttention"):
         m = build_user(ref, SPEC, "cpu")
         x = torch.randn(2, 5, 16)
-        assert not takes_qkv(m)
-        assert run_user(m, user_args(m, x, x, x), ref).shape == (2, 5, 16)
+        plan = plan_call(m)
+        assert plan.style == "x"
+        assert run_user(m, call_args(plan, x, x, x), ref).shape == (2, 5, 16)
     mha = build_user("tests.usermods:build_mha", SPEC, "cpu")
-    assert takes_qkv(mha)
+    assert plan_call(mha).style == "qkv"
+
+
+def test_current_directory_is_appended_never_first(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's file named like an installed package must not shadow it: cwd goes last, and leaves."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = list(sys.path)
+    with fenced("x:y", None):
+        assert sys.path[:-1] == before and sys.path[-1] == str(tmp_path)
+    assert sys.path == before
 
 
 def test_build_and_run_failures() -> None:

@@ -46,3 +46,41 @@ class WrongShape(nn.Module):
 
 
 not_callable = 42
+
+
+class TimmAttention(nn.Module):
+    """timm's ``timm.models.vision_transformer.Attention`` (timm 1.0), its signature and forward copied.
+
+    timm cannot be imported here (it needs torchvision), so its calling convention is checked
+    through this copy: ``__init__(dim, num_heads=8, qkv_bias=False, qk_norm=False, ...)`` and
+    ``forward(x, attn_mask=None)``: one required input although it lists two positional ones.
+    """
+
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False, qk_norm: bool = False,
+                 proj_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0,
+                 norm_layer: type[nn.Module] = nn.LayerNorm) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.q_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+        self.k_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.norm = nn.Identity()
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        x = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        x = x.transpose(1, 2).reshape(b, n, c)
+        x = self.norm(x)
+        return self.proj_drop(self.proj(x))  # type: ignore[no-any-return]
+
+
+def timm_qk_norm(dim: int, heads: int) -> TimmAttention:
+    return TimmAttention(dim, heads, qk_norm=True)

@@ -28,6 +28,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
+from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -102,7 +103,8 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
          "Implementation: " + ", ".join(IMPLS) + f" (default: {d['impl']}; split when it cannot run the layer)."),
         ("seed", int, 0, ("--seed",), "Random seed for weights and inputs."),
     ]
-    params = []
+    params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption),
+              inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=PresetOption)]
     for name, typ, default, decls, help_ in rows:
         if sweep and name in SWEEPABLE:
             # NOTE: a help that names its default already (--batch, --kv-heads, ...) keeps it once.
@@ -156,16 +158,20 @@ SWEEP_DEFAULTS: dict[str, int | None] = {"kv_heads": None, "d_head": None, "wind
 """The defaults of the sweepable settings that every command shares (the others are per command)."""
 
 
-def split_sweep(values: dict[str, Any], d: dict[str, Any]) -> tuple[str | None, list[int]]:
+def split_sweep(values: dict[str, Any], d: dict[str, Any],
+                none_typed: bool | None = None) -> tuple[str | None, list[int]]:
     """Parse the sweepable options in place (first value each); return the ranged one.
 
     At most one setting may take several values; SpecError names the second. Options not
-    given take their default from ``d``; with none given, ``d["sweep_default"]`` is swept.
+    given take their default from ``d``; with none given (``none_typed``: none typed, when a
+    config or preset filled some), ``d["sweep_default"]`` is swept.
     """
     from attncli.sweep import parse_values
 
     swept: tuple[str | None, list[int]] = (None, [])
-    if all(values[name] in (None, SWEEP_DEFAULTS.get(name)) for name in SWEEPABLE) and "sweep_default" in d:
+    if none_typed is None:
+        none_typed = all(values[name] is None for name in SWEEPABLE)
+    if none_typed and "sweep_default" in d and values[d["sweep_default"][0]] is None:
         name, text = d["sweep_default"]
         values[name] = text
     for name in SWEEPABLE:
@@ -181,6 +187,19 @@ def split_sweep(values: dict[str, Any], d: dict[str, Any]) -> tuple[str | None, 
             swept = (name, parsed)
         values[name] = parsed[0]
     return swept
+
+
+def provenance(spec: AttnSpec, layer_sources: dict[str, str], typed: set[str]) -> dict[str, str]:
+    """Where every setting of ``spec.to_dict()`` came from: the config or preset (``layer_sources``),
+    ``command line`` (``typed``) or ``default``."""
+    keyword = {"head_dim": "d_head"}
+    out = {}
+    for key in spec.to_dict():
+        if key == "sources":
+            continue
+        name = keyword.get(key, key)
+        out[key] = "command line" if name in typed else layer_sources.get(key, "default")
+    return out
 
 
 def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -202,15 +221,21 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
             values = {k: kwargs.pop(k) for k in SPEC_FIELDS}
+            config, preset = kwargs.pop("config"), kwargs.pop("preset")
             fmt = kwargs.pop("format").value
             output = kwargs.pop("output")
             try:
+                typed = explicit_names(SPEC_FIELDS)
+                none_typed = all(values[name] is None for name in SWEEPABLE)
+                values, layer_sources = layer_values(values, config, preset, typed)
                 if sweep:
-                    kwargs["swept"] = split_sweep(values, d)
+                    kwargs["swept"] = split_sweep(values, d, none_typed)
                 spec = spec_from(values, default_batch=d["batch"], default_impl=d["impl"])
+                if config is not None or preset is not None:
+                    spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
-                fail(str(exc))
+                fail(str(exc), getattr(exc, "exit_code", 2))
 
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return wrapper

@@ -11,6 +11,7 @@ import typer
 
 from attncli.cli import app, budget
 from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
@@ -30,7 +31,10 @@ def flops(
     tolerance: budget.Tolerance = 0.0,
     module: Annotated[str | None, typer.Option(
         "--module", metavar="PKG.MOD:FACTORY",
-        help="Count your own attention module, built as FACTORY(dim, heads), instead of --impl.")] = None,
+        help="Count your own attention module, built as FACTORY(dim, heads) (or a Hugging Face attention "
+             "class, from the layer flags), instead of --impl. Runs your code with your rights.")] = None,
+    call: CallOption = None,
+    module_timeout: ModuleTimeoutOption = DEFAULT_MODULE_TIMEOUT,
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 
@@ -52,10 +56,14 @@ def flops(
     if module is not None:
         if gpu is not None:
             fail("--gpu: the roofline needs the layer's closed form; it is not available with --module")
+        from attncli.cli.runtime import without_placeholder
         from attncli.render import usermodule as uview
         from attncli.usermodule import count_user_module
 
-        counted = count_user_module(module, spec)
+        without_placeholder()
+
+        counted = count_user_module(module, spec, call=None if call is None else call.value,
+                                    typed=module_flags_typed(), timeout=module_timeout, dtype=dtype.value)
         table, markdown = uview.flops_table, uview.flops_markdown
     else:
         counted = count_flops(spec, dtype=dtype.value, gpu=gpu)

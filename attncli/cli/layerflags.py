@@ -31,6 +31,20 @@ PresetOption = Annotated[str | None, typer.Option(
 CallOption = Annotated[Call | None, typer.Option(
     "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
 
+DEFAULT_MODULE_TIMEOUT = 60.0
+"""``--module-timeout``'s default, seconds (attncli.usermodule.DEFAULT_TIMEOUT is the same)."""
+ModuleTimeoutOption = Annotated[float, typer.Option(
+    "--module-timeout", metavar="SECONDS", min=0.0,
+    help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
+
+MODULE_REFUSED = ("mask", "impl", "add_bias_kv", "add_zero_attn", "cache")
+"""Spec flags --module refuses when typed (see attncli.usermodule.NOT_FOR_MODULES)."""
+
+
+def module_flags_typed() -> set[str]:
+    """The flags among :data:`MODULE_REFUSED` the user typed."""
+    return explicit_names(MODULE_REFUSED)
+
 
 def explicit_names(names: Iterable[str]) -> set[str]:
     """The parameters among ``names`` the user gave on the command line or in the environment."""
@@ -44,13 +58,18 @@ def explicit_names(names: Iterable[str]) -> set[str]:
     return {n for n in names if ctx.get_parameter_source(n) in given}
 
 
+SPEC_KEYWORDS: dict[str, str] = {"head_dim": "d_head"}
+"""Settings whose ``AttnSpec`` keyword differs from the config's name (``--head-dim`` is ``d_head``)."""
+
+
 def layer_values(values: dict[str, Any], config: Path | None, preset: str | None,
                  explicit: set[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The spec option ``values`` with ``--config``/``--preset`` laid under the flags the user typed.
 
-    Returns the new values (keys as ``AttnSpec`` keywords, ready for ``spec_from``) and the
-    provenance of each layer setting (``{}`` without a config or preset). ``explicit`` names
-    the typed flags; by default it is read from the current click context.
+    Returns the new values (keys as ``AttnSpec`` keywords, ready for ``spec_from``: the config's
+    ``head_dim`` becomes ``d_head``; a causal model's ``mask`` is ``causal``) and the provenance
+    of each layer setting, keyed as in ``AttnSpec.to_dict`` (``{}`` without a config or preset).
+    ``explicit`` names the typed flags; by default it is read from the current click context.
     """
     from attncli.configs import load_preset, merge, read_hf_config
 
@@ -60,8 +79,10 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
         return values, {}
     settings = read_hf_config(config) if config is not None else load_preset(str(preset))
     typed = explicit_names(values) if explicit is None else explicit
-    given = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if k in typed}
+    to_config = {v: k for k, v in SPEC_KEYWORDS.items()}
+    given = {to_config.get(k, k): (v.value if isinstance(v, Enum) else v)
+             for k, v in values.items() if k in typed}
     merged = merge(settings, given)
     out = dict(values)
-    out.update(merged.values)
+    out.update({SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()})
     return out, {k: v for k, v in merged.sources.items() if k in merged.values}

@@ -89,6 +89,22 @@ def without_dynamo_import() -> Iterator[None]:
             getattr(fn, "__dict__", {}).pop("__dynamo_disable", None)
 
 
+def without_placeholder() -> None:
+    """Drop the ``torch._dynamo`` placeholder now, if it is in place (the real module loads on demand).
+
+    NOTE: ``--module`` imports the user's code, which may import ``torch._dynamo`` pieces or
+    ``torch.distributed`` (transformers does) and meet the placeholder half-way through a circular
+    import. The user's code gets the real module; :func:`without_dynamo_import` leaves a real
+    module alone on exit.
+    """
+    mod = sys.modules.get("torch._dynamo")
+    if mod is not None and (mod.__doc__ or "").startswith("attncli placeholder"):
+        del sys.modules["torch._dynamo"]
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.__dict__.get("_dynamo") is mod:
+            delattr(torch, "_dynamo")
+
+
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused, and restored as it was after."""

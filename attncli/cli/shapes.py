@@ -9,7 +9,8 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import spec_command
-from attncli.spec import AttnSpec
+from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
+from attncli.spec import AttnSpec, SpecError
 
 
 @app.command()
@@ -19,7 +20,10 @@ def shapes(
     no_out_proj: Annotated[bool, typer.Option("--no-out-proj", help="Build the layer without W_O.")] = False,
     module: Annotated[str | None, typer.Option(
         "--module", metavar="PKG.MOD:FACTORY",
-        help="Shape your own attention module, built as FACTORY(dim, heads), instead of --impl.")] = None,
+        help="Shape your own attention module, built as FACTORY(dim, heads) (or a Hugging Face attention "
+             "class, from the layer flags), instead of --impl. Runs your code with your rights.")] = None,
+    call: CallOption = None,
+    module_timeout: ModuleTimeoutOption = DEFAULT_MODULE_TIMEOUT,
 ) -> None:
     """Show the shape at every stage, every weight, the parameter total and MHA's outputs.
 
@@ -34,7 +38,10 @@ def shapes(
         from attncli.render import usermodule as uview
         from attncli.usermodule import user_shapes
 
-        found = user_shapes(module, spec)
+        if no_out_proj:
+            raise SpecError("--no-out-proj", f"does not apply to --module {module} (the module builds its own layer)")
+        found = user_shapes(module, spec, call=None if call is None else call.value, typed=module_flags_typed(),
+                            timeout=module_timeout)
         emit(fmt, found.to_json(), lambda: uview.shapes_table(found), lambda: uview.shapes_markdown(found), output)
         return
     if no_out_proj:

@@ -6,45 +6,60 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.choices import STAGE_LABELS
+from attncli.choices import STAGE_LABELS, STAGES
 from attncli.render.common import commas, human, md_table
-from attncli.usermodule import ModuleFlops, UserShapes
+from attncli.usermodule import OTHER_RULE, ModuleFlops, UserShapes
 
 
 def _flops_rows(r: ModuleFlops) -> list[tuple[str, str, str]]:
-    rows = [(STAGE_LABELS.get(k, k), commas(v), commas(r.reference.get(k, 0)))
-            for k, v in r.count.by_stage.items()]
-    rows.append(("total", commas(r.count.total), commas(sum(r.reference.values()))))
+    rows = [(STAGE_LABELS.get(k, k), commas(r.count.by_stage.get(k, 0)), commas(r.closed.get(k, 0)))
+            for k in STAGES]
+    rows += [(f"other: {op}", commas(n), "-") for op, n in r.other_ops.items()]
+    rows.append(("total", commas(r.count.total), commas(sum(r.closed.values()))))
     return rows
 
 
 def _check_line(r: ModuleFlops) -> str:
     fc = r.flop_counter
     status = "agrees" if r.agree else "DISAGREES"
-    return (f"FlopCounterMode: {fc.flops:,} FLOPs = 2 x {fc.macs:,} MACs: {status} with fvcore; "
-            f"{'matches' if r.matches_reference else 'differs from'} standard attention of these sizes")
+    left_out = f" (without {', '.join(k for k, _ in fc.skipped)}, which it has no formula for)" if fc.skipped else ""
+    return (f"FlopCounterMode: {fc.flops:,} FLOPs = 2 x {fc.macs:,} MACs{left_out}: {status} with fvcore; "
+            f"the attention stages {'match' if r.matches_reference else 'differ from'} the closed form of "
+            f"standard attention of these sizes")
+
+
+def _lines(r: ModuleFlops) -> list[str]:
+    """Everything under the table: totals, call, the cross-check, the rule for other ops, notes."""
+    lines = [f"{human(r.count.total)} MACs ({human(2 * r.count.total)} FLOPs), {commas(r.params)} parameters; "
+             f"W_O {'counted' if r.out_proj else 'not in this module'}"]
+    if r.plan is not None:
+        lines.append(f"called as {'module(q, k, v)' if r.plan.style == 'qkv' else 'module(x)'}: {r.plan.reason}")
+    lines += list(r.notes)
+    lines.append(_check_line(r))
+    if r.other_ops:
+        lines.append("other: " + OTHER_RULE)
+    if r.count.uncounted_ops:
+        lines.append("not counted (no multiply-adds): " + ", ".join(r.count.uncounted_ops))
+    return lines
 
 
 def flops_table(r: ModuleFlops) -> RenderableType:
-    t = Table(title=f"attncli flops --module {r.ref}: E={r.spec.dim}, H={r.spec.heads}, "
-                    f"B={r.spec.batch}, L={r.spec.seq}", title_justify="left")
+    t = Table(title=f"attncli flops --module {r.ref}: E={r.spec.dim}, H={r.spec.heads}, G={r.spec.n_kv_heads}, "
+                    f"d={r.spec.head_dim}, B={r.spec.batch}, L={r.spec.seq}", title_justify="left")
     t.add_column("stage")
     t.add_column("fvcore MACs", justify="right")
-    t.add_column("standard attention", justify="right")
+    t.add_column("closed form", justify="right")
     for row in _flops_rows(r):
         t.add_row(*row)
-    parts: list[RenderableType] = [t, Text(f"{human(r.count.total)} MACs ({human(2 * r.count.total)} FLOPs), "
-                                           f"{commas(r.params)} parameters"), Text(_check_line(r))]
-    if r.count.uncounted_ops:
-        parts.append(Text("not counted (no multiply-adds): " + ", ".join(r.count.uncounted_ops)))
+    parts: list[RenderableType] = [t, *(Text(line) for line in _lines(r))]
     parts += [Text(f"DISAGREE: {p}", style="bold red") for p in r.problems]
     return Group(*parts)
 
 
 def flops_markdown(r: ModuleFlops) -> str:
     return "\n".join([f"### attncli flops --module `{r.ref}`", "",
-                      md_table(["stage", "fvcore MACs", "standard attention"], _flops_rows(r), "lrr"), "",
-                      f"{commas(r.params)} parameters. {_check_line(r)}.",
+                      md_table(["stage", "fvcore MACs", "closed form"], _flops_rows(r), "lrr"), "",
+                      *(f"- {line}" for line in _lines(r)),
                       *(f"- **DISAGREE**: {p}" for p in r.problems)]) + "\n"
 
 
@@ -59,7 +74,8 @@ def shapes_table(r: UserShapes) -> RenderableType:
     for name, shape, n in r.weights:
         t.add_row(name, str(shape), commas(n))
     t.add_row(Text("total parameters", style="bold"), "", Text(commas(r.total_params), style="bold"))
-    return t
+    notes = list(r.notes) if r.plan is None else [f"called as {r.plan.style}: {r.plan.reason}", *r.notes]
+    return Group(t, *(Text(n) for n in notes)) if notes else t
 
 
 def shapes_markdown(r: UserShapes) -> str:

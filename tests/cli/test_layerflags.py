@@ -34,7 +34,7 @@ def run(*args: str) -> tuple[dict[str, Any], dict[str, str]]:
 def test_preset_fills_what_was_not_typed() -> None:
     # llama-3-8b (https://huggingface.co/meta-llama/Meta-Llama-3-8B/blob/main/config.json): 4096, 32 heads, 8 KV
     values, sources = run("--preset", "llama-3-8b")
-    assert values == {"dim": 4096, "heads": 32, "kv_heads": 8, "head_dim": 128, "window": None,
+    assert values == {"dim": 4096, "heads": 32, "kv_heads": 8, "d_head": 128, "window": None,
                       "bias": False, "mask": "causal"}
     assert sources["dim"] == "preset llama-3-8b"
 
@@ -67,3 +67,68 @@ def test_errors() -> None:
     with pytest.raises(SpecError) as err:
         run("--preset", "gpt2", "--config", "config.json")
     assert err.value.flag == "--preset" and "not both" in err.value.message
+
+
+# ------------------------------------------------------------------ through the commands
+# Meta-Llama-3-8B (https://huggingface.co/meta-llama/Meta-Llama-3-8B/blob/main/config.json):
+# hidden_size 4096, 32 heads, 8 KV heads, head_dim 4096/32 = 128, no attention bias, causal LM.
+LLAMA3_CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "attention_bias": False,
+                 "intermediate_size": 14336, "num_hidden_layers": 32, "rope_theta": 500000.0}
+B, L, E, H, G, D = 1, 8192, 4096, 32, 8, 128
+LLAMA3_STAGES = {  # closed form, MACs, H heads with W_O
+    "q_proj": B * L * E * H * D,              # 137,438,953,472
+    "k_proj": B * L * E * G * D,              # 34,359,738,368
+    "v_proj": B * L * E * G * D,
+    "qk": B * H * L * L * D,                  # 274,877,906,944 (dense)
+    "av": B * H * L * L * D,
+    "out_proj": B * L * H * D * E,            # 137,438,953,472
+}
+LLAMA3_EFFECTIVE_QK = B * H * D * (L * (L + 1) // 2)  # causal: L(L+1)/2 visible pairs = 137,455,730,688
+LLAMA3_PARAMS = 2 * E * H * D + 2 * E * G * D          # W_q, W_O, W_k, W_v without biases = 41,943,040
+
+
+def _llama3_variant(cli: Any, *source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    r = cli("flops", *source, "--seq", str(L), "--batch", str(B), "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    (v,) = [v for v in doc["variants"] if v["heads"] == H and v["out_proj"]]
+    return doc, v
+
+
+@pytest.mark.parametrize("source", ["preset", "config"])
+def test_llama3_8b_flops_from_preset_and_config(cli: Any, tmp_path: Path, source: str) -> None:
+    if source == "preset":
+        args: tuple[str, ...] = ("--preset", "llama-3-8b")
+        origin = "preset llama-3-8b"
+    else:
+        (tmp_path / "config.json").write_text(json.dumps(LLAMA3_CONFIG))
+        args, origin = ("--config", str(tmp_path / "config.json")), "config.json:num_key_value_heads"
+    doc, v = _llama3_variant(cli, *args)
+    assert v["by_stage"] == LLAMA3_STAGES
+    assert v["effective"]["by_stage"]["qk"] == LLAMA3_EFFECTIVE_QK
+    assert v["params"] == LLAMA3_PARAMS
+    cfg = doc["config"]
+    assert (cfg["kv_heads"], cfg["head_dim"], cfg["mask"], cfg["bias"]) == (G, D, "causal", False)
+    assert cfg["sources"]["kv_heads"] == origin
+    assert cfg["sources"]["seq"] == "command line" and cfg["sources"]["dropout"] == "default"
+
+
+def test_typed_head_dim_and_kv_heads_beat_the_preset(cli: Any) -> None:
+    r = cli("shapes", "--preset", "llama-3-8b", "--head-dim", "64", "--kv-heads", "4", "--format", "json")
+    assert r.code == 0, r.err
+    cfg = json.loads(r.out)["config"]
+    assert (cfg["dim"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]) == (4096, 32, 4, 64)
+    assert cfg["sources"]["head_dim"] == cfg["sources"]["kv_heads"] == "command line"
+    assert cfg["sources"]["dim"] == "preset llama-3-8b"
+
+
+def test_no_sources_without_config(cli: Any) -> None:
+    r = cli("shapes", "--format", "json")
+    assert r.code == 0 and "sources" not in json.loads(r.out)["config"]
+
+
+def test_config_and_preset_together_is_a_one_line_error(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA3_CONFIG))
+    r = cli("shapes", "--preset", "llama-3-8b", "--config", str(tmp_path / "config.json"))
+    assert r.code == 2 and r.err.count("\n") == 1 and "--preset" in r.err

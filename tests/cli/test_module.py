@@ -50,3 +50,106 @@ def test_bad_modules_fail_cleanly(cli: Any, command: str, ref: str, needle: str)
     r = cli(command, "--module", ref)
     assert r.code == 2 and "--module" in r.err and needle in r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+# ------------------------------------------------------------------ real classes, through `attncli flops --module`
+def _closed(b: int, n: int, e: int, h: int, g: int, d: int, out_proj: bool = True) -> dict[str, int]:
+    """Closed form of attention in MACs (n = L = S): q B*L*E*H*d, k = v B*L*E*G*d, QK^T = AV B*H*L*L*d,
+    W_O B*L*H*d*E."""
+    return {"q_proj": b * n * e * h * d, "k_proj": b * n * e * g * d, "v_proj": b * n * e * g * d,
+            "qk": b * h * n * n * d, "av": b * h * n * n * d, "out_proj": b * n * h * d * e if out_proj else 0}
+
+
+SMALL = ("--dim", "64", "--heads", "4", "--batch", "2", "--seq", "16")
+LN = 5 * 2 * 16 * 64  # fvcore's layer_norm handle: 5 per element (affine), on a (2, 16, 64) tensor
+
+
+def _variant(cli: Any, ref: str, *extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    r = cli("flops", "--module", ref, *extra, "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    (v,) = doc["variants"]
+    for key in ("heads", "out_proj", "fvcore_flops", "flops", "params", "by_stage", "effective", "memory"):
+        assert key in v
+    assert "closed_form" in v["cross_checks"] and "conclusion" in doc
+    assert doc["config"]["impl"] == "module"
+    return doc, v
+
+
+@pytest.mark.parametrize(("ref", "extra", "sizes", "out_proj", "other"), [
+    # Llama with 2 KV heads: q 4 heads of 16, k/v 2 heads of 16, causal (transformers' LlamaAttention)
+    ("transformers.models.llama.modeling_llama:LlamaAttention", ("--kv-heads", "2"), (64, 4, 2, 16), True, {}),
+    ("transformers.models.gpt2.modeling_gpt2:GPT2Attention", (), (64, 4, 4, 16), True, {}),
+    # BertSelfAttention: W_O lives in BertSelfOutput
+    ("transformers.models.bert.modeling_bert:BertSelfAttention", (), (64, 4, 4, 16), False, {}),
+    # BertAttention = self-attention + BertSelfOutput (dense W_O, dropout, LayerNorm(x + input))
+    ("transformers.models.bert.modeling_bert:BertAttention", (), (64, 4, 4, 16), True, {"aten::layer_norm": LN}),
+    # timm's Attention with qk_norm: a LayerNorm on q and one on k, (2, 4, 16, 16) each, between the
+    # projection and attention
+    ("tests.usermods:timm_qk_norm", (), (64, 4, 4, 16), True, {"aten::layer_norm": 2 * LN}),
+])
+def test_real_classes_count_as_the_closed_form(cli: Any, ref: str, extra: tuple[str, ...],
+                                               sizes: tuple[int, int, int, int], out_proj: bool,
+                                               other: dict[str, int]) -> None:
+    if ref.startswith("transformers"):
+        pytest.importorskip("transformers")
+    e, h, g, d = sizes
+    doc, v = _variant(cli, ref, *SMALL, *extra)
+    want = _closed(2, 16, e, h, g, d, out_proj)
+    assert {k: v["by_stage"][k] for k in want} == want
+    assert v["by_stage"].get("other", 0) == sum(other.values())
+    assert {o["op"]: o["fvcore_flops"] for o in v["other_ops"]} == other
+    assert v["out_proj"] is out_proj and doc["config"]["kv_heads"] == g
+    assert v["fvcore_flops"] == sum(want.values()) + sum(other.values())
+    assert v["cross_checks"]["agree"] is True, v["cross_checks"]["problems"]
+    fc = v["cross_checks"]["flop_counter"]
+    assert fc["flops"] == 2 * sum(want.values())  # FlopCounterMode has no layer_norm formula: matmuls only
+    assert [o["op"] for o in fc["not_counted_by_flop_counter"]] == list(other)
+
+
+def test_llama_is_causal_so_effective_counts_half(cli: Any) -> None:
+    pytest.importorskip("transformers")
+    doc, v = _variant(cli, "transformers.models.llama.modeling_llama:LlamaAttention", *SMALL)
+    assert doc["config"]["mask"] == "causal"
+    # causal: L(L+1)/2 of the L*L pairs, B*H*d MACs each
+    assert v["effective"]["by_stage"]["qk"] == 2 * 4 * 16 * (16 * 17 // 2)
+
+
+def test_mha_is_fed_sequence_first_and_says_so(cli: Any) -> None:
+    r = cli("flops", "--module", "torch.nn:MultiheadAttention", *SMALL)
+    assert r.code == 0, r.err
+    lines = [ln for ln in r.out.splitlines() if "batch_first=False" in ln]
+    assert len(lines) == 1 and "(L, B, E)" in lines[0]
+    doc, v = _variant(cli, "torch.nn:MultiheadAttention", *SMALL)
+    assert doc["config"]["call"]["seq_first_inputs"] is True
+    assert v["by_stage"] == _closed(2, 16, 64, 4, 4, 16)
+
+
+def test_kv_seq_never_blames_an_impl_that_was_not_asked_for(cli: Any) -> None:
+    r = cli("flops", "--module", "tests.usermods:build_mha", *SMALL, "--kv-seq", "96", "--format", "json")
+    assert r.code == 0, r.err
+    assert "--impl" not in r.err
+    (v,) = r.json()["variants"]
+    assert v["by_stage"]["k_proj"] == 2 * 96 * 64 * 64 and v["by_stage"]["qk"] == 2 * 4 * 16 * 96 * 16
+    r = cli("flops", "--module", "tests.usermods:build_tiny", *SMALL, "--kv-seq", "96")
+    assert r.code == 2 and "--impl" not in r.err and "--call qkv" in r.err
+
+
+@pytest.mark.parametrize("flag", [("--mask", "causal"), ("--impl", "split"), ("--add-bias-kv",),
+                                  ("--add-zero-attn",), ("--cache", "4")])
+@pytest.mark.parametrize("command", ["flops", "shapes"])
+def test_flags_a_module_cannot_take_exit_2(cli: Any, command: str, flag: tuple[str, ...]) -> None:
+    r = cli(command, "--module", "tests.usermods:build_tiny", *flag)
+    assert r.code == 2 and r.err.startswith(f"attncli: error: {flag[0]}:") and r.err.count("\n") == 1
+
+
+def test_shapes_no_out_proj_with_a_module_exits_2(cli: Any) -> None:
+    r = cli("shapes", "--module", "tests.usermods:build_tiny", "--no-out-proj")
+    assert r.code == 2 and "--no-out-proj" in r.err
+
+
+def test_call_override(cli: Any) -> None:
+    r = cli("flops", "--module", "tests.usermods:build_tiny", *SMALL, "--call", "qkv")
+    assert r.code == 2 and "--call" in r.err  # forward(x) accepts one input only
+    doc, _ = _variant(cli, "tests.usermods:build_mha", *SMALL, "--call", "qkv")
+    assert doc["config"]["call"]["reason"] == "--call qkv"

@@ -1,0 +1,92 @@
+"""Hostile ``--module`` code, run through the real CLI in a subprocess (``python -m attncli``).
+
+Each module in tests/hostile/ misbehaves in one way. attncli must keep its stdout the report
+(strict JSON or nothing), turn the misbehaviour into exactly one ``attncli: error:`` line on
+stderr with exit 2 (130 for Ctrl-C), and never show a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ("--dim", "32", "--heads", "4", "--batch", "1", "--seq", "8")
+
+
+def attncli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "attncli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout, check=False)
+
+
+def strict_json(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise ValueError(f"not strict JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert r.returncode == code, r.stderr
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attncli: error: "), r.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_prints_go_to_stderr_and_stdout_stays_json() -> None:
+    r = attncli("flops", "--module", "tests.hostile.prints:Printer", *SMALL, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = strict_json(r.stdout)
+    assert isinstance(doc, dict) and doc["config"]["module"] == "tests.hostile.prints:Printer"
+    assert "hostile: imported" in r.stderr and "hostile: forward" in r.stderr
+
+
+@pytest.mark.parametrize(("ref", "code", "needles"), [
+    ("tests.hostile.exits:ExitSeven", 2, ("--module", "SystemExit", "7")),
+    ("tests.hostile.exits:ExitMessage", 2, ("--module", "goodbye from forward")),
+    ("tests.hostile.exit_on_import:anything", 2, ("--module", "cannot import", "no import for you")),
+    ("tests.hostile.misbehave:Raises", 2, ("--module", "ValueError", "a message over two lines")),
+    ("tests.hostile.misbehave:ReturnsEmpty", 2, ("--module", "no tensor")),
+    ("tests.hostile.misbehave:ReturnsNone", 2, ("--module", "no tensor")),
+    ("tests.hostile.misbehave:Recurses", 2, ("--module", "RecursionError")),
+    ("tests.hostile.misbehave:broken_build", 2, ("--module", "cannot build")),
+    ("tests.hostile.misbehave:CtrlC", 130, ("--module", "interrupted")),
+])
+def test_misbehaving_modules_are_one_line(ref: str, code: int, needles: tuple[str, ...]) -> None:
+    assert_one_line_error(attncli("flops", "--module", ref, *SMALL, "--format", "json"), code, *needles)
+
+
+def test_a_forward_that_never_returns_hits_the_timeout() -> None:
+    r = attncli("flops", "--module", "tests.hostile.misbehave:Loops", *SMALL, "--format", "json",
+                "--module-timeout", "0.5", timeout=60)
+    assert_one_line_error(r, 2, "--module-timeout", "0.5 s")
+
+
+def test_shapes_is_fenced_too() -> None:
+    assert_one_line_error(attncli("shapes", "--module", "tests.hostile.exits:ExitSeven", *SMALL), 2, "SystemExit")
+
+
+def test_item_falls_back_to_real_tensors_when_they_fit() -> None:
+    r = attncli("flops", "--module", "tests.hostile.misbehave:NeedsValues", *SMALL, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = strict_json(r.stdout)
+    assert isinstance(doc, dict) and doc["config"]["device"] == "cpu"
+    (v,) = doc["variants"]
+    b, n, e = 1, 8, 32  # closed form: 3 projections + W_O B*L*E*E each, QK^T and AV B*L*L*E each
+    assert v["fvcore_flops"] == 4 * b * n * e * e + 2 * b * n * n * e
+    assert any("real CPU tensors" in note for note in v["notes"])
+
+
+def test_item_at_a_size_that_does_not_fit_is_refused_with_the_estimate() -> None:
+    r = attncli("flops", "--module", "tests.hostile.misbehave:NeedsValues", "--dim", "4096", "--heads", "32",
+                "--batch", "64", "--seq", "65536", "--format", "json")
+    assert_one_line_error(r, 2, "--module", "GiB")

@@ -1,0 +1,52 @@
+"""Forwards that raise, return nothing, never return, recurse forever, or press Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tests.hostile._base import Base
+
+
+class Raises(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("a message\nover two lines")
+
+
+class ReturnsEmpty(Base):
+    def forward(self, x: torch.Tensor) -> Any:
+        return ()
+
+
+class ReturnsNone(Base):
+    def forward(self, x: torch.Tensor) -> None:
+        self.attend(x)
+
+
+class Loops(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        while True:
+            pass
+
+
+class Recurses(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+
+class CtrlC(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise KeyboardInterrupt
+
+
+class NeedsValues(Base):
+    """``.item()`` reads a value: the meta device has none, real tensors do."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = float(x.abs().max().item()) or 1.0
+        return self.attend(x / scale)
+
+
+def broken_build(dim: int, heads: int) -> Base:
+    raise RuntimeError("cannot build")
