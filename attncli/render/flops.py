@@ -7,7 +7,6 @@ fvcore's "flops" are multiply-adds (MACs); FLOPs are 2 x that.
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -15,7 +14,7 @@ from rich.text import Text
 from attncli.choices import CLOSED_FORM_TERMS, EFFECTIVE_FORM
 from attncli.flops import CLOSED_FORMS, STAGE_LABELS, STAGES, UNCOUNTED_WHY, FlopsReport, Variant
 from attncli.render.common import commas, human, human_bytes, md_table, modern_terms
-from attncli.render.layout import Fit, Trimmed, md_document
+from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 
 
 def _title(r: FlopsReport) -> str:
@@ -176,15 +175,9 @@ def _short_label(v: Variant) -> str:
     return f"{heads} + W_O" if v.out_proj else heads
 
 
-def _plain(title: str | None = None, caption: str | None = None) -> Table:
-    """attncli's one table style: a rule under the header, no edges, two spaces between columns."""
-    return Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                 box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False)
-
-
 def _variants_table(r: FlopsReport, exact: bool) -> Table:
     masked = _masked(r)
-    t = _plain()
+    t = plain_table()
     t.add_column("variant", no_wrap=True)
     t.add_column("MACs (fvcore)" if exact else "MACs", justify="right", no_wrap=True)
     for h in ("FLOPs", *(("effective",) if masked else ()), "fwd+bwd", "params"):
@@ -202,7 +195,7 @@ def _stages_table(r: FlopsReport, exact: bool, sources: bool) -> Table:
     one = r.get(1, ref.out_proj) if ref.heads != 1 else None
     masked = _masked(r)
     num = commas if exact else human
-    t = _plain()
+    t = plain_table()
     t.add_column("stage", no_wrap=True)
     t.add_column("closed form", no_wrap=True)
     t.add_column("MACs", justify="right", no_wrap=True)
@@ -239,7 +232,7 @@ def _sources(ref: Variant, st: str) -> str:
 def _sources_table(r: FlopsReport) -> Table:
     """Where fvcore counted each stage, for layouts too narrow to show it beside the counts."""
     ref = _reference(r)
-    t = _plain()
+    t = plain_table()
     t.add_column("stage", no_wrap=True)
     t.add_column("counted at (module: op)")
     for st in _stage_names(r):
@@ -264,13 +257,13 @@ def table(r: FlopsReport) -> RenderableType:
     for p in r.problems:
         parts.append(Text(f"DISAGREE: {p}", style="bold red"))
 
-    unc = _plain("not counted by fvcore (no multiply-adds)")
+    unc = plain_table("not counted by fvcore (no multiply-adds)")
     unc.add_column("op", no_wrap=True)
     unc.add_column("times", justify="right", no_wrap=True)
     unc.add_column("what it does")
     for urow in _uncounted(r):
         unc.add_row(*urow)
-    mem = _plain(f"memory one forward pass would need ({r.dtype})")
+    mem = plain_table(f"memory one forward pass would need ({r.dtype})")
     mem.add_column("variant", no_wrap=True)
     mem.add_column("attention matrix", justify="right", no_wrap=True)
     mem.add_column("activations", justify="right", no_wrap=True)

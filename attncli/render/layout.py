@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
+from rich.table import Table
 
 
 class Trimmed:
@@ -86,3 +88,9 @@ def md_document(text: str) -> str:
             fenced = not fenced
         out.append(line if fenced or line.startswith("```") else md_formulas(line))
     return "\n".join(out)
+
+
+def plain_table(title: str | None = None, caption: str | None = None) -> Table:
+    """attncli's one table style: a rule under the header, no edges, two spaces between columns."""
+    return Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                 box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False)
