@@ -47,7 +47,9 @@ def table(r: ShapesReport) -> RenderableType:
     outs.add_column("shape", justify="right", no_wrap=True)
     outs.add_row("attn_output", fmt_shape(r.attn_output))
     outs.add_row("attn_weights", fmt_shape(r.attn_weights))
-    parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(""), stages, Text(""), weights, Text(""), comps, Text(""), outs]
+    parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(""), stages]
+    for t in (weights, comps, outs):
+        parts += [Text(""), t]
     parts += [Text(f"note: {n}") for n in r.notes]
     return Trimmed(Group(*parts))
 
