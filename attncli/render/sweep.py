@@ -169,31 +169,54 @@ def markdown(r: SweepReport) -> str:
     return md_document("\n".join(out)) + "\n"
 
 
+def _series(r: SweepReport) -> list[tuple[str, list[int]]]:
+    """The stages to draw, coinciding ones merged into one labelled series (q, k, v and W_O are
+    often the same line, as are QK^T and weights x V): seven legend entries, three lines."""
+    merged: dict[tuple[int, ...], list[str]] = {}
+    for st in _stages(r):
+        ys = tuple(p.by_stage[st] for p in r.points)
+        if all(y > 0 for y in ys):
+            merged.setdefault(ys, []).append(st)
+    out = []
+    for ys, names in merged.items():
+        exps = {_exp(r.exponents.get(st)) for st in names}
+        exp = f" (exp {exps.pop()})" if len(exps) == 1 else ""
+        out.append((" = ".join(STAGE_LABELS.get(st, st) for st in names) + exp, list(ys)))
+    return out
+
+
 def plot(r: SweepReport, path: Path) -> None:
     """Draw counts per stage against the swept setting, log-log, to ``path`` (matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     xs = [p.value for p in r.points]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for st in _stages(r):
-        ys = [p.by_stage[st] for p in r.points]
-        if all(y > 0 for y in ys):
-            ax.plot(xs, ys, marker="o", label=f"{STAGE_LABELS.get(st, st)} (exp {_exp(r.exponents.get(st))})")
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for label, ys in _series(r):
+        ax.plot(xs, ys, marker="o", label=label)
     ax.plot(xs, [p.flops for p in r.points], marker="s", color="black", linewidth=2,
             label=f"total (exp {_exp(r.exponents.get('total'))})")
     for _before, b, bound in r.crossings:
         # NOTE: the crossing lies between two measured points; the line marks the first point past it.
         ax.axvline(b, color="grey", linestyle="--", linewidth=1, label=f"{bound}-bound from {b} on {r.gpu}")
-    ax.set_xscale("log", base=2)
+    positive = [x for x in xs if x > 0]
+    if len(set(positive)) > 1:
+        ax.set_xscale("log", base=2)
+        # NOTE: the swept values themselves as ticks (128, 256, ...), not 2^7, 2^8, ...
+        ax.xaxis.set_major_locator(FixedLocator(positive))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yscale("log")
-    ax.set_xlabel(r.setting)
+    ax.set_xlabel(r.setting.replace("_", " "))
     ax.set_ylabel("MACs (fvcore)")
     ax.set_title(_title(r), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    # NOTE: the legend below the axes: inside, it covered the total line in flat (--heads) plots.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
