@@ -41,10 +41,10 @@ def flops(
     --check). Any size works: nothing is allocated. For CI: --max-flops, --max-params and
     --baseline exit 1 when exceeded.
     """
-    from attncli.flops import count_flops
     from attncli.render import emit
     from attncli.render import flops as view
     from attncli.render.checks import md_with_checks, with_checks
+    from attncli.render.common import status
 
     counted: Any
     table: Callable[[Any], Any]
@@ -55,10 +55,14 @@ def flops(
         from attncli.render import usermodule as uview
         from attncli.usermodule import count_user_module
 
-        counted = count_user_module(module, spec)
+        with status(f"attncli flops: counting {module}", fmt):
+            counted = count_user_module(module, spec)
         table, markdown = uview.flops_table, uview.flops_markdown
     else:
-        counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
+        with status("attncli flops: counting 4 variants with fvcore and FlopCounterMode", fmt):
+            from attncli.flops import count_flops
+
+            counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
         table, markdown = view.table, view.markdown
     checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance)
     doc = {**counted.to_json(), "checks": [c.to_json() for c in checks]}

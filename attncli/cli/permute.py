@@ -52,12 +52,15 @@ def permute_test(
     Exit 0 when the demonstration holds, 1 when it does not or the request proves nothing
     (one token, the identity, a swap of identical tokens), 2 for bad flags.
     """
-    from attncli import permute as core
     from attncli.render import emit
     from attncli.render import permute as view
+    from attncli.render.common import status
 
-    report = core.permute_test(spec, permutation=permutation, encodings=encoding,
-                               tolerance=tolerance, dtype=dtype, tokens=tokens)
+    with status("attncli permute-test: running the layer on permuted tokens", fmt):
+        from attncli import permute as core
+
+        report = core.permute_test(spec, permutation=permutation, encodings=encoding,
+                                   tolerance=tolerance, dtype=dtype, tokens=tokens)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
     if not report.holds:
         raise typer.Exit(1)

@@ -34,9 +34,12 @@ def report(
     """
     from attncli.render import emit
     from attncli.render import report as view
-    from attncli.report import build_report
+    from attncli.render.common import status
 
-    doc_report = build_report(spec, dtype.value, gpu)
+    with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt):
+        from attncli.report import build_report
+
+        doc_report = build_report(spec, dtype.value, gpu)
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
                                   tolerance)
     doc_report = doc_report.with_checks(checks)

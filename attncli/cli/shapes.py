@@ -26,18 +26,22 @@ def shapes(
     Defaults follow a 10-token sentence with E=512 and 8 heads: q (1, 10, 512) is split into
     (1, 8, 10, 64).
     """
-    from attncli import shapes as core
     from attncli.render import emit
     from attncli.render import shapes as view
+    from attncli.render.common import status
 
     if module is not None:
         from attncli.render import usermodule as uview
         from attncli.usermodule import user_shapes
 
-        found = user_shapes(module, spec)
+        with status(f"attncli shapes: tracing {module}", fmt):
+            found = user_shapes(module, spec)
         emit(fmt, found.to_json(), lambda: uview.shapes_table(found), lambda: uview.shapes_markdown(found), output)
         return
     if no_out_proj:
         spec = spec.with_(out_proj=False)
-    report = core.analyse(spec)
+    with status("attncli shapes: tracing the layer", fmt):
+        from attncli import shapes as core
+
+        report = core.analyse(spec)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
