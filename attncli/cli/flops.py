@@ -34,8 +34,9 @@ def flops(
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 
-    Defaults are the seed experiment (B=32, L=1024, ViT-style fused qkv): 1 head without W_O
-    and 8 heads without W_O both cost 60,129,542,144; with W_O, 68,719,476,736. fvcore counts
+    Defaults are the classic fvcore experiment on a ViT attention layer (fused qkv, 32 images x
+    1024 tokens x 512 features, 8 heads): 1 head and 8 heads without W_O both cost
+    60,129,542,144 MACs; with W_O, 68,719,476,736. fvcore counts
     one multiply-add as one flop (MACs); FLOPs are 2x. Every count is checked per stage against
     the closed form and torch's FlopCounterMode; a disagreement goes to stderr (exit 1 with
     --check). Any size works: nothing is allocated. For CI: --max-flops, --max-params and
