@@ -92,5 +92,7 @@ def md_document(text: str) -> str:
 
 def plain_table(title: str | None = None, caption: str | None = None) -> Table:
     """attncli's one table style: a rule under the header, no edges, two spaces between columns."""
+    # NOTE: rich wraps a title at the table's width: min_width keeps a short table's title on one line.
     return Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                 box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False)
+                 box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
+                 min_width=len(title) if title else None)
