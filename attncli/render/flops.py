@@ -202,7 +202,7 @@ def _stages_table(r: FlopsReport, exact: bool, sources: bool) -> Table:
     if masked:
         t.add_column("effective", justify="right", no_wrap=True)
     if one is not None:
-        t.add_column("1 head", justify="right", no_wrap=True)
+        t.add_column("1 head, dense" if masked else "1 head", justify="right", no_wrap=True)
     if sources:
         t.add_column("module: op", no_wrap=True)
     for st in _stage_names(r):

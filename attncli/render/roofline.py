@@ -23,11 +23,13 @@ KERNELS = (("fused", "effective FLOPs"), ("naive", "dense FLOPs"))
 
 
 def seconds(t: float) -> str:
-    """1.5e-05 -> '15.0 us' (three significant digits)."""
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if t >= scale:
-            return f"{t / scale:.3g} {unit}"
-    return f"{t / 1e-9:.3g} ns"
+    """1.5e-05 -> '15.0 us', 0.0041 -> '4.10 ms' (three significant digits)."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if t >= scale * 0.9995 or unit == "ns":
+            x = t / scale
+            # NOTE: three significant digits with trailing zeros kept (4.10 ms beside 1.03 ms), as counts have.
+            return f"{x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def title(r: Roofline) -> str:
