@@ -25,7 +25,8 @@ def permute_test(
     permutation: Annotated[str | None, typer.Option(
         "--permutation", "-p", metavar="I,J,...",
         help="The new token order, 0-based: entry j names the token placed at slot j. "
-             "Default: 0,2,1 (the classic demo's swap of the last two) for 3 tokens, else a seeded random non-identity order.",
+             "Default: 0,2,1 (the classic demo's swap of the last two) for 3 tokens, "
+             "else a seeded random non-identity order.",
     )] = None,
     encoding: Annotated[list[str] | None, typer.Option(
         "--encoding", "-e", metavar="NAME",

@@ -30,7 +30,8 @@ def report(
 ) -> None:
     """One document for CI or people: shapes, the four FLOP variants with their cross-checks, and
     the permutation test. With the defaults it shows the classic fvcore experiment on a ViT
-    attention layer, 32 x 1024 x 512 (60,129,542,144 / 68,719,476,736 MACs). Budgets and a baseline exit 1 when exceeded.
+    attention layer, 32 x 1024 x 512 (60,129,542,144 / 68,719,476,736 MACs). Budgets and a
+    baseline exit 1 when exceeded.
     """
     from attncli.render import emit
     from attncli.render import report as view
