@@ -60,3 +60,13 @@ def test_memory_exponent_is_shown() -> None:
     text = render_table_text(table(REPORT), width=140)
     assert "attn matrix" in text
     assert markdown(REPORT).count("2.00") >= 2  # QK^T and the attention matrix
+
+
+def test_plot_series_merge_coinciding_stages() -> None:
+    """At E=512 q, k, v and W_O are all L*E*E and QK^T = weights x V = L*L*E: three lines, not seven."""
+    from attncli.render.sweep import _series
+
+    exps = {"q_proj": 1.0, "k_proj": 1.0, "v_proj": 1.0, "qk": 2.0, "av": 2.0, "out_proj": 1.0}
+    report = SweepReport(REPORT.spec, "seq", REPORT.points, exps, "float32")
+    labels = [label for label, _ in _series(report)]
+    assert labels == ["q proj = k proj = v proj = W_O (exp 1.00)", "QK^T = weights x V (exp 2.00)"]
