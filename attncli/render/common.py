@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -86,7 +87,17 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str =
 def make_console(file: Any = None, width: int | None = None) -> Console:
     """A console for tables. Colour is rich's decision (terminal, ``NO_COLOR``, ``FORCE_COLOR``)."""
     # NOTE: no colour detection of attncli's own: it ignored FORCE_COLOR, which rich honours.
-    return Console(file=file if file is not None else sys.stdout, width=width, highlight=False, soft_wrap=False)
+    target = file if file is not None else sys.stdout
+    console = Console(file=target, width=width, highlight=False, soft_wrap=False)
+    if width is None and "COLUMNS" not in os.environ and not (hasattr(target, "isatty") and target.isatty()):
+        # NOTE: in a pipe rich takes the width of whatever terminal it finds (notes ran to 270
+        # characters on a wide one); piped text is at most as wide as --output files.
+        console.width = min(console.width, PIPE_WIDTH)
+    return console
+
+
+PIPE_WIDTH = 100
+"""The widest tables written to a pipe (``COLUMNS`` overrides it), as wide as ``--output`` files."""
 
 
 def stderr_console() -> Console:
