@@ -285,7 +285,7 @@ def table(r: FlopsReport) -> RenderableType:
 def markdown(r: FlopsReport) -> str:
     shown = [v for v in _ordered(r) if v.out_proj] or list(r.variants)
     masked = _masked(r)
-    heads = ("variant", "MACs (fvcore flops)", "MACs", "FLOPs (2x MACs)",
+    heads = ("variant", "fvcore flops (MACs)", "MACs, rounded", "FLOPs (2x MACs)",
              *(("effective FLOPs",) if masked else ()), "fwd+bwd FLOPs (3x)", "params")
     rows = [(f"**{v.label} (as configured)**" if i == 0 else v.label, commas(v.fvcore_flops), human(v.fvcore_flops),
              human(v.flops), *((human(2 * v.effective_fvcore_flops),) if masked else ()), human(v.training_flops),
