@@ -156,15 +156,16 @@ def progress(description: str, total: int) -> Iterator[Callable[[Any], None]]:
 def status(message: str, fmt: str = "table", delay: float = 0.5) -> Iterator[None]:
     """A transient status line on stderr while something slow runs.
 
-    Shown only when stderr is a terminal and the output is not JSON, and only after ``delay``
+    Shown only when stderr and stdout are terminals and the output is not JSON, only after ``delay``
     seconds (quick commands never flash it); rich clears it when the block ends.
     """
     import threading
 
-    if fmt == "json" or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+    if fmt == "json" or not all(hasattr(f, "isatty") and f.isatty() for f in (sys.stderr, sys.stdout)):
         yield
         return
-    # NOTE: isatty, not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal.
+    # NOTE: isatty, not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal. stdout
+    # too: behind `| less` a spinner on stderr would draw over the pager.
     spinner = Console(stderr=True).status(message)
     lock = threading.Lock()
     state = {"started": False, "done": False}
