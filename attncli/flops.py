@@ -139,7 +139,7 @@ def _variant_notes(spec: AttnSpec, count: ModuleCount) -> list[str]:
     for kind in HANDLES:
         n = sum(op.flops for op in count.ops if op.kind == kind)
         if n:
-            notes.append(f"fvcore has no handle for {kind}; attncli's counts its {n:,} MACs "
+            notes.append(f"fvcore has no handle for {kind}; attncli counts its {n:,} MACs "
                          "(fvcore alone would count 0)")
     if spec.impl == "torch" and spec.out_proj:
         notes.append("nn.MultiheadAttention calls F.linear on out_proj.weight itself, so fvcore reports "

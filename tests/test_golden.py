@@ -25,6 +25,14 @@ CASES: dict[str, list[str]] = {
     "flops_default": ["flops", "--dim", "512", "--heads", "8"],
     "flops_torch_sdpa_path": ["flops", "--impl", "torch", "--no-need-weights", "--seq", "256"],
     "permute_default": ["permute-test"],
+    # NOTE: Llama-3-8B's attention (published config.json: hidden 4096, 32 heads, 8 K/V heads, head_dim 128)
+    # at an 8K causal prefill, with the roofline of an H100 SXM: the modern flags, effective counts, --gpu.
+    "flops_modern_gpu": ["flops", "--dim", "4096", "--heads", "32", "--kv-heads", "8", "--head-dim", "128",
+                         "--no-bias", "--seq", "8192", "--batch", "1", "--mask", "causal", "--impl", "sdpa",
+                         "--gpu", "h100-sxm"],
+    "sweep_heads": ["sweep", "--heads", "1,2,4,8,16"],
+    "gpus": ["gpus"],
+    "presets": ["presets"],
     "sweep_seq": ["sweep", "--seq", "128:1024:x2"],
     "shapes_default": ["shapes"],
     "shapes_cross_seq_first": ["shapes", "--dim", "64", "--heads", "4", "--batch", "2", "--seq", "6",
@@ -58,8 +66,9 @@ def stages(b: int, n: int, s: int, e: int, out_proj: bool) -> dict[str, int]:
 FLOPS_SIZES = {"flops_default": (32, 1024, 1024, 512, 8), "flops_torch_sdpa_path": (32, 256, 256, 512, 8)}
 """(B, L, S, E, H) of each flops case: the command's defaults (B=32, E=512, H=8) and its flags."""
 
-_VARIANT = re.compile(r"^\s+(\d+)\s+(with|without)\s+([\d,]{5,})\s", re.M)
-_STAGE = re.compile(r"^\s+(q proj \(W_q\)|k proj \(W_k\)|v proj \(W_v\)|QK\^T|weights x V|W_O|total)\s+"
+_VARIANT = re.compile(r"^(\d+) heads?( \+ W_O)?(?: \*)?\s+([\d,]{5,})\s", re.M)
+"""A row of the variants table: ``8 heads + W_O *   68,719,476,736 ...`` (``*``: as configured)."""
+_STAGE = re.compile(r"^\s*(q proj \(W_q\)|k proj \(W_k\)|v proj \(W_v\)|QK\^T|weights x V|W_O|total)\s+"
                     r"(?:[A-Za-z*'|]+\s+)?([\d,]+)\s", re.M)
 
 
@@ -71,8 +80,9 @@ def _int(text: str) -> int:
 def test_golden_flops_numbers_are_the_closed_form(name: str) -> None:
     b, n, s, e, h = FLOPS_SIZES[name]
     text = (GOLDEN / f"{name}.txt").read_text()
-    variants = [(int(heads), w == "with", _int(macs)) for heads, w, macs in _VARIANT.findall(text)]
-    assert [(hh, o) for hh, o, _ in variants] == [(1, False), (h, True), (h, False), (1, True)]
+    variants = [(int(heads), bool(w), _int(macs)) for heads, w, macs in _VARIANT.findall(text)]
+    # the layer as configured first, then without W_O, one head, neither
+    assert [(hh, o) for hh, o, _ in variants] == [(h, True), (h, False), (1, True), (1, False)]
     for _, out_proj, macs in variants:
         assert macs == sum(stages(b, n, s, e, out_proj).values())  # heads change nothing
     rows = dict(_STAGE.findall(text))
@@ -84,7 +94,7 @@ def test_golden_flops_numbers_are_the_closed_form(name: str) -> None:
 def test_golden_flops_default_is_the_seed() -> None:
     """Seed 002's fvcore numbers, independent of the closed form above."""
     text = (GOLDEN / "flops_default.txt").read_text()
-    macs = {(int(hh), w == "with"): _int(m) for hh, w, m in _VARIANT.findall(text)}
+    macs = {(int(hh), bool(w)): _int(m) for hh, w, m in _VARIANT.findall(text)}
     assert macs[(1, False)] == macs[(8, False)] == 60_129_542_144
     assert macs[(8, True)] == 68_719_476_736
 
@@ -95,10 +105,10 @@ _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 def test_golden_sweep_rows_are_the_closed_form() -> None:
     """sweep --seq 128:1024:x2 at B=1, E=512 (defaults): each row's stages and total, to 3 digits."""
     text = (GOLDEN / "sweep_seq.txt").read_text()
-    rows = re.findall(r"^\s+(128|256|512|1024)\s+((?:[\d.]+[KMGT]?\s+){7})", text, re.M)
+    rows = re.findall(r"^\s*(128|256|512|1024)\s+((?:[\d.]+(?: [KMGT])?\s+){7})", text, re.M)
     assert [int(v) for v, _ in rows] == [128, 256, 512, 1024]
     for value, cells in rows:
-        shown = [float(c[:-1]) * _SUFFIX[c[-1]] if c[-1] in _SUFFIX else float(c) for c in cells.split()]
+        shown = [float(n) * _SUFFIX[u] for n, u in re.findall(r"([\d.]+)(?: ([KMGT]))?", cells)]
         want = list(stages(1, int(value), int(value), 512, True).values())
         want.append(sum(want))
         for got, exact in zip(shown, want, strict=True):
@@ -106,6 +116,48 @@ def test_golden_sweep_rows_are_the_closed_form() -> None:
 
 
 def test_golden_sweep_exponents_are_the_closed_form() -> None:
-    """d log / d log L: projections and W_O grow as L (1), QK^T and weights x V as L^2 (2), params not (0)."""
+    """d log / d log L: projections and W_O grow as L (1), QK^T and weights x V as L^2 (2), params not (0),
+    the attention matrix (B*H*L*L scores) as L^2 (2)."""
     text = (GOLDEN / "sweep_seq.txt").read_text()
-    assert re.search(r"^\s*1\.00\s+1\.00\s+1\.00\s+2\.00\s+2\.00\s+1\.00\s+[\d.]+\s+0\.00\s*$", text, re.M)
+    assert re.search(r"^\s*1\.00\s+1\.00\s+1\.00\s+2\.00\s+2\.00\s+1\.00\s+[\d.]+\s+0\.00\s+2\.00\s*$", text,
+                     re.M)
+
+
+def test_golden_modern_flops_is_the_closed_form() -> None:
+    """Llama-3-8B at B=1, L=S=8192, causal: q and W_O B*L*E*H*d = 8192*4096*4096, k and v
+    B*L*E*G*d = 8192*4096*1024, QK^T dense B*H*L*S*d = 32*8192*8192*128; effective over the
+    L*(L+1)/2 = 33,558,528 visible pairs per head: 32*128*33,558,528."""
+    text = (GOLDEN / "flops_modern_gpu.txt").read_text()
+    want = {"q proj (W_q)": (8192 * 4096 * 4096,) * 2, "k proj (W_k)": (8192 * 4096 * 1024,) * 2,
+            "QK^T": (32 * 8192 * 8192 * 128, 32 * 128 * (8192 * 8193 // 2)), "W_O": (8192 * 4096 * 4096,) * 2}
+    for stage, (dense, effective) in want.items():
+        row = re.search(rf"^{re.escape(stage)}\s+\S+\s+([\d,]+)\s+([\d,]+)\s", text, re.M)
+        assert row is not None, stage
+        assert (_int(row.group(1)), _int(row.group(2))) == (dense, effective), stage
+    assert re.search(r"^32 heads \+ W_O \*", text, re.M)  # the layer as configured, first and marked
+
+
+def _bench_structure(text: str) -> str:
+    """What a bench table looks like without its measured numbers: the header and each row's impl."""
+    lines = text.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("─"))
+    rows = []
+    for line in lines[rule + 1:]:
+        if not re.match(r"^[\w-]+\*?\s{2,}\S*\d", line):
+            break
+        rows.append(line.split()[0])
+    return "\n".join([lines[0].split(":")[0], " ".join(lines[rule - 1].split()), *rows]) + "\n"
+
+
+def test_golden_bench_structure(cli: Any, tmp_path: Path, update_golden: bool) -> None:
+    """bench is measured: only its structure is golden (title, columns, one row per implementation)."""
+    target = tmp_path / "bench.txt"
+    r = cli("bench", "--dim", "32", "--heads", "2", "--seq", "8", "--batch", "1", "--min-run-time", "0.01",
+            "--threads", "1", "--output", str(target))
+    assert r.code == 0, r.err
+    text = _bench_structure(target.read_text())
+    golden = GOLDEN / "bench_structure.txt"
+    if update_golden:
+        golden.write_text(text)
+        pytest.skip("--update-golden: rewrote bench_structure.txt")
+    assert text == golden.read_text()

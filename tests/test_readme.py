@@ -80,8 +80,20 @@ def test_readme_commands_run(line: str, cli: Any) -> None:
 def ci_steps() -> list[str]:
     yaml = re.search(r"```yaml\n(.*?)```", README.read_text(), re.S)
     assert yaml is not None
+    # NOTE: the install step is a block (`run: |`): torch from the CPU index, then attncli.
     return [ln.split("run:", 1)[1].strip() for ln in yaml.group(1).splitlines()
-            if ln.strip().startswith("run:") and "pip install" not in ln]
+            if ln.strip().startswith("run:") and "pip install" not in ln and ln.split("run:", 1)[1].strip() != "|"]
+
+
+def test_ci_job_installs_the_cpu_build_of_torch() -> None:
+    """From PyPI a hosted runner would get torch's CUDA build (several GB): the job names the CPU index
+    before it installs attncli."""
+    yaml = re.search(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    assert yaml is not None
+    installs = [ln.strip() for ln in yaml.group(1).splitlines() if ln.strip().startswith("pip install")]
+    assert installs[0].startswith("pip install torch==")
+    assert "--index-url https://download.pytorch.org/whl/cpu" in installs[0]
+    assert installs[-1] == "pip install ."
 
 
 def _run(step: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

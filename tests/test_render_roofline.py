@@ -31,4 +31,5 @@ def test_table_renders() -> None:
 
 
 def test_seconds() -> None:
-    assert seconds(1.5e-5) == "15 us" and seconds(2.0) == "2 s" and seconds(3e-9) == "3 ns"
+    assert seconds(1.5e-5) == "15.0 us" and seconds(2.0) == "2.00 s" and seconds(3e-9) == "3.00 ns"
+    assert seconds(0.0041) == "4.10 ms" and seconds(0.0009999) == "1.00 ms"  # trailing zeros kept, rounding up

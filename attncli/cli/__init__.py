@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        message = " ".join(str(fmt_message()).split())
+        from attncli.cli.errors import usage_message
+
+        message = usage_message(exc, " ".join(str(fmt_message()).split()))
         print(f"attncli: error: {message}{where}", file=sys.stderr)
         return code
     return result if isinstance(result, int) else 0

@@ -38,17 +38,18 @@ def flops(
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 
-    Defaults are the seed experiment (B=32, L=1024, ViT-style fused qkv): 1 head without W_O
-    and 8 heads without W_O both cost 60,129,542,144; with W_O, 68,719,476,736. fvcore counts
+    Defaults are the classic fvcore experiment on a ViT attention layer (fused qkv, 32 images x
+    1024 tokens x 512 features, 8 heads): 1 head and 8 heads without W_O both cost
+    60,129,542,144 MACs; with W_O, 68,719,476,736. fvcore counts
     one multiply-add as one flop (MACs); FLOPs are 2x. Every count is checked per stage against
     the closed form and torch's FlopCounterMode; a disagreement goes to stderr (exit 1 with
     --check). Any size works: nothing is allocated. For CI: --max-flops, --max-params and
     --baseline exit 1 when exceeded.
     """
-    from attncli.flops import count_flops
     from attncli.render import emit
     from attncli.render import flops as view
     from attncli.render.checks import md_with_checks, with_checks
+    from attncli.render.common import status
 
     counted: Any
     table: Callable[[Any], Any]
@@ -62,11 +63,15 @@ def flops(
 
         without_placeholder()
 
-        counted = count_user_module(module, spec, call=None if call is None else call.value,
-                                    typed=module_flags_typed(), timeout=module_timeout, dtype=dtype.value)
+        with status(f"attncli flops: counting {module}", fmt):
+            counted = count_user_module(module, spec, call=None if call is None else call.value,
+                                        typed=module_flags_typed(), timeout=module_timeout, dtype=dtype.value)
         table, markdown = uview.flops_table, uview.flops_markdown
     else:
-        counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
+        with status("attncli flops: counting 4 variants with fvcore and FlopCounterMode", fmt):
+            from attncli.flops import count_flops
+
+            counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
         table, markdown = view.table, view.markdown
     checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance)
     doc = {**counted.to_json(), "checks": [c.to_json() for c in checks]}

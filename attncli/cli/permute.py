@@ -25,7 +25,8 @@ def permute_test(
     permutation: Annotated[str | None, typer.Option(
         "--permutation", "-p", metavar="I,J,...",
         help="The new token order, 0-based: entry j names the token placed at slot j. "
-             "Default: 0,2,1 (the seed's swap) for 3 tokens, else a seeded random non-identity order.",
+             "Default: 0,2,1 (the classic demo's swap of the last two) for 3 tokens, "
+             "else a seeded random non-identity order.",
     )] = None,
     encoding: Annotated[list[str] | None, typer.Option(
         "--encoding", "-e", metavar="NAME",
@@ -41,7 +42,7 @@ def permute_test(
     )] = "float64",
     tokens: Annotated[str, typer.Option(
         "--tokens", metavar="TOKENS",
-        help="auto (the seed's (1,2), (2,3), (3,4) when --dim 2 --seq 3, else seeded random), "
+        help="auto (the classic demo's tokens (1,2), (2,3), (3,4) when --dim 2 --seq 3, else seeded random), "
              "seed, random, or the tokens themselves: '1,2;2,3;2,3' (';' between tokens).",
     )] = "auto",
 ) -> None:
@@ -52,12 +53,15 @@ def permute_test(
     Exit 0 when the demonstration holds, 1 when it does not or the request proves nothing
     (one token, the identity, a swap of identical tokens), 2 for bad flags.
     """
-    from attncli import permute as core
     from attncli.render import emit
     from attncli.render import permute as view
+    from attncli.render.common import status
 
-    report = core.permute_test(spec, permutation=permutation, encodings=encoding,
-                               tolerance=tolerance, dtype=dtype, tokens=tokens)
+    with status("attncli permute-test: running the layer on permuted tokens", fmt):
+        from attncli import permute as core
+
+        report = core.permute_test(spec, permutation=permutation, encodings=encoding,
+                                   tolerance=tolerance, dtype=dtype, tokens=tokens)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
     if not report.holds:
         raise typer.Exit(1)

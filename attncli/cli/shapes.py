@@ -30,9 +30,9 @@ def shapes(
     Defaults follow a 10-token sentence with E=512 and 8 heads: q (1, 10, 512) is split into
     (1, 8, 10, 64).
     """
-    from attncli import shapes as core
     from attncli.render import emit
     from attncli.render import shapes as view
+    from attncli.render.common import status
 
     if module is not None:
         from attncli.render import usermodule as uview
@@ -40,11 +40,15 @@ def shapes(
 
         if no_out_proj:
             raise SpecError("--no-out-proj", f"does not apply to --module {module} (the module builds its own layer)")
-        found = user_shapes(module, spec, call=None if call is None else call.value, typed=module_flags_typed(),
-                            timeout=module_timeout)
+        with status(f"attncli shapes: tracing {module}", fmt):
+            found = user_shapes(module, spec, call=None if call is None else call.value, typed=module_flags_typed(),
+                                timeout=module_timeout)
         emit(fmt, found.to_json(), lambda: uview.shapes_table(found), lambda: uview.shapes_markdown(found), output)
         return
     if no_out_proj:
         spec = spec.with_(out_proj=False)
-    report = core.analyse(spec)
+    with status("attncli shapes: tracing the layer", fmt):
+        from attncli import shapes as core
+
+        report = core.analyse(spec)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)

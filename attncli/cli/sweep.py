@@ -43,7 +43,7 @@ def sweep(
         try:
             import matplotlib.figure
         except ImportError:
-            fail("--plot needs matplotlib: pip install 'attncli[plot]'")
+            fail("--plot needs matplotlib: pip install 'attncli[plot]' (with pipx: pipx inject attncli matplotlib)")
         kinds = matplotlib.figure.Figure().canvas.get_supported_filetypes()
         if plot.suffix.lstrip(".").lower() not in kinds:
             fail(f"--plot: {plot.name!r} needs one of the suffixes {', '.join('.' + k for k in sorted(kinds))}")

@@ -176,7 +176,7 @@ def parse_tokens(tokens: str | Rows, spec: AttnSpec) -> tuple[str, Rows | None]:
         return "random", None
     if text == "seed":
         if not fits:
-            raise SpecError("--tokens", f"the seed's tokens are 3 tokens of 2 features; they need "
+            raise SpecError("--tokens", f"the classic demo's tokens are 3 tokens of 2 features; they need "
                                         f"--dim 2 --seq 3 (got --dim {spec.dim} --seq {spec.seq})")
         return "seed", SEED_TOKENS
     rows: list[list[float]] = []

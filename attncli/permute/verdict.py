@@ -80,7 +80,8 @@ def notes(spec: AttnSpec, source: str, dtype: str, tol: float, show: bool,
     notes.append(f"Tokens are permuted along the sequence axis (axis {axis} of the "
                  f"{layout_name(spec)} input); P x = x[perm], so slot j of P x holds token perm[j].")
     if source == "seed":
-        notes.append("These are the tokens of seed 002: (1, 2), (2, 3), (3, 4). Its own demo fed them as a "
+        notes.append("These are the tokens of the classic permutation demo: (1, 2), (2, 3), (3, 4). That demo "
+                     "fed them as a "
                      "(1, 3, 2) tensor to nn.MultiheadAttention(2, 1), whose default layout is "
                      "sequence-first: one token in three batch items, so its swap moved batch items, "
                      "not tokens, and proved nothing.")

@@ -7,36 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from attncli.bench import BenchReport, Row
 from attncli.render import roofline as roofline_view
 from attncli.render.common import commas, human, human_bytes, md_table, modern_terms, progress
+from attncli.render.layout import Trimmed, md_document, plain_table
 from attncli.render.roofline import seconds
 
 HEADERS = ["impl", "backend", "median", "IQR", "achieved FLOP/s", "FLOPs (effective)", "FLOPs (dense)",
            "% of roofline", "peak memory", "predicted memory"]
 SHORT_HEADERS = ["impl", "backend", "median", "IQR", "FLOP/s", "FLOPs", "dense", "roofline", "peak mem",
                  "predicted"]
-
-
-def short(n: float) -> str:
-    """Three significant digits and a unit: 167772160 -> '168M'."""
-    for scale, unit in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
-def short_bytes(n: float) -> str:
-    """Binary units, three significant digits: 3674112 -> '3.5MiB'."""
-    for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{int(n)}B"
 
 
 def title(r: BenchReport) -> str:
@@ -73,8 +56,8 @@ def _cells(r: BenchReport, row: Row, exact: bool) -> list[str]:
                 human(row.achieved_flops_per_s), commas(row.flops), commas(row.dense_flops), _pct(row),
                 "-" if peak is None else human_bytes(peak), human_bytes(row.predicted_memory_bytes)]
     return [row.impl + mark, row.backend or "default", seconds(row.median_s), seconds(row.iqr_s),
-            short(row.achieved_flops_per_s), short(row.flops), short(row.dense_flops), _pct(row),
-            "-" if peak is None else short_bytes(peak), short_bytes(row.predicted_memory_bytes)]
+            human(row.achieved_flops_per_s), human(row.flops), human(row.dense_flops), _pct(row),
+            "-" if peak is None else human_bytes(peak), human_bytes(row.predicted_memory_bytes)]
 
 
 def _skipped_lines(r: BenchReport) -> list[str]:
@@ -99,18 +82,18 @@ def _columns(r: BenchReport) -> list[int]:
 def table(r: BenchReport) -> RenderableType:
     cols = _columns(r)
     note = "" if 6 in cols else " FLOPs: effective = dense here."
-    t = Table(title=title(r), title_justify="left", caption=caption(r) + note, caption_justify="left",
-              box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    t = plain_table()
     for i in cols:
         h = SHORT_HEADERS[i]
         t.add_column(h, justify="left" if h in ("impl", "backend") else "right", no_wrap=True)
     for row in r.rows:
         cells = _cells(r, row, exact=False)
         t.add_row(*(cells[i] for i in cols))
-    parts: list[RenderableType] = [t, *(Text(line) for line in _skipped_lines(r))]
+    parts: list[RenderableType] = [Text(title(r), style="bold"), t, Text(caption(r) + note, style="dim"),
+                                   *(Text(line) for line in _skipped_lines(r))]
     if r.roofline is not None:
-        parts.append(roofline_view.table(r.roofline))
-    return Group(*parts)
+        parts += [Text(""), roofline_view.table(r.roofline)]
+    return Trimmed(Group(*parts))
 
 
 def markdown(r: BenchReport) -> str:
@@ -119,7 +102,7 @@ def markdown(r: BenchReport) -> str:
     lines += [f"- {line}" for line in _skipped_lines(r)]
     if r.roofline is not None:
         lines += ["", roofline_view.markdown(r.roofline)]
-    return "\n".join(lines) + "\n"
+    return md_document("\n".join(lines)) + "\n"
 
 
 @contextmanager

@@ -10,28 +10,35 @@ from rich.text import Text
 
 from attncli.checks import CheckResult
 from attncli.render.common import md_table
+from attncli.render.layout import Trimmed, md_document, plain_table
+
+
+def _detail(c: CheckResult) -> str:
+    """The message without the check's own name in front (the row already names it)."""
+    prefix = f"{c.name}: "
+    return c.message[len(prefix):] if c.message.startswith(prefix) else c.message
 
 
 def table(checks: Sequence[CheckResult]) -> Table:
-    t = Table(title="checks", title_justify="left")
-    t.add_column("check")
-    t.add_column("result")
+    t = plain_table("checks")
+    t.add_column("check", no_wrap=True)
+    t.add_column("result", no_wrap=True)
     t.add_column("detail")
     for c in checks:
-        t.add_row(c.name, "pass" if c.passed else Text("FAIL", style="bold red"), c.message)
+        t.add_row(c.name, "pass" if c.passed else Text("FAIL", style="bold red"), _detail(c))
     return t
 
 
 def markdown(checks: Sequence[CheckResult]) -> str:
     failed = sum(not c.passed for c in checks)
-    return "\n".join([f"**Checks: {'all passed' if not failed else f'{failed} failed'}**", "",
+    return md_document("\n".join([f"**Checks: {'all passed' if not failed else f'{failed} failed'}**", "",
                       md_table(["check", "result", "detail"],
-                               [(c.name, "pass" if c.passed else "**FAIL**", c.message) for c in checks])])
+                               [(c.name, "pass" if c.passed else "**FAIL**", _detail(c)) for c in checks])]))
 
 
 def with_checks(view: Callable[[], RenderableType], checks: Sequence[CheckResult]) -> Callable[[], RenderableType]:
     """``view`` followed by the checks table (when there are checks)."""
-    return (lambda: Group(view(), table(checks))) if checks else view
+    return (lambda: Trimmed(Group(view(), Text(""), table(checks)))) if checks else view
 
 
 def md_with_checks(view: Callable[[], str], checks: Sequence[CheckResult]) -> Callable[[], str]:

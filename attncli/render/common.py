@@ -19,7 +19,7 @@ from rich.console import Console, RenderableType
 
 from attncli.spec import AttnSpec, SpecError
 
-UNITS = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+UNITS = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
 
 
 def modern_terms(spec: AttnSpec) -> str:
@@ -38,18 +38,32 @@ def modern_terms(spec: AttnSpec) -> str:
 
 
 def human(n: float, suffix: str = "") -> str:
-    """68719476736 -> '68.72 G' (decimal units, two decimals)."""
+    """The one formatter for counts: SI units, three significant digits.
+
+    68719476736 -> '68.7 G', 151000000 -> '151 M', 512 -> '512'; ``suffix`` follows the unit
+    ('989 TFLOP/s'). Exact integers are in the JSON and beside it (:func:`commas`).
+    """
     for scale, unit in UNITS:
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}{suffix}"
-    return f"{n:g} {suffix}".rstrip() if suffix else f"{n:g}"
+        if abs(n) >= scale * 0.9995:  # NOTE: 999,999 is '1.00 M', not '1e+03 K'
+            return f"{_sig3(n / scale)} {unit}{suffix}"
+    plain = str(int(n)) if n == int(n) else _sig3(n)
+    return f"{plain} {suffix}" if suffix else plain
+
+
+def _sig3(x: float) -> str:
+    """Three significant digits, keeping trailing zeros: 2.0 -> '2.00', 150.99 -> '151'."""
+    digits = 2 if abs(x) < 9.995 else 1 if abs(x) < 99.95 else 0
+    return f"{x:.{digits}f}"
 
 
 def human_bytes(n: float) -> str:
-    """Binary units for memory: 1073741824 -> '1.00 GiB'."""
+    """The one formatter for memory: IEC (binary) units, three significant digits.
+
+    1073741824 -> '1.00 GiB', 32 * 2**40 -> '32.0 TiB', 512 -> '512 B'.
+    """
     for scale, unit in ((2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
+        if abs(n) >= scale * 0.9995 * 1000 / 1024:  # NOTE: 1000 MiB reads as 0.98 GiB
+            return f"{_sig3(n / scale)} {unit}"
     return f"{int(n)} B"
 
 
@@ -71,11 +85,19 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str =
 
 
 def make_console(file: Any = None, width: int | None = None) -> Console:
-    """A console for tables: no colour when NO_COLOR is set or the target is not a terminal."""
+    """A console for tables. Colour is rich's decision (terminal, ``NO_COLOR``, ``FORCE_COLOR``)."""
+    # NOTE: no colour detection of attncli's own: it ignored FORCE_COLOR, which rich honours.
     target = file if file is not None else sys.stdout
-    no_color = "NO_COLOR" in os.environ or not (hasattr(target, "isatty") and target.isatty())
-    return Console(file=target, no_color=no_color, color_system=None if no_color else "auto",
-                   width=width, highlight=False, soft_wrap=False)
+    console = Console(file=target, width=width, highlight=False, soft_wrap=False)
+    if width is None and "COLUMNS" not in os.environ and not (hasattr(target, "isatty") and target.isatty()):
+        # NOTE: in a pipe rich takes the width of whatever terminal it finds (notes ran to 270
+        # characters on a wide one); piped text is at most as wide as --output files.
+        console.width = min(console.width, PIPE_WIDTH)
+    return console
+
+
+PIPE_WIDTH = 100
+"""The widest tables written to a pipe (``COLUMNS`` overrides it), as wide as ``--output`` files."""
 
 
 def stderr_console() -> Console:
@@ -128,3 +150,40 @@ def progress(description: str, total: int) -> Iterator[Callable[[Any], None]]:
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda _value: bar.advance(task)
+
+
+@contextmanager
+def status(message: str, fmt: str = "table", delay: float = 0.5) -> Iterator[None]:
+    """A transient status line on stderr while something slow runs.
+
+    Shown only when stderr and stdout are terminals and the output is not JSON, only after ``delay``
+    seconds (quick commands never flash it); rich clears it when the block ends.
+    """
+    import threading
+
+    if fmt == "json" or not all(hasattr(f, "isatty") and f.isatty() for f in (sys.stderr, sys.stdout)):
+        yield
+        return
+    # NOTE: isatty, not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal. stdout
+    # too: behind `| less` a spinner on stderr would draw over the pager.
+    spinner = Console(stderr=True).status(message)
+    lock = threading.Lock()
+    state = {"started": False, "done": False}
+
+    def start() -> None:
+        with lock:
+            if not state["done"]:
+                spinner.start()
+                state["started"] = True
+
+    timer = threading.Timer(delay, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            state["done"] = True
+            if state["started"]:
+                spinner.stop()

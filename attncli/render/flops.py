@@ -7,7 +7,6 @@ fvcore's "flops" are multiply-adds (MACs); FLOPs are 2 x that.
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +14,7 @@ from rich.text import Text
 from attncli.choices import CLOSED_FORM_TERMS, EFFECTIVE_FORM
 from attncli.flops import CLOSED_FORMS, STAGE_LABELS, STAGES, UNCOUNTED_WHY, FlopsReport, Variant
 from attncli.render.common import commas, human, human_bytes, md_table, modern_terms
+from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 
 
 def _title(r: FlopsReport) -> str:
@@ -37,18 +37,33 @@ def conclusion(r: FlopsReport) -> str:
     if r.heads_cost is None:
         parts.append("--heads 1: nothing to split")
     elif r.heads_cost == 0:
-        parts.append(f"splitting into {r.spec.heads} heads costs nothing")
+        parts.append(f"splitting into {r.spec.heads} heads costs no FLOPs")
     elif r.spec.n_kv_heads != r.spec.heads:
         parts.append(f"{r.spec.heads} heads sharing {r.spec.n_kv_heads} K/V heads change the count by "
                      f"{human(r.heads_cost)} against one head of width H*d (whose K and V are "
                      f"{r.spec.heads // r.spec.n_kv_heads}x wider)")
     else:
         parts.append(f"splitting into {r.spec.heads} heads changes the count by {human(r.heads_cost)}")
+    mem = _heads_memory(r)
+    if mem:
+        parts[-1] += mem
     cost, pct = r.out_proj_cost, r.out_proj_percent
     if cost is not None:
         parts.append(f"W_O adds {human(cost)}" + ("" if pct is None else f" (+{pct:.1f}%)"))
     text = "; ".join(parts)
     return text[:1].upper() + text[1:] + "."
+
+
+def _heads_memory(r: FlopsReport) -> str:
+    """What the heads cost in memory: H score matrices instead of one (the memory table's column)."""
+    many, one = r.get(r.spec.heads, True), r.get(1, True)
+    if r.spec.heads == 1 or many is None or one is None or not one.memory.attention_matrix:
+        return ""
+    a, b = many.memory.attention_matrix, one.memory.attention_matrix
+    if a == b:
+        return ""
+    return (f", but the heads hold {a / b:.3g}x the attention-matrix memory "
+            f"({human_bytes(a)} against {human_bytes(b)} for one head)")
 
 
 def _checks_line(r: FlopsReport) -> str:
@@ -147,95 +162,152 @@ def _conventions(r: FlopsReport) -> list[str]:
             "counted on the meta device: nothing was allocated."]
 
 
-def table(r: FlopsReport) -> RenderableType:
-    main = Table(title=_title(r), title_justify="left", box=box.SIMPLE_HEAD,
-                 caption="fvcore flops = multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x FLOPs\n"
-                         + conclusion(r), caption_justify="left")
-    main.add_column("heads", justify="right")
-    main.add_column("W_O")
-    for h in _number_headers(r):
-        main.add_column(h, justify="right", no_wrap=True)
-    for row in _variant_rows(r, label=False):
-        main.add_row(*row)
+def _ordered(r: FlopsReport) -> list[Variant]:
+    """The layer as configured first (H heads with W_O), then what it would cost without W_O,
+    with one head, and with neither; the JSON keeps the core's order."""
+    ref = _reference(r)
+    rank = {(ref.heads, True): 0, (ref.heads, False): 1, (1, True): 2, (1, False): 3}
+    return sorted(r.variants, key=lambda v: rank.get((v.heads, v.out_proj), 4))
 
+
+def _short_label(v: Variant) -> str:
+    heads = "1 head" if v.heads == 1 else f"{v.heads} heads"
+    return f"{heads} + W_O" if v.out_proj else heads
+
+
+def _variants_table(r: FlopsReport, exact: bool) -> Table:
+    masked = _masked(r)
+    t = plain_table()
+    t.add_column("variant", no_wrap=True)
+    t.add_column("MACs (fvcore)" if exact else "MACs", justify="right", no_wrap=True)
+    for h in ("FLOPs", *(("effective",) if masked else ()), "fwd+bwd", "params"):
+        t.add_column(h, justify="right", no_wrap=True)
+    for i, v in enumerate(_ordered(r)):
+        eff = (human(2 * v.effective_fvcore_flops),) if masked else ()
+        t.add_row(_short_label(v) + (" *" if i == 0 else ""),
+                  commas(v.fvcore_flops) if exact else human(v.fvcore_flops), human(v.flops), *eff,
+                  human(v.training_flops), human(v.params), style="bold" if i == 0 else None)
+    return t
+
+
+def _stages_table(r: FlopsReport, exact: bool, sources: bool) -> Table:
     ref = _reference(r)
     one = r.get(1, ref.out_proj) if ref.heads != 1 else None
-    stages = Table(title=f"by stage: {ref.label} (fvcore MACs)", title_justify="left",
-                   caption=_checks_line(r), caption_justify="left", box=box.SIMPLE_HEAD)
-    stages.add_column("stage")
-    stages.add_column("closed form")
-    stages.add_column("MACs", justify="right", no_wrap=True)
-    stages.add_column("", justify="right", no_wrap=True)
     masked = _masked(r)
+    num = commas if exact else human
+    t = plain_table()
+    t.add_column("stage", no_wrap=True)
+    t.add_column("closed form", no_wrap=True)
+    t.add_column("MACs", justify="right", no_wrap=True)
     if masked:
-        stages.add_column("effective", justify="right", no_wrap=True)
+        t.add_column("effective", justify="right", no_wrap=True)
     if one is not None:
-        stages.add_column("1 head", justify="right")
-    stages.add_column("module: op", overflow="fold")
+        t.add_column("1 head, dense" if masked else "1 head", justify="right", no_wrap=True)
+    if sources:
+        t.add_column("module: op", no_wrap=True)
     for st in _stage_names(r):
         n = ref.by_stage.get(st, 0)
-        cells = [STAGE_LABELS[st], CLOSED_FORMS.get(st, ""), commas(n), human(n)]
+        cells = [STAGE_LABELS[st], CLOSED_FORMS.get(st, ""), num(n)]
         if masked:
-            cells.append(commas(ref.effective_by_stage.get(st, 0)))
+            cells.append(num(ref.effective_by_stage.get(st, 0)))
         if one is not None:
             m = one.by_stage.get(st, 0)
-            cells.append("same" if m == n else commas(m))
-        stages.add_row(*cells, "; ".join(src.replace("aten::", "") for src in ref.count.stage_sources.get(st, ())))
-    total = ["total", "", commas(ref.fvcore_flops), human(ref.fvcore_flops)]
+            cells.append("same" if m == n else num(m))
+        if sources:
+            cells.append(_sources(ref, st))
+        t.add_row(*cells)
+    total = ["total", "", num(ref.fvcore_flops)]
     if masked:
-        total.append(commas(ref.effective_fvcore_flops))
+        total.append(num(ref.effective_fvcore_flops))
     if one is not None:
-        total.append("same" if one.fvcore_flops == ref.fvcore_flops else commas(one.fvcore_flops))
-    stages.add_row(*total, "", style="bold")
+        total.append("same" if one.fvcore_flops == ref.fvcore_flops else num(one.fvcore_flops))
+    t.add_row(*total, *([""] if sources else []), style="bold")
+    return t
 
-    parts: list[RenderableType] = [main, stages]
+
+def _sources(ref: Variant, st: str) -> str:
+    return "; ".join(src.replace("aten::", "") for src in ref.count.stage_sources.get(st, ()))
+
+
+def _sources_table(r: FlopsReport) -> Table:
+    """Where fvcore counted each stage, for layouts too narrow to show it beside the counts."""
+    ref = _reference(r)
+    t = plain_table()
+    t.add_column("stage", no_wrap=True)
+    t.add_column("counted at (module: op)")
+    for st in _stage_names(r):
+        t.add_row(STAGE_LABELS[st], _sources(ref, st))
+    return t
+
+
+def table(r: FlopsReport) -> RenderableType:
+    ref = _reference(r)
+    head = Text(_title(r), style="bold")
+    order = ("* the layer as configured; below it what the same layer would cost without W_O, "
+             "with one head of width H*d, and with neither"
+             + ("; effective = FLOPs of the visible (query, key) pairs only" if _masked(r) else "") + ".")
+    parts: list[RenderableType] = [
+        head, Text(""), Fit(_variants_table(r, exact=True), _variants_table(r, exact=False)),
+        Text(order, style="dim"), Text(conclusion(r)), Text(""),
+        Text(f"by stage: {ref.label} (MACs)", style="bold"),
+        Fit(_stages_table(r, exact=True, sources=True),
+            Group(_stages_table(r, exact=True, sources=False), Text(""), _sources_table(r)),
+            Group(_stages_table(r, exact=False, sources=False), Text(""), _sources_table(r))),
+        Text(_checks_line(r))]
     for p in r.problems:
         parts.append(Text(f"DISAGREE: {p}", style="bold red"))
 
-    unc = Table(title="not counted by fvcore (no multiply-adds)", title_justify="left", box=box.SIMPLE_HEAD)
-    unc.add_column("op")
-    unc.add_column("times", justify="right")
+    unc = plain_table("not counted by fvcore (no multiply-adds)")
+    unc.add_column("op", no_wrap=True)
+    unc.add_column("times", justify="right", no_wrap=True)
     unc.add_column("what it does")
     for urow in _uncounted(r):
         unc.add_row(*urow)
-    mem = Table(title=f"memory one forward pass would need ({r.dtype})", title_justify="left",
-                box=box.SIMPLE_HEAD)
-    mem.add_column("heads", justify="right")
-    mem.add_column("W_O")
-    mem.add_column("attention matrix (B*H*L*S')", justify="right")
-    mem.add_column("activations", justify="right")
-    mem.add_column("KV cache", justify="right")
-    for mrow in _memory_rows(r, label=False):
-        mem.add_row(*mrow)
-    parts += [unc, mem]
+    mem = plain_table(f"memory one forward pass would need ({r.dtype})")
+    mem.add_column("variant", no_wrap=True)
+    mem.add_column("attention matrix", justify="right", no_wrap=True)
+    mem.add_column("activations", justify="right", no_wrap=True)
+    mem.add_column("KV cache", justify="right", no_wrap=True)
+    for v in _ordered(r):
+        mem.add_row(_short_label(v), human_bytes(v.memory.attention_matrix),
+                    human_bytes(v.memory.activations_total), human_bytes(v.memory.kv_cache))
+    parts += [Text(""), unc, Text(""), mem, Text("attention matrix = B*H*L*S' scores; KV cache = 2*B*S*G*d.",
+                                                 style="dim"), Text("")]
     parts += [Text(f"note: {n}") for n in _notes(r)]
     parts += [Text(c, style="dim") for c in _conventions(r)]
     if r.roofline is not None:
         from attncli.render import roofline
 
-        parts.append(roofline.table(r.roofline))
-    return Group(*parts)
+        parts += [Text(""), roofline.table(r.roofline)]
+    return Trimmed(Group(*parts))
 
 
 def markdown(r: FlopsReport) -> str:
-    shown = [v for v in r.variants if v.out_proj] or list(r.variants)
+    shown = [v for v in _ordered(r) if v.out_proj] or list(r.variants)
     masked = _masked(r)
-    heads = ("variant", "fvcore flops (MACs)", "", "FLOPs (2x MACs)",
+    heads = ("variant", "fvcore flops (MACs)", "MACs, rounded", "FLOPs (2x MACs)",
              *(("effective FLOPs",) if masked else ()), "fwd+bwd FLOPs (3x)", "params")
+    rows = [(f"**{v.label} (as configured)**" if i == 0 else v.label, commas(v.fvcore_flops), human(v.fvcore_flops),
+             human(v.flops), *((human(2 * v.effective_fvcore_flops),) if masked else ()), human(v.training_flops),
+             commas(v.params)) for i, v in enumerate(_ordered(r))]
     out = [f"### {_title(r)}", "",
-           md_table(heads, _variant_rows(r, label=True), "l" + "r" * (len(heads) - 1)), "",
+           md_table(heads, rows, "l" + "r" * (len(heads) - 1)), "",
+           "The first row is the layer as configured; the others are what it would cost without W_O, with one "
+           "head of width H*d, and with neither.", "",
            f"**{conclusion(r)}**", "",
            "#### By stage (fvcore MACs)", "",
            md_table(["stage", "closed form", *(v.label for v in shown),
                      *([f"{_reference(r).label}, effective"] if masked else []), "module: op"],
-                    _stage_rows(r, shown), "ll" + "r" * (len(shown) + masked) + "l"), "",
+                    [(a, f"`{b}`" if b else "", *rest) for a, b, *rest in _stage_rows(r, shown)],
+                    "ll" + "r" * (len(shown) + masked) + "l"), "",
            _checks_line(r)]
     out += [f"- **DISAGREE**: {p}" for p in r.problems]
     out += ["", "#### Not counted by fvcore (no multiply-adds)", "",
             md_table(["op", "times", "what it does"], [(f"`{a}`", b, c) for a, b, c in _uncounted(r)], "lrl"),
             "", f"#### Memory one forward pass would need ({r.dtype})", "",
             md_table(["variant", "attention matrix (B*H*L*S')", "activations", "KV cache (2*B*S*G*d)"],
-                     _memory_rows(r, label=True), "lrrr")]
+                     [(v.label, human_bytes(v.memory.attention_matrix), human_bytes(v.memory.activations_total),
+                       human_bytes(v.memory.kv_cache)) for v in _ordered(r)], "lrrr")]
     notes = _notes(r)
     if notes:
         out += ["", "#### Notes", ""] + [f"- {n}" for n in notes]
@@ -244,4 +316,4 @@ def markdown(r: FlopsReport) -> str:
         from attncli.render import roofline
 
         out += ["", roofline.markdown(r.roofline).rstrip("\n")]
-    return "\n".join(out) + "\n"
+    return md_document("\n".join(out)) + "\n"

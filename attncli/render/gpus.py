@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
+from attncli.render.layout import Trimmed, plain_table
 from attncli.roofline import DTYPES, Gpu
 
 TITLE = "Accelerators for --gpu: dense (no sparsity) datasheet peaks in TFLOP/s, bandwidth in TB/s"
@@ -30,15 +29,16 @@ HEADERS = ["name", *DTYPES, "TB/s", "memory", "source"]
 
 
 def table(gpus: Sequence[Gpu]) -> RenderableType:
-    t = Table(title=TITLE, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
-              pad_edge=False, caption="- no figure for that dtype. Notes (which figures were halved) in "
-                                      "--format json or markdown.", caption_justify="left")
+    t = plain_table()
     for h in ("name", *SHORT, "TB/s", "memory"):
         t.add_column(h, justify="left" if h == "name" else "right", no_wrap=True)
     for row in _rows(gpus, with_source=False):
         t.add_row(*row)
-    sources = Text("\n".join(f"{g.name}: {g.source}" for g in gpus))
-    return Group(t, Text("Datasheets:"), sources)
+    legend = Text("- no figure for that dtype. Notes (which figures were halved) in --format json or markdown.",
+                  style="dim")
+    # NOTE: each URL on its own line: a terminal keeps an unbroken URL clickable.
+    sources = [Text(f"{g.name}:\n  {g.source}") for g in gpus]
+    return Trimmed(Group(Text(TITLE, style="bold"), t, legend, Text(""), Text("Datasheets:"), *sources))
 
 
 def markdown(gpus: Sequence[Gpu]) -> str:

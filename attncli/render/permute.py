@@ -16,6 +16,7 @@ from rich.text import Text
 
 from attncli.permute import Case, PermuteReport, TokenRow
 from attncli.render.common import md_table, modern_terms
+from attncli.render.layout import Trimmed, md_document, plain_table
 
 
 def fmt_num(x: float) -> str:
@@ -62,16 +63,22 @@ def table(r: PermuteReport) -> RenderableType:
     # NOTE: plain strings in rich tables are parsed as markup, and "PE[p, 2i]" looks like a
     # tag; every free text goes in as Text. Descriptions sit under the table, not in a column,
     # so the numbers keep their width in an 80-column terminal.
-    cases = Table(title=Text(_title(r)), title_justify="left")
-    cases.add_column("encoding")
-    cases.add_column("max |f(Px) - P f(x)|", justify="right")
-    cases.add_column("max |f(x)|", justify="right")
-    cases.add_column(f"equivariant (<= {r.tolerance:g})")
+    cases = plain_table()
+    cases.add_column("encoding", no_wrap=True)
+    cases.add_column("max |f(Px) - P f(x)|", justify="right", no_wrap=True)
+    cases.add_column("max |f(x)|", justify="right", no_wrap=True)
+    cases.add_column(f"equivariant (<= {r.tolerance:g})", no_wrap=True)
     for c in r.cases:
         cases.add_row(c.encoding, fmt_num(c.max_abs_diff), f"{c.max_abs_output:.3g}",
                       Text(_equivariant(c), style="green" if c.equivariant else "yellow"))
-    parts: list[RenderableType] = [cases]
-    parts += [Text(f"  {c.encoding}: {c.description}") for c in r.cases]
+    parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(""), cases]
+    what = plain_table()
+    what.show_header = False
+    what.add_column("encoding", no_wrap=True)
+    what.add_column("what it does")
+    for c in r.cases:
+        what.add_row(c.encoding, Text(c.description))
+    parts += [Text(""), what]
 
     if all(c.rows is not None for c in r.cases):
         parts.append(Text(""))
@@ -80,7 +87,8 @@ def table(r: PermuteReport) -> RenderableType:
         # numbers, never inside one.
         tokens = Table(title="token outputs: b_i = f(x) for token a_i before (upper line) and after "
                              "the permutation (lower line, f(Px) at a_i's new slot)",
-                       title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+                       title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                       padding=(0, 1))
         width = max(_num_width(c) for c in r.cases)
         tokens.add_column("encoding", no_wrap=True)
         tokens.add_column("token a_i", min_width=width + 3, overflow="fold")
@@ -102,7 +110,7 @@ def table(r: PermuteReport) -> RenderableType:
     parts.append(Text.assemble((f"{_status(r)}: ", style), r.verdict))
     parts += [Text(f"reason: {x}") for x in r.reasons]
     parts += [Text(f"note: {n}") for n in r.notes]
-    return Group(*parts)
+    return Trimmed(Group(*parts))
 
 
 def markdown(r: PermuteReport) -> str:
@@ -126,4 +134,4 @@ def markdown(r: PermuteReport) -> str:
         out += [""] + [f"- reason: {x}" for x in r.reasons]
     if r.notes:
         out += [""] + [f"- {n}" for n in r.notes]
-    return "\n".join(out) + "\n"
+    return md_document("\n".join(out)) + "\n"

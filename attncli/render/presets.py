@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from attncli.configs import LayerSettings
 from attncli.render.common import md_table
+from attncli.render.layout import Trimmed, plain_table
 
 HEADERS = ("name", "family", "E", "H", "G", "d", "W", "bias", "mask")
 LEGEND = ("E: dim (hidden size); H: heads; G: kv_heads; d: head_dim; W: causal sliding window (- = full "
@@ -38,24 +38,25 @@ def _is_file(found: Sequence[LayerSettings]) -> bool:
 
 
 def table(found: Sequence[LayerSettings]) -> RenderableType:
-    t = Table(title="attncli presets: one attention layer per model (layer 0)", title_justify="left")
+    t = plain_table("attncli presets: one attention layer per model (layer 0)")
     for i, h in enumerate(HEADERS):
-        t.add_column(h, justify="left" if i < 2 or h in ("bias", "mask") else "right", no_wrap=i == 0)
+        t.add_column(h, justify="left" if i < 2 or h in ("bias", "mask") else "right", no_wrap=True)
     for s in found:
         t.add_row(*_row(s))
     parts: list[RenderableType] = [t]
     if _is_file(found):
-        src = Table(title=f"where each value came from ({found[0].name})", title_justify="left")
-        for h in ("setting", "value", "source"):
-            src.add_column(h)
+        src = plain_table(f"where each value came from ({found[0].name})")
+        src.add_column("setting", no_wrap=True)
+        src.add_column("value", no_wrap=True)
+        src.add_column("source")
         for row in _source_rows(found[0]):
             src.add_row(*row)
-        parts.append(src)
-    parts.append(Text(LEGEND))
+        parts += [Text(""), src]
+    parts.append(Text(LEGEND, style="dim"))
     for s in found:
         if s.link or s.notes:
             parts.append(Text(f"{s.name}: {s.notes}" + (f" ({s.link})" if s.link else "")))
-    return Group(*parts)
+    return Trimmed(Group(*parts))
 
 
 def markdown(found: Sequence[LayerSettings]) -> str:

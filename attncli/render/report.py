@@ -8,6 +8,7 @@ from rich.text import Text
 
 from attncli.render import checks, flops, permute, shapes
 from attncli.render.common import modern_terms
+from attncli.render.layout import Trimmed
 from attncli.report import Report
 
 
@@ -18,7 +19,7 @@ def table(r: Report) -> RenderableType:
     if r.checks:
         parts += [Rule("Checks"), checks.table(r.checks)]
     parts += [Text(f"note: {n}") for n in r.notes]
-    return Group(*parts)
+    return Trimmed(Group(*parts))
 
 
 def markdown(r: Report) -> str:

@@ -7,11 +7,11 @@ bandwidth, and a caption with the upper-bound caveat. Meant to be appended to ot
 
 from __future__ import annotations
 
-from rich import box
-from rich.console import RenderableType
-from rich.table import Table
+from rich.console import Group, RenderableType
+from rich.text import Text
 
-from attncli.render.common import commas, human, md_table
+from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.render.layout import Trimmed, md_document, plain_table
 from attncli.roofline import NOTE, KernelEstimate, Roofline
 
 STAGE_LABELS = {"q_proj": "q proj (W_q)", "k_proj": "k proj (W_k)", "v_proj": "v proj (W_v)",
@@ -23,11 +23,13 @@ KERNELS = (("fused", "effective FLOPs"), ("naive", "dense FLOPs"))
 
 
 def seconds(t: float) -> str:
-    """1.5e-05 -> '15.0 us' (three significant digits)."""
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if t >= scale:
-            return f"{t / scale:.3g} {unit}"
-    return f"{t / 1e-9:.3g} ns"
+    """1.5e-05 -> '15.0 us', 0.0041 -> '4.10 ms' (three significant digits)."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if t >= scale * 0.9995 or unit == "ns":
+            x = t / scale
+            # NOTE: three significant digits with trailing zeros kept (4.10 ms beside 1.03 ms), as counts have.
+            return f"{x:.{2 if x < 9.995 else 1 if x < 99.95 else 0}f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def title(r: Roofline) -> str:
@@ -40,29 +42,17 @@ def caption(r: Roofline) -> str:
             f"Source: {r.source}")
 
 
-def short(n: float, units: tuple[tuple[float, str], ...] = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"),
-                                                              (1e3, "K"))) -> str:
-    """Three significant digits and a unit: 167772160 -> '168M'."""
-    for scale, unit in units:
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
-BINARY = ((2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB"))
-
-
 def _rows(r: Roofline, exact: bool) -> list[list[str]]:
     labels = STAGE_LABELS if exact else SHORT_LABELS
     rows = []
     for kind, flops_kind in KERNELS:
         k: KernelEstimate = getattr(r, kind)
         for s in k.by_stage:
-            rows.append([kind, labels.get(s.name, s.name), commas(s.flops) if exact else short(s.flops),
-                         commas(s.bytes) if exact else short(s.bytes, BINARY),
+            rows.append([kind, labels.get(s.name, s.name), commas(s.flops) if exact else human(s.flops),
+                         commas(s.bytes) if exact else human_bytes(s.bytes),
                          f"{s.intensity:.1f}", s.bound, seconds(s.time_s)])
-        rows.append([kind, f"total ({flops_kind})" if exact else "total", commas(k.flops) if exact else short(k.flops),
-                     commas(k.bytes) if exact else short(k.bytes, BINARY), f"{k.intensity:.1f}", k.bound,
+        rows.append([kind, f"total ({flops_kind})" if exact else "total", commas(k.flops) if exact else human(k.flops),
+                     commas(k.bytes) if exact else human_bytes(k.bytes), f"{k.intensity:.1f}", k.bound,
                      seconds(k.time_s)])
     return rows
 
@@ -74,15 +64,15 @@ SHORT_HEADERS = ["kernel", "stage", "FLOPs", "bytes", "FLOP/B", "bound", "time"]
 def table(r: Roofline) -> RenderableType:
     note = ("fused: effective FLOPs, attention = QK^T, softmax and weights x V in one kernel; "
             "naive: dense FLOPs, scores and weights written and read. ")
-    t = Table(title=title(r), title_justify="left", caption=note + caption(r), caption_justify="left",
-              box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    t = plain_table()
     for i, h in enumerate(SHORT_HEADERS):
         t.add_column(h, justify="left" if i < 2 or h == "bound" else "right", no_wrap=True)
     for row in _rows(r, exact=False):
         t.add_row(*row, style="bold" if row[1] == "total" else None)
-    return t
+    # NOTE: title and caption outside the table, so they wrap at the terminal, not at the table's width.
+    return Trimmed(Group(Text(title(r), style="bold"), t, Text(note + caption(r), style="dim")))
 
 
 def markdown(r: Roofline) -> str:
-    return "\n".join([f"#### {title(r)}", "", md_table(HEADERS, _rows(r, exact=True), "llrrrlr"), "",
-                      caption(r), ""])
+    return md_document("\n".join([f"#### {title(r)}", "", md_table(HEADERS, _rows(r, exact=True), "llrrrlr"),
+                                   "", caption(r), ""]))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from attncli.render.common import commas, md_table, modern_terms
+from attncli.render.layout import Trimmed, md_document, plain_table
 from attncli.shapes import Shape, ShapesReport
 
 
@@ -21,35 +21,37 @@ def _title(r: ShapesReport) -> str:
 
 
 def table(r: ShapesReport) -> RenderableType:
-    stages = Table(title=_title(r), title_justify="left")
-    stages.add_column("stage")
-    stages.add_column("shape", justify="right")
+    stages = plain_table()
+    stages.add_column("stage", no_wrap=True)
+    stages.add_column("shape", justify="right", no_wrap=True)
     stages.add_column("what it is")
     for st in r.stages:
         stages.add_row(st.name, fmt_shape(st.shape), st.explain)
 
-    weights = Table(title="weights", title_justify="left")
-    weights.add_column("parameter")
-    weights.add_column("shape", justify="right")
-    weights.add_column("elements", justify="right")
+    weights = plain_table("weights")
+    weights.add_column("parameter", no_wrap=True)
+    weights.add_column("shape", justify="right", no_wrap=True)
+    weights.add_column("elements", justify="right", no_wrap=True)
     for w in r.weights:
         weights.add_row(w.name, fmt_shape(w.shape), commas(w.numel))
 
-    comps = Table(title="parameters by component", title_justify="left")
-    comps.add_column("component")
-    comps.add_column("parameters", justify="right")
+    comps = plain_table("parameters by component")
+    comps.add_column("component", no_wrap=True)
+    comps.add_column("parameters", justify="right", no_wrap=True)
     for name, n in r.components.items():
         comps.add_row(name, commas(n))
     comps.add_row(Text("total", style="bold"), Text(commas(r.total_params), style="bold"))
 
-    outs = Table(title="nn.MultiheadAttention returns", title_justify="left")
-    outs.add_column("output")
-    outs.add_column("shape", justify="right")
+    outs = plain_table("nn.MultiheadAttention returns")
+    outs.add_column("output", no_wrap=True)
+    outs.add_column("shape", justify="right", no_wrap=True)
     outs.add_row("attn_output", fmt_shape(r.attn_output))
     outs.add_row("attn_weights", fmt_shape(r.attn_weights))
-    parts: list[RenderableType] = [stages, weights, comps, outs]
+    parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(""), stages]
+    for t in (weights, comps, outs):
+        parts += [Text(""), t]
     parts += [Text(f"note: {n}") for n in r.notes]
-    return Group(*parts)
+    return Trimmed(Group(*parts))
 
 
 def markdown(r: ShapesReport) -> str:
@@ -68,4 +70,4 @@ def markdown(r: ShapesReport) -> str:
                                           ("attn_weights", f"`{fmt_shape(r.attn_weights)}`")], "lr")]
     if r.notes:
         out += [""] + [f"- {n}" for n in r.notes]
-    return "\n".join(out) + "\n"
+    return md_document("\n".join(out)) + "\n"

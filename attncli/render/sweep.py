@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -13,11 +11,13 @@ from rich.text import Text
 from attncli.choices import SHORT_STAGE_LABELS as STAGE_LABELS
 from attncli.choices import STAGE_ABBREVIATIONS
 from attncli.render.common import commas, human, human_bytes, md_table
-from attncli.sweep import SweepReport
+from attncli.render.layout import Fit, Trimmed, md_document, plain_table
+from attncli.sweep import Point, SweepReport, fit_exponent
 
 EXPECTED = {
-    "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1)",
-    "heads": "heads change nothing: every stage has exponent 0",
+    "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1); the attention matrix as L^2 (2)",
+    "heads": "heads change no FLOPs (every stage has exponent 0), but the attention matrix grows as H (1): "
+             "one L x S score matrix per head",
     "dim": "projections grow as E^2 (2), QK^T and weights x V as E (1)",
     "batch": "every stage grows as B (1)",
     "kv_heads": "k and v projections grow as G (1); q, QK^T, weights x V and W_O do not change (0)",
@@ -30,7 +30,15 @@ BAR = 40
 
 def _title(r: SweepReport) -> str:
     s = r.spec
-    return f"attncli sweep --{r.setting}: impl {s.impl}, {s.heads} heads with W_O, MACs (FLOPs = 2x)"
+    # NOTE: the swept setting is not named with a value: "1 heads" in a --heads sweep was wrong.
+    layer = {"heads": "H heads", "kv_heads": f"{s.heads} heads sharing G K/V heads"}.get(
+        r.setting, f"{s.heads} head{'' if s.heads == 1 else 's'}")
+    return f"attncli sweep --{r.setting.replace('_', '-')}: impl {s.impl}, {layer} with W_O, MACs (FLOPs = 2x)"
+
+
+def memory_exponent(r: SweepReport) -> float | None:
+    """Growth exponent of the attention matrix's bytes, fitted as the counts' are."""
+    return fit_exponent([p.value for p in r.points], [p.attn_matrix_bytes for p in r.points])
 
 
 def _stages(r: SweepReport) -> list[str]:
@@ -41,27 +49,23 @@ def _exp(v: float | None) -> str:
     return "n/a" if v is None else f"{round(v, 2) + 0.0:.2f}"  # + 0.0: no "-0.00"
 
 
-def short(n: float) -> str:
-    """Three significant digits and a unit: 134217728 -> '134M', 2147483648 -> '2.15G'."""
-    for scale, unit in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
 def chart_lines(r: SweepReport, width: int = BAR) -> list[str]:
-    """One bar per value, length on a log scale of the total count, with the stage exponents."""
+    """One bar per value, its length proportional to the total count: every bar starts at zero,
+    so 2.07 G against 2.08 G draws two bars of (almost) the same length."""
     totals = [p.flops for p in r.points]
-    if not totals or min(totals) <= 0:
+    if not totals or max(totals) <= 0:
         return []
-    lo, hi = math.log10(min(totals)), math.log10(max(totals))
-    span = hi - lo or 1.0
+    top = max(totals)
+    label = max(len(str(p.value)) for p in r.points)
     lines = []
     for p in r.points:
-        n = 1 + round((math.log10(p.flops) - lo) / span * (width - 1))
+        n = round(p.flops / top * width)
         bound = "" if p.roofline is None else f"  {p.roofline.fused.bound}-bound"
-        lines.append(f"{r.setting}={p.value:<8} {'#' * n:<{width}} {human(p.flops)}{bound}")
+        lines.append(f"{p.value:>{label}} {'#' * n:<{width}} {human(p.flops)}{bound}")
     return lines
+
+
+CHART_TITLE = "total MACs (bars from zero, linear scale):"
 
 
 def _crossings(r: SweepReport) -> list[str]:
@@ -76,45 +80,109 @@ def _crossings(r: SweepReport) -> list[str]:
             f"(still the other bound at {a}; fused kernel, estimated)" for a, b, bound in r.crossings]
 
 
-def table(r: SweepReport) -> RenderableType:
-    t = Table(title=_title(r), title_justify="left", caption="AV = weights x V; exact counts in JSON/Markdown",
-              caption_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
-              pad_edge=False)
-    t.add_column(r.setting, justify="right", no_wrap=True, min_width=max(len(r.setting), 4))
+def _counts_table(r: SweepReport, extra: bool) -> Table:
+    t = plain_table()
+    t.add_column(r.setting, justify="right", no_wrap=True)
     for st in _stages(r):
-        t.add_column(STAGE_ABBREVIATIONS.get(st, st), justify="right", no_wrap=True, min_width=5)
-    t.add_column("total", justify="right", no_wrap=True, min_width=5)
-    t.add_column("params", justify="right", no_wrap=True, min_width=5)
-    t.add_column("attn mem", justify="right", no_wrap=True, min_width=9)
+        t.add_column(STAGE_ABBREVIATIONS.get(st, st), justify="right", no_wrap=True)
+    t.add_column("total", justify="right", no_wrap=True)
+    if extra:
+        _extra_columns(r, t)
+    for p in r.points:
+        t.add_row(str(p.value), *(human(p.by_stage[st]) for st in _stages(r)), human(p.flops),
+                  *(_extra_cells(p) if extra else ()))
+    return t
+
+
+def _extra_columns(r: SweepReport, t: Table) -> None:
+    t.add_column("params", justify="right", no_wrap=True)
+    t.add_column("attn matrix", justify="right", no_wrap=True)
     if r.gpu is not None:
         t.add_column("bound", no_wrap=True)
+
+
+def _extra_cells(p: Point) -> tuple[str, ...]:
+    bound = () if p.roofline is None else (p.roofline.fused.bound,)
+    return (human(p.params), human_bytes(p.attn_matrix_bytes), *bound)
+
+
+def _extra_table(r: SweepReport) -> Table:
+    t = plain_table()
+    t.add_column(r.setting, justify="right", no_wrap=True)
+    _extra_columns(r, t)
     for p in r.points:
-        bound = () if p.roofline is None else (p.roofline.fused.bound,)
-        t.add_row(str(p.value), *(short(p.by_stage[st]) for st in _stages(r)), short(p.flops),
-                  short(p.params), human_bytes(p.attn_matrix_bytes).replace(".00 ", " "), *bound)
-    # NOTE: the same table style as every other attncli table (it had rich's heavy default box).
-    ex = Table(title="growth exponent: d log(count) / d log(" + r.setting + ")", title_justify="left",
-               box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
-    for key in r.exponents:
-        ex.add_column(STAGE_LABELS.get(key, key), justify="right")
-    ex.add_row(*(_exp(v) for v in r.exponents.values()))
-    chart = Text("\n".join(["total MACs, log scale:", *chart_lines(r)]))
-    return Group(t, ex, Text(f"expected: {EXPECTED[r.setting]}"), *(Text(c) for c in _crossings(r)), chart)
+        t.add_row(str(p.value), *_extra_cells(p))
+    return t
+
+
+def _exponents(r: SweepReport) -> dict[str, float | None]:
+    return {**r.exponents, "attn matrix": memory_exponent(r)}
+
+
+def _exponent_table(r: SweepReport, labels: dict[str, str]) -> Table:
+    t = plain_table()
+    for key in _exponents(r):
+        t.add_column(labels.get(key, key), justify="right", no_wrap=True)
+    t.add_row(*(_exp(v) for v in _exponents(r).values()))
+    return t
+
+
+def _exponent_rows(r: SweepReport) -> Table:
+    """The exponents one per row, for terminals too narrow for one row of them."""
+    t = plain_table()
+    t.add_column("count", no_wrap=True)
+    t.add_column("exponent", justify="right", no_wrap=True)
+    for key, v in _exponents(r).items():
+        t.add_row(STAGE_LABELS.get(key, key), _exp(v))
+    return t
+
+
+def table(r: SweepReport) -> RenderableType:
+    ex = Fit(_exponent_table(r, STAGE_LABELS), _exponent_table(r, {**STAGE_LABELS, **STAGE_ABBREVIATIONS}),
+             _exponent_rows(r))
+    caption = Text(f"AV = weights x V; attn matrix = B*H*L*S' scores at {r.dtype}; exact counts in JSON and "
+                   "Markdown.", style="dim")
+    return Trimmed(Group(
+        Text(_title(r), style="bold"), Text(""),
+        Fit(_counts_table(r, extra=True), Group(_counts_table(r, extra=False), Text(""), _extra_table(r))),
+        caption, Text(""),
+        Text(f"growth exponent: d log(count) / d log({r.setting})", style="bold"), ex,
+        Text(f"expected: {EXPECTED[r.setting]}"), *(Text(c) for c in _crossings(r)), Text(""),
+        Text(CHART_TITLE), Text("\n".join(chart_lines(r)))))
 
 
 def markdown(r: SweepReport) -> str:
     stages = _stages(r)
-    rows = [(str(p.value), *(commas(p.by_stage[st]) for st in stages), commas(p.flops), commas(p.params),
-             human_bytes(p.attn_matrix_bytes), *(() if p.roofline is None else (p.roofline.fused.bound,)))
-            for p in r.points]
-    head = [r.setting, *(STAGE_LABELS.get(st, st) for st in stages), "total MACs", "params",
-            f"attn matrix ({r.dtype})", *(() if r.gpu is None else (f"bound on {r.gpu}",))]
-    out = [f"### {_title(r)}", "", md_table(head, rows, "r" * len(head)), "",
+    # NOTE: two tables, not one of ten columns: GitHub scrolls a wide table sideways.
+    counts = [(str(p.value), *(commas(p.by_stage[st]) for st in stages), commas(p.flops)) for p in r.points]
+    extra = [(str(p.value), commas(p.params), human_bytes(p.attn_matrix_bytes),
+              *(() if p.roofline is None else (p.roofline.fused.bound,))) for p in r.points]
+    head = [r.setting, *(STAGE_LABELS.get(st, st) for st in stages), "total"]
+    head2 = [r.setting, "params", f"attn matrix ({r.dtype})", *(() if r.gpu is None else (f"bound on {r.gpu}",))]
+    exps = _exponents(r)
+    out = [f"### {_title(r)}", "", "MACs per stage:", "", md_table(head, counts, "r" * len(head)), "",
+           md_table(head2, extra, "r" * len(head2)), "",
            f"#### Growth exponent (d log count / d log {r.setting})", "",
-           md_table([STAGE_LABELS.get(k, k) for k in r.exponents], [[_exp(v) for v in r.exponents.values()]],
-                    "r" * len(r.exponents)), "", f"Expected: {EXPECTED[r.setting]}.", "",
-           *(f"{c}." for c in _crossings(r)), "", "```", *chart_lines(r), "```"]
-    return "\n".join(out) + "\n"
+           md_table([STAGE_LABELS.get(k, k) for k in exps], [[_exp(v) for v in exps.values()]], "r" * len(exps)),
+           "", f"Expected: {EXPECTED[r.setting]}.", "",
+           *(f"{c}." for c in _crossings(r)), "", CHART_TITLE, "", "```", *chart_lines(r), "```"]
+    return md_document("\n".join(out)) + "\n"
+
+
+def _series(r: SweepReport) -> list[tuple[str, list[int]]]:
+    """The stages to draw, coinciding ones merged into one labelled series (q, k, v and W_O are
+    often the same line, as are QK^T and weights x V): seven legend entries, three lines."""
+    merged: dict[tuple[int, ...], list[str]] = {}
+    for st in _stages(r):
+        ys = tuple(p.by_stage[st] for p in r.points)
+        if all(y > 0 for y in ys):
+            merged.setdefault(ys, []).append(st)
+    out = []
+    for ys, names in merged.items():
+        exps = {_exp(r.exponents.get(st)) for st in names}
+        exp = f" (exp {exps.pop()})" if len(exps) == 1 else ""
+        out.append((" = ".join(STAGE_LABELS.get(st, st) for st in names) + exp, list(ys)))
+    return out
 
 
 def plot(r: SweepReport, path: Path) -> None:
@@ -123,25 +191,32 @@ def plot(r: SweepReport, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
     xs = [p.value for p in r.points]
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for st in _stages(r):
-        ys = [p.by_stage[st] for p in r.points]
-        if all(y > 0 for y in ys):
-            ax.plot(xs, ys, marker="o", label=f"{STAGE_LABELS.get(st, st)} (exp {_exp(r.exponents.get(st))})")
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for label, ys in _series(r):
+        ax.plot(xs, ys, marker="o", label=label)
     ax.plot(xs, [p.flops for p in r.points], marker="s", color="black", linewidth=2,
             label=f"total (exp {_exp(r.exponents.get('total'))})")
     for _before, b, bound in r.crossings:
         # NOTE: the crossing lies between two measured points; the line marks the first point past it.
         ax.axvline(b, color="grey", linestyle="--", linewidth=1, label=f"{bound}-bound from {b} on {r.gpu}")
-    ax.set_xscale("log", base=2)
+    positive = [x for x in xs if x > 0]
+    if len(set(positive)) > 1:
+        ax.set_xscale("log", base=2)
+        # NOTE: the swept values themselves as ticks (128, 256, ...), not 2^7, 2^8, ...
+        ax.xaxis.set_major_locator(FixedLocator(positive))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yscale("log")
-    ax.set_xlabel(r.setting)
+    ax.set_xlabel(r.setting.replace("_", " "))
     ax.set_ylabel("MACs (fvcore)")
     ax.set_title(_title(r), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    # NOTE: the legend below the axes: inside, it covered the total line in flat (--heads) plots.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)

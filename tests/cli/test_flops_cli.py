@@ -17,9 +17,11 @@ SMALL = ("--dim", "16", "--heads", "4", "--batch", "2", "--seq", "6")
 def test_seed_defaults_print_the_seed_table(cli: Any) -> None:
     r = cli("flops", "--dim", "512", "--heads", "8")
     assert r.code == 0, r.err
-    for n in ("60,129,542,144", "68,719,476,736", "68.72 G", "1,050,624"):
+    for n in ("60,129,542,144", "68,719,476,736", "137 G", "1.05 M"):  # 137 G FLOPs = 2 x 68.7 G MACs
         assert n in r.out
-    assert "Splitting into 8 heads costs nothing; W_O adds 8.59 G (+14.3%)." in " ".join(r.out.split())
+    # 8 score matrices of B*L*S = 32*1024*1024 float32 = 1 GiB against one of 128 MiB
+    assert ("Splitting into 8 heads costs no FLOPs, but the heads hold 8x the attention-matrix memory "
+            "(1.00 GiB against 128 MiB for one head); W_O adds 8.59 G (+14.3%).") in " ".join(r.out.split())
     assert r.err == ""
 
 

@@ -6,13 +6,35 @@ from attncli.render.common import commas, human, human_bytes, md_table, render_t
 
 
 def test_human_units_are_decimal_and_bytes_binary() -> None:
-    assert human(68_719_476_736) == "68.72 G"   # the seed's 8 heads with W_O
+    assert human(68_719_476_736) == "68.7 G"   # the classic ViT experiment's 8 heads with W_O
     assert human(999) == "999"
     assert human(1_500_000) == "1.50 M"
-    assert human_bytes(2**30) == "1.00 GiB"     # the seed's attention matrix at float32
-    assert human_bytes(512 * 2**10) == "512.00 KiB"
+    assert human(150_994_944) == "151 M"       # three significant digits, always
+    assert human(60_129_542_144) == "60.1 G"
+    assert human(2_533_274_790_395_904) == "2.53 P"
+    assert human(2.53e18) == "2.53 E"
+    assert human(999_999) == "1.00 M"          # rounds up into the next unit, not "1000 K"
+    assert human(989.4e12, "FLOP/s") == "989 TFLOP/s"
+    assert human_bytes(2**30) == "1.00 GiB"     # that experiment's attention matrix at float32
+    assert human_bytes(512 * 2**10) == "512 KiB"
+    assert human_bytes(32 * 2**40) == "32.0 TiB"
+    assert human_bytes(1000 * 2**20) == "0.98 GiB"  # not "1000 MiB"
     assert human_bytes(100) == "100 B"
     assert commas(60_129_542_144) == "60,129,542,144"
+
+
+def test_one_formatter_for_counts_and_one_for_bytes() -> None:
+    """No renderer keeps a number formatter of its own (they disagreed: 151M, 150.99 M, 60.13 G)."""
+    import re
+    from pathlib import Path
+
+    import attncli.render as pkg
+
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        if path.name == "common.py":
+            continue
+        defs = re.findall(r"^def (short\w*|human\w*)\(", path.read_text(), re.M)
+        assert not defs, f"{path.name} formats numbers itself: {defs}"
 
 
 def test_md_table_escapes_pipes_and_aligns() -> None:

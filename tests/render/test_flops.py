@@ -15,7 +15,19 @@ REPORT = count_flops(AttnSpec(dim=16, heads=4, batch=2, seq=6, impl="split"))
 
 
 def test_conclusion_names_what_heads_and_w_o_cost() -> None:
-    assert conclusion(REPORT) == "Splitting into 4 heads costs nothing; W_O adds 3.07 K (+26.7%)."
+    """Heads cost no FLOPs but H score matrices: B*H*L*S float32 = 2*4*6*6*4 = 1,152 bytes
+    (1.12 KiB) against 2*1*6*6*4 = 288 for one head."""
+    assert conclusion(REPORT) == ("Splitting into 4 heads costs no FLOPs, but the heads hold 4x the attention-matrix "
+                                  "memory (1.12 KiB against 288 B for one head); W_O adds 3.07 K (+26.7%).")
+
+
+def test_configured_layer_first_and_marked() -> None:
+    """The layer as configured (4 heads with W_O: 14,592 MACs) leads the table and is marked."""
+    text = render_table_text(table(REPORT), width=120)
+    first = next(line for line in text.splitlines() if "14,592" in line or "11,520" in line)
+    assert first.startswith("4 heads + W_O *") and "14,592" in first
+    md = markdown(REPORT)
+    assert "**4 heads, with W_O (as configured)**" in md
 
 
 def test_table_and_markdown_show_the_exact_counts() -> None:

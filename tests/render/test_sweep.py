@@ -6,8 +6,8 @@ B*L*E*E, QK^T and weights x V B*L*L*E), written out here.
 
 from __future__ import annotations
 
-from attncli.render.common import render_table_text
-from attncli.render.sweep import chart_lines, markdown, short, table
+from attncli.render.common import human, render_table_text
+from attncli.render.sweep import chart_lines, markdown, table
 from attncli.spec import AttnSpec
 from attncli.sweep import Point, SweepReport
 
@@ -27,7 +27,7 @@ REPORT = SweepReport(AttnSpec(dim=E, heads=8, batch=1, seq=128, impl="fused"), "
 def test_table_shows_every_point_and_the_exponents() -> None:
     text = render_table_text(table(REPORT))
     for p in REPORT.points:
-        assert short(p.flops) in text and short(p.by_stage["qk"]) in text
+        assert human(p.flops) in text and human(p.by_stage["qk"]) in text
     assert "2.00" in text and "0.00" in text
     assert "growth exponent" in text
     assert "┏" not in text  # one table style: no heavy box
@@ -42,3 +42,31 @@ def test_markdown_has_exact_counts() -> None:
 def test_chart_bars_grow_with_the_total() -> None:
     lines = chart_lines(REPORT, width=10)
     assert len(lines) == 2 and lines[0].count("#") < lines[1].count("#") == 10
+
+
+def test_chart_bars_start_at_zero() -> None:
+    """Bars proportional to the total: L=128 costs 6*128*E^2... against 256's, so its bar is
+    the ratio of the two closed-form totals long, not one '#' against the widest."""
+    small, big = _point(128).flops, _point(256).flops
+    lines = chart_lines(REPORT, width=40)
+    assert lines[0].count("#") == round(small / big * 40)
+    near = SweepReport(REPORT.spec, "seq", (_point(1000), _point(1001)), {}, "float32")
+    a, b = (line.count("#") for line in chart_lines(near, width=40))
+    assert a == b == 40  # 1000 and 1001 tokens cost within 0.2% of each other
+
+
+def test_memory_exponent_is_shown() -> None:
+    """The attention matrix is B*H*L*L scores (8*n*n*4 bytes here): exponent 2 over L."""
+    text = render_table_text(table(REPORT), width=140)
+    assert "attn matrix" in text
+    assert markdown(REPORT).count("2.00") >= 2  # QK^T and the attention matrix
+
+
+def test_plot_series_merge_coinciding_stages() -> None:
+    """At E=512 q, k, v and W_O are all L*E*E and QK^T = weights x V = L*L*E: three lines, not seven."""
+    from attncli.render.sweep import _series
+
+    exps = {"q_proj": 1.0, "k_proj": 1.0, "v_proj": 1.0, "qk": 2.0, "av": 2.0, "out_proj": 1.0}
+    report = SweepReport(REPORT.spec, "seq", REPORT.points, exps, "float32")
+    labels = [label for label, _ in _series(report)]
+    assert labels == ["q proj = k proj = v proj = W_O (exp 1.00)", "QK^T = weights x V (exp 2.00)"]
