@@ -8,10 +8,28 @@ one line on stderr with exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from typing import Annotated
+from types import FrameType
 
-import typer
+
+def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C before :func:`main` runs (while typer, rich or torch load): one line, exit 130."""
+    # NOTE: os.write and os._exit: nothing buffered by Python is half-printed, no traceback,
+    # no cleanup left to interrupt (main has not opened anything yet).
+    os.write(2, b"attncli: interrupted\n")
+    os._exit(130)
+
+
+# NOTE: installed before any heavy import, so Ctrl-C during start-up is never a traceback;
+# main() switches to raising KeyboardInterrupt so that --output's temporary file is cleaned up.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_at_start)
+
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
 
 from attncli import __version__
 
@@ -54,14 +72,53 @@ from attncli.cli import sweep as _sweep  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the app; usage errors become ``attncli: error: ...`` (one line) and exit 2."""
+    """Run the app; usage errors become ``attncli: error: ...`` (one line) and exit 2.
+
+    Also: Ctrl-C is ``attncli: interrupted`` and exit 130; a reader that closed stdout ends
+    the run quietly (the exit code is what the run would have returned); any other error
+    writing stdout, and running out of memory, are one line and exit 2.
+    """
+    from attncli import streams
+
+    if signal.getsignal(signal.SIGINT) is _interrupted_at_start:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = _run(argv)
+        streams.flush_stdout()
+        return code
+    except KeyboardInterrupt:
+        streams.discard_stdout()
+        print("attncli: interrupted", file=sys.stderr)
+        return 130
+    except streams.StdoutError as exc:
+        print(f"attncli: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        streams.discard_stdout()
+        print("attncli: error: --dim/--seq/--batch: out of memory (the layer is too large for this "
+              "machine; use smaller sizes)", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if not streams.is_out_of_memory(exc):
+            raise
+        streams.discard_stdout()
+        print("attncli: error: --dim/--seq/--batch: out of memory (torch could not allocate; use "
+              "smaller sizes)", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
+    """The app itself, with typer's usage errors as one line and exit 2."""
+    from attncli import streams
+
     try:
         result = app(args=argv, prog_name="attncli", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        print("attncli: aborted", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt from None
+    except (KeyboardInterrupt, MemoryError, streams.StdoutError):
+        raise
     except Exception as exc:
         # NOTE: typer's (vendored click) usage errors carry exit_code and format_message();
         # anything else is a bug and keeps its traceback.

@@ -70,12 +70,32 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str =
     return "\n".join(lines)
 
 
+MIN_COLUMNS = 20
+"""A ``COLUMNS`` below this (or not a number) is ignored, as if unset: rich would print nothing."""
+
+
+def console_environ(environ: Any = None) -> dict[str, str]:
+    """The environment rich sees: ``COLUMNS``/``LINES`` dropped when not a usable number."""
+    env = dict(os.environ if environ is None else environ)
+    for name, least in (("COLUMNS", MIN_COLUMNS), ("LINES", 1)):
+        value = env.get(name)
+        if value is not None and not (value.strip().isdigit() and int(value) >= least):
+            del env[name]
+    return env
+
+
+def no_color_requested(environ: Any = None) -> bool:
+    """NO_COLOR with a non-empty value (no-color.org: an empty value does not count)."""
+    return bool((os.environ if environ is None else environ).get("NO_COLOR"))
+
+
 def make_console(file: Any = None, width: int | None = None) -> Console:
-    """A console for tables: no colour when NO_COLOR is set or the target is not a terminal."""
+    """A console for tables: no colour when NO_COLOR is set (non-empty) or the target is not a
+    terminal; a ``COLUMNS`` that is not a number of at least :data:`MIN_COLUMNS` is ignored."""
     target = file if file is not None else sys.stdout
-    no_color = "NO_COLOR" in os.environ or not (hasattr(target, "isatty") and target.isatty())
+    no_color = no_color_requested() or not (hasattr(target, "isatty") and target.isatty())
     return Console(file=target, no_color=no_color, color_system=None if no_color else "auto",
-                   width=width, highlight=False, soft_wrap=False)
+                   width=width, highlight=False, soft_wrap=False, _environ=console_environ())
 
 
 def stderr_console() -> Console:
@@ -91,30 +111,39 @@ def render_table_text(renderable: RenderableType, width: int = 100) -> str:
 
 
 def to_json_text(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+    """Strict JSON: a NaN or an infinity is refused (SpecError), never written as ``NaN``."""
+    try:
+        return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        raise SpecError("--format", "the report holds a non-finite number (NaN or infinity), "
+                                    "which JSON cannot carry; check the input values") from None
 
 
 def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
          markdown: Callable[[], str], output: Path | None = None) -> None:
-    """Write the report in ``fmt`` to stdout, or to ``output`` when given."""
+    """Write the report in ``fmt`` to stdout, or to ``output`` when given.
+
+    The whole text is produced first and written in one go: a failure while rendering
+    leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.streams.write_atomic`).
+    """
+    from attncli.streams import write_atomic, write_stdout
+
     if fmt == "json":
         text = to_json_text(doc)
     elif fmt == "markdown":
         text = markdown().rstrip("\n") + "\n"
+    elif output is None:
+        console = make_console()
+        with console.capture() as captured:
+            console.print(table())
+        text = captured.get()
     else:
-        if output is None:
-            make_console().print(table())
-            return
         text = render_table_text(table())
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
     else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise SpecError("--output", f"cannot write {output}: {exc.strerror or exc}") from None
-        print(f"attncli: wrote {fmt} to {output}", file=sys.stderr)
+        write_atomic(output, text)
+        print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
 
 
 @contextmanager
