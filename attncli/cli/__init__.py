@@ -31,7 +31,7 @@ from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
-from attncli import __version__
+from attncli import __version__  # noqa: E402
 
 app = typer.Typer(
     name="attncli",
