@@ -125,7 +125,7 @@ def _run(argv: list[str] | None) -> int:
         code, fmt_message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
         if not isinstance(code, int) or fmt_message is None:
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` alone: the help
             print(fmt_message(), file=sys.stderr)
             return 2
         ctx = getattr(exc, "ctx", None)

@@ -42,9 +42,18 @@ else:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``attncli: error: message`` on one line to stderr and exit."""
-    print(f"attncli: error: {message}", file=sys.stderr)
+    """Print ``attncli: error: message`` on one line to stderr and exit.
+
+    Line breaks inside the message (a path with a newline, a multi-line exception text) are
+    escaped as ``\\n`` so the message stays one line.
+    """
+    print("attncli: error: " + one_line(message), file=sys.stderr)
     raise typer.Exit(code)
+
+
+def one_line(text: str) -> str:
+    """``text`` with CR and LF (and other line separators) escaped: one line of stderr."""
+    return "".join(repr(c)[1:-1] if c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029" else c for c in text)
 
 
 RANGE_HELP = " A value, a list (128,256) or a range (128:8192:x2, 128:1024:+128)."
@@ -91,7 +100,8 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
     params = []
     for name, typ, default, decls, help_ in rows:
         if sweep and name in SWEEPABLE:
-            typ, help_, default = str | None, help_.rstrip(".") + f" (default: {d[name]}).{RANGE_HELP}", None
+            shown = "" if "(default:" in help_ else f" (default: {d[name]})"
+            typ, help_, default = str | None, help_.rstrip(".") + f"{shown}.{RANGE_HELP}", None
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
             annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
