@@ -19,7 +19,9 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from attncli.spec import SpecError
 
@@ -46,6 +48,66 @@ def discard_stdout() -> None:
         os.close(devnull)
 
 
+def _stdout_error(exc: OSError) -> StdoutError:
+    return StdoutError(f"--output: cannot write to stdout: {_os_reason(exc)} "
+                       "(pass --output FILE to write a file instead)")
+
+
+class GuardedStdout:
+    """A stand-in for ``sys.stdout`` while ``main`` runs: a closed reader (``BrokenPipeError``)
+    turns every later write into nothing, any other write error into :class:`StdoutError`.
+    Everything else is the real stream's (``isatty``, ``encoding``, ``fileno``, ...)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if self.reader_gone or (isinstance(text, str) and not text):
+            # NOTE: click probes a stream with write("") (and write(b"")); answering the probe
+            # without touching the real stream keeps a full disk from looking like a binary stream.
+            return 0 if not text else len(text)
+        try:
+            return int(self._inner.write(text))
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+        except OSError as exc:
+            discard_stdout()
+            raise _stdout_error(exc) from None
+
+    def flush(self) -> None:
+        if self.reader_gone:
+            return
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            self._gone()
+        except OSError as exc:
+            discard_stdout()
+            raise _stdout_error(exc) from None
+
+    def _gone(self) -> None:
+        self.reader_gone = True
+        discard_stdout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@contextlib.contextmanager
+def guarded_stdout() -> Iterator[GuardedStdout]:
+    """``sys.stdout`` replaced by a :class:`GuardedStdout` of itself, restored after."""
+    inner = sys.stdout
+    guard = GuardedStdout(inner)
+    sys.stdout = guard
+    try:
+        yield guard
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = inner
+
+
 def flush_stdout() -> None:
     """Flush stdout: a closed reader is quiet, any other error a :class:`StdoutError`."""
     try:
@@ -54,8 +116,7 @@ def flush_stdout() -> None:
         discard_stdout()
     except OSError as exc:
         discard_stdout()
-        raise StdoutError(f"--output: cannot write to stdout: {_os_reason(exc)} "
-                          "(pass --output FILE to write a file instead)") from None
+        raise _stdout_error(exc) from None
 
 
 def write_stdout(text: str) -> None:
@@ -67,8 +128,7 @@ def write_stdout(text: str) -> None:
         return
     except OSError as exc:
         discard_stdout()
-        raise StdoutError(f"--output: cannot write to stdout: {_os_reason(exc)} "
-                          "(pass --output FILE to write a file instead)") from None
+        raise _stdout_error(exc) from None
     flush_stdout()
 
 

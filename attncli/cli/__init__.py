@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if signal.getsignal(signal.SIGINT) is _interrupted_at_start:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        code = _run(argv)
-        streams.flush_stdout()
+        with streams.guarded_stdout():
+            code = _run(argv)
+            streams.flush_stdout()
         return code
     except KeyboardInterrupt:
         streams.discard_stdout()

@@ -133,10 +133,14 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
     elif fmt == "markdown":
         text = markdown().rstrip("\n") + "\n"
     elif output is None:
-        console = make_console()
-        with console.capture() as captured:
-            console.print(table())
-        text = captured.get()
+        # NOTE: rendered into a string with the terminal's width and colours, then written
+        # in one go (rich's own capture still writes to the real file on some paths).
+        real = make_console()
+        buf = io.StringIO()
+        Console(file=buf, width=real.width, no_color=real.no_color, color_system=real.color_system,  # type: ignore[arg-type]
+                force_terminal=real.is_terminal, highlight=False, soft_wrap=False,
+                _environ=console_environ()).print(table())
+        text = buf.getvalue()
     else:
         text = render_table_text(table())
     if output is None:
