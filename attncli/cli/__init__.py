@@ -115,6 +115,8 @@ def _run(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="attncli", standalone_mode=False)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            raise KeyboardInterrupt from None
         return exc.exit_code
     except typer.Abort:
         raise KeyboardInterrupt from None
@@ -134,4 +136,7 @@ def _run(argv: list[str] | None) -> int:
         message = " ".join(str(fmt_message()).split())
         print(f"attncli: error: {message}{where}", file=sys.stderr)
         return code
+    if result == 130:
+        # NOTE: typer turns Ctrl-C into Exit(130), which click returns without standalone mode.
+        raise KeyboardInterrupt
     return result if isinstance(result, int) else 0
