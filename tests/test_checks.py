@@ -186,7 +186,7 @@ def test_load_baseline_refuses_odd_files(tmp_path: Path, raw: bytes, needle: str
 
 def test_baseline_for_another_layer_is_refused() -> None:
     doc = _schema_doc(GOOD, dim=512)
-    with pytest.raises(SpecError, match="dim 512 \\(now 64\\).*--baseline-any-layer") as info:
+    with pytest.raises(SpecError, match=r"dim 512 \(now 64\).*--baseline-any-layer") as info:
         check_same_layer(doc, {"dim": 64, "heads": 8, "impl": "fused"})
     assert info.value.flag == "--baseline"
     check_same_layer(doc, {"dim": 512, "heads": 8, "impl": "split"})  # another impl is what a baseline compares

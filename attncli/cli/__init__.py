@@ -22,9 +22,16 @@ def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
     os._exit(130)
 
 
+def _is_console_script() -> bool:
+    """The ``attncli`` script or ``python -m attncli`` (not a program importing attncli.cli)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return os.path.basename(argv0) == "attncli" or argv0.endswith(os.path.join("attncli", "__main__.py"))
+
+
 # NOTE: installed before any heavy import, so Ctrl-C during start-up is never a traceback;
-# main() switches to raising KeyboardInterrupt so that --output's temporary file is cleaned up.
-if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+# main() switches to raising KeyboardInterrupt so that --output's temporary file is cleaned up,
+# and to ignoring Ctrl-C once the run is over.
+if _is_console_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted_at_start)
 
 from typing import Annotated  # noqa: E402
@@ -80,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     from attncli import streams
 
-    if signal.getsignal(signal.SIGINT) is _interrupted_at_start:
+    console_script = signal.getsignal(signal.SIGINT) is _interrupted_at_start
+    if console_script:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with streams.guarded_stdout():
@@ -106,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         print("attncli: error: --dim/--seq/--batch: out of memory (torch could not allocate; use "
               "smaller sizes)", file=sys.stderr)
         return 2
+    finally:
+        if console_script:
+            # NOTE: the run is over (its output written, its exit code decided): a Ctrl-C while
+            # the interpreter shuts down changes nothing. Python resets a Python-level handler
+            # to the default at shutdown (a silent death by SIGINT), but keeps SIG_IGN.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run(argv: list[str] | None) -> int:
