@@ -140,6 +140,15 @@ def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
     shown = repr(str(target))
     if target.is_dir():
         raise SpecError(flag, f"cannot write {shown}: it is a directory")
+    if target.exists() and not target.is_file():
+        # NOTE: a device or a pipe (/dev/stdout, /dev/null, a FIFO) is written in place: a
+        # rename would replace the device node itself with a regular file.
+        try:
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise SpecError(flag, f"cannot write {shown}: {_os_reason(exc)}") from None
+        return
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)

@@ -96,3 +96,12 @@ def test_out_of_memory_texts() -> None:
                                          "can't allocate memory: you tried to allocate 9 bytes"))
     assert is_out_of_memory(RuntimeError("std::bad_alloc"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_write_atomic_writes_devices_in_place() -> None:
+    # A rename over /dev/null would replace the device node with a regular file.
+    write_atomic(Path("/dev/null"), "report")
+    assert Path("/dev/null").is_char_device()
+    with pytest.raises(SpecError, match="No space left") as info:
+        write_atomic(Path("/dev/full"), "report")
+    assert info.value.flag == "--output" and Path("/dev/full").is_char_device()
