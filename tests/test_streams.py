@@ -105,3 +105,18 @@ def test_write_atomic_writes_devices_in_place() -> None:
     with pytest.raises(SpecError, match="No space left") as info:
         write_atomic(Path("/dev/full"), "report")
     assert info.value.flag == "--output" and Path("/dev/full").is_char_device()
+
+
+def test_two_writers_leave_one_whole_report(tmp_path: Path) -> None:
+    """Concurrent runs writing one --output: the file is one report or the other, never a mix."""
+    import threading
+
+    target = tmp_path / "r.txt"
+    texts = ["a" * 2_000_000, "b" * 2_000_000]
+    threads = [threading.Thread(target=write_atomic, args=(target, t)) for t in texts for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert target.read_text() in texts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
