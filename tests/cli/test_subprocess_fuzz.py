@@ -26,7 +26,7 @@ Budget: :data:`DEFAULT_RUNS` random runs plus the fixed cases of :func:`fixed_ca
 seed, two at a time (about a minute on 2 cores). ``ATTNCLI_FUZZ_RUNS=2000`` runs more;
 ``ATTNCLI_FUZZ_SEED`` changes the seed, ``ATTNCLI_FUZZ_JOBS`` the parallelism (default 2) and
 ``ATTNCLI_FUZZ_REPORT=path.json`` writes the figures (runs, exit codes, failures by kind, slowest
-run, peak memory).
+run, peak memory); ``ATTNCLI_FUZZ_LOG=path.jsonl`` appends one line per run as it finishes.
 """
 
 from __future__ import annotations
@@ -305,6 +305,7 @@ def run_one(argv: list[str], env: dict[str, str], cwd: Path) -> Run:
     run = Run(argv, env, None if timed_out else p.returncode, chunks.get("out", b"").decode("utf-8", "replace"),
               chunks.get("err", b"").decode("utf-8", "replace"), seconds, usage.ru_maxrss if usage else 0)
     run.failures = check(run)
+    log_run(run)
     return run
 
 
@@ -349,6 +350,21 @@ def check(r: Run) -> list[str]:
     if r.code == 0 and writes_stdout and last_format(r.argv) == "json" and not r.out:
         fails.append("exit 0 with json and empty stdout")
     return fails
+
+
+LOG_LOCK = threading.Lock()
+
+
+def log_run(r: Run) -> None:
+    """With ``ATTNCLI_FUZZ_LOG=path``, one JSON line per finished run (long runs report as they go)."""
+    path = os.environ.get("ATTNCLI_FUZZ_LOG")
+    if not path:
+        return
+    line = json.dumps({"argv": r.argv, "env": r.env, "code": r.code, "seconds": round(r.seconds, 3),
+                       "max_rss_kib": r.max_rss_kib, "failures": r.failures,
+                       "stderr": r.err[-600:] if r.failures else ""})
+    with LOG_LOCK, open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
 
 
 def fuzz(runs: int, seed: int, jobs: int, tmp: Path) -> tuple[list[Run], dict[str, Any]]:
