@@ -40,6 +40,23 @@ def apply(variants: Iterable[CountedVariant], heads: int, max_flops: str | None,
     return checks, any(not c.passed for c in checks)
 
 
+def preflight(max_flops: str | None, max_params: str | None, baseline: Path | None, tolerance: str | float,
+              config: Mapping[str, Any] | None) -> None:
+    """Refuse bad budgets, a bad tolerance and a bad or other-layer baseline before counting
+    (SpecError, exit 2 in a moment instead of after the count)."""
+    from attncli.checks import baseline_variants, check_same_layer, load_baseline, parse_count, parse_tolerance
+
+    parse_tolerance(tolerance)
+    for flag, text in (("--max-flops", max_flops), ("--max-params", max_params)):
+        if text is not None:
+            parse_count(text, flag)
+    if baseline is not None:
+        doc = load_baseline(baseline)
+        if config is not None:
+            check_same_layer(doc, config, f"the baseline {str(baseline)!r}")
+        baseline_variants(doc)
+
+
 def print_failures(checks: Iterable[CheckResult]) -> None:
     """``attncli: CHECK FAILED: ...`` on stderr for each failed check."""
     for c in checks:

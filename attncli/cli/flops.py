@@ -46,6 +46,7 @@ def flops(
     from attncli.render import flops as view
     from attncli.render.checks import md_with_checks, with_checks
 
+    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
     counted: Any
     table: Callable[[Any], Any]
     markdown: Callable[[Any], str]

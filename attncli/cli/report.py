@@ -36,6 +36,7 @@ def report(
     from attncli.render import report as view
     from attncli.report import build_report
 
+    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
     doc_report = build_report(spec, dtype.value)
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
                                   tolerance, config=None if baseline_any_layer else doc_report.to_json()["config"])
