@@ -64,7 +64,8 @@ def _root(
 ) -> None:
     """Build attention layers from flags and tell the truth about them.
 
-    Exit codes: 0 done; 1 a check you asked for failed; 2 bad input or usage.
+    Exit codes: 0 done; 1 a check you asked for failed; 2 bad input or usage; 130 interrupted
+    (Ctrl-C). A closed pipe on stdout keeps the run's own code.
     """
 
 
