@@ -53,10 +53,14 @@ def test_closed_reader_is_quiet_and_keeps_the_exit_code(extra: tuple[str, ...], 
     assert "Traceback" not in err and "Broken pipe" not in err and "Exception ignored" not in err
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.8, 1.6])
+@pytest.mark.parametrize("delay", [0.4, 0.8, 1.6])
 def test_ctrl_c_is_130_with_one_line(delay: float) -> None:
     """Start-up (typer, torch loading), counting, or after the report: 130, one line, and
-    stdout either empty or the whole document, never a part of it."""
+    stdout either empty or the whole document, never a part of it.
+
+    NOTE: not earlier than 0.4 s: the interpreter's own start-up (site, runpy), before the first
+    line of attncli runs, is a window no Python code can cover (tens of ms; longer on a busy CI
+    machine, where a 0.05 s signal landed in it)."""
     p = subprocess.Popen([*ATTNCLI, "flops", "--dim", "64", "--seq", "4096", "-f", "json"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=ENV)
     time.sleep(delay)
