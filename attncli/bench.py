@@ -156,6 +156,10 @@ def _culprit(spec: AttnSpec, dtype: str) -> str:
     return "--batch"
 
 
+MAX_MIN_RUN_TIME = 60.0
+"""The longest --min-run-time accepted, in seconds per row."""
+
+
 def check_fits(spec: AttnSpec, dtype: str, device: str, available: int | None, source: str) -> None:
     """Refuse (SpecError) a size the memory model says will not fit in ``available`` bytes."""
     need = predicted_memory(spec, dtype)
@@ -376,8 +380,10 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
     Raises :class:`SpecError` (nothing allocated yet) for a bad device, dtype, GPU name, a
     non-positive ``min_run_time`` or ``threads``, or a size the memory model says will not fit.
     """
-    if not min_run_time > 0:
-        raise SpecError("--min-run-time", f"must be a positive number of seconds, got {min_run_time}")
+    if not 0 < min_run_time <= MAX_MIN_RUN_TIME:
+        # NOTE: an upper bound too: --min-run-time 1e300 timed for ever (found by the subprocess fuzz).
+        raise SpecError("--min-run-time",
+                        f"must be a number of seconds in (0, {MAX_MIN_RUN_TIME:g}], got {min_run_time}")
     cpus = os.cpu_count() or 1
     if threads is not None and not 1 <= threads <= cpus:
         raise SpecError("--threads", f"must be between 1 and the {cpus} CPUs of this machine, got {threads}")

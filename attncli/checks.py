@@ -14,25 +14,66 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
 from attncli.spec import SpecError
 
 SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_COUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([KMGTP]?)\s*$", re.IGNORECASE)
+MAX_COUNT = 10**30
+"""The largest budget or baseline count accepted (a layer at --seq 10**9 --dim 65536 is ~1e23)."""
+_COUNT = re.compile(r"^\s*(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+(?:_[0-9]+)*)(?:\.(?P<frac>[0-9]*))?"
+                    r"(?:[eE](?P<exp>[+-]?[0-9]{1,3}))?\s*(?P<suffix>[KMGTP]?)\s*$", re.IGNORECASE)
 
 
 def parse_count(text: str, flag: str) -> int:
-    """``"1e9"``, ``"68.7G"``, ``"68,719,476,736"``, ``"12M"`` -> an int; else SpecError(flag)."""
+    """``"1e9"``, ``"68.7G"``, ``"68,719,476,736"``, ``"12M"`` -> an int; else SpecError(flag).
+
+    Exact: the number is read as a decimal (``68.7G`` is 68,700,000,000, ``9007199254740993``
+    stays itself), thousands separators only in groups of three (``1,1M`` is refused), SI
+    suffixes decimal (K = 1e3 ... P = 1e15). The result must be a whole number of at most
+    :data:`MAX_COUNT`.
+    """
     m = _COUNT.match(text)
     if not m:
-        raise SpecError(flag, f"expected a count like 1e9, 68.7G or 1,050,624; got {text!r}")
-    number = float(m.group(1).replace(",", "").replace("_", ""))
-    value = number * SUFFIXES[m.group(2).upper()]
-    if not math.isfinite(value) or value < 0:
-        raise SpecError(flag, f"expected a non-negative count, got {text!r}")
-    return round(value)
+        raise SpecError(flag, f"expected a count like 1e9, 68.7G or 1,050,624 (commas only between "
+                              f"groups of three digits); got {text[:40]!r}")
+    digits = m.group("int").replace(",", "").replace("_", "")
+    number = Decimal(f"{digits}.{m.group('frac') or '0'}e{m.group('exp') or '0'}")
+    value = Fraction(number) * SUFFIXES[m.group("suffix").upper()]
+    if value.denominator != 1:
+        raise SpecError(flag, f"{text[:40]!r} is not a whole number of {'MACs' if 'flops' in flag else 'parameters'}")
+    if value > MAX_COUNT:
+        raise SpecError(flag, f"{text[:40]!r} is larger than the largest count accepted (1e30)")
+    return int(value)
+
+
+MAX_TOLERANCE = 10**6
+"""The largest --tolerance accepted (a factor of a million)."""
+_TOLERANCE = re.compile(r"^\s*(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]{1,3})?|\.[0-9]+)\s*(?P<pct>%?)\s*$")
+
+
+def parse_tolerance(value: str | float | Fraction, flag: str = "--tolerance") -> Fraction:
+    """``"0.05"``, ``"5%"``, ``"1e-3"`` -> an exact fraction (0.05 = 5% growth allowed)."""
+    if isinstance(value, Fraction):
+        tol = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise SpecError(flag, f"must be a non-negative fraction (0.05 or 5%), got {value!r}")
+        tol = Fraction(Decimal(repr(value)))
+    else:
+        m = _TOLERANCE.match(str(value))
+        if not m:
+            raise SpecError(flag, f"must be a non-negative fraction like 0.05 or a percentage like 5%, "
+                                  f"got {str(value)[:40]!r}")
+        tol = Fraction(Decimal(m.group("num"))) / (100 if m.group("pct") else 1)
+    if tol < 0:
+        raise SpecError(flag, f"must be a non-negative fraction (0.05 or 5%), got {value!r}")
+    if tol > MAX_TOLERANCE:
+        raise SpecError(flag, f"at most {MAX_TOLERANCE:,} (a growth of a million times), got {str(value)[:40]!r}")
+    return tol
 
 
 @dataclass(frozen=True)
@@ -63,17 +104,67 @@ def budget(name: str, value: int, limit: int, what: str) -> CheckResult:
                        f"{name}: {value:,} exceeds {limit:,} by {over:,} ({_pct(over, limit)}) ({what})")
 
 
+MAX_BASELINE_BYTES = 64 << 20
+"""A flops or report document is tens of KiB; refuse a --baseline file larger than this unread."""
+
+LAYER_KEYS = ("dim", "heads", "kv_heads", "head_dim", "batch", "seq", "kv_seq", "kdim", "vdim", "bias",
+              "add_bias_kv", "add_zero_attn", "unbatched", "mask", "window", "cache")
+"""The ``config`` settings a baseline must share with the counted layer (the implementation,
+dtype and seed may differ: comparing them is what a baseline is for)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_baseline(path: Path) -> dict[str, Any]:
-    """An earlier ``attncli flops`` or ``attncli report`` JSON document; SpecError otherwise."""
+    """An earlier ``attncli flops`` or ``attncli report`` JSON document; SpecError otherwise.
+
+    Read strictly: at most :data:`MAX_BASELINE_BYTES`, UTF-8, standard JSON (no ``NaN`` or
+    ``Infinity``), not absurdly nested; the schema is checked by :func:`baseline_variants`.
+    """
+    shown = repr(str(path))
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BASELINE_BYTES + 1)
     except OSError as exc:
-        raise SpecError("--baseline", f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise SpecError("--baseline", f"cannot read {shown}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise SpecError("--baseline", f"cannot read {shown}: {exc}") from None
+    if len(raw) > MAX_BASELINE_BYTES:
+        raise SpecError("--baseline", f"{shown} is larger than {MAX_BASELINE_BYTES >> 20} MiB; "
+                                      "not an attncli flops or report document")
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise SpecError("--baseline", f"{shown} is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
-        raise SpecError("--baseline", f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(("attncli.flops/", "attncli.report/")):
-        raise SpecError("--baseline", f"{path} is not an attncli flops or report JSON document")
+        raise SpecError("--baseline", f"{shown} is not JSON ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError:
+        raise SpecError("--baseline", f"{shown} is nested too deeply to be an attncli document") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with thousands of digits
+        raise SpecError("--baseline", f"{shown} is not strict JSON ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str) or \
+            not doc["schema"].startswith(("attncli.flops/", "attncli.report/")):
+        raise SpecError("--baseline", f"{shown} is not an attncli flops or report JSON document")
     return doc
+
+
+def check_same_layer(doc: Mapping[str, Any], config: Mapping[str, Any], where: str = "the baseline") -> None:
+    """Refuse (SpecError naming --baseline) a baseline whose ``config`` describes another layer.
+
+    The settings in :data:`LAYER_KEYS` are compared where both documents record them.
+    """
+    old = doc.get("config")
+    if not isinstance(old, dict):
+        raise SpecError("--baseline", f"{where} has no config object, so the layer it was made for is "
+                                      "unknown; pass --baseline-any-layer to compare anyway")
+    differ = [f"{key} {json.dumps(old[key])[:20]} (now {json.dumps(config[key])[:20]})"
+              for key in LAYER_KEYS if key in old and key in config
+              and json.dumps(old[key]) != json.dumps(config[key])]
+    if differ:
+        raise SpecError("--baseline", f"{where} was made for another layer: {', '.join(differ)}; "
+                                      "pass --baseline-any-layer to compare anyway")
 
 
 class CountedVariant(Protocol):
@@ -112,23 +203,46 @@ def flops_part(doc: dict[str, Any]) -> Any:
     return doc.get("flops", doc) if str(doc.get("schema", "")).startswith("attncli.report/") else doc
 
 
+def _count(value: Any, what: str) -> int:
+    """A non-negative integer count of a baseline (bool is not an int); SpecError otherwise."""
+    if type(value) is not int or not 0 <= value <= MAX_COUNT:
+        raise SpecError("--baseline", f"{what} must be a non-negative integer of at most 1e30, "
+                                      f"got {json.dumps(value)[:40]}")
+    return value
+
+
 def baseline_variants(doc: dict[str, Any]) -> dict[Key, Counted]:
-    """The FLOP variants of a flops or report document, keyed by (heads, out_proj)."""
+    """The FLOP variants of a flops or report document, keyed by (heads, out_proj).
+
+    Every variant is checked (SpecError naming --baseline): ``heads`` a positive integer,
+    ``out_proj`` true or false, ``fvcore_flops`` and ``params`` (when present) non-negative
+    integers; JSON booleans are not numbers and strings are not booleans.
+    """
     flops = flops_part(doc)
-    rows = flops.get("variants", []) if isinstance(flops, dict) else []
+    if not isinstance(flops, dict) or not isinstance(flops.get("variants"), list):
+        raise SpecError("--baseline", "the baseline has no list of FLOP variants (\"variants\")")
     out: dict[Key, Counted] = {}
-    for v in rows:
-        if isinstance(v, dict) and {"heads", "out_proj"} <= set(v):
-            out[(int(v["heads"]), bool(v["out_proj"]))] = Counted(
-                int(v["heads"]), bool(v["out_proj"]),
-                None if "fvcore_flops" not in v else int(v["fvcore_flops"]),
-                None if "params" not in v else int(v["params"]))
+    for i, v in enumerate(flops["variants"]):
+        where = f"variants[{i}]"
+        if not isinstance(v, dict) or "heads" not in v or "out_proj" not in v:
+            raise SpecError("--baseline", f"{where} must be an object with heads and out_proj")
+        heads = _count(v["heads"], f"{where}.heads")
+        if heads < 1:
+            raise SpecError("--baseline", f"{where}.heads must be at least 1, got {heads}")
+        if type(v["out_proj"]) is not bool:
+            raise SpecError("--baseline", f"{where}.out_proj must be true or false, "
+                                          f"got {json.dumps(v['out_proj'])[:40]}")
+        out[(heads, v["out_proj"])] = Counted(
+            heads, v["out_proj"],
+            None if "fvcore_flops" not in v else _count(v["fvcore_flops"], f"{where}.fvcore_flops"),
+            None if "params" not in v else _count(v["params"], f"{where}.params"))
     return out
 
 
 def compare_baseline(new: Mapping[Key, CountedVariant], old: Mapping[Key, CountedVariant],
-                     tolerance: float) -> list[CheckResult]:
+                     tolerance: float | Fraction) -> list[CheckResult]:
     """Each variant's fvcore_flops and params must not grow beyond ``old * (1 + tolerance)``."""
+    tol = parse_tolerance(tolerance)
     results: list[CheckResult] = []
     for key, nv in new.items():
         ov = old.get(key)
@@ -140,7 +254,7 @@ def compare_baseline(new: Mapping[Key, CountedVariant], old: Mapping[Key, Counte
             if new_value is None or old_value is None:
                 continue
             value, base = int(new_value), int(old_value)
-            limit = math.floor(base * (1.0 + tolerance))
+            limit = math.floor(base * (1 + tol))
             name = f"baseline {field} ({label})"
             if value <= limit:
                 results.append(CheckResult(name, value, limit, True,
@@ -149,7 +263,7 @@ def compare_baseline(new: Mapping[Key, CountedVariant], old: Mapping[Key, Counte
                 results.append(CheckResult(
                     name, value, limit, False,
                     f"{name}: {value:,} regressed from {base:,} by {value - base:,} "
-                    f"({_pct(value - base, base)}, tolerance {tolerance:.1%})"))
+                    f"({_pct(value - base, base)}, tolerance {float(tol):.1%})"))
     if not results:
         results.append(CheckResult("baseline", 0, 0, False,
                                    "baseline: no variant (heads, W_O) in common with the baseline document"))
@@ -157,14 +271,23 @@ def compare_baseline(new: Mapping[Key, CountedVariant], old: Mapping[Key, Counte
 
 
 def run_checks(variants: Iterable[CountedVariant], heads: int, *, max_flops: str | None,
-               max_params: str | None, baseline: Path | None, tolerance: float) -> list[CheckResult]:
+               max_params: str | None, baseline: Path | None, tolerance: str | float | Fraction,
+               config: Mapping[str, Any] | None = None) -> list[CheckResult]:
     """The budgets and baseline the user asked for, against counted ``variants`` of a layer
-    configured with ``heads`` heads (the budgets apply to H heads with W_O)."""
-    if tolerance < 0 or not math.isfinite(tolerance):
-        raise SpecError("--tolerance", f"must be a non-negative fraction (0.05 = 5%), got {tolerance}")
+    configured with ``heads`` heads (the budgets apply to H heads with W_O).
+
+    With ``config`` (the counted layer's settings, ``AttnSpec.to_dict()``) a baseline made for
+    another layer is refused (:func:`check_same_layer`); ``None`` compares any layer.
+    """
+    tolerance = parse_tolerance(tolerance)
     limits = [(flag, parse_count(text, flag)) for flag, text in
               (("--max-flops", max_flops), ("--max-params", max_params)) if text is not None]
-    old = baseline_variants(load_baseline(baseline)) if baseline is not None else None
+    old = None
+    if baseline is not None:
+        doc = load_baseline(baseline)
+        if config is not None:
+            check_same_layer(doc, config, f"the baseline {str(baseline)!r}")
+        old = baseline_variants(doc)
     results: list[CheckResult] = []
     new = keyed(variants)
     layer = new.get((heads, True))

@@ -76,3 +76,12 @@ def test_an_address_space_limit_counts_as_available_memory(monkeypatch: pytest.M
 
     monkeypatch.setattr(bench, "_address_space_left", lambda: 12345)
     assert bench.available_memory("cpu") == (12345, "the address-space limit, ulimit -v")
+
+
+def test_min_run_time_has_an_upper_bound() -> None:
+    # --min-run-time 1e300 timed for ever (the subprocess fuzz's only timeout).
+    from attncli.bench import run_bench
+
+    with pytest.raises(SpecError) as info:
+        run_bench(AttnSpec(dim=8, heads=2, seq=4), min_run_time=1e300)
+    assert info.value.flag == "--min-run-time"

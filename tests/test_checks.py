@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,10 +13,12 @@ from attncli.checks import (
     Counted,
     baseline_variants,
     budget,
+    check_same_layer,
     compare_baseline,
     keyed,
     load_baseline,
     parse_count,
+    parse_tolerance,
     run_checks,
 )
 from attncli.spec import SpecError
@@ -95,3 +99,98 @@ def test_load_baseline_errors(tmp_path: Path) -> None:
     assert isinstance(bad.value.__cause__, json.JSONDecodeError)  # the cause is kept, not thrown away
     with pytest.raises(SpecError, match="cannot read"):
         load_baseline(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------- exact budgets (hardening)
+@pytest.mark.parametrize(("text", "value"), [
+    ("9007199254740993", 2**53 + 1),  # a float would round this to 2**53
+    ("68.72G", 68_720_000_000), ("1,000", 1_000), ("1.000,5", None), ("68.719476736G", 68_719_476_736),
+    ("1e30", 10**30),
+])
+def test_parse_count_is_exact(text: str, value: int | None) -> None:
+    if value is None:
+        with pytest.raises(SpecError):
+            parse_count(text, "--max-flops")
+    else:
+        assert parse_count(text, "--max-flops") == value
+
+
+@pytest.mark.parametrize("text", ["68,7G", "1,1M", "1,,,0", ",100", "1,0000", "1.5", "0.0001K", "1e31", "1e999"])
+def test_parse_count_refuses_misread_commas_fractions_and_huge(text: str) -> None:
+    # Before: "68,7G" read as 687G and "1,,,0" as 10 (commas dropped), "1.5" rounded.
+    with pytest.raises(SpecError) as info:
+        parse_count(text, "--max-flops")
+    assert info.value.flag == "--max-flops" and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("0.05", Fraction(1, 20)), ("5%", Fraction(1, 20)), ("0", Fraction(0)), ("1e-3", Fraction(1, 1000)),
+    (0.25, Fraction(1, 4)), ("12.5 %", Fraction(1, 8)),
+])
+def test_parse_tolerance(text: str | float, value: Fraction) -> None:
+    assert parse_tolerance(text) == value
+
+
+@pytest.mark.parametrize("text", ["-1", "1e300", "nan", "inf", "five", "5%%", float("nan"), float("inf")])
+def test_parse_tolerance_refuses(text: str | float) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_tolerance(text)
+    assert info.value.flag == "--tolerance"
+
+
+def test_tolerance_is_exact_on_big_counts() -> None:
+    # 10**20 * (1 + 0.05) = 105 * 10**18 exactly; a float product would be off by thousands.
+    new = {(1, True): Counted(1, True, 105 * 10**18, None)}
+    old = {(1, True): Counted(1, True, 10**20, None)}
+    (result,) = compare_baseline(new, old, "5%")
+    assert result.passed and result.limit == 105 * 10**18
+
+
+# ---------------------------------------------------------------- baseline schema (hardening)
+def _schema_doc(variant: dict[str, Any], **config: Any) -> dict[str, Any]:
+    return {"schema": "attncli.flops/1", "config": {"dim": 512, "heads": 8, **config}, "variants": [variant]}
+
+
+GOOD = {"heads": 8, "out_proj": True, "fvcore_flops": 100, "params": 10}
+
+
+@pytest.mark.parametrize("bad", [
+    {"fvcore_flops": "100"}, {"fvcore_flops": None}, {"fvcore_flops": [100]}, {"fvcore_flops": 1.5},
+    {"fvcore_flops": -5}, {"params": True}, {"fvcore_flops": 10**31}, {"heads": "eight"}, {"heads": True},
+    {"heads": 0}, {"out_proj": "false"}, {"out_proj": 1},
+])
+def test_baseline_schema_refuses(bad: dict[str, Any]) -> None:
+    with pytest.raises(SpecError) as info:
+        baseline_variants(_schema_doc({**GOOD, **bad}))
+    assert info.value.flag == "--baseline"
+
+
+def test_baseline_schema_accepts_a_good_variant() -> None:
+    assert baseline_variants(_schema_doc(GOOD)) == {(8, True): Counted(8, True, 100, 10)}
+
+
+@pytest.mark.parametrize(("raw", "needle"), [
+    (b'{"schema": "attncli.flops/1", "variants": [{"heads": 8, "out_proj": true, "params": NaN}]}', "strict JSON"),
+    (b'{"schema": "attncli.flops/1", "x": Infinity}', "strict JSON"),
+    (b'{"schema": "attncli.flops/1", "x": ' + b"9" * 5000 + b"}", "strict JSON"),
+    (b"\xff\xfe{}", "UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested"),
+])
+def test_load_baseline_refuses_odd_files(tmp_path: Path, raw: bytes, needle: str) -> None:
+    path = tmp_path / "b.json"
+    path.write_bytes(raw)
+    with pytest.raises(SpecError, match=needle) as info:
+        load_baseline(path)
+    assert info.value.flag == "--baseline"
+
+
+def test_baseline_for_another_layer_is_refused() -> None:
+    doc = _schema_doc(GOOD, dim=512)
+    with pytest.raises(SpecError, match=r"dim 512 \(now 64\).*--baseline-any-layer") as info:
+        check_same_layer(doc, {"dim": 64, "heads": 8, "impl": "fused"})
+    assert info.value.flag == "--baseline"
+    check_same_layer(doc, {"dim": 512, "heads": 8, "impl": "split"})  # another impl is what a baseline compares
+    with pytest.raises(SpecError, match="heads true"):
+        check_same_layer(_schema_doc(GOOD, heads=True), {"dim": 512, "heads": 1})  # true is not 1
+    with pytest.raises(SpecError, match="no config"):
+        check_same_layer({"schema": "attncli.flops/1"}, {"dim": 512})

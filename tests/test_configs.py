@@ -203,3 +203,12 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         read_hf_config(tmp_path / "nope.json")
     assert err.value.flag == "--config" and "no such file" in err.value.message
+
+
+def test_config_from_an_endless_device_is_refused_without_reading_it_all() -> None:
+    # /dev/zero reports size 0 and never ends; the subprocess fuzz saw 3.7 GiB read from /dev/full.
+    from attncli.configs import _load_json
+
+    with pytest.raises(SpecError, match="too large") as info:
+        _load_json(Path("/dev/zero"))
+    assert info.value.flag == "--config"

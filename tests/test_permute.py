@@ -437,3 +437,21 @@ def test_without_encoding_attention_is_permutation_equivariant(
     for i in report.fixed_tokens:
         assert none.token_diffs[i] < 1e-9
     assert report.holds == (perm != sorted(perm))
+
+
+def test_size_model_counts_every_copy_of_the_weights() -> None:
+    """--dim 5632 --heads 8 --seq 3 peaked at 2.3 GiB while the guard counted 0.95 GiB (the
+    float64 weights alone, 4 E^2 x 8 bytes); the reference layer, the float32 layer and RoPE's
+    stand-in are counted now: 4 E^2 x (4 + 4 + 2 x 8) bytes = 2.84 GiB > 1 GiB."""
+    from attncli.permute.parse import check_size
+
+    with pytest.raises(SpecError) as info:
+        check_size(AttnSpec(dim=5632, heads=8, seq=3), "float64")
+    assert info.value.flag == "--dim" and "2.8 GiB" in str(info.value)
+    check_size(AttnSpec(dim=2048, heads=8, seq=3), "float64")  # 4 x 2048^2 x 24 B = 0.375 GiB
+
+
+def test_overflowing_tokens_name_tokens() -> None:
+    with pytest.raises(SpecError) as info:
+        permute_test(AttnSpec(dim=2, heads=1, seq=3), tokens="1e200,1;2,3;3,4")
+    assert info.value.flag == "--tokens"

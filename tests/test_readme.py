@@ -117,5 +117,9 @@ def test_ci_job_fails_on_a_small_budget_and_a_regression(tmp_path: Path) -> None
     budget, regression = ci_steps()[1:]
     small = _run(budget.replace("--max-flops 68.72G", "--max-flops 60G"), tmp_path)
     assert small.returncode == 1 and "max-flops" in small.stderr
-    bigger = _run(regression.replace("--heads 8", "--heads 8 --seq 1100"), tmp_path)
+    # A longer sequence stands in for a regression; it is another layer, so the baseline's layer
+    # check refuses it (exit 2) unless --baseline-any-layer says to compare anyway.
+    other = _run(regression.replace("--heads 8", "--heads 8 --seq 1100"), tmp_path)
+    assert other.returncode == 2 and "--baseline-any-layer" in other.stderr
+    bigger = _run(regression.replace("--heads 8", "--heads 8 --seq 1100 --baseline-any-layer"), tmp_path)
     assert bigger.returncode == 1 and "regressed" in bigger.stderr

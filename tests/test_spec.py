@@ -44,3 +44,12 @@ def test_bad_settings_name_their_flag(changes: dict[str, object], flag: str) -> 
 def test_fused_accepts_explicit_defaults() -> None:
     # kdim == dim and kv-seq == seq are not cross-attention, so fused takes them.
     AttnSpec(impl="fused", kdim=512, vdim=512, kv_seq=10).validate()
+
+
+def test_per_head_refuses_more_heads_than_it_can_build() -> None:
+    # One module per head: 4,096 heads took 83 s and 1.2 GiB, 16,384 ran out of memory.
+    AttnSpec(dim=1024, heads=1024, impl="per-head").validate()
+    with pytest.raises(SpecError, match="per-head builds one module per head") as info:
+        AttnSpec(dim=4096, heads=4096, impl="per-head").validate()
+    assert info.value.flag == "--heads"
+    AttnSpec(dim=4096, heads=4096, impl="split").validate()

@@ -8,12 +8,37 @@ one line on stderr with exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from typing import Annotated
+from types import FrameType
 
-import typer
 
-from attncli import __version__
+def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C before :func:`main` runs (while typer, rich or torch load): one line, exit 130."""
+    # NOTE: os.write and os._exit: nothing buffered by Python is half-printed, no traceback,
+    # no cleanup left to interrupt (main has not opened anything yet).
+    os.write(2, b"attncli: interrupted\n")
+    os._exit(130)
+
+
+def _is_console_script() -> bool:
+    """The ``attncli`` script or ``python -m attncli`` (not a program importing attncli.cli)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return os.path.basename(argv0) == "attncli" or argv0.endswith(os.path.join("attncli", "__main__.py"))
+
+
+# NOTE: installed before any heavy import, so Ctrl-C during start-up is never a traceback;
+# main() switches to raising KeyboardInterrupt so that --output's temporary file is cleaned up,
+# and to ignoring Ctrl-C once the run is over.
+if _is_console_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_at_start)
+
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+
+from attncli import __version__  # noqa: E402
 
 app = typer.Typer(
     name="attncli",
@@ -39,7 +64,8 @@ def _root(
 ) -> None:
     """Build attention layers from flags and tell the truth about them.
 
-    Exit codes: 0 done; 1 a check you asked for failed; 2 bad input or usage.
+    Exit codes: 0 done; 1 a check you asked for failed; 2 bad input or usage; 130 interrupted
+    (Ctrl-C). A closed pipe on stdout keeps the run's own code.
     """
 
 
@@ -54,21 +80,70 @@ from attncli.cli import sweep as _sweep  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the app; usage errors become ``attncli: error: ...`` (one line) and exit 2."""
+    """Run the app; usage errors become ``attncli: error: ...`` (one line) and exit 2.
+
+    Also: Ctrl-C is ``attncli: interrupted`` and exit 130; a reader that closed stdout ends
+    the run quietly (the exit code is what the run would have returned); any other error
+    writing stdout, and running out of memory, are one line and exit 2.
+    """
+    from attncli import streams
+
+    console_script = signal.getsignal(signal.SIGINT) is _interrupted_at_start
+    if console_script:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with streams.guarded_stdout():
+            code = _run(argv)
+            streams.flush_stdout()
+        return code
+    except KeyboardInterrupt:
+        streams.discard_stdout()
+        print("attncli: interrupted", file=sys.stderr)
+        return 130
+    except streams.StdoutError as exc:
+        print(f"attncli: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        streams.discard_stdout()
+        print("attncli: error: --dim/--seq/--batch: out of memory (the layer is too large for this "
+              "machine; use smaller sizes)", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if not streams.is_out_of_memory(exc):
+            raise
+        streams.discard_stdout()
+        print("attncli: error: --dim/--seq/--batch: out of memory (torch could not allocate; use "
+              "smaller sizes)", file=sys.stderr)
+        return 2
+    finally:
+        if console_script:
+            # NOTE: the run is over (its output written, its exit code decided): a Ctrl-C while
+            # the interpreter shuts down changes nothing. Python resets a Python-level handler
+            # to the default at shutdown (a silent death by SIGINT), but keeps SIG_IGN.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(argv: list[str] | None) -> int:
+    """The app itself, with typer's usage errors as one line and exit 2."""
+    from attncli import streams
+
     try:
         result = app(args=argv, prog_name="attncli", standalone_mode=False)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            raise KeyboardInterrupt from None
         return exc.exit_code
     except typer.Abort:
-        print("attncli: aborted", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt from None
+    except (KeyboardInterrupt, MemoryError, streams.StdoutError):
+        raise
     except Exception as exc:
         # NOTE: typer's (vendored click) usage errors carry exit_code and format_message();
         # anything else is a bug and keeps its traceback.
         code, fmt_message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
         if not isinstance(code, int) or fmt_message is None:
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` alone: the help
             print(fmt_message(), file=sys.stderr)
             return 2
         ctx = getattr(exc, "ctx", None)
@@ -78,4 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         message = usage_message(exc, " ".join(str(fmt_message()).split()))
         print(f"attncli: error: {message}{where}", file=sys.stderr)
         return code
+    if result == 130:
+        from attncli.cli.common import INTERRUPT_REPORTED
+
+        if INTERRUPT_REPORTED:  # a command said which code was interrupted, in its one line
+            return 130
+        # NOTE: typer turns Ctrl-C into Exit(130), which click returns without standalone mode.
+        raise KeyboardInterrupt
     return result if isinstance(result, int) else 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,23 +14,51 @@ if TYPE_CHECKING:
 
 MaxFlops = Annotated[str | None, typer.Option(
     "--max-flops", metavar="N",
-    help="Exit 1 when H heads with W_O exceed N fvcore MACs (1e9, 68.7G, 68,719,476,736).")]
+    help="Exit 1 when H heads with W_O exceed N fvcore MACs (exact: 1e9, 68.72G, 68,719,476,736; "
+         "68.7G means 68,700,000,000).")]
 MaxParams = Annotated[str | None, typer.Option(
     "--max-params", metavar="N", help="Exit 1 when H heads with W_O hold more than N parameters.")]
 Baseline = Annotated[Path | None, typer.Option(
     "--baseline", dir_okay=False, help="An earlier flops/report JSON: exit 1 when a count grew beyond --tolerance.")]
-Tolerance = Annotated[float, typer.Option(
-    "--tolerance", help="Allowed growth over --baseline, as a fraction (0.05 = 5%).")]
+Tolerance = Annotated[str, typer.Option(
+    "--tolerance", metavar="FRACTION", help="Allowed growth over --baseline: a fraction (0.05) or a percentage (5%).")]
+BaselineAnyLayer = Annotated[bool, typer.Option(
+    "--baseline-any-layer",
+    help="Compare with a --baseline made for another layer (by default its config must match).")]
 
 
 def apply(variants: Iterable[CountedVariant], heads: int, max_flops: str | None, max_params: str | None,
-          baseline: Path | None, tolerance: float) -> tuple[list[CheckResult], bool]:
-    """Run the checks the user asked for; print failures to stderr; return (checks, failed)."""
+          baseline: Path | None, tolerance: str | float, config: Mapping[str, Any] | None = None
+          ) -> tuple[list[CheckResult], bool]:
+    """Run the checks the user asked for; return (checks, failed). With ``config`` a baseline
+    made for another layer is refused. Print the failures with :func:`print_failures` once
+    the report is written (an --output error then stays the only line on stderr)."""
     from attncli.checks import run_checks
 
     checks = run_checks(variants, heads, max_flops=max_flops, max_params=max_params, baseline=baseline,
-                        tolerance=tolerance)
-    failed = [c for c in checks if not c.passed]
-    for c in failed:
-        print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)
-    return checks, bool(failed)
+                        tolerance=tolerance, config=config)
+    return checks, any(not c.passed for c in checks)
+
+
+def preflight(max_flops: str | None, max_params: str | None, baseline: Path | None, tolerance: str | float,
+              config: Mapping[str, Any] | None) -> None:
+    """Refuse bad budgets, a bad tolerance and a bad or other-layer baseline before counting
+    (SpecError, exit 2 in a moment instead of after the count)."""
+    from attncli.checks import baseline_variants, check_same_layer, load_baseline, parse_count, parse_tolerance
+
+    parse_tolerance(tolerance)
+    for flag, text in (("--max-flops", max_flops), ("--max-params", max_params)):
+        if text is not None:
+            parse_count(text, flag)
+    if baseline is not None:
+        doc = load_baseline(baseline)
+        if config is not None:
+            check_same_layer(doc, config, f"the baseline {str(baseline)!r}")
+        baseline_variants(doc)
+
+
+def print_failures(checks: Iterable[CheckResult]) -> None:
+    """``attncli: CHECK FAILED: ...`` on stderr for each failed check."""
+    for c in checks:
+        if not c.passed:
+            print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)

@@ -56,10 +56,26 @@ GpuOption = Annotated[str | None, typer.Option(
     help="Add a roofline estimate on this accelerator (an upper bound on speed; names: attncli gpus).")]
 
 
+INTERRUPTED = 130
+"""The exit code of Ctrl-C."""
+
+INTERRUPT_REPORTED: list[str] = []
+"""Ctrl-C messages a command already printed (its user module was interrupted): one line is enough."""
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``attncli: error: message`` on one line to stderr and exit."""
-    print(f"attncli: error: {message}", file=sys.stderr)
+    """Print ``attncli: error: message`` on one line to stderr and exit.
+
+    Line breaks inside the message (a path with a newline, a multi-line exception text) are
+    escaped as ``\\n`` so the message stays one line.
+    """
+    print("attncli: error: " + one_line(message), file=sys.stderr)
     raise typer.Exit(code)
+
+
+def one_line(text: str) -> str:
+    """``text`` with CR and LF (and other line separators) escaped: one line of stderr."""
+    return "".join(repr(c)[1:-1] if c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029" else c for c in text)
 
 
 RANGE_HELP = " A value, a list (128,256) or a range (128:8192:x2, 128:1024:+128)."
@@ -235,7 +251,10 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
-                fail(str(exc), getattr(exc, "exit_code", 2))
+                code = getattr(exc, "exit_code", 2)
+                if code == INTERRUPTED:
+                    INTERRUPT_REPORTED.append(str(exc))  # main must not add a second line
+                fail(str(exc), code)
 
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return wrapper

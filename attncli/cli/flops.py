@@ -28,7 +28,8 @@ def flops(
     max_flops: budget.MaxFlops = None,
     max_params: budget.MaxParams = None,
     baseline: budget.Baseline = None,
-    tolerance: budget.Tolerance = 0.0,
+    tolerance: budget.Tolerance = "0",
+    baseline_any_layer: budget.BaselineAnyLayer = False,
     module: Annotated[str | None, typer.Option(
         "--module", metavar="PKG.MOD:FACTORY",
         help="Count your own attention module, built as FACTORY(dim, heads) (or a Hugging Face attention "
@@ -51,6 +52,7 @@ def flops(
     from attncli.render.checks import md_with_checks, with_checks
     from attncli.render.common import status
 
+    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
     counted: Any
     table: Callable[[Any], Any]
     markdown: Callable[[Any], str]
@@ -73,11 +75,14 @@ def flops(
 
             counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
         table, markdown = view.table, view.markdown
-    checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance)
-    doc = {**counted.to_json(), "checks": [c.to_json() for c in checks]}
-    for problem in counted.problems:
-        print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+    doc = counted.to_json()
+    checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance,
+                                  config=None if baseline_any_layer else doc.get("config"))
+    doc = {**doc, "checks": [c.to_json() for c in checks]}
     emit(fmt, doc, with_checks(lambda: table(counted), checks), md_with_checks(lambda: markdown(counted), checks),
          output)
+    for problem in counted.problems:
+        print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+    budget.print_failures(checks)
     if failed or (check and not counted.agree):
         raise typer.Exit(1)

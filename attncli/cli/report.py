@@ -24,7 +24,8 @@ def report(
     max_flops: budget.MaxFlops = None,
     max_params: budget.MaxParams = None,
     baseline: budget.Baseline = None,
-    tolerance: budget.Tolerance = 0.0,
+    tolerance: budget.Tolerance = "0",
+    baseline_any_layer: budget.BaselineAnyLayer = False,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when the FLOP cross-checks disagree or the permutation test does not hold.")] = False,
 ) -> None:
@@ -37,16 +38,18 @@ def report(
     from attncli.render import report as view
     from attncli.render.common import status
 
+    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
     with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt):
         from attncli.report import build_report
 
         doc_report = build_report(spec, dtype.value, gpu)
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
-                                  tolerance)
+                                  tolerance, config=None if baseline_any_layer else doc_report.to_json()["config"])
     doc_report = doc_report.with_checks(checks)
+    emit(fmt, doc_report.to_json(), lambda: view.table(doc_report), lambda: view.markdown(doc_report), output)
     for problem in doc_report.flops.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
-    emit(fmt, doc_report.to_json(), lambda: view.table(doc_report), lambda: view.markdown(doc_report), output)
+    budget.print_failures(checks)
     perm_failed = doc_report.permute is not None and not doc_report.permute.holds
     if failed or (check and (not doc_report.flops.agree or perm_failed)):
         raise typer.Exit(1)

@@ -57,13 +57,13 @@ def sweep(
 
     with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
         report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
-    emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
-    if plot is not None:
+    if plot is not None:  # NOTE: before the report: a --plot failure exits 2 with stdout empty
         try:
             view.plot(report, plot)
         except OSError as exc:
-            fail(f"--plot: cannot write {plot}: {exc.strerror or exc}")
-        print(f"attncli: wrote the plot to {plot}", file=sys.stderr)
+            fail(f"--plot: cannot write {str(plot)!r}: {exc.strerror or exc}")
+        print(f"attncli: wrote the plot to {str(plot)!r}", file=sys.stderr)
+    emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     if check and not report.agree:

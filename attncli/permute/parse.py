@@ -87,7 +87,11 @@ REAL_RUN_MAX_BYTES = 1 << 30
 def check_size(spec: AttnSpec, dtype: str) -> None:
     """Refuse (SpecError naming the largest flag) a layer too large for a real forward pass.
 
-    Counted: the weights (2 E H d + 2 E G d), the input, its permuted copy, encodings and
+    Counted: the weights (W = 2 E H d + 2 E G d elements) as many times as they exist at once
+    at the peak (the seeded reference layer and the layer built from it, both float32, then
+    the layer's copy in ``dtype``, and one more for RoPE's stand-in layer: W x (4 + 4 + 2n)
+    bytes with n bytes per element; measured: ``--dim 5632 --heads 8 --seq 3`` peaks at
+    2.3 GiB where W x n alone said 0.95), the input, its permuted copy, encodings and
     activations (about 12 B S' max(E, H d)), and the attention matrix with its weights
     (2 B H L S'), per run.
     """
@@ -95,9 +99,9 @@ def check_size(spec: AttnSpec, dtype: str) -> None:
     b, h, seq, e = spec.batch, spec.heads, spec.seq, spec.dim
     weights = 2 * e * spec.inner + 2 * e * spec.kv_inner  # W_q, W_O, W_k, W_v
     tokens = 12 * b * spec.s_total * max(e, spec.inner) + 2 * b * h * seq * spec.s_total
-    need = n * (weights + tokens)
+    need = weights * (8 + 2 * n) + n * tokens
     if need > REAL_RUN_MAX_BYTES:
-        flag = "--dim" if weights >= tokens else ("--batch" if b > seq else "--seq")
+        flag = "--dim" if weights * (8 + 2 * n) >= n * tokens else ("--batch" if b > seq else "--seq")
         if flag == "--dim" and spec.inner > e:
             flag = "--head-dim"
         raise SpecError(flag, f"a real forward pass of this layer needs about {need / 2**30:,.1f} GiB "

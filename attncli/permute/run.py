@@ -21,7 +21,7 @@ from attncli.permute.parse import (
 )
 from attncli.permute.results import SHOW_FEATURES, SHOW_TOKENS, Case, MaskCheck, PermuteReport, RopeInfo, TokenRow
 from attncli.permute.verdict import notes, reasons, verdict
-from attncli.spec import AttnSpec
+from attncli.spec import AttnSpec, SpecError
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 """``--dtype`` (:data:`attncli.choices.PERMUTE_DTYPES`) as torch dtypes."""
@@ -56,6 +56,12 @@ def _permuted_masks(masks: Masks, idx: Tensor) -> Masks:
 def _case(encoding: str, y: Tensor, y_perm: Tensor, x: Tensor, perm: tuple[int, ...],
           spec: AttnSpec, tolerance: float, show: bool) -> Case:
     axis = sequence_axis(spec)
+    for out in (y, y_perm):
+        if not bool(torch.isfinite(out).all()):
+            # NOTE: huge tokens (1e200) overflow the scores to inf and the softmax to NaN; a
+            # NaN difference compares as "not equivariant" and JSON cannot carry it.
+            raise SpecError("--tokens", f"the layer's output is not finite with these tokens (encoding "
+                                        f"{encoding}): the values overflow {x.dtype}; use smaller token values")
     idx = torch.tensor(perm)
     expected = y.index_select(axis, idx)  # P f(x): slot j holds f(x)[perm[j]]
     diff = (y_perm - expected).abs()

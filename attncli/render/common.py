@@ -84,12 +84,33 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str =
     return "\n".join(lines)
 
 
+MIN_COLUMNS = 20
+"""A ``COLUMNS`` below this (or not a number) is ignored, as if unset: rich would print nothing."""
+
+
+def console_environ(environ: Any = None) -> dict[str, str]:
+    """The environment rich sees: ``COLUMNS``/``LINES`` dropped when not a usable number."""
+    env = dict(os.environ if environ is None else environ)
+    for name, least in (("COLUMNS", MIN_COLUMNS), ("LINES", 1)):
+        value = env.get(name)
+        if value is not None and not (value.strip().isdigit() and int(value) >= least):
+            del env[name]
+    return env
+
+
+def no_color_requested(environ: Any = None) -> bool:
+    """NO_COLOR with a non-empty value (no-color.org: an empty value does not count)."""
+    return bool((os.environ if environ is None else environ).get("NO_COLOR"))
+
+
 def make_console(file: Any = None, width: int | None = None) -> Console:
-    """A console for tables. Colour is rich's decision (terminal, ``NO_COLOR``, ``FORCE_COLOR``)."""
+    """A console for tables. Colour is rich's decision (a terminal, ``NO_COLOR`` when not empty,
+    ``FORCE_COLOR``); a ``COLUMNS`` that is not a number of at least :data:`MIN_COLUMNS` is ignored."""
     # NOTE: no colour detection of attncli's own: it ignored FORCE_COLOR, which rich honours.
     target = file if file is not None else sys.stdout
-    console = Console(file=target, width=width, highlight=False, soft_wrap=False)
-    if width is None and "COLUMNS" not in os.environ and not (hasattr(target, "isatty") and target.isatty()):
+    environ = console_environ()
+    console = Console(file=target, width=width, highlight=False, soft_wrap=False, _environ=environ)
+    if width is None and "COLUMNS" not in environ and not (hasattr(target, "isatty") and target.isatty()):
         # NOTE: in a pipe rich takes the width of whatever terminal it finds (notes ran to 270
         # characters on a wide one); piped text is at most as wide as --output files.
         console.width = min(console.width, PIPE_WIDTH)
@@ -113,30 +134,43 @@ def render_table_text(renderable: RenderableType, width: int = 100) -> str:
 
 
 def to_json_text(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+    """Strict JSON: a NaN or an infinity is refused (SpecError), never written as ``NaN``."""
+    try:
+        return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        raise SpecError("--format", "the report holds a non-finite number (NaN or infinity), "
+                                    "which JSON cannot carry; check the input values") from None
 
 
 def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
          markdown: Callable[[], str], output: Path | None = None) -> None:
-    """Write the report in ``fmt`` to stdout, or to ``output`` when given."""
+    """Write the report in ``fmt`` to stdout, or to ``output`` when given.
+
+    The whole text is produced first and written in one go: a failure while rendering
+    leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.streams.write_atomic`).
+    """
+    from attncli.streams import write_atomic, write_stdout
+
     if fmt == "json":
         text = to_json_text(doc)
     elif fmt == "markdown":
         text = markdown().rstrip("\n") + "\n"
+    elif output is None:
+        # NOTE: rendered into a string with the terminal's width and colours, then written
+        # in one go (rich's own capture still writes to the real file on some paths).
+        real = make_console()
+        buf = io.StringIO()
+        Console(file=buf, width=real.width, no_color=real.no_color, color_system=real.color_system,  # type: ignore[arg-type]
+                force_terminal=real.is_terminal, highlight=False, soft_wrap=False,
+                _environ=console_environ()).print(table())
+        text = buf.getvalue()
     else:
-        if output is None:
-            make_console().print(table())
-            return
         text = render_table_text(table())
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
     else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise SpecError("--output", f"cannot write {output}: {exc.strerror or exc}") from None
-        print(f"attncli: wrote {fmt} to {output}", file=sys.stderr)
+        write_atomic(output, text)
+        print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
 
 
 @contextmanager

@@ -53,3 +53,17 @@ def test_sizes_too_large_are_refused_with_the_flag(cli: Any) -> None:
 def test_report_skips_a_permutation_test_too_large_to_run(cli: Any) -> None:
     doc = cli("report", "--dim", "65536", "--heads", "1", "--seq", "4", "--batch", "1", "--format", "json").json()
     assert doc["permute"] is None and "--dim" in doc["permute_skipped"]
+
+
+def test_out_of_memory_is_one_line_and_exit_2(monkeypatch: Any, capsys: Any) -> None:
+    import attncli.cli as cli_module
+
+    for exc in (MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: "
+                                            "can't allocate memory: you tried to allocate 1099511627776 bytes")):
+        def boom(argv: Any, exc: BaseException = exc) -> int:
+            raise exc
+
+        monkeypatch.setattr(cli_module, "_run", boom)
+        assert cli_module.main(["flops"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("attncli: error: --dim/--seq/--batch: out of memory")

@@ -105,3 +105,19 @@ def test_garbage_collector_is_restored(cli: Any) -> None:
     assert cli("flops", *SMALL, "--dtype", "float64").code == 2  # fails in parsing
     assert cli("flops", "--seq", str(10**9)).code == 2           # fails inside the count
     assert gc.isenabled()
+
+
+def test_bad_baseline_is_refused_before_counting(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """A malformed baseline or budget exits 2 at once, without the seconds a count takes."""
+    import attncli.flops
+
+    def no_count(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("counted before checking the inputs")
+
+    monkeypatch.setattr(attncli.flops, "count_flops", no_count)
+    bad = tmp_path / "b.json"
+    bad.write_text('{"schema": "attncli.flops/1", "config": {}, "variants": [{"heads": "eight", "out_proj": true}]}')
+    r = cli("flops", "--baseline", str(bad))
+    assert r.code == 2 and r.err.startswith("attncli: error: --baseline:") and r.err.count("\n") == 1
+    r = cli("flops", "--max-flops", "68,7G")
+    assert r.code == 2 and r.err.startswith("attncli: error: --max-flops:")

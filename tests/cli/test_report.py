@@ -69,11 +69,16 @@ def test_baseline_regression(cli: Any, tmp_path: Path) -> None:
     assert cli("flops", "--seq", "128", "--format", "json", "--output", str(old)).code == 0
     same = cli("flops", "--seq", "128", "--baseline", str(old), "--format", "json")
     assert same.code == 0 and same.json()["checks"]
-    worse = cli("flops", "--seq", "256", "--baseline", str(old))
+    # A longer sequence stands in for a regression: another layer, so --baseline-any-layer.
+    refused = cli("flops", "--seq", "256", "--baseline", str(old))
+    assert refused.code == 2 and "--baseline-any-layer" in refused.err and "seq 128 (now 256)" in refused.err
+    worse = cli("flops", "--seq", "256", "--baseline", str(old), "--baseline-any-layer")
     assert worse.code == 1 and "regressed" in worse.err
-    tolerated = cli("flops", "--seq", "129", "--baseline", str(old), "--tolerance", "0.05")
+    tolerated = cli("flops", "--seq", "129", "--baseline", str(old), "--tolerance", "0.05", "--baseline-any-layer")
     assert tolerated.code == 0, tolerated.err
-    via_report = cli("report", "--seq", "256", "--baseline", str(old), "--format", "json")
+    as_percent = cli("flops", "--seq", "129", "--baseline", str(old), "--tolerance", "5%", "--baseline-any-layer")
+    assert as_percent.code == 0, as_percent.err
+    via_report = cli("report", "--seq", "256", "--baseline", str(old), "--format", "json", "--baseline-any-layer")
     assert via_report.code == 1
 
 
