@@ -13,7 +13,7 @@ import sys
 import time
 
 RUNS = 7
-COMMANDS = ["", "shapes", "flops", "permute-test", "report", "sweep"]
+COMMANDS = ["", "shapes", "flops", "permute-test", "report", "sweep", "presets", "gpus", "bench"]
 TARGET = 3.0
 
 

@@ -129,7 +129,7 @@ def render_table_text(renderable: RenderableType, width: int = 100) -> str:
     """The table as plain text (no colour, fixed width): for files and golden tests."""
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
-            force_terminal=False).print(renderable)
+            force_terminal=False).print(renderable, crop=False)
     return buf.getvalue()
 
 
@@ -157,12 +157,13 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
         text = markdown().rstrip("\n") + "\n"
     elif output is None:
         # NOTE: rendered into a string with the terminal's width and colours, then written
-        # in one go (rich's own capture still writes to the real file on some paths).
+        # in one go (rich's own capture still writes to the real file on some paths). Not
+        # cropped: tables fit the width themselves; only an unbroken URL may run past it.
         real = make_console()
         buf = io.StringIO()
         Console(file=buf, width=real.width, no_color=real.no_color, color_system=real.color_system,  # type: ignore[arg-type]
                 force_terminal=real.is_terminal, highlight=False, soft_wrap=False,
-                _environ=console_environ()).print(table())
+                _environ=console_environ()).print(table(), crop=False)
         text = buf.getvalue()
     else:
         text = render_table_text(table())

@@ -36,9 +36,12 @@ def table(gpus: Sequence[Gpu]) -> RenderableType:
         t.add_row(*row)
     legend = Text("- no figure for that dtype. Notes (which figures were halved) in --format json or markdown.",
                   style="dim")
-    # NOTE: each URL on its own line: a terminal keeps an unbroken URL clickable.
-    sources = [Text(f"{g.name}:\n  {g.source}") for g in gpus]
-    return Trimmed(Group(Text(TITLE, style="bold"), t, legend, Text(""), Text("Datasheets:"), *sources))
+    # NOTE: each URL whole on its own line (never folded, even past the width): a terminal keeps
+    # an unbroken URL clickable, and a folded one is two wrong addresses.
+    sources = [part for g in gpus
+               for part in (Text(f"{g.name}:"), Text(g.source, no_wrap=True, overflow="ignore"))]
+    # NOTE: outside Trimmed, whose line rendering would crop the URLs at the width.
+    return Group(Trimmed(Group(Text(TITLE, style="bold"), t, legend, Text(""), Text("Datasheets:"))), *sources)
 
 
 def markdown(gpus: Sequence[Gpu]) -> str:

@@ -39,7 +39,7 @@ def title(r: Roofline) -> str:
 
 def caption(r: Roofline) -> str:
     return (f"FLOPs = 2 x MACs; total time = sum of the stage times. Estimated, not measured: {NOTE}. "
-            f"Source: {r.source}")
+            "Datasheet:")
 
 
 def _rows(r: Roofline, exact: bool) -> list[list[str]]:
@@ -70,9 +70,11 @@ def table(r: Roofline) -> RenderableType:
     for row in _rows(r, exact=False):
         t.add_row(*row, style="bold" if row[1] == "total" else None)
     # NOTE: title and caption outside the table, so they wrap at the terminal, not at the table's width.
-    return Trimmed(Group(Text(title(r), style="bold"), t, Text(note + caption(r), style="dim")))
+    # NOTE: the datasheet URL whole on its own line (never folded), so it stays one clickable address.
+    return Group(Trimmed(Group(Text(title(r), style="bold"), t, Text(note + caption(r), style="dim"))),
+                 Text(r.source, style="dim", no_wrap=True, overflow="ignore"))
 
 
 def markdown(r: Roofline) -> str:
     return md_document("\n".join([f"#### {title(r)}", "", md_table(HEADERS, _rows(r, exact=True), "llrrrlr"),
-                                   "", caption(r), ""]))
+                                   "", f"{caption(r)} {r.source}", ""]))
