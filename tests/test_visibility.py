@@ -42,7 +42,7 @@ def test_closed_form_equals_brute_force(q_len: int, s: int, mask: str, window: i
 
 
 def test_llama_prefill_reference() -> None:
-    # Causal prefill of 8192 tokens: L (L + 1) / 2 pairs (the Llama-3-8B reference).
+    # Causal prefill of 8192 tokens (a Llama-3-8B layer): L (L + 1) / 2 pairs.
     assert visible_pairs(8192, 8192, mask="causal") == 8192 * 8193 // 2 == 33_558_528
 
 
