@@ -36,7 +36,6 @@ the day the bug is fixed, so the entry and its tolerance get removed.
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import json
 import os
@@ -44,12 +43,9 @@ import re
 import select
 import subprocess
 import sys
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import typer.main
@@ -57,6 +53,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attncli.cli import app, main
+from tests.cli.discovery import Opt, command_options
 
 IN_PROCESS_EXAMPLES: dict[str, int] = {"shapes": 80, "permute-test": 80, "flops": 30, "report": 20, "sweep": 20,
                                        "bench": 8}
@@ -70,37 +67,8 @@ CALL_TIMEOUT = 60.0  # seconds per huge-size call; meta-device counting takes mi
 
 
 # ---------------------------------------------------------------------------- discovery
-@dataclass(frozen=True)
-class Opt:
-    """One option of a command, as the fuzzer needs it."""
-
-    names: tuple[str, ...]
-    """Every spelling: ``--dim``, ``-f``, and the off switch of a boolean (``--no-bias``)."""
-    kind: str
-    """flag, int, float, choice, path or str."""
-    choices: tuple[str, ...] = ()
-
-
-def _kind(param: Any) -> tuple[str, tuple[str, ...]]:
-    if getattr(param, "is_flag", False):
-        return "flag", ()
-    descriptor = getattr(param, "type_descriptor", None)
-    ann = getattr(descriptor, "annotation", str)
-    if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union:
-        ann = next((a for a in typing.get_args(ann) if a is not type(None)), str)
-    if typing.get_origin(ann) is list:
-        ann = typing.get_args(ann)[0]
-    if isinstance(ann, type) and issubclass(ann, enum.Enum):
-        return "choice", tuple(str(m.value) for m in ann)
-    if ann is bool:
-        return "flag", ()
-    if ann is int:
-        return "int", ()
-    if ann is float:
-        return "float", ()
-    if isinstance(ann, type) and issubclass(ann, os.PathLike):
-        return "path", ()
-    return "str", ()
+# NOTE: Opt, option_kind and command_options live in tests/cli/discovery.py (shared with the
+# subprocess fuzz).
 
 
 def command_names() -> list[str]:
@@ -110,18 +78,6 @@ def command_names() -> list[str]:
         assert info.callback is not None
         names.append(info.name or typer.main.get_command_name(info.callback.__name__))
     return sorted(names)
-
-
-def command_options(name: str) -> tuple[Opt, ...]:
-    group = typer.main.get_command(app)
-    command = group.commands[name]  # type: ignore[attr-defined]
-    opts = []
-    for param in command.params:
-        if getattr(param, "param_type_name", "option") != "option" or param.name == "help":
-            continue
-        kind, choices = _kind(param)
-        opts.append(Opt(tuple(param.opts) + tuple(param.secondary_opts), kind, choices))
-    return tuple(opts)
 
 
 # ---------------------------------------------------------------------------- values

@@ -31,7 +31,6 @@ run, peak memory); ``ATTNCLI_FUZZ_LOG=path.jsonl`` appends one line per run as i
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import random
@@ -41,8 +40,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
-import typing
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,9 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 
-from attncli.cli import app
+from tests.cli.discovery import Opt, commands
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUNS = 16
@@ -63,50 +59,9 @@ MEMORY_LIMIT = 4 << 30
 
 
 # ---------------------------------------------------------------------------- discovery
-@dataclass(frozen=True)
-class Opt:
-    names: tuple[str, ...]
-    kind: str  # flag, int, float, choice, path, str
-    choices: tuple[str, ...] = ()
+# NOTE: commands and options come from tests/cli/discovery.py, shared with the in-process fuzz.
 
 
-def _kind(param: Any) -> tuple[str, tuple[str, ...]]:
-    if getattr(param, "is_flag", False):
-        return "flag", ()
-    ann = getattr(getattr(param, "type_descriptor", None), "annotation", str)
-    if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union:
-        ann = next((a for a in typing.get_args(ann) if a is not type(None)), str)
-    if typing.get_origin(ann) is list:
-        ann = typing.get_args(ann)[0]
-    if isinstance(ann, type) and issubclass(ann, enum.Enum):
-        return "choice", tuple(str(m.value) for m in ann)
-    if ann is bool:
-        return "flag", ()
-    if ann is int:
-        return "int", ()
-    if ann is float:
-        return "float", ()
-    if isinstance(ann, type) and issubclass(ann, os.PathLike):
-        return "path", ()
-    return "str", ()
-
-
-def commands() -> dict[str, tuple[Opt, ...]]:
-    """Every registered command and its options (``--help`` aside)."""
-    group = typer.main.get_command(app)
-    out = {}
-    for name, command in sorted(group.commands.items()):  # type: ignore[attr-defined]
-        opts = []
-        for param in command.params:
-            if getattr(param, "param_type_name", "option") != "option" or param.name == "help":
-                continue
-            kind, choices = _kind(param)
-            opts.append(Opt(tuple(param.opts) + tuple(param.secondary_opts), kind, choices))
-        out[name] = tuple(opts)
-    return out
-
-
-# ---------------------------------------------------------------------------- odd inputs
 def baselines(tmp: Path) -> list[str]:
     """Odd --baseline files (and a good one for the default flops layer)."""
     layer = {"dim": 512, "heads": 8, "batch": 32, "seq": 1024, "kv_seq": 1024, "kdim": 512, "vdim": 512,
