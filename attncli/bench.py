@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attncli.choices import BENCH_DTYPES, DTYPE_BYTES
+from attncli.formulas import TRAINING_FACTOR
 from attncli.roofline import Roofline, for_spec, layer_macs, match_device
 from attncli.spec import IMPLS, AttnSpec, SpecError
 
@@ -56,8 +57,8 @@ BACKENDS: dict[str, str] = {
 }
 """SDPA backends timed on CUDA: our name -> ``torch.nn.attention.SDPBackend`` member."""
 
-BACKWARD_FACTOR = 3
-"""Forward + backward FLOPs with backward = 2 x forward (the usual convention)."""
+BACKWARD_FACTOR = TRAINING_FACTOR
+"""Forward + backward FLOPs with backward = 2 x forward (:data:`attncli.formulas.TRAINING_FACTOR`)."""
 
 CONVENTION: dict[str, str] = {
     "flops": "2 x MACs, effective count (only the (query, key) pairs a mask leaves visible)",

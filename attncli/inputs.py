@@ -16,7 +16,7 @@ from torch import Tensor
 
 from attncli.layout import token_shape
 from attncli.spec import AttnSpec
-from attncli.visibility import padded_keys as _padded
+from attncli.visibility import padded_keys
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,6 @@ class Inputs:
         if self.past_key is not None:
             kw["past_key"], kw["past_value"] = self.past_key, self.past_value
         return kw
-
-
-def padded_keys(spec: AttnSpec) -> int:
-    """How many trailing keys ``--mask padding`` marks as padding (at least one)."""
-    return _padded(spec.s)
 
 
 def blocked_mask(spec: AttnSpec, device: str | torch.device = "cpu") -> Tensor | None:
@@ -96,7 +91,7 @@ def make_inputs(spec: AttnSpec, device: str | torch.device = "cpu",
     attn_mask, kpm = blocked_mask(spec, device), None
     if spec.mask == "padding":
         kpm = torch.zeros(spec.batch, spec.s, dtype=torch.bool, device=device)
-        kpm[:, spec.s - padded_keys(spec):] = True
+        kpm[:, spec.s - padded_keys(spec.s):] = True
         if spec.unbatched:
             kpm = kpm[0]
     return Inputs(query, key, value, kpm, attn_mask, past_key, past_value)

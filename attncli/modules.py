@@ -49,13 +49,13 @@ from attncli.impls import (
     Weights,
     scaled_dot_attention,
 )
-from attncli.inputs import Inputs, blocked_mask, make_inputs, padded_keys
+from attncli.inputs import Inputs, blocked_mask, make_inputs
 from attncli.spec import AttnSpec
 
 __all__ = [
     "OWN", "FusedAttention", "Head", "Inputs", "LayerWeights", "OwnAttention", "PerHeadAttention",
     "SdpaAttention", "SplitAttention", "Weights", "blocked_mask", "build", "build_torch", "load_from_torch",
-    "load_weights", "make_inputs", "padded_keys", "remove_out_proj", "run", "scaled_dot_attention",
+    "load_weights", "make_inputs", "remove_out_proj", "run", "scaled_dot_attention",
     "split_weights", "torch_weights",
 ]
 

@@ -8,8 +8,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.choices import SETTING_FLAGS, STAGE_ABBREVIATIONS
 from attncli.choices import SHORT_STAGE_LABELS as STAGE_LABELS
-from attncli.choices import STAGE_ABBREVIATIONS
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.sweep import Point, SweepReport, fit_exponent
@@ -76,8 +76,10 @@ def _crossings(r: SweepReport) -> list[str]:
         first = r.points[0].roofline if r.points else None
         bound = "?" if first is None else first.fused.bound
         return [f"roofline on {r.gpu} ({r.dtype}): {bound}-bound at every value (fused kernel, estimated)"]
-    return [f"roofline on {r.gpu} ({r.dtype}): {bound}-bound from --{r.setting.replace('_', '-')} {b} on "
-            f"(still the other bound at {a}; fused kernel, estimated)" for a, b, bound in r.crossings]
+    flag = SETTING_FLAGS[r.setting]
+    other = {"memory": "compute", "compute": "memory"}
+    return [f"roofline on {r.gpu} ({r.dtype}, fused kernel, estimated): {other[bound]}-bound up to {flag} {a}, "
+            f"{bound}-bound from {flag} {b} on" for a, b, bound in r.crossings]
 
 
 def _counts_table(r: SweepReport, extra: bool) -> Table:
