@@ -8,37 +8,17 @@ one line on stderr with exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
-from types import FrameType
+from attncli.cli import interrupts
 
+# NOTE: before any heavy import, so Ctrl-C during start-up is never a traceback.
+interrupts.install_at_start()
 
-def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C before :func:`main` runs (while typer, rich or torch load): one line, exit 130."""
-    # NOTE: os.write and os._exit: nothing buffered by Python is half-printed, no traceback,
-    # no cleanup left to interrupt (main has not opened anything yet).
-    os.write(2, b"attncli: interrupted\n")
-    os._exit(130)
-
-
-def _is_console_script() -> bool:
-    """The ``attncli`` script or ``python -m attncli`` (not a program importing attncli.cli)."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    return os.path.basename(argv0) == "attncli" or argv0.endswith(os.path.join("attncli", "__main__.py"))
-
-
-# NOTE: installed before any heavy import, so Ctrl-C during start-up is never a traceback;
-# main() switches to raising KeyboardInterrupt so that --output's temporary file is cleaned up,
-# and to ignoring Ctrl-C once the run is over.
-if _is_console_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_at_start)
-
+import sys  # noqa: E402
 from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
-from attncli import __version__  # noqa: E402
+from attncli import __version__, streams  # noqa: E402
 
 app = typer.Typer(
     name="attncli",
@@ -86,20 +66,33 @@ def main(argv: list[str] | None = None) -> int:
     the run quietly (the exit code is what the run would have returned); any other error
     writing stdout, and running out of memory, are one line and exit 2.
     """
-    from attncli import streams
+    code = _main(argv)
+    interrupts.exit_now_if_interrupted(code)
+    interrupts.ignore_from_now()
+    return code
 
-    console_script = signal.getsignal(signal.SIGINT) is _interrupted_at_start
-    if console_script:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` up to its exit code: Ctrl-C raises ``KeyboardInterrupt`` only in here."""
+    try:
+        interrupts.arm()  # NOTE: inside the try that catches (see attncli.cli.interrupts)
+        code = _reported(argv)
+        interrupts.disarm()
+        return code
+    except KeyboardInterrupt:
+        interrupts.disarm()
+        streams.discard_stdout()
+        print("attncli: interrupted", file=sys.stderr)
+        return 130
+
+
+def _reported(argv: list[str] | None) -> int:
+    """The run, with stdout errors and running out of memory as one line and exit 2."""
     try:
         with streams.guarded_stdout():
             code = _run(argv)
             streams.flush_stdout()
         return code
-    except KeyboardInterrupt:
-        streams.discard_stdout()
-        print("attncli: interrupted", file=sys.stderr)
-        return 130
     except streams.StdoutError as exc:
         print(f"attncli: error: {exc}", file=sys.stderr)
         return 2
@@ -115,18 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         print("attncli: error: --dim/--seq/--batch: out of memory (torch could not allocate; use "
               "smaller sizes)", file=sys.stderr)
         return 2
-    finally:
-        if console_script:
-            # NOTE: the run is over (its output written, its exit code decided): a Ctrl-C while
-            # the interpreter shuts down changes nothing. Python resets a Python-level handler
-            # to the default at shutdown (a silent death by SIGINT), but keeps SIG_IGN.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run(argv: list[str] | None) -> int:
     """The app itself, with typer's usage errors as one line and exit 2."""
-    from attncli import streams
-
     try:
         result = app(args=argv, prog_name="attncli", standalone_mode=False)
     except typer.Exit as exc:

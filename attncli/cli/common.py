@@ -9,6 +9,7 @@ imports torch, fvcore or rich, so ``attncli --help`` stays fast.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import sys
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
+from attncli.cli.interrupts import deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import AttnSpec, SpecError
 
@@ -249,6 +251,8 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
                 spec = spec_from(values, default_batch=d["batch"], default_impl=d["impl"])
                 if config is not None or preset is not None:
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
+                with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts
+                    importlib.import_module("torch")
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
                 code = getattr(exc, "exit_code", 2)

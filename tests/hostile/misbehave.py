@@ -30,6 +30,16 @@ class Loops(Base):
             pass
 
 
+class LoopsInExec(Base):
+    """Never returns: loops inside ``exec()`` of a string, where CPython notes an
+    interrupt as unhandled even when the caller catches it (see ``attncli.cli._exit_now``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        print("hostile: looping in exec", flush=True)  # goes to stderr: the test's cue for Ctrl-C
+        exec("while True: pass")
+        return x
+
+
 class Recurses(Base):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)

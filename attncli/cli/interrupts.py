@@ -1,0 +1,127 @@
+"""Ctrl-C (SIGINT) in the console script, from the first import to the last byte: exit 130, one line.
+
+One handler, installed by :func:`install_at_start` before typer, rich or torch load, and only in
+the console script (``attncli`` or ``python -m attncli``, never a program that imports
+``attncli.cli``). What it does depends on the phase of the run:
+
+- ``start`` (until :func:`arm`): one line and ``os._exit(130)``; nothing is open yet.
+- ``run`` (from :func:`arm`, called as the first statement inside the ``try`` that reports
+  ``KeyboardInterrupt``, until :func:`disarm`): ``KeyboardInterrupt``, so that ``--output``'s
+  temporary file is removed and the command can say what it was doing.
+- ``deferred`` (inside :func:`deferred_interrupts`): noted; raised when the block ends.
+- ``done`` (after :func:`disarm`): noted only; the output is written and the exit code decided.
+
+NOTE: Python runs a signal handler between bytecodes, so a phase that raises must start inside
+the ``try`` that catches, and end before leaving it; a ``KeyboardInterrupt`` that escaped there
+was a traceback and a death by SIGINT (seen once in 220 Ctrl-Cs here, before this design).
+Changing the phase is one assignment: there is no moment with no handler or the wrong one.
+
+Only the standard library is imported here: this module loads before anything heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from types import FrameType
+
+_STATE: dict[str, str] = {"phase": "start"}
+"""The phase of the console run (see the module docstring)."""
+
+_DELIVERED: list[int] = []
+"""SIGINTs delivered to this console run (Ctrl-C, or ``--module-timeout``'s watchdog)."""
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    """The console script's SIGINT handler: what it does is the phase's (module docstring)."""
+    phase = _STATE["phase"]
+    if phase == "start":
+        # NOTE: os.write and os._exit: nothing buffered by Python is half-printed, no traceback,
+        # no cleanup left to interrupt (main has not opened anything yet).
+        os.write(2, b"attncli: interrupted\n")
+        os._exit(130)
+    _DELIVERED.append(signum)
+    if phase == "run":
+        raise KeyboardInterrupt
+
+
+def is_console_script() -> bool:
+    """The ``attncli`` script or ``python -m attncli`` (not a program importing attncli.cli)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return os.path.basename(argv0) == "attncli" or argv0.endswith(os.path.join("attncli", "__main__.py"))
+
+
+def install_at_start() -> None:
+    """The handler, for a console script whose SIGINT handler is still Python's own."""
+    if is_console_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _handler)
+
+
+def installed() -> bool:
+    """Whether this process is the console script with its handler (not a test, not a library)."""
+    return signal.getsignal(signal.SIGINT) is _handler
+
+
+def arm() -> None:
+    """Phase ``run``: Ctrl-C raises ``KeyboardInterrupt``. Call it inside the ``try`` that catches."""
+    if installed():
+        _STATE["phase"] = "run"
+
+
+def disarm() -> None:
+    """Phase ``done``: Ctrl-C is noted and changes nothing. Call it before leaving the ``try``."""
+    _STATE["phase"] = "done"
+
+
+def ignore_from_now() -> None:
+    """``SIG_IGN`` for the interpreter's shutdown, in the console script.
+
+    NOTE: Python resets a Python-level handler to the default at shutdown (a Ctrl-C there would
+    be a silent death by SIGINT), but keeps SIG_IGN.
+    """
+    if installed():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """A Ctrl-C inside the block is raised as ``KeyboardInterrupt`` when the block ends.
+
+    NOTE: for ``import torch``: a ``KeyboardInterrupt`` raised while torch's C++ start-up code
+    (``torch._C._autograd_init``) calls back into Python escapes as a C++ exception and aborts
+    the process (``terminate called after throwing ... KeyboardInterrupt``, returncode -6; seen
+    once in 150 Ctrl-Cs here). The import takes about a second; Ctrl-C waits for it. In any
+    phase but ``run`` this changes nothing.
+    """
+    if _STATE["phase"] != "run":
+        yield
+        return
+    before = len(_DELIVERED)
+    _STATE["phase"] = "deferred"
+    try:
+        yield
+    finally:
+        _STATE["phase"] = "run"
+    if len(_DELIVERED) > before:
+        raise KeyboardInterrupt
+
+
+def exit_now_if_interrupted(code: int) -> None:
+    """After a delivered SIGINT, end the console script with ``code`` now (stdout, stderr flushed).
+
+    NOTE: CPython (3.11 here) notes a ``KeyboardInterrupt`` that leaves ``exec()`` or ``eval()``
+    of a string as "unhandled", even when the caller catches it, and then ends the process by
+    killing itself with SIGINT instead of exiting with its code. Imports run such code all the
+    time (every dataclass and namedtuple is made by it), so a Ctrl-C landing there made about one
+    run in 25 die by the signal (returncode -2) after printing "attncli: interrupted". Once a
+    SIGINT was delivered, the run has said what it did and the exit code is final: ``os._exit``.
+    """
+    if not (_DELIVERED and installed()):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed or full: what could be said was
+            stream.flush()
+    os._exit(code)
