@@ -83,7 +83,7 @@ def _main(argv: list[str] | None) -> int:
         interrupts.disarm()
         streams.discard_stdout()
         print("attncli: interrupted", file=sys.stderr)
-        return 130
+        return interrupts.INTERRUPTED
 
 
 def _reported(argv: list[str] | None) -> int:
@@ -120,6 +120,8 @@ def _run(argv: list[str] | None) -> int:
         return exc.exit_code
     except typer.Abort:
         raise KeyboardInterrupt from None
+    except interrupts.InterruptReported:
+        return interrupts.INTERRUPTED
     except (KeyboardInterrupt, MemoryError, streams.StdoutError):
         raise
     except Exception as exc:
@@ -138,11 +140,7 @@ def _run(argv: list[str] | None) -> int:
         message = usage_message(exc, " ".join(str(fmt_message()).split()))
         print(f"attncli: error: {message}{where}", file=sys.stderr)
         return code
-    if result == 130:
-        from attncli.cli.common import INTERRUPT_REPORTED
-
-        if INTERRUPT_REPORTED:  # a command said which code was interrupted, in its one line
-            return 130
+    if result == interrupts.INTERRUPTED:
         # NOTE: typer turns Ctrl-C into Exit(130), which click returns without standalone mode.
         raise KeyboardInterrupt
     return result if isinstance(result, int) else 0

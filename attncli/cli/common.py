@@ -29,7 +29,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
-from attncli.cli.interrupts import deferred_interrupts
+from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import AttnSpec, SpecError
 
@@ -58,12 +58,6 @@ GpuOption = Annotated[str | None, typer.Option(
     help="Add a roofline estimate on this accelerator (an upper bound on speed; names: attncli gpus).")]
 
 
-INTERRUPTED = 130
-"""The exit code of Ctrl-C."""
-
-INTERRUPT_REPORTED: list[str] = []
-"""Ctrl-C messages a command already printed (its user module was interrupted): one line is enough."""
-
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``attncli: error: message`` on one line to stderr and exit.
@@ -72,6 +66,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
     escaped as ``\\n`` so the message stays one line.
     """
     print("attncli: error: " + one_line(message), file=sys.stderr)
+    if code == INTERRUPTED:
+        raise InterruptReported  # NOTE: not typer.Exit(130), which is also how typer says Ctrl-C
     raise typer.Exit(code)
 
 
@@ -255,10 +251,7 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
                     importlib.import_module("torch")
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
-                code = getattr(exc, "exit_code", 2)
-                if code == INTERRUPTED:
-                    INTERRUPT_REPORTED.append(str(exc))  # main must not add a second line
-                fail(str(exc), code)
+                fail(str(exc), getattr(exc, "exit_code", 2))
 
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return wrapper

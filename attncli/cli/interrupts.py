@@ -28,6 +28,15 @@ import sys
 from collections.abc import Iterator
 from types import FrameType
 
+INTERRUPTED = 130
+"""The exit code of Ctrl-C."""
+
+
+class InterruptReported(Exception):
+    """Ctrl-C that a command reported in its own one line (its user module was interrupted):
+    :func:`attncli.cli.main` exits 130 without a second line."""
+
+
 _STATE: dict[str, str] = {"phase": "start"}
 """The phase of the console run (see the module docstring)."""
 
