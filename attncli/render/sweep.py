@@ -33,7 +33,8 @@ def _title(r: SweepReport) -> str:
     # NOTE: the swept setting is not named with a value: "1 heads" in a --heads sweep was wrong.
     layer = {"heads": "H heads", "kv_heads": f"{s.heads} heads sharing G K/V heads"}.get(
         r.setting, f"{s.heads} head{'' if s.heads == 1 else 's'}")
-    return f"attncli sweep --{r.setting.replace('_', '-')}: impl {s.impl}, {layer} with W_O, MACs (FLOPs = 2x)"
+    mask = f", window {s.window}" if s.window else (", causal" if s.causal else "")
+    return f"attncli sweep --{r.setting.replace('_', '-')}: impl {s.impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
 
 
 def memory_exponent(r: SweepReport) -> float | None:
@@ -187,6 +188,16 @@ def _series(r: SweepReport) -> list[tuple[str, list[int]]]:
     return out
 
 
+def _totals(r: SweepReport) -> list[tuple[str, list[int]]]:
+    """The dense total, and with a mask (causal, a window) the effective one: what the kernels
+    that skip masked pairs compute, and what the table and JSON call effective."""
+    out = [(f"total, dense (exp {_exp(r.exponents.get('total'))})", [p.flops for p in r.points])]
+    if "effective_total" in r.exponents:
+        out.append((f"total, effective: visible pairs only (exp {_exp(r.exponents['effective_total'])})",
+                    [p.effective_flops for p in r.points]))
+    return out
+
+
 def plot(r: SweepReport, path: Path) -> None:
     """Draw counts per stage against the swept setting, log-log, to ``path`` (matplotlib)."""
     import matplotlib
@@ -199,8 +210,8 @@ def plot(r: SweepReport, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for label, ys in _series(r):
         ax.plot(xs, ys, marker="o", label=label)
-    ax.plot(xs, [p.flops for p in r.points], marker="s", color="black", linewidth=2,
-            label=f"total (exp {_exp(r.exponents.get('total'))})")
+    for (label, ys), style in zip(_totals(r), ("-", "--"), strict=False):
+        ax.plot(xs, ys, marker="s", color="black", linewidth=2, linestyle=style, label=label)
     for _before, b, bound in r.crossings:
         # NOTE: the crossing lies between two measured points; the line marks the first point past it.
         ax.axvline(b, color="grey", linestyle="--", linewidth=1, label=f"{bound}-bound from {b} on {r.gpu}")

@@ -70,3 +70,32 @@ def test_plot_series_merge_coinciding_stages() -> None:
     report = SweepReport(REPORT.spec, "seq", REPORT.points, exps, "float32")
     labels = [label for label, _ in _series(report)]
     assert labels == ["q proj = k proj = v proj = W_O (exp 1.00)", "QK^T = weights x V (exp 2.00)"]
+
+
+def test_plot_draws_the_effective_total_when_masked() -> None:
+    """Causal self-attention: each of the L queries sees i+1 keys, L(L+1)/2 pairs, so QK^T and
+    weights x V each cost E*L(L+1)/2 effective MACs (closed form) against E*L*L dense."""
+    from attncli.render.sweep import _totals
+
+    def causal(n: int) -> Point:
+        p = _point(n)
+        eff = dict(p.by_stage, qk=E * n * (n + 1) // 2, av=E * n * (n + 1) // 2)
+        return Point(p.value, p.by_stage, p.flops, p.params, p.attn_matrix_bytes, effective_by_stage=eff)
+
+    report = SweepReport(REPORT.spec, "seq", (causal(128), causal(256)),
+                         {"total": 1.2, "effective_total": 1.1}, "float32")
+    (dense_label, dense), (eff_label, eff) = _totals(report)
+    assert dense == [_point(128).flops, _point(256).flops]
+    assert eff == [4 * 128 * E * E + 128 * 129 * E, 4 * 256 * E * E + 256 * 257 * E]
+    assert "dense" in dense_label and "effective" in eff_label and "1.10" in eff_label
+    assert len(_totals(REPORT)) == 1  # unmasked: one total, dense = effective
+
+
+def test_title_names_the_mask() -> None:
+    """A causal or windowed sweep says so in its title (the PNG's and the table's)."""
+    from attncli.render.sweep import _title
+
+    base = dict(dim=E, heads=8, batch=1, seq=128, impl="fused")
+    assert ", causal with W_O" in _title(SweepReport(AttnSpec(**base, mask="causal"), "seq", (), {}, "float32"))
+    assert ", window 64 with W_O" in _title(SweepReport(AttnSpec(**base, window=64), "seq", (), {}, "float32"))
+    assert "causal" not in _title(REPORT) and "window" not in _title(REPORT)
