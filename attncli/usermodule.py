@@ -253,6 +253,10 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
                            mask="causal" if s.causal else "none", impl="split", kv_seq=None, kdim=None, vdim=None)
         x = make_inputs(built.with_(mask="none"), device).query
         return Prepared(layer.wrapper(), (x,), built, None, layer, device, layer.notes)
+    if "bias" in typed:
+        flag = "--bias" if spec.bias else "--no-bias"
+        raise SpecError(flag, f"{ref} is built as FACTORY(dim, heads), which cannot take {flag} "
+                              "(a Hugging Face class can: its config gets attention_bias)")
     for flag, used in (("--kv-heads", spec.n_kv_heads != spec.heads),
                        ("--head-dim", spec.d_head is not None and spec.d_head * spec.heads != spec.dim),
                        ("--window", spec.window is not None)):

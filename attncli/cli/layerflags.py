@@ -42,8 +42,9 @@ MODULE_REFUSED = ("mask", "impl", "add_bias_kv", "add_zero_attn", "cache")
 
 
 def module_flags_typed() -> set[str]:
-    """The flags among :data:`MODULE_REFUSED` the user typed."""
-    return explicit_names(MODULE_REFUSED)
+    """The flags among :data:`MODULE_REFUSED` and ``bias`` the user typed (``--bias`` goes to a
+    Hugging Face class's config, and is refused by a ``FACTORY(dim, heads)``)."""
+    return explicit_names((*MODULE_REFUSED, "bias"))
 
 
 def explicit_names(names: Iterable[str]) -> set[str]:

@@ -143,6 +143,22 @@ def test_flags_a_module_cannot_take_exit_2(cli: Any, command: str, flag: tuple[s
     assert r.code == 2 and r.err.startswith(f"attncli: error: {flag[0]}:") and r.err.count("\n") == 1
 
 
+@pytest.mark.parametrize(("flag", "biases"), [("--bias", 64 + 32 + 32 + 64), ("--no-bias", 0), (None, 0)])
+def test_bias_flags_reach_a_hugging_face_config(cli: Any, flag: str | None, biases: int) -> None:
+    """LlamaAttention at E=64, H=4, G=2, d=16: weights q 64*64, k = v 64*32, o 64*64 = 12,288;
+    attention_bias adds q 64, k 32, v 32, o 64. Llama's default is no bias."""
+    pytest.importorskip("transformers")
+    _doc, v = _variant(cli, "transformers.models.llama.modeling_llama:LlamaAttention", *SMALL,
+                       "--kv-heads", "2", *([flag] if flag else []))
+    assert v["params"] == 64 * 64 + 2 * 64 * 32 + 64 * 64 + biases
+
+
+@pytest.mark.parametrize("flag", ["--bias", "--no-bias"])
+def test_bias_flags_a_factory_cannot_take_exit_2(cli: Any, flag: str) -> None:
+    r = cli("flops", "--module", "tests.usermods:build_tiny", flag)
+    assert r.code == 2 and r.err.startswith(f"attncli: error: {flag}:") and r.err.count("\n") == 1
+
+
 def test_shapes_no_out_proj_with_a_module_exits_2(cli: Any) -> None:
     r = cli("shapes", "--module", "tests.usermods:build_tiny", "--no-out-proj")
     assert r.code == 2 and "--no-out-proj" in r.err
