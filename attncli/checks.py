@@ -92,7 +92,12 @@ class CheckResult:
 
 
 def _pct(over: int, base: int) -> str:
-    return f"{100.0 * over / base:+.1f}%" if base else "n/a"
+    """``over`` as a signed percentage of ``base``; two significant digits when one decimal would
+    read +0.0% for a real difference (68.7G exceeded by 19,476,736 is +0.028%)."""
+    if not base:
+        return "n/a"
+    pct = 100.0 * over / base
+    return f"{pct:+.2g}%" if over and abs(pct) < 0.05 else f"{pct:+.1f}%"
 
 
 def budget(name: str, value: int, limit: int, what: str) -> CheckResult:

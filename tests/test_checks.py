@@ -46,6 +46,13 @@ def test_budget_names_the_excess() -> None:
     assert not bad.passed and "8,719,476,736" in bad.message and "+14.5%" in bad.message
 
 
+def test_a_small_excess_is_not_plus_zero_percent() -> None:
+    """The seed layer's 68,719,476,736 MACs against --max-flops 68.7G: 19,476,736 over, which is
+    19,476,736 / 68,700,000,000 = 0.02835% (not the "+0.0%" one decimal gives)."""
+    bad = budget("flops", 68_719_476_736, 68_700_000_000, "H heads with W_O")
+    assert "by 19,476,736 (+0.028%)" in bad.message, bad.message
+
+
 def _doc(flops: int, params: int) -> dict[str, object]:
     return {"schema": "attncli.flops/1",
             "variants": [{"heads": 8, "out_proj": True, "fvcore_flops": flops, "params": params}]}

@@ -37,15 +37,33 @@ def _pydantic_error(exc: Any) -> dict[str, Any] | None:
     return found[0] if found and isinstance(found[0], dict) else None
 
 
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "greater_than": ("gt", "more than"),
+           "less_than_equal": ("le", "at most"), "less_than": ("lt", "less than")}
+
+
 def usage_message(exc: Any, default: str) -> str:
     """attncli's wording of a typer/click usage error, or ``default`` when it is not a bad value."""
-    flag = _flag(exc)
     message = str(getattr(exc, "message", "") or "")
+    missing = re.fullmatch(r"Option '(-[\w-]+)' requires (?:an argument|\d+ arguments)\.", message)
+    if missing:  # click's BadOptionUsage: `attncli flops --dim` with nothing after it
+        return f"{missing.group(1)}: needs a value"
+    unknown = re.fullmatch(r"No such option: (-\S+)", message)
+    if unknown:
+        close = sorted(getattr(exc, "possibilities", None) or ())
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        return f"{unknown.group(1)}: no such option{hint}"
+    flag = _flag(exc)
     if flag is None or not message:
         return default
     err = _pydantic_error(exc)
     if err is not None and err.get("type") in _KINDS and _KINDS[err["type"]] is not None:
         return f"{flag}: {err.get('input')!r} is not {_KINDS[err['type']]}"
+    if err is not None and err.get("type") in _BOUNDS:
+        key, words = _BOUNDS[err["type"]]
+        bound = (err.get("ctx") or {}).get(key)
+        if bound is not None:
+            shown = f"{bound:g}" if isinstance(bound, int | float) else bound
+            return f"{flag}: must be {words} {shown}, got {err.get('input')}"
     choice = re.fullmatch(r"(?:Value error, )?('.*?') is not one of (.*?)\.?", message)
     if choice:
         options = ", ".join(o.strip().strip("'") for o in choice.group(2).split(","))

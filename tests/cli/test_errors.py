@@ -29,6 +29,19 @@ def test_a_float_option_names_the_value(cli: Any) -> None:
     assert r.code == 2 and r.err.startswith("attncli: error: --tolerance: 'x' is not a number")
 
 
-def test_other_usage_errors_keep_their_message(cli: Any) -> None:
-    r = cli("flops", "--nope")
-    assert r.code == 2 and "No such option: --nope" in r.err
+@pytest.mark.parametrize(("args", "line"), [
+    (["flops", "--nope"], "attncli: error: --nope: no such option"),
+    (["flops", "--dimm", "3"], "attncli: error: --dimm: no such option (did you mean --dim or"),
+    (["flops", "--dim"], "attncli: error: --dim: needs a value"),
+    (["flops", "--module"], "attncli: error: --module: needs a value"),
+    (["presets", "--config"], "attncli: error: --config: needs a value"),
+    (["flops", "--module-timeout", "-1"], "attncli: error: --module-timeout: must be at least 0, got -1"),
+    (["flops", "--dim", "0"], "attncli: error: --dim: must be at least 1, got 0"),
+])
+def test_option_errors_name_the_flag_first(args: list[str], line: str, cli: Any) -> None:
+    """click's "No such option: --nope" and "Option '--dim' requires an argument." and pydantic's
+    "Input should be greater than or equal to 0", in the --flag: ... form of every other error."""
+    r = cli(*args)
+    assert r.code == 2 and r.out == "" and len(r.err.strip().splitlines()) == 1
+    assert r.err.startswith(line), r.err
+    assert "Input should be" not in r.err and "requires an argument" not in r.err
