@@ -57,6 +57,9 @@ BACKENDS: dict[str, str] = {
 }
 """SDPA backends timed on CUDA: our name -> ``torch.nn.attention.SDPBackend`` member."""
 
+MIN_BLOCKS_FOR_IQR = 4
+"""Fewer timed blocks than this have no interquartile range worth the name (1 block gave 0.0)."""
+
 BACKWARD_FACTOR = TRAINING_FACTOR
 """Forward + backward FLOPs with backward = 2 x forward (:data:`attncli.formulas.TRAINING_FACTOR`)."""
 
@@ -65,6 +68,8 @@ CONVENTION: dict[str, str] = {
     "dense_flops": "2 x MACs, dense count (masked scores computed too)",
     "backward": "forward + backward counted as 3 x forward (backward = 2 x forward by convention)",
     "median_s": "median per-call time over torch.utils.benchmark blocks (blocked_autorange)",
+    "iqr_s": f"interquartile range of the blocks' per-call times; null with fewer than {MIN_BLOCKS_FOR_IQR} "
+             "blocks (no spread was measured: raise --min-run-time)",
     "achieved_flops_per_s": "flops / median_s",
     "roofline_fraction": "fused-kernel roofline time on the GPU (3x with backward) / median_s (1.0 = the roofline)",
     "predicted_memory_bytes": "memory model: forward activations (attncli.flops.memory) + weights + inputs",
@@ -144,12 +149,15 @@ def gib(n: int) -> str:
 
 
 def _culprit(spec: AttnSpec, dtype: str) -> str:
-    """The flag that drives the prediction: the sequence for the attention matrices, else the
-    width for the weights, else the batch."""
+    """The flag that drives the prediction: the keys' length for the attention matrices (the
+    cache when the N cached tokens outnumber the L new ones), else the width for the weights,
+    else the batch."""
     from attncli.flops import memory
 
     m = memory(spec, dtype)
     total = predicted_memory(spec, dtype)
+    if spec.cache > spec.seq and 2 * (m.kv_cache + 2 * m.attention_matrix) >= total:
+        return "--cache"
     if 2 * m.attention_matrix * 2 >= total:
         return "--kv-seq" if spec.kv_seq is not None and spec.s > spec.seq else "--seq"
     if 2 * weight_bytes(spec, dtype) >= total:
@@ -179,7 +187,7 @@ class Row:
     impl: str
     backend: str | None
     median_s: float
-    iqr_s: float
+    iqr_s: float | None
     flops: int
     dense_flops: int
     runs: int
@@ -352,8 +360,8 @@ def _callable(spec: AttnSpec, device: str, dtype: str, backward: bool) -> Callab
 
 
 def measure(spec: AttnSpec, backend: str | None, device: str, dtype: str, backward: bool,
-            min_run_time: float) -> tuple[float, float, int, int, int | None]:
-    """(median_s, iqr_s, runs, blocks, peak_memory_bytes or None) of one row."""
+            min_run_time: float) -> tuple[float, float | None, int, int, int | None]:
+    """(median_s, iqr_s or None, runs, blocks, peak_memory_bytes or None) of one row."""
     import torch
     from torch.utils import benchmark
 
@@ -369,7 +377,9 @@ def measure(spec: AttnSpec, backend: str | None, device: str, dtype: str, backwa
                                 label="attncli bench", sub_label=spec.impl, description=backend or "default")
         m = timer.blocked_autorange(min_run_time=min_run_time)
     peak = int(torch.cuda.max_memory_allocated()) if cuda else None
-    return float(m.median), float(m.iqr), len(m.times) * int(m.number_per_run), len(m.times), peak
+    blocks = len(m.times)
+    iqr = float(m.iqr) if blocks >= MIN_BLOCKS_FOR_IQR else None
+    return float(m.median), iqr, blocks * int(m.number_per_run), blocks, peak
 
 
 def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", backward: bool = False,

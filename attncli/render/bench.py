@@ -33,6 +33,8 @@ def title(r: BenchReport) -> str:
 
 def caption(r: BenchReport) -> str:
     parts = ["median and IQR per call (torch.utils.benchmark blocked_autorange); FLOPs = 2 x MACs"]
+    if any(row.iqr_s is None for row in r.rows):
+        parts.append("IQR - : fewer than 4 timed blocks, no spread measured (raise --min-run-time)")
     if r.backward:
         parts.append("forward + backward counted as 3 x forward")
     if r.roofline is not None:
@@ -51,11 +53,12 @@ def _pct(row: Row) -> str:
 def _cells(r: BenchReport, row: Row, exact: bool) -> list[str]:
     mark = "*" if row.impl == r.spec.impl and row.backend is None else ""
     peak = row.peak_memory_bytes
+    iqr = "-" if row.iqr_s is None else seconds(row.iqr_s)  # None: too few blocks to have a spread
     if exact:
-        return [row.impl + mark, row.backend or "default", seconds(row.median_s), seconds(row.iqr_s),
+        return [row.impl + mark, row.backend or "default", seconds(row.median_s), iqr,
                 human(row.achieved_flops_per_s), commas(row.flops), commas(row.dense_flops), _pct(row),
                 "-" if peak is None else human_bytes(peak), human_bytes(row.predicted_memory_bytes)]
-    return [row.impl + mark, row.backend or "default", seconds(row.median_s), seconds(row.iqr_s),
+    return [row.impl + mark, row.backend or "default", seconds(row.median_s), iqr,
             human(row.achieved_flops_per_s), human(row.flops), human(row.dense_flops), _pct(row),
             "-" if peak is None else human_bytes(peak), human_bytes(row.predicted_memory_bytes)]
 
