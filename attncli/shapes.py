@@ -31,7 +31,7 @@ EXPLAIN: dict[str, str] = {
     "k_cache": "the KV cache's keys: N earlier tokens, already projected, per K/V head",
     "v_cache": "the KV cache's values, likewise",
     "q_heads": "q split into H heads of d features: view + transpose",
-    "k_heads": "k split into G K/V heads (S' = N + S, +1 bias_kv, +1 zero_attn)",
+    "k_heads": "k split into G K/V heads (S' = S, +1 bias_kv, +1 zero_attn)",
     "v_heads": "v split into G K/V heads, same S' as the keys",
     "k_repeated": "grouped-query: each K/V head copied for its H/G query heads (expand, no arithmetic)",
     "v_repeated": "grouped-query: each value head copied likewise",

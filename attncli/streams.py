@@ -136,13 +136,20 @@ def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
     """Replace ``path`` with ``text`` atomically; SpecError(flag) on any failure, which
     leaves the previous file untouched and no temporary file behind."""
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
     shown = repr(str(target))
     if target.is_dir():
         raise SpecError(flag, f"cannot write {shown}: it is a directory")
-    if target.exists() and not target.is_file():
-        # NOTE: a device or a pipe (/dev/stdout, /dev/null, a FIFO) is written in place: a
-        # rename would replace the device node itself with a regular file.
+    special = str(target.absolute()).startswith(("/dev/", "/proc/"))
+    if not special and target.is_symlink():
+        # NOTE: a link is written through, never replaced: the file it points to gets the new
+        # text atomically and the link stays a link (os.replace on the link's own path would put
+        # a regular file in its place).
+        target = Path(os.path.realpath(target))
+    directory = target.parent if str(target.parent) else Path(".")
+    if special or (target.exists() and not target.is_file()):
+        # NOTE: a device or a pipe (/dev/stdout, /dev/fd/1, /dev/null, a FIFO) is written in
+        # place: a rename would replace the device node (or, through /proc/self/fd, the file the
+        # shell redirected stdout to) with a regular file, and /dev/fd has no room for a temporary.
         try:
             with open(target, "w", encoding="utf-8") as fh:
                 fh.write(text)

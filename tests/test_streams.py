@@ -120,3 +120,33 @@ def test_two_writers_leave_one_whole_report(tmp_path: Path) -> None:
         t.join()
     assert target.read_text() in texts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
+
+
+def test_write_atomic_writes_through_a_link_and_keeps_it(tmp_path: Path) -> None:
+    """link.json -> target.json: the target gets the text, the link stays a link (it used to be
+    replaced by a regular file, leaving the target stale)."""
+    (tmp_path / "target.json").write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to("target.json")
+    write_atomic(link, "new")
+    assert link.is_symlink() and (tmp_path / "target.json").read_text() == "new"
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to("missing.json")
+    write_atomic(dangling, "made")
+    assert dangling.is_symlink() and (tmp_path / "missing.json").read_text() == "made"
+
+
+def test_output_dev_stdout_redirected_to_a_file_keeps_dev_stdout(tmp_path: Path) -> None:
+    """`--output /dev/stdout > file` (and /dev/fd/1): the text lands in the file the shell opened,
+    and /dev/stdout stays the link it was (it used to be renamed over, as root)."""
+    before = os.readlink("/dev/stdout")
+    for name in ("/dev/stdout", "/dev/fd/1"):
+        out = tmp_path / "out.json"
+        with open(out, "w") as fh:
+            r = subprocess.run([sys.executable, "-c", f"from pathlib import Path; from attncli.streams import "
+                                f"write_atomic; write_atomic(Path({name!r}), 'through')"],
+                               stdout=fh, stderr=subprocess.PIPE, text=True, check=False,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert r.returncode == 0, r.stderr
+        assert out.read_text() == "through"
+    assert os.readlink("/dev/stdout") == before

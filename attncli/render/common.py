@@ -25,16 +25,22 @@ UNITS = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K
 def modern_terms(spec: AttnSpec) -> str:
     """The modern-attention settings of a layer title: `` G=8 d=128 window=4096 cache N=8191``
     (only those that differ from plain multi-head attention)."""
+    return "".join(f" {p}" for p in modern_parts(spec))
+
+
+def modern_parts(spec: AttnSpec, head_dim: bool = True) -> list[str]:
+    """The terms of :func:`modern_terms`, one string each; ``head_dim=False`` leaves out ``d=``
+    for titles that always show it."""
     parts = []
     if spec.n_kv_heads != spec.heads:
         parts.append(f"G={spec.n_kv_heads}")
-    if spec.d_head is not None and spec.inner != spec.dim:
+    if head_dim and spec.d_head is not None and spec.inner != spec.dim:
         parts.append(f"d={spec.head_dim}")
     if spec.window is not None:
         parts.append(f"window={spec.window}")
     if spec.cache:
         parts.append(f"cache N={spec.cache} (S={spec.s})")
-    return "".join(f" {p}" for p in parts)
+    return parts
 
 
 def human(n: float, suffix: str = "") -> str:

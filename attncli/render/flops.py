@@ -158,7 +158,7 @@ def _conventions(r: FlopsReport) -> list[str]:
             "Dense counts charge every score, masked or not (as fvcore and FlopCounterMode do); "
             f"effective counts QK^T and weights x V as {EFFECTIVE_FORM}, what FlashAttention-style "
             "kernels do when they skip masked blocks.",
-            f"{CLOSED_FORM_TERMS}. Memory at {r.dtype} ({n} bytes/element); "
+            f"{CLOSED_FORM_TERMS}. Memory at {r.dtype} ({n} byte{'' if n == 1 else 's'}/element); "
             "counted on the meta device: nothing was allocated."]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.render.common import commas, md_table, modern_terms
+from attncli.render.common import commas, md_table, modern_parts
 from attncli.render.layout import Trimmed, md_document, plain_table
 from attncli.shapes import Shape, ShapesReport
 
@@ -16,8 +16,10 @@ def fmt_shape(shape: Shape | None) -> str:
 
 def _title(r: ShapesReport) -> str:
     s = r.spec
-    return (f"attncli shapes: impl {s.impl}, E={s.dim}, H={s.heads} (d={s.head_dim}), "
-            f"B={s.batch}, L={s.seq}, S={s.s}{modern_terms(s)}")
+    # NOTE: d is always in the title here, and S too: the cache term adds only N.
+    extra = [p if not p.startswith("cache ") else f"cache N={s.cache}" for p in modern_parts(s, head_dim=False)]
+    return ", ".join([f"attncli shapes: impl {s.impl}", f"E={s.dim}", f"H={s.heads} (d={s.head_dim})",
+                      f"B={s.batch}", f"L={s.seq}", f"S={s.s}", *extra])
 
 
 def table(r: ShapesReport) -> RenderableType:

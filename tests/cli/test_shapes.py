@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def test_json_contract(cli: Any) -> None:
     r = cli("shapes", "--dim", "512", "--heads", "8", "--batch", "1", "--seq", "10", "--format", "json")
@@ -58,3 +60,13 @@ def test_version(cli: Any) -> None:
 
     r = cli("--version")
     assert r.code == 0 and r.out.strip() == f"attncli {__version__}"
+
+
+def test_modern_title_names_each_setting_once(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """d is in the title already (H=8 (d=16)), and S = N + L = 10 + 4 = 14: neither is repeated."""
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli("shapes", "--dim", "64", "--heads", "8", "--kv-heads", "2", "--head-dim", "16", "--seq", "4",
+            "--cache", "10", "--batch", "1", "--impl", "sdpa", "--window", "6")
+    assert r.code == 0, r.err
+    title = r.out.splitlines()[0]
+    assert title == "attncli shapes: impl sdpa, E=64, H=8 (d=16), B=1, L=4, S=14, G=2, window=6, cache N=10"
