@@ -50,7 +50,8 @@ SCHEMA = "attncli.flops/1"
 
 NOT_FOR_MODULES: dict[str, str] = {
     "mask": "--mask", "impl": "--impl", "add_bias_kv": "--add-bias-kv", "add_zero_attn": "--add-zero-attn",
-    "cache": "--cache",
+    "cache": "--cache", "dropout": "--dropout", "need_weights": "--need-weights/--no-need-weights",
+    "average_weights": "--average-weights/--per-head-weights",
 }
 """Spec settings a user's module cannot take (it builds its own layer): refused when typed."""
 
@@ -218,10 +219,13 @@ class Prepared:
     notes: tuple[str, ...] = ()
 
 
-def refuse_flags(ref: str, typed: set[str] | frozenset[str]) -> None:
+def refuse_flags(ref: str, typed: set[str] | frozenset[str], spec: AttnSpec | None = None) -> None:
     """Exit 2 for typed flags a module cannot take (they would be recorded in config and ignored)."""
     for name, flag in NOT_FOR_MODULES.items():
         if name in typed:
+            if "/" in flag:  # an on/off pair: name the one typed
+                on, off = flag.split("/")
+                flag = on if spec is None or getattr(spec, name) else off
             raise SpecError(flag, f"does not apply to --module {ref} (the module builds its own layer)")
 
 
@@ -239,7 +243,7 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
     from attncli import hf
     from attncli.modules import make_inputs
 
-    refuse_flags(ref, typed)
+    refuse_flags(ref, typed, spec)
     factory = load_factory(ref) if factory is None else factory
     if hf.is_hf_attention(factory):
         if call is not None:

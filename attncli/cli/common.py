@@ -72,8 +72,10 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def one_line(text: str) -> str:
-    """``text`` with CR and LF (and other line separators) escaped: one line of stderr."""
-    return "".join(repr(c)[1:-1] if c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029" else c for c in text)
+    """``text`` with line separators and other control characters (an ESC that would colour the
+    terminal, a CR that would overwrite the line) escaped: one plain line of stderr."""
+    return "".join(repr(c)[1:-1] if c in "\x85\u2028\u2029" or (c < " " and c != "\t") or c == "\x7f" else c
+                   for c in text)
 
 
 RANGE_HELP = " A value, a list (128,256) or a range (128:8192:x2, 128:1024:+128)."

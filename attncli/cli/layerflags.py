@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from attncli.spec import SpecError
+from attncli.usermodule import NOT_FOR_MODULES
 
 
 class Call(str, Enum):
@@ -37,8 +38,8 @@ ModuleTimeoutOption = Annotated[float, typer.Option(
     "--module-timeout", metavar="SECONDS", min=0.0,
     help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
 
-MODULE_REFUSED = ("mask", "impl", "add_bias_kv", "add_zero_attn", "cache")
-"""Spec flags --module refuses when typed (see attncli.usermodule.NOT_FOR_MODULES)."""
+MODULE_REFUSED = tuple(NOT_FOR_MODULES)
+"""Spec flags --module refuses when typed (attncli.usermodule.NOT_FOR_MODULES names their flags)."""
 
 
 def module_flags_typed() -> set[str]:

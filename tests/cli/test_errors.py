@@ -45,3 +45,11 @@ def test_option_errors_name_the_flag_first(args: list[str], line: str, cli: Any)
     assert r.code == 2 and r.out == "" and len(r.err.strip().splitlines()) == 1
     assert r.err.startswith(line), r.err
     assert "Input should be" not in r.err and "requires an argument" not in r.err
+
+
+def test_control_characters_in_an_error_are_escaped(cli: Any) -> None:
+    """A path with ESC (which would colour the terminal) and CR (which would overwrite the line)
+    is shown escaped, on one line."""
+    r = cli("flops", "--config", "/nonexistent/a\x1b[31mRED\rOVER.json")
+    assert r.code == 2 and "\x1b" not in r.err and "\r" not in r.err
+    assert r.err == "attncli: error: --config: /nonexistent/a\\x1b[31mRED\\rOVER.json: no such file\n"

@@ -136,7 +136,8 @@ def test_kv_seq_never_blames_an_impl_that_was_not_asked_for(cli: Any) -> None:
 
 
 @pytest.mark.parametrize("flag", [("--mask", "causal"), ("--impl", "split"), ("--add-bias-kv",),
-                                  ("--add-zero-attn",), ("--cache", "4")])
+                                  ("--add-zero-attn",), ("--cache", "4"), ("--dropout", "0.5"),
+                                  ("--no-need-weights",), ("--need-weights",), ("--per-head-weights",)])
 @pytest.mark.parametrize("command", ["flops", "shapes"])
 def test_flags_a_module_cannot_take_exit_2(cli: Any, command: str, flag: tuple[str, ...]) -> None:
     r = cli(command, "--module", "tests.usermods:build_tiny", *flag)
