@@ -112,6 +112,13 @@ def budget(name: str, value: int, limit: int, what: str) -> CheckResult:
 MAX_BASELINE_BYTES = 64 << 20
 """A flops or report document is tens of KiB; refuse a --baseline file larger than this unread."""
 
+BASELINE_SCHEMAS = ("attncli.flops/1", "attncli.report/1")
+"""The document versions a --baseline may be (attncli.flops.SCHEMA, attncli.report.SCHEMA)."""
+
+BASIC_LAYER_KEYS = ("dim", "heads", "batch", "seq")
+"""Settings every flops document has recorded since its first version: a baseline without them
+describes no layer that can be checked."""
+
 LAYER_KEYS = ("dim", "heads", "kv_heads", "head_dim", "batch", "seq", "kv_seq", "kdim", "vdim", "bias",
               "add_bias_kv", "add_zero_attn", "unbatched", "mask", "window", "cache")
 """The ``config`` settings a baseline must share with the counted layer (the implementation,
@@ -152,6 +159,9 @@ def load_baseline(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str) or \
             not doc["schema"].startswith(("attncli.flops/", "attncli.report/")):
         raise SpecError("--baseline", f"{shown} is not an attncli flops or report JSON document")
+    if doc["schema"] not in BASELINE_SCHEMAS:
+        raise SpecError("--baseline", f"{shown} has schema {json.dumps(doc['schema'])[:40]}; this attncli "
+                                      f"reads {' and '.join(BASELINE_SCHEMAS)}")
     return doc
 
 
@@ -164,6 +174,10 @@ def check_same_layer(doc: Mapping[str, Any], config: Mapping[str, Any], where: s
     if not isinstance(old, dict):
         raise SpecError("--baseline", f"{where} has no config object, so the layer it was made for is "
                                       "unknown; pass --baseline-any-layer to compare anyway")
+    missing = [key for key in BASIC_LAYER_KEYS if key not in old]
+    if missing:
+        raise SpecError("--baseline", f"{where} records no {', '.join(missing)} in its config, so the layer it "
+                                      "was made for is unknown; pass --baseline-any-layer to compare anyway")
     differ = [f"{key} {json.dumps(old[key])[:20]} (now {json.dumps(config[key])[:20]})"
               for key in LAYER_KEYS if key in old and key in config
               and json.dumps(old[key]) != json.dumps(config[key])]
@@ -226,7 +240,10 @@ def baseline_variants(doc: dict[str, Any]) -> dict[Key, Counted]:
     flops = flops_part(doc)
     if not isinstance(flops, dict) or not isinstance(flops.get("variants"), list):
         raise SpecError("--baseline", "the baseline has no list of FLOP variants (\"variants\")")
+    if not flops["variants"]:
+        raise SpecError("--baseline", "the baseline's list of FLOP variants (\"variants\") is empty")
     out: dict[Key, Counted] = {}
+    first: dict[Key, int] = {}
     for i, v in enumerate(flops["variants"]):
         where = f"variants[{i}]"
         if not isinstance(v, dict) or "heads" not in v or "out_proj" not in v:
@@ -237,7 +254,12 @@ def baseline_variants(doc: dict[str, Any]) -> dict[Key, Counted]:
         if type(v["out_proj"]) is not bool:
             raise SpecError("--baseline", f"{where}.out_proj must be true or false, "
                                           f"got {json.dumps(v['out_proj'])[:40]}")
-        out[(heads, v["out_proj"])] = Counted(
+        key = (heads, v["out_proj"])
+        if key in first:
+            raise SpecError("--baseline", f"{where} repeats heads {heads}, out_proj {json.dumps(v['out_proj'])} of "
+                                          f"variants[{first[key]}]: which one to compare is unknown")
+        first[key] = i
+        out[key] = Counted(
             heads, v["out_proj"],
             None if "fvcore_flops" not in v else _count(v["fvcore_flops"], f"{where}.fvcore_flops"),
             None if "params" not in v else _count(v["params"], f"{where}.params"))

@@ -155,7 +155,8 @@ def test_tolerance_is_exact_on_big_counts() -> None:
 
 # ---------------------------------------------------------------- baseline schema (hardening)
 def _schema_doc(variant: dict[str, Any], **config: Any) -> dict[str, Any]:
-    return {"schema": "attncli.flops/1", "config": {"dim": 512, "heads": 8, **config}, "variants": [variant]}
+    return {"schema": "attncli.flops/1", "config": {"dim": 512, "heads": 8, "batch": 32, "seq": 1024, **config},
+            "variants": [variant]}
 
 
 GOOD = {"heads": 8, "out_proj": True, "fvcore_flops": 100, "params": 10}
@@ -201,3 +202,21 @@ def test_baseline_for_another_layer_is_refused() -> None:
         check_same_layer(_schema_doc(GOOD, heads=True), {"dim": 512, "heads": 1})  # true is not 1
     with pytest.raises(SpecError, match="no config"):
         check_same_layer({"schema": "attncli.flops/1"}, {"dim": 512})
+    with pytest.raises(SpecError, match="records no dim, heads, batch, seq in its config"):
+        check_same_layer({"schema": "attncli.flops/1", "config": {}}, {"dim": 64, "heads": 8})
+
+
+def test_baseline_variants_empty_or_repeated_are_refused() -> None:
+    """Malformed, not a regression: exit 2 (SpecError), never a failed check (exit 1)."""
+    with pytest.raises(SpecError, match="is empty"):
+        baseline_variants({**_schema_doc(GOOD), "variants": []})
+    with pytest.raises(SpecError, match=r"variants\[1\] repeats heads 8, out_proj true of variants\[0\]"):
+        baseline_variants({**_schema_doc(GOOD), "variants": [{**GOOD, "fvcore_flops": 1}, GOOD]})
+
+
+def test_a_future_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text('{"schema": "attncli.flops/999", "variants": []}')
+    with pytest.raises(SpecError, match=r"attncli\.flops/999") as info:
+        load_baseline(path)
+    assert info.value.flag == "--baseline"
