@@ -24,7 +24,7 @@ MASKS: tuple[str, ...] = ("none", "causal", "padding")
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
 """``--format`` of every command."""
 
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "tf32": 4, "float16": 2, "bfloat16": 2, "float8": 1}
+DTYPE_BYTES: dict[str, int] = {"float32": 4, "tf32": 4, "bfloat16": 2, "float16": 2, "float8": 1}
 """``--dtype`` of flops, report and sweep (memory and roofline), with bytes per element. tf32 is a
 matmul mode over float32 storage (4 bytes; its own peak in the roofline); float8 is 1 byte (the
 OCP E4M3/E5M2 formats) for the KV cache and activations."""

@@ -10,15 +10,15 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from attncli import choices
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Trimmed, md_document, plain_table
 from attncli.roofline import NOTE, KernelEstimate, Roofline
 
-STAGE_LABELS = {"q_proj": "q proj (W_q)", "k_proj": "k proj (W_k)", "v_proj": "v proj (W_v)",
-                "attention": "attention (QK^T, softmax, x V)", "qk": "QK^T", "softmax": "softmax",
-                "av": "weights x V", "out_proj": "W_O"}
-SHORT_LABELS = {"q_proj": "q proj", "k_proj": "k proj", "v_proj": "v proj", "attention": "attention",
-                "qk": "QK^T", "softmax": "softmax", "av": "weights x V", "out_proj": "W_O"}
+# NOTE: the roofline's two kernel stages beside attncli's own: the fused kernel's one "attention"
+# stage and the naive one's softmax.
+STAGE_LABELS = {**choices.STAGE_LABELS, "attention": "attention (QK^T, softmax, x V)", "softmax": "softmax"}
+SHORT_LABELS = {**choices.SHORT_STAGE_LABELS, "attention": "attention", "softmax": "softmax"}
 KERNELS = (("fused", "effective FLOPs"), ("naive", "dense FLOPs"))
 
 
@@ -38,8 +38,9 @@ def title(r: Roofline) -> str:
 
 
 def caption(r: Roofline) -> str:
-    return (f"FLOPs = 2 x MACs; total time = sum of the stage times. Estimated, not measured: {NOTE}. "
-            "Datasheet:")
+    return (f"FLOPs = 2 x MACs; total time = max(FLOPs / peak, bytes / bandwidth) of the whole layer; "
+            f"run stage by stage (none overlapping) it is {seconds(r.fused.stages_time_s)} fused, "
+            f"{seconds(r.naive.stages_time_s)} naive. Estimated, not measured: {NOTE}. Datasheet:")
 
 
 def _rows(r: Roofline, exact: bool) -> list[list[str]]:
