@@ -22,7 +22,8 @@ from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec
 from attncli.usermodule import OTHER_RULE, ModuleFlops, UserShapes
 
-MEMORY_NOTE = "attention matrix = B*H*L*S' scores; KV cache = 2*B*S*G*d."
+MEMORY_NOTE = ("estimated as standard attention with these sizes: attention matrix = B*H*L*S' scores; "
+               "KV cache = 2*B*S*G*d.")
 
 
 def _sizes(s: AttnSpec) -> str:
@@ -131,8 +132,7 @@ def _memory_row(r: ModuleFlops) -> tuple[str, str, str]:
 
 
 def _memory_title(r: ModuleFlops) -> str:
-    return (f"memory one forward pass would need ({r.dtype}), estimated for standard attention with "
-            "these sizes")
+    return f"memory one forward pass would need ({r.dtype})"
 
 
 def _conventions(r: ModuleFlops) -> list[str]:
@@ -195,7 +195,7 @@ def flops_markdown(r: ModuleFlops) -> str:
     out += ["", f"#### {_memory_title(r).capitalize()}", "",
             md_table(["attention matrix (B*H*L*S')", "activations", "KV cache (2*B*S*G*d)"], [_memory_row(r)],
                      "rrr"),
-            "", "#### Conventions", ""] + [f"- {c}" for c in _conventions(r)]
+            "", MEMORY_NOTE, "", "#### Conventions", ""] + [f"- {c}" for c in _conventions(r)]
     return md_document("\n".join(out)) + "\n"
 
 
