@@ -381,6 +381,41 @@ class ModuleFlops:
         return self.closed
 
     @property
+    def dtype(self) -> str:
+        """The dtype the memory estimate is for (``--dtype``)."""
+        return self.memory.dtype
+
+    @property
+    def pairs(self) -> tuple[int, int]:
+        """(visible, dense) (query, key) pairs of one batch item and head, under the layer's mask."""
+        from attncli.visibility import dense_pairs, spec_visible_pairs
+
+        return spec_visible_pairs(self.spec), dense_pairs(self.spec)
+
+    @property
+    def effective_total(self) -> int:
+        """Effective MACs: the visible pairs only (equal to the dense count without a mask)."""
+        return sum(self.effective_by_stage.values())
+
+    @property
+    def masked(self) -> bool:
+        """Whether a mask hides pairs, so the effective count differs from the dense one."""
+        visible, dense = self.pairs
+        return visible != dense
+
+    @property
+    def out_proj_cost(self) -> int | None:
+        """MACs of the counted W_O (None when the module has none)."""
+        return self.count.by_stage.get("out_proj", 0) if self.out_proj else None
+
+    @property
+    def out_proj_percent(self) -> float | None:
+        """What W_O adds, in percent of the module without it."""
+        cost = self.out_proj_cost
+        base = self.count.total - (cost or 0)
+        return None if cost is None or not base else 100.0 * cost / base
+
+    @property
     def agree(self) -> bool:
         return not self.problems
 
@@ -416,14 +451,16 @@ class ModuleFlops:
         total = self.count.total
         fc = self.flop_counter
         fc_expected = 2 * (total - fc.skipped_macs)
-        eff = sum(self.effective_by_stage.values())
+        eff = self.effective_total
+        visible, dense = self.pairs
+        pct = self.out_proj_percent
         by_stage = {k: self.count.by_stage.get(k, 0) for k in STAGES}
         if self.count.by_stage.get(OTHER):
             by_stage[OTHER] = self.count.by_stage[OTHER]
         return {
             "schema": SCHEMA,
             "config": {**self.spec.to_dict(), "impl": "module", "module": self.ref, "device": self.device,
-                       "call": None if self.plan is None else self.plan.to_json()},
+                       "call": None if self.plan is None else self.plan.to_json(), "dtype": self.dtype},
             "convention": dict(CONVENTION),
             "closed_forms": dict(CLOSED_FORMS),
             "variants": [{
@@ -432,12 +469,15 @@ class ModuleFlops:
                 "training_fvcore_flops": TRAINING_FACTOR * total, "training_flops": TRAINING_FACTOR * 2 * total,
                 "params": self.params,
                 "by_stage": by_stage,
-                "effective": {"fvcore_flops": eff, "flops": 2 * eff, "by_stage": dict(self.effective_by_stage)},
+                "effective": {"fvcore_flops": eff, "flops": 2 * eff, "by_stage": dict(self.effective_by_stage),
+                              "visible_pairs": visible, "dense_pairs": dense},
                 "other_ops": [{"op": k, "fvcore_flops": v, "counted": True} for k, v in self.other_ops.items()],
                 "other_rule": OTHER_RULE,
                 "memory": self.memory.to_json(),
                 "stage_sources": {k: list(v) for k, v in self.count.stage_sources.items()},
                 "by_module": dict(self.count.by_module), "by_operator": dict(self.count.by_operator),
+                "uncalled_modules": list(self.count.uncalled_modules),
+                "traced_fvcore_flops": self.count.total,
                 "uncounted_ops": [{"op": k, "count": v, "why": UNCOUNTED_WHY.get(k, "no fvcore handle")}
                                   for k, v in self.count.uncounted_ops.items()],
                 "cross_checks": {
@@ -449,15 +489,36 @@ class ModuleFlops:
                     "agree": self.agree, "problems": list(self.problems)},
                 "notes": list(self.notes),
             }],
+            # NOTE: no heads_cost: a user's module is counted once, as built; there is no one-head
+            # variant to compare it with.
             "conclusion": {"matches_closed_form": self.matches_reference, "out_proj_counted": self.out_proj,
                            "attention_fvcore_flops": self.attention_total,
-                           "other_fvcore_flops": self.count.by_stage.get(OTHER, 0)},
+                           "other_fvcore_flops": self.count.by_stage.get(OTHER, 0),
+                           "out_proj_cost": self.out_proj_cost,
+                           "out_proj_percent": None if pct is None else round(pct, 4)},
             "reference": {"what": "closed form of standard attention with these sizes",
                           "by_stage": dict(self.closed), "total": sum(self.closed.values()),
                           "matches": self.matches_reference},
-            "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
+            "cross_checks": {
+                "closed_form": "per stage, standard attention with the sizes the module was built with "
+                               "(see closed_forms; reported, not enforced)",
+                "flop_counter": f"torch.utils.flop_counter.FlopCounterMode on the {self.device} device, 2 per MAC",
+                "agree": self.agree, "problems": list(self.problems)},
             "notes": list(self.notes),
         }
+
+
+def _mask_notes(ref: str, spec: AttnSpec) -> list[str]:
+    """What the layer's own mask hides: the dense count charges every pair, the effective one not."""
+    from attncli.visibility import dense_pairs, spec_visible_pairs
+
+    visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
+    if visible == dense:
+        return []
+    what = f"window {spec.window}" if spec.window is not None else f"{spec.mask} mask"
+    return [f"{ref} applies its own {what}: the dense count charges all {dense:,} (query, key) pairs per head, "
+            f"as fvcore and FlopCounterMode do; the effective count only the {visible:,} visible "
+            f"({100 * visible / dense:.1f}%)"]
 
 
 def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
@@ -495,6 +556,7 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
     if p.device == "cpu":
         notes.append("counted on CPU tensors: FlopCounterMode counts 0 for SDPA there (torch 2.13)")
     built = p.spec.with_(out_proj=count.by_stage.get("out_proj", 0) > 0)
+    notes += _mask_notes(ref, built)
     closed = formulas.closed_form(built)
     eff, eff_problems = formulas.effective({k: count.by_stage.get(k, 0) for k in STAGES}, built)
     return ModuleFlops(ref, built, params, count, fc, closed, eff, formulas.memory(built, dtype),

@@ -170,3 +170,50 @@ def test_call_override(cli: Any) -> None:
     assert r.code == 2 and "--call" in r.err  # forward(x) accepts one input only
     doc, _ = _variant(cli, "tests.usermods:build_mha", *SMALL, "--call", "qkv")
     assert doc["config"]["call"]["reason"] == "--call qkv"
+
+
+# ------------------------------------------------------------------ the JSON keys the built-in flops JSON has
+def _keys(doc: Any, prefix: str = "") -> set[str]:
+    """Every key path of a document (the first item of a list stands for all)."""
+    out: set[str] = set()
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out |= {prefix + k} | _keys(v, prefix + k + ".")
+    elif isinstance(doc, list) and doc and isinstance(doc[0], dict):
+        out |= _keys(doc[0], prefix + "[].")
+    return out
+
+
+def test_module_json_has_the_built_in_keys(cli: Any) -> None:
+    """Every key of `flops --format json` is in `flops --module ... --format json`, but those that
+    compare variants a module does not have (one head) and the op and module names traced."""
+    built_in = cli("flops", *SMALL, "--format", "json").json()
+    doc, _ = _variant(cli, "torch.nn:MultiheadAttention", *SMALL)
+    missing = {k for k in _keys(built_in) - _keys(doc)
+               if not k.startswith(("variants.[].by_module.", "variants.[].by_operator."))}
+    assert missing == {"conclusion.heads_cost"}
+
+
+def test_module_json_dtype_pairs_and_w_o_cost(cli: Any) -> None:
+    """LlamaAttention at SMALL, G=2, causal: 16*17/2 = 136 of 16*16 = 256 pairs visible; W_O
+    B*L*H*d*E = 2*16*64*64 = 131,072 MACs on top of q 131,072 + k, v 65,536 each + QK^T,
+    weights x V B*H*L*L*d = 32,768 each = 327,680: +40%."""
+    pytest.importorskip("transformers")
+    doc, v = _variant(cli, "transformers.models.llama.modeling_llama:LlamaAttention", *SMALL, "--kv-heads", "2",
+                      "--dtype", "bfloat16")
+    assert doc["config"]["dtype"] == "bfloat16" == v["memory"]["dtype"]
+    assert (v["effective"]["visible_pairs"], v["effective"]["dense_pairs"]) == (136, 256)
+    assert v["traced_fvcore_flops"] == v["fvcore_flops"] == sum(_closed(2, 16, 64, 4, 2, 16).values())
+    assert v["uncalled_modules"] == []
+    assert doc["conclusion"]["out_proj_cost"] == 131_072 and doc["conclusion"]["out_proj_percent"] == 40.0
+    assert doc["cross_checks"]["agree"] is True
+    assert "FlopCounterMode" in doc["cross_checks"]["flop_counter"] and "closed_form" in doc["cross_checks"]
+    assert any("causal" in n and "136" in n and "256" in n for n in doc["notes"])
+
+
+def test_module_without_w_o_has_no_w_o_cost(cli: Any) -> None:
+    """BertSelfAttention keeps W_O in BertSelfOutput: nothing to cost, no mask: every pair visible."""
+    pytest.importorskip("transformers")
+    doc, v = _variant(cli, "transformers.models.bert.modeling_bert:BertSelfAttention", *SMALL)
+    assert doc["conclusion"]["out_proj_cost"] is None and doc["conclusion"]["out_proj_percent"] is None
+    assert v["effective"]["visible_pairs"] == v["effective"]["dense_pairs"] == 256
