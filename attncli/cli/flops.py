@@ -11,6 +11,7 @@ import typer
 
 from attncli.cli import app, budget
 from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
@@ -67,7 +68,8 @@ def flops(
 
         with status(f"attncli flops: counting {module}", fmt):
             counted = count_user_module(module, spec, call=None if call is None else call.value,
-                                        typed=module_flags_typed(), timeout=module_timeout, dtype=dtype.value)
+                                        typed=module_flags_typed(), timeout=module_timeout, dtype=dtype.value,
+                                        last_resort=end_stuck_run)
         table, markdown = uview.flops_table, uview.flops_markdown
     else:
         with status("attncli flops: counting 4 variants with fvcore and FlopCounterMode", fmt):

@@ -37,6 +37,10 @@ class InterruptReported(Exception):
     :func:`attncli.cli.main` exits 130 without a second line."""
 
 
+_EXIT = os._exit
+"""The real ``os._exit``, kept: a ``--module`` fence replaces ``os._exit`` while user code runs,
+and :func:`end_stuck_run` is called inside that fence."""
+
 _STATE: dict[str, str] = {"phase": "start"}
 """The phase of the console run (see the module docstring)."""
 
@@ -51,7 +55,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         # NOTE: os.write and os._exit: nothing buffered by Python is half-printed, no traceback,
         # no cleanup left to interrupt (main has not opened anything yet).
         os.write(2, b"attncli: interrupted\n")
-        os._exit(130)
+        _EXIT(130)
     _DELIVERED.append(signum)
     if phase == "run":
         raise KeyboardInterrupt
@@ -67,11 +71,13 @@ def install_at_start() -> None:
     """The handler, for a console script whose SIGINT handler is still Python's own."""
     if is_console_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _handler)
+        _STATE["console"] = "yes"
 
 
 def installed() -> bool:
-    """Whether this process is the console script with its handler (not a test, not a library)."""
-    return signal.getsignal(signal.SIGINT) is _handler
+    """Whether this process is the console script, which installed the handler (not a test, not a
+    library). NOTE: recorded, not read off the current handler: a --module may change that."""
+    return _STATE.get("console") == "yes"
 
 
 def arm() -> None:
@@ -133,4 +139,14 @@ def exit_now_if_interrupted(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed or full: what could be said was
             stream.flush()
-    os._exit(code)
+    _EXIT(code)
+
+
+def end_stuck_run(message: str) -> None:
+    """The console script's last resort for user code that ignored ``--module-timeout``'s
+    interrupt: ``attncli: error: MESSAGE`` and exit 2, from the watchdog thread (nothing has been
+    written to stdout or ``--output`` yet). Outside the console script: nothing."""
+    if not installed():
+        return
+    os.write(2, f"attncli: error: {message}\n".encode("utf-8", "backslashreplace"))
+    _EXIT(2)

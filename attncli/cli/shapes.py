@@ -9,6 +9,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import spec_command
+from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.spec import AttnSpec, SpecError
 
@@ -42,7 +43,7 @@ def shapes(
             raise SpecError("--no-out-proj", f"does not apply to --module {module} (the module builds its own layer)")
         with status(f"attncli shapes: tracing {module}", fmt):
             found = user_shapes(module, spec, call=None if call is None else call.value, typed=module_flags_typed(),
-                                timeout=module_timeout)
+                                timeout=module_timeout, last_resort=end_stuck_run)
         emit(fmt, found.to_json(), lambda: uview.shapes_table(found), lambda: uview.shapes_markdown(found), output)
         return
     if no_out_proj:

@@ -21,12 +21,14 @@ def run_handler() -> Iterator[None]:
     before = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, interrupts._handler)
     delivered, state = list(interrupts._DELIVERED), dict(interrupts._STATE)
+    interrupts._STATE["console"] = "yes"  # as install_at_start records it
     interrupts.arm()
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, before)
         interrupts._DELIVERED[:] = delivered
+        interrupts._STATE.clear()
         interrupts._STATE.update(state)
 
 

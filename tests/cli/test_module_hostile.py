@@ -61,15 +61,41 @@ def test_prints_go_to_stderr_and_stdout_stays_json() -> None:
     ("tests.hostile.misbehave:Recurses", 2, ("--module", "RecursionError")),
     ("tests.hostile.misbehave:broken_build", 2, ("--module", "cannot build")),
     ("tests.hostile.misbehave:CtrlC", 130, ("--module", "interrupted")),
+    ("tests.hostile.exits:HardExitZero", 2, ("--module", "os._exit(0)")),
 ])
 def test_misbehaving_modules_are_one_line(ref: str, code: int, needles: tuple[str, ...]) -> None:
     assert_one_line_error(attncli("flops", "--module", ref, *SMALL, "--format", "json"), code, *needles)
 
 
-def test_a_forward_that_never_returns_hits_the_timeout() -> None:
-    r = attncli("flops", "--module", "tests.hostile.misbehave:Loops", *SMALL, "--format", "json",
-                "--module-timeout", "0.5", timeout=60)
+@pytest.mark.parametrize("ref", ["tests.hostile.misbehave:Loops", "tests.hostile.misbehave:Sleeps"])
+def test_a_forward_that_never_returns_hits_the_timeout(ref: str) -> None:
+    """A Python loop, and a time.sleep (which only a real signal wakes)."""
+    r = attncli("flops", "--module", ref, *SMALL, "--format", "json", "--module-timeout", "0.5", timeout=60)
     assert_one_line_error(r, 2, "--module-timeout", "0.5 s")
+
+
+@pytest.mark.parametrize("ref", ["tests.hostile.misbehave:IgnoresCtrlC", "tests.hostile.misbehave:SwallowsInterrupts"])
+def test_a_forward_that_ignores_the_interrupt_is_ended(ref: str) -> None:
+    """The interrupt is ignored or swallowed: attncli ends the process itself, 3 s later."""
+    r = attncli("flops", "--module", ref, *SMALL, "--format", "json", "--module-timeout", "0.5", timeout=60)
+    assert_one_line_error(r, 2, "--module-timeout", "0.5 s", "attncli ended it")
+
+
+def test_raw_writes_to_stdout_go_to_stderr() -> None:
+    """os.write(1, ...) and print(file=sys.__stdout__) bypass sys.stdout: stdout must stay the JSON."""
+    r = attncli("flops", "--module", "tests.hostile.prints:RawWriter", *SMALL, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert isinstance(strict_json(r.stdout), dict)
+    assert "hostile: fd 1" in r.stderr and "hostile: __stdout__" in r.stderr
+
+
+def test_a_module_that_changes_directory_does_not_move_the_output(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "attncli", "flops", "--module", "tests.hostile.prints:ChangesDirectory",
+                        *SMALL, "--format", "json", "--output", "out.json"], capture_output=True, text=True,
+                       cwd=tmp_path, env=env, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert isinstance(strict_json((tmp_path / "out.json").read_text()), dict)
 
 
 def test_ctrl_c_inside_exec_is_130_not_a_death_by_the_signal() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from typing import Any
 
 import torch
@@ -38,6 +40,31 @@ class LoopsInExec(Base):
         print("hostile: looping in exec", flush=True)  # goes to stderr: the test's cue for Ctrl-C
         exec("while True: pass")
         return x
+
+
+class Sleeps(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(10**6)
+        return x
+
+
+class IgnoresCtrlC(Base):
+    """Ignores SIGINT and spins: only the last resort after the timeout can end it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while True:
+            pass
+
+
+class SwallowsInterrupts(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        while True:
+            try:
+                while True:
+                    pass
+            except BaseException:  # hostile on purpose
+                pass
 
 
 class Recurses(Base):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import torch
 
 from tests.hostile._base import Base
@@ -16,4 +19,19 @@ class Printer(Base):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         print("hostile: forward")
+        return self.attend(x)
+
+
+class RawWriter(Base):
+    """Writes past sys.stdout: to file descriptor 1 and to sys.__stdout__."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        os.write(1, b"hostile: fd 1\n")
+        print("hostile: __stdout__", file=sys.__stdout__, flush=True)
+        return self.attend(x)
+
+
+class ChangesDirectory(Base):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        os.chdir("/")
         return self.attend(x)
