@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from attncli.choices import SETTING_FLAGS
 from attncli.cli import app
 from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.runtime import counting
@@ -55,7 +56,7 @@ def sweep(
     from attncli.render.common import progress
     from attncli.sweep import run_sweep
 
-    with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
+    with progress(f"counting {len(values)} values of {SETTING_FLAGS[setting]}", len(values)) as advance:
         report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
     if plot is not None:  # NOTE: before the report: a --plot failure exits 2 with stdout empty
         try:
