@@ -153,7 +153,7 @@ class SweepReport:
     @property
     def masked(self) -> bool:
         """True when a mask (causal, a window, padding) hides pairs: effective != dense somewhere."""
-        return any(p.effective_by_stage != p.by_stage for p in self.points)
+        return _masked(self.points)
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -204,6 +204,11 @@ class SweepReport:
         }
 
 
+def _masked(points: tuple[Point, ...] | list[Point]) -> bool:
+    # NOTE: a point without effective counts (a hand-built one) is taken as unmasked, not as 0 MACs.
+    return any(p.effective_by_stage and p.effective_by_stage != p.by_stage for p in points)
+
+
 Counter = Callable[[AttnSpec, str], Point]
 """(spec, dtype) -> the point for H heads with W_O (its ``value`` is filled in by the sweep)."""
 
@@ -243,7 +248,7 @@ def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
     exponents: dict[str, float | None] = {
         st: fit_exponent(xs, [p.by_stage.get(st, 0) for p in points]) for st in stages}
     exponents["total"] = fit_exponent(xs, [p.flops for p in points])
-    if any(p.effective_by_stage != p.by_stage for p in points):
+    if _masked(points):
         # NOTE: a mask makes the effective attention count grow differently (a window: as W L, not L^2).
         exponents["effective_qk"] = fit_exponent(xs, [p.effective_by_stage.get("qk", 0) for p in points])
         exponents["effective_total"] = fit_exponent(xs, [p.effective_flops for p in points])
