@@ -34,7 +34,9 @@ def sweep(
     crosses from memory-bound to compute-bound.
 
     Shows a table, a terminal chart and the fitted growth exponent per stage: QK^T grows as
-    L^2, the projections as L, and heads change nothing.
+    L^2, the projections as L, and heads change nothing. Under a causal mask or a window it also
+    shows the effective counts (visible pairs only) and the local exponent between neighbouring
+    values: with --window W the effective QK^T grows as L^2 up to L = W, then towards W L.
     """
     setting, values = swept
     if setting is None:

@@ -64,9 +64,9 @@ def _expected(r: SweepReport) -> str:
     elif r.setting == "seq" and r.spec.causal:
         eff = "QK^T and weights x V see L(L+1)/2 pairs, still L^2 (2)"
     elif r.setting == "cache" and w:
-        eff = f"with window {w} a query sees at most {w} keys: the effective QK^T stops growing (0) once N >= {w}"
+        eff = "a query sees at most W keys: the effective QK^T stops growing (0) once N >= W"
     else:
-        eff = "the mask hides the same pairs at every value: effective counts grow as the dense ones"
+        eff = "the mask hides the same share of the pairs at every value: effective counts grow as the dense ones"
     mask = f"window {w}" if w else "causal" if r.spec.causal else r.spec.mask
     return f"dense: {base}; effective ({mask}, visible pairs only): {eff}"
 
