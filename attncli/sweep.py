@@ -4,7 +4,10 @@
 ``--seq 128:1024:+128`` adds. For each value the layer as configured (H heads with W_O) is
 counted with the same fvcore path as ``attncli flops``, and the growth exponent of every stage
 is fitted on a log-log scale: d log(count) / d log(value). QK^T grows as L^2, projections as
-L; heads change nothing.
+L; heads change nothing. Under a mask (causal, a sliding window) the effective counts, over the
+visible (query, key) pairs only, grow differently: a window of W keys makes the effective QK^T
+grow as L^2 up to L = W and then towards W L, so the report also gives the local exponent
+between neighbouring points, where that trend shows.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from attncli.choices import SETTING_FLAGS
 from attncli.roofline import Roofline
 from attncli.spec import AttnSpec, SpecError
 
@@ -58,6 +62,14 @@ def parse_values(text: str, flag: str, minimum: int = 1) -> list[int]:
     return values
 
 
+def setting_name(setting: str) -> str:
+    """The name the user sees for a sweepable spec field: its flag without dashes, as in the JSON
+    ``config`` (``d_head`` -> ``head_dim``, ``kv_heads`` -> ``kv_heads``)."""
+    # NOTE: the spec field ``d_head`` is ``--head-dim`` on the command line and ``head_dim`` in the
+    # JSON config; SETTING_FLAGS is the one home of the flag, so the name is derived from it.
+    return SETTING_FLAGS[setting].removeprefix("--").replace("-", "_")
+
+
 def fit_exponent(xs: list[int], ys: list[int]) -> float | None:
     """Least-squares slope of log(y) on log(x) over x > 0; None with fewer than 2 such points or a
     zero count among them."""
@@ -70,6 +82,27 @@ def fit_exponent(xs: list[int], ys: list[int]) -> float | None:
     my = sum(p[1] for p in pts) / len(pts)
     sxx = sum((p[0] - mx) ** 2 for p in pts)
     return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+
+
+@dataclass(frozen=True)
+class Step:
+    """The local growth exponent between two neighbouring points, ``start`` -> ``end``:
+    log(count at end / count at start) / log(end / start), per count (None where a value or a
+    count is 0)."""
+
+    start: int
+    end: int
+    qk: float | None
+    effective_qk: float | None
+    total: float | None
+    effective_total: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 4)
+
+        return {"from": self.start, "to": self.end, "qk": r(self.qk), "effective_qk": r(self.effective_qk),
+                "total": r(self.total), "effective_total": r(self.effective_total)}
 
 
 @dataclass(frozen=True)
@@ -113,6 +146,30 @@ class SweepReport:
     gpu: str | None = None
 
     @property
+    def setting_name(self) -> str:
+        """The swept setting as the user names it (``head_dim``, not the spec field ``d_head``)."""
+        return setting_name(self.setting)
+
+    @property
+    def masked(self) -> bool:
+        """True when a mask (causal, a window, padding) hides pairs: effective != dense somewhere."""
+        return _masked(self.points)
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The local exponent between every two neighbouring points: where the fitted exponent
+        averages over the whole range, these show its trend (a window's effective QK^T: 2 while
+        L <= W, then falling towards 1)."""
+        def local(a: Point, b: Point, count: Callable[[Point], int]) -> float | None:
+            return fit_exponent([a.value, b.value], [count(a), count(b)])
+
+        return tuple(Step(a.value, b.value,
+                          local(a, b, lambda p: p.by_stage.get("qk", 0)),
+                          local(a, b, lambda p: p.effective_by_stage.get("qk", 0)),
+                          local(a, b, lambda p: p.flops), local(a, b, lambda p: p.effective_flops))
+                     for a, b in itertools.pairwise(self.points))
+
+    @property
     def crossings(self) -> tuple[tuple[int, int, str], ...]:
         """With ``--gpu``: (value before, value after, new bound) wherever the fused kernel's bound
         changes between two neighbouring points (e.g. memory -> compute as --seq grows)."""
@@ -124,7 +181,7 @@ class SweepReport:
     @property
     def problems(self) -> tuple[str, ...]:
         """Every point's cross-check disagreements, each prefixed with ``setting=value``."""
-        return tuple(f"{self.setting}={p.value}: {msg}" for p in self.points for msg in p.problems)
+        return tuple(f"{self.setting_name}={p.value}: {msg}" for p in self.points for msg in p.problems)
 
     @property
     def agree(self) -> bool:
@@ -133,16 +190,23 @@ class SweepReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
-            "config": {**self.spec.to_dict(), "dtype": self.dtype, "swept": self.setting},
-            "setting": self.setting,
+            "config": {**self.spec.to_dict(), "dtype": self.dtype, "swept": self.setting_name},
+            "setting": self.setting_name,
             "convention": "fvcore_flops counts one multiply-add as one FLOP; flops_torch = 2x",
             "points": [p.to_json() for p in self.points],
             "exponents": {k: (None if v is None else round(v, 4)) for k, v in self.exponents.items()},
+            "masked": self.masked,
+            "local_exponents": [s.to_json() for s in self.steps],
             "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
             **({} if self.gpu is None else {
                 "gpu": self.gpu,
                 "crossings": [{"from": a, "to": b, "bound": bound} for a, b, bound in self.crossings]}),
         }
+
+
+def _masked(points: tuple[Point, ...] | list[Point]) -> bool:
+    # NOTE: a point without effective counts (a hand-built one) is taken as unmasked, not as 0 MACs.
+    return any(p.effective_by_stage and p.effective_by_stage != p.by_stage for p in points)
 
 
 Counter = Callable[[AttnSpec, str], Point]
@@ -184,7 +248,7 @@ def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
     exponents: dict[str, float | None] = {
         st: fit_exponent(xs, [p.by_stage.get(st, 0) for p in points]) for st in stages}
     exponents["total"] = fit_exponent(xs, [p.flops for p in points])
-    if any(p.effective_by_stage != p.by_stage for p in points):
+    if _masked(points):
         # NOTE: a mask makes the effective attention count grow differently (a window: as W L, not L^2).
         exponents["effective_qk"] = fit_exponent(xs, [p.effective_by_stage.get("qk", 0) for p in points])
         exponents["effective_total"] = fit_exponent(xs, [p.effective_flops for p in points])

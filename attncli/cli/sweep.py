@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from attncli.choices import SETTING_FLAGS
 from attncli.cli import app
 from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.runtime import counting
@@ -33,7 +34,9 @@ def sweep(
     crosses from memory-bound to compute-bound.
 
     Shows a table, a terminal chart and the fitted growth exponent per stage: QK^T grows as
-    L^2, the projections as L, and heads change nothing.
+    L^2, the projections as L, and heads change nothing. Under a causal mask or a window it also
+    shows the effective counts (visible pairs only) and the local exponent between neighbouring
+    values: with --window W the effective QK^T grows as L^2 up to L = W, then towards W L.
     """
     setting, values = swept
     if setting is None:
@@ -55,7 +58,7 @@ def sweep(
     from attncli.render.common import progress
     from attncli.sweep import run_sweep
 
-    with progress(f"counting {len(values)} values of --{setting}", len(values)) as advance:
+    with progress(f"counting {len(values)} values of {SETTING_FLAGS[setting]}", len(values)) as advance:
         report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
     if plot is not None:  # NOTE: before the report: a --plot failure exits 2 with stdout empty
         try:

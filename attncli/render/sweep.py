@@ -1,4 +1,9 @@
-"""The ``attncli sweep`` report: a table, a terminal chart, exponents; Markdown; a PNG plot."""
+"""The ``attncli sweep`` report: a table, a terminal chart, exponents; Markdown; a PNG plot.
+
+Under a mask (causal, a sliding window) the dense counts (every (query, key) pair) and the
+effective ones (visible pairs only) are shown apart, with the local exponent between neighbouring
+points, which the core computes (:attr:`attncli.sweep.SweepReport.steps`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from attncli.choices import SETTING_FLAGS, STAGE_ABBREVIATIONS
 from attncli.choices import SHORT_STAGE_LABELS as STAGE_LABELS
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
-from attncli.sweep import Point, SweepReport, fit_exponent
+from attncli.sweep import Point, Step, SweepReport, fit_exponent
 
 EXPECTED = {
     "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1); the attention matrix as L^2 (2)",
@@ -28,13 +33,42 @@ EXPECTED = {
 BAR = 40
 
 
+def _column(r: SweepReport) -> str:
+    """The swept setting's column head: its flag without the dashes (``head-dim``)."""
+    return SETTING_FLAGS[r.setting].removeprefix("--")
+
+
 def _title(r: SweepReport) -> str:
     s = r.spec
-    # NOTE: the swept setting is not named with a value: "1 heads" in a --heads sweep was wrong.
+    # NOTE: the swept setting is not named with a value: "1 heads" in a --heads sweep was wrong,
+    # and so was "window 64" in a --window 64,128,256 sweep.
     layer = {"heads": "H heads", "kv_heads": f"{s.heads} heads sharing G K/V heads"}.get(
         r.setting, f"{s.heads} head{'' if s.heads == 1 else 's'}")
-    mask = f", window {s.window}" if s.window else (", causal" if s.causal else "")
-    return f"attncli sweep --{r.setting.replace('_', '-')}: impl {s.impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
+    if r.setting == "window":
+        mask = ", window W"
+    else:
+        mask = f", window {s.window}" if s.window else (", causal" if s.causal else "")
+    return f"attncli sweep {SETTING_FLAGS[r.setting]}: impl {s.impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
+
+
+def _expected(r: SweepReport) -> str:
+    """What the closed forms predict for the swept setting, and under a mask for the effective counts."""
+    base = EXPECTED[r.setting]
+    if not r.masked or r.setting == "window":  # NOTE: the window's own line is about effective counts
+        return base
+    w = r.spec.window
+    if r.setting == "seq" and w:
+        # NOTE: a query at position i sees min(i+1, W) keys: W(W+1)/2 + (L-W)W pairs for L >= W.
+        eff = (f"QK^T and weights x V see L(L+1)/2 pairs up to L = W = {w} (exponent 2), "
+               "then W(W+1)/2 + (L-W)W, towards W L (1)")
+    elif r.setting == "seq" and r.spec.causal:
+        eff = "QK^T and weights x V see L(L+1)/2 pairs, still L^2 (2)"
+    elif r.setting == "cache" and w:
+        eff = "a query sees at most W keys: the effective QK^T stops growing (0) once N >= W"
+    else:
+        eff = "the mask hides the same share of the pairs at every value: effective counts grow as the dense ones"
+    mask = f"window {w}" if w else "causal" if r.spec.causal else r.spec.mask
+    return f"dense: {base}; effective ({mask}, visible pairs only): {eff}"
 
 
 def memory_exponent(r: SweepReport) -> float | None:
@@ -85,7 +119,7 @@ def _crossings(r: SweepReport) -> list[str]:
 
 def _counts_table(r: SweepReport, extra: bool) -> Table:
     t = plain_table()
-    t.add_column(r.setting, justify="right", no_wrap=True)
+    t.add_column(_column(r), justify="right", no_wrap=True)
     for st in _stages(r):
         t.add_column(STAGE_ABBREVIATIONS.get(st, st), justify="right", no_wrap=True)
     t.add_column("total", justify="right", no_wrap=True)
@@ -111,10 +145,38 @@ def _extra_cells(p: Point) -> tuple[str, ...]:
 
 def _extra_table(r: SweepReport) -> Table:
     t = plain_table()
-    t.add_column(r.setting, justify="right", no_wrap=True)
+    t.add_column(_column(r), justify="right", no_wrap=True)
     _extra_columns(r, t)
     for p in r.points:
         t.add_row(str(p.value), *_extra_cells(p))
+    return t
+
+
+def _local(steps: tuple[Step, ...], i: int, key: str) -> str:
+    """Row ``i``'s local exponent (from the previous point to this one); "-" on the first row."""
+    if i == 0:
+        return "-"
+    v: float | None = getattr(steps[i - 1], key)
+    return _exp(v)
+
+
+_WHOLE = " fitted over the whole range"
+"""Said of the fitted exponents when the local ones are shown beside them (under a mask)."""
+EFFECTIVE_TITLE = "effective MACs: visible (query, key) pairs only (q, k, v and W_O as dense)"
+LOCAL_NOTE = ("exp = local exponent from the row above: log(count / count above) / log({x} / {x} above); "
+              "dense QK^T beside the effective one")
+
+
+def _effective_table(r: SweepReport) -> Table:
+    """Under a mask: the effective QK^T and total per point, and the local exponents."""
+    t = plain_table()
+    t.add_column(_column(r), justify="right", no_wrap=True)
+    for head in ("QK^T eff.", "total eff.", "exp QK^T", "exp QK^T eff."):
+        t.add_column(head, justify="right", no_wrap=True)
+    steps = r.steps
+    for i, p in enumerate(r.points):
+        t.add_row(str(p.value), human(p.effective_by_stage.get("qk", 0)), human(p.effective_flops),
+                  _local(steps, i, "qk"), _local(steps, i, "effective_qk"))
     return t
 
 
@@ -145,12 +207,16 @@ def table(r: SweepReport) -> RenderableType:
              _exponent_rows(r))
     caption = Text(f"AV = weights x V; attn matrix = B*H*L*S' scores at {r.dtype}; exact counts in JSON and "
                    "Markdown.", style="dim")
+    # NOTE: unmasked, dense = effective and the heading stays as it was; masked, both are labelled.
+    dense_head = [Text("dense MACs: every (query, key) pair", style="bold")] if r.masked else []
+    effective: list[RenderableType] = [Text(""), Text(EFFECTIVE_TITLE, style="bold"), _effective_table(r),
+                 Text(LOCAL_NOTE.format(x=_column(r)), style="dim")] if r.masked else []
     return Trimmed(Group(
-        Text(_title(r), style="bold"), Text(""),
+        Text(_title(r), style="bold"), Text(""), *dense_head,
         Fit(_counts_table(r, extra=True), Group(_counts_table(r, extra=False), Text(""), _extra_table(r))),
-        caption, Text(""),
-        Text(f"growth exponent: d log(count) / d log({r.setting})", style="bold"), ex,
-        Text(f"expected: {EXPECTED[r.setting]}"), *(Text(c) for c in _crossings(r)), Text(""),
+        caption, *effective, Text(""),
+        Text(f"growth exponent{_WHOLE if r.masked else ''}: d log(count) / d log({_column(r)})", style="bold"), ex,
+        Text(f"expected: {_expected(r)}"), *(Text(c) for c in _crossings(r)), Text(""),
         Text(CHART_TITLE), Text("\n".join(chart_lines(r)))))
 
 
@@ -160,16 +226,30 @@ def markdown(r: SweepReport) -> str:
     counts = [(str(p.value), *(commas(p.by_stage[st]) for st in stages), commas(p.flops)) for p in r.points]
     extra = [(str(p.value), commas(p.params), human_bytes(p.attn_matrix_bytes),
               *(() if p.roofline is None else (p.roofline.fused.bound,))) for p in r.points]
-    head = [r.setting, *(STAGE_LABELS.get(st, st) for st in stages), "total"]
-    head2 = [r.setting, "params", f"attn matrix ({r.dtype})", *(() if r.gpu is None else (f"bound on {r.gpu}",))]
+    x = _column(r)
+    head = [x, *(STAGE_LABELS.get(st, st) for st in stages), "total"]
+    head2 = [x, "params", f"attn matrix ({r.dtype})", *(() if r.gpu is None else (f"bound on {r.gpu}",))]
     exps = _exponents(r)
-    out = [f"### {_title(r)}", "", "MACs per stage:", "", md_table(head, counts, "r" * len(head)), "",
-           md_table(head2, extra, "r" * len(head2)), "",
-           f"#### Growth exponent (d log count / d log {r.setting})", "",
+    out = [f"### {_title(r)}", "",
+           "Dense MACs per stage (every (query, key) pair):" if r.masked else "MACs per stage:", "",
+           md_table(head, counts, "r" * len(head)), "",
+           md_table(head2, extra, "r" * len(head2)), "", *(_md_effective(r) if r.masked else ()),
+           f"#### Growth exponent{_WHOLE if r.masked else ''} (d log count / d log {x})", "",
            md_table([STAGE_LABELS.get(k, k) for k in exps], [[_exp(v) for v in exps.values()]], "r" * len(exps)),
-           "", f"Expected: {EXPECTED[r.setting]}.", "",
+           "", f"Expected: {_expected(r)}.", "",
            *(f"{c}." for c in _crossings(r)), "", CHART_TITLE, "", "```", *chart_lines(r), "```"]
     return md_document("\n".join(out)) + "\n"
+
+
+def _md_effective(r: SweepReport) -> list[str]:
+    """Under a mask: exact effective counts per point and the local exponents, for the Markdown."""
+    x, steps = _column(r), r.steps
+    head = [x, "QK^T eff.", "weights x V eff.", "total eff.", "exp QK^T", "exp QK^T eff.", "exp total eff."]
+    rows = [(str(p.value), commas(p.effective_by_stage.get("qk", 0)), commas(p.effective_by_stage.get("av", 0)),
+             commas(p.effective_flops), _local(steps, i, "qk"), _local(steps, i, "effective_qk"),
+             _local(steps, i, "effective_total")) for i, p in enumerate(r.points)]
+    return [f"{EFFECTIVE_TITLE[0].upper()}{EFFECTIVE_TITLE[1:]}:", "", md_table(head, rows, "r" * len(head)), "",
+            f"{LOCAL_NOTE.format(x=x)[0].upper()}{LOCAL_NOTE.format(x=x)[1:]}.", ""]
 
 
 def _series(r: SweepReport) -> list[tuple[str, list[int]]]:
@@ -224,7 +304,7 @@ def plot(r: SweepReport, path: Path) -> None:
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yscale("log")
-    ax.set_xlabel(r.setting.replace("_", " "))
+    ax.set_xlabel(SETTING_FLAGS[r.setting])
     ax.set_ylabel("MACs (fvcore)")
     ax.set_title(_title(r), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)

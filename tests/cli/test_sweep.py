@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,3 +84,38 @@ def test_default_sweep_and_other_settings(cli: Any) -> None:
     assert doc["setting"] == "dim" and doc["config"]["seq"] == 1024
     # Closed form: projections B*L*E*E grow as E^2, QK^T B*L*L*E as E.
     assert doc["exponents"]["q_proj"] == pytest.approx(2.0) and doc["exponents"]["qk"] == pytest.approx(1.0)
+
+
+def _window_pairs(n: int, w: int) -> int:
+    """Causal sliding window w, self-attention, n queries: query i sees min(i + 1, w) keys, so
+    sum_i min(i + 1, w) = n(n + 1)/2 for n <= w, else w(w + 1)/2 + (n - w) w visible pairs."""
+    return n * (n + 1) // 2 if n <= w else w * (w + 1) // 2 + (n - w) * w
+
+
+def test_windowed_seq_sweep_local_exponents_tend_to_one(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--window 128 over L = 64..1024, B = 1, E = H*d = 64: the effective QK^T is E * pairs MACs,
+    and its local exponent log(pairs(b) / pairs(a)) / log(b / a) falls from ~2 (L <= W) towards 1;
+    the dense QK^T's stays 2 (B*H*L*L*d)."""
+    seqs = [64, 128, 256, 512, 1024]
+    r = cli("sweep", "--seq", "64:1024:x2", "--window", "128", "--dim", "64", "--heads", "2", "--impl", "sdpa",
+            "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["masked"] is True
+    assert [p["effective"]["by_stage"]["qk"] for p in doc["points"]] == [64 * _window_pairs(n, 128) for n in seqs]
+    steps = doc["local_exponents"]
+    assert [(s["from"], s["to"]) for s in steps] == list(itertools.pairwise(seqs))
+    want = [math.log2(_window_pairs(b, 128) / _window_pairs(a, 128)) for a, b in itertools.pairwise(seqs)]
+    assert [s["effective_qk"] for s in steps] == pytest.approx(want, abs=1e-4)  # 1.99, 1.58, 1.22, 1.10
+    assert all(s["qk"] == pytest.approx(2.0) for s in steps)
+    monkeypatch.setenv("COLUMNS", "80")
+    table = cli("sweep", "--seq", "64:1024:x2", "--window", "128", "--dim", "64", "--heads", "2", "--impl", "sdpa")
+    assert table.code == 0 and "effective MACs" in table.out and "1.58" in table.out
+    assert max(len(line) for line in table.out.splitlines()) <= 80
+
+
+def test_head_dim_sweep_is_named_by_its_flag(cli: Any) -> None:
+    doc = cli("sweep", "--head-dim", "32,64", "--impl", "split", "--seq", "16", "--format", "json").json()
+    assert doc["setting"] == "head_dim" and doc["config"]["swept"] == "head_dim"
+    r = cli("sweep", "--head-dim", "32,64", "--impl", "split", "--seq", "16")
+    assert r.out.startswith("attncli sweep --head-dim:") and "d_head" not in r.out

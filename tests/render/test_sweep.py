@@ -6,6 +6,10 @@ B*L*E*E, QK^T and weights x V B*L*L*E), written out here.
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from attncli.render.common import human, render_table_text
 from attncli.render.sweep import chart_lines, markdown, table
 from attncli.spec import AttnSpec
@@ -99,3 +103,88 @@ def test_title_names_the_mask() -> None:
     assert ", causal with W_O" in _title(SweepReport(AttnSpec(**base, mask="causal"), "seq", (), {}, "float32"))
     assert ", window 64 with W_O" in _title(SweepReport(AttnSpec(**base, window=64), "seq", (), {}, "float32"))
     assert "causal" not in _title(REPORT) and "window" not in _title(REPORT)
+
+
+W = 128
+
+
+def _window_pairs(n: int) -> int:
+    """Causal sliding window W, self-attention, n queries: query i sees min(i + 1, W) keys, so
+    sum_i min(i + 1, W) = n(n + 1)/2 for n <= W, else W(W + 1)/2 + (n - W) W visible pairs."""
+    return n * (n + 1) // 2 if n <= W else W * (W + 1) // 2 + (n - W) * W
+
+
+def _windowed(n: int) -> Point:
+    """QK^T and weights x V cost E MACs per visible pair (B = 1, H*d = E); projections as dense."""
+    p = _point(n)
+    eff = dict(p.by_stage, qk=E * _window_pairs(n), av=E * _window_pairs(n))
+    return Point(n, p.by_stage, p.flops, p.params, p.attn_matrix_bytes, effective_by_stage=eff)
+
+
+# pairs 2080, 8256, 24640, 57408, 122944 at L = 64 .. 1024: local exponents log2(8256/2080) = 1.99,
+# log2(24640/8256) = 1.58, log2(57408/24640) = 1.22, log2(122944/57408) = 1.10.
+WINDOWED = SweepReport(AttnSpec(dim=E, heads=8, batch=1, seq=64, impl="sdpa", window=W), "seq",
+                       tuple(_windowed(n) for n in (64, 128, 256, 512, 1024)),
+                       {"qk": 2.0, "total": 1.5, "effective_qk": 1.4, "effective_total": 1.2, "params": 0.0},
+                       "float32")
+
+
+def test_masked_table_shows_effective_counts_and_local_exponents() -> None:
+    text = render_table_text(table(WINDOWED), width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "dense MACs" in text and "effective MACs" in text and "visible" in text
+    # after the dense tables, the effective table's row for L = 256: QK^T eff., total eff., exp dense, exp eff.
+    eff_rows = text.split("effective MACs")[1].split("growth exponent")[0]
+    row = next(line.split() for line in eff_rows.splitlines() if line.split()[:1] == ["256"])
+    assert " ".join(row[1:3]) == human(E * 24640)
+    assert row[-2:] == ["2.00", f"{math.log2(24640 / 8256):.2f}"] == ["2.00", "1.58"]
+    last = next(line.split() for line in eff_rows.splitlines() if line.split()[:1] == ["1024"])
+    assert last[-1] == f"{math.log2(122944 / 57408):.2f}" == "1.10"
+    first = next(line.split() for line in eff_rows.splitlines() if line.split()[:1] == ["64"])
+    assert first[-2:] == ["-", "-"]  # no point before the first
+    expected = text[text.index("expected:"):].replace("\n", " ")
+    assert "window 128" in expected and "W L (1)" in expected and "dense:" in expected
+
+
+def test_unmasked_table_has_no_effective_section() -> None:
+    text = render_table_text(table(REPORT), width=140)
+    assert "effective" not in text and "dense MACs" not in text
+    assert "effective" not in markdown(REPORT).lower()
+
+
+def test_masked_markdown_is_valid_and_exact() -> None:
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    md = markdown(WINDOWED)
+    # the exact effective counts of L = 1024: E * 122944 MACs for QK^T and for weights x V
+    assert f"| 1024 | {E * 122944:,} | {E * 122944:,} |" in md
+    assert f"| {math.log2(122944 / 57408):.2f} |" in md
+    assert "Dense MACs per stage" in md and "Effective MACs" in md
+    html = cmarkgfm.github_flavored_markdown_to_html(md)
+    assert html.count("<table>") == 4  # dense, params/memory, effective, exponents
+    assert "`W(W+1)/2`" not in md and "W(W+1)/2 + (L-W)W" in md
+
+
+def test_title_does_not_name_a_swept_window() -> None:
+    """--window 64,128,256: the title says the window is W, not the first (or base) value."""
+    from attncli.render.sweep import _title
+
+    spec = AttnSpec(dim=E, heads=8, batch=1, seq=1024, impl="sdpa", window=64)
+    title = _title(SweepReport(spec, "window", (), {}, "float32"))
+    assert title.startswith("attncli sweep --window:") and "window W" in title and "64" not in title
+    assert ", window 64 with W_O" in _title(SweepReport(spec, "seq", (), {}, "float32"))
+
+
+def test_head_dim_sweep_is_named_by_its_flag() -> None:
+    """The spec field d_head is --head-dim to the user: title, column head and Markdown."""
+    from attncli.render.sweep import _title
+
+    def point(d: int) -> Point:
+        by_stage = {"q_proj": d, "qk": d}
+        return Point(d, by_stage, 2 * d, d, 0, effective_by_stage=dict(by_stage))
+
+    r = SweepReport(AttnSpec(dim=E, heads=8, batch=1, seq=16, impl="split"), "d_head", (point(32), point(64)),
+                    {"qk": 1.0}, "float32")
+    assert _title(r).startswith("attncli sweep --head-dim:")
+    text, md = render_table_text(table(r), width=80), markdown(r)
+    assert "d_head" not in text and "d_head" not in md
+    assert text.split("\n")[2].split()[0] == "head-dim" and "| head-dim |" in md
