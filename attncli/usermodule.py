@@ -7,11 +7,10 @@ way its model calls it. A plain module is called as :func:`attncli.calling.plan_
 ``forward``: required positional parameters only (``module(x)`` or ``module(q, k, v)``,
 ``--call`` overrides), in the layout its ``batch_first`` says.
 
-The user's code runs with the user's rights; attncli only fences it (:func:`fenced`): its
-stdout goes to stderr (attncli's stdout stays the report), anything it raises (``SystemExit``
-and ``KeyboardInterrupt`` included) becomes one :class:`~attncli.spec.SpecError` line, and a
-watchdog thread ends import + build + run after ``--module-timeout`` seconds. The working
-directory is appended to ``sys.path`` (never ahead of installed packages) while the code runs.
+The user's code runs with the user's rights; attncli only fences it (:func:`attncli.fence.fenced`):
+its stdout goes to stderr (attncli's stdout stays the report), anything it raises
+(``SystemExit`` and ``KeyboardInterrupt`` included) becomes one :class:`~attncli.spec.SpecError`
+line, and a watchdog thread ends import + build + run after ``--module-timeout`` seconds.
 Modules are built on the meta device (any size, nothing allocated); one that cannot run there
 (``.item()``, data-dependent shapes) runs on real CPU tensors when the memory model says the
 size fits. Nothing here imports torch at module level.
@@ -19,13 +18,10 @@ size fits. Nothing here imports torch at module level.
 
 from __future__ import annotations
 
-import _thread
-import contextlib
 import importlib
 import os
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -33,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from attncli.calling import CallPlan, call_args, output_layout, plan_call
 from attncli.checks import Counted
 from attncli.choices import CLOSED_FORMS, OTHER, STAGES
+from attncli.fence import DEFAULT_TIMEOUT, FLAG, fenced, one_line
 from attncli.formulas import CONVENTION, TRAINING_FACTOR, Memory
 from attncli.handles import UNCOUNTED_WHY
 from attncli.spec import AttnSpec, SpecError
@@ -42,10 +39,6 @@ if TYPE_CHECKING:
     from attncli.hf import HfLayer
     from attncli.trace import ModuleCount
 
-FLAG = "--module"
-TIMEOUT_FLAG = "--module-timeout"
-DEFAULT_TIMEOUT = 60.0
-"""Seconds the user's code may take to import, build and run (``--module-timeout``)."""
 SCHEMA = "attncli.flops/1"
 
 NOT_FOR_MODULES: dict[str, str] = {
@@ -60,152 +53,14 @@ OTHER_RULE = ("an op that is neither a projection nor attention (a norm, a gate)
               "with its op name; it is in the total, in no attention stage")
 
 
-class Interrupted(SpecError):
-    """The user pressed Ctrl-C while their code ran: exit 130, not 2."""
-
-    exit_code = 130
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-# ---------------------------------------------------------------------------- the fence
-STUCK_GRACE_S = 3.0
-"""Seconds the user's code has to stop after the timeout interrupted it, before ``last_resort``."""
-
-
-@contextlib.contextmanager
-def fenced(ref: str, timeout: float | None = DEFAULT_TIMEOUT,
-           last_resort: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Run the user's code (import, build, forward, tracing) inside.
-
-    - stdout goes to stderr, both Python's ``sys.stdout`` and the process's file descriptor 1
-      (``os.write(1, ...)``, ``sys.__stdout__``, C code), so the user's output cannot corrupt a
-      JSON report; ``os._exit`` raises instead of ending attncli with no report; the working
-      directory is restored after;
-    - ``SystemExit``, ``KeyboardInterrupt`` and every exception become one ``SpecError`` line
-      (``Interrupted``, exit 130, for Ctrl-C); attncli's own ``SpecError`` passes unchanged;
-    - a watchdog thread (``threading.Timer``) sends SIGINT to the main thread after ``timeout``
-      seconds (which also wakes a ``time.sleep`` or a blocking call), reported as a
-      ``--module-timeout`` error. Code that ignores or swallows the interrupt, or one C call that
-      never returns, is still running :data:`STUCK_GRACE_S` later: then ``last_resort`` is called
-      with the error message (the console script prints it and ends the process with exit 2;
-      a library caller, passing None, keeps waiting).
-
-    NOTE: a watchdog thread rather than ``signal.alarm``: it does not take over SIGALRM.
-    """
-    lock = threading.Lock()
-    state = {"done": False, "fired": False}
-    finished = threading.Event()
-    message = (f"{ref} did not finish importing, building and running within {timeout:g} s; "
-               "nothing was counted") if timeout else ""
-
-    def fire() -> None:
-        with lock:  # NOTE: interrupt while holding the lock, so a finished run is never interrupted
-            if state["done"]:
-                return
-            state["fired"] = True
-            _interrupt_main_thread()
-        if not finished.wait(STUCK_GRACE_S) and last_resort is not None:
-            last_resort(f"{TIMEOUT_FLAG}: {message} (it ignored the interrupt: attncli ended it)")
-
-    timer = threading.Timer(timeout, fire) if timeout else None
-    cwd = os.getcwd()
-    added = "" not in sys.path and cwd not in sys.path
-    if added:
-        sys.path.append(cwd)  # NOTE: appended: the user's files never shadow installed packages
-    try:
-        with contextlib.redirect_stdout(sys.stderr), _fd1_to_stderr(), _no_os_exit():
-            if timer is not None:
-                timer.daemon = True
-                timer.start()
-            try:
-                yield
-            finally:
-                with lock:
-                    state["done"] = True
-                finished.set()
-                if timer is not None:
-                    timer.cancel()
-    except SpecError:
-        raise
-    except KeyboardInterrupt:
-        if state["fired"]:
-            raise SpecError(TIMEOUT_FLAG, message) from None
-        raise Interrupted(FLAG, f"{ref}: interrupted") from None
-    except SystemExit as exc:
-        raise SpecError(FLAG, f"{ref} called sys.exit({exc.code!r}); attncli stopped it") from None
-    except _OsExit as exc:
-        raise SpecError(FLAG, f"{ref} called os._exit({exc.code!r}); attncli stopped it") from None
-    except RecursionError:
-        raise SpecError(FLAG, f"{ref}: RecursionError: maximum recursion depth exceeded") from None
-    except Exception as exc:  # NOTE: user code can raise anything
-        raise SpecError(FLAG, f"{ref}: {type(exc).__name__}: {_one_line(exc)}") from exc
-    finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)
-        with contextlib.suppress(OSError):
-            os.chdir(cwd)  # NOTE: a relative --output is the user's directory, not the module's
-
-
-def _interrupt_main_thread() -> None:
-    """SIGINT to the main thread when a Python handler will turn it into KeyboardInterrupt (a real
-    signal ends a ``time.sleep`` early, where ``_thread.interrupt_main`` waits for it); else
-    ``interrupt_main``, which does nothing when the user's code ignores SIGINT."""
-    import signal
-
-    if callable(signal.getsignal(signal.SIGINT)) and hasattr(signal, "pthread_kill"):
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
-    else:
-        _thread.interrupt_main()
-
-
-@contextlib.contextmanager
-def _fd1_to_stderr() -> Iterator[None]:
-    """File descriptor 1 pointed at stderr while inside (what ``os.write(1, ...)`` and C code use)."""
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no stdout at all: nothing to protect
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-class _OsExit(BaseException):
-    """``os._exit`` called by the user's code inside :func:`fenced` (a BaseException, as
-    SystemExit is, so the user's and attncli's ``except Exception`` let it through)."""
-
-    def __init__(self, code: object) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-@contextlib.contextmanager
-def _no_os_exit() -> Iterator[None]:
-    """``os._exit`` raises :class:`_OsExit` while inside: a module cannot end attncli with exit 0
-    and no report."""
-    real = os._exit
-
-    def refuse(code: int) -> None:
-        raise _OsExit(code)
-
-    os._exit = refuse  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        os._exit = real
-
-
 # ---------------------------------------------------------------------------- loading
+INSTALL_HINTS: dict[str, str] = {
+    "transformers": " (install it: pip install 'attncli[hf]')",
+    "timm": " (install it: pip install timm, which needs a torchvision built for your torch)",
+}
+"""What to install when a --module reference needs a package that is missing."""
+
+
 def load_factory(ref: str) -> Callable[..., Any]:
     """Import ``pkg.mod:attr`` (the current directory appended to sys.path) and return ``attr``.
 
@@ -221,7 +76,9 @@ def load_factory(ref: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(mod_name)
     except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything on import
-        raise SpecError(FLAG, f"cannot import {mod_name!r}: {type(exc).__name__}: {_one_line(exc)}") from exc
+        missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+        hint = INSTALL_HINTS.get((missing or "").partition(".")[0], "")
+        raise SpecError(FLAG, f"cannot import {mod_name!r}: {type(exc).__name__}: {one_line(exc)}{hint}") from exc
     finally:
         if added and cwd in sys.path:
             sys.path.remove(cwd)
@@ -245,7 +102,7 @@ def build_user(ref: str, spec: AttnSpec, device: str = "meta", factory: Any = No
             module = factory(spec.dim, spec.heads)
     except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything
         raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) failed: {type(exc).__name__}: "
-                              f"{_one_line(exc)}") from exc
+                              f"{one_line(exc)}") from exc
     if not isinstance(module, torch.nn.Module):
         raise SpecError(FLAG, f"{ref}({spec.dim}, {spec.heads}) returned {type(module).__name__}, "
                               "not a torch.nn.Module")
@@ -262,7 +119,7 @@ def run_user(module: Any, args: tuple[Any, ...], ref: str, kwargs: dict[str, Any
     except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything
         shapes = ", ".join(str(tuple(a.shape)) for a in args)
         raise SpecError(FLAG, f"{ref} cannot run on inputs {shapes}: {type(exc).__name__}: "
-                              f"{_one_line(exc)}") from exc
+                              f"{one_line(exc)}") from exc
     if out is None or (isinstance(out, tuple | list) and not out):
         raise SpecError(FLAG, f"{ref} returned {out!r}, no tensor: attncli needs the attention output")
     if isinstance(out, tuple | list):
@@ -615,7 +472,7 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
             raise
         except (Exception, SystemExit) as exc:  # NOTE: tracing user code can fail in many ways
             raise SpecError(FLAG, f"{ref} cannot be traced for counting: {type(exc).__name__}: "
-                                  f"{_one_line(exc)}") from exc
+                                  f"{one_line(exc)}") from exc
         params = int(parameter_count(p.module)[""])
     problems = []
     if fc.flops != 2 * (count.total - fc.skipped_macs):

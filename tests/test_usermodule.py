@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from attncli.calling import call_args, plan_call
+from attncli.fence import fenced
 from attncli.spec import AttnSpec, SpecError
-from attncli.usermodule import build_user, fenced, load_factory, run_user
+from attncli.usermodule import build_user, load_factory, run_user
 
 SPEC = AttnSpec(dim=16, heads=4, batch=2, seq=5).validate()
 
@@ -75,3 +76,13 @@ def test_errors_keep_the_users_traceback() -> None:
     with pytest.raises(SpecError) as info:
         build_user("tests.usermods:broken", SPEC, "cpu")
     assert info.value.__cause__ is not None and "always fails" in str(info.value.__cause__)
+
+
+def test_a_missing_hugging_face_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers blocked (None in sys.modules makes its import fail as a missing package)."""
+    for name in [m for m in sys.modules if m == "transformers" or m.startswith("transformers.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(SpecError, match=r"pip install 'attncli\[hf\]'") as info:
+        load_factory("transformers.models.llama.modeling_llama:LlamaAttention")
+    assert info.value.flag == "--module"

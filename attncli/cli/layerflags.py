@@ -33,7 +33,7 @@ CallOption = Annotated[Call | None, typer.Option(
     "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
 
 DEFAULT_MODULE_TIMEOUT = 60.0
-"""``--module-timeout``'s default, seconds (attncli.usermodule.DEFAULT_TIMEOUT is the same)."""
+"""``--module-timeout``'s default, seconds (attncli.fence.DEFAULT_TIMEOUT is the same)."""
 ModuleTimeoutOption = Annotated[float, typer.Option(
     "--module-timeout", metavar="SECONDS", min=0.0,
     help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
