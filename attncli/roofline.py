@@ -20,8 +20,8 @@ Conventions, written down once:
   Projections read their input activations, the weight (and bias) and write their output.
 - Per stage: intensity = FLOPs / bytes; the stage is compute-bound when its intensity reaches
   the ridge point peak / bandwidth, else memory-bound; time = max(FLOPs / peak,
-  bytes / bandwidth). The total time is the **sum of the per-stage times** (kernels run one
-  after another), so it is at least max(total FLOPs / peak, total bytes / bandwidth).
+  bytes / bandwidth), per stage and for the whole layer's totals (``time_s``); the sum of the
+  per-stage times (``stages_time_s``, kernels run one after another) is at least that.
 
 The result is an upper bound on speed (a lower bound on time): real kernels reach a fraction
 of peak. Everything here is pure Python over integers, no torch; :func:`for_spec` takes the
@@ -34,6 +34,7 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
@@ -64,6 +65,13 @@ CONVENTION: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------- the device table
+def _tera(value: float | int | str) -> float:
+    """10^12 x a datasheet figure, through decimal: 2.039 TB/s is 2039000000000.0 bytes/s, not
+    the 2039000000000.0002 that 2.039 * 1e12 gives in binary floating point."""
+    return float(Decimal(str(value)) * 10**12)
+
+
+
 @dataclass(frozen=True)
 class Gpu:
     """One accelerator's datasheet figures (see ``attncli/data/gpus.json``)."""
@@ -99,8 +107,8 @@ def gpus() -> tuple[Gpu, ...]:
         out.append(Gpu(
             name=g["name"], label=g["label"],
             # NOTE: the table is in TFLOP/s and TB/s as datasheets print them; convert once here.
-            peak_flops_per_s={k: float(v) * 1e12 for k, v in g["peak_tflops"].items()},
-            bandwidth_bytes_per_s=float(g["bandwidth_tb_per_s"]) * 1e12,
+            peak_flops_per_s={k: _tera(v) for k, v in g["peak_tflops"].items()},
+            bandwidth_bytes_per_s=_tera(g["bandwidth_tb_per_s"]),
             memory_bytes=round(float(g["memory_gb"]) * 1e9),
             source=g["source"], note=g["note"], match=tuple(g.get("match", ()))))
     return tuple(out)

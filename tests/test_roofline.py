@@ -182,3 +182,10 @@ def test_layer_macs_effective_for_a_causal_prefill() -> None:
     spec = AttnSpec(dim=64, heads=4, batch=2, seq=8, mask="causal", impl="split").validate()
     effective, dense = layer_macs(spec)
     assert dense["qk"] == 2 * 4 * 64 * 16 and effective["qk"] == effective["av"] == 2 * 4 * 36 * 16
+
+
+def test_datasheet_figures_are_exact_integers_of_bytes_and_flops() -> None:
+    """2.039 TB/s (A100 80GB datasheet) is 2,039,000,000,000 bytes/s exactly: 2.039 * 1e12 in
+    binary floating point is 2039000000000.0002, which the JSON printed."""
+    assert gpu("a100-sxm-80gb").bandwidth_bytes_per_s == 2_039_000_000_000
+    assert gpu("h100-sxm").peak("bfloat16") == 989_400_000_000_000
