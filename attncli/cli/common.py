@@ -218,6 +218,21 @@ def provenance(spec: AttnSpec, layer_sources: dict[str, str], typed: set[str]) -
     return out
 
 
+def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
+                 values: dict[str, Any]) -> SpecError:
+    """``exc`` saying where its flag's value came from when --config or --preset set it, not the
+    user: ``--kv-heads 8 must divide --heads 30`` after ``--preset llama-3-8b --heads 30``."""
+    field = {flag: name for name, flag in SETTING_FLAGS.items()}.get(exc.flag)
+    key = {"d_head": "head_dim"}.get(field or "", field or "")
+    origin = layer_sources.get(key)
+    if field is None or field in typed or origin is None or origin == "command line":
+        return exc
+    told = ", ".join(SETTING_FLAGS.get(n, "--" + n.replace("_", "-")) for n in sorted(typed) if n in SETTING_FLAGS)
+    also = f"; you typed {told}" if told else ""
+    return SpecError(exc.flag, f"{exc.message} ({exc.flag} {values.get(field)} comes from {origin}{also}: "
+                               f"pass {exc.flag} too, or change what you typed)")
+
+
 def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the spec options (with these defaults) plus --format/--output.
 
@@ -246,7 +261,10 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
                 values, layer_sources = layer_values(values, config, preset, typed)
                 if sweep:
                     kwargs["swept"] = split_sweep(values, d, none_typed)
-                spec = spec_from(values, default_batch=d["batch"], default_impl=d["impl"])
+                try:
+                    spec = spec_from(values, default_batch=d["batch"], default_impl=d["impl"])
+                except SpecError as exc:
+                    raise _with_origin(exc, layer_sources, typed, values) from None
                 if config is not None or preset is not None:
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
                 with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts

@@ -132,3 +132,13 @@ def test_config_and_preset_together_is_a_one_line_error(cli: Any, tmp_path: Path
     (tmp_path / "config.json").write_text(json.dumps(LLAMA3_CONFIG))
     r = cli("shapes", "--preset", "llama-3-8b", "--config", str(tmp_path / "config.json"))
     assert r.code == 2 and r.err.count("\n") == 1 and "--preset" in r.err
+
+
+def test_an_error_in_a_preset_value_says_where_it_came_from(cli: Any) -> None:
+    """Llama-3-8B has 8 KV heads (its config.json: num_key_value_heads 8); --heads 30 is typed."""
+    r = cli("flops", "--preset", "llama-3-8b", "--heads", "30")
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert r.err.startswith("attncli: error: --kv-heads: --kv-heads 8 must divide --heads 30 ")
+    assert "comes from preset llama-3-8b; you typed --heads" in r.err
+    r = cli("flops", "--preset", "llama-3-8b", "--kv-heads", "7")  # typed: no origin to add
+    assert r.code == 2 and "comes from" not in r.err
