@@ -122,7 +122,8 @@ def test_shapes_is_fenced_too() -> None:
 
 
 def test_item_falls_back_to_real_tensors_when_they_fit() -> None:
-    r = attncli("flops", "--module", "tests.hostile.misbehave:NeedsValues", *SMALL, "--format", "json")
+    """--check passes: FlopCounterMode counts CPU SDPA as 0, which must not fail a correct module."""
+    r = attncli("flops", "--module", "tests.hostile.misbehave:NeedsValues", *SMALL, "--format", "json", "--check")
     assert r.returncode == 0, r.stderr
     doc = strict_json(r.stdout)
     assert isinstance(doc, dict) and doc["config"]["device"] == "cpu"
@@ -130,6 +131,9 @@ def test_item_falls_back_to_real_tensors_when_they_fit() -> None:
     b, n, e = 1, 8, 32  # closed form: 3 projections + W_O B*L*E*E each, QK^T and AV B*L*L*E each
     assert v["fvcore_flops"] == 4 * b * n * e * e + 2 * b * n * n * e
     assert any("real CPU tensors" in note for note in v["notes"])
+    assert v["cross_checks"]["agree"] is True
+    # SDPA's two matmuls, left out of the comparison: 2 x B*L*L*E = 2 * 1 * 8 * 8 * 32 MACs
+    assert any(f"without fvcore's {2 * b * n * n * e:,} SDPA MACs" in note for note in v["notes"])
 
 
 def test_item_at_a_size_that_does_not_fit_is_refused_with_the_estimate() -> None:
