@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from attncli.choices import EFFECTIVE_FORM
 from attncli.spec import AttnSpec, SpecError
 
 UNITS = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
@@ -228,3 +229,17 @@ def status(message: str, fmt: str = "table", delay: float = 0.5) -> Iterator[Non
             state["done"] = True
             if state["started"]:
                 spinner.stop()
+
+
+def conventions(dtype: str, bytes_per_element: int, closed_form: str, tail: str) -> list[str]:
+    """The conventions lines under a flops table (built-in layer or --module): MACs and FLOPs,
+    what counts zero, dense vs effective, then ``closed_form`` (the closed form's terms),
+    the memory dtype and ``tail``."""
+    n = bytes_per_element
+    return ["fvcore flops are multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x forward "
+            "(backward = 2 x forward, by convention).",
+            "Softmax, scaling, masking and bias adds have no multiply-adds: 0 (listed above). "
+            "Dense counts charge every score, masked or not (as fvcore and FlopCounterMode do); "
+            f"effective counts QK^T and weights x V as {EFFECTIVE_FORM}, what FlashAttention-style "
+            "kernels do when they skip masked blocks.",
+            f"{closed_form}. Memory at {dtype} ({n} byte{'' if n == 1 else 's'}/element){tail}"]

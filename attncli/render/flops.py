@@ -11,9 +11,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.choices import CLOSED_FORM_TERMS, EFFECTIVE_FORM
+from attncli.choices import CLOSED_FORM_TERMS
 from attncli.flops import CLOSED_FORMS, STAGE_LABELS, STAGES, UNCOUNTED_WHY, FlopsReport, Variant
-from attncli.render.common import commas, human, human_bytes, md_table, modern_terms
+from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 
 
@@ -151,15 +151,8 @@ def _notes(r: FlopsReport) -> list[str]:
 
 
 def _conventions(r: FlopsReport) -> list[str]:
-    n = r.variants[0].memory.bytes_per_element
-    return ["fvcore flops are multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x forward "
-            "(backward = 2 x forward, by convention).",
-            "Softmax, scaling, masking and bias adds have no multiply-adds: 0 (listed above). "
-            "Dense counts charge every score, masked or not (as fvcore and FlopCounterMode do); "
-            f"effective counts QK^T and weights x V as {EFFECTIVE_FORM}, what FlashAttention-style "
-            "kernels do when they skip masked blocks.",
-            f"{CLOSED_FORM_TERMS}. Memory at {r.dtype} ({n} byte{'' if n == 1 else 's'}/element); "
-            "counted on the meta device: nothing was allocated."]
+    return conventions(r.dtype, r.variants[0].memory.bytes_per_element, CLOSED_FORM_TERMS,
+                       "; counted on the meta device: nothing was allocated.")
 
 
 def _ordered(r: FlopsReport) -> list[Variant]:

@@ -16,8 +16,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, EFFECTIVE_FORM, STAGE_LABELS, STAGES
-from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, STAGE_LABELS, STAGES
+from attncli.render.common import commas, conventions, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec
 from attncli.usermodule import OTHER_RULE, ModuleFlops, UserShapes
@@ -136,16 +136,9 @@ def _memory_title(r: ModuleFlops) -> str:
 
 
 def _conventions(r: ModuleFlops) -> list[str]:
-    n = r.memory.bytes_per_element
-    return ["fvcore flops are multiply-adds (MACs); FLOPs = 2 x MACs; fwd+bwd = 3 x forward "
-            "(backward = 2 x forward, by convention).",
-            "Softmax, scaling, masking and bias adds have no multiply-adds: 0 (listed above). "
-            "Dense counts charge every score, masked or not (as fvcore and FlopCounterMode do); "
-            f"effective counts QK^T and weights x V as {EFFECTIVE_FORM}, what FlashAttention-style "
-            "kernels do when they skip masked blocks.",
-            f"closed form: standard attention with the sizes the module was built with, reported, not "
-            f"enforced; {CLOSED_FORM_TERMS}. Memory at {r.dtype} ({n} bytes/element).",
-            ]
+    return conventions(r.dtype, r.memory.bytes_per_element,
+                       "closed form: standard attention with the sizes the module was built with, reported, not "
+                       f"enforced; {CLOSED_FORM_TERMS}", ".")
 
 
 def flops_table(r: ModuleFlops) -> RenderableType:
