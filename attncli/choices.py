@@ -90,3 +90,10 @@ CLOSED_FORM_TERMS: str = ("H*d = E and G = H unless --head-dim/--kv-heads say ot
 
 EFFECTIVE_FORM: str = "B*H*d*(visible (query, key) pairs)"
 """The effective closed form of QK^T and of weights x V (the projections are as dense)."""
+
+NOT_FOR_MODULES: dict[str, str] = {
+    "mask": "--mask", "impl": "--impl", "add_bias_kv": "--add-bias-kv", "add_zero_attn": "--add-zero-attn",
+    "cache": "--cache", "dropout": "--dropout", "need_weights": "--need-weights/--no-need-weights",
+    "average_weights": "--average-weights/--per-head-weights",
+}
+"""Spec settings a user's module cannot take (it builds its own layer): refused when typed."""

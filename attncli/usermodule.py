@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from attncli.calling import CallPlan, call_args, output_layout, plan_call
 from attncli.checks import Counted
-from attncli.choices import CLOSED_FORMS, OTHER, STAGES
+from attncli.choices import CLOSED_FORMS, NOT_FOR_MODULES, OTHER, STAGES
 from attncli.fence import DEFAULT_TIMEOUT, FLAG, fenced, one_line
 from attncli.formulas import CONVENTION, TRAINING_FACTOR, Memory
 from attncli.handles import SDPA, UNCOUNTED_WHY
@@ -40,13 +40,6 @@ if TYPE_CHECKING:
     from attncli.trace import ModuleCount
 
 SCHEMA = "attncli.flops/1"
-
-NOT_FOR_MODULES: dict[str, str] = {
-    "mask": "--mask", "impl": "--impl", "add_bias_kv": "--add-bias-kv", "add_zero_attn": "--add-zero-attn",
-    "cache": "--cache", "dropout": "--dropout", "need_weights": "--need-weights/--no-need-weights",
-    "average_weights": "--average-weights/--per-head-weights",
-}
-"""Spec settings a user's module cannot take (it builds its own layer): refused when typed."""
 
 OTHER_RULE = ("an op that is neither a projection nor attention (a norm, a gate) is counted as fvcore's own "
               "handle counts it (layer_norm: 5 per element with an affine, 4 without) and shown under 'other' "

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from attncli.choices import NOT_FOR_MODULES
 from attncli.spec import SpecError
-from attncli.usermodule import NOT_FOR_MODULES
 
 
 class Call(str, Enum):
@@ -39,7 +39,7 @@ ModuleTimeoutOption = Annotated[float, typer.Option(
     help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
 
 MODULE_REFUSED = tuple(NOT_FOR_MODULES)
-"""Spec flags --module refuses when typed (attncli.usermodule.NOT_FOR_MODULES names their flags)."""
+"""Spec flags --module refuses when typed (attncli.choices.NOT_FOR_MODULES names their flags)."""
 
 
 def module_flags_typed() -> set[str]:
