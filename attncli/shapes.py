@@ -98,7 +98,7 @@ def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     if spec.cache:
         rows += [("k_cache", (*b, g, spec.cache, d)), ("v_cache", (*b, g, spec.cache, d))]
     rows += [("q_heads", (*b, h, n, d)), ("k_heads", (*b, g, s2, d)), ("v_heads", (*b, g, s2, d))]
-    if g != h:
+    if g != h and spec.impl != "sdpa":  # NOTE: SDPA broadcasts the K/V heads (enable_gqa): no copies
         rows += [("k_repeated", (*b, h, s2, d)), ("v_repeated", (*b, h, s2, d))]
     rows += [
         # (b, h, l, d) @ (b, h, d, s') -> (b, h, l, s')
