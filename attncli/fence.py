@@ -11,6 +11,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -77,6 +78,7 @@ def fenced(ref: str, timeout: float | None = DEFAULT_TIMEOUT,
 
     timer = threading.Timer(timeout, fire) if timeout else None
     cwd = os.getcwd()
+    sigint = signal.getsignal(signal.SIGINT)
     added = "" not in sys.path and cwd not in sys.path
     if added:
         sys.path.append(cwd)  # NOTE: appended: the user's files never shadow installed packages
@@ -112,14 +114,14 @@ def fenced(ref: str, timeout: float | None = DEFAULT_TIMEOUT,
             sys.path.remove(cwd)
         with contextlib.suppress(OSError):
             os.chdir(cwd)  # NOTE: a relative --output is the user's directory, not the module's
+        if signal.getsignal(signal.SIGINT) is not sigint and sigint is not None:
+            signal.signal(signal.SIGINT, sigint)  # NOTE: a module's SIG_IGN must not outlive it
 
 
 def _interrupt_main_thread() -> None:
     """SIGINT to the main thread when a Python handler will turn it into KeyboardInterrupt (a real
     signal ends a ``time.sleep`` early, where ``_thread.interrupt_main`` waits for it); else
     ``interrupt_main``, which does nothing when the user's code ignores SIGINT."""
-    import signal
-
     if callable(signal.getsignal(signal.SIGINT)) and hasattr(signal, "pthread_kill"):
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
     else:

@@ -86,3 +86,14 @@ def test_a_missing_hugging_face_package_says_what_to_install(monkeypatch: pytest
     with pytest.raises(SpecError, match=r"pip install 'attncli\[hf\]'") as info:
         load_factory("transformers.models.llama.modeling_llama:LlamaAttention")
     assert info.value.flag == "--module"
+
+
+def test_the_fence_restores_the_sigint_handler_and_the_directory(tmp_path: Any) -> None:
+    import os
+    import signal
+
+    before, cwd = signal.getsignal(signal.SIGINT), os.getcwd()
+    with fenced("tests.usermods:anything", timeout=None):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.chdir(tmp_path)
+    assert signal.getsignal(signal.SIGINT) is before and os.getcwd() == cwd
