@@ -1,38 +1,29 @@
 """Start-up time of ``attncli --help`` against the bare ``python -c "import typer"``.
 
 Target (issue "reports"): every ``--help`` within 3x of the bare typer import, and none of
-them imports torch or fvcore. Run by hand: ``.venv/bin/python benchmarks/bench_startup.py``.
+them imports torch, fvcore, sympy or rich (``bench_flops.heavy_imports``). Run by hand:
+``.venv/bin/python benchmarks/bench_startup.py``.
 Prints medians over several runs measured in this one run, and the ratios.
 """
 
 from __future__ import annotations
 
-import statistics
-import subprocess
 import sys
-import time
+
+from bench_flops import Case, heavy_imports
 
 RUNS = 7
 COMMANDS = ["", "shapes", "flops", "permute-test", "report", "sweep", "presets", "gpus", "bench"]
 TARGET = 3.0
 
 
-def timed(args: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def median(args: list[str]) -> float:
-    timed(args)  # warm the file cache
-    return statistics.median(timed(args) for _ in range(RUNS))
-
-
-def heavy_imports(args: list[str]) -> list[str]:
-    """Top-level heavy packages imported by ``python args`` (from ``-X importtime``)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, text=True)
-    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
-    return sorted(names & {"torch", "fvcore", "sympy"})
+    case = Case(" ".join(args), args)
+    case.run()  # warm the file cache
+    case.times.clear()
+    for _ in range(RUNS):
+        case.run()
+    return case.median
 
 
 def main() -> int:
@@ -44,7 +35,7 @@ def main() -> int:
     for cmd in COMMANDS:
         args = ["-m", "attncli", *([cmd] if cmd else []), "--help"]
         t = median([py, *args])
-        heavy = heavy_imports(args)
+        heavy = heavy_imports([py, *args])
         ratio = t / base
         worst = max(worst, ratio)
         ok &= ratio <= TARGET and not heavy

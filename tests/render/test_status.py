@@ -22,21 +22,18 @@ def test_silent_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == ""
 
 
-def test_silent_behind_a_pager(monkeypatch: pytest.MonkeyPatch) -> None:
-    """stderr a terminal but stdout a pipe (attncli flops | less): the spinner would draw over the pager."""
+@pytest.mark.parametrize(("stdout", "fmt"), [
+    # stderr a terminal but stdout a pipe (attncli flops | less): the spinner would draw over the pager
+    (io.StringIO, "table"),
+    # JSON on a terminal: nothing but the document
+    (_Tty, "json"),
+], ids=["behind a pager", "with json"])
+def test_silent_behind_a_pager_or_with_json(monkeypatch: pytest.MonkeyPatch, stdout: type[io.StringIO],
+                                            fmt: str) -> None:
     fake = _Tty()
     monkeypatch.setattr(sys, "stderr", fake)
-    monkeypatch.setattr(sys, "stdout", io.StringIO())
-    with status("working", delay=0.0):
-        time.sleep(0.2)
-    assert fake.getvalue() == ""
-
-
-def test_silent_with_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = _Tty()
-    monkeypatch.setattr(sys, "stderr", fake)
-    monkeypatch.setattr(sys, "stdout", _Tty())
-    with status("working", fmt="json", delay=0.0):
+    monkeypatch.setattr(sys, "stdout", stdout())
+    with status("working", fmt=fmt, delay=0.0):
         time.sleep(0.2)
     assert fake.getvalue() == ""
 
