@@ -24,6 +24,10 @@ PER_HEAD_SECONDS = 0.02
 """The time model of the refusal message: seconds per head for one per-head layer."""
 
 
+MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+"""The settings of multi-head latent attention, named as transformers' DeepSeek configs name them."""
+
+
 class SpecError(ValueError):
     """A setting that cannot be used; ``flag`` names the command-line flag at fault."""
 
@@ -68,9 +72,39 @@ class AttnSpec:
     """Causal sliding window W: a query at position p sees keys p-W+1 .. p (``None``: no window)."""
     cache: int = 0
     """N past tokens already in the KV cache; the L query tokens are new and S = N + L."""
+    kv_lora_rank: int | None = None
+    """R, the width of MLA's compressed key/value latent (``--kv-lora-rank``): set, the layer is
+    multi-head latent attention (:mod:`attncli.kinds.mla`); ``None``: standard attention."""
+    q_lora_rank: int | None = None
+    """RQ, MLA's query LoRA rank (``None`` or 0: a direct ``q_proj``, as DeepSeek-V2-Lite)."""
+    qk_nope_head_dim: int | None = None
+    """DN, the part of an MLA query/key head without RoPE (default 128, transformers' default)."""
+    qk_rope_head_dim: int | None = None
+    """DR, the RoPE part of an MLA query/key head, shared by all heads in the key (default 64)."""
+    v_head_dim: int | None = None
+    """DV, an MLA value head (default 128)."""
+    mla_form: str = "auto"
+    """``--mla-form``: naive (K and V expanded from the latent), absorbed (attention over the
+    latent) or auto (absorbed for a decode step, L = 1 with a cache; naive otherwise)."""
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     """Where each setting came from (``--config``/``--preset``): (name in ``to_dict``, origin) pairs,
     e.g. ``("kv_heads", "config.json:num_key_value_heads")``; empty without a config or preset."""
+
+    # ------------------------------------------------------------------ the kind of layer
+    @property
+    def kind(self) -> str:
+        """The kind of attention layer (:mod:`attncli.kinds`): ``mla`` with ``--kv-lora-rank``,
+        else ``standard`` (multi-head, grouped-query or multi-query)."""
+        return "standard" if self.kv_lora_rank is None else "mla"
+
+    @property
+    def form(self) -> str | None:
+        """MLA's form as run: ``naive`` or ``absorbed`` (``auto`` resolved); ``None`` for other kinds."""
+        if self.kind != "mla":
+            return None
+        if self.mla_form != "auto":
+            return self.mla_form
+        return "absorbed" if self.seq == 1 and self.cache > 0 else "naive"
 
     # ------------------------------------------------------------------ resolved sizes
     @property
@@ -148,10 +182,23 @@ class AttnSpec:
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings, as the ``config`` object of every JSON document."""
         d = asdict(self)
+        d["kind"] = self.kind
+        if self.kind == "mla":
+            from attncli.kinds.mla import mla_sizes
+
+            d.update(mla_sizes(self).to_dict())
+            d["mla_form"], d["form"] = self.mla_form, self.form
+            for key in ("kv_heads", "d_head"):
+                d.pop(key)
+        else:
+            for key in MLA_FIELDS:
+                d.pop(key)
+            d.pop("mla_form")
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
-        d["head_dim"] = self.head_dim
-        d["kv_heads"] = self.n_kv_heads
-        del d["d_head"]
+        if self.kind == "standard":
+            d["head_dim"] = self.head_dim
+            d["kv_heads"] = self.n_kv_heads
+            del d["d_head"]
         sources = d.pop("sources")
         if sources:
             d["sources"] = {k: v for k, v in sources}
@@ -173,17 +220,21 @@ class AttnSpec:
             raise SpecError("--seed", f"must be an integer in [-2**63, 2**64), got {self.seed!r}")
         if isinstance(self.cache, bool) or not isinstance(self.cache, int) or self.cache < 0:
             raise SpecError("--cache", f"must be an integer of at least 0, got {self.cache!r}")
-        if self.d_head is None and self.dim % self.heads:
+        if self.d_head is None and self.dim % self.heads and self.kind == "standard":
             raise SpecError("--heads", f"--dim {self.dim} is not divisible by --heads {self.heads} "
                                        "(give --head-dim to choose the head size)")
         if self.n_kv_heads > self.heads or self.heads % self.n_kv_heads:
             raise SpecError("--kv-heads", f"--kv-heads {self.n_kv_heads} must divide --heads {self.heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError("--dropout", f"must be in [0, 1), got {self.dropout}")
-        if self.impl not in IMPLS:
+        if self.impl not in IMPLS and not (self.kind == "mla" and self.impl == "mla"):
             raise SpecError("--impl", f"unknown implementation {self.impl!r}; choose from {', '.join(IMPLS)}")
         if self.mask not in MASKS:
             raise SpecError("--mask", f"unknown mask {self.mask!r}; choose from {', '.join(MASKS)}")
+        if self.kind == "mla":
+            from attncli.kinds.mla import validate_mla
+
+            validate_mla(self)
         if self.impl in SELF_ATTENTION_ONLY:
             for flag, value, default in (("--kdim", self.kdim, self.dim),
                                          ("--vdim", self.vdim, self.dim),
@@ -191,6 +242,11 @@ class AttnSpec:
                 if value is not None and value != default:
                     raise SpecError(flag, f"--impl {self.impl} projects one input (self-attention only); "
                                           f"it cannot take {flag} {value}")
+        if self.kind == "standard":
+            for name in (*MLA_FIELDS, "mla_form"):
+                if getattr(self, name) not in (None, "auto"):
+                    flag = "--" + name.replace("_", "-")
+                    raise SpecError(flag, "applies to multi-head latent attention only; give --kv-lora-rank too")
         self._validate_modern()
         if self.unbatched and self.batch != 1:
             raise SpecError("--unbatched", f"an unbatched input has no batch; drop --batch {self.batch}")

@@ -1,0 +1,230 @@
+"""Multi-head latent attention (MLA): DeepSeek-V2/V3/R1, Kimi K2. Closed forms, params, KV cache.
+
+MLA compresses keys and values into one latent of width R (``kv_lora_rank``) per token, plus a
+RoPE key of width DR (``qk_rope_head_dim``) shared by every head; the cache holds only these
+R + DR values per token and layer. Queries go through an optional LoRA bottleneck of rank RQ
+(``q_lora_rank``). Every head's query and key have DN + DR features (DN without RoPE), its
+value DV (``v_head_dim``). Per token (transformers' ``DeepseekV3Attention``, DeepSeek-V3's
+``inference/model.py``):
+
+- ``q_a_proj`` E x RQ and ``q_b_proj`` RQ x H(DN+DR), or ``q_proj`` E x H(DN+DR) without RQ;
+- ``kv_a_proj`` (transformers' ``kv_a_proj_with_mqa``) E x (R + DR), new tokens only;
+- ``kv_b_proj`` R x H(DN+DV): the latent expanded into per-head keys (DN) and values (DV);
+- ``out_proj`` (``o_proj``) H*DV x E.
+
+Two forms compute the same function:
+
+- **naive** (prefill and training kernels, transformers 5): every one of the S cached latents
+  is expanded through ``kv_b_proj``; QK^T over DN + DR and weights x V over DV per (query, key)
+  pair and head: DN + DR + DV MACs per pair and head (DeepSeek-V3: 320 MACs, 640 FLOPs).
+- **absorbed** (decode in DeepSeek's ``attn_impl="absorb"``, FlashMLA, vLLM's MLA backend):
+  W_UK is folded into the query (``q_absorb``, H x DN x R per token) and W_UV into the output
+  (``out_absorb``, H x R x DV per token); attention runs over the latent itself, one shared
+  "head" of width R + DR (multi-query): QK^T over R + DR, weights x V over R, no ``kv_b_proj``
+  (DeepSeek-V3: 1,088 MACs, 2,176 FLOPs per pair and head).
+
+``auto`` picks absorbed for a decode step (L = 1 with a cache) and naive otherwise, as vLLM's
+MLA backend does. Norms (the two RMSNorms of the bottlenecks) and RoPE have no matmul
+multiply-adds; the norms' weights are parameters. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from attncli.spec import SpecError
+
+if TYPE_CHECKING:
+    from attncli.spec import AttnSpec
+
+NAME = "mla"
+FORMS: tuple[str, ...] = ("auto", "naive", "absorbed")
+"""``--mla-form``."""
+
+DEFAULTS: dict[str, int] = {"qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128}
+"""transformers' ``DeepseekV3Config`` defaults, used when the flag is not given."""
+
+STAGE_LABELS: dict[str, str] = {
+    "q_a_proj": "q down (W_DQ)", "q_b_proj": "q up (W_UQ)", "q_proj": "q proj (W_Q)",
+    "kv_a_proj": "kv down (W_DKV)", "kv_b_proj": "kv up (W_UK,W_UV)", "q_absorb": "q absorb (W_UK)",
+    "qk": "QK^T", "av": "weights x V", "out_absorb": "out absorb (W_UV)", "out_proj": "W_O",
+}
+"""How the tables name each MLA stage."""
+
+SHORT_LABELS: dict[str, str] = {
+    "q_a_proj": "q_a", "q_b_proj": "q_b", "q_proj": "q", "kv_a_proj": "kv_a", "kv_b_proj": "kv_b",
+    "q_absorb": "q_abs", "qk": "QK^T", "av": "AV", "out_absorb": "o_abs", "out_proj": "W_O",
+}
+
+CLOSED_FORMS: dict[str, str] = {
+    "q_a_proj": "B*L*E*RQ", "q_b_proj": "B*L*RQ*H*(DN+DR)", "q_proj": "B*L*E*H*(DN+DR)",
+    "kv_a_proj": "B*L*E*(R+DR)", "kv_b_proj": "B*S*R*H*(DN+DV)", "q_absorb": "B*L*H*DN*R",
+    "out_absorb": "B*L*H*R*DV", "out_proj": "B*L*H*DV*E",
+}
+"""Dense MACs per stage; QK^T and weights x V depend on the form (:data:`ATTENTION_FORMS`)."""
+
+ATTENTION_FORMS: dict[str, dict[str, str]] = {
+    "naive": {"qk": "B*H*L*S*(DN+DR)", "av": "B*H*L*S*DV"},
+    "absorbed": {"qk": "B*H*L*S*(R+DR)", "av": "B*H*L*S*R"},
+}
+
+TERMS = ("R = kv_lora_rank, RQ = q_lora_rank, DN = qk_nope_head_dim, DR = qk_rope_head_dim, "
+         "DV = v_head_dim; S = N + L with a cache of N tokens; the naive form expands all S cached latents")
+"""What the letters of the MLA closed forms stand for."""
+
+
+@dataclass(frozen=True)
+class MlaSizes:
+    """The resolved sizes of one MLA layer."""
+
+    dim: int
+    heads: int
+    kv_lora_rank: int
+    q_lora_rank: int | None
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+    bias: bool
+
+    @property
+    def qk_head_dim(self) -> int:
+        """DN + DR: one head's query and key width."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    @property
+    def latent(self) -> int:
+        """R + DR: what the cache holds per token and layer (values, not bytes)."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kv_lora_rank": self.kv_lora_rank, "q_lora_rank": self.q_lora_rank,
+                "qk_nope_head_dim": self.qk_nope_head_dim, "qk_rope_head_dim": self.qk_rope_head_dim,
+                "v_head_dim": self.v_head_dim}
+
+
+def mla_sizes(spec: AttnSpec) -> MlaSizes:
+    """The MLA sizes of ``spec`` with the defaults filled in (``q_lora_rank`` 0 is ``None``)."""
+    assert spec.kv_lora_rank is not None
+    return MlaSizes(
+        dim=spec.dim, heads=spec.heads, kv_lora_rank=spec.kv_lora_rank,
+        q_lora_rank=spec.q_lora_rank or None,
+        qk_nope_head_dim=DEFAULTS["qk_nope_head_dim"] if spec.qk_nope_head_dim is None else spec.qk_nope_head_dim,
+        qk_rope_head_dim=DEFAULTS["qk_rope_head_dim"] if spec.qk_rope_head_dim is None else spec.qk_rope_head_dim,
+        v_head_dim=DEFAULTS["v_head_dim"] if spec.v_head_dim is None else spec.v_head_dim,
+        bias=spec.bias)
+
+
+REFUSED: tuple[tuple[str, str, str], ...] = (
+    ("kv_heads", "--kv-heads", "MLA's keys and values come from one shared latent, not from K/V heads"),
+    ("d_head", "--head-dim", "MLA's head sizes are --qk-nope-head-dim, --qk-rope-head-dim and --v-head-dim"),
+    ("window", "--window", "a sliding window on MLA is not modelled"),
+    ("kv_seq", "--kv-seq", "MLA here is self-attention (use --cache for past tokens)"),
+    ("kdim", "--kdim", "MLA here is self-attention"),
+    ("vdim", "--vdim", "MLA here is self-attention"),
+)
+"""Spec settings MLA does not take, with the flag and why (each exits 2 when set)."""
+
+
+def validate_mla(spec: AttnSpec) -> None:
+    """The MLA settings' checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag."""
+    for name, flag in (("kv_lora_rank", "--kv-lora-rank"), ("qk_nope_head_dim", "--qk-nope-head-dim"),
+                       ("qk_rope_head_dim", "--qk-rope-head-dim"), ("v_head_dim", "--v-head-dim")):
+        value = getattr(spec, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SpecError(flag, f"must be an integer of at least 1, got {value!r}")
+    rq = spec.q_lora_rank
+    if rq is not None and (isinstance(rq, bool) or not isinstance(rq, int) or rq < 0):
+        raise SpecError("--q-lora-rank", f"must be an integer of at least 0 (0: no query LoRA), got {rq!r}")
+    if spec.mla_form not in FORMS:
+        raise SpecError("--mla-form", f"unknown form {spec.mla_form!r}; choose from {', '.join(FORMS)}")
+    if spec.mla_form == "absorbed" and spec.dropout:
+        raise SpecError("--dropout", "is not modelled with MLA")
+    for name, flag, why in REFUSED:
+        if getattr(spec, name) is not None:
+            raise SpecError(flag, f"does not apply to multi-head latent attention (--kv-lora-rank): {why}")
+    for flag, on, why in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
+                          ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
+                          ("--unbatched", spec.unbatched, "MLA is run batched"),
+                          ("--no-batch-first", not spec.batch_first, "MLA is run batch-first"),
+                          ("--dropout", spec.dropout > 0, "dropout has no multiply-adds and is not modelled"),
+                          ("--impl", spec.impl != NAME, "MLA runs attncli's own MLA layer; choose its form "
+                                                        "with --mla-form")):
+        if on:
+            raise SpecError(flag, f"does not apply to multi-head latent attention (--kv-lora-rank): {why}")
+
+
+# ---------------------------------------------------------------------------- closed forms
+def stages(spec: AttnSpec) -> tuple[str, ...]:
+    """The stages of ``spec``'s form, in the order they run."""
+    m = mla_sizes(spec)
+    q = ("q_a_proj", "q_b_proj") if m.q_lora_rank else ("q_proj",)
+    if spec.form == "absorbed":
+        return (*q, "kv_a_proj", "q_absorb", "qk", "av", "out_absorb", "out_proj")
+    return (*q, "kv_a_proj", "kv_b_proj", "qk", "av", "out_proj")
+
+
+def closed_form_texts(spec: AttnSpec) -> dict[str, str]:
+    """The dense closed form of every stage of ``spec``'s form, as text."""
+    attn = ATTENTION_FORMS[spec.form or "naive"]
+    return {st: attn.get(st, CLOSED_FORMS.get(st, "")) for st in stages(spec)}
+
+
+def closed_form(spec: AttnSpec) -> dict[str, int]:
+    """Dense MACs per stage of ``spec``'s form (see :data:`CLOSED_FORMS`, :data:`ATTENTION_FORMS`)."""
+    m = mla_sizes(spec)
+    b, q_len, s, e, h = spec.batch, spec.seq, spec.s, spec.dim, spec.heads
+    r, rq, dn, dr, dv = m.kv_lora_rank, m.q_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim
+    out: dict[str, int] = {}
+    if rq:
+        out["q_a_proj"] = b * q_len * e * rq                   # (B*L, E) @ (E, RQ)
+        out["q_b_proj"] = b * q_len * rq * h * (dn + dr)       # (B*L, RQ) @ (RQ, H(DN+DR))
+    else:
+        out["q_proj"] = b * q_len * e * h * (dn + dr)          # (B*L, E) @ (E, H(DN+DR))
+    out["kv_a_proj"] = b * q_len * e * (r + dr)                # (B*L, E) @ (E, R+DR): new tokens
+    if spec.form == "absorbed":
+        out["q_absorb"] = b * q_len * h * dn * r               # H x (B*L, DN) @ (DN, R)
+        out["qk"] = b * h * q_len * s * (r + dr)               # H x (L, R+DR) @ (R+DR, S)
+        out["av"] = b * h * q_len * s * r                      # H x (L, S) @ (S, R)
+        out["out_absorb"] = b * q_len * h * r * dv             # H x (B*L, R) @ (R, DV)
+    else:
+        out["kv_b_proj"] = b * s * r * h * (dn + dv)           # (B*S, R) @ (R, H(DN+DV)): every cached latent
+        out["qk"] = b * h * q_len * s * (dn + dr)              # H x (L, DN+DR) @ (DN+DR, S)
+        out["av"] = b * h * q_len * s * dv                     # H x (L, S) @ (S, DV)
+    out["out_proj"] = b * q_len * h * dv * e if spec.out_proj else 0  # (B*L, H*DV) @ (H*DV, E)
+    return out
+
+
+def other_form(spec: AttnSpec) -> AttnSpec:
+    """The same layer in the other form (naive <-> absorbed)."""
+    return spec.with_(mla_form="naive" if spec.form == "absorbed" else "absorbed")
+
+
+def params(spec: AttnSpec) -> dict[str, int]:
+    """Parameters by module as transformers' ``DeepseekV3Attention`` holds them, and ``total``.
+
+    ``attention_bias`` (``--bias``) gives biases to ``q_a_proj``, ``kv_a_proj`` and ``o_proj``;
+    ``q_proj``, ``q_b_proj`` and ``kv_b_proj`` never have one. The two RMSNorms hold RQ and R weights.
+    """
+    m = mla_sizes(spec)
+    e, h, r, rq, dr = m.dim, m.heads, m.kv_lora_rank, m.q_lora_rank, m.qk_rope_head_dim
+    bias = int(m.bias)
+    out: dict[str, int] = {}
+    if rq:
+        out["q_a_proj"] = e * rq + bias * rq
+        out["q_a_layernorm"] = rq
+        out["q_b_proj"] = rq * h * m.qk_head_dim
+    else:
+        out["q_proj"] = e * h * m.qk_head_dim
+    out["kv_a_proj"] = e * (r + dr) + bias * (r + dr)
+    out["kv_a_layernorm"] = r
+    out["kv_b_proj"] = r * h * (m.qk_nope_head_dim + m.v_head_dim)
+    if spec.out_proj:
+        out["out_proj"] = h * m.v_head_dim * e + bias * e
+    out["total"] = sum(out.values())
+    return out
+
+
+def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The latent cache after this step: R + DR values per token, once (no K and V factor 2)."""
+    return spec.batch * spec.s * mla_sizes(spec).latent * bytes_per_element
