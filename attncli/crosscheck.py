@@ -92,7 +92,8 @@ def _expected_ops(ops: Sequence[OpCount]
     return expected, None
 
 
-def flop_counter_check(call: Callable[..., Any], args: Sequence[Any], ops: Sequence[OpCount]) -> FlopCounterCheck:
+def flop_counter_check(call: Callable[..., Any], args: Sequence[Any], ops: Sequence[OpCount],
+                       stage_names: Sequence[str] = STAGES) -> FlopCounterCheck:
     """Run ``call(*args)`` under FlopCounterMode and line its ops up with fvcore's ``ops``."""
     from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
@@ -129,7 +130,7 @@ def flop_counter_check(call: Callable[..., Any], args: Sequence[Any], ops: Seque
         mismatches.append(f"FlopCounterMode counted {len(log)} ops, fvcore {len(expected)}: "
                           "per-stage comparison not possible")
     else:
-        by_stage = dict.fromkeys(STAGES, 0)
+        by_stage = dict.fromkeys(stage_names, 0)
         for i, ((op, stages), (packet, n)) in enumerate(zip(expected, log, strict=True)):
             macs = sum(v for _, v in stages)
             where = f"op {i + 1} ({op.kind} in {relative_name(op.scope) or '(layer)'})"

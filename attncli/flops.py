@@ -16,7 +16,7 @@ shows; :func:`count_variant` counts one spec. Results are frozen dataclasses wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,10 @@ from attncli.formulas import (
     memory,
 )
 from attncli.handles import UNCOUNTED_WHY
+from attncli.kinds import kind_of
 from attncli.roofline import Roofline
 from attncli.spec import AttnSpec
-from attncli.trace import ModuleCount, call_args, caller, count_module, trace_count
+from attncli.trace import ModuleCount, caller, count_module, trace_count
 from attncli.visibility import dense_pairs, spec_visible_pairs
 
 __all__ = [
@@ -70,6 +71,13 @@ class Variant:
     """MACs per stage counting only the (query, key) pairs a mask leaves visible."""
     pairs: tuple[int, int] = (0, 0)
     """(visible, dense) (query, key) pairs of one batch item and head."""
+    spec: AttnSpec | None = field(default=None, compare=False)
+    """The settings this variant was counted with (its kind names its stages and label)."""
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages of this variant's kind and form, in the order they run."""
+        return STAGES if self.spec is None else kind_of(self.spec).stages(self.spec)
 
     @property
     def effective_fvcore_flops(self) -> int:
@@ -78,8 +86,15 @@ class Variant:
 
     @property
     def label(self) -> str:
+        if self.spec is not None:
+            return kind_of(self.spec).variant_label(self.spec)
         heads = "1 head" if self.heads == 1 else f"{self.heads} heads"
         return f"{heads}, {'with' if self.out_proj else 'without'} W_O"
+
+    @property
+    def form(self) -> str | None:
+        """MLA's form (naive or absorbed) of this variant; None for other kinds."""
+        return None if self.spec is None else self.spec.form
 
     @property
     def flops(self) -> int:
@@ -100,6 +115,7 @@ class Variant:
         return {
             "heads": self.heads,
             "out_proj": self.out_proj,
+            **({} if self.form is None else {"form": self.form}),
             "label": self.label,
             "fvcore_flops": self.fvcore_flops,
             "flops": self.flops,
@@ -121,7 +137,7 @@ class Variant:
             "cross_checks": {
                 "closed_form": {"by_stage": dict(self.closed_form),
                                 "total": sum(self.closed_form.values()),
-                                "agree": self.closed_form == {k: self.by_stage.get(k, 0) for k in STAGES}
+                                "agree": self.closed_form == {k: self.by_stage.get(k, 0) for k in self.stages}
                                 and sum(self.closed_form.values()) == self.fvcore_flops},
                 "flop_counter": None if fc is None else {**fc.to_json(),
                                                          "agree": fc.flops == self.flops and not fc.mismatches},
@@ -152,14 +168,15 @@ def _variant_notes(spec: AttnSpec, count: ModuleCount) -> list[str]:
 
 
 def _problems(v_by_stage: Mapping[str, int], total: int, closed: Mapping[str, int],
-              fc: FlopCounterCheck | None, stages_add_up: bool) -> list[str]:
+              fc: FlopCounterCheck | None, stages_add_up: bool,
+              stages: Sequence[str] = STAGES, texts: Mapping[str, str] = CLOSED_FORMS) -> list[str]:
     problems = []
     if not stages_add_up or sum(v_by_stage.values()) != total:
         problems.append(f"fvcore's stages add up to {sum(v_by_stage.values()):,}, its total is {total:,}")
-    for stage in STAGES:
+    for stage in stages:
         got, want = v_by_stage.get(stage, 0), closed[stage]
         if got != want:
-            problems.append(f"{stage}: fvcore {got:,} MACs, closed form {CLOSED_FORMS[stage]} = {want:,}")
+            problems.append(f"{stage}: fvcore {got:,} MACs, closed form {texts[stage]} = {want:,}")
     if v_by_stage.get("other"):
         problems.append(f"fvcore counted {v_by_stage['other']:,} MACs outside the attention stages")
     if fc is not None:
@@ -168,7 +185,7 @@ def _problems(v_by_stage: Mapping[str, int], total: int, closed: Mapping[str, in
                             f"FlopCounterMode {fc.flops:,} FLOPs")
         problems.extend(f"FlopCounterMode {m}" for m in fc.mismatches if "not possible" not in m)
         if fc.by_stage is not None:
-            for stage in STAGES:
+            for stage in stages:
                 got, want = fc.by_stage.get(stage, 0), 2 * v_by_stage.get(stage, 0)
                 if got != want:
                     problems.append(f"{stage}: FlopCounterMode {got:,} FLOPs, fvcore {want // 2:,} MACs x 2")
@@ -176,19 +193,17 @@ def _problems(v_by_stage: Mapping[str, int], total: int, closed: Mapping[str, in
 
 
 def count_variant(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True) -> Variant:
-    """Count ``spec`` as it is (its heads, its ``out_proj``) on the meta device."""
+    """Count ``spec`` as it is (its kind, heads, ``out_proj`` and form) on the meta device."""
     from fvcore.nn import parameter_count
 
-    from attncli import modules
-
-    check_representable(spec)
-    mem = memory(spec, dtype)
-    module = modules.build(spec, "meta")
-    inputs = modules.make_inputs(spec, "meta")
-    args, kwargs = call_args(inputs, spec)
+    kind = kind_of(spec)
+    kind.check_representable(spec)
+    mem = kind.memory(spec, dtype)
+    module, args, kwargs = kind.build_call(spec, "meta")
     call, tensors = caller(module, args, kwargs)
-    count = trace_count(call, tensors)
-    fc = flop_counter_check(call, tensors, count.ops) if cross_check else None
+    stages = kind.stages(spec)
+    count = trace_count(call, tensors, stages, kind.relabel)
+    fc = flop_counter_check(call, tensors, count.ops, stages) if cross_check else None
     params = int(parameter_count(module)[""])
     by_stage, total = dict(count.by_stage), count.total
     notes = _variant_notes(spec, count)
@@ -206,27 +221,22 @@ def count_variant(spec: AttnSpec, dtype: str = "float32", cross_check: bool = Tr
         notes.append(f"nn.MultiheadAttention always applies out_proj (it reads out_proj.weight itself): "
                      f"the traced count includes W_O; its {w_o:,} MACs and out_proj's {o_params:,} "
                      "parameters are subtracted here")
-    closed = closed_form(spec)
-    problems = _problems(by_stage, total, closed, fc, count.stages_add_up)
+    closed = kind.closed_form(spec)
+    problems = _problems(by_stage, total, closed, fc, count.stages_add_up, stages, kind.closed_form_texts(spec))
+    want_params = kind.params(spec)["total"]
+    if params != want_params:
+        problems.append(f"params: the module holds {params:,}, the closed form {want_params:,}")
     eff, eff_problems = effective(by_stage, spec)
     return Variant(spec.heads, spec.out_proj, total, params, by_stage, count, closed, fc, mem,
-                   tuple(notes), tuple(problems) + eff_problems, eff, (spec_visible_pairs(spec), dense_pairs(spec)))
+                   tuple(notes), tuple(problems) + eff_problems, eff, (spec_visible_pairs(spec), dense_pairs(spec)),
+                   spec)
 
 
 # ---------------------------------------------------------------------------- the report
 def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
-    """The four variants in the seed's order: 1 head without W_O, H heads with W_O, H heads
-    without W_O, 1 head with W_O (two when H = 1).
-
-    One head keeps the seed's meaning: a single head of width H*d, with one K/V head.
-    """
-    pairs = [(1, False), (spec.heads, True), (spec.heads, False), (1, True)]
-    seen: list[tuple[int, bool]] = []
-    for pair in pairs:
-        if pair not in seen:
-            seen.append(pair)
-    one_head = {"kv_heads": None, "d_head": None if spec.d_head is None else spec.inner}
-    return [spec.with_(heads=h, out_proj=o, **(one_head if h == 1 else {})) for h, o in seen]
+    """The variants ``attncli flops`` counts for ``spec``'s kind, the layer as configured first
+    (standard: the seed's four (heads, W_O) pairs; MLA: its form and the other form)."""
+    return kind_of(spec).variant_specs(spec)
 
 
 @dataclass(frozen=True)
@@ -282,7 +292,7 @@ class FlopsReport:
             "schema": SCHEMA,
             "config": {**self.spec.to_dict(), "dtype": self.dtype},
             "convention": dict(CONVENTION),
-            "closed_forms": dict(CLOSED_FORMS),
+            "closed_forms": kind_of(self.spec).closed_form_texts(self.spec),
             "variants": [v.to_json() for v in self.variants],
             "conclusion": {"heads_cost": self.heads_cost, "out_proj_cost": self.out_proj_cost,
                            "out_proj_percent": None if pct is None else round(pct, 4)},
@@ -303,8 +313,9 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     roofline of the layer as configured on that accelerator."""
     from attncli.roofline import for_spec
 
-    memory(spec, dtype)  # validates --dtype before any work
-    check_representable(spec)  # H heads: the largest attention matrix of the four
+    kind = kind_of(spec)
+    kind.memory(spec, dtype)  # validates --dtype before any work
+    kind.check_representable(spec)  # H heads: the largest attention matrix of the four
     roofline = None if gpu is None else for_spec(spec, gpu, dtype)  # an unknown --gpu fails before counting
     variants = tuple(count_variant(s, dtype, cross_check) for s in variant_specs(spec))
     notes = []

@@ -333,11 +333,12 @@ def estimate(dims: LayerDims, dense_macs: Mapping[str, int], effective_macs: Map
 
 # ---------------------------------------------------------------------------- one spec
 def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
-    """(effective, dense) MACs per stage of ``spec``, from the closed forms (the counts
+    """(effective, dense) MACs per stage of ``spec``, from its kind's closed forms (the counts
     ``attncli flops`` checks fvcore and FlopCounterMode against)."""
-    from attncli.formulas import closed_form, effective
+    from attncli.formulas import effective
+    from attncli.kinds import kind_of
 
-    dense = closed_form(spec)
+    dense = kind_of(spec).closed_form(spec)
     eff, _ = effective(dense, spec)
     return eff, dense
 
@@ -353,9 +354,20 @@ def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
 
 
 def for_spec(spec: AttnSpec, device: Gpu | str, dtype: str) -> Roofline:
-    """The roofline of ``spec`` on ``device`` (a name of ``attncli gpus``) at ``dtype``.
+    """The roofline of ``spec`` on ``device`` (a name of ``attncli gpus``) at ``dtype``: its kind
+    says which kernels move how many elements (:meth:`attncli.kinds.base.Kind.kernel_elements`).
 
     :class:`SpecError` on ``--gpu`` / ``--dtype`` for a name the table does not have.
     """
+    from attncli.kinds import kind_of
+
+    g = gpu(device) if isinstance(device, str) else device
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    peak, bw, n = g.peak(dtype), g.bandwidth_bytes_per_s, DTYPE_BYTES[dtype]
     effective_macs, dense_macs = layer_macs(spec)
-    return estimate(layer_dims(spec, dtype), dense_macs, effective_macs, device, dtype)
+    kind = kind_of(spec)
+    kernels = [_kernel([_stage(name, macs, elements * n, peak, bw)
+                        for name, macs, elements in kind.kernel_elements(spec, naive, dense_macs, effective_macs)],
+                       peak, bw) for naive in (False, True)]
+    return Roofline(g.name, g.label, dtype, peak, bw, kernels[0], kernels[1], g.source)

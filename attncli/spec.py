@@ -279,7 +279,7 @@ class AttnSpec:
                 if on:
                     raise SpecError("--cache", f"cannot be combined with {flag} (nn.MultiheadAttention's extra "
                                                "keys belong to a layer without a cache)")
-        if self.impl not in MODERN_IMPLS:
+        if self.impl not in MODERN_IMPLS and self.kind == "standard":
             can = ", ".join(MODERN_IMPLS)
             for flag, used in (("--kv-heads", self.n_kv_heads != self.heads),
                                ("--head-dim", self.d_head is not None and self.d_head * self.heads != self.dim),

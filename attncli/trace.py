@@ -14,7 +14,7 @@ kernels (about 1.3 s); the CLI answers that import with a placeholder while it c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,19 +128,36 @@ def _has_forward(module: nn.Module) -> bool:
                                         nn.ModuleList.forward, nn.ModuleDict.forward)
 
 
-def trace_count(call: nn.Module, tensors: tuple[Tensor, ...]) -> ModuleCount:
+def trace_count(call: nn.Module, tensors: tuple[Tensor, ...], stages: Sequence[str] = STAGES,
+                relabel: Callable[[str, str], str] | None = None) -> ModuleCount:
+    """Trace ``call(*tensors)`` with fvcore and attncli's handles.
+
+    ``stages`` are the layer's stage names (its kind's, :mod:`attncli.kinds`), every one present
+    in ``by_stage``; ``relabel(scope, stage)`` renames the stage the data-flow rules gave an op
+    run in submodule ``scope`` (a kind whose stages are not q/k/v/W_O names them so).
+    """
     from fvcore.nn import FlopCountAnalysis
 
-    from attncli.handles import StageRecorder, all_handles
+    from attncli.handles import OpCount, StageRecorder, all_handles
 
     recorder = StageRecorder(len(tensors), all_handles())
     analysis = (FlopCountAnalysis(call, tensors).set_op_handle(**recorder.handles())
                 .unsupported_ops_warnings(False).uncalled_modules_warnings(False)
                 .tracer_warnings("none"))
     total = int(analysis.total())
-    by_stage = dict.fromkeys(STAGES, 0)
+    records = list(recorder.records)
+    if relabel is not None:
+        renamed = []
+        for op in records:
+            merged: dict[str, int] = {}
+            for stage, n in op.stages:
+                new = relabel(relative_name(op.scope), stage)
+                merged[new] = merged.get(new, 0) + n
+            renamed.append(OpCount(op.kind, op.scope, op.flops, tuple(merged.items())))
+        records = renamed
+    by_stage = dict.fromkeys(stages, 0)
     sources: dict[str, list[str]] = {}
-    for op in recorder.records:
+    for op in records:
         for stage, n in op.stages:
             by_stage[stage] = by_stage.get(stage, 0) + n
             # NOTE: heads.0.q, heads.1.q, ... -> heads.*.q: one line per kind of module.
@@ -162,7 +179,7 @@ def trace_count(call: nn.Module, tensors: tuple[Tensor, ...]) -> ModuleCount:
         stage_sources={k: tuple(v) for k, v in sources.items()},
         uncounted_ops=dict(sorted(analysis.unsupported_ops().items())),
         uncalled_modules=uncalled,
-        ops=tuple(recorder.records),
+        ops=tuple(records),
     )
 
 

@@ -250,11 +250,12 @@ def test_flop_counter_on_cpu_misses_sdpa() -> None:
 
 def test_disagreement_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     import attncli.flops as core
+    import attncli.formulas
 
     def wrong(spec: AttnSpec) -> dict[str, int]:
         return {**closed(spec), "qk": 1}
 
-    monkeypatch.setattr(core, "closed_form", wrong)
+    monkeypatch.setattr(attncli.formulas, "closed_form", wrong)
     v = core.count_variant(BASE)
     assert not v.agree and any(p.startswith("qk: fvcore") for p in v.problems)
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
+    from attncli.formulas import Memory
     from attncli.spec import AttnSpec
 
 NAME = "mla"
@@ -228,3 +229,121 @@ def params(spec: AttnSpec) -> dict[str, int]:
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The latent cache after this step: R + DR values per token, once (no K and V factor 2)."""
     return spec.batch * spec.s * mla_sizes(spec).latent * bytes_per_element
+
+
+KV_FORM = "B*S*(R+DR)"
+
+
+def memory(spec: AttnSpec, dtype: str) -> Memory:
+    """The attention matrix (B, H, L, S), the main activations of ``spec``'s form and the latent cache."""
+    from attncli.choices import DTYPE_BYTES
+    from attncli.formulas import Memory
+
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
+    n = DTYPE_BYTES[dtype]
+    m = mla_sizes(spec)
+    b, h, q_len, s = spec.batch, spec.heads, spec.seq, spec.s
+    attn = b * h * q_len * s * n
+    acts = {"q": b * q_len * h * m.qk_head_dim * n, "latent": b * s * m.latent * n}
+    if spec.form == "absorbed":
+        acts["q_latent"] = b * q_len * h * m.latent * n
+        acts["context_latent"] = b * q_len * h * m.kv_lora_rank * n
+    else:
+        acts["k"] = b * s * h * m.qk_head_dim * n
+        acts["v"] = b * s * h * m.v_head_dim * n
+    acts.update(scores=attn, weights=attn, context=b * q_len * h * m.v_head_dim * n)
+    if spec.out_proj:
+        acts["output"] = b * q_len * spec.dim * n
+    return Memory(dtype, n, attn, acts, kv_cache_bytes(spec, n))
+
+
+def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
+    """The layer in the form it runs (``--mla-form``, auto resolved), then in the other form."""
+    run = spec.with_(mla_form=spec.form or "naive")
+    return [run, other_form(run)]
+
+
+def variant_label(spec: AttnSpec) -> str:
+    return f"{spec.heads} heads, {spec.form} form"
+
+
+def variants_note(spec: AttnSpec) -> str:
+    return ("below it the same layer in the other form (naive: K and V expanded from every cached latent; "
+            "absorbed: attention over the latent, W_UK and W_UV folded in)")
+
+
+def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    from attncli.kinds import mla_torch
+
+    module = mla_torch.build(spec, device)
+    args, kwargs = mla_torch.make_args(spec, device)
+    return module, args, kwargs
+
+
+def relabel(scope: str, stage: str) -> str:
+    """Attention matmuls keep the stage the data flow gave them; every other op is named by the
+    submodule that ran it (:data:`attncli.kinds.mla_torch.SCOPE_STAGES`), else ``other``."""
+    if stage in ("qk", "av"):
+        return stage
+    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+
+
+SCOPE_STAGES: dict[str, str] = {
+    "q_a_proj": "q_a_proj", "q_b_proj": "q_b_proj", "q_proj": "q_proj", "kv_a_proj_with_mqa": "kv_a_proj",
+    "kv_b_proj": "kv_b_proj", "q_absorb": "q_absorb", "out_absorb": "out_absorb", "o_proj": "out_proj",
+}
+"""Submodule of attncli's MLA layer (transformers' names) -> the stage its matmuls belong to."""
+
+
+def _linear(tokens: int, d_in: int, d_out: int, bias: bool) -> int:
+    """Elements a linear layer moves: reads (tokens, d_in) and W (d_out, d_in) (+b), writes (tokens, d_out)."""
+    return tokens * d_in + d_in * d_out + (d_out if bias else 0) + tokens * d_out
+
+
+def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
+                    effective: dict[str, int]) -> list[tuple[str, int, int]]:
+    """The roofline's kernels of ``spec``'s form. Absorbed attention reads the latent cache
+    (B, S, R + DR) once for all heads; naive attention reads the expanded K and V of every head."""
+    m = mla_sizes(spec)
+    macs = dense if naive else effective
+    b, h, q_len, s, e = spec.batch, spec.heads, spec.seq, spec.s, spec.dim
+    r, rq, dn, dr, dv = m.kv_lora_rank, m.q_lora_rank, m.qk_nope_head_dim, m.qk_rope_head_dim, m.v_head_dim
+    bl = b * q_len
+    out: list[tuple[str, int, int]] = []
+    if rq:
+        out += [("q_a_proj", macs["q_a_proj"], _linear(bl, e, rq, m.bias)),
+                ("q_b_proj", macs["q_b_proj"], _linear(bl, rq, h * m.qk_head_dim, False))]
+    else:
+        out.append(("q_proj", macs["q_proj"], _linear(bl, e, h * m.qk_head_dim, False)))
+    out.append(("kv_a_proj", macs["kv_a_proj"], _linear(bl, e, m.latent, m.bias)))
+    if spec.form == "absorbed":
+        q_w, k, v, ctx = h * (r + dr), b * s * m.latent, b * s * r, bl * h * r
+        out.append(("q_absorb", macs["q_absorb"], bl * h * dn + h * dn * r + bl * h * r))
+    else:
+        q_w, k, v, ctx = h * m.qk_head_dim, b * s * h * m.qk_head_dim, b * s * h * dv, bl * h * dv
+        out.append(("kv_b_proj", macs["kv_b_proj"], _linear(b * s, r, h * (dn + dv), False)))
+    q, attn = bl * q_w, b * h * q_len * s
+    if naive:
+        out += [("qk", macs["qk"], q + k + attn), ("softmax", 0, 2 * attn), ("av", macs["av"], attn + v + ctx)]
+    else:
+        out.append(("attention", macs["qk"] + macs["av"], q + (k if spec.form == "absorbed" else k + v) + ctx))
+    if spec.form == "absorbed":
+        out.append(("out_absorb", macs["out_absorb"], ctx + h * r * dv + bl * h * dv))
+    if spec.out_proj:
+        out.append(("out_proj", macs["out_proj"], _linear(bl, h * dv, e, m.bias)))
+    return out
+
+
+def check_representable(spec: AttnSpec) -> None:
+    """Refuse an attention matrix or expanded K/V torch cannot describe (2**63 bytes at float32)."""
+    from attncli.formulas import TORCH_MAX_BYTES
+
+    m = mla_sizes(spec)
+    for what, elements, flag in (
+            ("the attention matrix (B, H, L, S)", spec.batch * spec.heads * spec.seq * spec.s, "--seq"),
+            ("the expanded keys (B, H, S, DN+DR)", spec.batch * spec.heads * spec.s * m.qk_head_dim, "--heads"),
+            ("the q projection weight", spec.dim * spec.heads * m.qk_head_dim, "--dim")):
+        if elements * 4 > TORCH_MAX_BYTES:
+            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
+                                  "even on the meta device (2**63 bytes)")

@@ -62,7 +62,7 @@ def test_check_passes_when_everything_agrees(cli: Any) -> None:
 
 
 def test_disagreement_is_loud_and_check_exits_1(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import attncli.flops as core
+    import attncli.formulas as core
 
     real = core.closed_form
     monkeypatch.setattr(core, "closed_form", lambda spec: {**real(spec), "av": 0})

@@ -1,0 +1,68 @@
+"""What every kind of attention layer answers: the :class:`Kind` protocol (no torch).
+
+A kind is a module (:mod:`attncli.kinds.standard`, :mod:`attncli.kinds.mla`) with these
+names. All counts are MACs (see :mod:`attncli.formulas` for the convention); stage names are
+the keys of ``by_stage`` in every JSON document.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from attncli.formulas import Memory
+    from attncli.spec import AttnSpec
+
+
+class Kind(Protocol):
+    NAME: str
+    """The kind's name, as ``config.kind`` in JSON."""
+    STAGE_LABELS: dict[str, str]
+    """How the tables name each stage (every stage of every form, and ``other``)."""
+    SHORT_LABELS: dict[str, str]
+    """Narrow column heads for each stage."""
+    TERMS: str
+    """What the letters of the closed forms stand for."""
+    KV_FORM: str
+    """The KV cache's closed form in bytes, as the memory tables print it."""
+
+    def stages(self, spec: AttnSpec) -> tuple[str, ...]:
+        """The stages of ``spec``, in the order they run."""
+
+    def closed_form(self, spec: AttnSpec) -> dict[str, int]:
+        """Dense MACs of every stage of :meth:`stages`."""
+
+    def closed_form_texts(self, spec: AttnSpec) -> dict[str, str]:
+        """The closed form of every stage, as text."""
+
+    def params(self, spec: AttnSpec) -> dict[str, int]:
+        """Parameters by part, and ``total``, as the layer holds them."""
+
+    def kv_cache_bytes(self, spec: AttnSpec, bytes_per_element: int) -> int:
+        """What the layer's cache holds after this step (B sequences of S tokens)."""
+
+    def memory(self, spec: AttnSpec, dtype: str) -> Memory:
+        """The attention matrix, the activations and the KV cache of one forward pass."""
+
+    def variant_specs(self, spec: AttnSpec) -> list[AttnSpec]:
+        """The variants ``attncli flops`` counts: the layer as configured first."""
+
+    def variant_label(self, spec: AttnSpec) -> str:
+        """How a variant is named in tables and JSON."""
+
+    def variants_note(self, spec: AttnSpec) -> str:
+        """One sentence under the variants table: what the rows after the first are."""
+
+    def build_call(self, spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+        """The torch module attncli traces for ``spec`` and the arguments of one call (imports torch)."""
+
+    def relabel(self, scope: str, stage: str) -> str:
+        """The stage of an op the tracer attributed to ``stage``, run in submodule ``scope``."""
+
+    def kernel_elements(self, spec: AttnSpec, naive: bool, dense: dict[str, int],
+                        effective: dict[str, int]) -> list[tuple[str, int, int]]:
+        """The roofline's kernels: (name, MACs, elements moved) for a fused attention kernel
+        (``naive`` False: effective MACs) or a naive one (dense MACs, scores materialised)."""
+
+    def check_representable(self, spec: AttnSpec) -> None:
+        """Refuse (SpecError naming the flag) sizes torch cannot describe, before anything is built."""
