@@ -22,7 +22,12 @@ What is measured, and how:
 - Memory: the prediction is the memory model (:func:`attncli.flops.memory`: activations) plus
   the weights and the inputs at the dtype, for the forward pass; measured peak on CUDA is
   ``torch.cuda.max_memory_allocated`` (CPU reports none). A size the prediction says will not
-  fit is refused (:class:`SpecError`) before anything is allocated.
+  fit in :func:`available_memory` is refused (:class:`SpecError`) before anything is allocated.
+
+The limits a run is held to (the memory prediction and its refusal, ``--min-run-time``'s
+bound, the ``--max-time`` check) are in :mod:`attncli.benchlimits`; the rows, the report and
+its JSON in :mod:`attncli.benchreport`. This module re-exports their names, so
+``from attncli.bench import BenchReport, check_fits, with_max_time`` keeps working.
 
 Importing this module does not import torch; :func:`run_bench` does.
 """
@@ -33,10 +38,21 @@ import os
 import platform
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from attncli.choices import BENCH_DTYPES, DTYPE_BYTES
+from attncli.benchlimits import (
+    HEADROOM,
+    MAX_MIN_RUN_TIME,
+    check_fits,
+    gib,
+    input_bytes,
+    predicted_memory,
+    weight_bytes,
+    with_max_time,
+)
+from attncli.benchreport import CONVENTION, MIN_BLOCKS_FOR_IQR, SCHEMA, BenchReport, Row, Skipped
+from attncli.choices import BENCH_DTYPES
 from attncli.formulas import TRAINING_FACTOR
 from attncli.roofline import Roofline, for_spec, layer_macs, match_device
 from attncli.spec import IMPLS, AttnSpec, SpecError
@@ -44,7 +60,10 @@ from attncli.spec import IMPLS, AttnSpec, SpecError
 if TYPE_CHECKING:
     import torch
 
-SCHEMA = "attncli.bench/1"
+__all__ = ["BACKENDS", "BACKWARD_FACTOR", "CONVENTION", "DEVICES", "DTYPES", "HEADROOM", "MAX_MIN_RUN_TIME",
+           "MIN_BLOCKS_FOR_IQR", "SCHEMA", "BenchReport", "Plan", "Row", "Skipped", "available_memory",
+           "check_device", "check_fits", "cpu_name", "device_name", "environment", "gib", "input_bytes", "measure",
+           "plan", "predicted_memory", "run_bench", "weight_bytes", "with_max_time"]
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 DTYPES: tuple[str, ...] = BENCH_DTYPES
@@ -57,201 +76,8 @@ BACKENDS: dict[str, str] = {
 }
 """SDPA backends timed on CUDA: our name -> ``torch.nn.attention.SDPBackend`` member."""
 
-MIN_BLOCKS_FOR_IQR = 4
-"""Fewer timed blocks than this have no interquartile range worth the name (1 block gave 0.0)."""
-
 BACKWARD_FACTOR = TRAINING_FACTOR
 """Forward + backward FLOPs with backward = 2 x forward (:data:`attncli.formulas.TRAINING_FACTOR`)."""
-
-CONVENTION: dict[str, str] = {
-    "flops": "2 x MACs, effective count (only the (query, key) pairs a mask leaves visible)",
-    "dense_flops": "2 x MACs, dense count (masked scores computed too)",
-    "backward": "forward + backward counted as 3 x forward (backward = 2 x forward by convention)",
-    "median_s": "median per-call time over torch.utils.benchmark blocks (blocked_autorange)",
-    "iqr_s": f"interquartile range of the blocks' per-call times; null with fewer than {MIN_BLOCKS_FOR_IQR} "
-             "blocks (no spread was measured: raise --min-run-time)",
-    "achieved_flops_per_s": "flops / median_s",
-    "roofline_fraction": "fused-kernel roofline time on the GPU (3x with backward) / median_s (1.0 = the roofline)",
-    "predicted_memory_bytes": "memory model: forward activations (attncli.flops.memory) + weights + inputs",
-    "peak_memory_bytes": "torch.cuda.max_memory_allocated during the row (CPU: none reported)",
-}
-
-
-# ---------------------------------------------------------------------------- counts for one spec
-# ---------------------------------------------------------------------------- memory
-def weight_bytes(spec: AttnSpec, dtype: str) -> int:
-    from attncli.shapes import closed_form_params
-
-    return closed_form_params(spec)["total"] * DTYPE_BYTES[dtype]
-
-
-def input_bytes(spec: AttnSpec, dtype: str) -> int:
-    """Query (and key, value when they are separate tensors) at ``dtype``."""
-    n = DTYPE_BYTES[dtype]
-    b, e = spec.batch, spec.dim
-    extra = 0 if spec.is_self_attention else b * spec.s * (spec.k_dim + spec.v_dim)
-    return (b * spec.seq * e + extra) * n
-
-
-def predicted_memory(spec: AttnSpec, dtype: str) -> int:
-    """Bytes one forward pass needs by the memory model: activations + weights + inputs."""
-    from attncli.flops import memory
-
-    return memory(spec, dtype).activations_total + weight_bytes(spec, dtype) + input_bytes(spec, dtype)
-
-
-def _address_space_left() -> int | None:
-    """Bytes this process may still map under an address-space limit (RLIMIT_AS), or None."""
-    try:
-        import resource
-
-        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-        if soft == resource.RLIM_INFINITY:
-            return None
-        with open("/proc/self/status", encoding="ascii") as fh:
-            used = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:")), 0)
-        return max(0, soft - used)
-    except (ImportError, OSError, ValueError):
-        return None
-
-
-def available_memory(device: str) -> tuple[int | None, str]:
-    """(bytes free, where the figure comes from); (None, why) when it cannot be read."""
-    if device == "cuda":
-        import torch
-
-        free, _total = torch.cuda.mem_get_info()
-        return int(free), "CUDA free memory"
-    found: tuple[int | None, str] = (None, "no /proc/meminfo")
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    found = (int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo")
-                    break
-    except OSError:
-        pass
-    # NOTE: a process under ulimit -v (RLIMIT_AS) fails to allocate long before RAM runs out.
-    left = _address_space_left()
-    if left is not None and (found[0] is None or left < found[0]):
-        found = (left, "the address-space limit, ulimit -v")
-    return found
-
-
-HEADROOM = 2
-"""The memory model counts the tensors a forward pass keeps; temporaries (masked copies of the
-scores, softmax's output before dropout, per-head stacks) and the allocator's slack come on top.
-A size is refused when HEADROOM x the prediction exceeds what is available."""
-
-
-def gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
-
-
-def _culprit(spec: AttnSpec, dtype: str) -> str:
-    """The flag that drives the prediction: the keys' length for the attention matrices (the
-    cache when the N cached tokens outnumber the L new ones), else the width for the weights,
-    else the batch."""
-    from attncli.flops import memory
-
-    m = memory(spec, dtype)
-    total = predicted_memory(spec, dtype)
-    if spec.cache > spec.seq and 2 * (m.kv_cache + 2 * m.attention_matrix) >= total:
-        return "--cache"
-    if 2 * m.attention_matrix * 2 >= total:
-        return "--kv-seq" if spec.kv_seq is not None and spec.s > spec.seq else "--seq"
-    if 2 * weight_bytes(spec, dtype) >= total:
-        return "--dim"
-    return "--batch"
-
-
-MAX_MIN_RUN_TIME = 60.0
-"""The longest --min-run-time accepted, in seconds per row."""
-
-
-def check_fits(spec: AttnSpec, dtype: str, device: str, available: int | None, source: str) -> None:
-    """Refuse (SpecError) a size the memory model says will not fit in ``available`` bytes."""
-    need = predicted_memory(spec, dtype)
-    if available is not None and HEADROOM * need > available:
-        raise SpecError(_culprit(spec, dtype),
-                        f"one forward pass needs about {gib(need)} on {device} by the memory model "
-                        f"(activations + weights + inputs at {dtype}), {HEADROOM}x that with temporaries, "
-                        f"and only {gib(available)} is available ({source}); nothing was run")
-
-
-# ---------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class Row:
-    """One measured implementation (and SDPA backend)."""
-
-    impl: str
-    backend: str | None
-    median_s: float
-    iqr_s: float | None
-    flops: int
-    dense_flops: int
-    runs: int
-    blocks: int
-    predicted_memory_bytes: int
-    peak_memory_bytes: int | None = None
-    roofline_time_s: float | None = None
-
-    @property
-    def achieved_flops_per_s(self) -> float:
-        return self.flops / self.median_s
-
-    @property
-    def roofline_fraction(self) -> float | None:
-        return None if self.roofline_time_s is None else self.roofline_time_s / self.median_s
-
-    @property
-    def label(self) -> str:
-        return self.impl if self.backend is None else f"{self.impl} [{self.backend}]"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"impl": self.impl, "backend": self.backend, "median_s": self.median_s, "iqr_s": self.iqr_s,
-                "flops": self.flops, "dense_flops": self.dense_flops,
-                "achieved_flops_per_s": self.achieved_flops_per_s, "roofline_fraction": self.roofline_fraction,
-                "peak_memory_bytes": self.peak_memory_bytes, "predicted_memory_bytes": self.predicted_memory_bytes,
-                "runs": self.runs, "blocks": self.blocks}
-
-
-@dataclass(frozen=True)
-class Skipped:
-    impl: str
-    reason: str
-    backend: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"impl": self.impl, "backend": self.backend, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class BenchReport:
-    """Every row measured for one spec on one device, and what was skipped."""
-
-    spec: AttnSpec
-    device: str
-    dtype: str
-    backward: bool
-    min_run_time: float
-    environment: dict[str, Any]
-    rows: tuple[Row, ...]
-    skipped: tuple[Skipped, ...]
-    roofline: Roofline | None = None
-    checks: tuple[dict[str, Any], ...] = field(default=())
-
-    def row(self, impl: str, backend: str | None = None) -> Row | None:
-        return next((r for r in self.rows if r.impl == impl and r.backend == backend), None)
-
-    def to_json(self) -> dict[str, Any]:
-        config = {**self.spec.to_dict(), "device": self.device, "dtype": self.dtype, "backward": self.backward,
-                  "min_run_time_s": self.min_run_time}
-        return {"schema": SCHEMA, "config": config, "environment": dict(self.environment),
-                "convention": dict(CONVENTION), "measured": True,
-                "results": [r.to_json() for r in self.rows], "skipped": [s.to_json() for s in self.skipped],
-                "roofline": None if self.roofline is None else self.roofline.to_json(),
-                "checks": [dict(c) for c in self.checks]}
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -297,6 +123,44 @@ def device_name(device: str) -> str:
 
         return str(torch.cuda.get_device_name())
     return cpu_name()
+
+
+def _address_space_left() -> int | None:
+    """Bytes this process may still map under an address-space limit (RLIMIT_AS), or None."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as fh:
+            used = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:")), 0)
+        return max(0, soft - used)
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def available_memory(device: str) -> tuple[int | None, str]:
+    """(bytes free, where the figure comes from); (None, why) when it cannot be read."""
+    if device == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return int(free), "CUDA free memory"
+    found: tuple[int | None, str] = (None, "no /proc/meminfo")
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found = (int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo")
+                    break
+    except OSError:
+        pass
+    # NOTE: a process under ulimit -v (RLIMIT_AS) fails to allocate long before RAM runs out.
+    left = _address_space_left()
+    if left is not None and (found[0] is None or left < found[0]):
+        found = (left, "the address-space limit, ulimit -v")
+    return found
 
 
 def environment(device: str, dtype: str) -> dict[str, Any]:
@@ -446,21 +310,4 @@ def _measure_all(todo: Plan, device: str, dtype: str, backward: bool, min_run_ti
             continue
         rows.append(Row(s.impl, backend, median, iqr, flops, dense_flops, runs, blocks, predicted, peak, roof_time))
     return rows, skipped
-
-
-def with_max_time(report: BenchReport, max_time: float) -> tuple[BenchReport, str | None]:
-    """Add the ``--max-time`` check on the configured impl (default backend); (report, failure or None)."""
-    from dataclasses import replace
-
-    if not max_time > 0:
-        raise SpecError("--max-time", f"must be a positive number of seconds, got {max_time}")
-    impl = report.spec.impl
-    row = report.row(impl)
-    if row is None:
-        raise SpecError("--max-time", f"--impl {impl} was not measured, so there is nothing to check")
-    passed = row.median_s <= max_time
-    check = {"name": "max-time", "impl": impl, "limit_s": max_time, "median_s": row.median_s, "passed": passed}
-    message = None if passed else (f"--max-time: {impl} took {row.median_s:.6g} s per call (median), "
-                                   f"over the budget of {max_time:g} s")
-    return replace(report, checks=(*report.checks, check)), message
 
