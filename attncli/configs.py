@@ -4,9 +4,12 @@
 :func:`load_preset` one of the presets in ``attncli/data/presets.json``; both return a
 :class:`LayerSettings` that says, per value, where it came from. :func:`merge` lays the flags
 the user passed on top and returns the keyword arguments for :class:`attncli.spec.AttnSpec`
-(``dim``, ``heads``, ``kv_heads``, ``head_dim``, ``window``, ``bias``, ``mask``) with their
+(``dim``, ``heads``, ``kv_heads``, ``head_dim``, ``window``, ``bias``, ``mask``, or for multi-head
+latent attention the five MLA sizes instead of ``kv_heads`` and ``head_dim``) with their
 provenance. Every problem is a one-line :class:`~attncli.spec.SpecError` naming ``--config``
-or ``--preset``. Nothing here imports torch.
+or ``--preset``; a config whose layer attncli does not model is refused by
+:mod:`attncli.guard`, which also names what attncli reads but does not count. Nothing here
+imports torch.
 
 Conventions: one layer is described, layer 0 (models that alternate local and global layers
 say so in ``notes``); an encoder-decoder config describes its encoder self-attention; ``bias``
@@ -23,10 +26,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from attncli.spec import SpecError
+from attncli import guard
+from attncli.spec import MLA_FIELDS, SpecError
 
-LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "mask")
-"""The :class:`~attncli.spec.AttnSpec` keywords a config or preset sets."""
+LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "mask", *MLA_FIELDS)
+"""The :class:`~attncli.spec.AttnSpec` keywords a config or preset sets (``head_dim`` is ``d_head``
+there); an MLA layer sets the :data:`~attncli.spec.MLA_FIELDS` and never ``kv_heads``/``head_dim``."""
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
@@ -39,6 +44,16 @@ HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
 KV_HEADS_KEYS = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num")
 HEAD_DIM_KEYS = ("head_dim", "d_kv", "kv_channels")
 BIAS_KEYS = ("attention_bias", "qkv_bias", "bias", "use_bias", "add_qkv_bias")
+OTHER_READ_KEYS = ("sliding_window", "use_sliding_window", "max_window_layers", "sliding_window_pattern",
+                   "multi_query", "is_decoder", "is_encoder_decoder", "architectures", "model_type")
+READ_KEYS = (*HIDDEN_KEYS, *HEADS_KEYS, *KV_HEADS_KEYS, *HEAD_DIM_KEYS, *BIAS_KEYS, *MLA_FIELDS, *OTHER_READ_KEYS)
+"""Every field :func:`read_hf_config` may read."""
+
+MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+                                "v_head_dim": 128}
+"""transformers' ``DeepseekV3Config`` (and ``DeepseekV2Config``) defaults for an MLA field a config omits."""
+QWEN_WINDOW_FAMILIES = frozenset({"qwen2", "qwen2_moe", "qwen3", "qwen3_moe"})
+"""Families whose window starts at ``max_window_layers`` (transformers' Qwen2/Qwen3 config classes)."""
 
 # NOTE: architectures whose config.json does not state the attention bias. Read from each
 # model's modeling_*.py in transformers: GPT-2 Conv1D, BERT/RoBERTa/ViT nn.Linear default
@@ -48,12 +63,15 @@ ARCH_BIAS: dict[str, bool] = {
     "gpt2": True, "bert": True, "roberta": True, "vit": True, "distilbert": True, "gpt_neox": True,
     "opt": True, "bloom": True, "gptj": False, "llama": False, "mistral": False, "mixtral": False,
     "gemma": False, "gemma2": False, "t5": False, "qwen2": True,
+    # NOTE: transformers' DeepseekV2Config/DeepseekV3Config default attention_bias to False.
+    "deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False,
 }
 ARCH_BIAS_NOTES: dict[str, str] = {
     "qwen2": "q/k/v projections have biases, o_proj has none; bias=true counts one o bias the model lacks",
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
-                      "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode"})
+                      "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
+                      "kimi_k2", "gemma3_text", "gpt_oss"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -64,31 +82,46 @@ class LayerSettings:
     ``sources`` maps each field name to where its value came from, e.g.
     ``"config.json:num_key_value_heads"``, ``"default: dim/heads"``, ``"preset llama-3-8b"``,
     ``"command line"``.
+
+    An MLA layer (``kv_lora_rank`` set) has ``kv_heads`` and ``head_dim`` ``None``: its keys and
+    values come from one latent, its head sizes are ``qk_nope_head_dim``, ``qk_rope_head_dim``
+    and ``v_head_dim``; ``q_lora_rank`` ``None`` is a direct ``q_proj``.
     """
 
     name: str
     family: str | None
     dim: int
     heads: int
-    kv_heads: int
-    head_dim: int
+    kv_heads: int | None
+    head_dim: int | None
     window: int | None
     bias: bool | None
     causal: bool
     sources: dict[str, str] = field(default_factory=dict)
     notes: str = ""
     link: str | None = None
+    kv_lora_rank: int | None = None
+    q_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
 
     @property
     def mask(self) -> str:
         """The ``--mask`` a model of this kind runs with: ``causal`` for decoders, else ``none``."""
         return "causal" if self.causal else "none"
 
+    @property
+    def kind(self) -> str:
+        """``mla`` (multi-head latent attention) or ``standard``, as :attr:`AttnSpec.kind`."""
+        return "standard" if self.kv_lora_rank is None else "mla"
+
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "family": self.family, "dim": self.dim, "heads": self.heads,
-                "kv_heads": self.kv_heads, "head_dim": self.head_dim, "window": self.window,
-                "bias": self.bias, "causal": self.causal, "mask": self.mask, "source": self.link,
-                "notes": self.notes, "sources": dict(self.sources)}
+        return {"name": self.name, "family": self.family, "kind": self.kind, "dim": self.dim,
+                "heads": self.heads, "kv_heads": self.kv_heads, "head_dim": self.head_dim,
+                **{k: getattr(self, k) for k in MLA_FIELDS}, "window": self.window, "bias": self.bias,
+                "causal": self.causal, "mask": self.mask, "source": self.link, "notes": self.notes,
+                "sources": dict(self.sources)}
 
 
 @dataclass(frozen=True)
@@ -162,7 +195,10 @@ def _load_json(path: Path) -> Any:
 def read_hf_config(path: str | Path) -> LayerSettings:
     """Read a Hugging Face ``config.json`` (or a directory holding one) into :class:`LayerSettings`.
 
-    Multimodal configs whose language model sits under ``text_config`` are read from there.
+    Multimodal configs whose language model sits under ``text_config`` are read from there. Any
+    config with ``kv_lora_rank`` is multi-head latent attention (DeepSeek-V2/V3, Kimi K2): its
+    ``num_key_value_heads`` and ``head_dim`` do not apply (transformers sets ``head_dim`` to
+    ``qk_rope_head_dim``). :func:`attncli.guard.check` refuses a layer attncli does not model.
     """
     path = Path(path)
     top = _load_json(path)
@@ -180,6 +216,7 @@ def read_hf_config(path: str | Path) -> LayerSettings:
     if model_type is not None and not isinstance(model_type, str):
         raise SpecError("--config", f"model_type must be a string, got {json.dumps(model_type)[:40]}")
     family = model_type
+    guard.check(cfg, family, where)
 
     hidden_key = _first(cfg, HIDDEN_KEYS)
     heads_key = _first(cfg, HEADS_KEYS)
@@ -191,6 +228,51 @@ def read_hf_config(path: str | Path) -> LayerSettings:
     heads = _int(cfg, heads_key, where)
     sources["dim"], sources["heads"] = prefix + hidden_key, prefix + heads_key
 
+    mla: dict[str, int | None] = {}
+    kv_heads: int | None
+    head_dim: int | None
+    if cfg.get("kv_lora_rank") is not None:
+        mla = _mla(cfg, prefix, where, sources)
+        kv_heads = head_dim = None
+        unused = [k for k in ("num_key_value_heads", "head_dim") if cfg.get(k) is not None]
+        if unused:
+            notes.append(f"MLA: {' and '.join(unused)} {'do' if len(unused) > 1 else 'does'} not apply (every "
+                         f"head reads one shared latent of {mla['kv_lora_rank']} + {mla['qk_rope_head_dim']} "
+                         "values per token)")
+    else:
+        kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources)
+
+    window, sources["window"] = _window(cfg, prefix, where)
+
+    bias: bool | None
+    bias_key = _first(cfg, BIAS_KEYS)
+    if bias_key is not None:
+        bias, sources["bias"] = _bool(cfg, bias_key, where), prefix + bias_key
+    elif family in ARCH_BIAS:
+        bias, sources["bias"] = ARCH_BIAS[family], f"architecture default: {family}"
+    else:
+        bias, sources["bias"] = None, "unknown: not in config.json"
+    if family in ARCH_BIAS_NOTES:
+        notes.append(ARCH_BIAS_NOTES[family])
+
+    causal, sources["causal"] = _causal(top, cfg, prefix, where)
+    guard.check_bidirectional_window(window, causal, cfg.get("layer_types"), where)
+    if top.get("is_encoder_decoder") is True:
+        notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
+    sources["mask"] = sources["causal"]
+    notes += guard.schedule_notes(cfg, family, window)
+    notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"),
+                         [k for k in READ_KEYS if k in cfg])
+    return LayerSettings(name=str(path), family=family, dim=dim, heads=heads, kv_heads=kv_heads,
+                         head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
+                         notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
+                         q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
+                         qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"))
+
+
+def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
+           heads_key: str, sources: dict[str, str]) -> tuple[int, int]:
+    """A standard layer's key/value heads and head size, with their sources."""
     kv_key = _first(cfg, KV_HEADS_KEYS)
     if kv_key is not None:
         kv_heads = _int(cfg, kv_key, where)
@@ -211,27 +293,29 @@ def read_hf_config(path: str | Path) -> LayerSettings:
             raise SpecError("--config", f"{where}{hidden_key}={dim} is not a multiple of {heads_key}={heads} "
                                         "and no head_dim is given")
         head_dim, sources["head_dim"] = dim // heads, "default: dim/heads"
+    return kv_heads, head_dim
 
-    window, sources["window"] = _window(cfg, prefix, where)
 
-    bias: bool | None
-    bias_key = _first(cfg, BIAS_KEYS)
-    if bias_key is not None:
-        bias, sources["bias"] = _bool(cfg, bias_key, where), prefix + bias_key
-    elif family in ARCH_BIAS:
-        bias, sources["bias"] = ARCH_BIAS[family], f"architecture default: {family}"
-    else:
-        bias, sources["bias"] = None, "unknown: not in config.json"
-    if family in ARCH_BIAS_NOTES:
-        notes.append(ARCH_BIAS_NOTES[family])
+def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str]) -> dict[str, int | None]:
+    """The five MLA sizes of ``cfg`` (``kv_lora_rank`` is set), with their sources.
 
-    causal, sources["causal"] = _causal(top, cfg, prefix, where)
-    if top.get("is_encoder_decoder") is True:
-        notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
-    sources["mask"] = sources["causal"]
-    return LayerSettings(name=str(path), family=family, dim=dim, heads=heads, kv_heads=kv_heads,
-                         head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
-                         notes="; ".join(notes))
+    ``q_lora_rank`` null (DeepSeek-V2-Lite) or 0 (DeepSeek's own inference configs) is a direct
+    ``q_proj``: ``None``. A field the file omits takes transformers' ``DeepseekV3Config`` default.
+    """
+    out: dict[str, int | None] = {"kv_lora_rank": _int(cfg, "kv_lora_rank", where)}
+    sources["kv_lora_rank"] = prefix + "kv_lora_rank"
+    for name in MLA_FIELDS[1:]:
+        value = cfg.get(name, ...)
+        if value is ...:
+            out[name] = MLA_DEFAULTS[name]
+            sources[name] = f"default: transformers' DeepseekV3Config {name} ({MLA_DEFAULTS[name]})"
+        elif name == "q_lora_rank" and (value is None or (type(value) is int and value == 0)):
+            out[name], sources[name] = None, prefix + f"q_lora_rank ({json.dumps(value)}: a direct q_proj)"
+        elif value is None:
+            raise SpecError("--config", f"{where}{name} must be an integer, got null")
+        else:
+            out[name], sources[name] = _int(cfg, name, where), prefix + name
+    return out
 
 
 def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None, str]:
@@ -248,15 +332,22 @@ def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None
     window = _int(cfg, "sliding_window", where)
     if "use_sliding_window" in cfg and not _bool(cfg, "use_sliding_window", where):
         return None, prefix + "use_sliding_window (false)"
-    layer_types = cfg.get("layer_types")
+    family = cfg.get("model_type")
+    if family in QWEN_WINDOW_FAMILIES and "use_sliding_window" not in cfg:
+        return None, f"default: {family} use_sliding_window false"
+    layer_types = cfg.get("layer_types")  # NOTE: its form was checked by guard.check
     if layer_types is not None:
-        if not isinstance(layer_types, list) or not layer_types or not all(isinstance(t, str) for t in layer_types):
-            raise SpecError("--config", f"{where}layer_types must be a non-empty list of strings")
         if layer_types[0] != "sliding_attention":
             return None, prefix + f"layer_types[0] ({layer_types[0]})"
         return window, prefix + "sliding_window"
-    # NOTE: Qwen2 uses the window only on layers >= max_window_layers, so layer 0 is full.
-    if "max_window_layers" in cfg and cfg.get("model_type") == "qwen2" and _int(cfg, "max_window_layers", where) > 0:
+    # NOTE: Gemma 3 / Cohere 2: layer i is global when (i+1) % pattern == 0, so layer 0 only when it is 1.
+    if cfg.get("sliding_window_pattern") == 1:
+        return None, prefix + "sliding_window_pattern (1: every layer is full attention)"
+    # NOTE: Qwen2/Qwen3 window only layers >= max_window_layers (default 28): layer 0 is full unless it is 0.
+    if family in QWEN_WINDOW_FAMILIES and cfg.get("max_window_layers", 28) != 0:
+        if "max_window_layers" not in cfg:
+            return None, "default: max_window_layers 28 (layer 0 is full attention)"
+        _int(cfg, "max_window_layers", where)
         return None, prefix + "max_window_layers (layer 0 is full attention)"
     return window, prefix + "sliding_window"
 
@@ -305,11 +396,13 @@ def load_preset(name: str) -> LayerSettings:
     if name not in presets:
         raise SpecError("--preset", f"unknown preset {name!r}; choose from {', '.join(presets)}")
     p = presets[name]
+    mla = {k: p.get(k) for k in MLA_FIELDS}
+    layer = ("kv_heads", "head_dim") if mla["kv_lora_rank"] is None else MLA_FIELDS
     origin = f"preset {name}"
-    sources = {k: origin for k in ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "causal", "mask")}
+    sources = {k: origin for k in ("dim", "heads", *layer, "window", "bias", "causal", "mask")}
     return LayerSettings(name=name, family=p["family"], dim=p["dim"], heads=p["heads"], kv_heads=p["kv_heads"],
                          head_dim=p["head_dim"], window=p["window"], bias=p["bias"], causal=p["causal"],
-                         sources=sources, notes=p["notes"], link=p["source"])
+                         sources=sources, notes=p["notes"], link=p["source"], **mla)
 
 
 # ------------------------------------------------------------------------------ merge
@@ -319,21 +412,25 @@ def merge(settings: LayerSettings | None, explicit: Mapping[str, Any]) -> Merged
     Returns the ``AttnSpec`` keywords to use for ``LAYER_FIELDS`` plus every explicit flag, and
     their provenance. A value the config only derived (``default: dim/heads``, ``default:
     heads``) is dropped when the user overrides ``dim`` or ``heads``, so AttnSpec derives it
-    again from the new sizes. Without settings, only the explicit flags are returned.
+    again from the new sizes. An MLA layer (the config's ``kv_lora_rank``, or one typed) gets
+    the MLA sizes that are set and never the config's ``kv_heads`` or ``head_dim``. Without
+    settings, only the explicit flags are returned.
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     if settings is not None:
         resized = "dim" in explicit or "heads" in explicit
+        mla = explicit.get("kv_lora_rank", settings.kv_lora_rank) is not None
         for name in LAYER_FIELDS:
             src = settings.sources.get(name, settings.sources.get("causal", settings.name))
             if resized and name in ("kv_heads", "head_dim") and src.startswith("default:"):
                 continue
+            if mla and name in ("kv_heads", "head_dim"):
+                continue
             value = settings.mask if name == "mask" else getattr(settings, name)
-            if name == "bias" and value is None:
+            if value is None and (name == "bias" or name in MLA_FIELDS):
                 continue
             values[name], sources[name] = value, src
     for name, value in explicit.items():
         values[name], sources[name] = value, "command line"
     return Merged(values=values, sources=sources)
-
