@@ -121,6 +121,9 @@ describes no layer that can be checked."""
 
 LAYER_KEYS = ("dim", "heads", "kv_heads", "head_dim", "batch", "seq", "kv_seq", "kdim", "vdim", "bias",
               "add_bias_kv", "add_zero_attn", "unbatched", "mask", "window", "cache")
+KIND_KEYS = ("kind", "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+"""The kind of layer and MLA's sizes: compared even when one document lacks them (a document
+without ``kind`` predates the kinds and describes a standard layer)."""
 """The ``config`` settings a baseline must share with the counted layer (the implementation,
 dtype and seed may differ: comparing them is what a baseline is for)."""
 
@@ -181,6 +184,11 @@ def check_same_layer(doc: Mapping[str, Any], config: Mapping[str, Any], where: s
     differ = [f"{key} {json.dumps(old[key])[:20]} (now {json.dumps(config[key])[:20]})"
               for key in LAYER_KEYS if key in old and key in config
               and json.dumps(old[key]) != json.dumps(config[key])]
+    for key in KIND_KEYS:
+        default = "standard" if key == "kind" else None
+        was, now = old.get(key, default), config.get(key, default)
+        if json.dumps(was) != json.dumps(now):
+            differ.append(f"{key} {json.dumps(was)[:20]} (now {json.dumps(now)[:20]})")
     if differ:
         raise SpecError("--baseline", f"{where} was made for another layer: {', '.join(differ)}; "
                                       "pass --baseline-any-layer to compare anyway")
@@ -207,14 +215,21 @@ class Counted:
     out_proj: bool
     fvcore_flops: int | None
     params: int | None
+    form: str | None = None
+    """MLA's form (naive, absorbed); None for other kinds."""
 
 
-Key = tuple[int, bool]
+Key = tuple[int, bool, str | None]
+"""(heads, out_proj, form): MLA's two variants differ in their form alone."""
+
+
+def _key(v: CountedVariant) -> Key:
+    return (v.heads, v.out_proj, getattr(v, "form", None))
 
 
 def keyed(variants: Iterable[CountedVariant]) -> dict[Key, CountedVariant]:
-    """Variants by (heads, out_proj), in their order."""
-    return {(v.heads, v.out_proj): v for v in variants}
+    """Variants by (heads, out_proj, form), in their order."""
+    return {_key(v): v for v in variants}
 
 
 def flops_part(doc: dict[str, Any]) -> Any:
@@ -231,7 +246,7 @@ def _count(value: Any, what: str) -> int:
 
 
 def baseline_variants(doc: dict[str, Any]) -> dict[Key, Counted]:
-    """The FLOP variants of a flops or report document, keyed by (heads, out_proj).
+    """The FLOP variants of a flops or report document, keyed by (heads, out_proj, form).
 
     Every variant is checked (SpecError naming --baseline): ``heads`` a positive integer,
     ``out_proj`` true or false, ``fvcore_flops`` and ``params`` (when present) non-negative
@@ -254,15 +269,19 @@ def baseline_variants(doc: dict[str, Any]) -> dict[Key, Counted]:
         if type(v["out_proj"]) is not bool:
             raise SpecError("--baseline", f"{where}.out_proj must be true or false, "
                                           f"got {json.dumps(v['out_proj'])[:40]}")
-        key = (heads, v["out_proj"])
+        form = v.get("form")
+        if form is not None and form not in ("naive", "absorbed"):
+            raise SpecError("--baseline", f"{where}.form must be naive or absorbed, got {json.dumps(form)[:40]}")
+        key = (heads, v["out_proj"], form)
         if key in first:
-            raise SpecError("--baseline", f"{where} repeats heads {heads}, out_proj {json.dumps(v['out_proj'])} of "
+            raise SpecError("--baseline", f"{where} repeats heads {heads}, out_proj {json.dumps(v['out_proj'])}"
+                                          f"{'' if form is None else ', form ' + form} of "
                                           f"variants[{first[key]}]: which one to compare is unknown")
         first[key] = i
         out[key] = Counted(
             heads, v["out_proj"],
             None if "fvcore_flops" not in v else _count(v["fvcore_flops"], f"{where}.fvcore_flops"),
-            None if "params" not in v else _count(v["params"], f"{where}.params"))
+            None if "params" not in v else _count(v["params"], f"{where}.params"), form)
     return out
 
 
@@ -275,7 +294,8 @@ def compare_baseline(new: Mapping[Key, CountedVariant], old: Mapping[Key, Counte
         ov = old.get(key)
         if ov is None:
             continue
-        label = f"{key[0]} head{'s' if key[0] != 1 else ''} {'with' if key[1] else 'without'} W_O"
+        label = (f"{key[0]} head{'s' if key[0] != 1 else ''} {'with' if key[1] else 'without'} W_O"
+                 + ("" if key[2] is None else f", {key[2]} form"))
         for field in ("fvcore_flops", "params"):
             new_value, old_value = getattr(nv, field), getattr(ov, field)
             if new_value is None or old_value is None:
@@ -316,8 +336,10 @@ def run_checks(variants: Iterable[CountedVariant], heads: int, *, max_flops: str
             check_same_layer(doc, config, f"the baseline {str(baseline)!r}")
         old = baseline_variants(doc)
     results: list[CheckResult] = []
+    variants = list(variants)
     new = keyed(variants)
-    layer = new.get((heads, True))
+    # NOTE: the configured layer is the first variant with H heads and W_O (MLA's other form follows it).
+    layer = next((v for v in variants if v.heads == heads and v.out_proj), None)
     for flag, limit in limits:
         if layer is None:
             raise SpecError(flag, "the document has no variant for the configured layer")

@@ -21,6 +21,9 @@ SELF_ATTENTION_ONLY: frozenset[str] = frozenset({"fused"})
 MASKS: tuple[str, ...] = ("none", "causal", "padding")
 """``--mask``: none, causal (L x S, hides later keys), padding (the last S/4 keys)."""
 
+MLA_FORMS: tuple[str, ...] = ("auto", "naive", "absorbed")
+"""``--mla-form`` of multi-head latent attention (see :mod:`attncli.kinds.mla`)."""
+
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
 """``--format`` of every command."""
 

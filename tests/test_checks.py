@@ -59,7 +59,7 @@ def _doc(flops: int, params: int) -> dict[str, object]:
 
 
 def _new(flops: int, params: int) -> dict[tuple[int, bool], Counted]:
-    return {(8, True): Counted(8, True, flops, params)}
+    return {(8, True, None): Counted(8, True, flops, params)}
 
 
 def test_baseline_regression_and_tolerance() -> None:
@@ -74,7 +74,7 @@ def test_baseline_regression_and_tolerance() -> None:
 
 def test_baseline_read_from_a_report_document() -> None:
     report = {"schema": "attncli.report/1", "flops": _doc(1000, 60)}
-    assert baseline_variants(report) == {(8, True): Counted(8, True, 1000, 60)}
+    assert baseline_variants(report) == {(8, True, None): Counted(8, True, 1000, 60)}
     assert [r.passed for r in compare_baseline(_new(1000, 70), baseline_variants(report), 0.0)] == [True, False]
 
 
@@ -90,7 +90,7 @@ def test_budgets_read_h_heads_with_w_o(tmp_path: Path) -> None:
     base.write_text(json.dumps(_doc(990, 50)))
     got = run_checks(variants, 8, max_flops=None, max_params=None, baseline=base, tolerance=0.0)
     assert [r.passed for r in got] == [False, True]
-    assert list(keyed(variants)) == [(1, False), (8, True), (8, False)]
+    assert list(keyed(variants)) == [(1, False, None), (8, True, None), (8, False, None)]
 
 
 def test_load_baseline_errors(tmp_path: Path) -> None:
@@ -147,8 +147,8 @@ def test_parse_tolerance_refuses(text: str | float) -> None:
 
 def test_tolerance_is_exact_on_big_counts() -> None:
     # 10**20 * (1 + 0.05) = 105 * 10**18 exactly; a float product would be off by thousands.
-    new = {(1, True): Counted(1, True, 105 * 10**18, None)}
-    old = {(1, True): Counted(1, True, 10**20, None)}
+    new = {(1, True, None): Counted(1, True, 105 * 10**18, None)}
+    old = {(1, True, None): Counted(1, True, 10**20, None)}
     (result,) = compare_baseline(new, old, "5%")
     assert result.passed and result.limit == 105 * 10**18
 
@@ -174,7 +174,7 @@ def test_baseline_schema_refuses(bad: dict[str, Any]) -> None:
 
 
 def test_baseline_schema_accepts_a_good_variant() -> None:
-    assert baseline_variants(_schema_doc(GOOD)) == {(8, True): Counted(8, True, 100, 10)}
+    assert baseline_variants(_schema_doc(GOOD)) == {(8, True, None): Counted(8, True, 100, 10)}
 
 
 @pytest.mark.parametrize(("raw", "needle"), [

@@ -24,6 +24,7 @@ from attncli.choices import (
     FORMATS,
     IMPLS,
     MASKS,
+    MLA_FORMS,
     MODERN_IMPLS,
     SELF_ATTENTION_ONLY,
     SETTING_FLAGS,
@@ -43,6 +44,7 @@ Format = _enum("Format", FORMATS)
 Impl = _enum("Impl", IMPLS)
 Dtype = _enum("Dtype", DTYPE_BYTES)
 Mask = _enum("Mask", MASKS)
+MlaForm = _enum("MlaForm", MLA_FORMS)
 
 # NOTE: the enums are built from attncli.choices at run time, which mypy cannot follow; to it
 # the option is Any (typer reads the real Enum from the annotation).
@@ -115,6 +117,18 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
          "Causal sliding window W: a query sees itself and the W-1 keys before it."),
         ("cache", int, 0, ("--cache",),
          "N past tokens in the KV cache: the --seq tokens are new and attend to N + L keys."),
+        ("kv_lora_rank", int | None, None, ("--kv-lora-rank",),
+         "MLA: width R of the compressed K/V latent; selects multi-head latent attention (DeepSeek-V3: 512)."),
+        ("q_lora_rank", int | None, None, ("--q-lora-rank",),
+         "MLA: query LoRA rank RQ (default or 0: a direct q_proj, as DeepSeek-V2-Lite)."),
+        ("qk_nope_head_dim", int | None, None, ("--qk-nope-head-dim",),
+         "MLA: query/key head part without RoPE, DN (default 128)."),
+        ("qk_rope_head_dim", int | None, None, ("--qk-rope-head-dim",),
+         "MLA: RoPE part DR of a query/key head, one key shared by all heads (default 64)."),
+        ("v_head_dim", int | None, None, ("--v-head-dim",), "MLA: value head size DV (default 128)."),
+        ("mla_form", MlaForm, MlaForm("auto"), ("--mla-form",),
+         "MLA: naive (expand K/V from the latent), absorbed (attend over the latent) or auto "
+         "(absorbed for a decode step --seq 1 --cache N, else naive)."),
         ("impl", Impl | None, None, ("--impl",),
          "Implementation: " + ", ".join(IMPLS) + f" (default: {d['impl']}; split when it cannot run the layer)."),
         ("seed", int, 0, ("--seed",), "Random seed for weights and inputs."),
@@ -135,7 +149,8 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
 
 SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias", "add_bias_kv",
                "add_zero_attn", "dropout", "batch_first", "unbatched", "need_weights",
-               "average_weights", "mask", "kv_heads", "d_head", "window", "cache", "impl", "seed")
+               "average_weights", "mask", "kv_heads", "d_head", "window", "cache", "kv_lora_rank", "q_lora_rank",
+               "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "mla_form", "impl", "seed")
 
 FORMAT_PARAMS = [
     inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default=Format.table,
@@ -159,6 +174,11 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
     kw = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
     if kw["batch"] is None:
         kw["batch"] = 1 if kw["unbatched"] else default_batch
+    if kw.get("kv_lora_rank") is not None:
+        if kw.get("impl") is not None:
+            raise SpecError("--impl", "multi-head latent attention (--kv-lora-rank) runs attncli's own MLA layer; "
+                                      "drop --impl and choose its form with --mla-form")
+        return AttnSpec(**{**kw, "impl": "mla"}).validate()
     if kw.get("impl") is not None:
         return AttnSpec(**kw).validate()
     spec = AttnSpec(**{**kw, "impl": "split"}).validate()
@@ -233,11 +253,17 @@ def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
                                f"pass {exc.flag} too, or change what you typed)")
 
 
-def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank"}
+"""The flag that selects each kind of layer other than the standard one."""
+
+
+def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
+                 **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the spec options (with these defaults) plus --format/--output.
 
     The wrapped function receives ``spec`` (validated), ``fmt`` (a str) and ``output``
-    alongside its own parameters. A :class:`SpecError` from anywhere in the command exits 2
+    alongside its own parameters. A layer of a kind not in ``kinds`` (:mod:`attncli.kinds`) is
+    refused, naming the flag or config that selected it. A :class:`SpecError` from anywhere in the command exits 2
     with a one-line message naming the flag. With ``sweep``, --dim/--heads/--batch/--seq take
     ranges and the function also receives ``swept=(setting | None, values)``.
     """
@@ -265,6 +291,12 @@ def spec_command(sweep: bool = False, **defaults: Any) -> Callable[[Callable[...
                     spec = spec_from(values, default_batch=d["batch"], default_impl=d["impl"])
                 except SpecError as exc:
                     raise _with_origin(exc, layer_sources, typed, values) from None
+                if spec.kind not in kinds:
+                    flag = KIND_FLAGS[spec.kind]
+                    origin = layer_sources.get("kv_lora_rank") if spec.kind == "mla" else None
+                    said = f" ({origin})" if origin and flag[2:].replace("-", "_") not in typed else ""
+                    raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
+                                          f"{spec.kind.upper()} layer{said} yet (attncli flops counts it)")
                 if config is not None or preset is not None:
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
                 with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from attncli.flops import FlopsReport
     from attncli.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -63,6 +64,15 @@ class Kind(Protocol):
                         effective: dict[str, int]) -> list[tuple[str, int, int]]:
         """The roofline's kernels: (name, MACs, elements moved) for a fused attention kernel
         (``naive`` False: effective MACs) or a naive one (dense MACs, scores materialised)."""
+
+    def title_parts(self, spec: AttnSpec) -> list[str]:
+        """Terms a layer title adds for this kind (empty for the standard kind)."""
+
+    def short_label(self, spec: AttnSpec) -> str:
+        """A variant's name in narrow tables."""
+
+    def conclusion(self, report: FlopsReport) -> str:
+        """The sentence under the variants table."""
 
     def check_representable(self, spec: AttnSpec) -> None:
         """Refuse (SpecError naming the flag) sizes torch cannot describe, before anything is built."""

@@ -33,15 +33,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from attncli.choices import MLA_FORMS
+from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
+    from attncli.flops import FlopsReport
     from attncli.formulas import Memory
     from attncli.spec import AttnSpec
 
 NAME = "mla"
-FORMS: tuple[str, ...] = ("auto", "naive", "absorbed")
-"""``--mla-form``."""
+FORMS: tuple[str, ...] = MLA_FORMS
 
 DEFAULTS: dict[str, int] = {"qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128}
 """transformers' ``DeepseekV3Config`` defaults, used when the flag is not given."""
@@ -347,3 +349,31 @@ def check_representable(spec: AttnSpec) -> None:
         if elements * 4 > TORCH_MAX_BYTES:
             raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
                                   "even on the meta device (2**63 bytes)")
+
+
+def title_parts(spec: AttnSpec) -> list[str]:
+    """``MLA R=512 RQ=1536 DN=128 DR=64 DV=128`` and the form, for titles."""
+    m = mla_sizes(spec)
+    rq = f" RQ={m.q_lora_rank}" if m.q_lora_rank else " no-q-LoRA"
+    return [f"MLA R={m.kv_lora_rank}{rq} DN={m.qk_nope_head_dim} DR={m.qk_rope_head_dim} DV={m.v_head_dim}",
+            f"{spec.form} form" + (" (auto)" if spec.mla_form == "auto" else "")]
+
+
+def short_label(spec: AttnSpec) -> str:
+    return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
+
+
+def conclusion(report: FlopsReport) -> str:
+    """What the other form would cost, and what the latent cache holds per token."""
+    run, other = report.variants[0], report.variants[1]
+    m = mla_sizes(report.spec)
+    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
+    if report.spec.mla_form != "auto":
+        why = "as --mla-form asks"
+    elif run.form == "absorbed":
+        why = "auto: a decode step, L = 1 with a cache"
+    else:
+        why = "auto: not a decode step"
+    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
+            f"MACs ({ratio:.3g}x). The latent cache holds R + DR = {m.latent} values per token and layer, "
+            f"once for all {report.spec.heads} heads.")

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, SHORT_STAGE_LABELS, STAGES
 from attncli.choices import STAGE_LABELS as _LABELS
+from attncli.numbers import human, human_bytes
 
 if TYPE_CHECKING:
+    from attncli.flops import FlopsReport
     from attncli.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -113,3 +115,48 @@ def check_representable(spec: AttnSpec) -> None:
     from attncli.formulas import check_representable as check
 
     check(spec)
+
+
+def title_parts(spec: AttnSpec) -> list[str]:
+    """Terms a title adds for this kind (the modern settings are named by the renderers)."""
+    return []
+
+
+def short_label(spec: AttnSpec) -> str:
+    heads = "1 head" if spec.heads == 1 else f"{spec.heads} heads"
+    return f"{heads} + W_O" if spec.out_proj else heads
+
+
+def conclusion(r: FlopsReport) -> str:
+    """The sentence a reader needs: what heads cost, what W_O costs."""
+    parts = []
+    if r.heads_cost is None:
+        parts.append("--heads 1: nothing to split")
+    elif r.heads_cost == 0:
+        parts.append(f"splitting into {r.spec.heads} heads costs no FLOPs")
+    elif r.spec.n_kv_heads != r.spec.heads:
+        parts.append(f"{r.spec.heads} heads sharing {r.spec.n_kv_heads} K/V heads change the count by "
+                     f"{human(r.heads_cost)} against one head of width H*d (whose K and V are "
+                     f"{r.spec.heads // r.spec.n_kv_heads}x wider)")
+    else:
+        parts.append(f"splitting into {r.spec.heads} heads changes the count by {human(r.heads_cost)}")
+    mem = _heads_memory(r)
+    if mem:
+        parts[-1] += mem
+    cost, pct = r.out_proj_cost, r.out_proj_percent
+    if cost is not None:
+        parts.append(f"W_O adds {human(cost)}" + ("" if pct is None else f" (+{pct:.1f}%)"))
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
+def _heads_memory(r: FlopsReport) -> str:
+    """What the heads cost in memory: H score matrices instead of one (the memory table's column)."""
+    many, one = r.get(r.spec.heads, True), r.get(1, True)
+    if r.spec.heads == 1 or many is None or one is None or not one.memory.attention_matrix:
+        return ""
+    a, b = many.memory.attention_matrix, one.memory.attention_matrix
+    if a == b:
+        return ""
+    return (f", but the heads hold {a / b:.3g}x the attention-matrix memory "
+            f"({human_bytes(a)} against {human_bytes(b)} for one head)")

@@ -11,8 +11,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.choices import CLOSED_FORM_TERMS
-from attncli.flops import CLOSED_FORMS, STAGE_LABELS, STAGES, UNCOUNTED_WHY, FlopsReport, Variant
+from attncli.flops import UNCOUNTED_WHY, FlopsReport, Variant
+from attncli.kinds import kind_of
 from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 
@@ -32,38 +32,9 @@ def _masked(r: FlopsReport) -> bool:
 
 
 def conclusion(r: FlopsReport) -> str:
-    """The sentence a reader needs: what heads cost, what W_O costs."""
-    parts = []
-    if r.heads_cost is None:
-        parts.append("--heads 1: nothing to split")
-    elif r.heads_cost == 0:
-        parts.append(f"splitting into {r.spec.heads} heads costs no FLOPs")
-    elif r.spec.n_kv_heads != r.spec.heads:
-        parts.append(f"{r.spec.heads} heads sharing {r.spec.n_kv_heads} K/V heads change the count by "
-                     f"{human(r.heads_cost)} against one head of width H*d (whose K and V are "
-                     f"{r.spec.heads // r.spec.n_kv_heads}x wider)")
-    else:
-        parts.append(f"splitting into {r.spec.heads} heads changes the count by {human(r.heads_cost)}")
-    mem = _heads_memory(r)
-    if mem:
-        parts[-1] += mem
-    cost, pct = r.out_proj_cost, r.out_proj_percent
-    if cost is not None:
-        parts.append(f"W_O adds {human(cost)}" + ("" if pct is None else f" (+{pct:.1f}%)"))
-    text = "; ".join(parts)
-    return text[:1].upper() + text[1:] + "."
-
-
-def _heads_memory(r: FlopsReport) -> str:
-    """What the heads cost in memory: H score matrices instead of one (the memory table's column)."""
-    many, one = r.get(r.spec.heads, True), r.get(1, True)
-    if r.spec.heads == 1 or many is None or one is None or not one.memory.attention_matrix:
-        return ""
-    a, b = many.memory.attention_matrix, one.memory.attention_matrix
-    if a == b:
-        return ""
-    return (f", but the heads hold {a / b:.3g}x the attention-matrix memory "
-            f"({human_bytes(a)} against {human_bytes(b)} for one head)")
+    """The sentence a reader needs (its kind writes it: what heads and W_O cost, or what the
+    other MLA form would cost)."""
+    return kind_of(r.spec).conclusion(r)
 
 
 def _checks_line(r: FlopsReport) -> str:
@@ -104,7 +75,17 @@ def _reference(r: FlopsReport) -> Variant:
 
 
 def _stage_names(r: FlopsReport) -> list[str]:
-    return list(STAGES) + (["other"] if any(v.by_stage.get("other") for v in r.variants) else [])
+    return list(_reference(r).stages) + (["other"] if any(v.by_stage.get("other") for v in r.variants) else [])
+
+
+def _label(r: FlopsReport, stage: str) -> str:
+    return kind_of(r.spec).STAGE_LABELS.get(stage, stage)
+
+
+def _closed_text(r: FlopsReport, stage: str) -> str:
+    ref = _reference(r)
+    spec = r.spec if ref.spec is None else ref.spec
+    return kind_of(spec).closed_form_texts(spec).get(stage, "")
 
 
 def _stage_rows(r: FlopsReport, shown: list[Variant]) -> list[tuple[str, ...]]:
@@ -115,7 +96,7 @@ def _stage_rows(r: FlopsReport, shown: list[Variant]) -> list[tuple[str, ...]]:
     rows = []
     for st in _stage_names(r):
         eff = (commas(ref.effective_by_stage.get(st, 0)),) if masked else ()
-        rows.append((STAGE_LABELS[st], CLOSED_FORMS.get(st, ""),
+        rows.append((_label(r, st), _closed_text(r, st),
                      *(commas(v.by_stage.get(st, 0)) for v in shown), *eff,
                      "; ".join(ref.count.stage_sources.get(st, ()))))
     eff_total = (commas(ref.effective_fvcore_flops),) if masked else ()
@@ -151,7 +132,7 @@ def _notes(r: FlopsReport) -> list[str]:
 
 
 def _conventions(r: FlopsReport) -> list[str]:
-    return conventions(r.dtype, r.variants[0].memory.bytes_per_element, CLOSED_FORM_TERMS,
+    return conventions(r.dtype, r.variants[0].memory.bytes_per_element, kind_of(r.spec).TERMS,
                        "; counted on the meta device: nothing was allocated.")
 
 
@@ -164,8 +145,9 @@ def _ordered(r: FlopsReport) -> list[Variant]:
 
 
 def _short_label(v: Variant) -> str:
-    heads = "1 head" if v.heads == 1 else f"{v.heads} heads"
-    return f"{heads} + W_O" if v.out_proj else heads
+    if v.spec is None:
+        return v.label
+    return kind_of(v.spec).short_label(v.spec)
 
 
 def _variants_table(r: FlopsReport, exact: bool) -> Table:
@@ -200,7 +182,7 @@ def _stages_table(r: FlopsReport, exact: bool, sources: bool) -> Table:
         t.add_column("module: op", no_wrap=True)
     for st in _stage_names(r):
         n = ref.by_stage.get(st, 0)
-        cells = [STAGE_LABELS[st], CLOSED_FORMS.get(st, ""), num(n)]
+        cells = [_label(r, st), _closed_text(r, st), num(n)]
         if masked:
             cells.append(num(ref.effective_by_stage.get(st, 0)))
         if one is not None:
@@ -229,15 +211,14 @@ def _sources_table(r: FlopsReport) -> Table:
     t.add_column("stage", no_wrap=True)
     t.add_column("counted at (module: op)")
     for st in _stage_names(r):
-        t.add_row(STAGE_LABELS[st], _sources(ref, st))
+        t.add_row(_label(r, st), _sources(ref, st))
     return t
 
 
 def table(r: FlopsReport) -> RenderableType:
     ref = _reference(r)
     head = Text(_title(r), style="bold")
-    order = ("* the layer as configured; below it what the same layer would cost without W_O, "
-             "with one head of width H*d, and with neither"
+    order = ("* the layer as configured; " + kind_of(r.spec).variants_note(r.spec)
              + ("; effective = FLOPs of the visible (query, key) pairs only" if _masked(r) else "") + ".")
     parts: list[RenderableType] = [
         head, Text(""), Fit(_variants_table(r, exact=True), _variants_table(r, exact=False)),
@@ -264,8 +245,8 @@ def table(r: FlopsReport) -> RenderableType:
     for v in _ordered(r):
         mem.add_row(_short_label(v), human_bytes(v.memory.attention_matrix),
                     human_bytes(v.memory.activations_total), human_bytes(v.memory.kv_cache))
-    parts += [Text(""), unc, Text(""), mem, Text("attention matrix = B*H*L*S' scores; KV cache = 2*B*S*G*d.",
-                                                 style="dim"), Text("")]
+    parts += [Text(""), unc, Text(""), mem, Text(f"attention matrix = B*H*L*S' scores; KV cache = "
+                                                 f"{kind_of(r.spec).KV_FORM}.", style="dim"), Text("")]
     parts += [Text(f"note: {n}") for n in _notes(r)]
     parts += [Text(c, style="dim") for c in _conventions(r)]
     if r.roofline is not None:
@@ -285,8 +266,7 @@ def markdown(r: FlopsReport) -> str:
              commas(v.params)) for i, v in enumerate(_ordered(r))]
     out = [f"### {_title(r)}", "",
            md_table(heads, rows, "l" + "r" * (len(heads) - 1)), "",
-           "The first row is the layer as configured; the others are what it would cost without W_O, with one "
-           "head of width H*d, and with neither.", "",
+           f"The first row is the layer as configured; {kind_of(r.spec).variants_note(r.spec)}.", "",
            f"**{conclusion(r)}**", "",
            "#### By stage (fvcore MACs)", "",
            md_table(["stage", "closed form", *(v.label for v in shown),
@@ -298,7 +278,7 @@ def markdown(r: FlopsReport) -> str:
     out += ["", "#### Not counted by fvcore (no multiply-adds)", "",
             md_table(["op", "times", "what it does"], [(f"`{a}`", b, c) for a, b, c in _uncounted(r)], "lrl"),
             "", f"#### Memory one forward pass would need ({r.dtype})", "",
-            md_table(["variant", "attention matrix (B*H*L*S')", "activations", "KV cache (2*B*S*G*d)"],
+            md_table(["variant", "attention matrix (B*H*L*S')", "activations", f"KV cache ({kind_of(r.spec).KV_FORM})"],
                      [(v.label, human_bytes(v.memory.attention_matrix), human_bytes(v.memory.activations_total),
                        human_bytes(v.memory.kv_cache)) for v in _ordered(r)], "lrrr")]
     notes = _notes(r)

@@ -1,0 +1,106 @@
+"""``attncli flops`` with multi-head latent attention from flags: JSON, table, Markdown, roofline, refusals.
+
+Expected counts are DeepSeek-V3's (GUIDE section 6, measured against transformers'
+``DeepseekV3Attention`` at the published sizes of deepseek-ai/DeepSeek-V3's config.json).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+V3 = ("--dim", "7168", "--heads", "128", "--kv-lora-rank", "512", "--q-lora-rank", "1536",
+      "--qk-nope-head-dim", "128", "--qk-rope-head-dim", "64", "--v-head-dim", "128", "--no-bias",
+      "--batch", "1", "--mask", "causal")
+DECODE = (*V3, "--seq", "1", "--cache", "4095")
+
+
+def test_prefill_json(cli: Any) -> None:
+    r = cli("flops", *V3, "--seq", "4096", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["config"]["kind"] == "mla" and doc["config"]["form"] == "naive" and doc["config"]["mla_form"] == "auto"
+    first, other = doc["variants"]
+    assert (first["form"], other["form"]) == ("naive", "absorbed")
+    assert first["fvcore_flops"] == 1_453_577_994_240 and first["effective"]["fvcore_flops"] == 1_110_064_496_640
+    assert first["params"] == 187_107_328
+    assert list(first["by_stage"]) == ["q_a_proj", "q_b_proj", "kv_a_proj", "kv_b_proj", "qk", "av", "out_proj"]
+    assert first["cross_checks"]["closed_form"]["agree"] and first["cross_checks"]["flop_counter"]["agree"]
+    assert doc["cross_checks"]["agree"] is True
+
+
+def test_decode_json_absorbed_and_naive(cli: Any) -> None:
+    r = cli("flops", *DECODE, "--format", "json", "--dtype", "bfloat16")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert [v["fvcore_flops"] for v in doc["variants"]] == [757_530_624, 69_057_576_960]
+    assert doc["variants"][0]["memory"]["kv_cache_bytes"] == 4096 * 1152  # R + DR at bfloat16, once
+    forced = cli("flops", *DECODE, "--mla-form", "naive", "--format", "json").json()
+    assert forced["config"]["form"] == "naive" and forced["variants"][0]["fvcore_flops"] == 69_057_576_960
+
+
+def test_decode_roofline_reads_the_latent_cache(cli: Any) -> None:
+    r = cli("flops", *DECODE, "--gpu", "h100-sxm", "--dtype", "bfloat16", "--format", "json")
+    assert r.code == 0, r.err
+    attn = r.json()["roofline"]["by_stage"]["attention"]
+    # fused absorbed attention: read Q (H(R+DR)) and the latent cache (S (R+DR)) once, write H*R
+    assert attn["bytes"] == 2 * (128 * 576 + 4096 * 576 + 128 * 512)
+    assert attn["flops"] == 2 * (128 * 4096 * 576 + 128 * 4096 * 512)
+
+
+def test_table_names_the_form_and_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("flops", *DECODE)
+    assert r.code == 0, r.err
+    for line in r.out.splitlines():
+        assert len(line) <= 80 and line == line.rstrip(), line
+    assert "absorbed form *" in r.out and "q absorb (W_UK)" in r.out and "B*L*H*DN*R" in r.out
+    assert "naive form would cost 69.1 G MACs" in r.out
+    assert "KV cache = B*S*(R+DR)" in r.out
+
+
+def test_markdown_renders_on_github(cli: Any) -> None:
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    from cmarkgfm.cmark import Options
+
+    r = cli("flops", *V3, "--seq", "64", "--format", "markdown")
+    assert r.code == 0, r.err
+    html = str(cmarkgfm.github_flavored_markdown_to_html(r.out, options=Options.CMARK_OPT_UNSAFE))
+    assert "<em>" not in html
+    assert len(re.findall(r"<table>", html)) >= 3
+    assert "B*S*R*H*(DN+DV)" in html
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--kv-heads", "8"), "--kv-heads"),
+    (("--impl", "sdpa"), "--impl"),
+    (("--head-dim", "64"), "--head-dim"),
+    (("--window", "128"), "--window"),
+])
+def test_flags_mla_does_not_take_exit_2_naming_them(cli: Any, args: tuple[str, ...], flag: str) -> None:
+    r = cli("flops", *V3, "--seq", "8", *args)
+    assert r.code == 2 and r.out == ""
+    assert r.err.count("\n") == 1 and r.err.startswith(f"attncli: error: {flag}:")
+
+
+def test_mla_flag_without_kv_lora_rank_exits_2(cli: Any) -> None:
+    r = cli("flops", "--mla-form", "absorbed")
+    assert r.code == 2 and "--mla-form" in r.err and "--kv-lora-rank" in r.err
+
+
+@pytest.mark.parametrize("command", ["shapes", "sweep", "bench", "permute-test", "report"])
+def test_commands_that_cannot_take_mla_yet_refuse_it(cli: Any, command: str) -> None:
+    r = cli(command, "--dim", "64", "--heads", "4", "--kv-lora-rank", "16")
+    assert r.code == 2 and r.out == ""
+    assert r.err.startswith("attncli: error: --kv-lora-rank:") and "does not take" in r.err
+
+
+def test_a_standard_baseline_refuses_an_mla_layer(cli: Any, tmp_path: Any) -> None:
+    base = tmp_path / "base.json"
+    r = cli("flops", "--dim", "64", "--heads", "4", "--seq", "8", "--batch", "1", "--format", "json")
+    base.write_text(r.out)
+    r = cli("flops", "--dim", "64", "--heads", "4", "--seq", "8", "--batch", "1", "--kv-lora-rank", "16",
+            "--qk-nope-head-dim", "8", "--qk-rope-head-dim", "8", "--v-head-dim", "16", "--baseline", str(base))
+    assert r.code == 2 and "kind" in r.err and "--baseline" in r.err
