@@ -67,7 +67,7 @@ ARCH_BIAS: dict[str, bool] = {
     "deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False,
 }
 ARCH_BIAS_NOTES: dict[str, str] = {
-    "qwen2": "q/k/v projections have biases, o_proj has none; bias=true counts one o bias the model lacks",
+    "qwen2": "q/k/v projections have biases, o_proj has none: bias=true counts one o bias the model lacks",
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
@@ -99,6 +99,8 @@ class LayerSettings:
     causal: bool
     sources: dict[str, str] = field(default_factory=dict)
     notes: str = ""
+    """What the values do not say, one line per note joined by ``"; "`` (a config file's notes hold no other
+    semicolon, so :attr:`note_lines` splits them)."""
     link: str | None = None
     kv_lora_rank: int | None = None
     q_lora_rank: int | None = None
@@ -110,6 +112,13 @@ class LayerSettings:
     def mask(self) -> str:
         """The ``--mask`` a model of this kind runs with: ``causal`` for decoders, else ``none``."""
         return "causal" if self.causal else "none"
+
+    @property
+    def note_lines(self) -> list[str]:
+        """:attr:`notes`, one item per note (a preset's notes are one paragraph)."""
+        if not self.notes:
+            return []
+        return [self.notes] if self.link is not None else self.notes.split("; ")
 
     @property
     def kind(self) -> str:

@@ -25,7 +25,9 @@ def presets(
 ) -> None:
     """List the model presets (--preset NAME): dim, heads, KV heads, head size, window, bias, mask.
 
-    Each value comes from the model's published config.json or paper (the link is shown).
+    Multi-head latent attention (DeepSeek, Kimi K2) shows its latent ranks and head sizes instead
+    of KV heads and head size. Each value comes from the model's published config.json or paper
+    (the link is shown). A config.json whose layer attncli does not model is refused.
     """
     from attncli import configs
     from attncli.render import emit

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+DATA = Path(__file__).parent.parent / "data" / "configs"
 
 
 def test_json_contract(cli: Any) -> None:
@@ -51,3 +56,48 @@ def test_bad_config_is_one_line(cli: Any, tmp_path: Path) -> None:
     r = cli("presets", "--config", str(path))
     assert r.code == 2 and r.out == ""
     assert r.err.startswith("attncli: error: --config: ") and r.err.count("\n") == 1
+
+
+def test_mla_presets_in_json(cli: Any) -> None:
+    by_name = {p["name"]: p for p in cli("presets", "--format", "json").json()["presets"]}
+    # https://huggingface.co/deepseek-ai/DeepSeek-V3/blob/main/config.json (= DeepSeek's
+    # inference/configs/config_671B.json): 7168, 128 heads, q_lora_rank 1536, kv_lora_rank 512, 128/64/128
+    ds = by_name["deepseek-v3"]
+    assert ds["kind"] == "mla" and (ds["dim"], ds["heads"], ds["kv_heads"], ds["head_dim"]) == (7168, 128, None, None)
+    assert [ds[k] for k in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")] \
+        == [1536, 512, 128, 64, 128]
+    assert ds["sources"]["kv_lora_rank"] == "preset deepseek-v3" and "kv_heads" not in ds["sources"]
+    assert by_name["deepseek-v2-lite"]["q_lora_rank"] is None and by_name["kimi-k2"]["heads"] == 64
+    llama = by_name["llama-3-8b"]
+    assert llama["kind"] == "standard" and llama["kv_lora_rank"] is None
+
+
+def test_mla_presets_in_markdown(cli: Any) -> None:
+    md = cli("presets", "--format", "markdown").out
+    assert "| deepseek-v3 | deepseek_v3 | 7168 | 128 | MLA | MLA | - | no | causal |" in md
+    assert "| deepseek-v2-lite | - | 512 | 128 | 64 | 128 | 576 |" in md  # no query LoRA; R + DR cached
+
+
+@pytest.mark.parametrize("folder", ["deepseek-v3", "deepseek-v2-lite", "gpt-oss-20b"])
+def test_config_table_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch, folder: str) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("presets", "--config", str(DATA / folder))
+    assert r.code == 0, r.err
+    assert "…" not in r.out and "\x1b[" not in r.out
+    for line in r.out.splitlines():
+        assert len(line) <= 80 and line == line.rstrip(), line
+    assert re.search(rf"^{re.escape(folder)}\s+\S+\s+\d+", r.out, re.M)  # the folder names the row
+    if folder.startswith("deepseek"):
+        assert re.search(r"^kv_lora_rank\s+512\s+config\.json:kv_lora_rank$", r.out, re.M)
+        assert "kv_heads" not in r.out.split("where each value came from")[1].split("E: dim")[0]
+    else:  # one note per line: the layer schedule, then the sinks
+        assert "\n- sinks: one learned logit per head (64 parameters, not in params)" in r.out
+
+
+@pytest.mark.parametrize(("folder", "field"), [("llama-4-scout", "text_config.attention_chunk_size"),
+                                               ("qwen3-next-80b-a3b", "full_attention_interval"),
+                                               ("deepseek-v3.2", "index_topk")])
+def test_unmodelled_config_exits_2_naming_the_field(cli: Any, folder: str, field: str) -> None:
+    r = cli("presets", "--config", str(DATA / folder))
+    assert r.code == 2 and r.out == "" and r.err.count("\n") == 1
+    assert r.err.startswith(f"attncli: error: --config: {field} ") and "attncli would count a different layer" in r.err
