@@ -318,7 +318,7 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     kind.check_representable(spec)  # H heads: the largest attention matrix of the four
     roofline = None if gpu is None else for_spec(spec, gpu, dtype)  # an unknown --gpu fails before counting
     variants = tuple(count_variant(s, dtype, cross_check) for s in variant_specs(spec))
-    notes = []
+    notes = list(spec.notes)
     visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
     if visible != dense:
         what = f"--window {spec.window}" if spec.window is not None else f"--mask {spec.mask}"

@@ -86,6 +86,9 @@ class AttnSpec:
     mla_form: str = "auto"
     """``--mla-form``: naive (K and V expanded from the latent), absorbed (attention over the
     latent) or auto (absorbed for a decode step, L = 1 with a cache; naive otherwise)."""
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """What the layer's ``--config`` holds that attncli reads but does not count (sinks,
+    softcapping, qk-norm), and which layer of a schedule is described; shown with every count."""
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     """Where each setting came from (``--config``/``--preset``): (name in ``to_dict``, origin) pairs,
     e.g. ``("kv_heads", "config.json:num_key_value_heads")``; empty without a config or preset."""
@@ -202,6 +205,8 @@ class AttnSpec:
         sources = d.pop("sources")
         if sources:
             d["sources"] = {k: v for k, v in sources}
+        if not d["notes"]:
+            del d["notes"]
         return d
 
     # ------------------------------------------------------------------ validation

@@ -230,8 +230,13 @@ def provenance(spec: AttnSpec, layer_sources: dict[str, str], typed: set[str]) -
     ``command line`` (``typed``) or ``default``."""
     keyword = {"head_dim": "d_head"}
     out = {}
+    derived = {"kind": "derived: kv_lora_rank" if spec.kind != "standard" else "default",
+               "form": "derived: --mla-form auto, --seq and --cache"}
     for key in spec.to_dict():
-        if key == "sources":
+        if key in ("sources", "notes"):
+            continue
+        if key in derived and not (key == "form" and spec.mla_form != "auto"):
+            out[key] = derived[key]
             continue
         name = keyword.get(key, key)
         out[key] = "command line" if name in typed else layer_sources.get(key, "default")
@@ -284,7 +289,8 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
             try:
                 typed = explicit_names(SPEC_FIELDS)
                 none_typed = all(values[name] is None for name in SWEEPABLE)
-                values, layer_sources = layer_values(values, config, preset, typed)
+                config_notes: list[str] = []
+                values, layer_sources = layer_values(values, config, preset, typed, config_notes)
                 if sweep:
                     kwargs["swept"] = split_sweep(values, d, none_typed)
                 try:
@@ -298,7 +304,8 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
                                           f"{spec.kind.upper()} layer{said} yet (attncli flops counts it)")
                 if config is not None or preset is not None:
-                    spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()))
+                    spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),
+                                      notes=tuple(config_notes))
                 with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts
                     importlib.import_module("torch")
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)

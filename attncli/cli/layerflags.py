@@ -65,13 +65,16 @@ SPEC_KEYWORDS: dict[str, str] = {"head_dim": "d_head"}
 
 
 def layer_values(values: dict[str, Any], config: Path | None, preset: str | None,
-                 explicit: set[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+                 explicit: set[str] | None = None,
+                 notes: list[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The spec option ``values`` with ``--config``/``--preset`` laid under the flags the user typed.
 
     Returns the new values (keys as ``AttnSpec`` keywords, ready for ``spec_from``: the config's
     ``head_dim`` becomes ``d_head``; a causal model's ``mask`` is ``causal``) and the provenance
     of each layer setting, keyed as in ``AttnSpec.to_dict`` (``{}`` without a config or preset).
     ``explicit`` names the typed flags; by default it is read from the current click context.
+    ``notes``, when given, receives what a ``--config`` says attncli reads but does not count
+    (sinks, softcapping, qk-norm, the layer of a schedule described, an unverified family).
     """
     from attncli.configs import load_preset, merge, read_hf_config
 
@@ -80,6 +83,8 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     if config is None and preset is None:
         return values, {}
     settings = read_hf_config(config) if config is not None else load_preset(str(preset))
+    if notes is not None and config is not None and settings.notes:
+        notes += [f"config.json: {n}" for n in settings.notes.split("; ")]
     typed = explicit_names(values) if explicit is None else explicit
     to_config = {v: k for k, v in SPEC_KEYWORDS.items()}
     given = {to_config.get(k, k): (v.value if isinstance(v, Enum) else v)

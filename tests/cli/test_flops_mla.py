@@ -56,9 +56,10 @@ def test_table_names_the_form_and_fits_80_columns(cli: Any, monkeypatch: pytest.
     assert r.code == 0, r.err
     for line in r.out.splitlines():
         assert len(line) <= 80 and line == line.rstrip(), line
+    flat = " ".join(r.out.split())
     assert "absorbed form *" in r.out and "q absorb (W_UK)" in r.out and "B*L*H*DN*R" in r.out
-    assert "naive form would cost 69.1 G MACs" in r.out
-    assert "KV cache = B*S*(R+DR)" in r.out
+    assert "naive form would cost 69.1 G MACs" in flat
+    assert "KV cache = B*S*(R+DR)" in flat
 
 
 def test_markdown_renders_on_github(cli: Any) -> None:
@@ -104,3 +105,42 @@ def test_a_standard_baseline_refuses_an_mla_layer(cli: Any, tmp_path: Any) -> No
     r = cli("flops", "--dim", "64", "--heads", "4", "--seq", "8", "--batch", "1", "--kv-lora-rank", "16",
             "--qk-nope-head-dim", "8", "--qk-rope-head-dim", "8", "--v-head-dim", "16", "--baseline", str(base))
     assert r.code == 2 and "kind" in r.err and "--baseline" in r.err
+
+
+# ---------------------------------------------------------------------------- real models
+CONFIGS = "tests/data/configs"
+
+
+@pytest.mark.parametrize(("source", "params", "prefill"), [
+    (("--config", f"{CONFIGS}/deepseek-v3"), 187_107_328, 1_453_577_994_240),
+    (("--preset", "deepseek-v3"), 187_107_328, 1_453_577_994_240),
+    (("--config", f"{CONFIGS}/kimi-k2"), 101_124_096, 757_793_292_288),
+    (("--preset", "kimi-k2"), 101_124_096, 757_793_292_288),
+])
+def test_config_and_preset_count_the_published_layer(cli: Any, source: tuple[str, ...], params: int,
+                                                     prefill: int) -> None:
+    r = cli("flops", *source, "--seq", "4096", "--batch", "1", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["config"]["kind"] == "mla" and doc["config"]["mask"] == "causal"
+    assert doc["variants"][0]["params"] == params and doc["variants"][0]["fvcore_flops"] == prefill
+
+
+def test_deepseek_v2_lite_has_a_direct_query_projection(cli: Any) -> None:
+    """DeepSeek-V2-Lite (deepseek-ai/DeepSeek-V2-Lite config.json): q_lora_rank null, E 2048, H 16."""
+    for source in (("--config", f"{CONFIGS}/deepseek-v2-lite"), ("--preset", "deepseek-v2-lite")):
+        doc = cli("flops", *source, "--seq", "1", "--cache", "4095", "--batch", "1", "--format", "json").json()
+        v = doc["variants"][0]
+        assert v["form"] == "absorbed" and list(v["by_stage"])[0] == "q_proj"
+        # q_proj E*H*(DN+DR), kv_a E*(R+DR), q_absorb H*DN*R, QK^T H*S*(R+DR), AV H*S*R, out_absorb H*R*DV, W_O H*DV*E
+        assert v["fvcore_flops"] == (2048 * 16 * 192 + 2048 * 576 + 16 * 128 * 512 + 16 * 4096 * 576
+                                     + 16 * 4096 * 512 + 16 * 512 * 128 + 16 * 128 * 2048)
+        # q_proj 2048*3072, kv_a 2048*576, kv_a_layernorm 512, kv_b 512*4096, o_proj 2048*2048
+        assert v["params"] == 2048 * 3072 + 2048 * 576 + 512 + 512 * 4096 + 2048 * 2048
+
+
+def test_what_a_config_holds_but_attncli_does_not_count_is_named(cli: Any) -> None:
+    r = cli("flops", "--config", f"{CONFIGS}/gpt-oss-20b", "--seq", "64", "--batch", "1", "--format", "json")
+    assert r.code == 0, r.err
+    notes = r.json()["notes"]
+    assert any("sinks" in n for n in notes) and any("layer 0" in n for n in notes)
