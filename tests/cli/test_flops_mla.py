@@ -131,7 +131,7 @@ def test_deepseek_v2_lite_has_a_direct_query_projection(cli: Any) -> None:
     for source in (("--config", f"{CONFIGS}/deepseek-v2-lite"), ("--preset", "deepseek-v2-lite")):
         doc = cli("flops", *source, "--seq", "1", "--cache", "4095", "--batch", "1", "--format", "json").json()
         v = doc["variants"][0]
-        assert v["form"] == "absorbed" and list(v["by_stage"])[0] == "q_proj"
+        assert v["form"] == "absorbed" and next(iter(v["by_stage"])) == "q_proj"
         # q_proj E*H*(DN+DR), kv_a E*(R+DR), q_absorb H*DN*R, QK^T H*S*(R+DR), AV H*S*R, out_absorb H*R*DV, W_O H*DV*E
         assert v["fvcore_flops"] == (2048 * 16 * 192 + 2048 * 576 + 16 * 128 * 512 + 16 * 4096 * 576
                                      + 16 * 4096 * 512 + 16 * 512 * 128 + 16 * 128 * 2048)
