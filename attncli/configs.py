@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from attncli import guard
+from attncli.guard import ARCH_BIAS, ARCH_BIAS_NOTES, DECODERS, ENCODERS
 from attncli.spec import MLA_FIELDS, SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "mask", *MLA_FIELDS)
@@ -55,24 +56,6 @@ MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "q
 QWEN_WINDOW_FAMILIES = frozenset({"qwen2", "qwen2_moe", "qwen3", "qwen3_moe"})
 """Families whose window starts at ``max_window_layers`` (transformers' Qwen2/Qwen3 config classes)."""
 
-# NOTE: architectures whose config.json does not state the attention bias. Read from each
-# model's modeling_*.py in transformers: GPT-2 Conv1D, BERT/RoBERTa/ViT nn.Linear default
-# bias=True (ViT's qkv_bias defaults to True); Llama/Mistral/Mixtral/Gemma/T5 bias=False; Qwen2
-# q/k/v bias=True but o_proj bias=False (mapped to True: see README "Presets and configs").
-ARCH_BIAS: dict[str, bool] = {
-    "gpt2": True, "bert": True, "roberta": True, "vit": True, "distilbert": True, "gpt_neox": True,
-    "opt": True, "bloom": True, "gptj": False, "llama": False, "mistral": False, "mixtral": False,
-    "gemma": False, "gemma2": False, "t5": False, "qwen2": True,
-    # NOTE: transformers' DeepseekV2Config/DeepseekV3Config default attention_bias to False.
-    "deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False,
-}
-ARCH_BIAS_NOTES: dict[str, str] = {
-    "qwen2": "q/k/v projections have biases, o_proj has none: bias=true counts one o bias the model lacks",
-}
-DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
-                      "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
-                      "kimi_k2", "gemma3_text", "gpt_oss"})
-ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
 @dataclass(frozen=True)
@@ -265,7 +248,8 @@ def read_hf_config(path: str | Path) -> LayerSettings:
         notes.append(ARCH_BIAS_NOTES[family])
 
     causal, sources["causal"] = _causal(top, cfg, prefix, where)
-    guard.check_bidirectional_window(window, causal, cfg.get("layer_types"), where)
+    encoder = not causal and not sources["causal"].startswith("default:")
+    guard.check_bidirectional_window(window, encoder, cfg.get("layer_types"), where)
     if top.get("is_encoder_decoder") is True:
         notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
     sources["mask"] = sources["causal"]

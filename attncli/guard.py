@@ -22,6 +22,28 @@ from typing import Any
 
 from attncli.spec import SpecError
 
+# ------------------------------------------------------------------------------ families
+# NOTE: architectures whose config.json does not state the attention bias. Read from each
+# model's modeling_*.py in transformers: GPT-2 Conv1D, BERT/RoBERTa/ViT nn.Linear default
+# bias=True (ViT's qkv_bias defaults to True); Llama/Mistral/Mixtral/Gemma/T5 bias=False; Qwen2
+# q/k/v bias=True but o_proj bias=False (mapped to True: see README "Presets and configs").
+ARCH_BIAS: dict[str, bool] = {
+    "gpt2": True, "bert": True, "roberta": True, "vit": True, "distilbert": True, "gpt_neox": True,
+    "opt": True, "bloom": True, "gptj": False, "llama": False, "mistral": False, "mixtral": False,
+    "gemma": False, "gemma2": False, "t5": False, "qwen2": True,
+    # NOTE: transformers' DeepseekV2Config/DeepseekV3Config default attention_bias to False.
+    "deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False,
+}
+ARCH_BIAS_NOTES: dict[str, str] = {
+    "qwen2": "q/k/v projections have biases, o_proj has none: bias=true counts one o bias the model lacks",
+}
+DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
+                      "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
+                      "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2"})
+ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
+
+
 # ------------------------------------------------------------------------------ value tests
 Active = Callable[[Any, Mapping[str, Any]], bool]
 """``active(value, cfg)``: True when ``value`` of the field changes the layer."""
@@ -182,11 +204,11 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
                                     "would count a different layer")
 
 
-def check_bidirectional_window(window: int | None, causal: bool, layer_types: Any, where: str) -> None:
-    """A sliding window in a non-causal (encoder) layer is bidirectional; attncli's ``--window``
-    is causal, so such a config is refused."""
+def check_bidirectional_window(window: int | None, encoder: bool, layer_types: Any, where: str) -> None:
+    """A sliding window in a layer known to be non-causal (an encoder) reaches both ways; attncli's
+    ``--window`` is causal, so such a config is refused."""
     sliding = window is not None or (isinstance(layer_types, list) and "sliding_attention" in layer_types)
-    if sliding and not causal:
+    if sliding and encoder:
         raise SpecError("--config", f"{where}sliding_window in a bidirectional (encoder) model (a window on both "
                                     "sides of each query) is not modelled; attncli would count a different layer")
 
@@ -203,8 +225,8 @@ def schedule_notes(cfg: Mapping[str, Any], family: str | None, window: int | Non
         if family == "gemma2":
             return [f"gemma2 alternates: even layers sliding (window {window}), odd layers full, and layer 0 "
                     f"({first}) is described"]
-        if family in ("gemma3_text", "cohere2") and window is not None:
-            pattern = cfg.get("sliding_window_pattern", 6 if family == "gemma3_text" else 4)
+        if family in ("gemma3_text", "gemma3", "cohere2") and window is not None:
+            pattern = cfg.get("sliding_window_pattern", 4 if family == "cohere2" else 6)
             return [f"{family}: layer i is full attention when (i+1) % {pattern} == 0, the others sliding "
                     f"(window {window}), and layer 0 ({first}) is described"]
     return []
@@ -240,7 +262,7 @@ FAMILY_NOTES: dict[str, str] = {
 """What a family's attention layer has that its config does not state ({h}: heads, {d}: head size)."""
 
 VERIFIED_FAMILIES: frozenset[str] = frozenset({
-    # known to configs.py before MLA (ARCH_BIAS, DECODERS, ENCODERS)
+    # known to configs.py before MLA (its ARCH_BIAS, DECODERS and ENCODERS then)
     "gpt2", "bert", "roberta", "vit", "distilbert", "gpt_neox", "opt", "bloom", "gptj", "llama", "mistral",
     "mixtral", "gemma", "gemma2", "t5", "qwen2", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deit",
     "xlm-roberta", "electra",

@@ -140,6 +140,9 @@ def test_a_window_in_an_encoder_is_refused(tmp_path: Path) -> None:
     # an encoder's window reaches both ways (ModernBERT); attncli's --window is causal
     doc = {"model_type": "bert", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
     assert "bidirectional (encoder)" in refused(write(tmp_path, doc))
+    # a family not known to be an encoder keeps its (causal) window, as before
+    doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
+    assert read_hf_config(write(tmp_path, doc)).window == 64
 
 
 @pytest.mark.parametrize("folder", ["gpt-oss-20b", "gemma-2-9b", "gemma-3-27b", "mistral-7b-v0.1", "qwen2.5-7b",
