@@ -72,8 +72,9 @@ def _has_local(value: Any, cfg: Mapping[str, Any]) -> bool:
     return isinstance(value, list | tuple) and any(_has_local(v, cfg) for v in value)
 
 
-def _true(value: Any, cfg: Mapping[str, Any]) -> bool:
-    return value is True
+def _bidirectional(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """Gemma 3's ``true`` or Gemma 4's ``"all"`` (``"vision"``: only image tokens see both ways)."""
+    return value is True or value == "all"
 
 
 def _local_window(value: Any, cfg: Mapping[str, Any]) -> bool:
@@ -121,7 +122,7 @@ GUARDED: tuple[tuple[str, str, Active], ...] = (
      _not_one),
     ("local_attention", "ModernBERT bidirectional local attention window", _local_window),
     ("use_bidirectional_attention", "EmbeddingGemma: bidirectional (sliding-window) attention in a decoder "
-                                    "family", _true),
+                                    "family", _bidirectional),
     ("position_embedding_type", "BERT relative position scores: a query-by-distance-embedding product per "
                                 "(query, key) pair", _relative),
     ("attn_layer_period", "Jamba: Mamba layers between the attention layers", _not_one),
@@ -136,13 +137,14 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma3n_text": {"num_kv_shared_layers": 15},
     "llama4_text": {"attention_chunk_size": 8192},
     "qwen3_next": {"full_attention_interval": 4},
-    "deepseek_v32": {"index_topk": 2048},
+    "deepseek_v32": {"index_topk": 2048}, "glm_moe_dsa": {"index_topk": 2048},
+    "mistral_large4_text": {"index_topk": 2048},
     "longformer": {"attention_window": 512},
     "gpt_neo": {"attention_types": [[["global", "local"], 12]]},
     "big_bird": {"attention_type": "block_sparse"},
     "bigbird_pegasus": {"attention_type": "block_sparse"},
     "modernbert": {"global_attn_every_n_layers": 3},
-    "jamba": {"attn_layer_period": 8},
+    "jamba": {"attn_layer_period": 8}, "zamba": {"attn_layer_period": 6},
     "recurrent_gemma": {"block_types": ["recurrent", "recurrent", "attention"]},
 }
 """transformers' default for a guarded field its config class sets when ``config.json`` omits it."""

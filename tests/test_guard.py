@@ -63,6 +63,7 @@ def refused(path: Path) -> str:
     ({"global_attn_every_n_layers": 3}, "global_attn_every_n_layers", "ModernBERT"),
     ({"local_attention": 128}, "local_attention", "ModernBERT"),
     ({"use_bidirectional_attention": True}, "use_bidirectional_attention", "bidirectional"),
+    ({"use_bidirectional_attention": "all"}, "use_bidirectional_attention", "bidirectional"),  # Gemma 4
     ({"position_embedding_type": "relative_key"}, "position_embedding_type", "relative position"),
     ({"attn_layer_period": 8}, "attn_layer_period", "Jamba"),
     ({"block_types": ["recurrent", "attention"]}, "block_types", "RecurrentGemma"),
@@ -82,6 +83,7 @@ def test_guarded_field_is_refused_naming_it(tmp_path: Path, extra: dict[str, Any
     {"attention_types": [[["global"], 2]]}, {"attention_layers": ["global", "global"]},
     {"attention_type": "original_full"}, {"global_attn_every_n_layers": 1},
     {"global_attn_every_n_layers": 1, "local_attention": 128}, {"use_bidirectional_attention": False},
+    {"use_bidirectional_attention": "vision"},
     {"position_embedding_type": "absolute"}, {"attn_layer_period": 1}, {"block_types": ["attention"]},
     {"layers_block_type": ["attention", "attention"]}, {"hybrid_override_pattern": ""},
     {"layer_types": ["full_attention", "full_attention"]},
