@@ -71,6 +71,10 @@ class ShapesReport:
     attn_weights: Shape | None
     device: str
     notes: tuple[str, ...] = field(default=())
+    returns: str = "nn.MultiheadAttention returns"
+    """What the outputs table shows: the layer whose forward returned them."""
+    heads_term: str | None = None
+    """The heads in the title (None: ``H=8 (d=64)``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,7 +166,15 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25) -> bool:
 
 
 def analyse(spec: AttnSpec) -> ShapesReport:
-    """Build the layer for ``spec`` and report its stages, weights and MHA's returned shapes."""
+    """The stages, weights and returned shapes of ``spec``'s layer, as its kind builds it
+    (:mod:`attncli.kinds`; standard attention: :func:`analyse_standard`)."""
+    from attncli.kinds import kind_of
+
+    return kind_of(spec).analyse_shapes(spec)
+
+
+def analyse_standard(spec: AttnSpec) -> ShapesReport:
+    """Build the standard layer for ``spec`` and report its stages, weights and MHA's returned shapes."""
     import dataclasses
 
     import torch

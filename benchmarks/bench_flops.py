@@ -13,6 +13,10 @@ Targets of the modern flags and the roofline, in the same run:
   one decode step against a 131072-token KV cache: each at most 1.5x, peak RSS at most 800 MB;
 - ``--gpu h100-sxm`` on the seed run: adds nothing measurable (its ratio beside the seed run's).
 
+Targets of multi-head latent attention (issue 17), in the same run: DeepSeek-V3's layer
+(``--preset deepseek-v3``, two forms traced and cross-checked each), naive prefill of 4096
+tokens and an absorbed decode step against a 4095-token cache: each at most 1.5x.
+
 Also measured, to show where the time goes: the same seed run with the torch._dynamo
 shortcut turned off (``ATTNCLI_NO_IMPORT_SHORTCUT=1``), and the floor every meta-device
 count pays, ``import torch, fvcore.nn, sympy, torch.fx.experimental.symbolic_shapes``
@@ -42,6 +46,9 @@ LLAMA = ["flops", "--dim", "4096", "--heads", "32", "--kv-heads", "8", "--head-d
          "--batch", "1", "--mask", "causal", "--impl", "sdpa", "--dtype", "bfloat16", "--format", "json"]
 PREFILL = [*LLAMA, "--seq", "8192"]
 DECODE = [*LLAMA, "--seq", "1", "--cache", "131072"]
+MLA = ["flops", "--preset", "deepseek-v3", "--batch", "1", "--dtype", "bfloat16", "--format", "json"]
+MLA_PREFILL = [*MLA, "--seq", "4096"]
+MLA_DECODE = [*MLA, "--seq", "1", "--cache", "4095"]
 
 
 @dataclass
@@ -96,7 +103,9 @@ def main() -> int:
     seed_gpu = Case("  seed run with --gpu h100-sxm", [PY, "-m", "attncli", *SEED, "--gpu", "h100-sxm"])
     prefill = Case("Llama-3-8B layer, causal prefill 8192", [PY, "-m", "attncli", *PREFILL])
     decode = Case("Llama-3-8B layer, decode at cache 131072", [PY, "-m", "attncli", *DECODE])
-    cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode]
+    mla_prefill = Case("DeepSeek-V3 MLA, naive prefill 4096", [PY, "-m", "attncli", *MLA_PREFILL])
+    mla_decode = Case("DeepSeek-V3 MLA, absorbed decode at 4095", [PY, "-m", "attncli", *MLA_DECODE])
+    cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode, mla_prefill, mla_decode]
 
     for case in cases:  # warm the file cache; not measured
         case.run()
@@ -119,6 +128,8 @@ def main() -> int:
         ("Llama-3-8B prefill <= 1.5x bare import", prefill.median / base <= 1.5),
         ("Llama-3-8B decode step <= 1.5x bare import", decode.median / base <= 1.5),
         ("modern runs peak RSS <= 800 MB", max(prefill.peak_mb, decode.peak_mb) <= 800),
+        ("DeepSeek-V3 MLA prefill <= 1.5x bare import", mla_prefill.median / base <= 1.5),
+        ("DeepSeek-V3 MLA decode step <= 1.5x bare import", mla_decode.median / base <= 1.5),
     ]
     print()
     for what, ok in checks:

@@ -15,7 +15,7 @@ from attncli.spec import AttnSpec, SpecError
 
 
 @app.command()
-@spec_command(dim=512, heads=8, batch=1, seq=10, impl="torch")
+@spec_command(dim=512, heads=8, batch=1, seq=10, impl="torch", kinds=("standard", "mla"))
 def shapes(
     spec: AttnSpec, fmt: str, output: Path | None,
     no_out_proj: Annotated[bool, typer.Option("--no-out-proj", help="Build the layer without W_O.")] = False,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from attncli.flops import FlopsReport
     from attncli.formulas import Memory
+    from attncli.shapes import ShapesReport
     from attncli.spec import AttnSpec
 
 
@@ -73,6 +74,9 @@ class Kind(Protocol):
 
     def conclusion(self, report: FlopsReport) -> str:
         """The sentence under the variants table."""
+
+    def analyse_shapes(self, spec: AttnSpec) -> ShapesReport:
+        """``attncli shapes``: every stage's shape, the weights, the returned shapes (imports torch)."""
 
     def check_representable(self, spec: AttnSpec) -> None:
         """Refuse (SpecError naming the flag) sizes torch cannot describe, before anything is built."""

@@ -40,6 +40,7 @@ from attncli.spec import SpecError
 if TYPE_CHECKING:
     from attncli.flops import FlopsReport
     from attncli.formulas import Memory
+    from attncli.shapes import ShapesReport
     from attncli.spec import AttnSpec
 
 NAME = "mla"
@@ -377,3 +378,10 @@ def conclusion(report: FlopsReport) -> str:
     return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
             f"MACs ({ratio:.3g}x). The latent cache holds R + DR = {m.latent} values per token and layer, "
             f"once for all {report.spec.heads} heads.")
+
+
+def analyse_shapes(spec: AttnSpec) -> ShapesReport:
+    """``attncli shapes`` of the MLA layer (:mod:`attncli.kinds.mla_shapes`)."""
+    from attncli.kinds.mla_shapes import analyse
+
+    return analyse(spec)

@@ -17,6 +17,7 @@ from attncli.numbers import human, human_bytes
 if TYPE_CHECKING:
     from attncli.flops import FlopsReport
     from attncli.formulas import Memory
+    from attncli.shapes import ShapesReport
     from attncli.spec import AttnSpec
 
 NAME = "standard"
@@ -109,6 +110,12 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
         stage_macs["attention"] = macs["qk"] + macs["av"]
     elements = stage_elements(layer_dims(spec, "float32"), naive)
     return [(st, stage_macs[st], n) for st, n in elements.items()]
+
+
+def analyse_shapes(spec: AttnSpec) -> ShapesReport:
+    from attncli.shapes import analyse_standard
+
+    return analyse_standard(spec)
 
 
 def check_representable(spec: AttnSpec) -> None:

@@ -18,7 +18,8 @@ def _title(r: ShapesReport) -> str:
     s = r.spec
     # NOTE: d is always in the title here, and S too: the cache term adds only N.
     extra = [p if not p.startswith("cache ") else f"cache N={s.cache}" for p in modern_parts(s, head_dim=False)]
-    return ", ".join([f"attncli shapes: impl {s.impl}", f"E={s.dim}", f"H={s.heads} (d={s.head_dim})",
+    heads = r.heads_term or f"H={s.heads} (d={s.head_dim})"
+    return ", ".join([f"attncli shapes: impl {s.impl}", f"E={s.dim}", heads,
                       f"B={s.batch}", f"L={s.seq}", f"S={s.s}", *extra])
 
 
@@ -44,7 +45,7 @@ def table(r: ShapesReport) -> RenderableType:
         comps.add_row(name, commas(n))
     comps.add_row(Text("total", style="bold"), Text(commas(r.total_params), style="bold"))
 
-    outs = plain_table("nn.MultiheadAttention returns")
+    outs = plain_table(r.returns)
     outs.add_column("output", no_wrap=True)
     outs.add_column("shape", justify="right", no_wrap=True)
     outs.add_row("attn_output", fmt_shape(r.attn_output))
@@ -67,7 +68,7 @@ def markdown(r: ShapesReport) -> str:
            md_table(["component", "parameters"],
                     [*((k, commas(v)) for k, v in r.components.items()),
                      ("**total**", f"**{commas(r.total_params)}**")], "lr"),
-           "", "#### `nn.MultiheadAttention` returns", "",
+           "", f"#### {r.returns.replace('nn.MultiheadAttention', '`nn.MultiheadAttention`')}", "",
            md_table(["output", "shape"], [("attn_output", f"`{fmt_shape(r.attn_output)}`"),
                                           ("attn_weights", f"`{fmt_shape(r.attn_weights)}`")], "lr")]
     if r.notes:

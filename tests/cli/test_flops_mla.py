@@ -91,7 +91,7 @@ def test_mla_flag_without_kv_lora_rank_exits_2(cli: Any) -> None:
     assert r.code == 2 and "--mla-form" in r.err and "--kv-lora-rank" in r.err
 
 
-@pytest.mark.parametrize("command", ["shapes", "sweep", "bench", "permute-test", "report"])
+@pytest.mark.parametrize("command", ["sweep", "bench", "permute-test", "report"])
 def test_commands_that_cannot_take_mla_yet_refuse_it(cli: Any, command: str) -> None:
     r = cli(command, "--dim", "64", "--heads", "4", "--kv-lora-rank", "16")
     assert r.code == 2 and r.out == ""
