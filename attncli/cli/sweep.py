@@ -16,7 +16,8 @@ from attncli.spec import AttnSpec
 
 
 @app.command()
-@spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"))
+@spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"),
+               kinds=("standard", "mla"))
 @counting()
 def sweep(
     spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],

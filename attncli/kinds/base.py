@@ -23,10 +23,14 @@ class Kind(Protocol):
     """How the tables name each stage (every stage of every form, and ``other``)."""
     SHORT_LABELS: dict[str, str]
     """Narrow column heads for each stage."""
+    ABBREVIATIONS: dict[str, str]
+    """The narrowest column heads (the sweep's main table)."""
     TERMS: str
     """What the letters of the closed forms stand for."""
     KV_FORM: str
     """The KV cache's closed form in bytes, as the memory tables print it."""
+    SWEEP_EXPECTED: dict[str, str]
+    """What the closed forms predict for each setting ``attncli sweep`` may sweep."""
 
     def stages(self, spec: AttnSpec) -> tuple[str, ...]:
         """The stages of ``spec``, in the order they run."""

@@ -61,6 +61,9 @@ SHORT_LABELS: dict[str, str] = {
     "q_absorb": "q_abs", "qk": "QK^T", "av": "AV", "out_absorb": "o_abs", "out_proj": "W_O",
 }
 
+ABBREVIATIONS: dict[str, str] = SHORT_LABELS
+"""The narrowest column heads (the sweep's main table)."""
+
 CLOSED_FORMS: dict[str, str] = {
     "q_a_proj": "B*L*E*RQ", "q_b_proj": "B*L*RQ*H*(DN+DR)", "q_proj": "B*L*E*H*(DN+DR)",
     "kv_a_proj": "B*L*E*(R+DR)", "kv_b_proj": "B*S*R*H*(DN+DV)", "q_absorb": "B*L*H*DN*R",
@@ -235,6 +238,18 @@ def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
 
 
 KV_FORM = "B*S*(R+DR)"
+
+SWEEP_EXPECTED: dict[str, str] = {
+    "seq": "QK^T and weights x V grow as L^2 (exponent 2), the projections as L (1), kv_b_proj too (the naive form "
+           "expands the L latents); the attention matrix as L^2 (2)",
+    "heads": "q_b (or q), kv_b or the absorbs, QK^T, weights x V and W_O grow as H (1); q_a and kv_a do not "
+             "change (0): the latent is shared by every head",
+    "dim": "q_a (or q), kv_a and W_O grow as E (1): the ranks do not change; every other stage stays (0)",
+    "batch": "every stage grows as B (1)",
+    "cache": "QK^T and weights x V grow with S = N + L (towards 1 once N >> L), and so does the naive form's "
+             "kv_b_proj, which re-expands every cached latent; the other projections do not change (0)",
+}
+"""What the closed forms predict when ``attncli sweep`` sweeps each setting MLA takes."""
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:

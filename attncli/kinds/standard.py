@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, SHORT_STAGE_LABELS, STAGES
+from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, SHORT_STAGE_LABELS, STAGE_ABBREVIATIONS, STAGES
 from attncli.choices import STAGE_LABELS as _LABELS
 from attncli.numbers import human, human_bytes
 
@@ -23,8 +23,22 @@ if TYPE_CHECKING:
 NAME = "standard"
 STAGE_LABELS: dict[str, str] = dict(_LABELS)
 SHORT_LABELS: dict[str, str] = {k: v for k, v in SHORT_STAGE_LABELS.items() if k in STAGES}
+ABBREVIATIONS: dict[str, str] = dict(STAGE_ABBREVIATIONS)
 TERMS = CLOSED_FORM_TERMS
 KV_FORM = "2*B*S*G*d"
+
+SWEEP_EXPECTED: dict[str, str] = {
+    "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1); the attention matrix as L^2 (2)",
+    "heads": "heads change no FLOPs (every stage has exponent 0), but the attention matrix grows as H (1): "
+             "one L x S score matrix per head",
+    "dim": "projections grow as E^2 (2), QK^T and weights x V as E (1)",
+    "batch": "every stage grows as B (1)",
+    "kv_heads": "k and v projections grow as G (1); q, QK^T, weights x V and W_O do not change (0)",
+    "d_head": "every stage grows as d (1): q, k, v project to H*d and G*d, W_O reads H*d",
+    "window": "dense counts do not change (0); the effective QK^T grows as W (1) while W < S",
+    "cache": "QK^T and weights x V grow with S = N + L (towards 1 once N >> L); projections do not change (0)",
+}
+"""What the closed forms predict when ``attncli sweep`` sweeps each setting."""
 
 
 def stages(spec: AttnSpec) -> tuple[str, ...]:

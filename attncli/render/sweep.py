@@ -13,23 +13,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.choices import SETTING_FLAGS, STAGE_ABBREVIATIONS
-from attncli.choices import SHORT_STAGE_LABELS as STAGE_LABELS
+from attncli.choices import SETTING_FLAGS
+from attncli.choices import SHORT_STAGE_LABELS as _SHORT
+from attncli.choices import STAGE_ABBREVIATIONS as _ABBREVIATIONS
+from attncli.kinds import kind_of
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.sweep import Point, Step, SweepReport, fit_exponent
 
-EXPECTED = {
-    "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1); the attention matrix as L^2 (2)",
-    "heads": "heads change no FLOPs (every stage has exponent 0), but the attention matrix grows as H (1): "
-             "one L x S score matrix per head",
-    "dim": "projections grow as E^2 (2), QK^T and weights x V as E (1)",
-    "batch": "every stage grows as B (1)",
-    "kv_heads": "k and v projections grow as G (1); q, QK^T, weights x V and W_O do not change (0)",
-    "d_head": "every stage grows as d (1): q, k, v project to H*d and G*d, W_O reads H*d",
-    "window": "dense counts do not change (0); the effective QK^T grows as W (1) while W < S",
-    "cache": "QK^T and weights x V grow with S = N + L (towards 1 once N >> L); projections do not change (0)",
-}
 BAR = 40
 
 
@@ -48,12 +39,13 @@ def _title(r: SweepReport) -> str:
         mask = ", window W"
     else:
         mask = f", window {s.window}" if s.window else (", causal" if s.causal else "")
-    return f"attncli sweep {SETTING_FLAGS[r.setting]}: impl {s.impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
+    impl = f"impl {s.impl}" + ("" if s.form is None else f" ({s.form} form)")
+    return f"attncli sweep {SETTING_FLAGS[r.setting]}: {impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
 
 
 def _expected(r: SweepReport) -> str:
     """What the closed forms predict for the swept setting, and under a mask for the effective counts."""
-    base = EXPECTED[r.setting]
+    base = kind_of(r.spec).SWEEP_EXPECTED[r.setting]
     if not r.masked or r.setting == "window":  # NOTE: the window's own line is about effective counts
         return base
     w = r.spec.window
@@ -74,6 +66,16 @@ def _expected(r: SweepReport) -> str:
 def memory_exponent(r: SweepReport) -> float | None:
     """Growth exponent of the attention matrix's bytes, fitted as the counts' are."""
     return fit_exponent([p.value for p in r.points], [p.attn_matrix_bytes for p in r.points])
+
+
+def _labels(r: SweepReport) -> dict[str, str]:
+    """Column heads of every count: the layer kind's stage names, then the totals'."""
+    return {**_SHORT, **kind_of(r.spec).SHORT_LABELS}
+
+
+def _abbrev(r: SweepReport) -> dict[str, str]:
+    """The narrow heads of the main table (standard attention: q, k, v, QK^T, AV, W_O)."""
+    return {**_ABBREVIATIONS, **kind_of(r.spec).ABBREVIATIONS}
 
 
 def _stages(r: SweepReport) -> list[str]:
@@ -121,7 +123,7 @@ def _counts_table(r: SweepReport, extra: bool) -> Table:
     t = plain_table()
     t.add_column(_column(r), justify="right", no_wrap=True)
     for st in _stages(r):
-        t.add_column(STAGE_ABBREVIATIONS.get(st, st), justify="right", no_wrap=True)
+        t.add_column(_abbrev(r).get(st, st), justify="right", no_wrap=True)
     t.add_column("total", justify="right", no_wrap=True)
     if extra:
         _extra_columns(r, t)
@@ -162,7 +164,7 @@ def _local(steps: tuple[Step, ...], i: int, key: str) -> str:
 
 _WHOLE = " fitted over the whole range"
 """Said of the fitted exponents when the local ones are shown beside them (under a mask)."""
-EFFECTIVE_TITLE = "effective MACs: visible (query, key) pairs only (q, k, v and W_O as dense)"
+EFFECTIVE_TITLE = "effective MACs: visible (query, key) pairs only (projections as dense)"
 LOCAL_NOTE = ("exp = local exponent from the row above: log(count / count above) / log({x} / {x} above); "
               "dense QK^T beside the effective one")
 
@@ -198,12 +200,12 @@ def _exponent_rows(r: SweepReport) -> Table:
     t.add_column("count", no_wrap=True)
     t.add_column("exponent", justify="right", no_wrap=True)
     for key, v in _exponents(r).items():
-        t.add_row(STAGE_LABELS.get(key, key), _exp(v))
+        t.add_row(_labels(r).get(key, key), _exp(v))
     return t
 
 
 def table(r: SweepReport) -> RenderableType:
-    ex = Fit(_exponent_table(r, STAGE_LABELS), _exponent_table(r, {**STAGE_LABELS, **STAGE_ABBREVIATIONS}),
+    ex = Fit(_exponent_table(r, _labels(r)), _exponent_table(r, {**_labels(r), **_abbrev(r)}),
              _exponent_rows(r))
     caption = Text(f"AV = weights x V; attn matrix = B*H*L*S' scores at {r.dtype}; exact counts in JSON and "
                    "Markdown.", style="dim")
@@ -227,7 +229,7 @@ def markdown(r: SweepReport) -> str:
     extra = [(str(p.value), commas(p.params), human_bytes(p.attn_matrix_bytes),
               *(() if p.roofline is None else (p.roofline.fused.bound,))) for p in r.points]
     x = _column(r)
-    head = [x, *(STAGE_LABELS.get(st, st) for st in stages), "total"]
+    head = [x, *(_labels(r).get(st, st) for st in stages), "total"]
     head2 = [x, "params", f"attn matrix ({r.dtype})", *(() if r.gpu is None else (f"bound on {r.gpu}",))]
     exps = _exponents(r)
     out = [f"### {_title(r)}", "",
@@ -235,7 +237,7 @@ def markdown(r: SweepReport) -> str:
            md_table(head, counts, "r" * len(head)), "",
            md_table(head2, extra, "r" * len(head2)), "", *(_md_effective(r) if r.masked else ()),
            f"#### Growth exponent{_WHOLE if r.masked else ''} (d log count / d log {x})", "",
-           md_table([STAGE_LABELS.get(k, k) for k in exps], [[_exp(v) for v in exps.values()]], "r" * len(exps)),
+           md_table([_labels(r).get(k, k) for k in exps], [[_exp(v) for v in exps.values()]], "r" * len(exps)),
            "", f"Expected: {_expected(r)}.", "",
            *(f"{c}." for c in _crossings(r)), "", CHART_TITLE, "", "```", *chart_lines(r), "```"]
     return md_document("\n".join(out)) + "\n"
@@ -264,7 +266,7 @@ def _series(r: SweepReport) -> list[tuple[str, list[int]]]:
     for ys, names in merged.items():
         exps = {_exp(r.exponents.get(st)) for st in names}
         exp = f" (exp {exps.pop()})" if len(exps) == 1 else ""
-        out.append((" = ".join(STAGE_LABELS.get(st, st) for st in names) + exp, list(ys)))
+        out.append((" = ".join(_labels(r).get(st, st) for st in names) + exp, list(ys)))
     return out
 
 

@@ -1,4 +1,4 @@
-"""``attncli flops`` with multi-head latent attention from flags: JSON, table, Markdown, roofline, refusals.
+"""MLA through the CLI: `attncli flops` (JSON, table, Markdown, roofline, refusals), `sweep`, and the commands that refuse it.
 
 Expected counts are DeepSeek-V3's (GUIDE section 6, measured against transformers'
 ``DeepseekV3Attention`` at the published sizes of deepseek-ai/DeepSeek-V3's config.json).
@@ -91,7 +91,7 @@ def test_mla_flag_without_kv_lora_rank_exits_2(cli: Any) -> None:
     assert r.code == 2 and "--mla-form" in r.err and "--kv-lora-rank" in r.err
 
 
-@pytest.mark.parametrize("command", ["sweep", "bench", "permute-test", "report"])
+@pytest.mark.parametrize("command", ["bench", "permute-test", "report"])
 def test_commands_that_cannot_take_mla_yet_refuse_it(cli: Any, command: str) -> None:
     r = cli(command, "--dim", "64", "--heads", "4", "--kv-lora-rank", "16")
     assert r.code == 2 and r.out == ""
@@ -144,3 +144,30 @@ def test_what_a_config_holds_but_attncli_does_not_count_is_named(cli: Any) -> No
     assert r.code == 0, r.err
     notes = r.json()["notes"]
     assert any("sinks" in n for n in notes) and any("layer 0" in n for n in notes)
+
+
+# ---------------------------------------------------------------------------- sweep
+def test_sweep_heads_grows_every_stage_but_the_shared_latent(cli: Any) -> None:
+    """Closed form: q_a (E*RQ) and kv_a (E*(R+DR)) do not depend on H; every other stage is H x."""
+    r = cli("sweep", "--preset", "deepseek-v3", "--heads", "32,64,128", "--seq", "1", "--cache", "4095",
+            "--format", "json")
+    assert r.code == 0, r.err
+    exps = r.json()["exponents"]
+    assert exps["q_a_proj"] == exps["kv_a_proj"] == 0.0
+    assert all(exps[st] == 1.0 for st in ("q_b_proj", "q_absorb", "qk", "av", "out_absorb", "out_proj"))
+
+
+def test_sweep_dim_grows_only_the_projections_from_and_to_e(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("sweep", "--preset", "deepseek-v3", "--dim", "1024,2048,4096", "--seq", "64")
+    assert r.code == 0, r.err
+    assert all(len(line) <= 80 for line in r.out.splitlines())
+    doc = cli("sweep", "--preset", "deepseek-v3", "--dim", "1024,2048,4096", "--seq", "64", "--format", "json").json()
+    exps = doc["exponents"]
+    assert exps["q_a_proj"] == exps["kv_a_proj"] == exps["out_proj"] == 1.0
+    assert exps["q_b_proj"] == exps["kv_b_proj"] == exps["qk"] == exps["av"] == 0.0
+
+
+def test_sweep_across_both_auto_forms_is_refused(cli: Any) -> None:
+    r = cli("sweep", "--preset", "deepseek-v3", "--seq", "1,2", "--cache", "100")
+    assert r.code == 2 and r.err.startswith("attncli: error: --mla-form:")
