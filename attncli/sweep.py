@@ -236,8 +236,8 @@ def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
         for_spec(spec, gpu, dtype)  # an unknown --gpu or --dtype fails before any counting
     forms = {spec.with_(**{setting: v}).form for v in values}
     if len(forms) > 1:
-        raise SpecError("--mla-form", f"auto runs the absorbed form at a decode step and the naive form elsewhere, "
-                                      f"and this sweep has both; give --mla-form naive or absorbed")
+        raise SpecError("--mla-form", "auto runs the absorbed form at a decode step and the naive form elsewhere, "
+                                      "and this sweep has both; give --mla-form naive or absorbed")
     points = []
     for v in values:
         point_spec = spec.with_(**{setting: v})

@@ -302,7 +302,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                     origin = layer_sources.get("kv_lora_rank") if spec.kind == "mla" else None
                     said = f" ({origin})" if origin and flag[2:].replace("-", "_") not in typed else ""
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
-                                          f"{spec.kind.upper()} layer{said} yet (attncli flops, shapes and sweep take it)")
+                                          f"{spec.kind.upper()} layer{said} yet (flops, shapes and sweep take it)")
                 if config is not None or preset is not None:
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),
                                       notes=tuple(config_notes))

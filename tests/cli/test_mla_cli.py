@@ -1,4 +1,4 @@
-"""MLA through the CLI: `attncli flops` (JSON, table, Markdown, roofline, refusals), `sweep`, and the commands that refuse it.
+"""MLA through the CLI: `flops` (JSON, table, Markdown, roofline, refusals), `sweep`, and what refuses it.
 
 Expected counts are DeepSeek-V3's (GUIDE section 6, measured against transformers'
 ``DeepseekV3Attention`` at the published sizes of deepseek-ai/DeepSeek-V3's config.json).
