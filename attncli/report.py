@@ -65,7 +65,12 @@ def build_report(spec: AttnSpec, dtype: str = "float32", gpu: str | None = None)
     notes: list[str] = []
     perm: PermuteReport | None = None
     skipped: str | None = None
-    if not spec.is_self_attention:
+    from attncli.kinds import kind_of
+
+    why_not = kind_of(spec).PERMUTE_SKIPPED
+    if why_not is not None:
+        skipped = why_not
+    elif not spec.is_self_attention:
         skipped = ("cross-attention (--kdim/--vdim/--kv-seq): queries and keys are different "
                    "sequences, so permuting 'the tokens' is not defined")
     else:

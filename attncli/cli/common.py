@@ -260,6 +260,8 @@ def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
 
 KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank"}
 """The flag that selects each kind of layer other than the standard one."""
+KIND_COMMANDS: dict[str, str] = {"mla": "flops, shapes, sweep and report"}
+"""The commands that take each kind (their ``spec_command(kinds=...)``), for the refusal of the others."""
 
 
 def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
@@ -302,7 +304,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                     origin = layer_sources.get("kv_lora_rank") if spec.kind == "mla" else None
                     said = f" ({origin})" if origin and flag[2:].replace("-", "_") not in typed else ""
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
-                                          f"{spec.kind.upper()} layer{said} yet (flops, shapes and sweep take it)")
+                                          f"{spec.kind.upper()} layer{said} yet ({KIND_COMMANDS[spec.kind]} take it)")
                 if config is not None or preset is not None:
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),
                                       notes=tuple(config_notes))

@@ -15,7 +15,7 @@ from attncli.spec import AttnSpec
 
 
 @app.command()
-@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused")
+@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=("standard", "mla"))
 @counting()
 def report(
     spec: AttnSpec, fmt: str, output: Path | None,

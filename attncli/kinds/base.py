@@ -29,6 +29,8 @@ class Kind(Protocol):
     """What the letters of the closed forms stand for."""
     KV_FORM: str
     """The KV cache's closed form in bytes, as the memory tables print it."""
+    PERMUTE_SKIPPED: str | None
+    """Why ``attncli report`` runs no permutation test on this kind (None: it runs one)."""
     SWEEP_EXPECTED: dict[str, str]
     """What the closed forms predict for each setting ``attncli sweep`` may sweep."""
 

@@ -239,6 +239,11 @@ def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
 
 KV_FORM = "B*S*(R+DR)"
 
+PERMUTE_SKIPPED: str | None = ("not run: attncli's permutation test runs standard attention layers; an MLA layer "
+                               "rotates its queries and keys by position (RoPE) inside, so it is not "
+                               "permutation-equivariant by construction")
+"""Why ``attncli report`` runs no permutation test on this kind (None: it runs one)."""
+
 SWEEP_EXPECTED: dict[str, str] = {
     "seq": "QK^T and weights x V grow as L^2 (exponent 2), the projections as L (1), kv_b_proj too (the naive form "
            "expands the L latents); the attention matrix as L^2 (2)",

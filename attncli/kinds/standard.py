@@ -26,6 +26,8 @@ SHORT_LABELS: dict[str, str] = {k: v for k, v in SHORT_STAGE_LABELS.items() if k
 ABBREVIATIONS: dict[str, str] = dict(STAGE_ABBREVIATIONS)
 TERMS = CLOSED_FORM_TERMS
 KV_FORM = "2*B*S*G*d"
+PERMUTE_SKIPPED: str | None = None
+"""``attncli report`` runs the permutation test on standard layers."""
 
 SWEEP_EXPECTED: dict[str, str] = {
     "seq": "QK^T and weights x V grow as L^2 (exponent 2), projections as L (1); the attention matrix as L^2 (2)",

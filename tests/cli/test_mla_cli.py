@@ -91,7 +91,7 @@ def test_mla_flag_without_kv_lora_rank_exits_2(cli: Any) -> None:
     assert r.code == 2 and "--mla-form" in r.err and "--kv-lora-rank" in r.err
 
 
-@pytest.mark.parametrize("command", ["bench", "permute-test", "report"])
+@pytest.mark.parametrize("command", ["bench", "permute-test"])
 def test_commands_that_cannot_take_mla_yet_refuse_it(cli: Any, command: str) -> None:
     r = cli(command, "--dim", "64", "--heads", "4", "--kv-lora-rank", "16")
     assert r.code == 2 and r.out == ""
@@ -171,3 +171,12 @@ def test_sweep_dim_grows_only_the_projections_from_and_to_e(cli: Any, monkeypatc
 def test_sweep_across_both_auto_forms_is_refused(cli: Any) -> None:
     r = cli("sweep", "--preset", "deepseek-v3", "--seq", "1,2", "--cache", "100")
     assert r.code == 2 and r.err.startswith("attncli: error: --mla-form:")
+
+
+def test_report_counts_and_shapes_mla_and_says_why_no_permutation_test(cli: Any) -> None:
+    r = cli("report", "--preset", "kimi-k2", "--seq", "1", "--cache", "4095", "--batch", "1", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["config"]["kind"] == "mla" and doc["permute"] is None
+    assert "RoPE" in doc["permute_skipped"]
+    assert doc["shapes"]["params"]["total"] == doc["flops"]["variants"][0]["params"] == 101_124_096
