@@ -121,8 +121,8 @@ GUARDED: tuple[tuple[str, str, Active], ...] = (
     ("global_attn_every_n_layers", "ModernBERT: bidirectional local attention between its global layers",
      _not_one),
     ("local_attention", "ModernBERT bidirectional local attention window", _local_window),
-    ("use_bidirectional_attention", "EmbeddingGemma: bidirectional (sliding-window) attention in a decoder "
-                                    "family", _bidirectional),
+    ("use_bidirectional_attention", "bidirectional (sliding-window) attention in a decoder family: "
+                                    "EmbeddingGemma, Gemma 4", _bidirectional),
     ("position_embedding_type", "BERT relative position scores: a query-by-distance-embedding product per "
                                 "(query, key) pair", _relative),
     ("attn_layer_period", "Jamba: Mamba layers between the attention layers", _not_one),
