@@ -96,7 +96,7 @@ EFFECTIVE_FORM: str = "B*H*d*(visible (query, key) pairs)"
 
 NOT_FOR_MODULES: dict[str, str] = {
     "mask": "--mask", "impl": "--impl", "add_bias_kv": "--add-bias-kv", "add_zero_attn": "--add-zero-attn",
-    "cache": "--cache", "dropout": "--dropout", "need_weights": "--need-weights/--no-need-weights",
+    "cache": "--cache", "chunk": "--chunk", "dropout": "--dropout", "need_weights": "--need-weights/--no-need-weights",
     "average_weights": "--average-weights/--per-head-weights",
 }
 """Spec settings a user's module cannot take (it builds its own layer): refused when typed."""

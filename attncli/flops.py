@@ -36,7 +36,7 @@ from attncli.kinds import kind_of
 from attncli.roofline import Roofline
 from attncli.spec import AttnSpec
 from attncli.trace import ModuleCount, caller, count_module, trace_count
-from attncli.visibility import dense_pairs, spec_visible_pairs
+from attncli.visibility import cached_tokens, dense_pairs, spec_visible_pairs
 
 __all__ = [
     "CLOSED_FORMS", "CONVENTION", "SCHEMA", "STAGES", "STAGE_LABELS", "TRAINING_FACTOR", "UNCOUNTED_WHY",
@@ -321,12 +321,18 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     notes = list(spec.notes)
     visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
     if visible != dense:
-        what = f"--window {spec.window}" if spec.window is not None else f"--mask {spec.mask}"
+        what = (f"--window {spec.window}" if spec.window is not None else f"--chunk {spec.chunk}"
+                if spec.chunk is not None else f"--mask {spec.mask}")
         notes.append(f"{what}: the dense count charges all {dense:,} (query, key) pairs per head, as fvcore and "
                      f"FlopCounterMode do; the effective count only the {visible:,} visible "
                      f"({100 * visible / dense:.1f}%)")
     elif spec.mask != "none":
         notes.append(f"--mask {spec.mask}: every (query, key) pair stays visible; effective = dense")
+    kept, bound = cached_tokens(spec), spec.window if spec.window is not None else spec.chunk
+    if bound is not None and kept < spec.s:
+        what = f"--window {spec.window}" if spec.window is not None else f"--chunk {spec.chunk}"
+        notes.append(f"{what}: the KV cache keeps the last {kept:,} tokens after this step, not all {spec.s:,} "
+                     "(transformers' sliding and chunked caches keep W - 1 and C - 1)")
     if spec.impl == "sdpa" or (spec.impl == "torch" and not spec.need_weights):
         notes.append("a fused SDPA kernel (flash / memory-efficient) need not materialise the "
                      "attention matrix; the memory shown is what the math path holds")

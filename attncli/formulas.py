@@ -28,7 +28,7 @@ from typing import Any
 
 from attncli.choices import DTYPE_BYTES
 from attncli.spec import AttnSpec, SpecError
-from attncli.visibility import dense_pairs, spec_visible_pairs
+from attncli.visibility import cached_tokens, dense_pairs, spec_visible_pairs
 
 CONVENTION: dict[str, str] = {
     "fvcore_flops": "fvcore's count: one multiply-add = 1 (MACs)",
@@ -88,7 +88,8 @@ class Memory:
     ``activations`` are the main tensors the forward pass materialises (q, k, v, scores,
     weights, context, output), not the inputs and not the copies reshapes may make (nor the
     H-head copy of K and V that a grouped-query layer without ``enable_gqa`` makes).
-    ``kv_cache`` is what one layer's KV cache holds after this step: K and V of all S tokens.
+    ``kv_cache`` is what one layer's KV cache holds after this step: K and V of all S tokens
+    (of the last W - 1 with a window, C - 1 with a chunk: :func:`attncli.visibility.cached_tokens`).
     """
 
     dtype: str
@@ -121,8 +122,9 @@ def memory(spec: AttnSpec, dtype: str = "float32") -> Memory:
             "scores": attn, "weights": attn, "context": b * q_len * hd * n}
     if spec.out_proj:
         acts["output"] = b * q_len * e * n
-    # 2 (K and V) x B x S x G x d: one layer's cache after this step
-    kv_cache = 2 * b * spec.s * gd * n
+    # 2 (K and V) x B x (tokens kept) x G x d: one layer's cache after this step (a window or a
+    # chunk keeps W - 1 or C - 1 tokens at most, as transformers' caches do)
+    kv_cache = 2 * b * cached_tokens(spec) * gd * n
     return Memory(dtype, n, attn, acts, kv_cache)
 
 

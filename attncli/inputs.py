@@ -46,7 +46,7 @@ class Inputs:
 
 
 def blocked_mask(spec: AttnSpec, device: str | torch.device = "cpu") -> Tensor | None:
-    """The (L, S) boolean ``attn_mask`` of ``--mask causal`` or ``--window`` (True: hidden).
+    """The (L, S) boolean ``attn_mask`` of ``--mask causal``, ``--window`` or ``--chunk`` (True: hidden).
 
     Bottom-right aligned: query i sits at absolute position p = S - L + i and sees keys up to p;
     with a window W only keys p - W + 1 .. p.
@@ -60,6 +60,10 @@ def blocked_mask(spec: AttnSpec, device: str | torch.device = "cpu") -> Tensor |
         # NOTE: a window of S keys or more hides nothing more than causal; min() keeps the
         # diagonal index within int64 for any --window.
         blocked = blocked | ones.tril(offset - min(spec.window, spec.s))  # key j <= p - W
+    if spec.chunk is not None:
+        pos = torch.arange(spec.s, device=device)
+        # NOTE: key j is hidden unless j // C == p // C, p = offset + i (transformers' chunked_overlay)
+        blocked = blocked | ((pos[offset:, None] // spec.chunk) != (pos[None, :] // spec.chunk))
     return blocked
 
 

@@ -72,6 +72,9 @@ class AttnSpec:
     """Causal sliding window W: a query at position p sees keys p-W+1 .. p (``None``: no window)."""
     cache: int = 0
     """N past tokens already in the KV cache; the L query tokens are new and S = N + L."""
+    chunk: int | None = None
+    """Chunked attention C (Llama 4's ``attention_chunk_size``): a query at position p sees keys
+    floor(p/C)*C .. p, those of its own chunk up to itself (``None``: no chunks)."""
     kv_lora_rank: int | None = None
     """R, the width of MLA's compressed key/value latent (``--kv-lora-rank``): set, the layer is
     multi-head latent attention (:mod:`attncli.kinds.mla`); ``None``: standard attention."""
@@ -143,12 +146,12 @@ class AttnSpec:
     def is_modern(self) -> bool:
         """True when the layer needs more than ``nn.MultiheadAttention`` can express."""
         return (self.kv_heads not in (None, self.heads) or self.d_head not in (None, self.dim // self.heads)
-                or self.window is not None or self.cache > 0)
+                or self.window is not None or self.chunk is not None or self.cache > 0)
 
     @property
     def causal(self) -> bool:
-        """True when queries see no later keys (``--mask causal`` or a ``--window``)."""
-        return self.mask == "causal" or self.window is not None
+        """True when queries see no later keys (``--mask causal``, a ``--window`` or a ``--chunk``)."""
+        return self.mask == "causal" or self.window is not None or self.chunk is not None
 
     @property
     def k_dim(self) -> int:
@@ -216,7 +219,7 @@ class AttnSpec:
                             ("--batch", self.batch), ("--seq", self.seq),
                             ("--kv-seq", self.kv_seq), ("--kdim", self.kdim),
                             ("--vdim", self.vdim), ("--kv-heads", self.kv_heads),
-                            ("--head-dim", self.d_head), ("--window", self.window)):
+                            ("--head-dim", self.d_head), ("--window", self.window), ("--chunk", self.chunk)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise SpecError(flag, f"must be an integer, got {value!r}")
             if value is not None and value < 1:
@@ -256,7 +259,8 @@ class AttnSpec:
         if self.unbatched and self.batch != 1:
             raise SpecError("--unbatched", f"an unbatched input has no batch; drop --batch {self.batch}")
         if self.causal and self.s < self.seq:
-            flag, what = ("--mask", "causal") if self.window is None else ("--window", "a window")
+            flag, what = (("--window", "a window") if self.window is not None else ("--chunk", "a chunked mask")
+                          if self.chunk is not None else ("--mask", "causal"))
             raise SpecError(flag, f"{what} is aligned bottom-right and needs S >= L (got S={self.s}, "
                                   f"L={self.seq}): the first {self.seq - self.s} queries would see no key")
         if self.mask == "padding" and self.s < 2:
@@ -273,6 +277,10 @@ class AttnSpec:
         """--kv-heads, --head-dim, --window, --cache: what they combine with, and which impls run them."""
         if self.window is not None and self.mask == "padding":
             raise SpecError("--window", "cannot be combined with --mask padding (the window is causal by itself)")
+        if self.chunk is not None and self.mask == "padding":
+            raise SpecError("--chunk", "cannot be combined with --mask padding (chunked attention is causal by itself)")
+        if self.chunk is not None and self.window is not None:
+            raise SpecError("--chunk", "give --window or --chunk: a layer is sliding or chunked, not both")
         if self.cache:
             if self.kv_seq is not None:
                 raise SpecError("--cache", f"a KV cache sets S = N + L itself; drop --kv-seq {self.kv_seq}")
@@ -288,7 +296,8 @@ class AttnSpec:
             can = ", ".join(MODERN_IMPLS)
             for flag, used in (("--kv-heads", self.n_kv_heads != self.heads),
                                ("--head-dim", self.d_head is not None and self.d_head * self.heads != self.dim),
-                               ("--window", self.window is not None), ("--cache", self.cache > 0)):
+                               ("--window", self.window is not None), ("--chunk", self.chunk is not None),
+                               ("--cache", self.cache > 0)):
                 if used:
                     raise SpecError(flag, f"--impl {self.impl} (nn.MultiheadAttention) cannot run it; "
                                           f"use --impl {can}")

@@ -10,6 +10,9 @@ conventions attncli uses (and :func:`attncli.modules.make_inputs` builds as mask
 - ``causal``: query p sees keys 0 .. p, that is p + 1 keys;
 - ``window`` W: query p sees keys max(0, p - W + 1) .. p, that is min(W, p + 1) keys (causal by
   itself, Mistral's ``sliding_window``, FlashAttention's ``window_size=(W - 1, 0)``);
+- ``chunk`` C: query p sees keys floor(p/C)*C .. p, that is (p mod C) + 1 keys (Llama 4's
+  ``attention_chunk_size``: transformers' ``chunked_overlay`` keeps k when k // C == p // C,
+  causal besides);
 - ``padding``: the last max(1, S // 4) keys of every batch item are padding, hidden from every
   query;
 - the extra keys of ``add_bias_kv`` and ``add_zero_attn`` come after the S keys and are seen by
@@ -37,11 +40,22 @@ def _sum_min(w: int, lo: int, hi: int) -> int:
     return tri + flat * w
 
 
+def _sum_mod(c: int, lo: int, hi: int) -> int:
+    """sum over p in [lo, hi] of (p mod c) + 1, in closed form (empty range: 0)."""
+    def upto(n: int) -> int:  # sum over p in [0, n) of (p mod c) + 1
+        full, rest = divmod(n, c)
+        return full * c * (c + 1) // 2 + rest * (rest + 1) // 2
+
+    return upto(hi + 1) - upto(lo) if hi >= lo else 0
+
+
 def visible_pairs(q_len: int, s: int, *, mask: str = "none", window: int | None = None,
-                  extra_keys: int = 0) -> int:
+                  extra_keys: int = 0, chunk: int | None = None) -> int:
     """Visible (query, key) pairs of one batch item and head: L queries against S (+ extra) keys."""
     lo, hi = s - q_len, s - 1  # absolute positions of the L queries
-    if window is not None:
+    if chunk is not None:
+        base = _sum_mod(chunk, lo, hi)
+    elif window is not None:
         base = _sum_min(window, lo, hi)
     elif mask == "causal":
         base = _sum_min(s, lo, hi)  # min(S, p + 1) = p + 1 for every p < S
@@ -55,7 +69,19 @@ def visible_pairs(q_len: int, s: int, *, mask: str = "none", window: int | None 
 def spec_visible_pairs(spec: AttnSpec) -> int:
     """:func:`visible_pairs` for a spec (its L, S, mask, window and extra keys)."""
     extra = int(spec.add_bias_kv) + int(spec.add_zero_attn)
-    return visible_pairs(spec.seq, spec.s, mask=spec.mask, window=spec.window, extra_keys=extra)
+    return visible_pairs(spec.seq, spec.s, mask=spec.mask, window=spec.window, extra_keys=extra, chunk=spec.chunk)
+
+
+def cached_tokens(spec: AttnSpec) -> int:
+    """Tokens one sequence's cache keeps after this step, as transformers' caches keep them: all S
+    for a full layer; at most W - 1 for a sliding one (``DynamicSlidingWindowLayer``: Mistral's
+    W 4096 keeps 4,095) and C - 1 for a chunked one (transformers' ``cache_utils`` gives a chunked
+    layer the same ``DynamicSlidingWindowLayer``, with ``sliding_window = attention_chunk_size``)."""
+    if spec.window is not None:
+        return min(spec.s, spec.window - 1)
+    if spec.chunk is not None:
+        return min(spec.s, spec.chunk - 1)
+    return spec.s
 
 
 def dense_pairs(spec: AttnSpec) -> int:

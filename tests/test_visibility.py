@@ -70,3 +70,40 @@ def test_masks_built_hide_exactly_the_pairs_counted(changes: dict[str, object]) 
 
 def test_no_mask_has_no_blocked_mask() -> None:
     assert blocked_mask(AttnSpec(seq=4).validate()) is None
+
+
+# ---------------------------------------------------------------------------- chunked attention
+def _brute_chunk(q_len: int, s: int, chunk: int) -> int:
+    """From the definition (transformers' chunked_overlay, causal besides): key j is visible to the
+    query at position p when j // C == p // C and j <= p."""
+    return sum(j // chunk == p // chunk and j <= p for p in range(s - q_len, s) for j in range(s))
+
+
+@pytest.mark.parametrize(("q_len", "s", "chunk"), [
+    (q, s, c) for q, s in itertools.product(range(1, 8), range(1, 12)) if s >= q for c in (1, 2, 3, 4, 16)
+])
+def test_chunk_closed_form_equals_brute_force(q_len: int, s: int, chunk: int) -> None:
+    assert visible_pairs(q_len, s, chunk=chunk) == _brute_chunk(q_len, s, chunk)
+
+
+def test_llama4_chunk_prefill_reference() -> None:
+    # Llama-4-Scout's chunk C = 8192 over L = 16384: two full chunks of C (C + 1) / 2 pairs each.
+    assert visible_pairs(16384, 16384, chunk=8192) == 2 * 8192 * 8193 // 2
+
+
+@pytest.mark.parametrize("changes", [{"chunk": 2}, {"chunk": 3, "cache": 4}, {"chunk": 16}])
+def test_chunk_mask_built_hides_exactly_the_pairs_counted(changes: dict[str, object]) -> None:
+    spec = AttnSpec(dim=8, heads=2, batch=1, seq=5, impl="split", **changes).validate()  # type: ignore[arg-type]
+    mask = blocked_mask(spec)
+    assert mask is not None and int((~mask).sum()) == spec_visible_pairs(spec)
+
+
+@pytest.mark.parametrize(("changes", "kept"), [
+    ({}, 9), ({"window": 4}, 3), ({"window": 64}, 9), ({"chunk": 4}, 3), ({"chunk": 10}, 9),
+])
+def test_cache_keeps_what_transformers_keeps(changes: dict[str, object], kept: int) -> None:
+    """transformers' DynamicSlidingWindowLayer keeps the last W - 1 tokens (C - 1 for chunked layers)."""
+    from attncli.visibility import cached_tokens
+
+    spec = AttnSpec(dim=8, heads=2, seq=1, cache=8, impl="split", **changes).validate()  # type: ignore[arg-type]
+    assert cached_tokens(spec) == kept

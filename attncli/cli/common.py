@@ -115,6 +115,8 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
          "Size d of one head (default: --dim / --heads); H*d need not equal --dim."),
         ("window", int | None, None, ("--window",),
          "Causal sliding window W: a query sees itself and the W-1 keys before it."),
+        ("chunk", int | None, None, ("--chunk",),
+         "Chunked attention C (Llama 4): a query at p sees keys floor(p/C)*C..p, its own chunk up to itself."),
         ("cache", int, 0, ("--cache",),
          "N past tokens in the KV cache: the --seq tokens are new and attend to N + L keys."),
         ("kv_lora_rank", int | None, None, ("--kv-lora-rank",),
@@ -149,8 +151,8 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
 
 SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias", "add_bias_kv",
                "add_zero_attn", "dropout", "batch_first", "unbatched", "need_weights",
-               "average_weights", "mask", "kv_heads", "d_head", "window", "cache", "kv_lora_rank", "q_lora_rank",
-               "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "mla_form", "impl", "seed")
+               "average_weights", "mask", "kv_heads", "d_head", "window", "chunk", "cache", "kv_lora_rank",
+               "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "mla_form", "impl", "seed")
 
 FORMAT_PARAMS = [
     inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default=Format.table,

@@ -15,7 +15,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import spec_command
-from attncli.spec import AttnSpec
+from attncli.spec import AttnSpec, SpecError
 
 
 @app.command("permute-test")
@@ -57,6 +57,9 @@ def permute_test(
     from attncli.render import permute as view
     from attncli.render.common import status
 
+    if spec.chunk is not None:
+        raise SpecError("--chunk", "attncli permute-test does not take chunked attention yet (flops, shapes, sweep, "
+                                   "report and bench do)")
     with status("attncli permute-test: running the layer on permuted tokens", fmt):
         from attncli import permute as core
 

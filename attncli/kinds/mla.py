@@ -126,6 +126,7 @@ REFUSED: tuple[tuple[str, str, str], ...] = (
     ("kv_heads", "--kv-heads", "MLA's keys and values come from one shared latent, not from K/V heads"),
     ("d_head", "--head-dim", "MLA's head sizes are --qk-nope-head-dim, --qk-rope-head-dim and --v-head-dim"),
     ("window", "--window", "a sliding window on MLA is not modelled"),
+    ("chunk", "--chunk", "chunked attention on MLA is not modelled"),
     ("kv_seq", "--kv-seq", "MLA here is self-attention (use --cache for past tokens)"),
     ("kdim", "--kdim", "MLA here is self-attention"),
     ("vdim", "--vdim", "MLA here is self-attention"),

@@ -64,8 +64,10 @@ def params(spec: AttnSpec) -> dict[str, int]:
 
 
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """K and V of all S tokens: 2 x B x S x G x d elements."""
-    return 2 * spec.batch * spec.s * spec.kv_inner * bytes_per_element
+    """K and V of the tokens the cache keeps (S; W - 1 or C - 1 at most): 2 x B x S x G x d elements."""
+    from attncli.visibility import cached_tokens
+
+    return 2 * spec.batch * cached_tokens(spec) * spec.kv_inner * bytes_per_element
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:

@@ -44,6 +44,8 @@ def modern_parts(spec: AttnSpec, head_dim: bool = True) -> list[str]:
         parts.append(f"d={spec.head_dim}")
     if spec.window is not None:
         parts.append(f"window={spec.window}")
+    if spec.chunk is not None:
+        parts.append(f"chunk={spec.chunk}")
     if spec.cache:
         parts.append(f"cache N={spec.cache} (S={spec.s})")
     return parts
