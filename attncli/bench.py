@@ -2,6 +2,8 @@
 
 What is measured, and how:
 
+- An MLA layer (:mod:`attncli.kinds.mla`) is timed in both forms, naive and absorbed, each row
+  with its own counts; a standard one as follows.
 - Every implementation of :data:`attncli.spec.IMPLS` that can express the spec is built with
   :func:`attncli.modules.build` (eval mode, weights of a seeded ``nn.MultiheadAttention``), fed
   :func:`attncli.modules.make_inputs` and run with :func:`attncli.modules.run`. One that cannot
@@ -51,9 +53,10 @@ from attncli.benchlimits import (
     weight_bytes,
     with_max_time,
 )
-from attncli.benchreport import CONVENTION, MIN_BLOCKS_FOR_IQR, SCHEMA, BenchReport, Row, Skipped
+from attncli.benchreport import CONVENTION, MIN_BLOCKS_FOR_IQR, SCHEMA, BenchReport, Row, Skipped, row_name
 from attncli.choices import BENCH_DTYPES
 from attncli.formulas import TRAINING_FACTOR
+from attncli.kinds import kind_of
 from attncli.roofline import Roofline, for_spec, layer_macs, match_device
 from attncli.spec import IMPLS, AttnSpec, SpecError
 
@@ -90,9 +93,13 @@ class Plan:
 
 
 def plan(spec: AttnSpec, device: str, only: bool = False) -> Plan:
-    """The rows to time: every impl that validates (or ``spec.impl`` alone), SDPA backends on CUDA."""
+    """The rows to time: every impl that validates (or ``spec.impl`` alone), SDPA backends on CUDA;
+    for MLA, the form asked for and, without ``only``, the other form."""
     rows: list[tuple[AttnSpec, str | None]] = []
     skipped: list[Skipped] = []
+    if spec.kind == "mla":
+        forms = kind_of(spec).variant_specs(spec)
+        return Plan(tuple((f, None) for f in (forms[:1] if only else forms)), ())
     for impl in ((spec.impl,) if only else IMPLS):
         try:
             s = spec.with_(impl=impl)
@@ -201,23 +208,25 @@ def _backend_context(backend: str | None) -> AbstractContextManager[Any]:
 
 
 def _callable(spec: AttnSpec, device: str, dtype: str, backward: bool) -> Callable[[], Any]:
-    """Build the module and inputs once; return the call to time."""
+    """Build the module and its call's arguments once (as its kind builds them); return the call to time."""
     import torch
 
-    from attncli.modules import build, make_inputs, run
-
     tdtype = _torch_dtype(dtype)
-    module = build(spec, device).to(tdtype)
-    inputs = make_inputs(spec, device, tdtype)
+    module, args, kwargs = kind_of(spec).build_call(spec, device)
+    module = module.to(tdtype)
+    args = tuple(a.to(tdtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+    kwargs = {k: v.to(tdtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+              for k, v in kwargs.items()}
     if not backward:
-        return lambda: run(module, spec, inputs)
+        return lambda: module(*args, **kwargs)
     leaves: list[torch.Tensor] = [p for p in module.parameters() if p.requires_grad]
-    for t in {id(t): t for t in (inputs.query, inputs.key, inputs.value)}.values():
+    for t in {id(t): t for t in args if isinstance(t, torch.Tensor) and t.is_floating_point()}.values():
         t.requires_grad_(True)
         leaves.append(t)
 
     def step() -> Any:
-        out, _ = run(module, spec, inputs)
+        out = module(*args, **kwargs)
+        out = out[0] if isinstance(out, tuple) else out
         return torch.autograd.grad(out.float().sum(), leaves)
 
     return step
@@ -272,10 +281,6 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
     else:
         found = match_device(device_name(device)) if device == "cuda" else None
         roofline = None if found is None else for_spec(spec, found, dtype)
-    factor = BACKWARD_FACTOR if backward else 1
-    effective, dense = layer_macs(spec)
-    flops, dense_flops = 2 * sum(effective.values()) * factor, 2 * sum(dense.values()) * factor
-    roof_time = None if roofline is None else roofline.fused.time_s * factor
     import torch
 
     before = torch.get_num_threads()
@@ -283,7 +288,7 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
         torch.set_num_threads(threads)
     try:
         rows, skipped = _measure_all(todo, device, dtype, backward, min_run_time, on_row,
-                                     predicted_memory(spec, dtype), flops, dense_flops, roof_time)
+                                     None if roofline is None else roofline.device)
         env = environment(device, dtype)
     finally:
         torch.set_num_threads(before)
@@ -291,13 +296,19 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
 
 
 def _measure_all(todo: Plan, device: str, dtype: str, backward: bool, min_run_time: float,
-                 on_row: Callable[[str], None] | None, predicted: int, flops: int, dense_flops: int,
-                 roof_time: float | None) -> tuple[list[Row], list[Skipped]]:
+                 on_row: Callable[[str], None] | None, gpu: str | None) -> tuple[list[Row], list[Skipped]]:
     rows: list[Row] = []
     skipped = list(todo.skipped)
+    factor = BACKWARD_FACTOR if backward else 1
     for s, backend in todo.specs:
+        # NOTE: counted per row: MLA's two forms do different work (the implementations of a standard layer do not).
+        effective, dense = layer_macs(s)
+        flops, dense_flops = 2 * sum(effective.values()) * factor, 2 * sum(dense.values()) * factor
+        roof_time = None if gpu is None else for_spec(s, gpu, dtype).fused.time_s * factor
+        predicted = predicted_memory(s, dtype)
+        name = row_name(s)
         if on_row is not None:
-            on_row(s.impl if backend is None else f"{s.impl} [{backend}]")
+            on_row(name if backend is None else f"{name} [{backend}]")
         try:
             median, iqr, runs, blocks, peak = measure(s, backend, device, dtype, backward, min_run_time)
         except RuntimeError as exc:
@@ -306,8 +317,8 @@ def _measure_all(todo: Plan, device: str, dtype: str, backward: bool, min_run_ti
             if backend is None:
                 raise
             reason = (str(exc).strip().splitlines() or ["refused"])[0]
-            skipped.append(Skipped(s.impl, reason, backend))
+            skipped.append(Skipped(name, reason, backend))
             continue
-        rows.append(Row(s.impl, backend, median, iqr, flops, dense_flops, runs, blocks, predicted, peak, roof_time))
+        rows.append(Row(name, backend, median, iqr, flops, dense_flops, runs, blocks, predicted, peak, roof_time))
     return rows, skipped
 

@@ -15,16 +15,16 @@ tensors. Importing this module does not import torch.
 
 from __future__ import annotations
 
-from attncli.benchreport import BenchReport
+from attncli.benchreport import BenchReport, row_name
 from attncli.choices import DTYPE_BYTES
 from attncli.spec import AttnSpec, SpecError
 
 
 # ---------------------------------------------------------------------------- memory
 def weight_bytes(spec: AttnSpec, dtype: str) -> int:
-    from attncli.shapes import closed_form_params
+    from attncli.kinds import kind_of
 
-    return closed_form_params(spec)["total"] * DTYPE_BYTES[dtype]
+    return kind_of(spec).params(spec)["total"] * DTYPE_BYTES[dtype]
 
 
 def input_bytes(spec: AttnSpec, dtype: str) -> int:
@@ -36,10 +36,10 @@ def input_bytes(spec: AttnSpec, dtype: str) -> int:
 
 
 def predicted_memory(spec: AttnSpec, dtype: str) -> int:
-    """Bytes one forward pass needs by the memory model: activations + weights + inputs."""
-    from attncli.flops import memory
+    """Bytes one forward pass needs by the memory model (its kind's): activations + weights + inputs."""
+    from attncli.kinds import kind_of
 
-    return memory(spec, dtype).activations_total + weight_bytes(spec, dtype) + input_bytes(spec, dtype)
+    return kind_of(spec).memory(spec, dtype).activations_total + weight_bytes(spec, dtype) + input_bytes(spec, dtype)
 
 
 HEADROOM = 2
@@ -56,9 +56,9 @@ def _culprit(spec: AttnSpec, dtype: str) -> str:
     """The flag that drives the prediction: the keys' length for the attention matrices (the
     cache when the N cached tokens outnumber the L new ones), else the width for the weights,
     else the batch."""
-    from attncli.flops import memory
+    from attncli.kinds import kind_of
 
-    m = memory(spec, dtype)
+    m = kind_of(spec).memory(spec, dtype)
     total = predicted_memory(spec, dtype)
     if spec.cache > spec.seq and 2 * (m.kv_cache + 2 * m.attention_matrix) >= total:
         return "--cache"
@@ -90,7 +90,7 @@ def with_max_time(report: BenchReport, max_time: float) -> tuple[BenchReport, st
 
     if not max_time > 0:
         raise SpecError("--max-time", f"must be a positive number of seconds, got {max_time}")
-    impl = report.spec.impl
+    impl = row_name(report.spec)
     row = report.row(impl)
     if row is None:
         raise SpecError("--max-time", f"--impl {impl} was not measured, so there is nothing to check")

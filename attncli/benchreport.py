@@ -34,6 +34,11 @@ CONVENTION: dict[str, str] = {
 }
 
 
+def row_name(spec: AttnSpec) -> str:
+    """A row's ``impl``: the implementation, or with MLA its form (``mla naive``, ``mla absorbed``)."""
+    return spec.impl if spec.form is None else f"{spec.impl} {spec.form}"
+
+
 # ---------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class Row:

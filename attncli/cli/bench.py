@@ -20,7 +20,7 @@ class Device(str, Enum):
 
 
 @app.command()
-@spec_command(dim=256, heads=4, batch=2, seq=128, impl="torch")
+@spec_command(dim=256, heads=4, batch=2, seq=128, impl="torch", kinds=("standard", "mla"))
 def bench(
     spec: AttnSpec, fmt: str, output: Path | None,
     device: Annotated[Device, typer.Option("--device", help="Where to run: cpu or cuda.")] = Device.cpu,

@@ -262,7 +262,7 @@ def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
 
 KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank"}
 """The flag that selects each kind of layer other than the standard one."""
-KIND_COMMANDS: dict[str, str] = {"mla": "flops, shapes, sweep and report"}
+KIND_COMMANDS: dict[str, str] = {"mla": "flops, shapes, sweep, report and bench"}
 """The commands that take each kind (their ``spec_command(kinds=...)``), for the refusal of the others."""
 
 

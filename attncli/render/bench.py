@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.bench import BenchReport, Row
+from attncli.benchreport import row_name
 from attncli.render import roofline as roofline_view
 from attncli.render.common import commas, human, human_bytes, md_table, modern_terms, progress
 from attncli.render.layout import Trimmed, md_document, plain_table
@@ -40,8 +41,10 @@ def caption(r: BenchReport) -> str:
     if r.roofline is not None:
         parts.append(f"% of roofline = fused-kernel roofline time on {r.roofline.label} ({r.dtype}) / median")
     parts.append("predicted memory: activations + weights + inputs (forward)")
-    if r.spec.impl in {row.impl for row in r.rows}:
-        parts.append(f"* --impl {r.spec.impl}, the one --max-time checks")
+    configured = row_name(r.spec)
+    if configured in {row.impl for row in r.rows}:
+        what = f"--impl {configured}" if r.spec.form is None else f"the {r.spec.form} form, as configured"
+        parts.append(f"* {what}, the one --max-time checks")
     return "; ".join(parts) + "."
 
 
@@ -51,7 +54,7 @@ def _pct(row: Row) -> str:
 
 
 def _cells(r: BenchReport, row: Row, exact: bool) -> list[str]:
-    mark = "*" if row.impl == r.spec.impl and row.backend is None else ""
+    mark = "*" if row.impl == row_name(r.spec) and row.backend is None else ""
     peak = row.peak_memory_bytes
     iqr = "-" if row.iqr_s is None else seconds(row.iqr_s)  # None: too few blocks to have a spread
     if exact:

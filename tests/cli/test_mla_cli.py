@@ -91,7 +91,7 @@ def test_mla_flag_without_kv_lora_rank_exits_2(cli: Any) -> None:
     assert r.code == 2 and "--mla-form" in r.err and "--kv-lora-rank" in r.err
 
 
-@pytest.mark.parametrize("command", ["bench", "permute-test"])
+@pytest.mark.parametrize("command", ["permute-test"])
 def test_commands_that_cannot_take_mla_yet_refuse_it(cli: Any, command: str) -> None:
     r = cli(command, "--dim", "64", "--heads", "4", "--kv-lora-rank", "16")
     assert r.code == 2 and r.out == ""
@@ -180,3 +180,30 @@ def test_report_counts_and_shapes_mla_and_says_why_no_permutation_test(cli: Any)
     assert doc["config"]["kind"] == "mla" and doc["permute"] is None
     assert "RoPE" in doc["permute_skipped"]
     assert doc["shapes"]["params"]["total"] == doc["flops"]["variants"][0]["params"] == 101_124_096
+
+
+# ---------------------------------------------------------------------------- bench
+SMALL_MLA = ("--dim", "64", "--heads", "4", "--kv-lora-rank", "16", "--q-lora-rank", "24", "--qk-nope-head-dim", "8",
+             "--qk-rope-head-dim", "4", "--v-head-dim", "6", "--batch", "1", "--mask", "causal",
+             "--min-run-time", "0.01")
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_bench_times_both_forms_each_with_its_own_count(cli: Any, backward: bool) -> None:
+    r = cli("bench", *SMALL_MLA, "--seq", "1", "--cache", "31", "--format", "json",
+            *(("--backward",) if backward else ()))
+    assert r.code == 0, r.err
+    rows = {row["impl"]: row for row in r.json()["results"]}
+    assert set(rows) == {"mla absorbed", "mla naive"}
+    # closed forms at B=1, L=1, S=32 (GUIDE section 6's stages): absorbed and naive, in MACs
+    absorbed = 64 * 24 + 24 * 4 * 12 + 64 * 20 + 4 * 8 * 16 + 4 * 32 * 20 + 4 * 32 * 16 + 4 * 16 * 6 + 4 * 6 * 64
+    naive = 64 * 24 + 24 * 4 * 12 + 64 * 20 + 32 * 16 * 4 * 14 + 4 * 32 * 12 + 4 * 32 * 6 + 4 * 6 * 64
+    factor = 3 if backward else 1
+    assert rows["mla absorbed"]["flops"] == 2 * absorbed * factor
+    assert rows["mla naive"]["flops"] == 2 * naive * factor
+
+
+def test_bench_only_times_the_configured_form(cli: Any) -> None:
+    r = cli("bench", *SMALL_MLA, "--seq", "8", "--only", "--format", "json")
+    assert r.code == 0, r.err
+    assert [row["impl"] for row in r.json()["results"]] == ["mla naive"]
