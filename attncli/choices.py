@@ -9,7 +9,7 @@ here imports torch; dtypes are named by strings and mapped to torch dtypes where
 from __future__ import annotations
 
 IMPLS: tuple[str, ...] = ("torch", "split", "per-head", "fused", "sdpa")
-"""The attention implementations ``--impl`` accepts (see :mod:`attncli.modules`)."""
+"""The attention implementations ``--impl`` accepts (see :mod:`attncli.layer.modules`)."""
 
 MODERN_IMPLS: tuple[str, ...] = ("split", "per-head", "fused", "sdpa")
 """Implementations that can run grouped-query heads, a free head size, a sliding window and a KV

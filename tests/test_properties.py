@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from attncli.flops import count_variant
-from attncli.modules import build, make_inputs, run
-from attncli.shapes import analyse, closed_form_params, mha_output_shapes
+from attncli.analyses.flops import count_variant
+from attncli.analyses.shapes import analyse, closed_form_params, mha_output_shapes
+from attncli.layer.modules import build, make_inputs, run
 from attncli.spec import IMPLS, SELF_ATTENTION_ONLY, AttnSpec
 
 LAYOUTS = ("batch-first", "seq-first", "unbatched")
@@ -185,7 +185,7 @@ def _seq_axis(spec: AttnSpec) -> int:
 @_settings(200)
 @given(spec=specs(impls=("torch",)), data=st.data())
 def test_mha_permutes_with_queries_and_ignores_key_order(spec: AttnSpec, data: st.DataObject) -> None:
-    # Complements tests/test_permute.py (self-attention, query order, through permute_test):
+    # Complements tests/analyses/test_permute.py (self-attention, query order, through permute_test):
     # here straight on torch's module, also for cross-attention and with the masks moved
     # along with their tokens. Queries permuted by p, keys/values by kp (= p for
     # self-attention, where they are one tensor):
@@ -246,7 +246,7 @@ def test_flops_fvcore_closed_form_and_flop_counter_agree_per_stage(spec: AttnSpe
     assert {k: fc.by_stage.get(k, 0) for k in closed} == {k: 2 * v for k, v in closed.items()}
     assert not variant.problems, variant.problems
 
-    # FlopCounterMode run here on the whole meta forward, not through attncli.flops.
+    # FlopCounterMode run here on the whole meta forward, not through attncli.analyses.flops.
     # MHA applies out_proj even when attncli makes it the identity (--no-out-proj).
     kept_w_o = spec.batch * spec.seq * spec.dim ** 2 if spec.impl == "torch" and not spec.out_proj else 0
     with FlopCounterMode(display=False) as counter:

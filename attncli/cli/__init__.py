@@ -18,7 +18,8 @@ from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
 
-from attncli import __version__, streams  # noqa: E402
+from attncli import __version__  # noqa: E402
+from attncli.cli import streams  # noqa: E402
 
 app = typer.Typer(
     name="attncli",

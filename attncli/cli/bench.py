@@ -47,7 +47,7 @@ def bench(
     checks (and, with --only, the one timed). Sizes the memory model says will not fit are
     refused (exit 2) before anything is allocated. Times are measured, not estimated.
     """
-    from attncli.bench import plan, run_bench, with_max_time
+    from attncli.analyses.bench import plan, run_bench, with_max_time
     from attncli.render import bench as view
     from attncli.render import emit
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from attncli.checks import CheckResult, CountedVariant
+    from attncli.analyses.checks import CheckResult, CountedVariant
 
 MaxFlops = Annotated[str | None, typer.Option(
     "--max-flops", metavar="N",
@@ -33,7 +33,7 @@ def apply(variants: Iterable[CountedVariant], heads: int, max_flops: str | None,
     """Run the checks the user asked for; return (checks, failed). With ``config`` a baseline
     made for another layer is refused. Print the failures with :func:`print_failures` once
     the report is written (an --output error then stays the only line on stderr)."""
-    from attncli.checks import run_checks
+    from attncli.analyses.checks import run_checks
 
     checks = run_checks(variants, heads, max_flops=max_flops, max_params=max_params, baseline=baseline,
                         tolerance=tolerance, config=config)
@@ -44,7 +44,7 @@ def preflight(max_flops: str | None, max_params: str | None, baseline: Path | No
               config: Mapping[str, Any] | None) -> None:
     """Refuse bad budgets, a bad tolerance and a bad or other-layer baseline before counting
     (SpecError, exit 2 in a moment instead of after the count)."""
-    from attncli.checks import baseline_variants, check_same_layer, load_baseline, parse_count, parse_tolerance
+    from attncli.analyses.checks import baseline_variants, check_same_layer, load_baseline, parse_count, parse_tolerance
 
     parse_tolerance(tolerance)
     for flag, text in (("--max-flops", max_flops), ("--max-params", max_params)):

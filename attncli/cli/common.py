@@ -204,7 +204,7 @@ def split_sweep(values: dict[str, Any], d: dict[str, Any],
     given take their default from ``d``; with none given (``none_typed``: none typed, when a
     config or preset filled some), ``d["sweep_default"]`` is swept.
     """
-    from attncli.sweep import parse_values
+    from attncli.analyses.sweep import parse_values
 
     swept: tuple[str | None, list[int]] = (None, [])
     if none_typed is None:

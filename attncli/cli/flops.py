@@ -61,8 +61,8 @@ def flops(
         if gpu is not None:
             fail("--gpu: the roofline needs the layer's closed form; it is not available with --module")
         from attncli.cli.runtime import without_placeholder
+        from attncli.models.usermodule import count_user_module
         from attncli.render import usermodule as uview
-        from attncli.usermodule import count_user_module
 
         without_placeholder()
 
@@ -73,7 +73,7 @@ def flops(
         table, markdown = uview.flops_table, uview.flops_markdown
     else:
         with status("attncli flops: counting 4 variants with fvcore and FlopCounterMode", fmt):
-            from attncli.flops import count_flops
+            from attncli.analyses.flops import count_flops
 
             counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
         table, markdown = view.table, view.markdown

@@ -23,10 +23,10 @@ def gpus(
     (no 2:4 sparsity; datasheets that quote the sparsity figure are halved, see the notes),
     memory bandwidth, memory and the datasheet each figure comes from.
     """
+    from attncli.analyses.roofline import gpus as table
+    from attncli.analyses.roofline import gpus_document
     from attncli.render import emit
     from attncli.render import gpus as view
-    from attncli.roofline import gpus as table
-    from attncli.roofline import gpus_document
 
     try:
         emit(format.value, gpus_document(), lambda: view.table(table()), lambda: view.markdown(table()), output)

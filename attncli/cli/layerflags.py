@@ -33,7 +33,7 @@ CallOption = Annotated[Call | None, typer.Option(
     "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
 
 DEFAULT_MODULE_TIMEOUT = 60.0
-"""``--module-timeout``'s default, seconds (attncli.fence.DEFAULT_TIMEOUT is the same)."""
+"""``--module-timeout``'s default, seconds (attncli.models.fence.DEFAULT_TIMEOUT is the same)."""
 ModuleTimeoutOption = Annotated[float, typer.Option(
     "--module-timeout", metavar="SECONDS", min=0.0,
     help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
@@ -76,7 +76,7 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     ``notes``, when given, receives what a ``--config`` says attncli reads but does not count
     (sinks, softcapping, qk-norm, the layer of a schedule described, an unverified family).
     """
-    from attncli.configs import load_preset, merge, read_hf_config
+    from attncli.models.configs import load_preset, merge, read_hf_config
 
     if config is not None and preset is not None:
         raise SpecError("--preset", "give --config or --preset, not both")

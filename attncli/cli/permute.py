@@ -1,6 +1,6 @@
 """``attncli permute-test``: show, correctly, why attention needs positional encoding.
 
-A thin command over :func:`attncli.permute.permute_test`; torch, the core and rich are
+A thin command over :func:`attncli.analyses.permute.permute_test`; torch, the core and rich are
 imported inside the function so ``attncli --help`` stays fast.
 """
 
@@ -61,7 +61,7 @@ def permute_test(
         raise SpecError("--chunk", "attncli permute-test does not take chunked attention yet (flops, shapes, sweep, "
                                    "report and bench do)")
     with status("attncli permute-test: running the layer on permuted tokens", fmt):
-        from attncli import permute as core
+        from attncli.analyses import permute as core
 
         report = core.permute_test(spec, permutation=permutation, encodings=encoding,
                                    tolerance=tolerance, dtype=dtype, tokens=tokens)

@@ -29,7 +29,7 @@ def presets(
     of KV heads and head size. Each value comes from the model's published config.json or paper
     (the link is shown). A config.json whose layer attncli does not model is refused.
     """
-    from attncli import configs
+    from attncli.models import configs
     from attncli.render import emit
     from attncli.render import presets as view
 

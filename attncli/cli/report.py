@@ -40,7 +40,7 @@ def report(
 
     budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
     with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt):
-        from attncli.report import build_report
+        from attncli.analyses.report import build_report
 
         doc_report = build_report(spec, dtype.value, gpu)
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,

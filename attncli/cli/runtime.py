@@ -3,7 +3,7 @@
 :func:`counting` decorates ``attncli flops``, ``report`` and ``sweep`` (the commands that
 trace on the meta device): ``@counting()`` under ``@spec_command``. It changes process-wide
 state, which is why it lives in the CLI and never in the library functions
-(:func:`attncli.flops.count_variant` and friends leave ``sys.modules`` and the garbage
+(:func:`attncli.analyses.flops.count_variant` and friends leave ``sys.modules`` and the garbage
 collector alone), and it undoes every change on exit:
 
 - **the cyclic GC is paused**: a count imports torch, fvcore and sympy (about a million

@@ -36,8 +36,8 @@ def shapes(
     from attncli.render.common import status
 
     if module is not None:
+        from attncli.models.usermodule import user_shapes
         from attncli.render import usermodule as uview
-        from attncli.usermodule import user_shapes
 
         if no_out_proj:
             raise SpecError("--no-out-proj", f"does not apply to --module {module} (the module builds its own layer)")
@@ -49,7 +49,7 @@ def shapes(
     if no_out_proj:
         spec = spec.with_(out_proj=False)
     with status("attncli shapes: tracing the layer", fmt):
-        from attncli import shapes as core
+        from attncli.analyses import shapes as core
 
         report = core.analyse(spec)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)

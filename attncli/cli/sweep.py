@@ -54,10 +54,10 @@ def sweep(
         if not plot.parent.is_dir():
             fail(f"--plot: the folder {str(plot.parent)!r} does not exist")
 
+    from attncli.analyses.sweep import run_sweep
     from attncli.render import emit
     from attncli.render import sweep as view
     from attncli.render.common import progress
-    from attncli.sweep import run_sweep
 
     with progress(f"counting {len(values)} values of {SETTING_FLAGS[setting]}", len(values)) as advance:
         report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)

@@ -3,8 +3,8 @@
 A kind (see :class:`attncli.kinds.base.Kind`) knows its stages and their dense closed forms,
 its parameters, its KV-cache layout, its memory, the variants ``attncli flops`` shows, the
 module attncli builds and traces for it (and how the tracer names that module's stages), and
-the bytes a roofline kernel moves. The counting engine (:mod:`attncli.flops`,
-:mod:`attncli.trace`), the roofline and the renderers ask :func:`kind_of` and never branch on
+the bytes a roofline kernel moves. The counting engine (:mod:`attncli.analyses.flops`,
+:mod:`attncli.engine.trace`), the roofline and the renderers ask :func:`kind_of` and never branch on
 a kind's name, so a new kind is a new module here plus one line in :data:`KINDS`.
 
 - :mod:`attncli.kinds.standard`: multi-head, grouped-query and multi-query attention (the

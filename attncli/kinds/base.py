@@ -1,7 +1,7 @@
 """What every kind of attention layer answers: the :class:`Kind` protocol (no torch).
 
 A kind is a module (:mod:`attncli.kinds.standard`, :mod:`attncli.kinds.mla`) with these
-names. All counts are MACs (see :mod:`attncli.formulas` for the convention); stage names are
+names. All counts are MACs (see :mod:`attncli.layer.formulas` for the convention); stage names are
 the keys of ``by_stage`` in every JSON document.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from attncli.flops import FlopsReport
-    from attncli.formulas import Memory
-    from attncli.shapes import ShapesReport
+    from attncli.analyses.flops import FlopsReport
+    from attncli.analyses.shapes import ShapesReport
+    from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
 

@@ -38,9 +38,9 @@ from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.flops import FlopsReport
-    from attncli.formulas import Memory
-    from attncli.shapes import ShapesReport
+    from attncli.analyses.flops import FlopsReport
+    from attncli.analyses.shapes import ShapesReport
+    from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
 NAME = "mla"
@@ -261,7 +261,7 @@ SWEEP_EXPECTED: dict[str, str] = {
 def memory(spec: AttnSpec, dtype: str) -> Memory:
     """The attention matrix (B, H, L, S), the main activations of ``spec``'s form and the latent cache."""
     from attncli.choices import DTYPE_BYTES
-    from attncli.formulas import Memory
+    from attncli.layer.formulas import Memory
 
     if dtype not in DTYPE_BYTES:
         raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
@@ -361,7 +361,7 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
 
 def check_representable(spec: AttnSpec) -> None:
     """Refuse an attention matrix or expanded K/V torch cannot describe (2**63 bytes at float32)."""
-    from attncli.formulas import TORCH_MAX_BYTES
+    from attncli.layer.formulas import TORCH_MAX_BYTES
 
     m = mla_sizes(spec)
     for what, elements, flag in (

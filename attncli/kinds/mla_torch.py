@@ -7,7 +7,7 @@ W_UK into the query (``q_absorb``) and W_UV into the output (``out_absorb``) and
 the latent itself. Both give the same output. RoPE is the non-interleaved ``rotate_half`` kind
 (transformers' ``apply_rotary_pos_emb``); the cached latent is kept normalised and the cached
 RoPE key rotated, as transformers' cache keeps them. The counting engine
-(:mod:`attncli.trace`) names each matmul's stage by the submodule that runs it
+(:mod:`attncli.engine.trace`) names each matmul's stage by the submodule that runs it
 (:data:`attncli.kinds.mla.SCOPE_STAGES`) and, for the attention matmuls, by the data flow.
 """
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attncli.inputs import blocked_mask
 from attncli.kinds.mla import mla_sizes
+from attncli.layer.inputs import blocked_mask
+from attncli.layer.visibility import padded_keys
 from attncli.spec import AttnSpec
-from attncli.visibility import padded_keys
 
 ROPE_THETA = 10000.0
 RMS_EPS = 1e-6

@@ -2,7 +2,7 @@
 
 Stages ``q_proj``, ``k_proj``, ``v_proj``, ``qk``, ``av``, ``out_proj``; H query heads of size
 d share G key/value heads; the KV cache holds K and V of every token. The closed forms live in
-:mod:`attncli.formulas` and the five implementations in :mod:`attncli.modules`; this module
+:mod:`attncli.layer.formulas` and the five implementations in :mod:`attncli.layer.modules`; this module
 answers the kind's questions (:class:`attncli.kinds.base.Kind`) from them. No torch at import.
 """
 
@@ -15,9 +15,9 @@ from attncli.choices import STAGE_LABELS as _LABELS
 from attncli.numbers import human, human_bytes
 
 if TYPE_CHECKING:
-    from attncli.flops import FlopsReport
-    from attncli.formulas import Memory
-    from attncli.shapes import ShapesReport
+    from attncli.analyses.flops import FlopsReport
+    from attncli.analyses.shapes import ShapesReport
+    from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
 NAME = "standard"
@@ -48,7 +48,7 @@ def stages(spec: AttnSpec) -> tuple[str, ...]:
 
 
 def closed_form(spec: AttnSpec) -> dict[str, int]:
-    from attncli.formulas import closed_form as dense
+    from attncli.layer.formulas import closed_form as dense
 
     return dense(spec)
 
@@ -58,20 +58,20 @@ def closed_form_texts(spec: AttnSpec) -> dict[str, str]:
 
 
 def params(spec: AttnSpec) -> dict[str, int]:
-    from attncli.shapes import closed_form_params
+    from attncli.analyses.shapes import closed_form_params
 
     return closed_form_params(spec)
 
 
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """K and V of the tokens the cache keeps (S; W - 1 or C - 1 at most): 2 x B x S x G x d elements."""
-    from attncli.visibility import cached_tokens
+    from attncli.layer.visibility import cached_tokens
 
     return 2 * spec.batch * cached_tokens(spec) * spec.kv_inner * bytes_per_element
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:
-    from attncli.formulas import memory as mem
+    from attncli.layer.formulas import memory as mem
 
     return mem(spec, dtype)
 
@@ -101,8 +101,8 @@ def variants_note(spec: AttnSpec) -> str:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli import modules
-    from attncli.trace import call_args
+    from attncli.engine.trace import call_args
+    from attncli.layer import modules
 
     module = modules.build(spec, device)
     args, kwargs = call_args(modules.make_inputs(spec, device), spec)
@@ -110,15 +110,15 @@ def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[
 
 
 def relabel(scope: str, stage: str) -> str:
-    """The data-flow rules of :mod:`attncli.handles` name the standard stages already."""
+    """The data-flow rules of :mod:`attncli.engine.handles` name the standard stages already."""
     return stage
 
 
 def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
                     effective: dict[str, int]) -> list[tuple[str, int, int]]:
     """Fused: the projections and one ``attention`` kernel; naive: ``qk``, ``softmax`` and ``av``
-    apart (:func:`attncli.roofline.stage_elements` counts the elements)."""
-    from attncli.roofline import layer_dims, stage_elements
+    apart (:func:`attncli.analyses.roofline.stage_elements` counts the elements)."""
+    from attncli.analyses.roofline import layer_dims, stage_elements
 
     macs = dense if naive else effective
     stage_macs = {st: macs[st] for st in ("q_proj", "k_proj", "v_proj", "out_proj")}
@@ -131,13 +131,13 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
-    from attncli.shapes import analyse_standard
+    from attncli.analyses.shapes import analyse_standard
 
     return analyse_standard(spec)
 
 
 def check_representable(spec: AttnSpec) -> None:
-    from attncli.formulas import check_representable as check
+    from attncli.layer.formulas import check_representable as check
 
     check(spec)
 

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.bench import BenchReport, Row
-from attncli.benchreport import row_name
+from attncli.analyses.bench import BenchReport, Row
+from attncli.analyses.benchreport import row_name
 from attncli.render import roofline as roofline_view
 from attncli.render.common import commas, human, human_bytes, md_table, modern_terms, progress
 from attncli.render.layout import Trimmed, md_document, plain_table

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.checks import CheckResult
+from attncli.analyses.checks import CheckResult
 from attncli.render.common import md_table
 from attncli.render.layout import Trimmed, md_document, plain_table
 

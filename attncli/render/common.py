@@ -127,9 +127,9 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
     """Write the report in ``fmt`` to stdout, or to ``output`` when given.
 
     The whole text is produced first and written in one go: a failure while rendering
-    leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.streams.write_atomic`).
+    leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.cli.streams.write_atomic`).
     """
-    from attncli.streams import write_atomic, write_stdout
+    from attncli.cli.streams import write_atomic, write_stdout
 
     if fmt == "json":
         text = to_json_text(doc)

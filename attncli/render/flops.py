@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.flops import UNCOUNTED_WHY, FlopsReport, Variant
+from attncli.analyses.flops import UNCOUNTED_WHY, FlopsReport, Variant
 from attncli.kinds import kind_of
 from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table

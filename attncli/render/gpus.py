@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from attncli.analyses.roofline import DTYPES, Gpu
 from attncli.render.layout import Trimmed, plain_table
-from attncli.roofline import DTYPES, Gpu
 
 TITLE = "Accelerators for --gpu: dense (no sparsity) datasheet peaks in TFLOP/s, bandwidth in TB/s"
 

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.permute import Case, PermuteReport, TokenRow
+from attncli.analyses.permute import Case, PermuteReport, TokenRow
 from attncli.render.common import md_table, modern_terms
 from attncli.render.layout import Trimmed, md_document, plain_table
 

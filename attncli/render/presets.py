@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.configs import LayerSettings
+from attncli.models.configs import LayerSettings
 from attncli.render.common import md_table
 from attncli.render.layout import Trimmed, plain_table
 from attncli.spec import MLA_FIELDS

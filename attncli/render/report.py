@@ -6,10 +6,10 @@ from rich.console import Group, RenderableType
 from rich.rule import Rule
 from rich.text import Text
 
+from attncli.analyses.report import Report
 from attncli.render import checks, flops, permute, shapes
 from attncli.render.common import modern_terms
 from attncli.render.layout import Trimmed
-from attncli.report import Report
 
 
 def table(r: Report) -> RenderableType:

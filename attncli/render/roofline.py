@@ -1,4 +1,4 @@
-"""A roofline estimate as a rich table and as Markdown (see :mod:`attncli.roofline`).
+"""A roofline estimate as a rich table and as Markdown (see :mod:`attncli.analyses.roofline`).
 
 One row per kernel stage, fused (effective FLOPs) then naive (dense FLOPs), with FLOPs, bytes
 moved, intensity, the bound and the estimated time; a title naming the device, dtype, peak and
@@ -11,9 +11,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli import choices
+from attncli.analyses.roofline import NOTE, KernelEstimate, Roofline
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Trimmed, md_document, plain_table
-from attncli.roofline import NOTE, KernelEstimate, Roofline
 
 # NOTE: the roofline's two kernel stages beside attncli's own: the fused kernel's one "attention"
 # stage and the naive one's softmax.

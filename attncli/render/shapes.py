@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from attncli.analyses.shapes import Shape, ShapesReport
 from attncli.render.common import commas, md_table, modern_parts
 from attncli.render.layout import Trimmed, md_document, plain_table
-from attncli.shapes import Shape, ShapesReport
 
 
 def fmt_shape(shape: Shape | None) -> str:

@@ -2,7 +2,7 @@
 
 Under a mask (causal, a sliding window) the dense counts (every (query, key) pair) and the
 effective ones (visible pairs only) are shown apart, with the local exponent between neighbouring
-points, which the core computes (:attr:`attncli.sweep.SweepReport.steps`).
+points, which the core computes (:attr:`attncli.analyses.sweep.SweepReport.steps`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.analyses.sweep import Point, Step, SweepReport, fit_exponent
 from attncli.choices import SETTING_FLAGS
 from attncli.choices import SHORT_STAGE_LABELS as _SHORT
 from attncli.choices import STAGE_ABBREVIATIONS as _ABBREVIATIONS
 from attncli.kinds import kind_of
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
-from attncli.sweep import Point, Step, SweepReport, fit_exponent
 
 BAR = 40
 

@@ -17,10 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, STAGE_LABELS, STAGES
+from attncli.models.usermodule import OTHER_RULE, ModuleFlops, UserShapes
 from attncli.render.common import commas, conventions, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec
-from attncli.usermodule import OTHER_RULE, ModuleFlops, UserShapes
 
 MEMORY_NOTE = ("estimated as standard attention with these sizes: attention matrix = B*H*L*S' scores; "
                "KV cache = 2*B*S*G*d.")
@@ -120,7 +120,7 @@ def _lines(r: ModuleFlops) -> list[str]:
 
 
 def _uncounted(r: ModuleFlops) -> list[tuple[str, str, str]]:
-    from attncli.handles import UNCOUNTED_WHY
+    from attncli.engine.handles import UNCOUNTED_WHY
 
     return [(op, str(n), UNCOUNTED_WHY.get(op, "NO fvcore HANDLE: check whether it multiplies-and-adds"))
             for op, n in sorted(r.count.uncounted_ops.items())]

@@ -1,6 +1,6 @@
 """``attncli flops`` through ``attncli.cli.main``: formats, exit codes, loud disagreements.
 
-The seed numbers are seed ``002_*``'s fvcore experiment (see tests/test_flops.py); small
+The seed numbers are seed ``002_*``'s fvcore experiment (see tests/analyses/test_flops.py); small
 configs elsewhere keep the suite fast.
 """
 
@@ -62,7 +62,7 @@ def test_check_passes_when_everything_agrees(cli: Any) -> None:
 
 
 def test_disagreement_is_loud_and_check_exits_1(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import attncli.formulas as core
+    import attncli.layer.formulas as core
 
     real = core.closed_form
     monkeypatch.setattr(core, "closed_form", lambda spec: {**real(spec), "av": 0})
@@ -109,12 +109,12 @@ def test_garbage_collector_is_restored(cli: Any) -> None:
 
 def test_bad_baseline_is_refused_before_counting(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
     """A malformed baseline or budget exits 2 at once, without the seconds a count takes."""
-    import attncli.flops
+    import attncli.analyses.flops
 
     def no_count(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("counted before checking the inputs")
 
-    monkeypatch.setattr(attncli.flops, "count_flops", no_count)
+    monkeypatch.setattr(attncli.analyses.flops, "count_flops", no_count)
     bad = tmp_path / "b.json"
     bad.write_text('{"schema": "attncli.flops/1", "config": {}, "variants": [{"heads": "eight", "out_proj": true}]}')
     r = cli("flops", "--baseline", str(bad))

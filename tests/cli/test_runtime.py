@@ -16,7 +16,7 @@ def test_placeholder_leaves_no_trace() -> None:
     code = """
 import sys, torch
 from attncli.cli.runtime import counting
-from attncli.flops import count_flops
+from attncli.analyses.flops import count_flops
 from attncli.spec import AttnSpec
 with counting():
     r = count_flops(AttnSpec(dim=16, heads=4, batch=2, seq=6, impl="torch"))
@@ -38,7 +38,7 @@ def test_library_leaves_sys_modules_alone() -> None:
     """Without the CLI's context the library imports the real torch._dynamo: no placeholder."""
     code = """
 import sys
-from attncli.flops import count_variant
+from attncli.analyses.flops import count_variant
 from attncli.spec import AttnSpec
 count_variant(AttnSpec(dim=16, heads=4, batch=2, seq=6, impl="sdpa"))
 d = sys.modules.get("torch._dynamo")

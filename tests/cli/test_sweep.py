@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from attncli.flops import closed_form
+from attncli.analyses.flops import closed_form
 from attncli.spec import AttnSpec
 
 

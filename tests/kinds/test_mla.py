@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from attncli.flops import count_flops, count_variant
+from attncli.analyses.flops import count_flops, count_variant
 from attncli.kinds import kind_of, mla
 from attncli.spec import AttnSpec, SpecError
 

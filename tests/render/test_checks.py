@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attncli.checks import budget
+from attncli.analyses.checks import budget
 from attncli.render.checks import markdown, md_with_checks, table
 from attncli.render.common import render_table_text
 

@@ -6,7 +6,7 @@ weights x V B*L*S*E = 1,152 each: W_O adds 3,072 to 3*3,072 + 2*1,152 = 11,520, 
 
 from __future__ import annotations
 
-from attncli.flops import count_flops
+from attncli.analyses.flops import count_flops
 from attncli.render.common import render_table_text
 from attncli.render.flops import conclusion, markdown, table
 from attncli.spec import AttnSpec

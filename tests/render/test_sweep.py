@@ -10,10 +10,10 @@ import math
 
 import pytest
 
+from attncli.analyses.sweep import Point, SweepReport
 from attncli.render.common import human, render_table_text
 from attncli.render.sweep import chart_lines, markdown, table
 from attncli.spec import AttnSpec
-from attncli.sweep import Point, SweepReport
 
 E = 512
 

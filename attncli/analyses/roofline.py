@@ -1,0 +1,373 @@
+"""A roofline estimate of one attention layer on a datasheet accelerator: the fastest it could go.
+
+Conventions, written down once:
+
+- FLOPs = 2 x MACs (one multiply-add is two floating-point operations), the convention of
+  datasheets and of ``torch.utils.flop_counter``. The MACs per stage are passed in.
+- Peak figures are **dense** (no 2:4 sparsity) datasheet figures, per dtype; bandwidth is the
+  datasheet's peak memory bandwidth. Both come from ``attncli/data/gpus.json``, each GPU with
+  the URL of its datasheet.
+- Bytes moved count every tensor a kernel reads from or writes to device memory once, at
+  ``bytes_per_element`` (tf32 elements are 4 bytes, float8 1). Two kernels are estimated:
+
+  * **fused** (FlashAttention style): QK^T, softmax and weights x V are one kernel that reads
+    Q, K and V (with a KV cache: the whole cache of S keys) and writes the output once; the
+    scores never leave the chip. It does the **effective** MACs (masked pairs skipped).
+  * **naive**: QK^T writes the scores (B*H*L*S elements), softmax reads them and writes the
+    weights (B*H*L*S), weights x V reads them back: 4 x B*H*L*S elements more. It does the
+    **dense** MACs (masked scores are computed too).
+
+  Projections read their input activations, the weight (and bias) and write their output.
+- Per stage: intensity = FLOPs / bytes; the stage is compute-bound when its intensity reaches
+  the ridge point peak / bandwidth, else memory-bound; time = max(FLOPs / peak,
+  bytes / bandwidth), per stage and for the whole layer's totals (``time_s``); the sum of the
+  per-stage times (``stages_time_s``, kernels run one after another) is at least that.
+
+The result is an upper bound on speed (a lower bound on time): real kernels reach a fraction
+of peak. Everything here is pure Python over integers, no torch; :func:`for_spec` takes the
+dense and effective MACs of a spec from :mod:`attncli.layer.formulas`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from attncli.choices import DTYPE_BYTES, STAGES
+from attncli.spec import AttnSpec, SpecError
+
+DTYPES: tuple[str, ...] = tuple(DTYPE_BYTES)
+"""The dtypes of the device table, in its column order (:data:`attncli.choices.DTYPE_BYTES`'s)."""
+
+MAC_STAGES: tuple[str, ...] = STAGES
+"""The stages whose MACs :func:`estimate` takes (:data:`attncli.choices.STAGES`)."""
+
+NOTE = ("an upper bound on speed (a lower bound on time): dense datasheet peak and peak bandwidth, "
+        "every byte moved once; real kernels reach a fraction of peak")
+
+CONVENTION: dict[str, str] = {
+    "flops": "2 x MACs",
+    "fused": "one attention kernel (FlashAttention style): reads Q, K, V (or the KV cache), writes the "
+             "output once; effective MACs (masked pairs skipped)",
+    "naive": "QK^T writes the scores, softmax reads them and writes the weights, weights x V reads them: "
+             "4 x B*H*L*S elements more; dense MACs",
+    "time_s": "max(flops / peak, bytes / bandwidth), of each stage and of the whole layer (its flops and bytes)",
+    "stages_time_s": "the sum of the per-stage times: the stages run one after another, none overlapping "
+                     "(at least time_s)",
+    "bound": "compute when intensity (flops / bytes) >= ridge point (peak / bandwidth), else memory",
+    "peak": "dense datasheet figure (no 2:4 sparsity)",
+}
+
+
+# ---------------------------------------------------------------------------- the device table
+def _tera(value: float | int | str) -> float:
+    """10^12 x a datasheet figure, through decimal: 2.039 TB/s is 2039000000000.0 bytes/s, not
+    the 2039000000000.0002 that 2.039 * 1e12 gives in binary floating point."""
+    return float(Decimal(str(value)) * 10**12)
+
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One accelerator's datasheet figures (see ``attncli/data/gpus.json``)."""
+
+    name: str
+    label: str
+    peak_flops_per_s: Mapping[str, float]
+    bandwidth_bytes_per_s: float
+    memory_bytes: int
+    source: str
+    note: str
+    match: tuple[str, ...] = ()
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s at ``dtype``; :class:`SpecError` on ``--dtype`` when there is none."""
+        if dtype not in self.peak_flops_per_s:
+            raise SpecError("--dtype", f"{self.name} has no datasheet figure for {dtype!r}; "
+                                       f"choose from {', '.join(self.peak_flops_per_s)}")
+        return self.peak_flops_per_s[dtype]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "peak_flops_per_s": dict(self.peak_flops_per_s),
+                "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s, "memory_bytes": self.memory_bytes,
+                "source": self.source, "note": self.note}
+
+
+@functools.cache
+def gpus() -> tuple[Gpu, ...]:
+    """Every accelerator of the packaged table, in its order (read once)."""
+    raw = json.loads(resources.files("attncli").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    out = []
+    for g in raw["gpus"]:
+        out.append(Gpu(
+            name=g["name"], label=g["label"],
+            # NOTE: the table is in TFLOP/s and TB/s as datasheets print them; convert once here.
+            peak_flops_per_s={k: _tera(v) for k, v in g["peak_tflops"].items()},
+            bandwidth_bytes_per_s=_tera(g["bandwidth_tb_per_s"]),
+            memory_bytes=round(float(g["memory_gb"]) * 1e9),
+            source=g["source"], note=g["note"], match=tuple(g.get("match", ()))))
+    return tuple(out)
+
+
+GPUS_SCHEMA = "attncli.gpus/1"
+
+
+def gpus_document() -> dict[str, Any]:
+    """The ``attncli gpus`` JSON document: every accelerator in SI units."""
+    return {"schema": GPUS_SCHEMA,
+            "config": {"units": {"peak_flops_per_s": "FLOP/s, dense (no 2:4 sparsity)",
+                                 "bandwidth_bytes_per_s": "bytes/s",
+                                 "memory_bytes": "bytes (10^9 per datasheet GB)"}},
+            "gpus": [g.to_json() for g in gpus()]}
+
+
+def gpu(name: str, flag: str = "--gpu") -> Gpu:
+    """The accelerator called ``name`` (case-insensitive); :class:`SpecError` listing the choices."""
+    for g in gpus():
+        if g.name == name.lower():
+            return g
+    raise SpecError(flag, f"unknown GPU {name!r}; choose from {', '.join(g.name for g in gpus())}")
+
+
+def match_device(device_name: str) -> Gpu | None:
+    """The table entry for a device name as CUDA reports it ("NVIDIA H100 80GB HBM3"), or None."""
+    text = device_name.lower()
+    for g in gpus():
+        if any(m.lower() in text for m in g.match):
+            return g
+    return None
+
+
+# ---------------------------------------------------------------------------- the layer
+@dataclass(frozen=True)
+class LayerDims:
+    """The sizes a byte count needs, as plain integers (independent of ``AttnSpec``).
+
+    ``heads`` H query heads and ``kv_heads`` G key/value heads of ``head_dim`` d; ``dim`` E is
+    the model width (input of W_q, output of W_O). ``q_len`` L new query tokens; ``kv_len`` S
+    keys each query may see (N cached + L new, plus any bias/zero key); ``new_kv_tokens`` how
+    many tokens the K/V projections project in all (B*L with a cache, B*S without).
+    """
+
+    batch: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    dim: int
+    q_len: int
+    kv_len: int
+    new_kv_tokens: int
+    kdim: int | None = None
+    vdim: int | None = None
+    out_proj: bool = True
+    bias: bool = True
+    bytes_per_element: int = 4
+
+    @property
+    def k_in(self) -> int:
+        return self.dim if self.kdim is None else self.kdim
+
+    @property
+    def v_in(self) -> int:
+        return self.dim if self.vdim is None else self.vdim
+
+
+def _projection(tokens: int, d_in: int, d_out: int, bias: bool) -> int:
+    """Elements a linear layer moves: reads (tokens, d_in) and W (d_out, d_in) (+b), writes (tokens, d_out)."""
+    return tokens * d_in + d_in * d_out + (d_out if bias else 0) + tokens * d_out
+
+
+def stage_elements(dims: LayerDims, naive: bool) -> dict[str, int]:
+    """Elements each kernel moves to or from device memory (x ``bytes_per_element`` for bytes).
+
+    Fused: ``attention`` (QK^T, softmax, weights x V in one kernel). Naive: ``qk``, ``softmax``
+    and ``av`` each read their operands and write their result.
+    """
+    b, h, g, d, e = dims.batch, dims.heads, dims.kv_heads, dims.head_dim, dims.dim
+    q_len, s = dims.q_len, dims.kv_len
+    q = b * q_len * h * d      # Q (b, h, l, d) and the context (b, h, l, d) alike
+    kv = b * s * g * d         # K or V (b, g, s, d), the whole cache with one
+    attn = b * h * q_len * s   # one (b, h, l, s) matrix: scores or weights
+    out = {
+        "q_proj": _projection(b * q_len, e, h * d, dims.bias),
+        "k_proj": _projection(dims.new_kv_tokens, dims.k_in, g * d, dims.bias),
+        "v_proj": _projection(dims.new_kv_tokens, dims.v_in, g * d, dims.bias),
+    }
+    if naive:
+        out["qk"] = q + kv + attn          # read Q, K; write scores
+        out["softmax"] = attn + attn       # read scores; write weights
+        out["av"] = attn + kv + q          # read weights, V; write context
+    else:
+        out["attention"] = q + kv + kv + q  # read Q, K, V; write context
+    if dims.out_proj:
+        out["out_proj"] = _projection(b * q_len, h * d, e, dims.bias)
+    return out
+
+
+# ---------------------------------------------------------------------------- the estimate
+@dataclass(frozen=True)
+class StageEstimate:
+    """One kernel's roofline: FLOPs (2 x MACs), bytes moved, and the time neither can beat."""
+
+    name: str
+    flops: int
+    bytes: int
+    intensity: float
+    bound: str
+    time_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"flops": self.flops, "bytes": self.bytes, "intensity": self.intensity,
+                "bound": self.bound, "time_s": self.time_s}
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    """A whole layer, fused or naive: totals and the per-stage estimates they add up from.
+
+    ``time_s`` is the roofline of the whole layer, max(flops / peak, bytes / bandwidth);
+    ``stages_time_s`` adds up the stages' own, as when they run one after another.
+    """
+
+    flops: int
+    bytes: int
+    intensity: float
+    bound: str
+    time_s: float
+    by_stage: tuple[StageEstimate, ...]
+    stages_time_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"flops": self.flops, "bytes": self.bytes, "intensity": self.intensity, "bound": self.bound,
+                "time_s": self.time_s, "stages_time_s": self.stages_time_s,
+                "by_stage": {s.name: s.to_json() for s in self.by_stage}}
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """The roofline of one layer on one device at one dtype: fused (effective MACs) and naive (dense)."""
+
+    device: str
+    label: str
+    dtype: str
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+    fused: KernelEstimate
+    naive: KernelEstimate
+    source: str
+
+    @property
+    def ridge_point(self) -> float:
+        """FLOPs per byte at which compute and memory take equally long."""
+        return self.peak_flops_per_s / self.bandwidth_bytes_per_s
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``roofline`` object: the fused estimate at the top level, ``naive`` beside it."""
+        return {"device": self.device, "label": self.label, "dtype": self.dtype,
+                "peak_flops_per_s": self.peak_flops_per_s, "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+                "ridge_point": self.ridge_point, **self.fused.to_json(), "naive": self.naive.to_json(),
+                "note": NOTE, "convention": dict(CONVENTION), "source": self.source}
+
+
+def _bound(intensity: float, ridge: float) -> str:
+    return "compute" if intensity >= ridge else "memory"
+
+
+def _stage(name: str, macs: int, nbytes: int, peak: float, bw: float) -> StageEstimate:
+    flops = 2 * macs
+    intensity = flops / nbytes if nbytes else 0.0
+    return StageEstimate(name, flops, nbytes, intensity, _bound(intensity, peak / bw),
+                         max(flops / peak, nbytes / bw))
+
+
+def _kernel(stages: list[StageEstimate], peak: float, bw: float) -> KernelEstimate:
+    flops = sum(s.flops for s in stages)
+    nbytes = sum(s.bytes for s in stages)
+    intensity = flops / nbytes if nbytes else 0.0
+    # NOTE: the layer's roofline is max(flops / peak, bytes / bandwidth) of its totals (the bound
+    # the issue defines); a layer whose stages differ in bound takes longer run stage by stage,
+    # which is stages_time_s.
+    return KernelEstimate(flops, nbytes, intensity, _bound(intensity, peak / bw),
+                          max(flops / peak, nbytes / bw), tuple(stages), sum(s.time_s for s in stages))
+
+
+def _check_macs(macs: Mapping[str, int], what: str) -> None:
+    missing = [s for s in MAC_STAGES if s not in macs]
+    if missing:
+        raise ValueError(f"{what} lacks the stages {', '.join(missing)}")
+
+
+def estimate(dims: LayerDims, dense_macs: Mapping[str, int], effective_macs: Mapping[str, int],
+             device: Gpu | str, dtype: str) -> Roofline:
+    """The roofline of a layer of ``dims`` on ``device`` at ``dtype`` (peak of that dtype).
+
+    ``dense_macs`` and ``effective_macs`` map every stage of :data:`MAC_STAGES` to its MACs
+    (``out_proj`` 0 without W_O). The fused kernel does the effective MACs, the naive one the
+    dense MACs. :class:`SpecError` on ``--gpu`` for an unknown device, on ``--dtype`` for a
+    dtype it has no figure for.
+    """
+    g = gpu(device) if isinstance(device, str) else device
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    peak, bw = g.peak(dtype), g.bandwidth_bytes_per_s
+    _check_macs(dense_macs, "dense_macs")
+    _check_macs(effective_macs, "effective_macs")
+    n = dims.bytes_per_element
+    kernels = []
+    for naive, macs in ((False, effective_macs), (True, dense_macs)):
+        elements = stage_elements(dims, naive)
+        stage_macs = {st: macs[st] for st in ("q_proj", "k_proj", "v_proj", "out_proj")}
+        if naive:
+            stage_macs.update(qk=macs["qk"], softmax=0, av=macs["av"])
+        else:
+            stage_macs["attention"] = macs["qk"] + macs["av"]
+        kernels.append(_kernel([_stage(st, stage_macs[st], count * n, peak, bw)
+                                for st, count in elements.items()], peak, bw))
+    return Roofline(g.name, g.label, dtype, peak, bw, kernels[0], kernels[1], g.source)
+
+
+# ---------------------------------------------------------------------------- one spec
+def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
+    """(effective, dense) MACs per stage of ``spec``, from its kind's closed forms (the counts
+    ``attncli flops`` checks fvcore and FlopCounterMode against)."""
+    from attncli.kinds import kind_of
+    from attncli.layer.formulas import effective
+
+    dense = kind_of(spec).closed_form(spec)
+    eff, _ = effective(dense, spec)
+    return eff, dense
+
+
+def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
+    """The plain sizes :func:`estimate` needs, from ``spec``, at ``dtype``."""
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
+    return LayerDims(batch=spec.batch, heads=spec.heads, kv_heads=spec.n_kv_heads, head_dim=spec.head_dim,
+                     dim=spec.dim, q_len=spec.seq, kv_len=spec.s_total, new_kv_tokens=spec.batch * spec.kv_tokens,
+                     kdim=spec.k_dim, vdim=spec.v_dim, out_proj=spec.out_proj, bias=spec.bias,
+                     bytes_per_element=DTYPE_BYTES[dtype])
+
+
+def for_spec(spec: AttnSpec, device: Gpu | str, dtype: str) -> Roofline:
+    """The roofline of ``spec`` on ``device`` (a name of ``attncli gpus``) at ``dtype``: its kind
+    says which kernels move how many elements (:meth:`attncli.kinds.base.Kind.kernel_elements`).
+
+    :class:`SpecError` on ``--gpu`` / ``--dtype`` for a name the table does not have.
+    """
+    from attncli.kinds import kind_of
+
+    g = gpu(device) if isinstance(device, str) else device
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    peak, bw, n = g.peak(dtype), g.bandwidth_bytes_per_s, DTYPE_BYTES[dtype]
+    effective_macs, dense_macs = layer_macs(spec)
+    kind = kind_of(spec)
+    kernels = [_kernel([_stage(name, macs, elements * n, peak, bw)
+                        for name, macs, elements in kind.kernel_elements(spec, naive, dense_macs, effective_macs)],
+                       peak, bw) for naive in (False, True)]
+    return Roofline(g.name, g.label, dtype, peak, bw, kernels[0], kernels[1], g.source)

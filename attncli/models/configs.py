@@ -1,0 +1,429 @@
+"""Real models' attention settings: Hugging Face ``config.json`` files and built-in presets.
+
+:func:`read_hf_config` reads a model's ``config.json`` (no network, no ``transformers``) and
+:func:`load_preset` one of the presets in ``attncli/data/presets.json``; both return a
+:class:`LayerSettings` that says, per value, where it came from. :func:`merge` lays the flags
+the user passed on top and returns the keyword arguments for :class:`attncli.spec.AttnSpec`
+(``dim``, ``heads``, ``kv_heads``, ``head_dim``, ``window``, ``bias``, ``mask``, or for multi-head
+latent attention the five MLA sizes instead of ``kv_heads`` and ``head_dim``) with their
+provenance. Every problem is a one-line :class:`~attncli.spec.SpecError` naming ``--config``
+or ``--preset``; a config whose layer attncli does not model is refused by
+:mod:`attncli.models.guard`, which also names what attncli reads but does not count. Nothing here
+imports torch.
+
+Conventions: one layer is described, layer 0 (models that alternate local and global layers
+say so in ``notes``); an encoder-decoder config describes its encoder self-attention; ``bias``
+is True when the q/k/v (and usually o) projections carry biases, ``None`` when the config does
+not say and the architecture is not known.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from attncli.models import guard
+from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES, DECODERS, ENCODERS
+from attncli.spec import MLA_FIELDS, SpecError
+
+LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "mask", *MLA_FIELDS)
+"""The :class:`~attncli.spec.AttnSpec` keywords a config or preset sets (``head_dim`` is ``d_head``
+there); an MLA layer sets the :data:`~attncli.spec.MLA_FIELDS` and never ``kv_heads``/``head_dim``."""
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
+
+MAX_SIZE = 2**31 - 1
+"""Largest size accepted from a file (hidden sizes and head counts are far below it)."""
+
+HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
+HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
+KV_HEADS_KEYS = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num")
+HEAD_DIM_KEYS = ("head_dim", "d_kv", "kv_channels")
+BIAS_KEYS = ("attention_bias", "qkv_bias", "bias", "use_bias", "add_qkv_bias")
+OTHER_READ_KEYS = ("sliding_window", "use_sliding_window", "max_window_layers", "sliding_window_pattern",
+                   "multi_query", "is_decoder", "is_encoder_decoder", "architectures", "model_type")
+READ_KEYS = (*HIDDEN_KEYS, *HEADS_KEYS, *KV_HEADS_KEYS, *HEAD_DIM_KEYS, *BIAS_KEYS, *MLA_FIELDS, *OTHER_READ_KEYS)
+"""Every field :func:`read_hf_config` may read."""
+
+MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+                                "v_head_dim": 128}
+"""transformers' ``DeepseekV3Config`` (and ``DeepseekV2Config``) defaults for an MLA field a config omits."""
+QWEN_WINDOW_FAMILIES = frozenset({"qwen2", "qwen2_moe", "qwen3", "qwen3_moe"})
+"""Families whose window starts at ``max_window_layers`` (transformers' Qwen2/Qwen3 config classes)."""
+
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """One attention layer's settings from a model config or preset, with their provenance.
+
+    ``sources`` maps each field name to where its value came from, e.g.
+    ``"config.json:num_key_value_heads"``, ``"default: dim/heads"``, ``"preset llama-3-8b"``,
+    ``"command line"``.
+
+    An MLA layer (``kv_lora_rank`` set) has ``kv_heads`` and ``head_dim`` ``None``: its keys and
+    values come from one latent, its head sizes are ``qk_nope_head_dim``, ``qk_rope_head_dim``
+    and ``v_head_dim``; ``q_lora_rank`` ``None`` is a direct ``q_proj``.
+    """
+
+    name: str
+    family: str | None
+    dim: int
+    heads: int
+    kv_heads: int | None
+    head_dim: int | None
+    window: int | None
+    bias: bool | None
+    causal: bool
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+    """What the values do not say, one line per note joined by ``"; "`` (a config file's notes hold no other
+    semicolon, so :attr:`note_lines` splits them)."""
+    link: str | None = None
+    kv_lora_rank: int | None = None
+    q_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+
+    @property
+    def mask(self) -> str:
+        """The ``--mask`` a model of this kind runs with: ``causal`` for decoders, else ``none``."""
+        return "causal" if self.causal else "none"
+
+    @property
+    def note_lines(self) -> list[str]:
+        """:attr:`notes`, one item per note (a preset's notes are one paragraph)."""
+        if not self.notes:
+            return []
+        return [self.notes] if self.link is not None else self.notes.split("; ")
+
+    @property
+    def kind(self) -> str:
+        """``mla`` (multi-head latent attention) or ``standard``, as :attr:`AttnSpec.kind`."""
+        return "standard" if self.kv_lora_rank is None else "mla"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "kind": self.kind, "dim": self.dim,
+                "heads": self.heads, "kv_heads": self.kv_heads, "head_dim": self.head_dim,
+                **{k: getattr(self, k) for k in MLA_FIELDS}, "window": self.window, "bias": self.bias,
+                "causal": self.causal, "mask": self.mask, "source": self.link, "notes": self.notes,
+                "sources": dict(self.sources)}
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The result of :func:`merge`: ``AttnSpec`` keywords and where each one came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+
+
+# ------------------------------------------------------------------------------ checks
+def _int(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> int:
+    value = cfg[key]
+    # NOTE: bool is an int subclass and 4096.0 is a float; neither is a size in a config.json.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(flag, f"{where}{key} must be an integer, got {json.dumps(value)[:40]}")
+    if value <= 0:
+        raise SpecError(flag, f"{where}{key} must be positive, got {value}")
+    if value > MAX_SIZE:
+        raise SpecError(flag, f"{where}{key} is too large ({value} > {MAX_SIZE})")
+    return value
+
+
+def _bool(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> bool:
+    value = cfg[key]
+    if not isinstance(value, bool):
+        raise SpecError(flag, f"{where}{key} must be true or false, got {json.dumps(value)[:40]}")
+    return value
+
+
+def _first(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` present with a non-null value."""
+    return next((k for k in keys if cfg.get(k) is not None), None)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _load_json(path: Path) -> Any:
+    """Read and parse ``path``; every failure is one ``--config`` line."""
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        # NOTE: read at most the limit (+1): a device such as /dev/zero or /dev/full reports
+        # size 0 and never ends (the fuzzer's run grew to 3.7 GiB).
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise SpecError("--config", f"{path}: more than {MAX_CONFIG_BYTES} bytes is too large for a "
+                                        "config.json")
+    except FileNotFoundError:
+        raise SpecError("--config", f"{path}: no such file") from None
+    except OSError as exc:
+        raise SpecError("--config", f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError("--config", f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise SpecError("--config", f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:
+        raise SpecError("--config", f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise SpecError("--config", f"{path}: JSON nested too deeply") from None
+
+
+# ------------------------------------------------------------------------------ config.json
+def read_hf_config(path: str | Path) -> LayerSettings:
+    """Read a Hugging Face ``config.json`` (or a directory holding one) into :class:`LayerSettings`.
+
+    Multimodal configs whose language model sits under ``text_config`` are read from there. Any
+    config with ``kv_lora_rank`` is multi-head latent attention (DeepSeek-V2/V3, Kimi K2): its
+    ``num_key_value_heads`` and ``head_dim`` do not apply (transformers sets ``head_dim`` to
+    ``qk_rope_head_dim``). :func:`attncli.models.guard.check` refuses a layer attncli does not model.
+    """
+    path = Path(path)
+    top = _load_json(path)
+    if not isinstance(top, dict):
+        raise SpecError("--config", f"{path}: a config.json holds a JSON object, got {type(top).__name__}")
+    cfg: dict[str, Any] = top
+    prefix = "config.json:"
+    if _first(cfg, HIDDEN_KEYS) is None and isinstance(cfg.get("text_config"), dict):
+        cfg, prefix = cfg["text_config"], "config.json:text_config."
+    where = prefix.removeprefix("config.json:")
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    model_type = cfg.get("model_type", top.get("model_type"))
+    if model_type is not None and not isinstance(model_type, str):
+        raise SpecError("--config", f"model_type must be a string, got {json.dumps(model_type)[:40]}")
+    family = model_type
+    guard.check(cfg, family, where)
+
+    hidden_key = _first(cfg, HIDDEN_KEYS)
+    heads_key = _first(cfg, HEADS_KEYS)
+    if hidden_key is None:
+        raise SpecError("--config", f"{path}: no hidden size (looked for {', '.join(HIDDEN_KEYS)})")
+    if heads_key is None:
+        raise SpecError("--config", f"{path}: no head count (looked for {', '.join(HEADS_KEYS)})")
+    dim = _int(cfg, hidden_key, where)
+    heads = _int(cfg, heads_key, where)
+    sources["dim"], sources["heads"] = prefix + hidden_key, prefix + heads_key
+
+    mla: dict[str, int | None] = {}
+    kv_heads: int | None
+    head_dim: int | None
+    if cfg.get("kv_lora_rank") is not None:
+        mla = _mla(cfg, prefix, where, sources)
+        kv_heads = head_dim = None
+        unused = [k for k in ("num_key_value_heads", "head_dim") if cfg.get(k) is not None]
+        if unused:
+            notes.append(f"MLA: {' and '.join(unused)} {'do' if len(unused) > 1 else 'does'} not apply (every "
+                         f"head reads one shared latent of {mla['kv_lora_rank']} + {mla['qk_rope_head_dim']} "
+                         "values per token)")
+    else:
+        kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources)
+
+    window, sources["window"] = _window(cfg, prefix, where)
+
+    bias: bool | None
+    bias_key = _first(cfg, BIAS_KEYS)
+    if bias_key is not None:
+        bias, sources["bias"] = _bool(cfg, bias_key, where), prefix + bias_key
+    elif family in ARCH_BIAS:
+        bias, sources["bias"] = ARCH_BIAS[family], f"architecture default: {family}"
+    else:
+        bias, sources["bias"] = None, "unknown: not in config.json"
+    if family in ARCH_BIAS_NOTES:
+        notes.append(ARCH_BIAS_NOTES[family])
+
+    causal, sources["causal"] = _causal(top, cfg, prefix, where)
+    encoder = not causal and not sources["causal"].startswith("default:")
+    guard.check_bidirectional_window(window, encoder, cfg.get("layer_types"), where)
+    if top.get("is_encoder_decoder") is True:
+        notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
+    sources["mask"] = sources["causal"]
+    notes += guard.schedule_notes(cfg, family, window)
+    notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"),
+                         [k for k in READ_KEYS if k in cfg])
+    return LayerSettings(name=str(path), family=family, dim=dim, heads=heads, kv_heads=kv_heads,
+                         head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
+                         notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
+                         q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
+                         qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"))
+
+
+def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
+           heads_key: str, sources: dict[str, str]) -> tuple[int, int]:
+    """A standard layer's key/value heads and head size, with their sources."""
+    kv_key = _first(cfg, KV_HEADS_KEYS)
+    if kv_key is not None:
+        kv_heads = _int(cfg, kv_key, where)
+        sources["kv_heads"] = prefix + kv_key
+    elif "multi_query" in cfg and _bool(cfg, "multi_query", where):
+        kv_heads, sources["kv_heads"] = 1, prefix + "multi_query"
+    else:
+        kv_heads, sources["kv_heads"] = heads, "default: heads"
+    if heads % kv_heads:
+        raise SpecError("--config", f"{where}{heads_key}={heads} is not a multiple of {kv_key}={kv_heads}")
+
+    hd_key = _first(cfg, HEAD_DIM_KEYS)
+    if hd_key is not None:
+        head_dim = _int(cfg, hd_key, where)
+        sources["head_dim"] = prefix + hd_key
+    else:
+        if dim % heads:
+            raise SpecError("--config", f"{where}{hidden_key}={dim} is not a multiple of {heads_key}={heads} "
+                                        "and no head_dim is given")
+        head_dim, sources["head_dim"] = dim // heads, "default: dim/heads"
+    return kv_heads, head_dim
+
+
+def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str]) -> dict[str, int | None]:
+    """The five MLA sizes of ``cfg`` (``kv_lora_rank`` is set), with their sources.
+
+    ``q_lora_rank`` null (DeepSeek-V2-Lite) or 0 (DeepSeek's own inference configs) is a direct
+    ``q_proj``: ``None``. A field the file omits takes transformers' ``DeepseekV3Config`` default.
+    """
+    out: dict[str, int | None] = {"kv_lora_rank": _int(cfg, "kv_lora_rank", where)}
+    sources["kv_lora_rank"] = prefix + "kv_lora_rank"
+    for name in MLA_FIELDS[1:]:
+        value = cfg.get(name, ...)
+        if value is ...:
+            out[name] = MLA_DEFAULTS[name]
+            sources[name] = f"default: transformers' DeepseekV3Config {name} ({MLA_DEFAULTS[name]})"
+        elif name == "q_lora_rank" and (value is None or (type(value) is int and value == 0)):
+            out[name], sources[name] = None, prefix + f"q_lora_rank ({json.dumps(value)}: a direct q_proj)"
+        elif value is None:
+            raise SpecError("--config", f"{where}{name} must be an integer, got null")
+        else:
+            out[name], sources[name] = _int(cfg, name, where), prefix + name
+    return out
+
+
+def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None, str]:
+    """Layer 0's causal sliding window, honouring ``use_sliding_window`` and ``layer_types``.
+
+    NOTE: ``sliding_window`` W is taken as attncli's ``--window`` W unchanged. transformers'
+    mask rule (``masking_utils.sliding_window_overlay``, used by Mistral, Qwen2 and Gemma-2's
+    ``create_sliding_window_causal_mask``) keeps key k for query q when ``q - W < k <= q``:
+    keys q-W+1 .. q, W keys, which is exactly ``--window W``
+    (tests/models/test_hf.py::test_sliding_window_keeps_as_many_keys_as_attncli).
+    """
+    if cfg.get("sliding_window") is None:
+        return None, "default: no sliding_window"
+    window = _int(cfg, "sliding_window", where)
+    if "use_sliding_window" in cfg and not _bool(cfg, "use_sliding_window", where):
+        return None, prefix + "use_sliding_window (false)"
+    family = cfg.get("model_type")
+    if family in QWEN_WINDOW_FAMILIES and "use_sliding_window" not in cfg:
+        return None, f"default: {family} use_sliding_window false"
+    layer_types = cfg.get("layer_types")  # NOTE: its form was checked by guard.check
+    if layer_types is not None:
+        if layer_types[0] != "sliding_attention":
+            return None, prefix + f"layer_types[0] ({layer_types[0]})"
+        return window, prefix + "sliding_window"
+    # NOTE: Gemma 3 / Cohere 2: layer i is global when (i+1) % pattern == 0, so layer 0 only when it is 1.
+    if cfg.get("sliding_window_pattern") == 1:
+        return None, prefix + "sliding_window_pattern (1: every layer is full attention)"
+    # NOTE: Qwen2/Qwen3 window only layers >= max_window_layers (default 28): layer 0 is full unless it is 0.
+    if family in QWEN_WINDOW_FAMILIES and cfg.get("max_window_layers", 28) != 0:
+        if "max_window_layers" not in cfg:
+            return None, "default: max_window_layers 28 (layer 0 is full attention)"
+        _int(cfg, "max_window_layers", where)
+        return None, prefix + "max_window_layers (layer 0 is full attention)"
+    return window, prefix + "sliding_window"
+
+
+def _causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[bool, str]:
+    """Whether layer 0's self-attention is causal, and why."""
+    if top.get("is_encoder_decoder") is not None and _bool(top, "is_encoder_decoder", "") is True:
+        return False, "config.json:is_encoder_decoder (encoder self-attention)"
+    if cfg.get("is_decoder") is not None and _bool(cfg, "is_decoder", where):
+        return True, prefix + "is_decoder"
+    archs = top.get("architectures")
+    if archs is not None:
+        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+            raise SpecError("--config", "architectures must be a list of strings")
+        for arch in archs:
+            if arch.endswith(("ForCausalLM", "LMHeadModel")) and not arch.endswith("MaskedLMHeadModel"):
+                return True, f"config.json:architectures ({arch})"
+    family = cfg.get("model_type", top.get("model_type"))
+    if family in DECODERS:
+        return True, f"architecture default: {family} is a decoder"
+    if family in ENCODERS:
+        return False, f"architecture default: {family} is an encoder"
+    return False, "default: not known to be a decoder"
+
+
+# ------------------------------------------------------------------------------ presets
+def _presets() -> dict[str, dict[str, Any]]:
+    text = resources.files("attncli").joinpath("data/presets.json").read_text(encoding="utf-8")
+    doc = json.loads(text)
+    presets: dict[str, dict[str, Any]] = doc["presets"]
+    return presets
+
+
+def list_presets() -> list[LayerSettings]:
+    """Every built-in preset, in file order."""
+    return [load_preset(name) for name in _presets()]
+
+
+def preset_names() -> list[str]:
+    return list(_presets())
+
+
+def load_preset(name: str) -> LayerSettings:
+    """The preset ``name``; an unknown name is a ``--preset`` error listing the choices."""
+    presets = _presets()
+    if name not in presets:
+        raise SpecError("--preset", f"unknown preset {name!r}; choose from {', '.join(presets)}")
+    p = presets[name]
+    mla = {k: p.get(k) for k in MLA_FIELDS}
+    layer = ("kv_heads", "head_dim") if mla["kv_lora_rank"] is None else MLA_FIELDS
+    origin = f"preset {name}"
+    sources = {k: origin for k in ("dim", "heads", *layer, "window", "bias", "causal", "mask")}
+    return LayerSettings(name=name, family=p["family"], dim=p["dim"], heads=p["heads"], kv_heads=p["kv_heads"],
+                         head_dim=p["head_dim"], window=p["window"], bias=p["bias"], causal=p["causal"],
+                         sources=sources, notes=p["notes"], link=p["source"], **mla)
+
+
+# ------------------------------------------------------------------------------ merge
+def merge(settings: LayerSettings | None, explicit: Mapping[str, Any]) -> Merged:
+    """Lay the flags the user passed (``explicit``, AttnSpec keyword -> value) over ``settings``.
+
+    Returns the ``AttnSpec`` keywords to use for ``LAYER_FIELDS`` plus every explicit flag, and
+    their provenance. A value the config only derived (``default: dim/heads``, ``default:
+    heads``) is dropped when the user overrides ``dim`` or ``heads``, so AttnSpec derives it
+    again from the new sizes. An MLA layer (the config's ``kv_lora_rank``, or one typed) gets
+    the MLA sizes that are set and never the config's ``kv_heads`` or ``head_dim``. Without
+    settings, only the explicit flags are returned.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if settings is not None:
+        resized = "dim" in explicit or "heads" in explicit
+        mla = explicit.get("kv_lora_rank", settings.kv_lora_rank) is not None
+        for name in LAYER_FIELDS:
+            src = settings.sources.get(name, settings.sources.get("causal", settings.name))
+            if resized and name in ("kv_heads", "head_dim") and src.startswith("default:"):
+                continue
+            if mla and name in ("kv_heads", "head_dim"):
+                continue
+            value = settings.mask if name == "mask" else getattr(settings, name)
+            if value is None and (name == "bias" or name in MLA_FIELDS):
+                continue
+            values[name], sources[name] = value, src
+    for name, value in explicit.items():
+        values[name], sources[name] = value, "command line"
+    return Merged(values=values, sources=sources)

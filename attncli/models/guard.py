@@ -1,0 +1,350 @@
+"""The truth guard: attncli never answers for a different layer.
+
+:func:`attncli.models.configs.read_hf_config` calls :func:`check` on the (text) config before it reads
+a size. A ``config.json`` field that changes the attention layer's cost in a way attncli does
+not model (:data:`GUARDED`, :data:`FAMILY_GUARDS`, a ``layer_types`` entry other than
+:data:`MODELLED_LAYER_TYPES`) is refused with one ``--config`` line naming the field and what it
+means, but only when its value changes the layer: ``attention_chunk_size: null`` or
+``num_kv_shared_layers: 0`` are fine. A family whose transformers config class gives such a
+field a non-neutral default (:data:`FAMILY_DEFAULTS`) is refused when the field is absent too.
+
+:func:`notes` names what attncli reads but does not count (:data:`NOTED`, :data:`FAMILY_NOTES`),
+a family it has not verified (:data:`VERIFIED_FAMILIES`) and fields it does not know at all
+(neither read, nor guarded, nor in :data:`IGNORED`). Field names and meanings are transformers
+5.24's (``models/*/configuration_*.py`` and ``modeling_*.py``). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from attncli.spec import SpecError
+
+# ------------------------------------------------------------------------------ families
+# NOTE: architectures whose config.json does not state the attention bias. Read from each
+# model's modeling_*.py in transformers: GPT-2 Conv1D, BERT/RoBERTa/ViT nn.Linear default
+# bias=True (ViT's qkv_bias defaults to True); Llama/Mistral/Mixtral/Gemma/T5 bias=False; Qwen2
+# q/k/v bias=True but o_proj bias=False (mapped to True: see README "Presets and configs").
+ARCH_BIAS: dict[str, bool] = {
+    "gpt2": True, "bert": True, "roberta": True, "vit": True, "distilbert": True, "gpt_neox": True,
+    "opt": True, "bloom": True, "gptj": False, "llama": False, "mistral": False, "mixtral": False,
+    "gemma": False, "gemma2": False, "t5": False, "qwen2": True,
+    # NOTE: transformers' DeepseekV2Config/DeepseekV3Config default attention_bias to False.
+    "deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False,
+}
+ARCH_BIAS_NOTES: dict[str, str] = {
+    "qwen2": "q/k/v projections have biases, o_proj has none: bias=true counts one o bias the model lacks",
+}
+DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
+                      "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
+                      "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2"})
+ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
+
+
+# ------------------------------------------------------------------------------ value tests
+Active = Callable[[Any, Mapping[str, Any]], bool]
+"""``active(value, cfg)``: True when ``value`` of the field changes the layer."""
+
+
+def _set(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """Anything but null, 0, false or empty."""
+    return value is not None and value is not False and value != 0 and value not in ("", [], {})
+
+
+def _any_set(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """A per-layer list with one non-neutral entry, or one non-neutral value."""
+    return any(_set(v, cfg) for v in value) if isinstance(value, list) else _set(value, cfg)
+
+
+def _not_one(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """An interval or period other than 1 (1: every layer is a full-attention layer)."""
+    return value is not None and value != 1
+
+
+def _has_local(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """GPT-Neo's ``attention_types`` (``[[["global", "local"], 12]]``) or ``attention_layers``
+    with a ``local`` entry anywhere."""
+    if isinstance(value, str):
+        return value == "local"
+    return isinstance(value, list | tuple) and any(_has_local(v, cfg) for v in value)
+
+
+def _bidirectional(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """Gemma 3's ``true`` or Gemma 4's ``"all"`` (``"vision"``: only image tokens see both ways)."""
+    return value is True or value == "all"
+
+
+def _local_window(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """ModernBERT's ``local_attention`` matters unless every layer is global."""
+    return _set(value, cfg) and value != -1 and cfg.get("global_attn_every_n_layers") != 1
+
+
+def _not_all_attention(value: Any, cfg: Mapping[str, Any]) -> bool:
+    """A per-layer block list with an entry that is not (full) attention."""
+    if not isinstance(value, list):
+        return _set(value, cfg)
+    return any(v not in ("attention", "full_attention") for v in value)
+
+
+def _attention_type(value: Any, cfg: Mapping[str, Any]) -> bool:
+    return value is not None and value not in ("original_full", "full")
+
+
+def _relative(value: Any, cfg: Mapping[str, Any]) -> bool:
+    return value in ("relative_key", "relative_key_query")
+
+
+# ------------------------------------------------------------------------------ refused
+GUARDED: tuple[tuple[str, str, Active], ...] = (
+    ("num_kv_shared_layers", "Gemma-3n KV sharing across layers: the last layers reuse earlier layers' keys "
+                             "and values", _set),
+    ("attention_chunk_size", "Llama 4 chunked attention: RoPE layers attend within chunks of C tokens", _set),
+    ("full_attention_interval", "Qwen3-Next: Gated DeltaNet linear attention on all but every n-th layer",
+     _not_one),
+    ("linear_num_key_heads", "Qwen3-Next Gated DeltaNet key heads", _set),
+    ("linear_num_value_heads", "Qwen3-Next Gated DeltaNet value heads", _set),
+    ("linear_key_head_dim", "Qwen3-Next Gated DeltaNet key head size", _set),
+    ("linear_value_head_dim", "Qwen3-Next Gated DeltaNet value head size", _set),
+    ("linear_conv_kernel_dim", "Qwen3-Next Gated DeltaNet causal convolution", _set),
+    ("index_topk", "DeepSeek-V3.2 sparse attention: each query attends to the top-k keys its indexer picks",
+     _set),
+    ("index_n_heads", "DeepSeek-V3.2 lightning indexer heads", _set),
+    ("index_head_dim", "DeepSeek-V3.2 lightning indexer head size", _set),
+    ("attention_window", "Longformer sliding-window plus global attention", _any_set),
+    ("attention_types", "GPT-Neo local attention layers", _has_local),
+    ("attention_layers", "GPT-Neo local attention layers", _has_local),
+    ("attention_type", "an attention variant (BigBird block_sparse, Funnel relative_shift, Informer prob, "
+                       "TimeSformer divided_space_time)", _attention_type),
+    ("global_attn_every_n_layers", "ModernBERT: bidirectional local attention between its global layers",
+     _not_one),
+    ("local_attention", "ModernBERT bidirectional local attention window", _local_window),
+    ("use_bidirectional_attention", "bidirectional (sliding-window) attention in a decoder family: "
+                                    "EmbeddingGemma, Gemma 4", _bidirectional),
+    ("position_embedding_type", "BERT relative position scores: a query-by-distance-embedding product per "
+                                "(query, key) pair", _relative),
+    ("attn_layer_period", "Jamba: Mamba layers between the attention layers", _not_one),
+    ("block_types", "RecurrentGemma: recurrent blocks between local-attention blocks", _not_all_attention),
+    ("attention_window_size", "RecurrentGemma local attention window", _set),
+    ("hybrid_override_pattern", "Nemotron-H: Mamba, MLP and attention layers in a pattern", _set),
+    ("layers_block_type", "a hybrid stack (Mamba or MLP blocks beside the attention layers)", _not_all_attention),
+)
+"""(field, what it means, when its value changes the layer): refused by :func:`check`."""
+
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3n_text": {"num_kv_shared_layers": 15},
+    "llama4_text": {"attention_chunk_size": 8192},
+    "qwen3_next": {"full_attention_interval": 4},
+    "deepseek_v32": {"index_topk": 2048}, "glm_moe_dsa": {"index_topk": 2048},
+    "mistral_large4_text": {"index_topk": 2048},
+    "longformer": {"attention_window": 512},
+    "gpt_neo": {"attention_types": [[["global", "local"], 12]]},
+    "big_bird": {"attention_type": "block_sparse"},
+    "bigbird_pegasus": {"attention_type": "block_sparse"},
+    "modernbert": {"global_attn_every_n_layers": 3},
+    "jamba": {"attn_layer_period": 8}, "zamba": {"attn_layer_period": 6},
+    "recurrent_gemma": {"block_types": ["recurrent", "recurrent", "attention"]},
+}
+"""transformers' default for a guarded field its config class sets when ``config.json`` omits it."""
+
+FAMILY_GUARDS: dict[str, str] = {
+    "qwen3_next": "Qwen3-Next: the full-attention layers double q_proj for a sigmoid output gate",
+}
+"""Families refused whatever their fields say, with why."""
+
+MODELLED_LAYER_TYPES = ("full_attention", "sliding_attention")
+"""The ``layer_types`` values attncli models (full causal attention, a causal sliding window)."""
+
+LAYER_TYPE_MEANINGS: dict[str, str] = {
+    "chunked_attention": "Llama 4 chunked attention",
+    "linear_attention": "linear attention or a recurrent state (Gated DeltaNet, Mamba)",
+    "indexed_attention": "sparse attention over the keys an indexer picks (DeepSeek-V3.2)",
+    "window_attention": "non-overlapping windows",
+    "compressed_sparse_attention": "DeepSeek-V4 compressed sparse attention",
+    "heavily_compressed_attention": "DeepSeek-V4 heavily compressed attention",
+    "conv": "a convolution block",
+    "hybrid": "attention combined with a recurrent state",
+    "hybrid_sliding": "sliding attention combined with a recurrent state",
+    "mamba": "a Mamba block", "moe": "an MLP block without attention",
+    "attention": "transformers' legacy name in hybrid schedules",
+}
+"""What the refused ``layer_types`` values transformers knows mean (``configuration_utils``)."""
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value)[:40]
+
+
+def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
+    """Refuse ``cfg`` (one ``--config`` :class:`SpecError`) when it describes a layer attncli does
+    not model. ``where`` prefixes field names (``text_config.`` for a nested text model)."""
+    defaults = FAMILY_DEFAULTS.get(family or "", {})
+    for name, meaning, active in GUARDED:
+        if name in cfg:
+            value, shown = cfg[name], f"{where}{name} {_shown(cfg[name])}"
+        elif name in defaults:
+            value = defaults[name]
+            shown = f"{where}{name} (absent: {family}'s default {_shown(value)})"
+        else:
+            continue
+        if active(value, cfg):
+            raise SpecError("--config", f"{shown} ({meaning}) is not modelled; attncli would count a "
+                                        "different layer")
+    layer_types = cfg.get("layer_types")
+    if layer_types is not None:
+        if not isinstance(layer_types, list) or not layer_types or not all(isinstance(t, str) for t in layer_types):
+            raise SpecError("--config", f"{where}layer_types must be a non-empty list of strings")
+        for i, kind in enumerate(layer_types):
+            if kind not in MODELLED_LAYER_TYPES:
+                meaning = LAYER_TYPE_MEANINGS.get(kind, "a layer type attncli does not know")
+                raise SpecError("--config", f"{where}layer_types[{i}] {_shown(kind)} ({meaning}) is not modelled; "
+                                            "attncli would count a different layer")
+    if family in FAMILY_GUARDS:
+        raise SpecError("--config", f"model_type {family} ({FAMILY_GUARDS[family]}) is not modelled; attncli "
+                                    "would count a different layer")
+
+
+def check_bidirectional_window(window: int | None, encoder: bool, layer_types: Any, where: str) -> None:
+    """A sliding window in a layer known to be non-causal (an encoder) reaches both ways; attncli's
+    ``--window`` is causal, so such a config is refused."""
+    sliding = window is not None or (isinstance(layer_types, list) and "sliding_attention" in layer_types)
+    if sliding and encoder:
+        raise SpecError("--config", f"{where}sliding_window in a bidirectional (encoder) model (a window on both "
+                                    "sides of each query) is not modelled; attncli would count a different layer")
+
+
+# ------------------------------------------------------------------------------ named, not counted
+def schedule_notes(cfg: Mapping[str, Any], family: str | None, window: int | None) -> list[str]:
+    """One line when layers alternate between full and sliding attention (layer 0 is described)."""
+    layer_types = cfg.get("layer_types")
+    first = "sliding" if window is not None else "full"
+    if isinstance(layer_types, list) and len(set(layer_types)) > 1:
+        counts = ", ".join(f"{layer_types.count(t)} {t}" for t in dict.fromkeys(layer_types))
+        return [f"layer_types: {counts}, and layer 0 ({first} attention) is described"]
+    if layer_types is None and cfg.get("sliding_window") is not None:
+        if family == "gemma2":
+            return [f"gemma2 alternates: even layers sliding (window {window}), odd layers full, and layer 0 "
+                    f"({first}) is described"]
+        if family in ("gemma3_text", "gemma3", "cohere2") and window is not None:
+            pattern = cfg.get("sliding_window_pattern", 4 if family == "cohere2" else 6)
+            return [f"{family}: layer i is full attention when (i+1) % {pattern} == 0, the others sliding "
+                    f"(window {window}), and layer 0 ({first}) is described"]
+    return []
+
+
+NOTED: dict[str, str] = {
+    "attn_logit_softcapping": "attention scores soft-capped at {v} (tanh) before the softmax: elementwise, "
+                              "no multiply-adds counted",
+    "final_logit_softcapping": "final_logit_softcapping {v} caps the LM head's logits, outside the attention "
+                               "layer",
+    "use_qk_norm": "qk-norm: queries and keys are normalised per head (use_qk_norm): no multiply-adds counted",
+    "qk_layernorm": "qk-norm: LayerNorm on queries and keys (qk_layernorm): its weights are not in params, "
+                    "no multiply-adds counted",
+    "add_cross_attention": "add_cross_attention: each block also has a cross-attention layer, not described",
+}
+"""Fields present with a non-neutral value that attncli does not count but names in ``notes``."""
+
+NOTED_DEFAULTS: dict[str, dict[str, Any]] = {"gemma2": {"attn_logit_softcapping": 50.0,
+                                                        "final_logit_softcapping": 30.0}}
+"""transformers' defaults for :data:`NOTED` fields (Gemma2Config soft-caps unless told not to)."""
+
+_QK_NORM_HEAD = ("qk-norm: an RMSNorm on each query and key head (2 x {d} weights, not in params, no "
+                 "multiply-adds counted)")
+FAMILY_NOTES: dict[str, str] = {
+    "gpt_oss": "sinks: one learned logit per head ({h} parameters, not in params) joins each softmax, no "
+               "multiply-adds counted",
+    "qwen3": _QK_NORM_HEAD, "qwen3_moe": _QK_NORM_HEAD, "gemma3_text": _QK_NORM_HEAD, "gemma3": _QK_NORM_HEAD,
+    "olmo2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, not in params, no "
+             "multiply-adds counted)",
+    "olmo3": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, not in params, no "
+             "multiply-adds counted)",
+}
+"""What a family's attention layer has that its config does not state ({h}: heads, {d}: head size)."""
+
+VERIFIED_FAMILIES: frozenset[str] = frozenset({
+    # known to configs.py before MLA (its ARCH_BIAS, DECODERS and ENCODERS then)
+    "gpt2", "bert", "roberta", "vit", "distilbert", "gpt_neox", "opt", "bloom", "gptj", "llama", "mistral",
+    "mixtral", "gemma", "gemma2", "t5", "qwen2", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deit",
+    "xlm-roberta", "electra",
+    # read and checked against the models' published config.json files (tests/data/configs)
+    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss",
+})
+"""Families whose config.json attncli reads as transformers builds their layer 0."""
+
+# ------------------------------------------------------------------------------ ignored
+IGNORED: dict[str, str] = {}
+"""Fields attncli knows it ignores, and why (filled from the groups below)."""
+
+
+def _ignore(names: Iterable[str], why: str) -> None:
+    IGNORED.update(dict.fromkeys(names, why))
+
+
+_ignore(("rope_scaling", "rope_theta", "rope_parameters", "rope_interleave", "partial_rotary_factor", "rotary_pct",
+         "rotary_emb_base", "rotary_dim", "rope_type", "rope_local_base_freq", "no_rope_layers", "use_mrope",
+         "mrope_section", "alibi", "relative_attention_num_buckets", "relative_attention_max_distance",
+         "attn_temperature_tuning", "floor_scale", "attn_scale", "query_pre_attn_scalar", "scale_attn_weights",
+         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "attention_multiplier", "clip_qkv"),
+        "positions, score scales and clamps: elementwise, no multiply-adds")
+_ignore(("max_position_embeddings", "original_max_position_embeddings", "n_positions", "n_ctx",
+         "initial_context_length", "seq_length", "model_max_length"),
+        "a context limit, not the length counted (--seq, --cache)")
+_ignore(("attention_dropout", "attn_pdrop", "attention_probs_dropout_prob", "hidden_dropout_prob", "resid_pdrop",
+         "embd_pdrop", "dropout", "dropout_rate", "classifier_dropout", "summary_first_dropout"),
+        "training-time dropout: no multiply-adds")
+_ignore(("intermediate_size", "moe_intermediate_size", "shared_expert_intermediate_size", "intermediate_size_mlp",
+         "d_ff", "n_inner", "feed_forward_proj", "hidden_act", "hidden_activation", "activation_function",
+         "mlp_bias", "swiglu_limit", "n_routed_experts", "n_shared_experts", "num_experts_per_tok",
+         "num_local_experts", "num_experts", "experts_per_token", "moe_layer_freq", "first_k_dense_replace",
+         "n_group", "topk_group", "topk_method", "norm_topk_prob", "routed_scaling_factor", "scoring_func",
+         "seq_aux", "aux_loss_alpha", "ep_size", "router_aux_loss_coef", "output_router_logits",
+         "decoder_sparse_step", "mlp_only_layers", "moe_layers", "interleave_moe_layer_step",
+         "router_jitter_noise", "mlp_layer_types"),
+        "the MLP or mixture of experts: outside the attention layer")
+_ignore(("vocab_size", "type_vocab_size", "tie_word_embeddings", "pad_token_id", "bos_token_id", "eos_token_id",
+         "sep_token_id", "decoder_start_token_id", "summary_activation", "summary_proj_to_labels",
+         "summary_type", "summary_use_proj", "id2label", "label2id", "num_labels", "problem_type"),
+        "embeddings, tokens and output heads: outside the attention layer")
+_ignore(("num_hidden_layers", "n_layer", "num_layers", "num_nextn_predict_layers"),
+        "the depth: attncli describes one layer (layer 0)")
+_ignore(("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "initializer_range", "torch_dtype", "dtype",
+         "quantization_config", "pretraining_tp", "use_cache", "cache_implementation", "transformers_version",
+         "gradient_checkpointing", "for_llm_compressor", "task_specific_params", "auto_map", "_name_or_path",
+         "return_dict", "output_hidden_states", "output_attentions", "torchscript", "use_return_dict",
+         "chunk_size_feed_forward", "tokenizer_class", "attn_implementation", "_attn_implementation"),
+        "numerics, storage and bookkeeping: the multiply-adds are unchanged (set precision with --dtype)")
+_ignore(("cross_attention_hidden_size", "tie_encoder_decoder", "text_config", "vision_config", "audio_config"),
+        "the wiring and towers around the self-attention described")
+
+
+def known_fields() -> frozenset[str]:
+    """Every field :mod:`attncli.models.guard` has an answer for (refused, named or ignored)."""
+    return frozenset({g[0] for g in GUARDED} | set(NOTED) | set(IGNORED) | {"layer_types", "model_type"})
+
+
+def notes(cfg: Mapping[str, Any], family: str | None, heads: int, head_dim: int | None,
+          read: Iterable[str]) -> list[str]:
+    """The lines :class:`~attncli.models.configs.LayerSettings` ``notes`` gets from :data:`NOTED`,
+    :data:`FAMILY_NOTES`, an unverified family and unknown fields. ``read`` names the fields
+    the reader used."""
+    out: list[str] = []
+    defaults = NOTED_DEFAULTS.get(family or "", {})
+    for name, text in NOTED.items():
+        value = cfg.get(name, defaults.get(name))
+        if _set(value, cfg):
+            out.append(text.format(v=value))
+    if family in FAMILY_NOTES:
+        out.append(FAMILY_NOTES[family].format(h=heads, d=head_dim if head_dim is not None else "d"))
+    read = sorted(set(read))
+    if family not in VERIFIED_FAMILIES:
+        what = f"family {family}" if family else "a config without model_type"
+        out.append(f"{what} is not one attncli has verified, it read {', '.join(read)}: check them against "
+                   "the model's code")
+    unknown = sorted(k for k in cfg if k not in known_fields() and k not in read)
+    if unknown:
+        shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
+        out.append(f"fields attncli does not know (not read, check they do not change the attention layer): "
+                   f"{shown}")
+    return out

@@ -1,0 +1,207 @@
+"""The truth guard (attncli.models.guard): a config whose layer attncli does not model is refused with
+one --config line naming the field; neutral values pass; what attncli reads but does not count
+is named in the notes.
+
+Field names and meanings are transformers 5.24's config classes (configuration_gemma3n.py
+num_kv_shared_layers, configuration_llama4.py attention_chunk_size, configuration_qwen3_next.py
+full_attention_interval and linear_*, configuration_deepseek_v32.py index_*,
+configuration_longformer.py attention_window, configuration_gpt_neo.py attention_types,
+configuration_big_bird.py attention_type, configuration_modernbert.py local_attention and
+global_attn_every_n_layers, configuration_utils.ALLOWED_LAYER_TYPES). The real configs are in
+tests/data/configs (sources in its README).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attncli.models import guard
+from attncli.models.configs import READ_KEYS, read_hf_config
+from attncli.spec import SpecError
+
+DATA = Path(__file__).parents[1] / "data" / "configs"
+
+# A small Llama-like decoder layer every case starts from.
+BASE: dict[str, Any] = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 256,
+                        "num_attention_heads": 4, "num_key_value_heads": 2}
+
+
+def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def refused(path: Path) -> str:
+    with pytest.raises(SpecError) as err:
+        read_hf_config(path)
+    assert err.value.flag == "--config" and "\n" not in str(err.value)
+    return err.value.message
+
+
+@pytest.mark.parametrize(("extra", "field", "meaning"), [
+    ({"num_kv_shared_layers": 15}, "num_kv_shared_layers", "Gemma-3n KV sharing across layers"),
+    ({"attention_chunk_size": 8192}, "attention_chunk_size", "Llama 4 chunked attention"),
+    ({"full_attention_interval": 4}, "full_attention_interval", "Gated DeltaNet"),
+    ({"linear_num_key_heads": 16}, "linear_num_key_heads", "Gated DeltaNet"),
+    ({"linear_num_value_heads": 32}, "linear_num_value_heads", "Gated DeltaNet"),
+    ({"linear_key_head_dim": 128}, "linear_key_head_dim", "Gated DeltaNet"),
+    ({"linear_value_head_dim": 128}, "linear_value_head_dim", "Gated DeltaNet"),
+    ({"linear_conv_kernel_dim": 4}, "linear_conv_kernel_dim", "Gated DeltaNet"),
+    ({"index_topk": 2048}, "index_topk", "DeepSeek-V3.2 sparse attention"),
+    ({"index_n_heads": 64}, "index_n_heads", "DeepSeek-V3.2 lightning indexer"),
+    ({"index_head_dim": 128}, "index_head_dim", "DeepSeek-V3.2 lightning indexer"),
+    ({"attention_window": 512}, "attention_window", "Longformer"),
+    ({"attention_window": [0, 512]}, "attention_window", "Longformer"),
+    ({"attention_types": [[["global", "local"], 12]]}, "attention_types", "GPT-Neo local attention"),
+    ({"attention_layers": ["global", "local"]}, "attention_layers", "GPT-Neo local attention"),
+    ({"attention_type": "block_sparse"}, "attention_type", "BigBird block_sparse"),
+    ({"global_attn_every_n_layers": 3}, "global_attn_every_n_layers", "ModernBERT"),
+    ({"local_attention": 128}, "local_attention", "ModernBERT"),
+    ({"use_bidirectional_attention": True}, "use_bidirectional_attention", "bidirectional"),
+    ({"use_bidirectional_attention": "all"}, "use_bidirectional_attention", "bidirectional"),  # Gemma 4
+    ({"position_embedding_type": "relative_key"}, "position_embedding_type", "relative position"),
+    ({"attn_layer_period": 8}, "attn_layer_period", "Jamba"),
+    ({"block_types": ["recurrent", "attention"]}, "block_types", "RecurrentGemma"),
+    ({"hybrid_override_pattern": "M-M*-"}, "hybrid_override_pattern", "Nemotron-H"),
+    ({"layers_block_type": ["mamba", "attention"]}, "layers_block_type", "hybrid"),
+])
+def test_guarded_field_is_refused_naming_it(tmp_path: Path, extra: dict[str, Any], field: str,
+                                            meaning: str) -> None:
+    msg = refused(write(tmp_path, {**BASE, **extra}))
+    assert msg.startswith(f"{field} ") and meaning in msg
+    assert msg.endswith("is not modelled; attncli would count a different layer")
+
+
+@pytest.mark.parametrize("extra", [
+    {"num_kv_shared_layers": 0}, {"attention_chunk_size": None}, {"full_attention_interval": 1},
+    {"linear_num_key_heads": None}, {"index_topk": None}, {"attention_window": 0}, {"attention_window": [0, 0]},
+    {"attention_types": [[["global"], 2]]}, {"attention_layers": ["global", "global"]},
+    {"attention_type": "original_full"}, {"global_attn_every_n_layers": 1},
+    {"global_attn_every_n_layers": 1, "local_attention": 128}, {"use_bidirectional_attention": False},
+    {"use_bidirectional_attention": "vision"},
+    {"position_embedding_type": "absolute"}, {"attn_layer_period": 1}, {"block_types": ["attention"]},
+    {"layers_block_type": ["attention", "attention"]}, {"hybrid_override_pattern": ""},
+    {"layer_types": ["full_attention", "full_attention"]},
+])
+def test_neutral_values_pass(tmp_path: Path, extra: dict[str, Any]) -> None:
+    s = read_hf_config(write(tmp_path, {**BASE, **extra}))
+    assert (s.dim, s.heads, s.kv_heads, s.head_dim) == (256, 4, 2, 64)
+
+
+@pytest.mark.parametrize(("folder", "field"), [
+    ("llama-4-scout", "text_config.attention_chunk_size 8192"),  # Llama4TextConfig: chunks of 8192 tokens
+    ("qwen3-next-80b-a3b", "full_attention_interval 4"),  # Qwen3NextConfig: 3 Gated DeltaNet : 1 full
+    ("deepseek-v3.2", "index_topk 2048"),  # DeepSeek-V3.2-Exp inference/config_671B_v3.2.json
+])
+def test_real_configs_attncli_does_not_model_are_refused(folder: str, field: str) -> None:
+    msg = refused(DATA / folder / "config.json")
+    assert msg.startswith(field + " (")
+
+
+@pytest.mark.parametrize(("doc", "needle"), [
+    # transformers' config classes set these when the file omits them
+    ({"model_type": "llama4_text", "hidden_size": 256, "num_attention_heads": 4},
+     "attention_chunk_size (absent: llama4_text's default 8192)"),
+    ({"model_type": "gemma3n_text", "hidden_size": 256, "num_attention_heads": 4},
+     "num_kv_shared_layers (absent: gemma3n_text's default 15)"),
+    ({"model_type": "big_bird", "hidden_size": 256, "num_attention_heads": 4},
+     "attention_type (absent: big_bird's default \"block_sparse\")"),
+    # every layer full, but its q_proj is doubled for the output gate
+    ({"model_type": "qwen3_next", "hidden_size": 256, "num_attention_heads": 4, "full_attention_interval": 1},
+     "model_type qwen3_next (Qwen3-Next: the full-attention layers double q_proj"),
+])
+def test_family_defaults_are_refused_too(tmp_path: Path, doc: dict[str, Any], needle: str) -> None:
+    assert needle in refused(write(tmp_path, doc))
+
+
+def test_llama4_with_chunking_switched_off_is_modelled(tmp_path: Path) -> None:
+    doc = {"model_type": "llama4_text", "hidden_size": 256, "num_attention_heads": 4, "attention_chunk_size": None,
+           "use_qk_norm": True}
+    s = read_hf_config(write(tmp_path, doc))
+    assert s.heads == 4 and "qk-norm" in s.notes
+
+
+@pytest.mark.parametrize(("types", "needle"), [
+    (["full_attention", "banana_attention"],
+     "layer_types[1] \"banana_attention\" (a layer type attncli does not know)"),
+    (["sliding_attention"] * 3 + ["chunked_attention"], "layer_types[3] \"chunked_attention\" (Llama 4 chunked"),
+    (["linear_attention", "full_attention"], "layer_types[0] \"linear_attention\" (linear attention"),
+    (["full_attention", "attention"], "layer_types[1] \"attention\""),
+])
+def test_layer_types_other_than_full_and_sliding_are_refused(tmp_path: Path, types: list[str], needle: str) -> None:
+    msg = refused(write(tmp_path, {**BASE, "sliding_window": 128, "layer_types": types}))
+    assert msg.startswith(needle)
+
+
+def test_a_window_in_an_encoder_is_refused(tmp_path: Path) -> None:
+    # an encoder's window reaches both ways (ModernBERT); attncli's --window is causal
+    doc = {"model_type": "bert", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
+    assert "bidirectional (encoder)" in refused(write(tmp_path, doc))
+    # a family not known to be an encoder keeps its (causal) window, as before
+    doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
+    assert read_hf_config(write(tmp_path, doc)).window == 64
+
+
+@pytest.mark.parametrize("folder", ["gpt-oss-20b", "gemma-2-9b", "gemma-3-27b", "mistral-7b-v0.1", "qwen2.5-7b",
+                                    "qwen3-8b", "phi-3-mini-4k", "llama-3.1-8b", "llama-3.1-70b", "deepseek-v3",
+                                    "kimi-k2", "deepseek-v2-lite"])
+def test_modelled_configs_are_read_with_no_unknown_fields(folder: str) -> None:
+    s = read_hf_config(DATA / folder)
+    assert s.heads > 0
+    assert "does not know" not in s.notes and "not one attncli has verified" not in s.notes
+
+
+def test_gpt_oss_names_its_sinks() -> None:
+    # GptOssAttention.sinks = nn.Parameter(torch.empty(num_attention_heads)): 64 for gpt-oss-20b
+    s = read_hf_config(DATA / "gpt-oss-20b")
+    assert (s.window, s.kv_heads, s.head_dim, s.bias) == (128, 8, 64, True)  # layer_types[0] sliding
+    assert "sinks: one learned logit per head (64 parameters, not in params)" in s.notes
+    assert "12 sliding_attention, 12 full_attention" in s.notes
+
+
+def test_gemma2_names_its_softcapping() -> None:
+    # google/gemma-2-9b config.json: attn_logit_softcapping 50.0, final_logit_softcapping 30.0
+    s = read_hf_config(DATA / "gemma-2-9b")
+    assert "attention scores soft-capped at 50.0 (tanh) before the softmax" in s.notes
+    assert "final_logit_softcapping 30.0 caps the LM head's logits" in s.notes
+    assert "even layers sliding (window 4096)" in s.notes
+
+
+def test_gemma2_softcapping_default_and_neutral(tmp_path: Path) -> None:
+    doc = {"model_type": "gemma2", "hidden_size": 256, "num_attention_heads": 4}
+    assert "soft-capped at 50.0" in read_hf_config(write(tmp_path, doc)).notes  # Gemma2Config default
+    doc |= {"attn_logit_softcapping": None, "final_logit_softcapping": None}
+    assert "soft-capped" not in read_hf_config(write(tmp_path, doc)).notes
+
+
+@pytest.mark.parametrize(("folder", "head_dim"), [("qwen3-8b", 128), ("gemma-3-27b", 128)])
+def test_qk_norm_families_name_it(folder: str, head_dim: int) -> None:
+    # Qwen3Attention / Gemma3Attention: q_norm and k_norm are RMSNorm(head_dim)
+    s = read_hf_config(DATA / folder)
+    assert f"qk-norm: an RMSNorm on each query and key head (2 x {head_dim} weights, not in params" in s.notes
+
+
+def test_an_unverified_family_is_named_with_the_fields_read(tmp_path: Path) -> None:
+    doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 1,
+           "rope_theta": 10000.0, "acme_attention_knob": 3}
+    s = read_hf_config(write(tmp_path, doc))
+    assert ("family acme_lm is not one attncli has verified, it read hidden_size, model_type, "
+            "num_attention_heads, num_key_value_heads: check them against the model's code") in s.notes
+    assert "fields attncli does not know (not read, check they do not change the attention layer): " \
+           "acme_attention_knob" in s.notes
+    assert "rope_theta" not in s.notes  # a field attncli knows it ignores
+
+
+def test_the_tables_do_not_overlap() -> None:
+    guarded = {g[0] for g in guard.GUARDED}
+    for table in (set(guard.IGNORED), set(guard.NOTED), set(READ_KEYS)):
+        assert not guarded & table
+    assert not set(guard.IGNORED) & set(READ_KEYS) and not set(guard.NOTED) & set(guard.IGNORED)
+    assert all(why for why in guard.IGNORED.values()) and all(g[1] for g in guard.GUARDED)
+    for family, fields in guard.FAMILY_DEFAULTS.items():
+        assert set(fields) <= guarded, family

@@ -1,0 +1,208 @@
+"""attncli.models.hf: transformers attention classes built from attncli settings and called as their model calls them.
+
+Each class is built on CPU from a tiny config, run, and its FLOPs counted with
+``torch.utils.flop_counter.FlopCounterMode`` (2 FLOPs per multiply-add) under eager attention,
+which computes attention with explicit matmuls. The expected count is the closed form, in
+multiply-adds (MACs) x 2, for hidden states (B, L, E), H query heads, G KV heads of size d and
+S = L keys:
+
+    q = B*L*E*H*d,  k = v = B*L*E*G*d,  QK^T = weights x V = B*H*L*S*d,  o = B*L*H*d*E
+
+BERT's self-attention has no W_O (o = 0); GPT-2's projections are Conv1D (c_attn, c_proj) with
+the same multiply-adds. Masks, softmax, RoPE and scaling hold no multiply-adds of a matmul.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from torch.utils.flop_counter import FlopCounterMode
+from transformers.models.bert.modeling_bert import BertModel, BertSelfAttention
+from transformers.models.gpt2.modeling_gpt2 import GPT2Attention, GPT2Model
+from transformers.models.llama.modeling_llama import LlamaAttention, LlamaModel
+from transformers.models.mistral.modeling_mistral import MistralAttention, MistralModel
+from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention, Qwen2Model
+from transformers.models.t5.modeling_t5 import T5Attention, T5EncoderModel
+
+from attncli.models.hf import build_hf_attention, config_class, is_hf_attention
+from attncli.spec import SpecError
+
+B, L = 2, 6
+
+
+def closed_form_flops(b: int, seq: int, e: int, h: int, g: int, d: int, out_proj: bool = True) -> int:
+    s = seq  # self-attention, no cache: S = L
+    q = b * seq * e * h * d
+    k = v = b * seq * e * g * d
+    scores = context = b * h * seq * s * d
+    o = b * seq * h * d * e if out_proj else 0
+    return 2 * (q + k + v + scores + context + o)
+
+
+# (class, settings, E, H, G, d, has W_O)
+CASES: list[tuple[type, Any, int, int, int, int, bool]] = [
+    (LlamaAttention, SimpleNamespace(dim=32, heads=4, kv_heads=2, head_dim=16, bias=False), 32, 4, 2, 16, True),
+    (MistralAttention, SimpleNamespace(dim=32, heads=4, kv_heads=1, window=3, bias=False), 32, 4, 1, 8, True),
+    (Qwen2Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2, bias=True), 32, 4, 2, 8, True),
+    (GPT2Attention, SimpleNamespace(dim=32, heads=4, bias=True), 32, 4, 4, 8, True),
+    (BertSelfAttention, SimpleNamespace(dim=32, heads=4, bias=True), 32, 4, 4, 8, False),
+    (T5Attention, SimpleNamespace(dim=32, heads=4, head_dim=16, bias=False), 32, 4, 4, 16, True),
+]
+IDS = [c[0].__name__ for c in CASES]
+
+
+@pytest.mark.parametrize(("cls", "settings", "e", "h", "g", "d", "out_proj"), CASES, ids=IDS)
+def test_cpu_flops_equal_closed_form(cls: type, settings: Any, e: int, h: int, g: int, d: int,
+                                     out_proj: bool) -> None:
+    assert is_hf_attention(cls)
+    layer = build_hf_attention(cls, settings, "cpu")
+    args, _ = layer.call_args(B, L, "cpu")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = layer.call(args[0])
+    assert out.shape == (B, L, e) and torch.isfinite(out).all()
+    assert counter.get_total_flops() == closed_form_flops(B, L, e, h, g, d, out_proj)
+    assert (layer.sizes.heads, layer.sizes.kv_heads, layer.sizes.head_dim, layer.sizes.out_proj) == (h, g, d, out_proj)
+
+
+@pytest.mark.parametrize(("cls", "settings", "e", "h", "g", "d", "out_proj"), CASES, ids=IDS)
+def test_runs_on_meta(cls: type, settings: Any, e: int, h: int, g: int, d: int, out_proj: bool) -> None:
+    layer = build_hf_attention(cls, settings, "meta")
+    assert all(p.device.type == "meta" for p in layer.module.parameters())
+    args, _ = layer.call_args(B, L, "meta")
+    with FlopCounterMode(display=False) as counter:
+        out = layer.wrapper()(args[0])
+    assert out.device.type == "meta" and out.shape == (B, L, e)
+    assert counter.get_total_flops() == closed_form_flops(B, L, e, h, g, d, out_proj)
+
+
+def test_fvcore_counts_the_wrapper_on_meta() -> None:
+    from fvcore.nn import FlopCountAnalysis
+
+    layer = build_hf_attention(LlamaAttention, SimpleNamespace(dim=32, heads=4, kv_heads=2, head_dim=16), "meta")
+    analysis = FlopCountAnalysis(layer.wrapper(), (torch.empty(B, L, 32, device="meta"),))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    # fvcore counts one multiply-add as one "flop": MACs = closed form / 2
+    assert analysis.total() == closed_form_flops(B, L, 32, 4, 2, 16) // 2
+
+
+def _model_attention(model: Any) -> Any:
+    for path in ("layers.0.self_attn", "h.0.attn", "encoder.layer.0.attention.self",
+                 "encoder.block.0.layer.0.SelfAttention"):
+        try:
+            return model.get_submodule(path)
+        except AttributeError:
+            continue
+    raise AssertionError(type(model).__name__)
+
+
+@pytest.mark.parametrize(("cls", "model_cls", "settings"), [
+    (LlamaAttention, LlamaModel, SimpleNamespace(dim=32, heads=4, kv_heads=2, head_dim=16)),
+    # window 3 < L = 6: the sliding-window mask changes the output
+    (MistralAttention, MistralModel, SimpleNamespace(dim=32, heads=4, kv_heads=2, window=3)),
+    (Qwen2Attention, Qwen2Model, SimpleNamespace(dim=32, heads=4, kv_heads=2, window=3)),
+    (GPT2Attention, GPT2Model, SimpleNamespace(dim=32, heads=4)),
+    (BertSelfAttention, BertModel, SimpleNamespace(dim=32, heads=4)),
+    (T5Attention, T5EncoderModel, SimpleNamespace(dim=32, heads=4, head_dim=8)),
+], ids=["llama", "mistral", "qwen2", "gpt2", "bert", "t5"])
+def test_called_as_the_model_calls_it(cls: type, model_cls: type, settings: Any) -> None:
+    """The layer's output on the hidden states the model fed its first attention layer is the model's own."""
+    torch.manual_seed(0)
+    layer = build_hf_attention(cls, settings, "cpu")
+    config = config_class(cls)(**{**layer.config.to_dict(), "vocab_size": 50})
+    config._attn_implementation = "eager"
+    model = model_cls(config).eval()
+    seen: dict[str, Any] = {}
+
+    def hook(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        seen["x"] = args[0] if args else kwargs["hidden_states"]
+        seen["out"] = output[0]
+
+    attention = _model_attention(model)
+    attention.register_forward_hook(hook, with_kwargs=True)
+    with torch.no_grad():
+        model(input_ids=torch.randint(0, 50, (B, L)))
+        layer.module.load_state_dict(attention.state_dict())
+        ours = layer.call(seen["x"])
+    torch.testing.assert_close(ours, seen["out"])
+
+
+def test_sdpa_matches_eager() -> None:
+    settings = SimpleNamespace(dim=32, heads=4, kv_heads=2, window=3)
+    eager = build_hf_attention(MistralAttention, settings, "cpu", "eager")
+    sdpa = build_hf_attention(MistralAttention, settings, "cpu", "sdpa")
+    sdpa.module.load_state_dict(eager.module.state_dict())
+    args, _ = eager.call_args(B, L, "cpu")
+    with torch.no_grad():
+        torch.testing.assert_close(sdpa.call(args[0]), eager.call(args[0]))
+
+
+def test_settings_reach_the_config() -> None:
+    layer = build_hf_attention(LlamaAttention, SimpleNamespace(dim=64, heads=8, kv_heads=2, head_dim=32,
+                                                               bias=True), "meta")
+    q = layer.module.q_proj
+    # q_proj: E -> H*d = 8*32 = 256; k_proj: E -> G*d = 2*32 = 64
+    assert tuple(q.weight.shape) == (256, 64) and q.bias is not None
+    assert tuple(layer.module.k_proj.weight.shape) == (64, 64)
+    qwen = build_hf_attention(Qwen2Attention, SimpleNamespace(dim=32, heads=4, bias=False), "meta")
+    assert any("o_proj has none" in n for n in qwen.notes) and any("ignored" in n for n in qwen.notes)
+    assert build_hf_attention(Qwen2Attention, SimpleNamespace(dim=32, heads=4), "meta").sizes.window is None
+
+
+@pytest.mark.parametrize(("cls", "settings", "flag"), [
+    (GPT2Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2), "--kv-heads"),
+    (BertSelfAttention, SimpleNamespace(dim=32, heads=4, head_dim=16), "--head-dim"),
+    (LlamaAttention, SimpleNamespace(dim=32, heads=4, window=8), "--window"),
+    (LlamaAttention, SimpleNamespace(dim=32, heads=4, cache=16), "--cache"),
+    (LlamaAttention, SimpleNamespace(dim=32, heads=3), "--module"),  # 32 % 3: the constructor refuses
+])
+def test_what_a_class_cannot_express(cls: type, settings: Any, flag: str) -> None:
+    with pytest.raises(SpecError) as err:
+        build_hf_attention(cls, settings, "meta")
+    assert err.value.flag == flag and "\n" not in str(err.value)
+
+
+def test_not_hf_classes() -> None:
+    class Plain(torch.nn.Module):
+        def __init__(self, dim: int, heads: int) -> None:
+            super().__init__()
+
+    assert not is_hf_attention(torch.nn.MultiheadAttention)
+    assert not is_hf_attention(Plain)
+    assert not is_hf_attention(len)
+    with pytest.raises(SpecError) as err:
+        build_hf_attention(Plain, SimpleNamespace(dim=8, heads=2))
+    assert err.value.flag == "--module"
+
+
+def test_without_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now raises ImportError
+    with pytest.raises(SpecError) as err:
+        build_hf_attention(LlamaAttention, SimpleNamespace(dim=32, heads=4))
+    assert err.value.flag == "--module" and "pip install 'attncli[hf]'" in err.value.message
+    assert not is_hf_attention(LlamaAttention)
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_sliding_window_keeps_as_many_keys_as_attncli(window: int) -> None:
+    # transformers' own rule: sliding_window_overlay(W) keeps kv_idx > q_idx - W on top of causal
+    # (Mistral, Qwen2, Gemma-2 all build their local masks with create_sliding_window_causal_mask).
+    # attncli's --window W: a query at p sees keys p-W+1 .. p, i.e. min(W, p + 1) keys.
+    from transformers.masking_utils import and_masks, causal_mask_function, sliding_window_overlay
+
+    from attncli.layer.visibility import visible_pairs
+
+    rule = and_masks(causal_mask_function, sliding_window_overlay(window))
+    n = 8
+    t = torch.tensor
+    seen = [[bool(rule(t(0), t(0), t(q), t(k))) for k in range(n)] for q in range(n)]
+    for q in range(n):
+        assert [k for k in range(n) if seen[q][k]] == list(range(max(0, q - window + 1), q + 1))
+    assert sum(map(sum, seen)) == visible_pairs(n, n, window=window) == sum(min(window, p + 1) for p in range(n))
