@@ -167,6 +167,9 @@ class LayerDims:
     out_proj: bool = True
     bias: bool = True
     bytes_per_element: int = 4
+    kv_read: int | None = None
+    """Keys (and values) a fused kernel reads: those some query of the step may see (a window or a
+    chunk bounds them); ``None``: all ``kv_len``. A naive kernel reads every key whatever the mask."""
 
     @property
     def k_in(self) -> int:
@@ -192,6 +195,7 @@ def stage_elements(dims: LayerDims, naive: bool) -> dict[str, int]:
     q_len, s = dims.q_len, dims.kv_len
     q = b * q_len * h * d      # Q (b, h, l, d) and the context (b, h, l, d) alike
     kv = b * s * g * d         # K or V (b, g, s, d), the whole cache with one
+    kv_fused = kv if dims.kv_read is None else b * min(s, dims.kv_read) * g * d  # only the keys in reach
     attn = b * h * q_len * s   # one (b, h, l, s) matrix: scores or weights
     out = {
         "q_proj": _projection(b * q_len, e, h * d, dims.bias),
@@ -203,7 +207,7 @@ def stage_elements(dims: LayerDims, naive: bool) -> dict[str, int]:
         out["softmax"] = attn + attn       # read scores; write weights
         out["av"] = attn + kv + q          # read weights, V; write context
     else:
-        out["attention"] = q + kv + kv + q  # read Q, K, V; write context
+        out["attention"] = q + kv_fused + kv_fused + q  # read Q, K, V (the keys in reach); write context
     if dims.out_proj:
         out["out_proj"] = _projection(b * q_len, h * d, e, dims.bias)
     return out
@@ -343,6 +347,17 @@ def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
     return eff, dense
 
 
+def keys_in_reach(spec: AttnSpec) -> int:
+    """Keys some query of the step may see: all S, or with a window W the last L + W - 1, with a
+    chunk C those from the first query's chunk on (a decode step: its own chunk)."""
+    s, q_len = spec.s, spec.seq
+    if spec.window is not None:
+        return min(s, q_len + spec.window - 1)
+    if spec.chunk is not None:
+        return s - (s - q_len) // spec.chunk * spec.chunk
+    return s
+
+
 def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
     """The plain sizes :func:`estimate` needs, from ``spec``, at ``dtype``."""
     if dtype not in DTYPE_BYTES:
@@ -350,7 +365,7 @@ def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
     return LayerDims(batch=spec.batch, heads=spec.heads, kv_heads=spec.n_kv_heads, head_dim=spec.head_dim,
                      dim=spec.dim, q_len=spec.seq, kv_len=spec.s_total, new_kv_tokens=spec.batch * spec.kv_tokens,
                      kdim=spec.k_dim, vdim=spec.v_dim, out_proj=spec.out_proj, bias=spec.bias,
-                     bytes_per_element=DTYPE_BYTES[dtype])
+                     bytes_per_element=DTYPE_BYTES[dtype], kv_read=keys_in_reach(spec) + spec.s_total - spec.s)
 
 
 def for_spec(spec: AttnSpec, device: Gpu | str, dtype: str) -> Roofline:

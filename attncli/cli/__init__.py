@@ -53,6 +53,7 @@ def _root(
 from attncli.cli import bench as _bench  # noqa: E402,F401
 from attncli.cli import flops as _flops  # noqa: E402,F401
 from attncli.cli import gpus as _gpus  # noqa: E402,F401
+from attncli.cli import model as _model  # noqa: E402,F401
 from attncli.cli import permute as _permute  # noqa: E402,F401
 from attncli.cli import presets as _presets  # noqa: E402,F401
 from attncli.cli import report as _report  # noqa: E402,F401

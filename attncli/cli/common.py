@@ -165,6 +165,16 @@ FORMAT_PARAMS = [
 ]
 
 
+# NOTE: ``--format/-f`` and ``--output/-o`` for a command without the layer flags (``attncli model``);
+# to mypy they are Any, as the enums built at run time are.
+if TYPE_CHECKING:
+    FormatOption = Any
+    OutputOption = Any
+else:
+    FormatOption = FORMAT_PARAMS[0].annotation
+    OutputOption = FORMAT_PARAMS[1].annotation
+
+
 def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str = "torch") -> AttnSpec:
     """Build and validate the spec from option values (enums to their strings).
 

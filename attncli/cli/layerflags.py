@@ -93,3 +93,12 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     out = dict(values)
     out.update({SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()})
     return out, {k: v for k, v in merged.sources.items() if k in merged.values}
+
+
+def spec_keywords(settings: Any) -> dict[str, Any]:
+    """A config's or preset's :class:`~attncli.models.configs.LayerSettings` as ``AttnSpec`` keywords
+    (``head_dim`` becomes ``d_head``; the mask of a decoder is ``causal``)."""
+    from attncli.models.configs import merge
+
+    merged = merge(settings, {})
+    return {SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()}

@@ -46,6 +46,9 @@ class Kind(Protocol):
     def params(self, spec: AttnSpec) -> dict[str, int]:
         """Parameters by part, and ``total``, as the layer holds them."""
 
+    def kv_bytes_per_token(self, spec: AttnSpec, bytes_per_element: int) -> int:
+        """What the layer's cache holds per token and sequence."""
+
     def kv_cache_bytes(self, spec: AttnSpec, bytes_per_element: int) -> int:
         """What the layer's cache holds after this step (B sequences of S tokens)."""
 

@@ -233,9 +233,14 @@ def params(spec: AttnSpec) -> dict[str, int]:
     return out
 
 
+def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
+    """R + DR values per token, once for all heads (no K and V factor 2)."""
+    return mla_sizes(spec).latent * bytes_per_element
+
+
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The latent cache after this step: R + DR values per token, once (no K and V factor 2)."""
-    return spec.batch * spec.s * mla_sizes(spec).latent * bytes_per_element
+    """The latent cache after this step: R + DR values for each of the S tokens."""
+    return spec.batch * spec.s * kv_bytes_per_token(spec, bytes_per_element)
 
 
 KV_FORM = "B*S*(R+DR)"

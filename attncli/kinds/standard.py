@@ -63,11 +63,16 @@ def params(spec: AttnSpec) -> dict[str, int]:
     return closed_form_params(spec)
 
 
+def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
+    """K and V of one token: 2 x G x d elements."""
+    return 2 * spec.kv_inner * bytes_per_element
+
+
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """K and V of the tokens the cache keeps (S; W - 1 or C - 1 at most): 2 x B x S x G x d elements."""
     from attncli.layer.visibility import cached_tokens
 
-    return 2 * spec.batch * cached_tokens(spec) * spec.kv_inner * bytes_per_element
+    return spec.batch * cached_tokens(spec) * kv_bytes_per_token(spec, bytes_per_element)
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:

@@ -30,7 +30,8 @@ from attncli.models import guard
 from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES, DECODERS, ENCODERS
 from attncli.spec import MLA_FIELDS, SpecError
 
-LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "bias", "mask", *MLA_FIELDS)
+LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
+                                 *MLA_FIELDS)
 """The :class:`~attncli.spec.AttnSpec` keywords a config or preset sets (``head_dim`` is ``d_head``
 there); an MLA layer sets the :data:`~attncli.spec.MLA_FIELDS` and never ``kv_heads``/``head_dim``."""
 
@@ -90,6 +91,8 @@ class LayerSettings:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    chunk: int | None = None
+    """Layer 0's chunk C when it is a chunked layer (Llama 4), as :attr:`AttnSpec.chunk`."""
 
     @property
     def mask(self) -> str:
@@ -111,7 +114,8 @@ class LayerSettings:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "kind": self.kind, "dim": self.dim,
                 "heads": self.heads, "kv_heads": self.kv_heads, "head_dim": self.head_dim,
-                **{k: getattr(self, k) for k in MLA_FIELDS}, "window": self.window, "bias": self.bias,
+                **{k: getattr(self, k) for k in MLA_FIELDS}, "window": self.window, "chunk": self.chunk,
+                "bias": self.bias,
                 "causal": self.causal, "mask": self.mask, "source": self.link, "notes": self.notes,
                 "sources": dict(self.sources)}
 
@@ -193,7 +197,11 @@ def read_hf_config(path: str | Path) -> LayerSettings:
     ``qk_rope_head_dim``). :func:`attncli.models.guard.check` refuses a layer attncli does not model.
     """
     path = Path(path)
-    top = _load_json(path)
+    return settings_from_config(_load_json(path), str(path))
+
+
+def settings_from_config(top: Any, path: str) -> LayerSettings:
+    """:func:`read_hf_config` of a parsed config.json; ``path`` names it in messages."""
     if not isinstance(top, dict):
         raise SpecError("--config", f"{path}: a config.json holds a JSON object, got {type(top).__name__}")
     cfg: dict[str, Any] = top
@@ -235,6 +243,7 @@ def read_hf_config(path: str | Path) -> LayerSettings:
         kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources)
 
     window, sources["window"] = _window(cfg, prefix, where)
+    chunk, sources["chunk"] = _chunk(cfg, family, where, prefix)
 
     bias: bool | None
     bias_key = _first(cfg, BIAS_KEYS)
@@ -256,11 +265,12 @@ def read_hf_config(path: str | Path) -> LayerSettings:
     notes += guard.schedule_notes(cfg, family, window)
     notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"),
                          [k for k in READ_KEYS if k in cfg])
-    return LayerSettings(name=str(path), family=family, dim=dim, heads=heads, kv_heads=kv_heads,
+    return LayerSettings(name=path, family=family, dim=dim, heads=heads, kv_heads=kv_heads,
                          head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
                          notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
                          q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
-                         qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"))
+                         qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"),
+                         chunk=chunk)
 
 
 def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
@@ -309,6 +319,24 @@ def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str
         else:
             out[name], sources[name] = _int(cfg, name, where), prefix + name
     return out
+
+
+def _chunk(cfg: Mapping[str, Any], family: str | None, where: str, prefix: str) -> tuple[int | None, str]:
+    """Layer 0's chunk C when the schedule (:mod:`attncli.models.schedule`) makes it a chunked layer."""
+    from attncli.models.schedule import read_schedule
+
+    types = cfg.get("layer_types")
+    if "attention_chunk_size" not in cfg and family not in ("llama4_text", "llama4") and not (
+            isinstance(types, list) and "chunked_attention" in types):
+        return None, "default: no attention_chunk_size"
+    probe = dict(cfg)
+    if not any(k in cfg for k in ("num_hidden_layers", "n_layer", "num_layers")):
+        # NOTE: layer 0's type does not depend on the depth; a layer's config may leave it out.
+        probe["num_hidden_layers"] = len(types) if isinstance(types, list) and types else 4
+    first = read_schedule(probe, family, where).layers[0]
+    if first.chunk is None:
+        return None, "default: layer 0 is not chunked"
+    return first.chunk, prefix + "attention_chunk_size (layer 0 is chunked)"
 
 
 def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None, str]:

@@ -101,7 +101,6 @@ def _relative(value: Any, cfg: Mapping[str, Any]) -> bool:
 GUARDED: tuple[tuple[str, str, Active], ...] = (
     ("num_kv_shared_layers", "Gemma-3n KV sharing across layers: the last layers reuse earlier layers' keys "
                              "and values", _set),
-    ("attention_chunk_size", "Llama 4 chunked attention: RoPE layers attend within chunks of C tokens", _set),
     ("full_attention_interval", "Qwen3-Next: Gated DeltaNet linear attention on all but every n-th layer",
      _not_one),
     ("linear_num_key_heads", "Qwen3-Next Gated DeltaNet key heads", _set),
@@ -135,7 +134,6 @@ GUARDED: tuple[tuple[str, str, Active], ...] = (
 
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma3n_text": {"num_kv_shared_layers": 15},
-    "llama4_text": {"attention_chunk_size": 8192},
     "qwen3_next": {"full_attention_interval": 4},
     "deepseek_v32": {"index_topk": 2048}, "glm_moe_dsa": {"index_topk": 2048},
     "mistral_large4_text": {"index_topk": 2048},
@@ -154,11 +152,11 @@ FAMILY_GUARDS: dict[str, str] = {
 }
 """Families refused whatever their fields say, with why."""
 
-MODELLED_LAYER_TYPES = ("full_attention", "sliding_attention")
-"""The ``layer_types`` values attncli models (full causal attention, a causal sliding window)."""
+MODELLED_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
+"""The ``layer_types`` values attncli models (full causal attention, a causal sliding window,
+Llama 4's chunked attention)."""
 
 LAYER_TYPE_MEANINGS: dict[str, str] = {
-    "chunked_attention": "Llama 4 chunked attention",
     "linear_attention": "linear attention or a recurrent state (Gated DeltaNet, Mamba)",
     "indexed_attention": "sparse attention over the keys an indexer picks (DeepSeek-V3.2)",
     "window_attention": "non-overlapping windows",

@@ -157,7 +157,7 @@ def test_unknown_preset() -> None:
 def test_merge_overrides_and_provenance(tmp_path: Path) -> None:
     s = read_hf_config(write(tmp_path, LLAMA_3_8B))
     m = merge(s, {"kv_heads": 4, "seq": 2048})
-    assert m.values == {"dim": 4096, "heads": 32, "kv_heads": 4, "head_dim": 128, "window": None,
+    assert m.values == {"dim": 4096, "heads": 32, "kv_heads": 4, "head_dim": 128, "window": None, "chunk": None,
                         "bias": False, "mask": "causal", "seq": 2048}
     assert m.sources["kv_heads"] == "command line" and m.sources["seq"] == "command line"
     assert m.sources["heads"] == "config.json:num_attention_heads"

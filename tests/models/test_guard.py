@@ -45,7 +45,6 @@ def refused(path: Path) -> str:
 
 @pytest.mark.parametrize(("extra", "field", "meaning"), [
     ({"num_kv_shared_layers": 15}, "num_kv_shared_layers", "Gemma-3n KV sharing across layers"),
-    ({"attention_chunk_size": 8192}, "attention_chunk_size", "Llama 4 chunked attention"),
     ({"full_attention_interval": 4}, "full_attention_interval", "Gated DeltaNet"),
     ({"linear_num_key_heads": 16}, "linear_num_key_heads", "Gated DeltaNet"),
     ({"linear_num_value_heads": 32}, "linear_num_value_heads", "Gated DeltaNet"),
@@ -94,7 +93,6 @@ def test_neutral_values_pass(tmp_path: Path, extra: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("folder", "field"), [
-    ("llama-4-scout", "text_config.attention_chunk_size 8192"),  # Llama4TextConfig: chunks of 8192 tokens
     ("qwen3-next-80b-a3b", "full_attention_interval 4"),  # Qwen3NextConfig: 3 Gated DeltaNet : 1 full
     ("deepseek-v3.2", "index_topk 2048"),  # DeepSeek-V3.2-Exp inference/config_671B_v3.2.json
 ])
@@ -105,8 +103,6 @@ def test_real_configs_attncli_does_not_model_are_refused(folder: str, field: str
 
 @pytest.mark.parametrize(("doc", "needle"), [
     # transformers' config classes set these when the file omits them
-    ({"model_type": "llama4_text", "hidden_size": 256, "num_attention_heads": 4},
-     "attention_chunk_size (absent: llama4_text's default 8192)"),
     ({"model_type": "gemma3n_text", "hidden_size": 256, "num_attention_heads": 4},
      "num_kv_shared_layers (absent: gemma3n_text's default 15)"),
     ({"model_type": "big_bird", "hidden_size": 256, "num_attention_heads": 4},
@@ -119,6 +115,16 @@ def test_family_defaults_are_refused_too(tmp_path: Path, doc: dict[str, Any], ne
     assert needle in refused(write(tmp_path, doc))
 
 
+def test_llama4_layer_0_is_read_as_chunked(tmp_path: Path) -> None:
+    """Chunked attention is modelled (--chunk): Llama-4-Scout's layer 0 uses RoPE and attends within
+    chunks of 8192 tokens (Llama4TextConfig: attention_chunk_size 8192, every 4th layer NoPE and full)."""
+    s = read_hf_config(DATA / "llama-4-scout" / "config.json")
+    assert s.chunk == 8192 and s.window is None and s.sources["chunk"].endswith("(layer 0 is chunked)")
+    # the family default chunk applies when the file leaves it out
+    doc = {"model_type": "llama4_text", "hidden_size": 256, "num_attention_heads": 4}
+    assert read_hf_config(write(tmp_path, doc)).chunk == 8192
+
+
 def test_llama4_with_chunking_switched_off_is_modelled(tmp_path: Path) -> None:
     doc = {"model_type": "llama4_text", "hidden_size": 256, "num_attention_heads": 4, "attention_chunk_size": None,
            "use_qk_norm": True}
@@ -129,7 +135,6 @@ def test_llama4_with_chunking_switched_off_is_modelled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("types", "needle"), [
     (["full_attention", "banana_attention"],
      "layer_types[1] \"banana_attention\" (a layer type attncli does not know)"),
-    (["sliding_attention"] * 3 + ["chunked_attention"], "layer_types[3] \"chunked_attention\" (Llama 4 chunked"),
     (["linear_attention", "full_attention"], "layer_types[0] \"linear_attention\" (linear attention"),
     (["full_attention", "attention"], "layer_types[1] \"attention\""),
 ])

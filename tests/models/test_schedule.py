@@ -1,4 +1,4 @@
-"""attncli.schedule: every layer's attention type, read from config.json as transformers reads it.
+"""attncli.models.schedule: every layer's attention type, read from config.json as transformers reads it.
 
 The real configs are the models' published config.json files (tests/data/configs; sources in its
 README). The expected schedules are the ones the model cards and papers state (gpt-oss: alternating
@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from attncli.schedule import CHUNKED, FULL, LINEAR, MAX_LAYERS, SLIDING, LayerInfo, Schedule, read_schedule
+from attncli.models.schedule import CHUNKED, FULL, LINEAR, MAX_LAYERS, SLIDING, LayerInfo, Schedule, read_schedule
 from attncli.spec import SpecError
 
-DATA = Path(__file__).parent / "data" / "configs"
+DATA = Path(__file__).parents[1] / "data" / "configs"
 
 
 def _text(name: str) -> tuple[dict[str, Any], str | None, str]:
@@ -253,7 +253,7 @@ def test_where_prefixes_field_names() -> None:
 
 
 def test_module_imports_neither_torch_nor_transformers() -> None:
-    code = "import sys, attncli.schedule; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    code = "import sys, attncli.models.schedule; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,0 +1,322 @@
+"""``attncli model``: every attention layer of a whole model, counted per group of equal layers.
+
+A model is one layer's settings (its kind and sizes, as :mod:`attncli.models.configs` reads
+them) and a schedule of layers (:mod:`attncli.models.schedule`: full, sliding with a window W, chunked
+with a chunk C, RoPE or NoPE). Layers with the same type, window, chunk and RoPE are one group;
+each group's layer is traced once, exactly as ``attncli flops`` traces a layer (fvcore with
+attncli's handles, checked per stage against the closed form and FlopCounterMode), and the
+totals are sums over the layers.
+
+KV cache, after the step, two conventions, both named in the output:
+
+- **theoretical** (transformers' caches): a full layer keeps K and V of all S tokens; a sliding
+  one the last W - 1 at most, a chunked one C - 1 at most (``DynamicSlidingWindowLayer``); MLA
+  its latent, once (:func:`attncli.layer.visibility.cached_tokens`, the kinds'
+  ``kv_bytes_per_token``).
+- **paged** (a paged engine such as vLLM v1, ``vllm/v1/kv_cache_interface.py``: pages of
+  ``block_size`` tokens, ``page_size_bytes`` = block_size x per-token bytes): whole blocks per
+  sequence and layer, the blocks that hold the tokens the cache keeps. A window that does not
+  start on a block boundary takes one block more, as that file's ``SlidingWindowSpec`` notes.
+
+Tensor parallelism (``tp``, as vLLM shards attention): each device runs H/N query heads and
+max(1, G/N) K/V heads (replicated when N > G); MLA's latent is whole on every device and its
+down-projections (``q_a_proj``, ``kv_a_proj``) are replicated. Nothing here imports torch at
+import time; counting does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from attncli.choices import DTYPE_BYTES
+from attncli.kinds import kind_of
+from attncli.layer.visibility import cached_tokens
+from attncli.spec import AttnSpec, SpecError
+
+if TYPE_CHECKING:
+    from attncli.analyses.flops import Variant
+    from attncli.analyses.roofline import Gpu
+    from attncli.models.schedule import LayerKey, Schedule
+
+SCHEMA = "attncli.model/1"
+DEFAULT_BLOCK_SIZE = 16
+"""vLLM's default ``--block-size`` (tokens per KV-cache page)."""
+
+
+def paged_blocks(s: int, kept: int, block_size: int) -> int:
+    """Blocks a paged cache holds for one sequence and layer: those covering the last ``kept`` of
+    ``s`` tokens (token t sits in block t // block_size)."""
+    if kept <= 0:
+        return 0
+    return (s - 1) // block_size - (s - kept) // block_size + 1
+
+
+def layer_spec(base: AttnSpec, key: LayerKey) -> AttnSpec:
+    """The spec of one group's layer: the model's layer with the group's window or chunk."""
+    return base.with_(window=key.window, chunk=key.chunk)
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """What one of ``tp`` devices runs of ``spec``: H/N query heads and, for standard attention,
+    max(1, G/N) K/V heads of the same size (vLLM replicates a K/V head when N > G)."""
+    if tp == 1:
+        return spec
+    if spec.heads % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
+    if spec.kind != "standard":
+        return spec.with_(heads=spec.heads // tp)
+    g = spec.n_kv_heads
+    if (g >= tp and g % tp) or (g < tp and tp % g):
+        raise SpecError("--tp", f"--tp {tp} must divide the {g} K/V heads or be a multiple of them "
+                                "(a K/V head is replicated, not split)")
+    return spec.with_(heads=spec.heads // tp, kv_heads=max(1, g // tp), d_head=spec.head_dim)
+
+
+@dataclass(frozen=True)
+class DeviceShare:
+    """One device's part of one layer under tensor parallelism (closed forms)."""
+
+    tp: int
+    heads: int
+    kv_heads: int | None
+    fvcore_flops: int
+    effective_fvcore_flops: int
+    params: int
+    kv_cache_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tp": self.tp, "heads": self.heads, "kv_heads": self.kv_heads, "fvcore_flops": self.fvcore_flops,
+                "effective_fvcore_flops": self.effective_fvcore_flops, "params": self.params,
+                "kv_cache_bytes": self.kv_cache_bytes}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Equal layers: their key (type, window, chunk, RoPE), indices and one layer's counts."""
+
+    key: LayerKey
+    layers: tuple[int, ...]
+    spec: AttnSpec
+    variant: Variant
+    kv_bytes_per_token: int
+    kv_cache_bytes: int
+    kv_cache_paged_bytes: int
+    device: DeviceShare | None = None
+    time_s: float | None = None
+    """With a GPU: the roofline time of one layer's step (fused kernel), an upper bound on speed."""
+    bound: str | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        v = self.variant
+        doc: dict[str, Any] = {
+            "layer_type": self.key.layer_type, "kind": self.spec.kind, "window": self.key.window,
+            "chunk": self.key.chunk, "rope": self.key.rope, "label": self.key.label(), "layers": list(self.layers),
+            "per_layer": {"fvcore_flops": v.fvcore_flops, "effective_fvcore_flops": v.effective_fvcore_flops,
+                          "flops": 2 * v.fvcore_flops, "effective_flops": 2 * v.effective_fvcore_flops,
+                          "by_stage": dict(v.by_stage), "effective_by_stage": dict(v.effective_by_stage),
+                          "params": v.params, "kv_cache_bytes": self.kv_cache_bytes,
+                          "kv_cache_paged_bytes": self.kv_cache_paged_bytes,
+                          "kv_bytes_per_token": self.kv_bytes_per_token,
+                          "cached_tokens": cached_tokens(self.spec),
+                          "cross_checks": {"agree": v.agree, "problems": list(v.problems)}},
+        }
+        if self.spec.form is not None:
+            doc["form"] = self.spec.form
+        if self.device is not None:
+            doc["per_device"] = self.device.to_json()
+        if self.time_s is not None:
+            doc["roofline"] = {"time_s": self.time_s, "bound": self.bound}
+        return doc
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Everything ``attncli model`` shows."""
+
+    name: str
+    source: str
+    spec: AttnSpec
+    schedule: Schedule
+    groups: tuple[Group, ...]
+    dtype: str
+    dtype_source: str
+    kv_dtype: str
+    block_size: int
+    tp: int = 1
+    gpu: Gpu | None = None
+    decode_time_s: float | None = None
+    """With a GPU: one decode step of every layer right after this step (context S + 1)."""
+    weights_bytes: int | None = None
+    weights_source: str | None = None
+    fits_tokens: int | None = None
+    """With a GPU: the longest context whose KV cache (at --batch) fits beside the weights."""
+    notes: tuple[str, ...] = field(default=())
+
+    def total(self, what: str) -> int:
+        return sum(g.n * int(getattr(g.variant if what in _VARIANT else g, what)) for g in self.groups)
+
+    @property
+    def agree(self) -> bool:
+        return all(g.variant.agree for g in self.groups)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(f"{g.key.label()}: {p}" for g in self.groups for p in g.variant.problems)
+
+    @property
+    def time_s(self) -> float | None:
+        return None if self.gpu is None else sum(g.n * (g.time_s or 0.0) for g in self.groups)
+
+    @property
+    def step(self) -> str:
+        s = self.spec
+        if s.cache and s.seq == 1:
+            return "decode"
+        return "chunked prefill" if s.cache else "prefill"
+
+    def totals(self) -> dict[str, Any]:
+        out: dict[str, Any] = {what: self.total(what) for what in
+                               ("fvcore_flops", "effective_fvcore_flops", "params", "kv_cache_bytes",
+                                "kv_cache_paged_bytes")}
+        out["flops"], out["effective_flops"] = 2 * out["fvcore_flops"], 2 * out["effective_fvcore_flops"]
+        out["kv_bytes_per_token"] = sum(g.n * g.kv_bytes_per_token for g in self.groups)
+        return out
+
+    def per_device(self) -> dict[str, Any] | None:
+        if self.tp == 1:
+            return None
+        shares = [(g.n, g.device) for g in self.groups if g.device is not None]
+        return {"tp": self.tp, **{what: sum(n * getattr(d, what) for n, d in shares) for what in
+                                  ("fvcore_flops", "effective_fvcore_flops", "params", "kv_cache_bytes")}}
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "config": {"model": self.name, "source": self.source, **self.spec.to_dict(), "dtype": self.dtype,
+                       "dtype_source": self.dtype_source, "kv_dtype": self.kv_dtype, "block_size": self.block_size,
+                       "tp": self.tp, "step": self.step, "num_layers": len(self.schedule.layers)},
+            "schedule": {"summary": self.schedule.summary(), "source": self.schedule.source,
+                         "notes": list(self.schedule.notes)},
+            "layers": [{**layer.to_json(), "kind": self.spec.kind} for layer in self.schedule.layers],
+            "groups": [g.to_json() for g in self.groups],
+            "totals": self.totals(),
+            "convention": {
+                "fvcore_flops": "MACs (one multiply-add = 1); flops = 2 x MACs",
+                "effective": "only the (query, key) pairs each layer's mask leaves visible",
+                "kv_cache_bytes": "theoretical: what transformers' caches keep after the step (full: S tokens, "
+                                  "sliding: W - 1, chunked: C - 1, MLA: the latent once)",
+                "kv_cache_paged_bytes": f"paged: whole blocks of {self.block_size} tokens per sequence and layer "
+                                        "(vLLM v1, vllm/v1/kv_cache_interface.py)",
+            },
+            "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
+            "notes": list(self.notes),
+        }
+        dev = self.per_device()
+        if dev is not None:
+            doc["per_device"] = dev
+        if self.gpu is not None:
+            doc["roofline"] = {"device": self.gpu.name, "label": self.gpu.label, "dtype": self.dtype,
+                               "time_s": self.time_s, "step": self.step, "decode_time_s": self.decode_time_s,
+                               "memory_bytes": self.gpu.memory_bytes, "weights_bytes": self.weights_bytes,
+                               "weights_source": self.weights_source, "fits_tokens": self.fits_tokens,
+                               "note": "estimated: an upper bound on speed (fused kernels, weights and KV read "
+                                       "once per layer)"}
+        return doc
+
+
+_VARIANT = ("fvcore_flops", "effective_fvcore_flops", "params")
+
+
+# ---------------------------------------------------------------------------- counting
+def kv_bytes(spec: AttnSpec, kv_dtype: str, block_size: int) -> tuple[int, int, int]:
+    """(bytes per token, theoretical bytes, paged bytes) of one layer's cache after the step."""
+    kind = kind_of(spec)
+    n = DTYPE_BYTES[kv_dtype]
+    per_token = kind.kv_bytes_per_token(spec, n)
+    kept = cached_tokens(spec)
+    return per_token, spec.batch * kept * per_token, spec.batch * paged_blocks(spec.s, kept, block_size) \
+        * block_size * per_token
+
+
+def fitting_tokens(layers: list[tuple[int, int, int | None]], batch: int, room: int) -> int:
+    """The longest context S whose cache (theoretical, ``batch`` sequences) fits in ``room`` bytes;
+    ``layers`` are (how many, bytes per token, the cap W - 1 or C - 1 or None) per group."""
+    def need(s: int) -> int:
+        return sum(n * batch * per_token * (s if cap is None else min(s, cap)) for n, per_token, cap in layers)
+
+    if room <= 0 or need(1) > room:
+        return 0
+    lo, hi = 1, 1
+    while need(hi) <= room and hi < 2**62:
+        lo, hi = hi, hi * 2
+    if need(hi) <= room:
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= room else (lo, mid)
+    return lo
+
+
+def _cap(spec: AttnSpec) -> int | None:
+    bound = spec.window if spec.window is not None else spec.chunk
+    return None if bound is None else bound - 1
+
+
+def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, dtype: str, dtype_source: str,
+                kv_dtype: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE, tp: int = 1,
+                gpu: str | None = None, weights_bytes: int | None = None, weights_source: str | None = None,
+                notes: tuple[str, ...] = ()) -> ModelReport:
+    """Count every group of ``schedule`` with ``base``'s settings (its batch, --seq, --cache)."""
+    from attncli.analyses.flops import count_variant
+    from attncli.analyses.roofline import for_spec
+    from attncli.analyses.roofline import gpu as find_gpu
+
+    kv_dtype = kv_dtype or dtype
+    for flag, value in (("--dtype", dtype), ("--kv-dtype", kv_dtype)):
+        if value not in DTYPE_BYTES:
+            raise SpecError(flag, f"unknown dtype {value!r}; choose from {', '.join(DTYPE_BYTES)}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise SpecError("--block-size", f"must be an integer of at least 1, got {block_size!r}")
+    if isinstance(tp, bool) or not isinstance(tp, int) or tp < 1:
+        raise SpecError("--tp", f"must be an integer of at least 1, got {tp!r}")
+    device = None if gpu is None else find_gpu(gpu)
+    if device is not None:
+        device.peak(dtype)  # an unknown dtype for this GPU fails before counting
+    specs = [(key, idx, layer_spec(base, key)) for key, idx in schedule.groups()]
+    for _, _, spec in specs:
+        device_spec(spec, tp)  # a bad --tp fails before counting
+        kind_of(spec).check_representable(spec)
+    groups = []
+    decode = 0.0
+    for key, idx, spec in specs:
+        variant = count_variant(spec, dtype)
+        per_token, kv, paged = kv_bytes(spec, kv_dtype, block_size)
+        share = None
+        if tp > 1:
+            d = device_spec(spec, tp)
+            dense = kind_of(d).closed_form(d)
+            from attncli.layer.formulas import effective
+
+            eff, _ = effective(dense, d)
+            share = DeviceShare(tp, d.heads, d.n_kv_heads if d.kind == "standard" else None, sum(dense.values()),
+                                sum(eff.values()), kind_of(d).params(d)["total"], kv_bytes(d, kv_dtype, block_size)[1])
+        time_s = bound = None
+        if device is not None:
+            roof = for_spec(spec, device, dtype).fused
+            time_s, bound = roof.time_s, roof.bound
+            step = spec.with_(seq=1, cache=spec.s)
+            decode += len(idx) * for_spec(step, device, dtype).fused.time_s
+        groups.append(Group(key, tuple(idx), spec, variant, per_token, kv, paged, share, time_s, bound))
+    out = tuple(groups)
+    fits = None
+    if device is not None and weights_bytes is not None:
+        # NOTE: per device: its share of the weights and of every layer's cache (tp = 1: the whole model).
+        layers = [(g.n, kv_bytes(device_spec(g.spec, tp), kv_dtype, block_size)[0], _cap(g.spec)) for g in out]
+        fits = fitting_tokens(layers, base.batch, device.memory_bytes - weights_bytes // tp)
+    return ModelReport(name, source, base, schedule, out, dtype, dtype_source, kv_dtype, block_size, tp, device,
+                       decode if device is not None else None, weights_bytes, weights_source, fits, notes)

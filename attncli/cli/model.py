@@ -1,0 +1,138 @@
+"""``attncli model``: every attention layer of a whole model from its config.json, at any context."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from attncli.cli import app
+from attncli.cli.common import Dtype, Format, FormatOption, GpuOption, MlaForm, OutputOption, fail
+from attncli.cli.interrupts import deferred_interrupts
+from attncli.cli.runtime import counting
+from attncli.spec import SpecError
+
+# NOTE: enums built from attncli.choices at run time; to mypy the options are Any.
+if TYPE_CHECKING:
+    DtypeArg = Any
+    KvDtypeArg = Any
+    FormArg = Any
+else:
+    DtypeArg = Annotated[Dtype | None, typer.Option(
+        "--dtype", help="Weights and activations (default: the config's torch_dtype, else bfloat16).")]
+    KvDtypeArg = Annotated[Dtype | None, typer.Option(
+        "--kv-dtype", help="The KV cache's element type, e.g. float8 (default: --dtype).")]
+    FormArg = Annotated[MlaForm, typer.Option(
+        "--mla-form", help="MLA models: naive, absorbed or auto (absorbed for a decode step).")]
+AUTO = MlaForm("auto")
+
+
+@app.command()
+def model(
+    config: Annotated[Path | None, typer.Option(
+        "--config", metavar="CONFIG.JSON", help="The model's Hugging Face config.json, or its folder.")] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset", metavar="NAME", help="A packaged model (its published config.json): attncli presets.")] = None,
+    seq: Annotated[int, typer.Option("--seq", min=1, help="New tokens L of the step: a prefill of L tokens.")] = 4096,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Sequences B.")] = 1,
+    cache: Annotated[int, typer.Option(
+        "--cache", min=0, help="N tokens already cached: --seq 1 --cache N is one decode step at context N + 1.")] = 0,
+    dtype: DtypeArg = None,
+    kv_dtype: KvDtypeArg = None,
+    mla_form: FormArg = AUTO,
+    tp: Annotated[int, typer.Option(
+        "--tp", min=1, help="Tensor parallelism N: each device's heads, parameters and KV (as vLLM shards them).")] = 1,
+    block_size: Annotated[int, typer.Option(
+        "--block-size", min=1, help="Tokens per KV-cache page of a paged engine (vLLM's default 16).")] = 16,
+    gpu: GpuOption = None,
+    weights_memory: Annotated[str | None, typer.Option(
+        "--weights-memory", metavar="BYTES",
+        help="With --gpu: memory the weights take (e.g. 16e9), for how many tokens of KV cache fit beside them "
+             "(default: model.safetensors.index.json in the config folder).")] = None,
+    max_flops: Annotated[str | None, typer.Option(
+        "--max-flops", metavar="N", help="Exit 1 when the model's dense attention MACs exceed N.")] = None,
+    max_params: Annotated[str | None, typer.Option(
+        "--max-params", metavar="N", help="Exit 1 when the attention layers hold more than N parameters.")] = None,
+    max_kv_bytes: Annotated[str | None, typer.Option(
+        "--max-kv-bytes", metavar="N", help="Exit 1 when the KV cache after the step exceeds N bytes.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add every group's stages and the notes.")] = False,
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
+) -> None:
+    """Count every attention layer of a model: groups of equal layers, totals, KV cache, time.
+
+    The schedule (full, sliding, chunked layers) comes from the config as transformers reads it;
+    each distinct layer is traced once and cross-checked like attncli flops. The KV cache is what
+    transformers keeps after the step (sliding layers W - 1 tokens) and what a paged engine
+    allocates. Example: attncli model --preset gpt-oss-20b --seq 131072.
+    """
+    try:
+        _run(config, preset, seq, batch, cache, None if dtype is None else dtype.value,
+             None if kv_dtype is None else kv_dtype.value, mla_form.value, tp, block_size, gpu, weights_memory,
+             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output)
+    except SpecError as exc:
+        fail(str(exc), getattr(exc, "exit_code", 2))
+
+
+def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,
+         kv_dtype: str | None, mla_form: str, tp: int, block_size: int, gpu: str | None, weights_memory: str | None,
+         budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str, output: Path | None) -> None:
+    from attncli.analyses.checks import budget, parse_count
+    from attncli.cli.layerflags import spec_keywords
+    from attncli.models.modelconfig import load_model_preset, read_model
+    from attncli.spec import AttnSpec
+
+    if (config is None) == (preset is None):
+        raise SpecError("--config", "give the model as --config CONFIG.JSON or --preset NAME (one of them)")
+    limits = [(flag, parse_count(text, flag)) for flag, text in
+              zip(("--max-flops", "--max-params", "--max-kv-bytes"), budgets, strict=True) if text is not None]
+    weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")
+    m = read_model(config) if config is not None else load_model_preset(str(preset))
+    values = spec_keywords(m.layer)
+    impl = "mla" if values.get("kv_lora_rank") is not None else "sdpa"
+    extra = {"mla_form": mla_form} if impl == "mla" else {}
+    if mla_form != "auto" and impl != "mla":
+        raise SpecError("--mla-form", f"{m.name} is not a multi-head latent attention model")
+    base = AttnSpec(**{**values, "window": None, "chunk": None, "batch": batch, "seq": seq, "cache": cache,
+                       "impl": impl, **extra}).validate()
+    notes = list(m.notes)
+    # NOTE: "layer 0 is described" is what flops --config says; the model counts every layer.
+    notes += [f"config.json: {n}" for n in m.layer.note_lines if "is described" not in n]
+    if m.max_positions is not None and base.s > m.max_positions:
+        print(f"attncli: warning: context S = {base.s:,} is past the model's max_position_embeddings "
+              f"({m.max_positions:,}); counted all the same", file=sys.stderr)
+        notes.append(f"context S = {base.s:,} is past max_position_embeddings {m.max_positions:,}")
+    chosen_dtype, dtype_source = (dtype, "command line") if dtype is not None else (m.dtype, m.dtype_source)
+    weights_bytes, weights_source = ((weights, "--weights-memory") if weights is not None
+                                     else (m.weights_bytes, m.weights_source))
+    from attncli.render import emit
+    from attncli.render import model as view
+    from attncli.render.common import status
+
+    with deferred_interrupts():
+        importlib.import_module("torch")
+    with counting(), status(f"attncli model: counting {m.name}", fmt):
+        from attncli.analyses.model import count_model
+
+        report = count_model(m.name, m.source, base, m.schedule, dtype=chosen_dtype, dtype_source=dtype_source,
+                             kv_dtype=kv_dtype, block_size=block_size, tp=tp, gpu=gpu, weights_bytes=weights_bytes,
+                             weights_source=weights_source, notes=tuple(notes))
+    totals = report.totals()
+    checks = []
+    for flag, limit in limits:
+        key, what = {"--max-flops": ("fvcore_flops", "dense attention MACs of every layer"),
+                     "--max-params": ("params", "attention parameters of every layer"),
+                     "--max-kv-bytes": ("kv_cache_bytes", "KV cache after the step, as transformers keeps it")}[flag]
+        checks.append(budget(flag[2:], int(totals[key]), limit, what))
+    doc = {**report.to_json(), "checks": [c.to_json() for c in checks]}
+    emit(fmt, doc, lambda: view.table(report, verbose), lambda: view.markdown(report, verbose), output)
+    for problem in report.problems:
+        print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
+    for c in checks:
+        if not c.passed:
+            print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)
+    if any(not c.passed for c in checks):
+        raise typer.Exit(1)

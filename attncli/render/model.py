@@ -1,0 +1,170 @@
+"""The ``attncli model`` report as a rich table or Markdown: the answer on one screen.
+
+The title names the model, the step and the dtype; one line gives the schedule; one row per
+group of equal layers and a total row; then the KV cache (theoretical and paged), the FLOPs, and
+with ``--gpu`` the time and what fits. ``verbose`` adds each group's stages. Exact integers are
+in the JSON (:meth:`attncli.analyses.model.ModelReport.to_json`).
+"""
+
+from __future__ import annotations
+
+from rich.console import Group as RichGroup
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.analyses.model import Group, ModelReport
+from attncli.kinds import kind_of
+from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.render.layout import Fit, Trimmed, md_document, plain_table
+from attncli.render.roofline import seconds
+
+
+def _title(r: ModelReport) -> str:
+    s = r.spec
+    step = {"prefill": f"prefill L={s.seq}", "decode": f"decode step at S={s.s}",
+            "chunked prefill": f"chunked prefill L={s.seq} after N={s.cache}"}[r.step]
+    tp = f", --tp {r.tp}" if r.tp > 1 else ""
+    return f"attncli model: {r.name}, {step}, B={s.batch}, {r.dtype}{tp}"
+
+
+def _schedule_line(r: ModelReport) -> str:
+    kind = r.spec.kind
+    what = "" if kind == "standard" else f" ({kind.upper()}{'' if r.spec.form is None else ', ' + r.spec.form})"
+    source = r.schedule.source.split(" (")[0]  # NOTE: the whole rule is in --verbose and the JSON
+    return f"{r.schedule.summary()}{what}; schedule from {source}"
+
+
+def _groups_table(r: ModelReport, exact: bool) -> Table:
+    num = commas if exact else human
+    masked = any(g.variant.effective_fvcore_flops != g.variant.fvcore_flops for g in r.groups)
+    t = plain_table()
+    t.add_column("layers", no_wrap=True)
+    t.add_column("n", justify="right", no_wrap=True)
+    t.add_column("MACs / layer", justify="right", no_wrap=True)
+    if masked:
+        t.add_column("effective", justify="right", no_wrap=True)
+    t.add_column("params", justify="right", no_wrap=True)
+    t.add_column("KV / layer", justify="right", no_wrap=True)
+    for g in r.groups:
+        v = g.variant
+        t.add_row(g.key.label(), str(g.n), num(v.fvcore_flops), *((num(v.effective_fvcore_flops),) if masked else ()),
+                  human(v.params), human_bytes(g.kv_cache_bytes))
+    tot = r.totals()
+    t.add_row(Text("total", style="bold"), str(len(r.schedule.layers)), num(tot["fvcore_flops"]),
+              *((num(tot["effective_fvcore_flops"]),) if masked else ()), human(tot["params"]),
+              human_bytes(tot["kv_cache_bytes"]), style="bold")
+    return t
+
+
+def _kv_line(r: ModelReport) -> str:
+    tot = r.totals()
+    return (f"KV cache after the step ({r.kv_dtype}): {human_bytes(tot['kv_cache_bytes'])} as transformers keeps "
+            f"it (full layers S, sliding W-1, chunked C-1 tokens); {human_bytes(tot['kv_cache_paged_bytes'])} paged "
+            f"(vLLM, blocks of {r.block_size})")
+
+
+def _flops_line(r: ModelReport) -> str:
+    tot = r.totals()
+    eff = "" if tot["effective_fvcore_flops"] == tot["fvcore_flops"] else \
+        f", effective {human(tot['effective_flops'])} (visible pairs only)"
+    return (f"attention FLOPs of the step: {human(tot['flops'])} dense (2 x {commas(tot['fvcore_flops'])} MACs)"
+            f"{eff}; parameters {commas(tot['params'])}")
+
+
+def _device_line(r: ModelReport) -> str | None:
+    dev = r.per_device()
+    if dev is None:
+        return None
+    return (f"per device (--tp {r.tp}): {human(dev['fvcore_flops'])} MACs, {human(dev['params'])} params, "
+            f"KV {human_bytes(dev['kv_cache_bytes'])} (query heads split, K/V heads max(1, G/N), an MLA latent "
+            "whole on every device)")
+
+
+def _time_line(r: ModelReport) -> str | None:
+    if r.gpu is None or r.time_s is None:
+        return None
+    bounds = ", ".join(sorted({f"{g.key.label()} {g.bound}-bound" for g in r.groups if g.bound}))
+    text = (f"roofline on {r.gpu.label} ({r.dtype}, estimated, an upper bound on speed): this {r.step} "
+            f"{seconds(r.time_s)} ({bounds})")
+    if r.decode_time_s is not None and r.step != "decode":
+        text += f"; then {seconds(r.decode_time_s)} per decoded token"
+    per = f" per device (--tp {r.tp})" if r.tp > 1 else ""
+    if r.fits_tokens is not None and r.weights_bytes is not None:
+        weights = f"{human_bytes(r.weights_bytes // r.tp)} of weights{per} ({r.weights_source})"
+        if r.fits_tokens == 0:
+            text += f"; nothing fits: {weights} leave no room in {human_bytes(r.gpu.memory_bytes)}"
+        else:
+            text += (f"; a KV cache of up to {commas(r.fits_tokens)} tokens (B={r.spec.batch}) fits in "
+                     f"{human_bytes(r.gpu.memory_bytes)} beside {weights}")
+    else:
+        text += "; --weights-memory says how many tokens fit"
+    return text
+
+
+def _checks_line(r: ModelReport) -> str:
+    if r.agree:
+        return ("cross-checks: each group's layer traced once; fvcore = the closed form and FlopCounterMode on "
+                "every stage")
+    return f"CROSS-CHECKS DISAGREE ({len(r.problems)} problems, listed below)"
+
+
+def _stages_table(g: Group) -> Table:
+    kind = kind_of(g.spec)
+    texts = kind.closed_form_texts(g.spec)
+    t = plain_table(f"{g.key.label()}: one layer by stage (MACs)")
+    t.add_column("stage", no_wrap=True)
+    t.add_column("closed form", no_wrap=True)
+    t.add_column("MACs", justify="right", no_wrap=True)
+    t.add_column("effective", justify="right", no_wrap=True)
+    for st in g.variant.stages:
+        t.add_row(kind.STAGE_LABELS.get(st, st), texts.get(st, ""), commas(g.variant.by_stage.get(st, 0)),
+                  commas(g.variant.effective_by_stage.get(st, 0)))
+    return t
+
+
+def _lines(r: ModelReport) -> list[str]:
+    return [x for x in (_kv_line(r), _flops_line(r), _device_line(r), _time_line(r), _checks_line(r)) if x]
+
+
+def table(r: ModelReport, verbose: bool = False) -> RenderableType:
+    parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(_schedule_line(r)), Text(""),
+                                   Fit(_groups_table(r, exact=True), _groups_table(r, exact=False))]
+    parts += [Text(line) for line in _lines(r)]
+    parts += [Text(f"DISAGREE: {p}", style="bold red") for p in r.problems]
+    if verbose:
+        parts.append(Text(f"schedule: {r.schedule.source}"))
+        for g in r.groups:
+            parts += [Text(""), _stages_table(g)]
+        parts += [Text(f"note: {n}") for n in (*r.schedule.notes, *r.notes)]
+    elif r.notes or r.schedule.notes:
+        parts.append(Text(f"{len(r.notes) + len(r.schedule.notes)} notes: --verbose shows them, and the stages",
+                          style="dim"))
+    return Trimmed(RichGroup(*parts))
+
+
+def markdown(r: ModelReport, verbose: bool = False) -> str:
+    tot = r.totals()
+    rows = [(g.key.label(), str(g.n), commas(g.variant.fvcore_flops), commas(g.variant.effective_fvcore_flops),
+             commas(g.variant.params), commas(g.kv_cache_bytes), commas(g.kv_cache_paged_bytes)) for g in r.groups]
+    rows.append(("**total**", str(len(r.schedule.layers)), f"**{commas(tot['fvcore_flops'])}**",
+                 f"**{commas(tot['effective_fvcore_flops'])}**", f"**{commas(tot['params'])}**",
+                 f"**{commas(tot['kv_cache_bytes'])}**", f"**{commas(tot['kv_cache_paged_bytes'])}**"))
+    out = [f"### {_title(r)}", "", _schedule_line(r), "",
+           md_table(["layers", "n", "MACs / layer", "effective MACs / layer", "params / layer",
+                     "KV bytes / layer", "paged KV bytes / layer"], rows, "lrrrrrr"), ""]
+    out += [f"- {line}" for line in _lines(r)]
+    out += [f"- **DISAGREE**: {p}" for p in r.problems]
+    if verbose:
+        for g in r.groups:
+            kind = kind_of(g.spec)
+            texts = kind.closed_form_texts(g.spec)
+            out += ["", f"#### {g.key.label()}: one layer by stage (MACs)", "",
+                    md_table(["stage", "closed form", "MACs", "effective"],
+                             [(kind.STAGE_LABELS.get(st, st), f"`{texts.get(st, '')}`",
+                               commas(g.variant.by_stage.get(st, 0)), commas(g.variant.effective_by_stage.get(st, 0)))
+                              for st in g.variant.stages], "llrr")]
+    notes = (*r.schedule.notes, *r.notes)
+    if notes:
+        out += ["", "#### Notes", ""] + [f"- {n}" for n in notes]
+    return md_document("\n".join(out)) + "\n"

@@ -1,0 +1,75 @@
+"""``attncli model`` through the CLI: one screen, JSON keys, Markdown, budgets, refusals."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+DATA = "tests/data/configs"
+
+
+def test_table_fits_one_80x24_screen(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("model", "--preset", "gpt-oss-20b", "--seq", "131072", "--gpu", "h100-sxm")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 and line == line.rstrip() for line in lines)
+    assert lines[1].startswith("24 layers: 12 sliding (W 128) + 12 full")
+    assert "upper bound on speed" in " ".join(r.out.split())
+
+
+def test_json_has_the_stable_keys(cli: Any) -> None:
+    r = cli("model", "--config", f"{DATA}/gpt-oss-20b", "--seq", "1", "--cache", "131071", "--format", "json",
+            "--tp", "2", "--gpu", "h100-sxm", "--weights-memory", "13e9")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["schema"] == "attncli.model/1"
+    assert [layer["layer_type"] for layer in doc["layers"][:2]] == ["sliding_attention", "full_attention"]
+    assert {"index", "layer_type", "kind", "window", "chunk"} <= set(doc["layers"][0])
+    g = doc["groups"][0]
+    assert {"layer_type", "kind", "window", "chunk", "layers", "per_layer"} <= set(g)
+    assert {"fvcore_flops", "effective_fvcore_flops", "by_stage", "effective_by_stage", "params",
+            "kv_cache_bytes"} <= set(g["per_layer"])
+    assert {"fvcore_flops", "effective_fvcore_flops", "params", "kv_cache_bytes",
+            "kv_cache_paged_bytes"} <= set(doc["totals"])
+    assert doc["totals"]["kv_cache_bytes"] == 3_224_346_624  # GUIDE section 6
+    assert doc["per_device"]["tp"] == 2 and doc["roofline"]["fits_tokens"] > 0
+    assert doc["config"]["dtype"] == "bfloat16" and doc["config"]["dtype_source"].startswith("default")
+
+
+def test_markdown_renders_on_github(cli: Any) -> None:
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    r = cli("model", "--preset", "llama-4-scout", "--seq", "16384", "--verbose", "--format", "markdown")
+    assert r.code == 0, r.err
+    html = str(cmarkgfm.github_flavored_markdown_to_html(r.out))
+    assert "<em>" not in html and len(re.findall("<table>", html)) == 3  # groups + two stage tables
+
+
+def test_budgets_exit_1_naming_what_grew(cli: Any) -> None:
+    r = cli("model", "--preset", "llama-3.1-8b", "--seq", "1", "--cache", "131071", "--max-kv-bytes", "16e9")
+    assert r.code == 1 and "CHECK FAILED: max-kv-bytes: 17,179,869,184 exceeds 16,000,000,000" in r.err
+    r = cli("model", "--preset", "llama-3.1-8b", "--seq", "1", "--cache", "131071", "--max-kv-bytes", "17.2e9")
+    assert r.code == 0
+
+
+def test_past_the_context_limit_warns_once(cli: Any) -> None:
+    r = cli("model", "--preset", "mistral-7b", "--seq", "1", "--cache", "40000")
+    assert r.code == 0 and r.err.count("warning:") == 1 and "max_position_embeddings" in r.err
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    ((), "--config"),
+    (("--preset", "llama-3.1-8b", "--config", DATA + "/gpt-oss-20b"), "--config"),
+    (("--preset", "nope"), "--preset"),
+    (("--preset", "llama-3.1-70b", "--tp", "3"), "--tp"),
+    (("--preset", "llama-3.1-8b", "--mla-form", "absorbed"), "--mla-form"),
+    (("--preset", "llama-3.1-8b", "--gpu", "nope"), "--gpu"),
+    (("--preset", "llama-3.1-8b", "--weights-memory", "lots"), "--weights-memory"),
+    (("--config", DATA + "/qwen3-next-80b-a3b"), "--config"),
+])
+def test_bad_input_exits_2_naming_the_flag(cli: Any, args: tuple[str, ...], flag: str) -> None:
+    r = cli("model", *args)
+    assert r.code == 2 and r.out == "" and r.err.count("\n") == 1
+    assert r.err.startswith(f"attncli: error: {flag}")
