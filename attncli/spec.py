@@ -26,6 +26,23 @@ PER_HEAD_SECONDS = 0.02
 
 MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 """The settings of multi-head latent attention, named as transformers' DeepSeek configs name them."""
+SPARSE_FIELDS: tuple[str, ...] = ("index_topk", "index_n_heads", "index_head_dim")
+"""DeepSeek-V3.2's lightning indexer over MLA (top-k sparse attention), as its config names them."""
+GDN_FIELDS: tuple[str, ...] = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                               "linear_value_head_dim", "linear_conv_kernel_dim")
+"""A Gated DeltaNet (linear attention) layer's sizes, as Qwen3-Next's config names them."""
+
+KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
+    **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
+    **{f: (("sparse_mla",), (None,)) for f in SPARSE_FIELDS},
+    **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
+    "attn_output_gate": (("standard",), (False,)),
+}
+"""Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
+
+KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-head latent attention (--kv-lora-rank)",
+                              "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention"}
+"""How an error names each kind."""
 
 
 class SpecError(ValueError):
@@ -89,6 +106,27 @@ class AttnSpec:
     mla_form: str = "auto"
     """``--mla-form``: naive (K and V expanded from the latent), absorbed (attention over the
     latent) or auto (absorbed for a decode step, L = 1 with a cache; naive otherwise)."""
+    index_topk: int | None = None
+    """K, the keys each query attends to in top-k sparse MLA (DeepSeek-V3.2's ``index_topk``)."""
+    index_n_heads: int | None = None
+    """The lightning indexer's heads (``index_n_heads``)."""
+    index_head_dim: int | None = None
+    """The lightning indexer's head size (``index_head_dim``)."""
+    linear_num_key_heads: int | None = None
+    """Gated DeltaNet key (and query) heads; set with the other ``linear_*`` sizes, the layer is
+    Gated DeltaNet linear attention (Qwen3-Next's ``linear_attention`` layers)."""
+    linear_num_value_heads: int | None = None
+    linear_key_head_dim: int | None = None
+    linear_value_head_dim: int | None = None
+    linear_conv_kernel_dim: int | None = None
+    """The depthwise causal convolution's kernel over q, k and v (Qwen3-Next: 4)."""
+    gdn_form: str = "auto"
+    """Gated DeltaNet's form: recurrent (one token at a time), chunked (chunks of ``gdn_chunk``
+    tokens, as transformers' ``torch_chunk_gated_delta_rule``), or auto (recurrent for a decode step)."""
+    gdn_chunk: int = 64
+    """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
+    attn_output_gate: bool = False
+    """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
     notes: tuple[str, ...] = field(default=(), compare=False)
     """What the layer's ``--config`` holds that attncli reads but does not count (sinks,
     softcapping, qk-norm), and which layer of a schedule is described; shown with every count."""
@@ -99,14 +137,23 @@ class AttnSpec:
     # ------------------------------------------------------------------ the kind of layer
     @property
     def kind(self) -> str:
-        """The kind of attention layer (:mod:`attncli.kinds`): ``mla`` with ``--kv-lora-rank``,
+        """The kind of attention layer (:mod:`attncli.kinds`): ``gdn`` with the ``linear_*`` sizes,
+        ``sparse_mla`` with ``kv_lora_rank`` and ``index_topk``, ``mla`` with ``--kv-lora-rank``,
         else ``standard`` (multi-head, grouped-query or multi-query)."""
-        return "standard" if self.kv_lora_rank is None else "mla"
+        if self.linear_num_value_heads is not None:
+            return "gdn"
+        if self.kv_lora_rank is None:
+            return "standard"
+        return "mla" if self.index_topk is None else "sparse_mla"
 
     @property
     def form(self) -> str | None:
-        """MLA's form as run: ``naive`` or ``absorbed`` (``auto`` resolved); ``None`` for other kinds."""
-        if self.kind != "mla":
+        """The form as run: MLA's ``naive`` or ``absorbed``, Gated DeltaNet's ``recurrent`` or
+        ``chunked`` (``auto`` resolved: the decode-step form for L = 1 with a cache); ``None`` else."""
+        decode = self.seq == 1 and self.cache > 0
+        if self.kind == "gdn":
+            return self.gdn_form if self.gdn_form != "auto" else ("recurrent" if decode else "chunked")
+        if self.kind not in ("mla", "sparse_mla"):
             return None
         if self.mla_form != "auto":
             return self.mla_form
@@ -189,17 +236,18 @@ class AttnSpec:
         """The resolved settings, as the ``config`` object of every JSON document."""
         d = asdict(self)
         d["kind"] = self.kind
-        if self.kind == "mla":
+        for key, (kinds, _) in KIND_FIELDS.items():
+            if self.kind not in kinds:
+                d.pop(key)
+        if self.kind in ("mla", "sparse_mla"):
             from attncli.kinds.mla import mla_sizes
 
             d.update(mla_sizes(self).to_dict())
-            d["mla_form"], d["form"] = self.mla_form, self.form
+        if self.form is not None:
+            d["form"] = self.form
+        if self.kind != "standard":
             for key in ("kv_heads", "d_head"):
                 d.pop(key)
-        else:
-            for key in MLA_FIELDS:
-                d.pop(key)
-            d.pop("mla_form")
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
         if self.kind == "standard":
             d["head_dim"] = self.head_dim
@@ -235,14 +283,19 @@ class AttnSpec:
             raise SpecError("--kv-heads", f"--kv-heads {self.n_kv_heads} must divide --heads {self.heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError("--dropout", f"must be in [0, 1), got {self.dropout}")
-        if self.impl not in IMPLS and not (self.kind == "mla" and self.impl == "mla"):
+        if self.impl not in IMPLS and not (self.kind != "standard" and self.impl == self.kind):
             raise SpecError("--impl", f"unknown implementation {self.impl!r}; choose from {', '.join(IMPLS)}")
         if self.mask not in MASKS:
             raise SpecError("--mask", f"unknown mask {self.mask!r}; choose from {', '.join(MASKS)}")
-        if self.kind == "mla":
-            from attncli.kinds.mla import validate_mla
+        for name, (kinds, unset) in KIND_FIELDS.items():
+            if self.kind not in kinds and getattr(self, name) not in unset:
+                flag = "--" + name.replace("_", "-")
+                raise SpecError(flag, f"applies to {' and '.join(KIND_NAMES[k] for k in kinds)} only, not to "
+                                      f"{KIND_NAMES[self.kind]}")
+        if self.kind != "standard":
+            from attncli.kinds import kind_of
 
-            validate_mla(self)
+            kind_of(self).validate(self)
         if self.impl in SELF_ATTENTION_ONLY:
             for flag, value, default in (("--kdim", self.kdim, self.dim),
                                          ("--vdim", self.vdim, self.dim),
@@ -250,11 +303,6 @@ class AttnSpec:
                 if value is not None and value != default:
                     raise SpecError(flag, f"--impl {self.impl} projects one input (self-attention only); "
                                           f"it cannot take {flag} {value}")
-        if self.kind == "standard":
-            for name in (*MLA_FIELDS, "mla_form"):
-                if getattr(self, name) not in (None, "auto"):
-                    flag = "--" + name.replace("_", "-")
-                    raise SpecError(flag, "applies to multi-head latent attention only; give --kv-lora-rank too")
         self._validate_modern()
         if self.unbatched and self.batch != 1:
             raise SpecError("--unbatched", f"an unbatched input has no batch; drop --batch {self.batch}")

@@ -34,6 +34,9 @@ class Kind(Protocol):
     SWEEP_EXPECTED: dict[str, str]
     """What the closed forms predict for each setting ``attncli sweep`` may sweep."""
 
+    def validate(self, spec: AttnSpec) -> None:
+        """The kind's own checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag."""
+
     def stages(self, spec: AttnSpec) -> tuple[str, ...]:
         """The stages of ``spec``, in the order they run."""
 

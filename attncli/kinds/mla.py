@@ -134,6 +134,11 @@ REFUSED: tuple[tuple[str, str, str], ...] = (
 """Spec settings MLA does not take, with the flag and why (each exits 2 when set)."""
 
 
+def validate(spec: AttnSpec) -> None:
+    """The MLA checks of ``AttnSpec.validate`` (:func:`validate_mla`)."""
+    validate_mla(spec)
+
+
 def validate_mla(spec: AttnSpec) -> None:
     """The MLA settings' checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag."""
     for name, flag in (("kv_lora_rank", "--kv-lora-rank"), ("qk_nope_head_dim", "--qk-nope-head-dim"),
@@ -156,8 +161,8 @@ def validate_mla(spec: AttnSpec) -> None:
                           ("--unbatched", spec.unbatched, "MLA is run batched"),
                           ("--no-batch-first", not spec.batch_first, "MLA is run batch-first"),
                           ("--dropout", spec.dropout > 0, "dropout has no multiply-adds and is not modelled"),
-                          ("--impl", spec.impl != NAME, "MLA runs attncli's own MLA layer; choose its form "
-                                                        "with --mla-form")):
+                          ("--impl", spec.impl != spec.kind, "MLA runs attncli's own MLA layer; choose its "
+                                                             "form with --mla-form")):
         if on:
             raise SpecError(flag, f"does not apply to multi-head latent attention (--kv-lora-rank): {why}")
 

@@ -43,6 +43,10 @@ SWEEP_EXPECTED: dict[str, str] = {
 """What the closed forms predict when ``attncli sweep`` sweeps each setting."""
 
 
+def validate(spec: AttnSpec) -> None:
+    """Standard attention's checks live in ``AttnSpec.validate`` itself."""
+
+
 def stages(spec: AttnSpec) -> tuple[str, ...]:
     return STAGES
 
