@@ -32,7 +32,6 @@ from attncli.layer.formulas import (
     Memory,
     check_representable,
     closed_form,
-    effective,
     memory,
 )
 from attncli.layer.visibility import cached_tokens, dense_pairs, spec_visible_pairs
@@ -226,7 +225,7 @@ def count_variant(spec: AttnSpec, dtype: str = "float32", cross_check: bool = Tr
     want_params = kind.params(spec)["total"]
     if params != want_params:
         problems.append(f"params: the module holds {params:,}, the closed form {want_params:,}")
-    eff, eff_problems = effective(by_stage, spec)
+    eff, eff_problems = kind.effective(spec, by_stage)
     return Variant(spec.heads, spec.out_proj, total, params, by_stage, count, closed, fc, mem,
                    tuple(notes), tuple(problems) + eff_problems, eff, (spec_visible_pairs(spec), dense_pairs(spec)),
                    spec)

@@ -300,9 +300,7 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
         if tp > 1:
             d = device_spec(spec, tp)
             dense = kind_of(d).closed_form(d)
-            from attncli.layer.formulas import effective
-
-            eff, _ = effective(dense, d)
+            eff, _ = kind_of(d).effective(d, dense)
             share = DeviceShare(tp, d.heads, d.n_kv_heads if d.kind == "standard" else None, sum(dense.values()),
                                 sum(eff.values()), kind_of(d).params(d)["total"], kv_bytes(d, kv_dtype, block_size)[1])
         time_s = bound = None

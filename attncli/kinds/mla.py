@@ -177,6 +177,13 @@ def stages(spec: AttnSpec) -> tuple[str, ...]:
     return (*q, "kv_a_proj", "kv_b_proj", "qk", "av", "out_proj")
 
 
+def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """QK^T and weights x V over the visible (query, key) pairs (:func:`attncli.layer.formulas.effective`)."""
+    from attncli.layer.formulas import effective as scaled
+
+    return scaled(by_stage, spec)
+
+
 def closed_form_texts(spec: AttnSpec) -> dict[str, str]:
     """The dense closed form of every stage of ``spec``'s form, as text."""
     attn = ATTENTION_FORMS[spec.form or "naive"]

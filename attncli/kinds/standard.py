@@ -57,6 +57,13 @@ def closed_form(spec: AttnSpec) -> dict[str, int]:
     return dense(spec)
 
 
+def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """QK^T and weights x V over the visible (query, key) pairs (:func:`attncli.layer.formulas.effective`)."""
+    from attncli.layer.formulas import effective as scaled
+
+    return scaled(by_stage, spec)
+
+
 def closed_form_texts(spec: AttnSpec) -> dict[str, str]:
     return dict(CLOSED_FORMS)
 
