@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,10 @@ def presets(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write the report to this file instead of stdout.", dir_okay=False)] = None,
 ) -> None:
-    """List the model presets (--preset NAME): dim, heads, KV heads, head size, window, bias, mask.
+    """List the presets: one layer per model (--preset NAME of flops, shapes, ...) and whole models
+    with their schedule (attncli model --preset NAME).
+
+    A layer preset shows dim, heads, KV heads, head size, window, bias and mask.
 
     Multi-head latent attention (DeepSeek, Kimi K2) shows its latent ranks and head sizes instead
     of KV heads and head size. Each value comes from the model's published config.json or paper
@@ -35,9 +38,23 @@ def presets(
 
     try:
         found = [configs.read_hf_config(config)] if config is not None else configs.list_presets()
+        models = [] if config is not None else model_presets()
         doc = {"schema": "attncli.presets/1",
                "config": {"config_file": str(config) if config is not None else None},
-               "presets": [s.to_json() for s in found]}
-        emit(format.value, doc, lambda: view.table(found), lambda: view.markdown(found), output)
+               "presets": [s.to_json() for s in found], "models": models}
+        emit(format.value, doc, lambda: view.table(found, models), lambda: view.markdown(found, models), output)
     except SpecError as exc:
         fail(str(exc))
+
+
+def model_presets() -> list[dict[str, Any]]:
+    """The packaged whole models, each with its schedule in one line (``attncli model --preset``)."""
+    from attncli.models.modelconfig import load_model_preset, model_preset_names
+
+    out = []
+    for name in model_preset_names():
+        m = load_model_preset(name)
+        out.append({"name": name, "family": m.layer.family, "kind": m.layer.kind, "layers": len(m.schedule.layers),
+                    "schedule": m.schedule.summary(), "schedule_source": m.schedule.source, "dtype": m.dtype,
+                    "source": m.source})
+    return out

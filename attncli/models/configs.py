@@ -47,7 +47,8 @@ KV_HEADS_KEYS = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_que
 HEAD_DIM_KEYS = ("head_dim", "d_kv", "kv_channels")
 BIAS_KEYS = ("attention_bias", "qkv_bias", "bias", "use_bias", "add_qkv_bias")
 OTHER_READ_KEYS = ("sliding_window", "use_sliding_window", "max_window_layers", "sliding_window_pattern",
-                   "multi_query", "is_decoder", "is_encoder_decoder", "architectures", "model_type")
+                   "attention_chunk_size", "multi_query", "is_decoder", "is_encoder_decoder", "architectures",
+                   "model_type")
 READ_KEYS = (*HIDDEN_KEYS, *HEADS_KEYS, *KV_HEADS_KEYS, *HEAD_DIM_KEYS, *BIAS_KEYS, *MLA_FIELDS, *OTHER_READ_KEYS)
 """Every field :func:`read_hf_config` may read."""
 

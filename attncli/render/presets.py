@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -50,8 +51,10 @@ def _label(s: LayerSettings) -> str:
 
 def _row(s: LayerSettings) -> list[str]:
     mla = s.kind == "mla"
+    # NOTE: a chunked layer 0 (Llama 4) shows its chunk in the W column as "C 8192"
     return [_label(s), s.family or "?",
-            *("MLA" if mla and f in ("kv_heads", "head_dim") else _show(getattr(s, f)) for f in FIELDS)]
+            *("MLA" if mla and f in ("kv_heads", "head_dim") else f"C {s.chunk}" if f == "window" and s.chunk
+              else _show(getattr(s, f)) for f in FIELDS)]
 
 
 def _mla_row(s: LayerSettings) -> list[str]:
@@ -68,7 +71,14 @@ def _is_file(found: Sequence[LayerSettings]) -> bool:
     return len(found) == 1 and found[0].link is None
 
 
-def table(found: Sequence[LayerSettings]) -> RenderableType:
+MODELS_TITLE = "whole models (attncli model --preset NAME): every layer and its schedule"
+
+
+def _model_rows(models: Sequence[dict[str, Any]]) -> list[list[str]]:
+    return [[m["name"], m["schedule"]] for m in models]
+
+
+def table(found: Sequence[LayerSettings], models: Sequence[dict[str, Any]] = ()) -> RenderableType:
     t = plain_table("attncli presets: one attention layer per model (layer 0)")
     for i, h in enumerate(HEADERS):
         t.add_column(h, justify="left" if i < 2 or h in ("bias", "mask") else "right", no_wrap=i > 0,
@@ -92,6 +102,13 @@ def table(found: Sequence[LayerSettings]) -> RenderableType:
         for row in _source_rows(found[0]):
             src.add_row(*row)
         parts += [Text(""), src]
+    if models:
+        w = plain_table(MODELS_TITLE)
+        w.add_column("model", no_wrap=True)
+        w.add_column("schedule")
+        for row in _model_rows(models):
+            w.add_row(*row)
+        parts += [Text(""), w]
     parts.append(Text(LEGEND, style="dim"))
     if mla:
         parts.append(Text(MLA_LEGEND, style="dim"))
@@ -104,8 +121,10 @@ def table(found: Sequence[LayerSettings]) -> RenderableType:
     return Trimmed(Group(*parts))
 
 
-def markdown(found: Sequence[LayerSettings]) -> str:
+def markdown(found: Sequence[LayerSettings], models: Sequence[dict[str, Any]] = ()) -> str:
     lines = ["### attncli presets", "", md_table(HEADERS, [_row(s) for s in found], "llrrrrrll"), ""]
+    if models:
+        lines += [f"**{MODELS_TITLE}**", "", md_table(["model", "schedule"], _model_rows(models), "ll"), ""]
     mla = [s for s in found if s.kind == "mla"]
     if mla:
         lines += [f"**{MLA_TITLE}**", "", md_table(MLA_HEADERS, [_mla_row(s) for s in mla], "lrrrrrr"), ""]

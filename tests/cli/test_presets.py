@@ -94,10 +94,25 @@ def test_config_table_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch,
         assert "\n- sinks: one learned logit per head (64 parameters, not in params)" in r.out
 
 
-@pytest.mark.parametrize(("folder", "field"), [("llama-4-scout", "text_config.attention_chunk_size"),
-                                               ("qwen3-next-80b-a3b", "full_attention_interval"),
+@pytest.mark.parametrize(("folder", "field"), [("qwen3-next-80b-a3b", "full_attention_interval"),
                                                ("deepseek-v3.2", "index_topk")])
 def test_unmodelled_config_exits_2_naming_the_field(cli: Any, folder: str, field: str) -> None:
     r = cli("presets", "--config", str(DATA / folder))
     assert r.code == 2 and r.out == "" and r.err.count("\n") == 1
     assert r.err.startswith(f"attncli: error: --config: {field} ") and "attncli would count a different layer" in r.err
+
+
+def test_llama4_config_reads_layer_0_as_chunked(cli: Any) -> None:
+    """Llama-4-Scout (meta-llama/Llama-4-Scout-17B-16E): attention_chunk_size 8192 on its RoPE layers."""
+    r = cli("presets", "--config", str(DATA / "llama-4-scout"))
+    assert r.code == 0, r.err
+    flat = " ".join(r.out.split())
+    assert "C 8192" in r.out and not re.search(r"does not know[^:]*: [^:]*attention_chunk_size", flat)
+
+
+def test_presets_list_the_whole_models_with_their_schedule(cli: Any) -> None:
+    doc = cli("presets", "--format", "json").json()
+    models = {m["name"]: m for m in doc["models"]}
+    # gpt-oss-20b config.json layer_types; Gemma 3 27B: every 6th of 62 layers full (Gemma3TextConfig)
+    assert models["gpt-oss-20b"]["schedule"] == "24 layers: 12 sliding (W 128) + 12 full"
+    assert models["gemma-3-27b"]["schedule"] == "62 layers: 52 sliding (W 1024) + 10 full"
