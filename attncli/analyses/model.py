@@ -156,6 +156,9 @@ class ModelReport:
     fits_tokens: int | None = None
     """With a GPU: the longest context whose KV cache (at --batch) fits beside the weights."""
     notes: tuple[str, ...] = field(default=())
+    growth: tuple[GrowthPoint, ...] = field(default=())
+    """With a range of ``--cache`` or ``--seq``: the step at each value (:func:`growth`)."""
+    growth_setting: str | None = None
 
     def total(self, what: str) -> int:
         return sum(g.n * int(getattr(g.variant if what in _VARIANT else g, what)) for g in self.groups)
@@ -219,6 +222,9 @@ class ModelReport:
         dev = self.per_device()
         if dev is not None:
             doc["per_device"] = dev
+        if self.growth:
+            labels = [g.key.label() for g in self.groups]
+            doc["growth"] = {"setting": self.growth_setting, "points": [p.to_json(labels) for p in self.growth]}
         if self.gpu is not None:
             doc["roofline"] = {"device": self.gpu.name, "label": self.gpu.label, "dtype": self.dtype,
                                "time_s": self.time_s, "step": self.step, "decode_time_s": self.decode_time_s,
@@ -318,3 +324,51 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
         fits = fitting_tokens(layers, base.batch, device.memory_bytes - weights_bytes // tp)
     return ModelReport(name, source, base, schedule, out, dtype, dtype_source, kv_dtype, block_size, tp, device,
                        decode if device is not None else None, weights_bytes, weights_source, fits, notes)
+
+
+# ---------------------------------------------------------------------------- growth with context
+@dataclass(frozen=True)
+class GrowthPoint:
+    """The step at one value of the swept ``--cache`` (or ``--seq``): the cache it leaves, per group
+    and in total, and with a GPU its roofline time (a decode step's time per token with ``--seq 1``)."""
+
+    value: int
+    context: int
+    """S after the step: the tokens a full layer's cache holds."""
+    kv_cache_bytes: tuple[int, ...]
+    """Per group (theoretical, all layers of the group), in the report's group order."""
+    time_s: float | None = None
+    fits: bool | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.kv_cache_bytes)
+
+    def to_json(self, labels: list[str]) -> dict[str, Any]:
+        return {"value": self.value, "context": self.context, "kv_cache_bytes": self.total,
+                "by_group": dict(zip(labels, self.kv_cache_bytes, strict=True)), "time_s": self.time_s,
+                "fits": self.fits}
+
+
+def growth(report: ModelReport, setting: str, values: list[int]) -> tuple[GrowthPoint, ...]:
+    """The step at every value of ``setting`` (``cache`` or ``seq``): the KV bytes per group and in
+    total and, with a GPU, the roofline time and whether the cache fits beside the weights. Closed
+    forms: the same the traced step is checked against."""
+    from attncli.analyses.roofline import for_spec
+
+    room = None
+    if report.gpu is not None and report.weights_bytes is not None:
+        room = report.gpu.memory_bytes - report.weights_bytes // report.tp
+    points = []
+    for v in values:
+        per_group, device_bytes, time_s = [], 0, 0.0
+        for g in report.groups:
+            step = g.spec.with_(**{setting: v})
+            per_group.append(g.n * kv_bytes(step, report.kv_dtype, report.block_size)[1])
+            device_bytes += g.n * kv_bytes(device_spec(step, report.tp), report.kv_dtype, report.block_size)[1]
+            if report.gpu is not None:
+                time_s += g.n * for_spec(step, report.gpu, report.dtype).fused.time_s
+        context = report.spec.with_(**{setting: v}).s
+        points.append(GrowthPoint(v, context, tuple(per_group), time_s if report.gpu is not None else None,
+                                  None if room is None else device_bytes <= room))
+    return tuple(points)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -36,10 +37,16 @@ def model(
         "--config", metavar="CONFIG.JSON", help="The model's Hugging Face config.json, or its folder.")] = None,
     preset: Annotated[str | None, typer.Option(
         "--preset", metavar="NAME", help="A packaged model (its published config.json): attncli presets.")] = None,
-    seq: Annotated[int, typer.Option("--seq", min=1, help="New tokens L of the step: a prefill of L tokens.")] = 4096,
+    seq: Annotated[str, typer.Option(
+        "--seq", metavar="L", help="New tokens L of the step: a prefill of L tokens (default 4096). A range "
+                                   "(1k:1M:x2, k = 1024) adds the cache at every context.")] = "4096",
     batch: Annotated[int, typer.Option("--batch", min=1, help="Sequences B.")] = 1,
-    cache: Annotated[int, typer.Option(
-        "--cache", min=0, help="N tokens already cached: --seq 1 --cache N is one decode step at context N + 1.")] = 0,
+    cache: Annotated[str, typer.Option(
+        "--cache", metavar="N", help="N tokens already cached: --seq 1 --cache N is one decode step at context "
+                                     "N + 1 (default 0). A range (1k:1M:x2) adds the cache at every context.")] = "0",
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", dir_okay=False, help="With a range: draw KV bytes and decode time against the context to this "
+                                       "PNG (needs attncli[plot]).")] = None,
     dtype: DtypeArg = None,
     kv_dtype: KvDtypeArg = None,
     mla_form: FormArg = AUTO,
@@ -70,16 +77,33 @@ def model(
     allocates. Example: attncli model --preset gpt-oss-20b --seq 131072.
     """
     try:
-        _run(config, preset, seq, batch, cache, None if dtype is None else dtype.value,
+        seqs, caches = _values(seq, "--seq", 1), _values(cache, "--cache", 0)
+        if len(seqs) > 1 and len(caches) > 1:
+            raise SpecError("--cache", "give a range to --seq or to --cache, not both")
+        swept = ("seq", seqs) if len(seqs) > 1 else ("cache", caches) if len(caches) > 1 else None
+        if plot is not None and swept is None:
+            raise SpecError("--plot", "draws the cache against the context: give --seq or --cache a range")
+        _run(config, preset, seqs[0], batch, caches[0], None if dtype is None else dtype.value,
              None if kv_dtype is None else kv_dtype.value, mla_form.value, tp, block_size, gpu, weights_memory,
-             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output)
+             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot)
     except SpecError as exc:
         fail(str(exc), getattr(exc, "exit_code", 2))
 
 
+def _values(text: str, flag: str, minimum: int) -> list[int]:
+    """A value or a range, as ``attncli sweep`` takes them, with k = 1024 and M = 1024**2 (1k:1M:x2)."""
+    from attncli.analyses.sweep import parse_values
+
+    def expand(m: re.Match[str]) -> str:
+        return str(int(m.group(1)) * {"k": 1024, "K": 1024, "m": 1024**2, "M": 1024**2}[m.group(2)])
+
+    return parse_values(re.sub(r"(\d+)([kKmM])\b", expand, text), flag, minimum=minimum)
+
+
 def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,
          kv_dtype: str | None, mla_form: str, tp: int, block_size: int, gpu: str | None, weights_memory: str | None,
-         budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str, output: Path | None) -> None:
+         budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str, output: Path | None,
+         swept: tuple[str, list[int]] | None, plot: Path | None) -> None:
     from attncli.analyses.checks import budget, parse_count
     from attncli.cli.layerflags import spec_keywords
     from attncli.models.modelconfig import load_model_preset, read_model
@@ -114,12 +138,20 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
 
     with deferred_interrupts():
         importlib.import_module("torch")
+    if plot is not None:
+        from attncli.cli.sweep import check_plot
+
+        check_plot(plot)
     with counting(), status(f"attncli model: counting {m.name}", fmt):
-        from attncli.analyses.model import count_model
+        from dataclasses import replace
+
+        from attncli.analyses.model import count_model, growth
 
         report = count_model(m.name, m.source, base, m.schedule, dtype=chosen_dtype, dtype_source=dtype_source,
                              kv_dtype=kv_dtype, block_size=block_size, tp=tp, gpu=gpu, weights_bytes=weights_bytes,
                              weights_source=weights_source, notes=tuple(notes))
+        if swept is not None:
+            report = replace(report, growth=growth(report, *swept), growth_setting=swept[0])
     totals = report.totals()
     checks = []
     for flag, limit in limits:
@@ -128,6 +160,10 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
                      "--max-kv-bytes": ("kv_cache_bytes", "KV cache after the step, as transformers keeps it")}[flag]
         checks.append(budget(flag[2:], int(totals[key]), limit, what))
     doc = {**report.to_json(), "checks": [c.to_json() for c in checks]}
+    if plot is not None:
+        from attncli.cli.sweep import write_plot
+
+        write_plot(lambda: view.plot(report, plot), plot)
     emit(fmt, doc, lambda: view.table(report, verbose), lambda: view.markdown(report, verbose), output)
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -44,15 +45,7 @@ def sweep(
         fail("give one of --seq, --heads, --dim, --batch, --kv-heads, --head-dim, --window, --cache a range, "
              "e.g. --seq 128:8192:x2")
     if plot is not None:
-        try:
-            import matplotlib.figure
-        except ImportError:
-            fail("--plot needs matplotlib: pip install 'attncli[plot]' (with pipx: pipx inject attncli matplotlib)")
-        kinds = matplotlib.figure.Figure().canvas.get_supported_filetypes()
-        if plot.suffix.lstrip(".").lower() not in kinds:
-            fail(f"--plot: {plot.name!r} needs one of the suffixes {', '.join('.' + k for k in sorted(kinds))}")
-        if not plot.parent.is_dir():
-            fail(f"--plot: the folder {str(plot.parent)!r} does not exist")
+        check_plot(plot)
 
     from attncli.analyses.sweep import run_sweep
     from attncli.render import emit
@@ -62,13 +55,31 @@ def sweep(
     with progress(f"counting {len(values)} values of {SETTING_FLAGS[setting]}", len(values)) as advance:
         report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
     if plot is not None:  # NOTE: before the report: a --plot failure exits 2 with stdout empty
-        try:
-            view.plot(report, plot)
-        except OSError as exc:
-            fail(f"--plot: cannot write {str(plot)!r}: {exc.strerror or exc}")
-        print(f"attncli: wrote the plot to {str(plot)!r}", file=sys.stderr)
+        write_plot(lambda: view.plot(report, plot), plot)
     emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     if check and not report.agree:
         raise typer.Exit(1)
+
+
+def check_plot(plot: Path) -> None:
+    """Refuse a --plot matplotlib is missing for, or cannot write, before any counting (exit 2)."""
+    try:
+        import matplotlib.figure
+    except ImportError:
+        fail("--plot needs matplotlib: pip install 'attncli[plot]' (with pipx: pipx inject attncli matplotlib)")
+    kinds = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    if plot.suffix.lstrip(".").lower() not in kinds:
+        fail(f"--plot: {plot.name!r} needs one of the suffixes {', '.join('.' + k for k in sorted(kinds))}")
+    if not plot.parent.is_dir():
+        fail(f"--plot: the folder {str(plot.parent)!r} does not exist")
+
+
+def write_plot(draw: Callable[[], None], plot: Path) -> None:
+    """Draw the plot (before the report, so a failure leaves stdout empty) and say where it went."""
+    try:
+        draw()
+    except OSError as exc:
+        fail(f"--plot: cannot write {str(plot)!r}: {exc.strerror or exc}")
+    print(f"attncli: wrote the plot to {str(plot)!r}", file=sys.stderr)

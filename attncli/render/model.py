@@ -8,6 +8,8 @@ in the JSON (:meth:`attncli.analyses.model.ModelReport.to_json`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Group as RichGroup
 from rich.console import RenderableType
 from rich.table import Table
@@ -123,6 +125,64 @@ def _stages_table(g: Group) -> Table:
     return t
 
 
+def _growth_table(r: ModelReport) -> Table:
+    gpu = r.gpu is not None
+    fits = any(p.fits is not None for p in r.growth)
+    t = plain_table(f"the step at each --{r.growth_setting}: KV cache after it ({r.kv_dtype}, as transformers "
+                    "keeps it)")
+    t.add_column(f"--{r.growth_setting}", justify="right", no_wrap=True)
+    for g in r.groups:
+        t.add_column(g.key.label(), justify="right", no_wrap=True)
+    t.add_column("total", justify="right", no_wrap=True)
+    if gpu:
+        t.add_column("time/step", justify="right", no_wrap=True)
+    if fits:
+        t.add_column("fits", no_wrap=True)
+    for p in r.growth:
+        t.add_row(commas(p.value), *(human_bytes(b) for b in p.kv_cache_bytes), human_bytes(p.total),
+                  *((seconds(p.time_s or 0.0),) if gpu else ()),
+                  *(("yes" if p.fits else "no",) if fits else ()))
+    return t
+
+
+def plot(r: ModelReport, path: Path) -> None:
+    """KV bytes (per group and total) and decode time per token against the context, log-log, to
+    ``path`` (matplotlib), with the GPU memory left beside the weights as a line when known."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [p.value for p in r.growth]
+    panels = 2 if r.gpu is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), dpi=110, squeeze=False)
+    ax = axes[0][0]
+    for i, g in enumerate(r.groups):
+        ax.plot(xs, [p.kv_cache_bytes[i] for p in r.growth], marker="o", label=f"{g.n} x {g.key.label()}")
+    ax.plot(xs, [p.total for p in r.growth], marker="s", color="black", linewidth=2, label="total")
+    if r.gpu is not None and r.weights_bytes is not None:
+        room = r.gpu.memory_bytes - r.weights_bytes // r.tp
+        ax.axhline(room, color="red", linestyle="--", label=f"{r.gpu.label}: memory left beside the weights")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel(f"--{r.growth_setting} (tokens)")
+    ax.set_ylabel(f"KV cache bytes ({r.kv_dtype}, B={r.spec.batch})")
+    ax.set_title(f"{r.name}: KV cache after a step")
+    ax.legend(fontsize=8)
+    if r.gpu is not None:
+        ax2 = axes[0][1]
+        ax2.plot(xs, [p.time_s or 0.0 for p in r.growth], marker="o", color="black")
+        ax2.set_xscale("log", base=2)
+        ax2.set_yscale("log")
+        ax2.set_xlabel(f"--{r.growth_setting} (tokens)")
+        ax2.set_ylabel("seconds per step (roofline: an upper bound on speed)")
+        step = "decode step" if r.spec.seq == 1 and r.growth_setting == "cache" else "step"
+        ax2.set_title(f"one {step} of every layer on {r.gpu.label}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _lines(r: ModelReport) -> list[str]:
     return [x for x in (_kv_line(r), _flops_line(r), _device_line(r), _time_line(r), _checks_line(r)) if x]
 
@@ -131,6 +191,8 @@ def table(r: ModelReport, verbose: bool = False) -> RenderableType:
     parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(_schedule_line(r)), Text(""),
                                    Fit(_groups_table(r, exact=True), _groups_table(r, exact=False))]
     parts += [Text(line) for line in _lines(r)]
+    if r.growth:
+        parts += [Text(""), _growth_table(r)]
     parts += [Text(f"DISAGREE: {p}", style="bold red") for p in r.problems]
     if verbose:
         parts.append(Text(f"schedule: {r.schedule.source}"))
@@ -155,6 +217,13 @@ def markdown(r: ModelReport, verbose: bool = False) -> str:
                      "KV bytes / layer", "paged KV bytes / layer"], rows, "lrrrrrr"), ""]
     out += [f"- {line}" for line in _lines(r)]
     out += [f"- **DISAGREE**: {p}" for p in r.problems]
+    if r.growth:
+        head = [f"--{r.growth_setting}", *(g.key.label() for g in r.groups), "total",
+                *(["time/step"] if r.gpu is not None else [])]
+        grown = [[commas(p.value), *(commas(b) for b in p.kv_cache_bytes), commas(p.total),
+                  *([seconds(p.time_s or 0.0)] if r.gpu is not None else [])] for p in r.growth]
+        out += ["", f"#### KV cache bytes after the step at each --{r.growth_setting} ({r.kv_dtype})", "",
+                md_table(head, grown, "r" * len(head))]
     if verbose:
         for g in r.groups:
             kind = kind_of(g.spec)

@@ -73,3 +73,27 @@ def test_bad_input_exits_2_naming_the_flag(cli: Any, args: tuple[str, ...], flag
     r = cli("model", *args)
     assert r.code == 2 and r.out == "" and r.err.count("\n") == 1
     assert r.err.startswith(f"attncli: error: {flag}")
+
+
+def test_a_cache_range_gives_the_cache_at_every_context(cli: Any, tmp_path: Any) -> None:
+    png = tmp_path / "kv.png"
+    r = cli("model", "--preset", "gpt-oss-20b", "--seq", "1", "--cache", "1023,131071", "--gpu", "h100-sxm",
+            "--weights-memory", "13e9", "--plot", str(png), "--format", "json")
+    assert r.code == 0, r.err
+    g = r.json()["growth"]
+    assert g["setting"] == "cache" and [p["value"] for p in g["points"]] == [1023, 131071]
+    per_token = 2 * 8 * 64 * 2  # K and V, 8 K/V heads of 64, bfloat16 (openai/gpt-oss-20b config.json)
+    assert g["points"][0]["kv_cache_bytes"] == 12 * 1024 * per_token + 12 * 127 * per_token
+    assert g["points"][1]["kv_cache_bytes"] == 3_224_346_624
+    assert all(p["time_s"] > 0 and p["fits"] is True for p in g["points"])
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_k_and_m_ranges_and_the_plot_needs_a_range(cli: Any, tmp_path: Any) -> None:
+    r = cli("model", "--preset", "llama-3.1-8b", "--seq", "1", "--cache", "1k:4k:x2", "--format", "json")
+    assert r.code == 0, r.err
+    assert [p["value"] for p in r.json()["growth"]["points"]] == [1024, 2048, 4096]
+    r = cli("model", "--preset", "llama-3.1-8b", "--plot", str(tmp_path / "x.png"))
+    assert r.code == 2 and r.err.startswith("attncli: error: --plot")
+    r = cli("model", "--preset", "llama-3.1-8b", "--seq", "1,2", "--cache", "3,4")
+    assert r.code == 2 and r.err.startswith("attncli: error: --cache")
