@@ -17,6 +17,9 @@ Targets of multi-head latent attention (issue 17), in the same run: DeepSeek-V3'
 (``--preset deepseek-v3``, two forms traced and cross-checked each), naive prefill of 4096
 tokens and an absorbed decode step against a 4095-token cache: each at most 1.5x.
 
+Targets of whole models (issue 18), in the same run: ``attncli model`` on DeepSeek-V3 and on
+Gemma-3-27B (two groups of layers, each traced and cross-checked) at 32k: each at most 1.5x.
+
 Also measured, to show where the time goes: the same seed run with the torch._dynamo
 shortcut turned off (``ATTNCLI_NO_IMPORT_SHORTCUT=1``), and the floor every meta-device
 count pays, ``import torch, fvcore.nn, sympy, torch.fx.experimental.symbolic_shapes``
@@ -49,6 +52,8 @@ DECODE = [*LLAMA, "--seq", "1", "--cache", "131072"]
 MLA = ["flops", "--preset", "deepseek-v3", "--batch", "1", "--dtype", "bfloat16", "--format", "json"]
 MLA_PREFILL = [*MLA, "--seq", "4096"]
 MLA_DECODE = [*MLA, "--seq", "1", "--cache", "4095"]
+MODEL_DSV3 = ["model", "--preset", "deepseek-v3", "--seq", "32768", "--format", "json"]
+MODEL_GEMMA3 = ["model", "--preset", "gemma-3-27b", "--seq", "32768", "--format", "json"]
 
 
 @dataclass
@@ -105,7 +110,10 @@ def main() -> int:
     decode = Case("Llama-3-8B layer, decode at cache 131072", [PY, "-m", "attncli", *DECODE])
     mla_prefill = Case("DeepSeek-V3 MLA, naive prefill 4096", [PY, "-m", "attncli", *MLA_PREFILL])
     mla_decode = Case("DeepSeek-V3 MLA, absorbed decode at 4095", [PY, "-m", "attncli", *MLA_DECODE])
-    cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode, mla_prefill, mla_decode]
+    model_dsv3 = Case("attncli model deepseek-v3 at 32k", [PY, "-m", "attncli", *MODEL_DSV3])
+    model_gemma3 = Case("attncli model gemma-3-27b at 32k", [PY, "-m", "attncli", *MODEL_GEMMA3])
+    cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode, mla_prefill, mla_decode, model_dsv3,
+             model_gemma3]
 
     for case in cases:  # warm the file cache; not measured
         case.run()
@@ -130,6 +138,8 @@ def main() -> int:
         ("modern runs peak RSS <= 800 MB", max(prefill.peak_mb, decode.peak_mb) <= 800),
         ("DeepSeek-V3 MLA prefill <= 1.5x bare import", mla_prefill.median / base <= 1.5),
         ("DeepSeek-V3 MLA decode step <= 1.5x bare import", mla_decode.median / base <= 1.5),
+        ("attncli model deepseek-v3 32k <= 1.5x bare import", model_dsv3.median / base <= 1.5),
+        ("attncli model gemma-3-27b 32k <= 1.5x bare import", model_gemma3.median / base <= 1.5),
     ]
     print()
     for what, ok in checks:
