@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -134,13 +135,70 @@ def gpu(name: str, flag: str = "--gpu") -> Gpu:
     raise SpecError(flag, f"unknown GPU {name!r}; choose from {', '.join(g.name for g in gpus())}")
 
 
-def match_device(device_name: str) -> Gpu | None:
-    """The table entry for a device name as CUDA reports it ("NVIDIA H100 80GB HBM3"), or None."""
-    text = device_name.lower()
+_VENDOR_WORDS = frozenset({"nvidia", "amd"})
+"""Words a device name may carry or not ("NVIDIA L4", "L4"): dropped before matching."""
+
+_VARIANT_WORD = re.compile(r"pcie|nvl\d*|sxm\d*|mig|laptop|mobile|\d+(?:\.\d+)?gb?")
+"""A word that names a board variant: form factor, MIG slice, mobile part, memory size. A device
+name with such a word that the matching pattern does not name is another board (an "H200 NVL" is
+not the H200 SXM, an "A100 80GB PCIe" not the SXM, a MIG slice not the whole GPU)."""
+
+
+def _words(name: str) -> tuple[str, ...]:
+    """A device name or pattern as lower-case words, split at spaces, hyphens, underscores and
+    slashes, vendor words dropped: "NVIDIA A100-SXM4-80GB" -> ("a100", "sxm4", "80gb")."""
+    return tuple(w for w in re.split(r"[\s\-_/]+", name.lower()) if w and w not in _VENDOR_WORDS)
+
+
+@functools.cache
+def _match_patterns() -> tuple[tuple[tuple[str, ...], Gpu], ...]:
+    """Every entry's ``match`` patterns as words, checked once: no pattern is empty and none
+    belongs to two entries (the same words cannot mean two boards)."""
+    owner: dict[tuple[str, ...], Gpu] = {}
     for g in gpus():
-        if any(m.lower() in text for m in g.match):
-            return g
-    return None
+        for pattern in g.match:
+            words = _words(pattern)
+            if not words:
+                raise ValueError(f"gpus.json: {g.name} has an empty match pattern {pattern!r}")
+            if owner.setdefault(words, g) is not g:
+                raise ValueError(f"gpus.json: match pattern {pattern!r} of {g.name} is also {owner[words].name}'s")
+    return tuple(owner.items())
+
+
+def _run_at(words: tuple[str, ...], pattern: tuple[str, ...]) -> int | None:
+    """Where ``pattern`` occurs in ``words`` as a run of whole words, or None."""
+    n = len(pattern)
+    return next((i for i in range(len(words) - n + 1) if words[i:i + n] == pattern), None)
+
+
+def match_device(device_name: str) -> Gpu | None:
+    """The table entry for a device name as CUDA reports it ("NVIDIA H100 80GB HBM3"), or None.
+
+    Names and patterns compare as whole words (vendor words dropped), never as substrings: "L4"
+    is not in "L40S", "H200" not in "GH200", "B200" not in "GB200". A pattern matches when its
+    words occur in the name in order and every other word of the name is no variant word
+    (:data:`_VARIANT_WORD`): "H200" does not match "H200 NVL". Of the patterns that match, the
+    longest (most words, then most letters) wins, so a name equal to a pattern always gets that
+    entry; two entries tied for the longest, or none matching, give None: a device the table does
+    not have is costed as nothing rather than as a neighbour.
+    """
+    words = _words(device_name)
+    best: tuple[int, int] = (0, 0)
+    found: set[str] = set()
+    hit: Gpu | None = None
+    for pattern, g in _match_patterns():
+        at = _run_at(words, pattern)
+        if at is None:
+            continue
+        rest = words[:at] + words[at + len(pattern):]
+        if any(_VARIANT_WORD.fullmatch(w) for w in rest):
+            continue
+        size = (len(pattern), sum(map(len, pattern)))
+        if size > best:
+            best, found, hit = size, {g.name}, g
+        elif size == best:
+            found.add(g.name)
+    return hit if len(found) == 1 else None
 
 
 # ---------------------------------------------------------------------------- the layer
