@@ -34,7 +34,7 @@ def run(*args: str) -> tuple[dict[str, Any], dict[str, str]]:
 def test_preset_fills_what_was_not_typed() -> None:
     # llama-3-8b (https://huggingface.co/meta-llama/Meta-Llama-3-8B/blob/main/config.json): 4096, 32 heads, 8 KV
     values, sources = run("--preset", "llama-3-8b")
-    assert values == {"dim": 4096, "heads": 32, "kv_heads": 8, "d_head": 128, "window": None,
+    assert values == {"dim": 4096, "heads": 32, "kv_heads": 8, "d_head": 128, "window": None, "chunk": None,
                       "bias": False, "mask": "causal"}
     assert sources["dim"] == "preset llama-3-8b"
 
