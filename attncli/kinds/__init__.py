@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from attncli.kinds import mla, standard
+from attncli.kinds import mla, sparse_mla, standard
 
 if TYPE_CHECKING:
     from attncli.kinds.base import Kind
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 KINDS: dict[str, Kind] = {standard.NAME: cast("Kind", standard), mla.NAME: cast("Kind", mla)}
 """Every kind by name (``AttnSpec.kind``)."""
+KINDS[sparse_mla.NAME] = cast("Kind", sparse_mla)
 
 
 def kind_of(spec: AttnSpec) -> Kind:
