@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from attncli.kinds import mla, sparse_mla, standard
+from attncli.kinds import gdn, mla, sparse_mla, standard
 
 if TYPE_CHECKING:
     from attncli.kinds.base import Kind
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 KINDS: dict[str, Kind] = {standard.NAME: cast("Kind", standard), mla.NAME: cast("Kind", mla)}
 """Every kind by name (``AttnSpec.kind``)."""
 KINDS[sparse_mla.NAME] = cast("Kind", sparse_mla)
+KINDS[gdn.NAME] = cast("Kind", gdn)
 
 
 def kind_of(spec: AttnSpec) -> Kind:

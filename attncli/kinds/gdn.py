@@ -1,0 +1,478 @@
+"""Gated DeltaNet (Qwen3-Next's ``linear_attention`` layers): closed forms, params, the constant state.
+
+A Gated DeltaNet layer keeps no KV cache: it folds every token into a recurrent state of
+DK x DV per value head, decayed by a gate and corrected by the delta rule, and reads it with
+the query. HK query/key heads of DK features serve HV value heads of DV (HV / HK each). Per
+token (transformers 5.24's ``Qwen3NextGatedDeltaNet``, its torch path):
+
+- ``in_proj_qkvz`` E x (2*HK*DK + 2*HV*DV): q, k, v and the output gate z;
+- ``in_proj_ba`` E x 2*HV: beta (the delta rule's step) and a (the decay's input);
+- ``conv1d``: a depthwise causal convolution of kernel K over the 2*HK*DK + HV*DV q, k, v
+  channels, K multiply-adds per output; transformers' torch ``causal_conv1d_fn`` pads K - 1 on
+  both sides and keeps the first L of its L + K - 1 outputs; after a state it convolves the K
+  cached inputs too (L + 2K - 1 outputs), and a decode step's ``causal_conv1d_update`` 2;
+- the delta rule, per value head, in one of two forms:
+
+  - **recurrent** (``torch_recurrent_gated_delta_rule``, a decode step): per token,
+    ``delta_read`` k^T S (DK x DV MACs), ``delta_write`` the rank-1 update k delta^T (DK x DV),
+    ``delta_out`` q^T S (DK x DV): 3 DK DV MACs per token and value head;
+  - **chunked** (``torch_chunk_gated_delta_rule``, prefill), L padded to LP, a multiple of C:
+    within each chunk ``delta_kk`` (K_beta K^T, C x C over DK) and ``delta_qk`` (Q K^T, C x C
+    over DK); then per chunk ``delta_read`` (K_cumdecay S), ``delta_out`` (Q S), ``delta_av``
+    (the C x C intra-chunk attention times the new values, over DV) and ``delta_write`` (K^T V_new).
+
+- ``norm`` (``Qwen3NextRMSNormGated``): rmsnorm(out) * weight * silu(z), elementwise: no
+  multiply-adds of a matmul, not a stage;
+- ``out_proj`` HV*DV x E.
+
+Also uncounted, as fvcore and FlopCounterMode leave them: the l2norm of q and k, the decays and
+gates, and the chunked form's two unit-triangular solves (C(C-1)/2 multiply-adds per column,
+DK + DV columns per chunk and value head: :func:`triangular_solve_macs`).
+
+The state, in place of a KV cache (transformers' ``LinearAttentionLayer``): the recurrent state
+(B, HV, DK, DV) in float32 (the torch rules compute in float32 and the cache copies it) and the
+conv state, the last K conv inputs (B, 2*HK*DK + HV*DV, K) at the layer's dtype; constant in the
+context length, so :func:`kv_bytes_per_token` is 0. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from attncli.numbers import human, human_bytes
+from attncli.spec import SpecError
+
+if TYPE_CHECKING:
+    from attncli.analyses.flops import FlopsReport
+    from attncli.analyses.shapes import ShapesReport
+    from attncli.layer.formulas import Memory
+    from attncli.spec import AttnSpec
+
+NAME = "gdn"
+FORMS: tuple[str, ...] = ("auto", "recurrent", "chunked")
+
+DEFAULTS: dict[str, int] = {"linear_num_key_heads": 16, "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+                            "linear_conv_kernel_dim": 4}
+"""transformers' ``Qwen3NextConfig`` defaults (Qwen3-Next-80B's sizes), used when a size is not given."""
+
+STATE_BYTES = 4
+"""The recurrent state's bytes per element: transformers' torch rule (and fla's kernels) keep it in float32."""
+
+STAGE_LABELS: dict[str, str] = {
+    "in_proj_qkvz": "q,k,v,z proj", "in_proj_ba": "beta,a proj", "conv": "short conv",
+    "delta_kk": "chunk K_beta K^T", "delta_qk": "chunk Q K^T", "delta_read": "state read (K S)",
+    "delta_out": "state out (Q S)", "delta_av": "chunk attn x V_new", "delta_write": "state write (K^T V)",
+    "out_proj": "W_O", "other": "other",
+}
+"""How the tables name each Gated DeltaNet stage."""
+
+SHORT_LABELS: dict[str, str] = {
+    "in_proj_qkvz": "qkvz", "in_proj_ba": "ba", "conv": "conv", "delta_kk": "KKc", "delta_qk": "QKc",
+    "delta_read": "KS", "delta_out": "QS", "delta_av": "AVc", "delta_write": "KtV", "out_proj": "W_O",
+    "other": "other",
+}
+
+ABBREVIATIONS: dict[str, str] = SHORT_LABELS
+"""The narrowest column heads (the sweep's main table)."""
+
+CONV_CHANNELS = "(2*HK*DK+HV*DV)"
+
+CLOSED_FORMS: dict[str, str] = {
+    "in_proj_qkvz": "B*L*E*(2*HK*DK+2*HV*DV)", "in_proj_ba": "B*L*E*2*HV", "out_proj": "B*L*HV*DV*E",
+}
+"""Dense MACs of the projections; the conv and the delta rule depend on the step (:func:`closed_form_texts`)."""
+
+RECURRENCE_FORMS: dict[str, dict[str, str]] = {
+    "recurrent": {"delta_read": "B*HV*L*DK*DV", "delta_write": "B*HV*L*DK*DV", "delta_out": "B*HV*L*DK*DV"},
+    "chunked": {"delta_kk": "B*HV*LP*C*DK", "delta_qk": "B*HV*LP*C*DK", "delta_read": "B*HV*LP*DK*DV",
+                "delta_out": "B*HV*LP*DK*DV", "delta_av": "B*HV*LP*C*DV", "delta_write": "B*HV*LP*DK*DV"},
+}
+"""The delta rule's stages in each form, in the order they run, and their dense MACs."""
+
+TERMS = ("HK, HV = linear key and value heads, DK, DV = their head sizes, K = conv kernel, C = chunk (gdn_chunk), "
+         "LP = L rounded up to a multiple of C (transformers pads); the conv computes L+K-1 outputs per channel "
+         "(L+2K-1 after a state, 2 for a decode step) as transformers' torch path does; no KV cache: a constant state")
+"""What the letters of the Gated DeltaNet closed forms stand for."""
+
+KV_FORM = "state: B*HV*DK*DV*4 (float32) + B*(2*HK*DK+HV*DV)*K*bytes"
+
+PERMUTE_SKIPPED: str | None = ("not run: a Gated DeltaNet layer is a causal recurrence (each token reads a state "
+                               "written by the tokens before it, after a causal convolution), so permuting its "
+                               "tokens changes every output by construction")
+"""Why ``attncli report`` runs no permutation test on this kind."""
+
+SWEEP_EXPECTED: dict[str, str] = {
+    "seq": "every stage grows as L (exponent 1): no stage is quadratic; the chunked form's intra-chunk stages grow "
+           "as L x C, the conv as L + K - 1",
+    "batch": "every stage grows as B (1), and so does the state",
+    "dim": "in_proj_qkvz, in_proj_ba and W_O grow as E (1); the conv and the delta rule stay (0)",
+    "cache": "nothing grows with N (0): the state is constant in the context length; a cache only adds the K "
+             "cached conv inputs to the conv and the state's read",
+    "heads": "no stage changes (0): --heads sets the full-attention layers, a Gated DeltaNet layer's heads are "
+             "linear_num_key_heads and linear_num_value_heads",
+}
+"""What the closed forms predict when ``attncli sweep`` sweeps each setting."""
+
+
+@dataclass(frozen=True)
+class GdnSizes:
+    """The resolved sizes of one Gated DeltaNet layer."""
+
+    dim: int
+    hk: int
+    hv: int
+    dk: int
+    dv: int
+    kernel: int
+    chunk: int
+
+    @property
+    def key_dim(self) -> int:
+        return self.hk * self.dk
+
+    @property
+    def value_dim(self) -> int:
+        return self.hv * self.dv
+
+    @property
+    def conv_dim(self) -> int:
+        """The conv's channels: q, k and v (2*HK*DK + HV*DV)."""
+        return 2 * self.key_dim + self.value_dim
+
+    @property
+    def qkvz(self) -> int:
+        """``in_proj_qkvz``'s output width: 2*HK*DK + 2*HV*DV."""
+        return 2 * self.key_dim + 2 * self.value_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"linear_num_key_heads": self.hk, "linear_num_value_heads": self.hv, "linear_key_head_dim": self.dk,
+                "linear_value_head_dim": self.dv, "linear_conv_kernel_dim": self.kernel}
+
+
+def gdn_sizes(spec: AttnSpec) -> GdnSizes:
+    """The Gated DeltaNet sizes of ``spec``, with transformers' defaults filled in."""
+    assert spec.linear_num_value_heads is not None
+
+    def size(name: str) -> int:
+        value = getattr(spec, name)
+        return DEFAULTS[name] if value is None else int(value)
+
+    return GdnSizes(dim=spec.dim, hk=size("linear_num_key_heads"), hv=spec.linear_num_value_heads,
+                    dk=size("linear_key_head_dim"), dv=size("linear_value_head_dim"),
+                    kernel=size("linear_conv_kernel_dim"), chunk=spec.gdn_chunk)
+
+
+REFUSED: tuple[tuple[str, str, str], ...] = (
+    ("window", "--window", "a linear-attention layer has no window: its state holds every past token"),
+    ("chunk", "--chunk", "chunked attention does not apply (the delta rule's chunk is --gdn-chunk)"),
+    ("kv_seq", "--kv-seq", "Gated DeltaNet here is self-attention (use --cache for past tokens)"),
+    ("kdim", "--kdim", "Gated DeltaNet here is self-attention"),
+    ("vdim", "--vdim", "Gated DeltaNet here is self-attention"),
+)
+"""Spec settings Gated DeltaNet does not take, with the flag and why (each exits 2 when set)."""
+
+WHY = "does not apply to Gated DeltaNet linear attention (linear_num_value_heads)"
+
+
+def validate(spec: AttnSpec) -> None:
+    """The Gated DeltaNet settings' checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag.
+
+    ``--kv-heads`` and ``--head-dim`` are accepted and unused: a model's config gives them for
+    its full-attention layers. Qwen3-Next's linear layers have no biases, so ``--bias`` is unused.
+    """
+    for name in ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+                 "linear_conv_kernel_dim", "gdn_chunk"):
+        value = getattr(spec, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SpecError("--" + name.replace("_", "-"), f"must be an integer of at least 1, got {value!r}")
+    m = gdn_sizes(spec)
+    if m.hv % m.hk:
+        raise SpecError("--linear-num-value-heads", f"{m.hv} value heads must be a multiple of the {m.hk} key "
+                                                    "heads (each key head serves HV / HK value heads)")
+    if spec.gdn_form not in FORMS:
+        raise SpecError("--gdn-form", f"unknown form {spec.gdn_form!r}; choose from {', '.join(FORMS)}")
+    for name, flag, why in REFUSED:
+        if getattr(spec, name) is not None:
+            raise SpecError(flag, f"{WHY}: {why}")
+    for flag, on, why in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
+                          ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
+                          ("--unbatched", spec.unbatched, "the layer is run batched"),
+                          ("--no-batch-first", not spec.batch_first, "the layer is run batch-first"),
+                          ("--dropout", spec.dropout > 0, "the layer has no dropout"),
+                          ("--mask", spec.mask == "padding", "padding is not modelled (the layer is causal by "
+                                                             "itself: --mask none or causal)"),
+                          ("--impl", spec.impl != NAME, "it runs attncli's own Gated DeltaNet layer (--impl gdn); "
+                                                        "choose its form with --gdn-form")):
+        if on:
+            raise SpecError(flag, f"{WHY}: {why}")
+
+
+# ---------------------------------------------------------------------------- closed forms
+def stages(spec: AttnSpec) -> tuple[str, ...]:
+    """The stages of ``spec``'s form, in the order they run."""
+    return ("in_proj_qkvz", "in_proj_ba", "conv", *RECURRENCE_FORMS[spec.form or "chunked"], "out_proj")
+
+
+def visible_pairs(spec: AttnSpec) -> int:
+    """Every (query, key) pair: a linear layer attends over no pairs a mask could hide, so its
+    effective count is its dense count (:func:`effective`)."""
+    from attncli.layer.visibility import dense_pairs
+
+    return dense_pairs(spec)
+
+
+def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Dense: a linear layer has no (query, key) pairs a mask could hide (it is causal by construction)."""
+    return dict(by_stage), ()
+
+
+def padded_length(spec: AttnSpec) -> int:
+    """LP: L rounded up to a multiple of the chunk C, as ``torch_chunk_gated_delta_rule`` pads it."""
+    c = spec.gdn_chunk
+    return -(-spec.seq // c) * c
+
+
+def conv_outputs(spec: AttnSpec) -> tuple[int, str]:
+    """The outputs per channel transformers' torch conv computes (and the expression): L + K - 1
+    without a state (``causal_conv1d_fn`` pads K - 1 on both sides); with a state, 2 for one token
+    (``causal_conv1d_update`` on the K cached inputs + 1) and L + 2K - 1 for more (the K cached
+    inputs prepended, then ``causal_conv1d_fn``)."""
+    k, q_len = gdn_sizes(spec).kernel, spec.seq
+    if not spec.cache:
+        return q_len + k - 1, "(L+K-1)"
+    if q_len == 1:
+        return 2, "2"
+    return q_len + 2 * k - 1, "(L+2K-1)"
+
+
+def closed_form_texts(spec: AttnSpec) -> dict[str, str]:
+    """The dense closed form of every stage of ``spec``'s form, as text."""
+    texts = {**CLOSED_FORMS, "conv": f"B*{CONV_CHANNELS}*K*{conv_outputs(spec)[1]}",
+             **RECURRENCE_FORMS[spec.form or "chunked"]}
+    return {st: texts[st] for st in stages(spec)}
+
+
+def closed_form(spec: AttnSpec) -> dict[str, int]:
+    """Dense MACs per stage of ``spec``'s form (see the module docstring)."""
+    m = gdn_sizes(spec)
+    b, q_len, e, hv, dk, dv = spec.batch, spec.seq, spec.dim, m.hv, m.dk, m.dv
+    out = {"in_proj_qkvz": b * q_len * e * m.qkvz,                  # (B*L, E) @ (E, 2HK*DK + 2HV*DV)
+           "in_proj_ba": b * q_len * e * 2 * hv,                    # (B*L, E) @ (E, 2HV)
+           "conv": b * m.conv_dim * m.kernel * conv_outputs(spec)[0]}  # (B, C, P, K) @ (C, K, 1)
+    if spec.form == "recurrent":
+        per_token = b * hv * q_len * dk * dv
+        out["delta_read"] = per_token                               # L x (B, HV, 1, DK) @ (B, HV, DK, DV)
+        out["delta_write"] = per_token                              # L x (B, HV, DK, 1) @ (B, HV, 1, DV)
+        out["delta_out"] = per_token                                # L x (B, HV, 1, DK) @ (B, HV, DK, DV)
+    else:
+        lp, c = padded_length(spec), spec.gdn_chunk
+        out["delta_kk"] = b * hv * lp * c * dk                      # (B, HV, n, C, DK) @ (B, HV, n, DK, C)
+        out["delta_qk"] = b * hv * lp * c * dk                      # (B, HV, n, C, DK) @ (B, HV, n, DK, C)
+        out["delta_read"] = b * hv * lp * dk * dv                   # n x (B, HV, C, DK) @ (B, HV, DK, DV)
+        out["delta_out"] = b * hv * lp * dk * dv                    # n x (B, HV, C, DK) @ (B, HV, DK, DV)
+        out["delta_av"] = b * hv * lp * c * dv                      # n x (B, HV, C, C) @ (B, HV, C, DV)
+        out["delta_write"] = b * hv * lp * dk * dv                  # n x (B, HV, DK, C) @ (B, HV, C, DV)
+    out["out_proj"] = b * q_len * m.value_dim * e if spec.out_proj else 0  # (B*L, HV*DV) @ (HV*DV, E)
+    return out
+
+
+def triangular_solve_macs(spec: AttnSpec) -> int:
+    """The chunked form's two unit-lower-triangular solves (``torch.linalg.solve_triangular``),
+    uncounted by fvcore and FlopCounterMode: C(C-1)/2 multiply-adds per column, DV + DK columns,
+    per chunk and value head (0 in the recurrent form)."""
+    if spec.form != "chunked":
+        return 0
+    m, c = gdn_sizes(spec), spec.gdn_chunk
+    return spec.batch * m.hv * (padded_length(spec) // c) * c * (c - 1) // 2 * (m.dk + m.dv)
+
+
+def params(spec: AttnSpec) -> dict[str, int]:
+    """Parameters by module as transformers' ``Qwen3NextGatedDeltaNet`` holds them, and ``total``
+    (no biases; ``conv1d`` is (2*HK*DK + HV*DV, 1, K); ``dt_bias`` and ``A_log`` HV each; the
+    gated norm's weight DV)."""
+    m = gdn_sizes(spec)
+    out = {"in_proj_qkvz": m.dim * m.qkvz, "in_proj_ba": m.dim * 2 * m.hv, "conv1d": m.conv_dim * m.kernel,
+           "dt_bias": m.hv, "A_log": m.hv, "norm": m.dv}
+    if spec.out_proj:
+        out["out_proj"] = m.value_dim * m.dim
+    out["total"] = sum(out.values())
+    return out
+
+
+def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
+    """0: the state does not grow with the context (a whole-model sizer adds nothing per token;
+    :func:`kv_cache_bytes` is the constant state)."""
+    return 0
+
+
+def state_bytes(spec: AttnSpec, bytes_per_element: int) -> dict[str, int]:
+    """The state transformers' cache (``LinearAttentionLayer``) keeps per layer after a step:
+    ``recurrent`` (B, HV, DK, DV) in float32 and ``conv`` (B, 2*HK*DK + HV*DV, K) at the layer's dtype."""
+    m = gdn_sizes(spec)
+    return {"recurrent": spec.batch * m.hv * m.dk * m.dv * STATE_BYTES,
+            "conv": spec.batch * m.conv_dim * m.kernel * bytes_per_element}
+
+
+def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The state after this step, the same at any context length (:func:`state_bytes`)."""
+    return sum(state_bytes(spec, bytes_per_element).values())
+
+
+def memory(spec: AttnSpec, dtype: str) -> Memory:
+    """No (L, S) attention matrix: the chunked form's (C, C) intra-chunk attention per chunk
+    (float32) stands in its column; the main activations; the state."""
+    from attncli.choices import DTYPE_BYTES
+    from attncli.layer.formulas import Memory
+
+    if dtype not in DTYPE_BYTES:
+        raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
+    n, f32 = DTYPE_BYTES[dtype], STATE_BYTES
+    m = gdn_sizes(spec)
+    b, q_len, hv = spec.batch, spec.seq, m.hv
+    acts = {"qkvz": b * q_len * m.qkvz * n, "ba": b * q_len * 2 * hv * n, "conv_out": b * q_len * m.conv_dim * n}
+    attn = 0
+    if spec.form == "chunked":
+        lp = padded_length(spec)
+        attn = b * hv * lp * spec.gdn_chunk * f32
+        acts.update(ut_system=attn, intra_chunk=attn, new_values=b * hv * lp * m.dv * f32,
+                    k_cumdecay=b * hv * lp * m.dk * f32)
+    acts.update(core=b * q_len * m.value_dim * n, gated=b * q_len * m.value_dim * n)
+    if spec.out_proj:
+        acts["output"] = b * q_len * spec.dim * n
+    return Memory(dtype, n, attn, acts, kv_cache_bytes(spec, n))
+
+
+def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
+    """The layer in the form it runs (``--gdn-form``, auto resolved), then in the other form."""
+    run = spec.with_(gdn_form=spec.form or "chunked")
+    return [run, run.with_(gdn_form="recurrent" if run.form == "chunked" else "chunked")]
+
+
+def variant_label(spec: AttnSpec) -> str:
+    return f"{gdn_sizes(spec).hv} value heads, {spec.form} form"
+
+
+def variants_note(spec: AttnSpec) -> str:
+    return ("below it the same layer in the other form (recurrent: one token at a time, 3 DK x DV products per "
+            "token and value head; chunked: chunks of C tokens, L padded to a multiple of C)")
+
+
+def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    from attncli.kinds import gdn_torch
+
+    module = gdn_torch.build(spec, device)
+    args, kwargs = gdn_torch.make_args(spec, device)
+    return module, args, kwargs
+
+
+SCOPE_STAGES: dict[str, str] = {
+    "in_proj_qkvz": "in_proj_qkvz", "in_proj_ba": "in_proj_ba", "conv1d": "conv", "out_proj": "out_proj",
+    **{st: st for st in RECURRENCE_FORMS["chunked"]},
+}
+"""Submodule of attncli's Gated DeltaNet layer (transformers' names) -> the stage its matmuls belong to."""
+
+
+def relabel(scope: str, stage: str) -> str:
+    """Every op is named by the submodule that ran it (:data:`SCOPE_STAGES`), else ``other``."""
+    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+
+
+def _linear(tokens: int, d_in: int, d_out: int) -> int:
+    """Elements a bias-free linear layer moves: reads (tokens, d_in) and W, writes (tokens, d_out)."""
+    return tokens * d_in + d_in * d_out + tokens * d_out
+
+
+def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
+                    effective: dict[str, int]) -> list[tuple[str, int, int]]:
+    """The roofline's kernels. Fused (``naive`` False, as fla's kernels): one delta-rule kernel
+    reads q, k (HK heads), v, g, beta and the state and writes the output and the state. Naive
+    (transformers' torch path): every matmul of the recurrence reads its operands and writes its
+    result, the state once per chunk (chunked) or per token (recurrent). Counts are elements;
+    the recurrent state is float32 in transformers, so at 16-bit dtypes its bytes are twice this."""
+    m = gdn_sizes(spec)
+    b, q_len, hv, dk, dv = spec.batch, spec.seq, m.hv, m.dk, m.dv
+    bl, state = b * q_len, b * hv * dk * dv
+    conv_io = b * m.conv_dim * m.kernel if spec.cache else 0
+    out = [("in_proj_qkvz", dense["in_proj_qkvz"], _linear(bl, m.dim, m.qkvz)),
+           ("in_proj_ba", dense["in_proj_ba"], _linear(bl, m.dim, 2 * hv)),
+           ("conv", dense["conv"], 2 * bl * m.conv_dim + m.conv_dim * m.kernel + 2 * conv_io)]
+    delta = list(RECURRENCE_FORMS[spec.form or "chunked"])
+    if not naive:
+        io = bl * (2 * m.key_dim + 2 * m.value_dim + 2 * hv) + (2 if spec.cache else 1) * state
+        out.append(("delta_rule", sum(dense[st] for st in delta), io))
+    elif spec.form == "recurrent":
+        rows = b * hv * q_len
+        out += [("delta_read", dense["delta_read"], rows * (dk + dv) + rows * dk * dv),
+                ("delta_write", dense["delta_write"], rows * (dk + dv) + 2 * rows * dk * dv),
+                ("delta_out", dense["delta_out"], rows * (dk + dv) + rows * dk * dv)]
+    else:
+        c, rows = spec.gdn_chunk, b * hv * padded_length(spec)
+        states = rows // c * dk * dv
+        out += [("delta_kk", dense["delta_kk"], 2 * rows * dk + rows * c),
+                ("delta_qk", dense["delta_qk"], 2 * rows * dk + rows * c),
+                ("delta_solve", 0, rows * c + 2 * rows * (dk + dv)),
+                ("delta_read", dense["delta_read"], rows * dk + states + 2 * rows * dv),
+                ("delta_out", dense["delta_out"], rows * dk + states + rows * dv),
+                ("delta_av", dense["delta_av"], rows * c + 2 * rows * dv + rows * dv),
+                ("delta_write", dense["delta_write"], rows * (dk + dv) + 2 * states)]
+    out.append(("norm_gate", 0, 3 * bl * m.value_dim))
+    if spec.out_proj:
+        out.append(("out_proj", dense["out_proj"], _linear(bl, m.value_dim, m.dim)))
+    return out
+
+
+def check_representable(spec: AttnSpec) -> None:
+    """Refuse tensors torch cannot describe (2**63 bytes at float32), even on the meta device."""
+    from attncli.layer.formulas import TORCH_MAX_BYTES
+
+    m = gdn_sizes(spec)
+    lp = padded_length(spec)
+    for what, elements, flag in (
+            ("the projected q, k, v, z (B, L, 2*HK*DK + 2*HV*DV)", spec.batch * spec.seq * m.qkvz, "--seq"),
+            ("the intra-chunk attention (B, HV, LP, C)", spec.batch * m.hv * lp * spec.gdn_chunk, "--gdn-chunk"),
+            ("the value heads (B, HV, LP, DV)", spec.batch * m.hv * lp * max(m.dk, m.dv), "--seq"),
+            ("the in_proj_qkvz weight", spec.dim * m.qkvz, "--dim")):
+        if elements * 4 > TORCH_MAX_BYTES:
+            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
+                                  "even on the meta device (2**63 bytes)")
+
+
+def title_parts(spec: AttnSpec) -> list[str]:
+    """``Gated DeltaNet HK=16 HV=32 DK=128 DV=128 K=4`` and the form, for titles."""
+    m = gdn_sizes(spec)
+    form = f"{spec.form} form" + (f" C={m.chunk}" if spec.form == "chunked" else "")
+    return [f"Gated DeltaNet HK={m.hk} HV={m.hv} DK={m.dk} DV={m.dv} K={m.kernel}",
+            form + (" (auto)" if spec.gdn_form == "auto" else "")]
+
+
+def short_label(spec: AttnSpec) -> str:
+    return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
+
+
+def conclusion(report: FlopsReport) -> str:
+    """What the other form would cost, what transformers' solves add uncounted, and the state."""
+    run, other = report.variants[0], report.variants[1]
+    spec = report.spec
+    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
+    if spec.gdn_form != "auto":
+        why = "as --gdn-form asks"
+    elif run.form == "recurrent":
+        why = "auto: a decode step, L = 1 with a state"
+    else:
+        why = "auto: not a decode step"
+    chunked = run.spec if run.form == "chunked" else other.spec
+    solves = triangular_solve_macs(chunked) if chunked is not None else 0
+    state = state_bytes(spec, run.memory.bytes_per_element)
+    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
+            f"MACs ({ratio:.3g}x). The chunked form's two triangular solves add {human(solves)} multiply-adds "
+            f"that neither fvcore nor FlopCounterMode counts. No KV cache: the state is "
+            f"{human_bytes(state['recurrent'])} recurrent (float32) + {human_bytes(state['conv'])} conv "
+            f"per layer, the same at any context length.")
+
+
+def analyse_shapes(spec: AttnSpec) -> ShapesReport:
+    """``attncli shapes`` of the Gated DeltaNet layer (:mod:`attncli.kinds.gdn_shapes`)."""
+    from attncli.kinds.gdn_shapes import analyse
+
+    return analyse(spec)
