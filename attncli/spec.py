@@ -36,12 +36,13 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
     **{f: (("sparse_mla",), (None,)) for f in SPARSE_FIELDS},
     **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
-    "attn_output_gate": (("standard",), (False,)),
+    "attn_output_gate": (("gated",), (False,)),
 }
 """Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
 
 KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-head latent attention (--kv-lora-rank)",
-                              "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention"}
+                              "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention",
+                              "gated": "gated full attention (Qwen3-Next)"}
 """How an error names each kind."""
 
 
@@ -138,10 +139,13 @@ class AttnSpec:
     @property
     def kind(self) -> str:
         """The kind of attention layer (:mod:`attncli.kinds`): ``gdn`` with the ``linear_*`` sizes,
+        ``gated`` with Qwen3-Next's output gate,
         ``sparse_mla`` with ``kv_lora_rank`` and ``index_topk``, ``mla`` with ``--kv-lora-rank``,
         else ``standard`` (multi-head, grouped-query or multi-query)."""
         if self.linear_num_value_heads is not None:
             return "gdn"
+        if self.attn_output_gate:
+            return "gated"
         if self.kv_lora_rank is None:
             return "standard"
         return "mla" if self.index_topk is None else "sparse_mla"
@@ -245,11 +249,11 @@ class AttnSpec:
             d.update(mla_sizes(self).to_dict())
         if self.form is not None:
             d["form"] = self.form
-        if self.kind != "standard":
+        if self.kind not in ("standard", "gated"):
             for key in ("kv_heads", "d_head"):
                 d.pop(key)
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
-        if self.kind == "standard":
+        if self.kind in ("standard", "gated"):
             d["head_dim"] = self.head_dim
             d["kv_heads"] = self.n_kv_heads
             del d["d_head"]

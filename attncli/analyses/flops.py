@@ -34,7 +34,7 @@ from attncli.layer.formulas import (
     closed_form,
     memory,
 )
-from attncli.layer.visibility import cached_tokens, dense_pairs, spec_visible_pairs
+from attncli.layer.visibility import cached_tokens, dense_pairs
 from attncli.spec import AttnSpec
 
 __all__ = [
@@ -227,7 +227,7 @@ def count_variant(spec: AttnSpec, dtype: str = "float32", cross_check: bool = Tr
         problems.append(f"params: the module holds {params:,}, the closed form {want_params:,}")
     eff, eff_problems = kind.effective(spec, by_stage)
     return Variant(spec.heads, spec.out_proj, total, params, by_stage, count, closed, fc, mem,
-                   tuple(notes), tuple(problems) + eff_problems, eff, (spec_visible_pairs(spec), dense_pairs(spec)),
+                   tuple(notes), tuple(problems) + eff_problems, eff, (kind.visible_pairs(spec), dense_pairs(spec)),
                    spec)
 
 
@@ -318,7 +318,7 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     roofline = None if gpu is None else for_spec(spec, gpu, dtype)  # an unknown --gpu fails before counting
     variants = tuple(count_variant(s, dtype, cross_check) for s in variant_specs(spec))
     notes = list(spec.notes)
-    visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
+    visible, dense = kind.visible_pairs(spec), dense_pairs(spec)
     if visible != dense:
         what = (f"--window {spec.window}" if spec.window is not None else f"--chunk {spec.chunk}"
                 if spec.chunk is not None else f"--mask {spec.mask}")

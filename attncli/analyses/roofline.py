@@ -398,10 +398,10 @@ def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
     """(effective, dense) MACs per stage of ``spec``, from its kind's closed forms (the counts
     ``attncli flops`` checks fvcore and FlopCounterMode against)."""
     from attncli.kinds import kind_of
-    from attncli.layer.formulas import effective
 
-    dense = kind_of(spec).closed_form(spec)
-    eff, _ = effective(dense, spec)
+    kind = kind_of(spec)
+    dense = kind.closed_form(spec)
+    eff, _ = kind.effective(spec, dense)
     return eff, dense
 
 

@@ -105,6 +105,8 @@ def _data(values: Iterable[Any]) -> list[Any]:
 def _split(total: int, shares: dict[str, Fraction]) -> tuple[tuple[str, int], ...]:
     """``total`` divided in proportion to ``shares`` (largest remainders get the odd units)."""
     whole = sum(shares.values())
+    if not whole:  # NOTE: no share measured (every part read as empty): divide evenly
+        shares, whole = dict.fromkeys(shares, Fraction(1)), Fraction(len(shares))
     exact = {name: total * share / whole for name, share in shares.items()}
     parts = {name: int(x) for name, x in exact.items()}
     for name in sorted(exact, key=lambda n: exact[n] - parts[n], reverse=True)[:total - sum(parts.values())]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from attncli.kinds import gdn, mla, sparse_mla, standard
+from attncli.kinds import gated, gdn, mla, sparse_mla, standard
 
 if TYPE_CHECKING:
     from attncli.kinds.base import Kind
@@ -30,6 +30,7 @@ KINDS: dict[str, Kind] = {standard.NAME: cast("Kind", standard), mla.NAME: cast(
 """Every kind by name (``AttnSpec.kind``)."""
 KINDS[sparse_mla.NAME] = cast("Kind", sparse_mla)
 KINDS[gdn.NAME] = cast("Kind", gdn)
+KINDS[gated.NAME] = cast("Kind", gated)
 
 
 def kind_of(spec: AttnSpec) -> Kind:

@@ -43,6 +43,9 @@ class Kind(Protocol):
     def closed_form(self, spec: AttnSpec) -> dict[str, int]:
         """Dense MACs of every stage of :meth:`stages`."""
 
+    def visible_pairs(self, spec: AttnSpec) -> int:
+        """(query, key) pairs of one batch item and head the layer's mask (or its top-k) leaves."""
+
     def effective(self, spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
         """The effective count of a dense ``by_stage`` (only the work the mask leaves), and the problems."""
 

@@ -57,6 +57,13 @@ def closed_form(spec: AttnSpec) -> dict[str, int]:
     return dense(spec)
 
 
+def visible_pairs(spec: AttnSpec) -> int:
+    """(query, key) pairs of one batch item and head the mask leaves (:mod:`attncli.layer.visibility`)."""
+    from attncli.layer.visibility import spec_visible_pairs
+
+    return spec_visible_pairs(spec)
+
+
 def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
     """QK^T and weights x V over the visible (query, key) pairs (:func:`attncli.layer.formulas.effective`)."""
     from attncli.layer.formulas import effective as scaled
