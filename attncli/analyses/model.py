@@ -52,9 +52,34 @@ def paged_blocks(s: int, kept: int, block_size: int) -> int:
     return (s - 1) // block_size - (s - kept) // block_size + 1
 
 
-def layer_spec(base: AttnSpec, key: LayerKey) -> AttnSpec:
-    """The spec of one group's layer: the model's layer with the group's window or chunk."""
+def layer_spec(base: AttnSpec, key: LayerKey, linear: AttnSpec | None = None) -> AttnSpec:
+    """The spec of one group's layer: the model's attention layer with the group's window or chunk,
+    or for a ``linear_attention`` layer the model's linear layer (Gated DeltaNet)."""
+    if key.layer_type == "linear_attention":
+        if linear is None:
+            raise SpecError("--config", "a linear_attention layer without the linear layers' sizes")
+        return linear
     return base.with_(window=key.window, chunk=key.chunk)
+
+
+def kind_spec(values: dict[str, Any], fields: dict[str, Any], step: dict[str, Any],
+              mla_form: str = "auto") -> AttnSpec:
+    """One kind of layer of a model: the config's settings, that kind's own (``fields``), the step's
+    sizes (``step``: batch, seq, cache, ...), run by the kind's own layer (standard attention: sdpa)."""
+    kw = {**values, **fields, **step}
+    kind = AttnSpec(**{**kw, "impl": "split"}).kind  # NOTE: the kind follows from the settings alone
+    if kind in ("mla", "sparse_mla"):
+        kw["mla_form"] = mla_form
+    return AttnSpec(**{**kw, "impl": "sdpa" if kind == "standard" else kind}).validate()
+
+
+def model_specs(values: dict[str, Any], attention_fields: dict[str, Any], linear_fields: dict[str, Any],
+                step: dict[str, Any], mla_form: str = "auto") -> tuple[AttnSpec, AttnSpec | None]:
+    """(the model's attention layer, its linear layer or None) from a config's settings (``values``:
+    ``AttnSpec`` keywords without the kinds' own fields) and the step."""
+    step = {"window": None, "chunk": None, **step}
+    base = kind_spec(values, attention_fields, step, mla_form)
+    return base, (kind_spec(values, linear_fields, step) if linear_fields else None)
 
 
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
@@ -182,6 +207,9 @@ class ModelReport:
             return "decode"
         return "chunked prefill" if s.cache else "prefill"
 
+    def _kind_of_type(self, layer_type: str) -> str:
+        return next((g.spec.kind for g in self.groups if g.key.layer_type == layer_type), self.spec.kind)
+
     def totals(self) -> dict[str, Any]:
         out: dict[str, Any] = {what: self.total(what) for what in
                                ("fvcore_flops", "effective_fvcore_flops", "params", "kv_cache_bytes",
@@ -205,7 +233,8 @@ class ModelReport:
                        "tp": self.tp, "step": self.step, "num_layers": len(self.schedule.layers)},
             "schedule": {"summary": self.schedule.summary(), "source": self.schedule.source,
                          "notes": list(self.schedule.notes)},
-            "layers": [{**layer.to_json(), "kind": self.spec.kind} for layer in self.schedule.layers],
+            "layers": [{**layer.to_json(), "kind": self._kind_of_type(layer.layer_type)}
+                       for layer in self.schedule.layers],
             "groups": [g.to_json() for g in self.groups],
             "totals": self.totals(),
             "convention": {
@@ -240,20 +269,26 @@ _VARIANT = ("fvcore_flops", "effective_fvcore_flops", "params")
 
 # ---------------------------------------------------------------------------- counting
 def kv_bytes(spec: AttnSpec, kv_dtype: str, block_size: int) -> tuple[int, int, int]:
-    """(bytes per token, theoretical bytes, paged bytes) of one layer's cache after the step."""
+    """(bytes per token, theoretical bytes, paged bytes) of one layer's cache after the step. A
+    layer that keeps a constant state instead (Gated DeltaNet: 0 bytes per token) holds the same
+    state either way, as vLLM's ``MambaSpec`` pages it whole."""
     kind = kind_of(spec)
     n = DTYPE_BYTES[kv_dtype]
     per_token = kind.kv_bytes_per_token(spec, n)
+    held = kind.kv_cache_bytes(spec, n)
+    if per_token == 0:
+        return 0, held, held
     kept = cached_tokens(spec)
-    return per_token, spec.batch * kept * per_token, spec.batch * paged_blocks(spec.s, kept, block_size) \
-        * block_size * per_token
+    return per_token, held, spec.batch * paged_blocks(spec.s, kept, block_size) * block_size * per_token
 
 
-def fitting_tokens(layers: list[tuple[int, int, int | None]], batch: int, room: int) -> int:
+def fitting_tokens(layers: list[tuple[int, int, int | None]], batch: int, room: int, constant: int = 0) -> int:
     """The longest context S whose cache (theoretical, ``batch`` sequences) fits in ``room`` bytes;
-    ``layers`` are (how many, bytes per token, the cap W - 1 or C - 1 or None) per group."""
+    ``layers`` are (how many, bytes per token, the cap W - 1 or C - 1 or None) per group, and
+    ``constant`` the bytes that do not grow with S (a linear layer's state)."""
     def need(s: int) -> int:
-        return sum(n * batch * per_token * (s if cap is None else min(s, cap)) for n, per_token, cap in layers)
+        return constant + sum(n * batch * per_token * (s if cap is None else min(s, cap))
+                              for n, per_token, cap in layers)
 
     if room <= 0 or need(1) > room:
         return 0
@@ -276,7 +311,7 @@ def _cap(spec: AttnSpec) -> int | None:
 def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, dtype: str, dtype_source: str,
                 kv_dtype: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE, tp: int = 1,
                 gpu: str | None = None, weights_bytes: int | None = None, weights_source: str | None = None,
-                notes: tuple[str, ...] = ()) -> ModelReport:
+                notes: tuple[str, ...] = (), linear: AttnSpec | None = None) -> ModelReport:
     """Count every group of ``schedule`` with ``base``'s settings (its batch, --seq, --cache)."""
     from attncli.analyses.flops import count_variant
     from attncli.analyses.roofline import for_spec
@@ -293,7 +328,7 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
     device = None if gpu is None else find_gpu(gpu)
     if device is not None:
         device.peak(dtype)  # an unknown dtype for this GPU fails before counting
-    specs = [(key, idx, layer_spec(base, key)) for key, idx in schedule.groups()]
+    specs = [(key, idx, layer_spec(base, key, linear)) for key, idx in schedule.groups()]
     for _, _, spec in specs:
         device_spec(spec, tp)  # a bad --tp fails before counting
         kind_of(spec).check_representable(spec)
@@ -320,8 +355,10 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
     fits = None
     if device is not None and weights_bytes is not None:
         # NOTE: per device: its share of the weights and of every layer's cache (tp = 1: the whole model).
-        layers = [(g.n, kv_bytes(device_spec(g.spec, tp), kv_dtype, block_size)[0], _cap(g.spec)) for g in out]
-        fits = fitting_tokens(layers, base.batch, device.memory_bytes - weights_bytes // tp)
+        shares = [(g, kv_bytes(device_spec(g.spec, tp), kv_dtype, block_size)) for g in out]
+        layers = [(g.n, per_token, _cap(g.spec)) for g, (per_token, _, _) in shares]
+        constant = sum(g.n * held for g, (per_token, held, _) in shares if per_token == 0)
+        fits = fitting_tokens(layers, base.batch, device.memory_bytes - weights_bytes // tp, constant)
     return ModelReport(name, source, base, schedule, out, dtype, dtype_source, kv_dtype, block_size, tp, device,
                        decode if device is not None else None, weights_bytes, weights_source, fits, notes)
 

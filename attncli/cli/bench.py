@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import Dtype, spec_command
+from attncli.cli.common import ALL_KINDS, Dtype, spec_command
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -20,7 +20,7 @@ class Device(str, Enum):
 
 
 @app.command()
-@spec_command(dim=256, heads=4, batch=2, seq=128, impl="torch", kinds=("standard", "mla"))
+@spec_command(dim=256, heads=4, batch=2, seq=128, impl="torch", kinds=ALL_KINDS)
 def bench(
     spec: AttnSpec, fmt: str, output: Path | None,
     device: Annotated[Device, typer.Option("--device", help="Where to run: cpu or cuda.")] = Device.cpu,

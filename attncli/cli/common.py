@@ -32,7 +32,7 @@ from attncli.choices import (
 )
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
-from attncli.spec import AttnSpec, SpecError
+from attncli.spec import KIND_NAMES, AttnSpec, SpecError
 
 
 def _enum(name: str, choices: Iterable[str]) -> Any:
@@ -186,11 +186,11 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
     kw = {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
     if kw["batch"] is None:
         kw["batch"] = 1 if kw["unbatched"] else default_batch
-    if kw.get("kv_lora_rank") is not None:
+    kind = AttnSpec(**{**kw, "impl": "split"}).kind  # NOTE: the kind follows from the settings alone
+    if kind != "standard":
         if kw.get("impl") is not None:
-            raise SpecError("--impl", "multi-head latent attention (--kv-lora-rank) runs attncli's own MLA layer; "
-                                      "drop --impl and choose its form with --mla-form")
-        return AttnSpec(**{**kw, "impl": "mla"}).validate()
+            raise SpecError("--impl", f"{KIND_NAMES[kind]} runs attncli's own layer of that kind; drop --impl")
+        return AttnSpec(**{**kw, "impl": kind}).validate()
     if kw.get("impl") is not None:
         return AttnSpec(**kw).validate()
     spec = AttnSpec(**{**kw, "impl": "split"}).validate()
@@ -270,9 +270,14 @@ def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
                                f"pass {exc.flag} too, or change what you typed)")
 
 
-KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank"}
+ALL_KINDS: tuple[str, ...] = ("standard", "mla", "sparse_mla", "gdn", "gated")
+"""Every kind of :data:`attncli.kinds.KINDS` (named here so --help imports no kind module)."""
+
+KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank", "sparse_mla": "--config", "gdn": "--config",
+                              "gated": "--config"}
 """The flag that selects each kind of layer other than the standard one."""
-KIND_COMMANDS: dict[str, str] = {"mla": "flops, shapes, sweep, report and bench"}
+KIND_COMMANDS: dict[str, str] = {k: "flops, shapes, sweep, report, bench and model"
+                                 for k in ("mla", "sparse_mla", "gdn", "gated")}
 """The commands that take each kind (their ``spec_command(kinds=...)``), for the refusal of the others."""
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
@@ -18,7 +18,7 @@ from attncli.spec import AttnSpec
 
 
 @app.command()
-@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=("standard", "mla"))
+@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=ALL_KINDS)
 @counting()
 def flops(
     spec: AttnSpec, fmt: str, output: Path | None,

@@ -107,7 +107,6 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     from attncli.analyses.checks import budget, parse_count
     from attncli.cli.layerflags import spec_keywords
     from attncli.models.modelconfig import load_model_preset, read_model
-    from attncli.spec import AttnSpec
 
     if (config is None) == (preset is None):
         raise SpecError("--config", "give the model as --config CONFIG.JSON or --preset NAME (one of them)")
@@ -116,12 +115,14 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")
     m = read_model(config) if config is not None else load_model_preset(str(preset))
     values = spec_keywords(m.layer)
-    impl = "mla" if values.get("kv_lora_rank") is not None else "sdpa"
-    extra = {"mla_form": mla_form} if impl == "mla" else {}
-    if mla_form != "auto" and impl != "mla":
+    for name in (*m.layer.attention_fields, *m.layer.linear_fields):
+        values.pop(name, None)
+    from attncli.analyses.model import model_specs
+
+    base, linear = model_specs(values, m.layer.attention_fields, m.layer.linear_fields,
+                               {"batch": batch, "seq": seq, "cache": cache}, mla_form)
+    if mla_form != "auto" and base.kind not in ("mla", "sparse_mla"):
         raise SpecError("--mla-form", f"{m.name} is not a multi-head latent attention model")
-    base = AttnSpec(**{**values, "window": None, "chunk": None, "batch": batch, "seq": seq, "cache": cache,
-                       "impl": impl, **extra}).validate()
     notes = list(m.notes)
     # NOTE: "layer 0 is described" is what flops --config says; the model counts every layer.
     notes += [f"config.json: {n}" for n in m.layer.note_lines if "is described" not in n]
@@ -149,7 +150,7 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
 
         report = count_model(m.name, m.source, base, m.schedule, dtype=chosen_dtype, dtype_source=dtype_source,
                              kv_dtype=kv_dtype, block_size=block_size, tp=tp, gpu=gpu, weights_bytes=weights_bytes,
-                             weights_source=weights_source, notes=tuple(notes))
+                             weights_source=weights_source, notes=tuple(notes), linear=linear)
         if swept is not None:
             report = replace(report, growth=growth(report, *swept), growth_setting=swept[0])
     totals = report.totals()

@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import Dtype, DtypeOption, GpuOption, spec_command
+from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, spec_command
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
 @app.command()
-@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=("standard", "mla"))
+@spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=ALL_KINDS)
 @counting()
 def report(
     spec: AttnSpec, fmt: str, output: Path | None,

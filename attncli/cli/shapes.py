@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import spec_command
+from attncli.cli.common import ALL_KINDS, spec_command
 from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.spec import AttnSpec, SpecError
 
 
 @app.command()
-@spec_command(dim=512, heads=8, batch=1, seq=10, impl="torch", kinds=("standard", "mla"))
+@spec_command(dim=512, heads=8, batch=1, seq=10, impl="torch", kinds=ALL_KINDS)
 def shapes(
     spec: AttnSpec, fmt: str, output: Path | None,
     no_out_proj: Annotated[bool, typer.Option("--no-out-proj", help="Build the layer without W_O.")] = False,

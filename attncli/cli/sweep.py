@@ -11,14 +11,14 @@ import typer
 
 from attncli.choices import SETTING_FLAGS
 from attncli.cli import app
-from attncli.cli.common import Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
 @app.command()
 @spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"),
-               kinds=("standard", "mla"))
+               kinds=ALL_KINDS)
 @counting()
 def sweep(
     spec: AttnSpec, fmt: str, output: Path | None, swept: tuple[str | None, list[int]],

@@ -27,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from attncli.models import guard
-from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES, DECODERS, ENCODERS
+from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES
+from attncli.models.kindconfig import kind_fields
+from attncli.models.layerzero import MAX_SIZE as MAX_SIZE  # NOTE: the size checks live with layer 0's readers
+from attncli.models.layerzero import QWEN_WINDOW_FAMILIES as QWEN_WINDOW_FAMILIES
+from attncli.models.layerzero import _bool, _causal, _chunk, _int, _layer0_type, _window
 from attncli.spec import MLA_FIELDS, SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
@@ -38,8 +42,6 @@ there); an MLA layer sets the :data:`~attncli.spec.MLA_FIELDS` and never ``kv_he
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
 
-MAX_SIZE = 2**31 - 1
-"""Largest size accepted from a file (hidden sizes and head counts are far below it)."""
 
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
 HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
@@ -55,8 +57,7 @@ READ_KEYS = (*HIDDEN_KEYS, *HEADS_KEYS, *KV_HEADS_KEYS, *HEAD_DIM_KEYS, *BIAS_KE
 MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
                                 "v_head_dim": 128}
 """transformers' ``DeepseekV3Config`` (and ``DeepseekV2Config``) defaults for an MLA field a config omits."""
-QWEN_WINDOW_FAMILIES = frozenset({"qwen2", "qwen2_moe", "qwen3", "qwen3_moe"})
-"""Families whose window starts at ``max_window_layers`` (transformers' Qwen2/Qwen3 config classes)."""
+
 
 
 
@@ -94,6 +95,17 @@ class LayerSettings:
     v_head_dim: int | None = None
     chunk: int | None = None
     """Layer 0's chunk C when it is a chunked layer (Llama 4), as :attr:`AttnSpec.chunk`."""
+    attention_fields: dict[str, Any] = field(default_factory=dict)
+    """Settings of the model's attention layers beyond these (Qwen3-Next's output gate, DeepSeek-V3.2's
+    indexer): :mod:`attncli.models.kindconfig`."""
+    linear_fields: dict[str, Any] = field(default_factory=dict)
+    """The sizes of its linear-attention layers (Qwen3-Next's Gated DeltaNet), if any."""
+    layer0_type: str = "full_attention"
+    """Layer 0's type, as transformers names it: the layer ``flops --config`` describes."""
+
+    def fields_for(self, layer_type: str) -> dict[str, Any]:
+        """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes)."""
+        return dict(self.linear_fields if layer_type == "linear_attention" else self.attention_fields)
 
     @property
     def mask(self) -> str:
@@ -130,25 +142,6 @@ class Merged:
 
 
 # ------------------------------------------------------------------------------ checks
-def _int(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> int:
-    value = cfg[key]
-    # NOTE: bool is an int subclass and 4096.0 is a float; neither is a size in a config.json.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(flag, f"{where}{key} must be an integer, got {json.dumps(value)[:40]}")
-    if value <= 0:
-        raise SpecError(flag, f"{where}{key} must be positive, got {value}")
-    if value > MAX_SIZE:
-        raise SpecError(flag, f"{where}{key} is too large ({value} > {MAX_SIZE})")
-    return value
-
-
-def _bool(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> bool:
-    value = cfg[key]
-    if not isinstance(value, bool):
-        raise SpecError(flag, f"{where}{key} must be true or false, got {json.dumps(value)[:40]}")
-    return value
-
-
 def _first(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     """The first of ``keys`` present with a non-null value."""
     return next((k for k in keys if cfg.get(k) is not None), None)
@@ -245,6 +238,9 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
 
     window, sources["window"] = _window(cfg, prefix, where)
     chunk, sources["chunk"] = _chunk(cfg, family, where, prefix)
+    attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
+    sources.update(kind_sources)
+    layer0 = _layer0_type(cfg, family, where) if linear_fields else "full_attention"
 
     bias: bool | None
     bias_key = _first(cfg, BIAS_KEYS)
@@ -271,7 +267,8 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
                          notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
                          q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
                          qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"),
-                         chunk=chunk)
+                         chunk=chunk, attention_fields=attention_fields, linear_fields=linear_fields,
+                         layer0_type=layer0)
 
 
 def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
@@ -322,79 +319,6 @@ def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str
     return out
 
 
-def _chunk(cfg: Mapping[str, Any], family: str | None, where: str, prefix: str) -> tuple[int | None, str]:
-    """Layer 0's chunk C when the schedule (:mod:`attncli.models.schedule`) makes it a chunked layer."""
-    from attncli.models.schedule import read_schedule
-
-    types = cfg.get("layer_types")
-    if "attention_chunk_size" not in cfg and family not in ("llama4_text", "llama4") and not (
-            isinstance(types, list) and "chunked_attention" in types):
-        return None, "default: no attention_chunk_size"
-    probe = dict(cfg)
-    if not any(k in cfg for k in ("num_hidden_layers", "n_layer", "num_layers")):
-        # NOTE: layer 0's type does not depend on the depth; a layer's config may leave it out.
-        probe["num_hidden_layers"] = len(types) if isinstance(types, list) and types else 4
-    first = read_schedule(probe, family, where).layers[0]
-    if first.chunk is None:
-        return None, "default: layer 0 is not chunked"
-    return first.chunk, prefix + "attention_chunk_size (layer 0 is chunked)"
-
-
-def _window(cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[int | None, str]:
-    """Layer 0's causal sliding window, honouring ``use_sliding_window`` and ``layer_types``.
-
-    NOTE: ``sliding_window`` W is taken as attncli's ``--window`` W unchanged. transformers'
-    mask rule (``masking_utils.sliding_window_overlay``, used by Mistral, Qwen2 and Gemma-2's
-    ``create_sliding_window_causal_mask``) keeps key k for query q when ``q - W < k <= q``:
-    keys q-W+1 .. q, W keys, which is exactly ``--window W``
-    (tests/models/test_hf.py::test_sliding_window_keeps_as_many_keys_as_attncli).
-    """
-    if cfg.get("sliding_window") is None:
-        return None, "default: no sliding_window"
-    window = _int(cfg, "sliding_window", where)
-    if "use_sliding_window" in cfg and not _bool(cfg, "use_sliding_window", where):
-        return None, prefix + "use_sliding_window (false)"
-    family = cfg.get("model_type")
-    if family in QWEN_WINDOW_FAMILIES and "use_sliding_window" not in cfg:
-        return None, f"default: {family} use_sliding_window false"
-    layer_types = cfg.get("layer_types")  # NOTE: its form was checked by guard.check
-    if layer_types is not None:
-        if layer_types[0] != "sliding_attention":
-            return None, prefix + f"layer_types[0] ({layer_types[0]})"
-        return window, prefix + "sliding_window"
-    # NOTE: Gemma 3 / Cohere 2: layer i is global when (i+1) % pattern == 0, so layer 0 only when it is 1.
-    if cfg.get("sliding_window_pattern") == 1:
-        return None, prefix + "sliding_window_pattern (1: every layer is full attention)"
-    # NOTE: Qwen2/Qwen3 window only layers >= max_window_layers (default 28): layer 0 is full unless it is 0.
-    if family in QWEN_WINDOW_FAMILIES and cfg.get("max_window_layers", 28) != 0:
-        if "max_window_layers" not in cfg:
-            return None, "default: max_window_layers 28 (layer 0 is full attention)"
-        _int(cfg, "max_window_layers", where)
-        return None, prefix + "max_window_layers (layer 0 is full attention)"
-    return window, prefix + "sliding_window"
-
-
-def _causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[bool, str]:
-    """Whether layer 0's self-attention is causal, and why."""
-    if top.get("is_encoder_decoder") is not None and _bool(top, "is_encoder_decoder", "") is True:
-        return False, "config.json:is_encoder_decoder (encoder self-attention)"
-    if cfg.get("is_decoder") is not None and _bool(cfg, "is_decoder", where):
-        return True, prefix + "is_decoder"
-    archs = top.get("architectures")
-    if archs is not None:
-        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
-            raise SpecError("--config", "architectures must be a list of strings")
-        for arch in archs:
-            if arch.endswith(("ForCausalLM", "LMHeadModel")) and not arch.endswith("MaskedLMHeadModel"):
-                return True, f"config.json:architectures ({arch})"
-    family = cfg.get("model_type", top.get("model_type"))
-    if family in DECODERS:
-        return True, f"architecture default: {family} is a decoder"
-    if family in ENCODERS:
-        return False, f"architecture default: {family} is an encoder"
-    return False, "default: not known to be a decoder"
-
-
 # ------------------------------------------------------------------------------ presets
 def _presets() -> dict[str, dict[str, Any]]:
     text = resources.files("attncli").joinpath("data/presets.json").read_text(encoding="utf-8")
@@ -424,7 +348,9 @@ def load_preset(name: str) -> LayerSettings:
     sources = {k: origin for k in ("dim", "heads", *layer, "window", "bias", "causal", "mask")}
     return LayerSettings(name=name, family=p["family"], dim=p["dim"], heads=p["heads"], kv_heads=p["kv_heads"],
                          head_dim=p["head_dim"], window=p["window"], bias=p["bias"], causal=p["causal"],
-                         sources=sources, notes=p["notes"], link=p["source"], **mla)
+                         sources=sources, notes=p["notes"], link=p["source"], kv_lora_rank=mla["kv_lora_rank"],
+                         q_lora_rank=mla["q_lora_rank"], qk_nope_head_dim=mla["qk_nope_head_dim"],
+                         qk_rope_head_dim=mla["qk_rope_head_dim"], v_head_dim=mla["v_head_dim"])
 
 
 # ------------------------------------------------------------------------------ merge
@@ -453,6 +379,9 @@ def merge(settings: LayerSettings | None, explicit: Mapping[str, Any]) -> Merged
             if value is None and (name == "bias" or name in MLA_FIELDS):
                 continue
             values[name], sources[name] = value, src
+        for name, value in settings.fields_for(settings.layer0_type).items():
+            if name not in explicit:
+                values[name], sources[name] = value, settings.sources.get(name, settings.name)
     for name, value in explicit.items():
         values[name], sources[name] = value, "command line"
     return Merged(values=values, sources=sources)

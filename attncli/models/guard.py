@@ -147,9 +147,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """transformers' default for a guarded field its config class sets when ``config.json`` omits it."""
 
-FAMILY_GUARDS: dict[str, str] = {
-    "qwen3_next": "Qwen3-Next: the full-attention layers double q_proj for a sigmoid output gate",
-}
+FAMILY_GUARDS: dict[str, str] = {}
 """Families refused whatever their fields say, with why."""
 
 MODELLED_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
@@ -171,6 +169,19 @@ LAYER_TYPE_MEANINGS: dict[str, str] = {
 """What the refused ``layer_types`` values transformers knows mean (``configuration_utils``)."""
 
 
+MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
+    # Qwen3-Next: Gated DeltaNet layers (attncli/kinds/gdn.py) between gated full-attention layers
+    # (attncli/kinds/gated.py), as transformers' Qwen3NextConfig lays them out
+    "qwen3_next": frozenset({"full_attention_interval", "linear_num_key_heads", "linear_num_value_heads",
+                             "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
+                             "linear_attention"}),
+    # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla.py)
+    "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim"}),
+}
+"""Guarded fields (and ``layer_types`` values) attncli models in these families only: elsewhere the
+same field may mean another layer (GLM-5 shares indexers across layers), so it stays refused."""
+
+
 def _shown(value: Any) -> str:
     return json.dumps(value)[:40]
 
@@ -179,7 +190,12 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
     """Refuse ``cfg`` (one ``--config`` :class:`SpecError`) when it describes a layer attncli does
     not model. ``where`` prefixes field names (``text_config.`` for a nested text model)."""
     defaults = FAMILY_DEFAULTS.get(family or "", {})
+    modelled = MODELLED_IN_FAMILY.get(family or "", frozenset())
+    if family == "deepseek_v32" and cfg.get("kv_lora_rank") is None:
+        modelled = frozenset()  # NOTE: the indexer is modelled over MLA only
     for name, meaning, active in GUARDED:
+        if name in modelled:
+            continue
         if name in cfg:
             value, shown = cfg[name], f"{where}{name} {_shown(cfg[name])}"
         elif name in defaults:
@@ -195,7 +211,7 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
         if not isinstance(layer_types, list) or not layer_types or not all(isinstance(t, str) for t in layer_types):
             raise SpecError("--config", f"{where}layer_types must be a non-empty list of strings")
         for i, kind in enumerate(layer_types):
-            if kind not in MODELLED_LAYER_TYPES:
+            if kind not in MODELLED_LAYER_TYPES and kind not in modelled:
                 meaning = LAYER_TYPE_MEANINGS.get(kind, "a layer type attncli does not know")
                 raise SpecError("--config", f"{where}layer_types[{i}] {_shown(kind)} ({meaning}) is not modelled; "
                                             "attncli would count a different layer")

@@ -38,7 +38,9 @@ def modern_parts(spec: AttnSpec, head_dim: bool = True) -> list[str]:
     from attncli.kinds import kind_of
 
     parts = kind_of(spec).title_parts(spec)
-    if spec.n_kv_heads != spec.heads:
+    if spec.kind not in ("standard", "gated"):  # NOTE: G and d are standard attention's sizes
+        head_dim = False
+    if spec.n_kv_heads != spec.heads and spec.kind in ("standard", "gated"):
         parts.append(f"G={spec.n_kv_heads}")
     if head_dim and spec.d_head is not None and spec.inner != spec.dim:
         parts.append(f"d={spec.head_dim}")

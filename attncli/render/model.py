@@ -20,6 +20,7 @@ from attncli.kinds import kind_of
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.render.roofline import seconds
+from attncli.spec import KIND_NAMES
 
 
 def _title(r: ModelReport) -> str:
@@ -30,9 +31,16 @@ def _title(r: ModelReport) -> str:
     return f"attncli model: {r.name}, {step}, B={s.batch}, {r.dtype}{tp}"
 
 
+def _kind_name(g: Group) -> str:
+    """A group's kind of layer, with its form: ``Gated DeltaNet, chunked``; empty for standard attention."""
+    if g.spec.kind == "standard":
+        return ""
+    return KIND_NAMES[g.spec.kind].split(" (")[0] + ("" if g.spec.form is None else f", {g.spec.form}")
+
+
 def _schedule_line(r: ModelReport) -> str:
-    kind = r.spec.kind
-    what = "" if kind == "standard" else f" ({kind.upper()}{'' if r.spec.form is None else ', ' + r.spec.form})"
+    kinds = {g.key.label(): _kind_name(g) for g in r.groups if _kind_name(g)}
+    what = "".join(f"; {label}: {name}" for label, name in kinds.items())
     source = r.schedule.source.split(" (")[0]  # NOTE: the whole rule is in --verbose and the JSON
     return f"{r.schedule.summary()}{what}; schedule from {source}"
 
@@ -47,7 +55,8 @@ def _groups_table(r: ModelReport, exact: bool) -> Table:
     if masked:
         t.add_column("effective", justify="right", no_wrap=True)
     t.add_column("params", justify="right", no_wrap=True)
-    t.add_column("KV / layer", justify="right", no_wrap=True)
+    t.add_column("KV / layer" if all(g.kv_bytes_per_token for g in r.groups) else "KV/state",
+                 justify="right", no_wrap=True)
     for g in r.groups:
         v = g.variant
         t.add_row(g.key.label(), str(g.n), num(v.fvcore_flops), *((num(v.effective_fvcore_flops),) if masked else ()),
@@ -61,9 +70,10 @@ def _groups_table(r: ModelReport, exact: bool) -> Table:
 
 def _kv_line(r: ModelReport) -> str:
     tot = r.totals()
+    state = "" if all(g.kv_bytes_per_token for g in r.groups) else ", linear layers a constant state"
     return (f"KV cache after the step ({r.kv_dtype}): {human_bytes(tot['kv_cache_bytes'])} as transformers keeps "
-            f"it (full layers S, sliding W-1, chunked C-1 tokens); {human_bytes(tot['kv_cache_paged_bytes'])} paged "
-            f"(vLLM, blocks of {r.block_size})")
+            f"it (full layers S, sliding W-1, chunked C-1 tokens{state}); "
+            f"{human_bytes(tot['kv_cache_paged_bytes'])} paged (vLLM, blocks of {r.block_size})")
 
 
 def _flops_line(r: ModelReport) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from attncli.analyses.model import count_model, device_spec, fitting_tokens, paged_blocks
+from attncli.analyses.model import count_model, device_spec, fitting_tokens, model_specs, paged_blocks
 from attncli.cli.layerflags import spec_keywords
 from attncli.models.modelconfig import load_model_preset, read_model
 from attncli.spec import AttnSpec
@@ -20,11 +20,12 @@ DATA = "tests/data/configs"
 
 def model(folder: str, seq: int, cache: int = 0, **kw: object):  # type: ignore[no-untyped-def]
     m = read_model(f"{DATA}/{folder}")
-    values = spec_keywords(m.layer)
-    impl = "mla" if values.get("kv_lora_rank") is not None else "sdpa"
-    base = AttnSpec(**{**values, "window": None, "chunk": None, "batch": 1, "seq": seq, "cache": cache,
-                       "impl": impl}).validate()
-    return count_model(m.name, m.source, base, m.schedule, dtype="bfloat16", dtype_source="test", **kw)  # type: ignore[arg-type]
+    values = {k: v for k, v in spec_keywords(m.layer).items()
+              if k not in m.layer.attention_fields and k not in m.layer.linear_fields}
+    base, linear = model_specs(values, m.layer.attention_fields, m.layer.linear_fields,
+                               {"batch": 1, "seq": seq, "cache": cache})
+    return count_model(m.name, m.source, base, m.schedule, dtype="bfloat16", dtype_source="test",  # type: ignore[arg-type]
+                       linear=linear, **kw)
 
 
 @pytest.mark.parametrize(("folder", "kv"), [
@@ -127,3 +128,41 @@ def test_every_model_preset_is_read_and_counted() -> None:
     for name in names:
         m = load_model_preset(name)
         assert m.schedule.layers and m.layer.dim > 0
+
+
+# ---------------------------------------------------------------------------- linear and sparse layers
+def test_qwen3_next_state_is_constant_and_full_layers_are_the_gated_closed_form() -> None:
+    """Qwen3-Next-80B-A3B (Qwen/Qwen3-Next-80B-A3B-Instruct config.json): 48 layers, every 4th full
+    (full_attention_interval 4). Gated full layers: E 2048, H 16, G 2, d 256, q_proj 2x (transformers'
+    Qwen3NextAttention); linear layers: Gated DeltaNet, a state that does not grow with the context."""
+    short, long = model("qwen3-next-80b-a3b", seq=1, cache=4095), model("qwen3-next-80b-a3b", seq=1, cache=131071)
+    for r in (short, long):
+        assert [(g.key.layer_type, g.spec.kind, g.n) for g in r.groups] == [
+            ("linear_attention", "gdn", 36), ("full_attention", "gated", 12)]
+    assert short.groups[0].kv_cache_bytes == long.groups[0].kv_cache_bytes > 0
+    assert short.groups[0].kv_bytes_per_token == 0
+    L = 4096
+    r = model("qwen3-next-80b-a3b", seq=L)
+    full = r.groups[1]
+    e, h, g, d = 2048, 16, 2, 256
+    proj = L * e * 2 * h * d + 2 * L * e * g * d + L * h * d * e
+    assert full.variant.fvcore_flops == proj + 2 * h * L * L * d
+    assert full.variant.effective_fvcore_flops == proj + 2 * h * d * L * (L + 1) // 2
+    assert full.variant.params == e * 2 * h * d + 2 * e * g * d + h * d * e + 2 * d  # + q_norm, k_norm
+    assert full.kv_cache_bytes == L * 2 * g * d * 2
+
+
+def test_deepseek_v32_counts_the_indexer_and_top_k_attention() -> None:
+    """DeepSeek-V3.2-Exp (inference/config_671B_v3.2.json): MLA (H 128, DN 128, DR 64, DV 128) with the
+    lightning indexer (64 heads of 128, top 2048). At L 16384 the main attention sees min(p + 1, K) keys
+    per query, the indexer scores every causal pair."""
+    L, K = 16384, 2048
+    r = model("deepseek-v3.2", seq=L)
+    (g,) = r.groups
+    assert g.spec.kind == "sparse_mla" and g.n == 61
+    pairs = K * (K + 1) // 2 + (L - K) * K
+    eff = g.variant.effective_by_stage
+    assert eff["qk"] == 128 * (128 + 64) * pairs and eff["av"] == 128 * 128 * pairs
+    assert g.variant.by_stage["qk"] == 128 * (128 + 64) * L * L  # dense: every pair
+    assert eff["indexer_scores"] == 64 * (128 + 1) * L * (L + 1) // 2
+    assert {"indexer_q_proj", "indexer_k_proj", "indexer_weights"} <= set(g.variant.by_stage)

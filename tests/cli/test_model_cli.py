@@ -67,7 +67,6 @@ def test_past_the_context_limit_warns_once(cli: Any) -> None:
     (("--preset", "llama-3.1-8b", "--mla-form", "absorbed"), "--mla-form"),
     (("--preset", "llama-3.1-8b", "--gpu", "nope"), "--gpu"),
     (("--preset", "llama-3.1-8b", "--weights-memory", "lots"), "--weights-memory"),
-    (("--config", DATA + "/qwen3-next-80b-a3b"), "--config"),
 ])
 def test_bad_input_exits_2_naming_the_flag(cli: Any, args: tuple[str, ...], flag: str) -> None:
     r = cli("model", *args)

@@ -27,7 +27,7 @@ MODELS = PACKAGE / "data" / "models"
 NAMES = [
     "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mistral-7b", "phi-3-mini-4k", "qwen2.5-7b",
     "qwen3-8b", "qwen3-32b", "gemma-2-9b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
-    "deepseek-v2-lite", "deepseek-v3", "kimi-k2",
+    "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "deepseek-v3.2",
 ]
 REPOS = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
@@ -43,6 +43,8 @@ REPOS = {
     "gpt-oss-20b": "openai/gpt-oss-20b",
     "gpt-oss-120b": "openai/gpt-oss-120b",
     "llama-4-scout": "meta-llama/Llama-4-Scout-17B-16E",
+    "qwen3-next-80b-a3b": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "deepseek-v3.2": "deepseek-ai/DeepSeek-V3.2-Exp",
     "deepseek-v2-lite": "deepseek-ai/DeepSeek-V2-Lite",
     "deepseek-v3": "deepseek-ai/DeepSeek-V3",
     "kimi-k2": "moonshotai/Kimi-K2-Instruct",

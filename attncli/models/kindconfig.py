@@ -1,0 +1,56 @@
+"""A config's settings for the kinds beyond standard attention and MLA: which fields go to which
+layers of the model.
+
+- Qwen3-Next (``qwen3_next``): its ``linear_attention`` layers are Gated DeltaNet
+  (:mod:`attncli.kinds.gdn`: ``linear_num_key_heads``, ``linear_num_value_heads``,
+  ``linear_key_head_dim``, ``linear_value_head_dim``, ``linear_conv_kernel_dim``); its full
+  layers are gated full attention (:mod:`attncli.kinds.gated`: ``attn_output_gate``).
+- DeepSeek-V3.2 (``deepseek_v32``): every layer is MLA with the lightning indexer
+  (:mod:`attncli.kinds.sparse_mla`: ``index_topk``, ``index_n_heads``, ``index_head_dim``).
+
+:func:`kind_fields` returns (the settings of the attention layers, the settings of the linear
+layers), each with its sources. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from attncli.spec import GDN_FIELDS, SPARSE_FIELDS, SpecError
+
+GATED_FAMILIES = frozenset({"qwen3_next"})
+"""Families whose full-attention layers carry the sigmoid output gate (transformers' Qwen3NextAttention)."""
+
+INDEX_DEFAULTS: dict[str, int] = {"index_n_heads": 64, "index_head_dim": 128}
+"""transformers' DeepseekV32Config defaults for an indexer field the file leaves out."""
+
+
+def _size(cfg: Mapping[str, Any], key: str, where: str) -> int:
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError("--config", f"{where}{key} must be a positive integer, got {value!r}"[:200])
+    return value
+
+
+def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
+                where: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(attention-layer settings, linear-layer settings, their sources) of ``cfg``."""
+    full: dict[str, Any] = {}
+    linear: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if family in GATED_FAMILIES:
+        full["attn_output_gate"] = True
+        sources["attn_output_gate"] = f"architecture: {family}'s full layers gate their output (q_proj 2x)"
+        for key in GDN_FIELDS:
+            if cfg.get(key) is None:
+                raise SpecError("--config", f"{where}{key} is missing: {family}'s linear layers need it")
+            linear[key], sources[key] = _size(cfg, key, where), prefix + key
+    if cfg.get("index_topk") is not None and cfg.get("kv_lora_rank") is not None:
+        for key in SPARSE_FIELDS:
+            if cfg.get(key) is not None:
+                full[key], sources[key] = _size(cfg, key, where), prefix + key
+            else:
+                full[key] = INDEX_DEFAULTS[key]
+                sources[key] = f"default: transformers' DeepseekV32Config {key} ({INDEX_DEFAULTS[key]})"
+    return full, linear, sources
