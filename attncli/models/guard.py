@@ -33,6 +33,12 @@ ARCH_BIAS: dict[str, bool] = {
     "gemma": False, "gemma2": False, "t5": False, "qwen2": True,
     # NOTE: transformers' DeepseekV2Config/DeepseekV3Config default attention_bias to False.
     "deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False,
+    # NOTE: transformers 5.24's config classes default attention_bias to these (Gemma3TextConfig,
+    # Llama4TextConfig, Qwen3Config, Qwen3MoeConfig, Qwen3NextConfig, Cohere2Config, Olmo2Config:
+    # False; GptOssConfig: True); Phi-3's attention has no biases (Phi3Attention: bias=False).
+    "gemma3_text": False, "gemma3": False, "llama4_text": False, "llama4": False, "qwen3": False,
+    "qwen3_moe": False, "qwen3_next": False, "cohere2": False, "olmo2": False, "gpt_oss": True, "phi3": False,
+    "deepseek_v32": False,
 }
 ARCH_BIAS_NOTES: dict[str, str] = {
     "qwen2": "q/k/v projections have biases, o_proj has none: bias=true counts one o bias the model lacks",

@@ -96,3 +96,18 @@ def test_k_and_m_ranges_and_the_plot_needs_a_range(cli: Any, tmp_path: Any) -> N
     assert r.code == 2 and r.err.startswith("attncli: error: --plot")
     r = cli("model", "--preset", "llama-3.1-8b", "--seq", "1,2", "--cache", "3,4")
     assert r.code == 2 and r.err.startswith("attncli: error: --cache")
+
+
+def test_the_weights_come_from_the_safetensors_index_beside_the_config(cli: Any, tmp_path: Any) -> None:
+    import json
+    import shutil
+
+    shutil.copy(f"{DATA}/llama-3.1-8b/config.json", tmp_path / "config.json")
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": 16_060_522_496}}))
+    r = cli("model", "--config", str(tmp_path), "--gpu", "h100-sxm", "--format", "json")
+    assert r.code == 0, r.err
+    roof = r.json()["roofline"]
+    assert roof["weights_bytes"] == 16_060_522_496 and "safetensors" in roof["weights_source"]
+    # 80 GB H100 (gpus.json): room / (32 layers x 2 x 8 x 128 x 2 B per token)
+    room = roof["memory_bytes"] - 16_060_522_496
+    assert roof["fits_tokens"] == room // (32 * 2 * 8 * 128 * 2)
