@@ -13,8 +13,10 @@ own mask function (a 4-D additive mask for eager attention), and takes the outpu
 the model's return tuple.
 
 Verified families: Llama, Mistral, Qwen2, GPT-2, BERT (``BertSelfAttention``: no W_O, which
-sits in ``BertSelfOutput``) and T5 (encoder self-attention). Other classes that take a config
-are tried the same way and say so in ``notes``.
+sits in ``BertSelfOutput``), T5 (encoder self-attention) and DeepSeek-V3's multi-head latent
+attention (``DeepseekV3Attention``: a config with ``kv_lora_rank`` gets the spec's MLA sizes,
+:func:`_mla_kwargs`, and :attr:`HfSizes.mla` says what was built). Other classes that take a
+config are tried the same way and say so in ``notes``.
 
 ``transformers`` (5.0 or later) is an optional extra (``pip install 'attncli[hf]'``) imported only inside the
 functions; without it every entry point raises ``SpecError("--module", ...)``.
@@ -65,9 +67,22 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+"""Multi-head latent attention's sizes, named as transformers' DeepSeek configs (and ``AttnSpec``) name them."""
+
+
+VERIFIED_MLA: frozenset[str] = frozenset({"deepseek_v3"})
+"""Multi-head latent attention families checked against attncli's MLA closed form (``DeepseekV3Attention``)."""
+
+
 @dataclass(frozen=True)
 class HfSizes:
-    """The sizes the built layer really has: E, H, G, d, whether it holds W_O, and W."""
+    """The sizes the built layer really has: E, H, G, d, whether it holds W_O, and W.
+
+    ``mla`` holds the config's multi-head latent attention sizes (:data:`MLA_FIELDS`, ``q_lora_rank``
+    ``None`` without a query LoRA) when the class is MLA (``DeepseekV3Attention``), else ``None``;
+    ``bias`` is the config's ``attention_bias`` (``None`` when it has none).
+    """
 
     dim: int
     heads: int
@@ -76,6 +91,8 @@ class HfSizes:
     out_proj: bool
     window: int | None
     causal: bool
+    mla: dict[str, int | None] | None = None
+    bias: bool | None = None
 
 
 def _transformers() -> Any:
@@ -159,8 +176,59 @@ def _setting(settings: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def is_mla_config(config_cls: type) -> bool:
+    """Whether the config class describes multi-head latent attention (it has ``kv_lora_rank``)."""
+    return hasattr(config_cls, "kv_lora_rank")
+
+
+def _mla_kwargs(cls: type, config_cls: type, settings: Any) -> tuple[dict[str, Any], list[str]]:
+    """The config keywords of a multi-head latent attention class (``DeepseekV3Attention``).
+
+    With the MLA sizes in ``settings`` (``--kv-lora-rank``, a DeepSeek preset) every one of them
+    goes to the config (``q_lora_rank`` 0 or ``None``: a direct ``q_proj``; the head sizes
+    default to :data:`attncli.kinds.mla.DEFAULTS`); without them the config class's defaults
+    stay, and a note says so. The config's ``head_dim`` is its RoPE width (transformers sets it
+    to ``qk_rope_head_dim``), so no ``head_dim`` is passed.
+    """
+    from attncli.kinds.mla import DEFAULTS
+
+    name = cls.__name__
+    heads = int(settings.heads)
+    if int(_setting(settings, "kv_heads", heads)) != heads:
+        raise SpecError("--kv-heads", f"{name} is multi-head latent attention: its keys and values come from one "
+                                      "shared latent (--kv-lora-rank), not from K/V heads")
+    if _setting(settings, "d_head") is not None:
+        raise SpecError("--head-dim", f"{name} is multi-head latent attention: its head sizes are "
+                                      "--qk-nope-head-dim, --qk-rope-head-dim and --v-head-dim")
+    if _setting(settings, "window") is not None:
+        raise SpecError("--window", f"{name} has no sliding window")
+    kw: dict[str, Any] = {"hidden_size": int(settings.dim), "num_attention_heads": heads,
+                          "num_key_value_heads": heads, "num_hidden_layers": 1, "attention_dropout": 0.0}
+    notes: list[str] = []
+    if getattr(settings, "kv_lora_rank", None) is None:
+        defaults = ", ".join(f"{f} {getattr(config_cls, f, None)}" for f in MLA_FIELDS)
+        notes.append(f"{name} is multi-head latent attention, built with {config_cls.__name__}'s default sizes "
+                     f"({defaults}): --kv-lora-rank, --q-lora-rank, --qk-nope-head-dim, --qk-rope-head-dim and "
+                     "--v-head-dim choose them")
+    else:
+        kw["kv_lora_rank"] = int(settings.kv_lora_rank)
+        kw["q_lora_rank"] = getattr(settings, "q_lora_rank", None) or None
+        for f in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+            kw[f] = int(_setting(settings, f, DEFAULTS[f]))
+    if getattr(settings, "mla_form", None) == "absorbed":
+        raise SpecError("--mla-form", f"{name} runs the naive form (it expands every latent through kv_b_proj); "
+                                      "drop --mla-form absorbed, or count attncli's own layer without --module")
+    bias = _setting(settings, "bias")
+    if bias is not None:
+        kw["attention_bias"] = bool(bias)
+    return kw, notes
+
+
 def _config_kwargs(cls: type, family: str, fam: Family | None, settings: Any) -> tuple[dict[str, Any], list[str]]:
     """The config keywords for ``settings``; SpecError for what the class cannot express."""
+    if getattr(settings, "kv_lora_rank", None) is not None:
+        raise SpecError("--kv-lora-rank", f"{cls.__name__} is not multi-head latent attention (its config "
+                                          "has no kv_lora_rank)")
     dim, heads = int(settings.dim), int(settings.heads)
     kv_heads = int(_setting(settings, "kv_heads", heads))
     head_dim = _setting(settings, "head_dim")
@@ -168,9 +236,6 @@ def _config_kwargs(cls: type, family: str, fam: Family | None, settings: Any) ->
     bias = _setting(settings, "bias")
     name = cls.__name__
     notes: list[str] = []
-    if int(_setting(settings, "cache", 0)) > 0:
-        raise SpecError("--cache", f"{name}: counting with past tokens in a KV cache is not supported for "
-                                   "Hugging Face classes")
     kw: dict[str, Any] = {"hidden_size": dim, "num_attention_heads": heads, "num_hidden_layers": 1,
                           "attention_dropout": 0.0}
     if fam is None or fam.gqa:
@@ -326,8 +391,12 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
     config_cls = config_class(cls)
     family = _family(config_cls)
     fam = FAMILIES.get(family)
-    kw, notes = _config_kwargs(cls, family, fam, settings)
-    if fam is None:
+    if int(_setting(settings, "cache", 0)) > 0:
+        raise SpecError("--cache", f"{cls.__name__}: counting with past tokens in a KV cache is not supported for "
+                                   "Hugging Face classes")
+    mla = is_mla_config(config_cls)
+    kw, notes = _mla_kwargs(cls, config_cls, settings) if mla else _config_kwargs(cls, family, fam, settings)
+    if fam is None and not (mla and family in VERIFIED_MLA):
         notes.append(f"{cls.__name__}: family {family or '?'} is not one attncli has verified; "
                      "built and called like Llama")
     try:
@@ -361,8 +430,17 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
     kv_heads = int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
     # NOTE: BERT's W_O sits in BertSelfOutput: BertSelfAttention lacks it, BertAttention (self + output) has it.
     out_proj = fam is None or fam.out_proj or not cls.__name__.endswith("SelfAttention")
+    mla_sizes = {f: getattr(config, f) for f in MLA_FIELDS} if mla else None
+    if mla:
+        head_dim = int(config.qk_nope_head_dim + config.qk_rope_head_dim)
+        notes.append(f"{cls.__name__} expands every latent through kv_b_proj into per-head keys and values: "
+                     "the naive form of multi-head latent attention")
+        notes.append(f"rope_interleave {getattr(config, 'rope_interleave', None)} as {config_cls.__name__} holds it "
+                     "(the layout of the RoPE features: no multiply-adds)")
+    bias_setting = getattr(config, "attention_bias", None)
     sizes = HfSizes(dim=int(config.hidden_size), heads=int(config.num_attention_heads), kv_heads=kv_heads,
-                    head_dim=head_dim, out_proj=out_proj, window=window, causal=causal)
+                    head_dim=head_dim, out_proj=out_proj, window=window, causal=causal, mla=mla_sizes,
+                    bias=None if bias_setting is None else bool(bias_setting))
     if not out_proj:
         notes.append(f"{cls.__name__} has no output projection W_O (it sits in the model's next block)")
     return HfLayer(module=module.eval(), config=config, family=family, call_kind=call_kind, sizes=sizes,

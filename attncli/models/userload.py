@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from attncli.choices import NOT_FOR_MODULES
 from attncli.models.calling import CallPlan, call_args, output_layout, plan_call
 from attncli.models.fence import FLAG, one_line
-from attncli.spec import AttnSpec, SpecError
+from attncli.spec import MLA_FIELDS, AttnSpec, SpecError
 
 if TYPE_CHECKING:
     from attncli.models.hf import HfLayer
@@ -146,8 +146,35 @@ def _hf_settings(spec: AttnSpec, typed: set[str] | frozenset[str]) -> SimpleName
     """The settings handed to a Hugging Face class; the bias only when the user or a config chose it."""
     sources = dict(spec.sources)
     bias_chosen = "bias" in typed or sources.get("bias", "default") != "default"
-    return SimpleNamespace(dim=spec.dim, heads=spec.heads, kv_heads=spec.n_kv_heads, head_dim=spec.head_dim,
-                           window=spec.window, bias=spec.bias if bias_chosen else None, cache=spec.cache)
+    mla = {f: getattr(spec, f) for f in MLA_FIELDS} if spec.kind == "mla" else dict.fromkeys(MLA_FIELDS)
+    return SimpleNamespace(dim=spec.dim, heads=spec.heads, kv_heads=spec.n_kv_heads,
+                           head_dim=None if spec.kind != "standard" else spec.head_dim, d_head=spec.d_head,
+                           window=spec.window, bias=spec.bias if bias_chosen else None, cache=spec.cache,
+                           mla_form=spec.mla_form, **mla)
+
+
+def _refuse_kind(ref: str, spec: AttnSpec) -> None:
+    """Exit 2 for a kind of layer a Hugging Face class is not built as here (only standard and MLA are)."""
+    if spec.kind in ("standard", "mla"):
+        return
+    from attncli.spec import KIND_FIELDS, KIND_NAMES
+
+    flag = next(("--" + f.replace("_", "-") for f, (kinds, unset) in KIND_FIELDS.items()
+                 if spec.kind in kinds and getattr(spec, f) not in unset), "--module")
+    raise SpecError(flag, f"{ref}: a Hugging Face class is built here as standard attention or multi-head latent "
+                          f"attention, not as {KIND_NAMES[spec.kind]}")
+
+
+def _built_spec(spec: AttnSpec, layer: HfLayer) -> AttnSpec:
+    """The layer as the class built it: its sizes, mask and window, and its kind (MLA from the config's sizes)."""
+    s = layer.sizes
+    common: dict[str, Any] = {"dim": s.dim, "heads": s.heads, "mask": "causal" if s.causal else "none",
+                              "kv_seq": None, "kdim": None, "vdim": None}
+    if s.mla is None:
+        return spec.with_(kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window, impl="split", **common)
+    # NOTE: transformers' DeepseekV3Attention expands every latent through kv_b_proj: the naive form.
+    return spec.with_(kv_heads=None, d_head=None, window=None, chunk=None, impl="mla", mla_form="naive",
+                      bias=spec.bias if s.bias is None else s.bias, **s.mla, **common)
 
 
 def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
@@ -164,11 +191,13 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
         if not spec.is_self_attention:
             raise SpecError("--kv-seq" if spec.s != spec.seq else "--kdim",
                             f"{ref} is called as its model calls it, on one hidden-state tensor (self-attention)")
+        _refuse_kind(ref, spec)
         layer = hf.build_hf_attention(factory, _hf_settings(spec, typed), device)
-        s = layer.sizes
-        built = spec.with_(dim=s.dim, heads=s.heads, kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window,
-                           mask="causal" if s.causal else "none", impl="split", kv_seq=None, kdim=None, vdim=None)
-        x = make_inputs(built.with_(mask="none"), device).query
+        built = _built_spec(spec, layer)
+        if built.kind == "standard":
+            x = make_inputs(built.with_(mask="none"), device).query
+        else:
+            x = layer.call_args(built.batch, built.seq, device, seed=built.seed)[0][0]
         return Prepared(layer.wrapper(), (x,), built, None, layer, device, layer.notes)
     if "bias" in typed:
         flag = "--bias" if spec.bias else "--no-bias"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attncli.analyses.checks import Counted
-from attncli.choices import CLOSED_FORMS, OTHER, STAGES
+from attncli.choices import OTHER
 from attncli.engine.handles import SDPA, UNCOUNTED_WHY
 from attncli.layer.formulas import CONVENTION, TRAINING_FACTOR, Memory
 from attncli.models.calling import CallPlan
@@ -42,6 +42,7 @@ from attncli.spec import AttnSpec, SpecError
 if TYPE_CHECKING:
     from attncli.engine.crosscheck import FlopCounterCheck
     from attncli.engine.trace import ModuleCount
+    from attncli.kinds.base import Kind
 
 __all__ = ["INSTALL_HINTS", "OTHER_RULE", "SCHEMA", "ModuleFlops", "Prepared", "UserShapes", "build_user",
            "count_user_module", "load_factory", "prepare", "prepare_and_run", "refuse_flags", "run_user",
@@ -103,9 +104,11 @@ def user_shapes(ref: str, spec: AttnSpec, call: str | None = None, typed: set[st
 class ModuleFlops:
     """``attncli flops --module``: a user's module counted with the same handles and checks.
 
-    ``closed`` is the closed form of standard attention with the sizes the module was built
-    with (W_O when it was counted): a reference for the reader, not a requirement (the module
-    may differ), so it is reported, not enforced.
+    ``closed`` is the closed form of the layer's kind (:func:`attncli.kinds.kind_of`: standard
+    attention, or multi-head latent attention for an MLA class such as ``DeepseekV3Attention``)
+    with the sizes the module was built with (W_O when it was counted): a reference for the
+    reader, not a requirement (the module may differ), so it is reported, not enforced; so are
+    the kind's parameters (:attr:`closed_params`).
     """
 
     ref: str
@@ -124,6 +127,32 @@ class ModuleFlops:
     @property
     def reference(self) -> dict[str, int]:
         return self.closed
+
+    @property
+    def kind(self) -> Kind:
+        """The kind of layer the module was built as (its closed forms, stages and labels)."""
+        from attncli.kinds import kind_of
+
+        return kind_of(self.spec)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages of the layer's kind, in the order they run."""
+        return tuple(self.kind.stages(self.spec))
+
+    @property
+    def layer_name(self) -> str:
+        """``standard attention``, ``multi-head latent attention (naive form)``: what the closed form is of."""
+        return layer_name(self.spec)
+
+    @property
+    def closed_params(self) -> dict[str, int]:
+        """The parameters the kind's closed form gives, by part, and ``total``."""
+        return dict(self.kind.params(self.spec))
+
+    @property
+    def params_match(self) -> bool:
+        return self.params == self.closed_params["total"]
 
     @property
     def dtype(self) -> str:
@@ -176,11 +205,11 @@ class ModuleFlops:
 
     @property
     def attention_total(self) -> int:
-        return sum(self.count.by_stage.get(k, 0) for k in STAGES)
+        return sum(self.count.by_stage.get(k, 0) for k in self.stages)
 
     @property
     def matches_reference(self) -> bool:
-        return all(self.count.by_stage.get(k, 0) == self.closed[k] for k in STAGES)
+        return all(self.count.by_stage.get(k, 0) == self.closed.get(k, 0) for k in self.stages)
 
     @property
     def other_ops(self) -> dict[str, int]:
@@ -199,7 +228,9 @@ class ModuleFlops:
         eff = self.effective_total
         visible, dense = self.pairs
         pct = self.out_proj_percent
-        by_stage = {k: self.count.by_stage.get(k, 0) for k in STAGES}
+        by_stage = {k: self.count.by_stage.get(k, 0) for k in self.stages}
+        what = f"{self.layer_name} with the sizes the module was built with (reported, not enforced)"
+        closed_params = self.closed_params
         if self.count.by_stage.get(OTHER):
             by_stage[OTHER] = self.count.by_stage[OTHER]
         return {
@@ -207,7 +238,7 @@ class ModuleFlops:
             "config": {**self.spec.to_dict(), "impl": "module", "module": self.ref, "device": self.device,
                        "call": None if self.plan is None else self.plan.to_json(), "dtype": self.dtype},
             "convention": dict(CONVENTION),
-            "closed_forms": dict(CLOSED_FORMS),
+            "closed_forms": dict(self.kind.closed_form_texts(self.spec)),
             "variants": [{
                 "heads": self.spec.heads, "out_proj": self.out_proj, "label": f"{self.ref} as built",
                 "fvcore_flops": total, "flops": 2 * total,
@@ -226,10 +257,11 @@ class ModuleFlops:
                 "uncounted_ops": [{"op": k, "count": v, "why": UNCOUNTED_WHY.get(k, "no fvcore handle")}
                                   for k, v in self.count.uncounted_ops.items()],
                 "cross_checks": {
-                    "closed_form": {"what": "standard attention with the sizes the module was built with "
-                                            "(reported, not enforced)",
+                    "closed_form": {"what": what,
                                     "by_stage": dict(self.closed), "total": sum(self.closed.values()),
-                                    "agree": self.matches_reference},
+                                    "agree": self.matches_reference,
+                                    "params": {"by_part": closed_params, "total": closed_params["total"],
+                                               "agree": self.params_match}},
                     "flop_counter": {**fc.to_json(), "agree": fc.flops == fc_expected},
                     "agree": self.agree, "problems": list(self.problems)},
                 "notes": list(self.notes),
@@ -241,16 +273,24 @@ class ModuleFlops:
                            "other_fvcore_flops": self.count.by_stage.get(OTHER, 0),
                            "out_proj_cost": self.out_proj_cost,
                            "out_proj_percent": None if pct is None else round(pct, 4)},
-            "reference": {"what": "closed form of standard attention with these sizes",
+            "reference": {"what": f"closed form of {self.layer_name} with these sizes",
                           "by_stage": dict(self.closed), "total": sum(self.closed.values()),
                           "matches": self.matches_reference},
             "cross_checks": {
-                "closed_form": "per stage, standard attention with the sizes the module was built with "
+                "closed_form": f"per stage, {self.layer_name} with the sizes the module was built with "
                                "(see closed_forms; reported, not enforced)",
                 "flop_counter": f"torch.utils.flop_counter.FlopCounterMode on the {self.device} device, 2 per MAC",
                 "agree": self.agree, "problems": list(self.problems)},
             "notes": list(self.notes),
         }
+
+
+def layer_name(spec: AttnSpec) -> str:
+    """What a module's closed form is of: ``standard attention``, ``multi-head latent attention (naive form)``."""
+    from attncli.spec import KIND_NAMES
+
+    name = KIND_NAMES.get(spec.kind, spec.kind).split(" (")[0]
+    return name if spec.form is None else f"{name} ({spec.form} form)"
 
 
 def _mask_notes(ref: str, spec: AttnSpec) -> list[str]:
@@ -274,15 +314,17 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
 
     from attncli.engine.crosscheck import flop_counter_check
     from attncli.engine.trace import caller, trace_count
-    from attncli.layer import formulas
+    from attncli.kinds import kind_of
 
-    formulas.check_representable(spec)
+    kind_of(spec).check_representable(spec)
     with fenced(ref, timeout, last_resort):
         p, _ = prepare_and_run(ref, spec, call, typed, dtype)
+        kind = kind_of(p.spec)
+        stages = kind.stages(p.spec)
         call_module, tensors = caller(p.module, p.args, {})
         try:
-            count = trace_count(call_module, tensors)
-            fc = flop_counter_check(call_module, tensors, count.ops)
+            count = trace_count(call_module, tensors, stages, kind.relabel)
+            fc = flop_counter_check(call_module, tensors, count.ops, stages)
         except SpecError:
             raise
         except (Exception, SystemExit) as exc:  # NOTE: tracing user code can fail in many ways
@@ -307,7 +349,7 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
                      f"total is compared without fvcore's {sdpa_macs:,} SDPA MACs")
     built = p.spec.with_(out_proj=count.by_stage.get("out_proj", 0) > 0)
     notes += _mask_notes(ref, built)
-    closed = formulas.closed_form(built)
-    eff, eff_problems = formulas.effective({k: count.by_stage.get(k, 0) for k in STAGES}, built)
-    return ModuleFlops(ref, built, params, count, fc, closed, eff, formulas.memory(built, dtype),
+    closed = kind.closed_form(built)
+    eff, eff_problems = kind.effective(built, {k: count.by_stage.get(k, 0) for k in stages})
+    return ModuleFlops(ref, built, params, count, fc, closed, eff, kind.memory(built, dtype),
                        tuple(problems) + eff_problems, p.plan, p.device, tuple(notes))

@@ -16,14 +16,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, STAGE_LABELS, STAGES
-from attncli.models.usermodule import OTHER_RULE, ModuleFlops, UserShapes
+from attncli.kinds import kind_of
+from attncli.models.usermodule import OTHER_RULE, ModuleFlops, UserShapes, layer_name
 from attncli.render.common import commas, conventions, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec
 
-MEMORY_NOTE = ("estimated as standard attention with these sizes: attention matrix = B*H*L*S' scores; "
-               "KV cache = 2*B*S*G*d.")
+
+def memory_note(spec: AttnSpec) -> str:
+    """How the memory was estimated: as the layer's kind with these sizes."""
+    return (f"estimated as {layer_name(spec)} with these sizes: attention matrix = B*H*L*S' scores; "
+            f"KV cache = {kind_of(spec).KV_FORM}.")
 
 
 def _sizes(s: AttnSpec) -> str:
@@ -34,7 +37,8 @@ def _sizes(s: AttnSpec) -> str:
     kv += "" if s.v_dim == s.dim else f" vdim={s.v_dim}"
     mask = f" mask={s.mask}" if s.mask != "none" else ""
     window = f" window={s.window}" if s.window is not None else ""
-    return f"{batch} L={s.seq}{kv} E={s.dim} H={s.heads} G={s.n_kv_heads} d={s.head_dim}{mask}{window}"
+    heads = f"G={s.n_kv_heads} d={s.head_dim}" if s.kind == "standard" else " ".join(kind_of(s).title_parts(s))
+    return f"{batch} L={s.seq}{kv} E={s.dim} H={s.heads} {heads}{mask}{window}"
 
 
 def title(command: str, ref: str, spec: AttnSpec) -> str:
@@ -56,10 +60,12 @@ def _md_title(command: str, ref: str, spec: AttnSpec) -> str:
 def _rows(r: ModuleFlops, f: Callable[[int], str], formulas: bool) -> list[tuple[str, ...]]:
     """stage, (its formula), fvcore MACs, closed form, (effective, when a mask hides pairs)."""
     masked = r.masked
+    kind = r.kind
+    texts = kind.closed_form_texts(r.spec)
     rows: list[tuple[str, ...]] = []
-    for k in STAGES:
+    for k in r.stages:
         eff = (f(r.effective_by_stage.get(k, 0)),) if masked else ()
-        rows.append((STAGE_LABELS.get(k, k), *((CLOSED_FORMS.get(k, ""),) if formulas else ()),
+        rows.append((kind.STAGE_LABELS.get(k, k), *((texts.get(k, ""),) if formulas else ()),
                      f(r.count.by_stage.get(k, 0)), f(r.closed.get(k, 0)), *eff))
     for op, n in r.other_ops.items():
         rows.append((f"other: {op}", *(("",) if formulas else ()), f(n), "-", *(("-",) if masked else ())))
@@ -102,9 +108,14 @@ def _check_line(r: ModuleFlops) -> str:
     fc = r.flop_counter
     status = "agrees" if r.agree else "DISAGREES"
     left_out = f" (without {', '.join(k for k, _ in fc.skipped)}, which it has no formula for)" if fc.skipped else ""
+    params = ""
+    if r.spec.kind != "standard":
+        n = r.closed_params["total"]
+        params = (f"; its {r.params:,} parameters {'are' if r.params_match else 'differ from'} the closed "
+                  f"form's" + ("" if r.params_match else f" {n:,}"))
     return (f"FlopCounterMode: {fc.flops:,} FLOPs = 2 x {fc.macs:,} MACs{left_out}: {status} with fvcore; "
             f"the attention stages {'match' if r.matches_reference else 'differ from'} the closed form of "
-            f"standard attention of these sizes")
+            f"{r.layer_name} of these sizes{params}")
 
 
 def _lines(r: ModuleFlops) -> list[str]:
@@ -137,8 +148,8 @@ def _memory_title(r: ModuleFlops) -> str:
 
 def _conventions(r: ModuleFlops) -> list[str]:
     return conventions(r.dtype, r.memory.bytes_per_element,
-                       "closed form: standard attention with the sizes the module was built with, reported, not "
-                       f"enforced; {CLOSED_FORM_TERMS}", ".")
+                       f"closed form: {r.layer_name} with the sizes the module was built with, reported, not "
+                       f"enforced; {r.kind.TERMS}", ".")
 
 
 def flops_table(r: ModuleFlops) -> RenderableType:
@@ -165,7 +176,8 @@ def flops_table(r: ModuleFlops) -> RenderableType:
     for h in ("attention matrix", "activations", "KV cache"):
         mem.add_column(h, justify="right", no_wrap=True)
     mem.add_row(*_memory_row(r))
-    parts += [Text(""), Text(_memory_title(r), style="bold"), mem, Text(MEMORY_NOTE, style="dim"), Text("")]
+    parts += [Text(""), Text(_memory_title(r), style="bold"), mem, Text(memory_note(r.spec), style="dim"),
+              Text("")]
     parts += [Text(c, style="dim") for c in _conventions(r)]
     return Trimmed(Group(*parts))
 
@@ -186,9 +198,9 @@ def flops_markdown(r: ModuleFlops) -> str:
         out += ["", "#### Not counted by fvcore (no multiply-adds)", "",
                 md_table(["op", "times", "what it does"], [(f"`{a}`", b, c) for a, b, c in unc], "lrl")]
     out += ["", f"#### {_memory_title(r).capitalize()}", "",
-            md_table(["attention matrix (B*H*L*S')", "activations", "KV cache (2*B*S*G*d)"], [_memory_row(r)],
-                     "rrr"),
-            "", MEMORY_NOTE, "", "#### Conventions", ""] + [f"- {c}" for c in _conventions(r)]
+            md_table(["attention matrix (B*H*L*S')", "activations", f"KV cache ({r.kind.KV_FORM})"],
+                     [_memory_row(r)], "rrr"),
+            "", memory_note(r.spec), "", "#### Conventions", ""] + [f"- {c}" for c in _conventions(r)]
     return md_document("\n".join(out)) + "\n"
 
 

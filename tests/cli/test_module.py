@@ -217,3 +217,81 @@ def test_module_without_w_o_has_no_w_o_cost(cli: Any) -> None:
     doc, v = _variant(cli, "transformers.models.bert.modeling_bert:BertSelfAttention", *SMALL)
     assert doc["conclusion"]["out_proj_cost"] is None and doc["conclusion"]["out_proj_percent"] is None
     assert v["effective"]["visible_pairs"] == v["effective"]["dense_pairs"] == 256
+
+
+# ------------------------------------------------------------------ multi-head latent attention (DeepseekV3Attention)
+DSV3 = "transformers.models.deepseek_v3.modeling_deepseek_v3:DeepseekV3Attention"
+
+
+def test_deepseek_v3_attention_at_deepseeks_sizes(cli: Any) -> None:
+    """DeepSeek-V3's own layer at its published sizes (E 7168, H 128, R 512, RQ 1536, DN 128, DR 64,
+    DV 128), B 1, L 64, causal, through transformers' class, against the MLA closed form (naive: the
+    latents re-expanded) by hand, stage by stage (MACs):
+    q_a B*L*E*RQ = 64*7168*1536, q_b B*L*RQ*H*(DN+DR) = 64*1536*128*192, kv_a B*L*E*(R+DR) = 64*7168*576,
+    kv_b B*S*R*H*(DN+DV) = 64*512*128*256, QK^T B*H*L*S*(DN+DR) = 128*64*64*192, AV B*H*L*S*DV = 128*64*64*128,
+    W_O B*L*H*DV*E = 64*128*128*7168. Causal: 64*65/2 = 2,080 of 4,096 pairs. Parameters (GUIDE section 6):
+    q_a 7168*1536 + its norm 1536, q_b 1536*128*192, kv_a 7168*576 + its norm 512, kv_b 512*128*256,
+    o 128*128*7168 = 187,107,328."""
+    pytest.importorskip("transformers")
+    doc, v = _variant(cli, DSV3, "--preset", "deepseek-v3", "--seq", "64", "--batch", "1")
+    want = {"q_a_proj": 704_643_072, "q_b_proj": 2_415_919_104, "kv_a_proj": 264_241_152,
+            "kv_b_proj": 1_073_741_824, "qk": 100_663_296, "av": 67_108_864, "out_proj": 7_516_192_768}
+    assert v["by_stage"] == want  # kv_b_proj whole (K and V come out of one matmul), nothing in other
+    assert v["fvcore_flops"] == sum(want.values()) == 12_142_510_080
+    assert v["effective"]["by_stage"] == {**want, "qk": 128 * 2080 * 192, "av": 128 * 2080 * 128}
+    assert v["effective"]["fvcore_flops"] == 12_059_934_720
+    assert v["params"] == 187_107_328
+    closed = v["cross_checks"]["closed_form"]
+    assert closed["by_stage"] == want and closed["agree"] is True
+    assert closed["params"]["total"] == 187_107_328 and closed["params"]["agree"] is True
+    assert v["cross_checks"]["agree"] is True and v["cross_checks"]["flop_counter"]["by_stage_macs"] == want
+    assert doc["config"]["kind"] == "mla" and doc["config"]["form"] == "naive"
+    assert (doc["config"]["kv_lora_rank"], doc["config"]["q_lora_rank"]) == (512, 1536)
+    assert doc["reference"]["matches"] is True and "multi-head latent attention" in doc["reference"]["what"]
+
+
+def test_deepseek_v3_attention_table(cli: Any) -> None:
+    pytest.importorskip("transformers")
+    r = cli("flops", "--module", DSV3, "--preset", "deepseek-v3", "--seq", "64", "--batch", "1")
+    assert r.code == 0, r.err
+    assert "kv up (W_UK,W_UV)" in r.out and "1,073,741,824" in r.out and "187,107,328 parameters" in r.out
+    assert "MLA R=512 RQ=1536" in r.out and "other:" not in r.out
+
+
+MLA_SMALL = ("--dim", "96", "--heads", "3", "--batch", "2", "--seq", "8", "--kv-lora-rank", "32",
+             "--qk-nope-head-dim", "16", "--qk-rope-head-dim", "8", "--v-head-dim", "24", "--mask", "causal")
+
+
+@pytest.mark.parametrize(("rq", "bias"), [(48, False), (0, False), (48, True)])
+def test_deepseek_v3_attention_at_any_size(cli: Any, rq: int, bias: bool) -> None:
+    """E/H = 32 (not 64), DN != DV, with and without the query LoRA, with attention_bias: every stage,
+    the effective count and the parameters equal the MLA closed form of the spec."""
+    pytest.importorskip("transformers")
+    from attncli.kinds import mla
+    from attncli.spec import AttnSpec
+
+    args = [a for a in MLA_SMALL if a not in ("--mask", "causal")]
+    r = cli("flops", "--module", DSV3, *args, "--q-lora-rank", str(rq), "--bias" if bias else "--no-bias",
+            "--format", "json")
+    assert r.code == 0, r.err
+    (v,) = r.json()["variants"]
+    spec = AttnSpec(dim=96, heads=3, batch=2, seq=8, kv_lora_rank=32, q_lora_rank=rq, qk_nope_head_dim=16,
+                    qk_rope_head_dim=8, v_head_dim=24, mla_form="naive", bias=bias, mask="causal",
+                    impl="mla").validate()
+    assert v["by_stage"] == mla.closed_form(spec)
+    assert ("q_proj" in v["by_stage"]) is (rq == 0)
+    assert v["effective"]["by_stage"] == mla.effective(spec, mla.closed_form(spec))[0]
+    assert v["params"] == mla.params(spec)["total"]
+    assert v["cross_checks"]["agree"] is True and v["cross_checks"]["closed_form"]["params"]["agree"] is True
+
+
+@pytest.mark.parametrize(("ref", "extra", "flag"), [
+    (DSV3, ("--dim", "64", "--heads", "4", "--kv-heads", "2"), "--kv-heads"),
+    (DSV3, ("--dim", "64", "--heads", "4", "--head-dim", "8"), "--head-dim"),
+    (DSV3, (*MLA_SMALL[:-2], "--mla-form", "absorbed"), "--mla-form"),
+    ("transformers.models.llama.modeling_llama:LlamaAttention", MLA_SMALL[:-2], "--kv-lora-rank"),
+])
+def test_what_an_mla_class_cannot_take_exits_2(cli: Any, ref: str, extra: tuple[str, ...], flag: str) -> None:
+    pytest.importorskip("transformers")
+    r = cli("flops", "--module", ref, *extra)
+    assert r.code == 2 and r.err.startswith(f"attncli: error: {flag}:") and r.err.count("\n") == 1, r.err

@@ -206,3 +206,84 @@ def test_sliding_window_keeps_as_many_keys_as_attncli(window: int) -> None:
     for q in range(n):
         assert [k for k in range(n) if seen[q][k]] == list(range(max(0, q - window + 1), q + 1))
     assert sum(map(sum, seen)) == visible_pairs(n, n, window=window) == sum(min(window, p + 1) for p in range(n))
+
+
+# ------------------------------------------------------------------ multi-head latent attention
+MLA = SimpleNamespace(dim=96, heads=3, kv_lora_rank=32, q_lora_rank=48, qk_nope_head_dim=16, qk_rope_head_dim=8,
+                      v_head_dim=24)
+
+
+def _mla_spec(**over: Any) -> Any:
+    from attncli.spec import AttnSpec
+
+    keys = ("dim", "heads", "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+    sizes = {k: getattr(MLA, k) for k in keys}
+    return AttnSpec(**{**sizes, "batch": B, "seq": L, "bias": False, "impl": "mla", "mla_form": "naive",
+                       "mask": "causal", **over}).validate()
+
+
+def test_deepseek_v3_attention_is_built_with_the_mla_sizes() -> None:
+    """E/H = 32, not DeepseekV3Config's default 7168/128: the config gets every MLA size, and the
+    layer's FlopCounterMode count is twice the MLA closed form (naive: kv_b_proj expands every latent)."""
+    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention
+
+    from attncli.kinds import mla
+
+    layer = build_hf_attention(DeepseekV3Attention, MLA, "cpu")
+    assert layer.sizes.mla == {"kv_lora_rank": 32, "q_lora_rank": 48, "qk_nope_head_dim": 16,
+                               "qk_rope_head_dim": 8, "v_head_dim": 24}
+    m = layer.module
+    assert tuple(m.kv_b_proj.weight.shape) == (3 * (16 + 24), 32) and tuple(m.q_b_proj.weight.shape) == (72, 48)
+    args, _ = layer.call_args(B, L, "cpu")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = layer.call(args[0])
+    assert out.shape == (B, L, 96) and torch.isfinite(out).all()
+    spec = _mla_spec()
+    assert counter.get_total_flops() == 2 * sum(mla.closed_form(spec).values())
+    assert sum(p.numel() for p in m.parameters()) == mla.params(spec)["total"]
+
+
+def test_deepseek_v3_attention_is_called_as_the_model_calls_it() -> None:
+    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention, DeepseekV3Model
+
+    torch.manual_seed(0)
+    layer = build_hf_attention(DeepseekV3Attention, MLA, "cpu")
+    config = config_class(DeepseekV3Attention)(**{**layer.config.to_dict(), "vocab_size": 50,
+                                                   "intermediate_size": 64, "moe_intermediate_size": 16,
+                                                   "n_routed_experts": 4, "num_experts_per_tok": 2,
+                                                   "n_group": 1, "topk_group": 1})
+    config._attn_implementation = "eager"
+    model = DeepseekV3Model(config).eval()
+    seen: dict[str, Any] = {}
+
+    def hook(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        seen["x"] = args[0] if args else kwargs["hidden_states"]
+        seen["out"] = output[0]
+
+    attention = model.get_submodule("layers.0.self_attn")
+    attention.register_forward_hook(hook, with_kwargs=True)
+    with torch.no_grad():
+        model(input_ids=torch.randint(0, 50, (B, L)))
+        layer.module.load_state_dict(attention.state_dict())
+        ours = layer.call(seen["x"])
+    torch.testing.assert_close(ours, seen["out"])
+
+
+@pytest.mark.parametrize(("settings", "flag"), [
+    (SimpleNamespace(dim=64, heads=4, kv_heads=2), "--kv-heads"),
+    (SimpleNamespace(dim=64, heads=4, d_head=8), "--head-dim"),
+    (SimpleNamespace(dim=64, heads=4, window=8), "--window"),
+    (SimpleNamespace(**vars(MLA), mla_form="absorbed"), "--mla-form"),
+])
+def test_what_an_mla_class_cannot_express(settings: Any, flag: str) -> None:
+    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention
+
+    with pytest.raises(SpecError) as err:
+        build_hf_attention(DeepseekV3Attention, settings, "meta")
+    assert err.value.flag == flag and "\n" not in str(err.value)
+
+
+def test_mla_sizes_on_a_class_without_them_exit_2() -> None:
+    with pytest.raises(SpecError) as err:
+        build_hf_attention(LlamaAttention, MLA, "meta")
+    assert err.value.flag == "--kv-lora-rank"
