@@ -170,7 +170,7 @@ for _kind, _why in (
     ("aten::masked_fill", "masking: sets blocked scores to -inf"),
     ("aten::masked_fill_", "masking: builds the additive -inf mask"),
     ("aten::logical_or", "combining boolean masks"),
-    ("aten::mean", "averaging: the returned weights over heads, an RMSNorm's mean square"),
+    ("aten::mean", "averaging: weights over heads, RMSNorm"),
     ("aten::neg", "sign flip: RoPE's rotate_half"),
     ("aten::pow", "elementwise square: an RMSNorm's mean square"),
     ("aten::rsqrt", "elementwise 1/sqrt: an RMSNorm"),
