@@ -18,8 +18,9 @@ attention (``DeepseekV3Attention``: a config with ``kv_lora_rank`` gets the spec
 :func:`_mla_kwargs`, and :attr:`HfSizes.mla` says what was built). Other classes that take a
 config are tried the same way and say so in ``notes``.
 
-``transformers`` (5.0 or later) is an optional extra (``pip install 'attncli[hf]'``) imported only inside the
-functions; without it every entry point raises ``SpecError("--module", ...)``.
+``transformers`` (5.0 up to, not including, 5.40: pyproject's ``hf`` extra) is an optional extra
+(``pip install 'attncli[hf]'``) imported only inside the functions; without it every entry point
+raises ``SpecError("--module", ...)``.
 """
 
 from __future__ import annotations
@@ -299,6 +300,8 @@ class HfLayer:
     rotary: Any = None
     mask_fn: Any = None
     notes: tuple[str, ...] = ()
+    mask_cache_keyword: str | None = "cache"
+    """The name the installed transformers gives the mask functions' cache argument (:func:`cache_keyword`)."""
 
     def inputs_for(self, x: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The positional and keyword arguments the model passes with hidden states ``x`` (B, L, E)."""
@@ -309,8 +312,9 @@ class HfLayer:
         if self.mask_fn is not None:
             # NOTE: position_ids=None: the model's default positions are arange(L), and passing them makes
             # transformers look for packed sequences with .item(), which meta tensors cannot answer.
-            mask = self.mask_fn(config=self.config, inputs_embeds=x, attention_mask=None, past_key_values=None,
-                                position_ids=None)
+            no_cache = {} if self.mask_cache_keyword is None else {self.mask_cache_keyword: None}
+            mask = self.mask_fn(config=self.config, inputs_embeds=x, attention_mask=None, position_ids=None,
+                                **no_cache)
         if self.call_kind == "rope":
             positions = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
             kwargs["position_embeddings"] = self.rotary(x, positions)
@@ -361,6 +365,21 @@ class HfLayer:
                 return out
 
         return HfCall().eval()
+
+
+def cache_keyword(mask_fn: Any) -> str | None:
+    """The cache argument of one of transformers' mask functions, as the installed version names it.
+
+    transformers 5.0 to 5.23 call it ``past_key_values``; 5.24 renames it ``cache`` and warns
+    (a FutureWarning, with a source line, on stderr) for the old name until 5.40 removes it. The
+    signature says which (``inspect.signature`` follows the deprecation wrapper to the function);
+    ``None`` when it takes neither.
+    """
+    try:
+        params = inspect.signature(mask_fn).parameters
+    except (TypeError, ValueError):
+        return None
+    return next((name for name in ("cache", "past_key_values") if name in params), None)
 
 
 def _rotary_class(cls: type) -> Any:
@@ -444,4 +463,4 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
     if not out_proj:
         notes.append(f"{cls.__name__} has no output projection W_O (it sits in the model's next block)")
     return HfLayer(module=module.eval(), config=config, family=family, call_kind=call_kind, sizes=sizes,
-                   rotary=rotary, mask_fn=mask_fn, notes=tuple(notes))
+                   rotary=rotary, mask_fn=mask_fn, notes=tuple(notes), mask_cache_keyword=cache_keyword(mask_fn))

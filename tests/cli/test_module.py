@@ -295,3 +295,15 @@ def test_what_an_mla_class_cannot_take_exits_2(cli: Any, ref: str, extra: tuple[
     pytest.importorskip("transformers")
     r = cli("flops", "--module", ref, *extra)
     assert r.code == 2 and r.err.startswith(f"attncli: error: {flag}:") and r.err.count("\n") == 1, r.err
+
+
+def test_a_hugging_face_class_prints_nothing_on_stderr() -> None:
+    """The real console script: no FutureWarning from transformers (nor anything else) on stderr."""
+    pytest.importorskip("transformers")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "attncli", "flops", "--module",
+                        "transformers.models.llama.modeling_llama:LlamaAttention", *SMALL, "--format", "json"],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0 and r.stderr == "", r.stderr

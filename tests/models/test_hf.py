@@ -25,6 +25,7 @@ pytest.importorskip("transformers")
 
 from torch.utils.flop_counter import FlopCounterMode
 from transformers.models.bert.modeling_bert import BertModel, BertSelfAttention
+from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention, DeepseekV3Model
 from transformers.models.gpt2.modeling_gpt2 import GPT2Attention, GPT2Model
 from transformers.models.llama.modeling_llama import LlamaAttention, LlamaModel
 from transformers.models.mistral.modeling_mistral import MistralAttention, MistralModel
@@ -225,8 +226,6 @@ def _mla_spec(**over: Any) -> Any:
 def test_deepseek_v3_attention_is_built_with_the_mla_sizes() -> None:
     """E/H = 32, not DeepseekV3Config's default 7168/128: the config gets every MLA size, and the
     layer's FlopCounterMode count is twice the MLA closed form (naive: kv_b_proj expands every latent)."""
-    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention
-
     from attncli.kinds import mla
 
     layer = build_hf_attention(DeepseekV3Attention, MLA, "cpu")
@@ -244,8 +243,6 @@ def test_deepseek_v3_attention_is_built_with_the_mla_sizes() -> None:
 
 
 def test_deepseek_v3_attention_is_called_as_the_model_calls_it() -> None:
-    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention, DeepseekV3Model
-
     torch.manual_seed(0)
     layer = build_hf_attention(DeepseekV3Attention, MLA, "cpu")
     config = config_class(DeepseekV3Attention)(**{**layer.config.to_dict(), "vocab_size": 50,
@@ -276,8 +273,6 @@ def test_deepseek_v3_attention_is_called_as_the_model_calls_it() -> None:
     (SimpleNamespace(**vars(MLA), mla_form="absorbed"), "--mla-form"),
 ])
 def test_what_an_mla_class_cannot_express(settings: Any, flag: str) -> None:
-    from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention
-
     with pytest.raises(SpecError) as err:
         build_hf_attention(DeepseekV3Attention, settings, "meta")
     assert err.value.flag == flag and "\n" not in str(err.value)
@@ -287,3 +282,57 @@ def test_mla_sizes_on_a_class_without_them_exit_2() -> None:
     with pytest.raises(SpecError) as err:
         build_hf_attention(LlamaAttention, MLA, "meta")
     assert err.value.flag == "--kv-lora-rank"
+
+
+# ------------------------------------------------------------------ no warnings from transformers
+@pytest.mark.parametrize(("cls", "settings"), [*((c[0], c[1]) for c in CASES), (DeepseekV3Attention, MLA)],
+                         ids=[*IDS, "DeepseekV3Attention"])
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_hugging_face_class_runs_without_warnings(cls: type, settings: Any, device: str) -> None:
+    """transformers 5.24 deprecates the mask functions' past_key_values for cache (a FutureWarning until
+    5.40 removes it): attncli passes the name the installed version takes, so nothing warns."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer = build_hf_attention(cls, settings, device)
+        args, _ = layer.call_args(B, L, device)
+        with torch.no_grad():
+            layer.wrapper()(args[0])
+
+
+def test_the_cache_keyword_follows_the_signature() -> None:
+    from attncli.models.hf import cache_keyword
+
+    def old(config: Any, inputs_embeds: Any, attention_mask: Any, past_key_values: Any, position_ids: Any) -> None:
+        """transformers 5.0 to 5.23."""
+
+    def new(config: Any, inputs_embeds: Any, attention_mask: Any, cache: Any = None, position_ids: Any = None,
+            **kwargs: Any) -> None:
+        """transformers 5.24: past_key_values still accepted (through **kwargs), with a FutureWarning."""
+
+    def neither(config: Any, inputs_embeds: Any) -> None:
+        """A mask function with no cache argument."""
+
+    assert (cache_keyword(old), cache_keyword(new), cache_keyword(neither)) == ("past_key_values", "cache", None)
+    from transformers import masking_utils
+
+    assert cache_keyword(masking_utils.create_causal_mask) in ("cache", "past_key_values")
+
+
+def test_the_installed_transformers_is_in_the_pinned_range() -> None:
+    """pyproject's hf and dev extras pin the versions these tests ran on; the set-up installs one of them."""
+    import re
+    from pathlib import Path
+
+    import transformers
+
+    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    extras = {m.group(1): m.group(2) for m in re.finditer(r'^(hf|dev) = \[(.*?)\]$', text, re.M | re.S)}
+    assert set(extras) == {"hf", "dev"}
+    assert all('"transformers>=5.0,<5.40"' in deps for deps in extras.values())
+
+    def version(text: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", text)[:2])
+
+    assert version("5.0") <= version(transformers.__version__) < version("5.40")
