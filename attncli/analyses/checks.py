@@ -69,6 +69,10 @@ def parse_tolerance(value: str | float | Fraction, flag: str = "--tolerance") ->
             raise SpecError(flag, f"must be a non-negative fraction like 0.05 or a percentage like 5%, "
                                   f"got {str(value)[:40]!r}")
         tol = Fraction(Decimal(m.group("num"))) / (100 if m.group("pct") else 1)
+        if not m.group("pct") and tol >= 1:
+            # NOTE: "--tolerance 5" read as a fraction is 500%, a gate that lets a 5x regression pass
+            raise SpecError(flag, f"{str(value)[:40]} as a fraction is {float(tol) * 100:g}%; write a fraction below 1 "
+                                  f"(0.05) or a percentage ({str(value)[:40]}% for {str(value)[:40]} percent)")
     if tol < 0:
         raise SpecError(flag, f"must be a non-negative fraction (0.05 or 5%), got {value!r}")
     if tol > MAX_TOLERANCE:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from attncli.spec import SpecError
+
 if TYPE_CHECKING:
     from attncli.analyses.checks import CheckResult, CountedVariant
 
@@ -41,12 +43,17 @@ def apply(variants: Iterable[CountedVariant], heads: int, max_flops: str | None,
 
 
 def preflight(max_flops: str | None, max_params: str | None, baseline: Path | None, tolerance: str | float,
-              config: Mapping[str, Any] | None) -> None:
+              config: Mapping[str, Any] | None, any_layer: bool = False) -> None:
     """Refuse bad budgets, a bad tolerance and a bad or other-layer baseline before counting
-    (SpecError, exit 2 in a moment instead of after the count)."""
+    (SpecError, exit 2 in a moment instead of after the count); --tolerance or --baseline-any-layer
+    without --baseline, which would check nothing."""
     from attncli.analyses.checks import baseline_variants, check_same_layer, load_baseline, parse_count, parse_tolerance
 
     parse_tolerance(tolerance)
+    if baseline is None:
+        for flag, given in (("--tolerance", str(tolerance) != "0"), ("--baseline-any-layer", any_layer)):
+            if given:
+                raise SpecError(flag, "applies to a --baseline comparison; give --baseline FILE too")
     for flag, text in (("--max-flops", max_flops), ("--max-params", max_params)):
         if text is not None:
             parse_count(text, flag)

@@ -53,7 +53,8 @@ def flops(
     from attncli.render.checks import md_with_checks, with_checks
     from attncli.render.common import status
 
-    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
+    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict(),
+                     baseline_any_layer)
     counted: Any
     table: Callable[[Any], Any]
     markdown: Callable[[Any], str]

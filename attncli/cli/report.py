@@ -38,7 +38,8 @@ def report(
     from attncli.render import report as view
     from attncli.render.common import status
 
-    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict())
+    budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict(),
+                     baseline_any_layer)
     with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt):
         from attncli.analyses.report import build_report
 

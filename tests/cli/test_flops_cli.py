@@ -121,3 +121,20 @@ def test_bad_baseline_is_refused_before_counting(cli: Any, tmp_path: Path, monke
     assert r.code == 2 and r.err.startswith("attncli: error: --baseline:") and r.err.count("\n") == 1
     r = cli("flops", "--max-flops", "68,7G")
     assert r.code == 2 and r.err.startswith("attncli: error: --max-flops:")
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--tolerance", "0.05"), "--tolerance"),        # no --baseline: nothing to compare
+    (("--baseline-any-layer",), "--baseline-any-layer"),
+])
+def test_baseline_options_without_a_baseline_exit_2(cli: Any, args: tuple[str, ...], flag: str) -> None:
+    r = cli("flops", *SMALL, *args)
+    assert r.code == 2 and r.err.startswith(f"attncli: error: {flag}: applies to a --baseline comparison")
+
+
+def test_a_tolerance_of_5_is_not_read_as_500_percent(cli: Any, tmp_path: Any) -> None:
+    base = tmp_path / "b.json"
+    base.write_text(cli("flops", *SMALL, "--format", "json").out)
+    r = cli("flops", *SMALL, "--baseline", str(base), "--tolerance", "5")
+    assert r.code == 2 and "--tolerance: 5 as a fraction is 500%" in r.err
+    assert cli("flops", *SMALL, "--baseline", str(base), "--tolerance", "5%").code == 0
