@@ -30,6 +30,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
+from attncli.cli.inputs import check_run_files
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
@@ -306,6 +307,8 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
             fmt = kwargs.pop("format").value
             output = kwargs.pop("output")
             try:
+                check_run_files(output, config=config, baseline=kwargs.get("baseline"), plot=kwargs.get("plot"),
+                                module=kwargs.get("module"))
                 typed = explicit_names(SPEC_FIELDS)
                 none_typed = all(values[name] is None for name in SWEEPABLE)
                 config_notes: list[str] = []

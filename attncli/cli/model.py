@@ -12,6 +12,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import Dtype, Format, FormatOption, GpuOption, MlaForm, OutputOption, fail
+from attncli.cli.inputs import check_run_files
 from attncli.cli.interrupts import deferred_interrupts
 from attncli.cli.runtime import counting
 from attncli.spec import SpecError
@@ -77,6 +78,7 @@ def model(
     allocates. Example: attncli model --preset gpt-oss-20b --seq 131072.
     """
     try:
+        check_run_files(output, config=config, plot=plot)
         seqs, caches = _values(seq, "--seq", 1), _values(cache, "--cache", 0)
         if len(seqs) > 1 and len(caches) > 1:
             raise SpecError("--cache", "give a range to --seq or to --cache, not both")

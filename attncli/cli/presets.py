@@ -9,6 +9,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import Format, fail
+from attncli.cli.inputs import check_run_files
 from attncli.spec import SpecError
 
 
@@ -37,6 +38,7 @@ def presets(
     from attncli.render import presets as view
 
     try:
+        check_run_files(output, config=config)
         found = [configs.read_hf_config(config)] if config is not None else configs.list_presets()
         models = [] if config is not None else model_presets()
         doc = {"schema": "attncli.presets/1",

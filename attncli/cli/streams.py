@@ -135,8 +135,11 @@ def write_stdout(text: str) -> None:
 def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
     """Replace ``path`` with ``text`` atomically; SpecError(flag) on any failure, which
     leaves the previous file untouched and no temporary file behind."""
+    from attncli.cli.inputs import check_name
+
     target = Path(path)
     shown = repr(str(target))
+    check_name(target, flag)  # NOTE: a name too long for the OS: one line, not is_dir()'s OSError
     if target.is_dir():
         raise SpecError(flag, f"cannot write {shown}: it is a directory")
     special = str(target.absolute()).startswith(("/dev/", "/proc/"))

@@ -153,8 +153,10 @@ def _reject_constant(name: str) -> Any:
 
 def _load_json(path: Path) -> Any:
     """Read and parse ``path``; every failure is one ``--config`` line."""
-    if path.is_dir():
-        path = path / "config.json"
+    from attncli.cli.inputs import check_regular, read_path
+
+    check_regular(path, "--config", "config.json")  # NOTE: a name too long, a FIFO, a device
+    path = read_path(path, "config.json")
     try:
         # NOTE: read at most the limit (+1): a device such as /dev/zero or /dev/full reports
         # size 0 and never ends (the fuzzer's run grew to 3.7 GiB).

@@ -1,0 +1,197 @@
+"""Regressions of issue 22's adversarial run: each test failed on the code before its fix.
+
+Long file names, an --output over the run's own input, FIFOs and devices as inputs, control
+characters from a config.json, an unbounded --module-timeout, a non-UTF-8 stdout, a closed stdout,
+bare ``attncli`` and stray arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ATTNCLI = [sys.executable, "-m", "attncli"]
+
+CONFIG = {"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8, "num_key_value_heads": 8}
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+        **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ATTNCLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**ENV, **(env or {})}, check=False, **kw)
+
+
+def one_error_line(err: str, flag: str) -> None:
+    assert err.count("\n") == 1 and err.startswith(f"attncli: error: {flag}"), err
+    assert "Traceback" not in err
+
+
+def write_config(path: Path, cfg: dict[str, Any] | None = None) -> Path:
+    path.write_text(json.dumps(CONFIG if cfg is None else cfg))
+    return path
+
+
+# ------------------------------------------------------------------ 2: names over 255 bytes
+LONG = "a" * 300 + ".json"
+
+
+@pytest.mark.parametrize("args", [("flops", "--dim", "64", "-o", LONG), ("presets", "-o", LONG),
+                                  ("model", "--preset", "llama-3-8b", "-o", LONG)])
+def test_output_name_too_long_is_one_line_naming_output(cli: Any, tmp_path: Path, args: tuple[str, ...],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli(*args)
+    assert r.code == 2 and r.out == ""
+    one_error_line(r.err, "--output:")
+    assert "too long" in r.err
+
+
+@pytest.mark.parametrize("command", [("flops", "--dim", "64"), ("presets",), ("model",)])
+def test_config_name_too_long_is_one_line_naming_config(cli: Any, tmp_path: Path, command: tuple[str, ...],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli(*command, "--config", LONG)
+    assert r.code == 2 and r.out == ""
+    one_error_line(r.err, "--config:")
+    assert "too long" in r.err
+
+
+def test_write_atomic_refuses_a_long_name_with_its_flag(tmp_path: Path) -> None:
+    from attncli.cli.streams import write_atomic
+    from attncli.spec import SpecError
+
+    with pytest.raises(SpecError) as info:
+        write_atomic(tmp_path / LONG, "report")
+    assert info.value.flag == "--output"
+
+
+# ------------------------------------------------------------------ 4: --output over an input
+def test_output_equal_to_config_keeps_the_config(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = write_config(tmp_path / "c.json")
+    before = cfg.read_bytes()
+    for args in (("flops", "--config", "c.json", "-o", "c.json"),
+                 ("flops", "--config", str(cfg), "-o", "./c.json"),
+                 ("presets", "--config", "c.json", "-o", str(cfg)),
+                 ("shapes", "--config", "c.json", "-o", "c.json"),
+                 ("model", "--config", "c.json", "-o", "c.json")):
+        r = cli(*args)
+        assert r.code == 2, (args, r.err)
+        one_error_line(r.err, "--output:")
+        assert "--config" in r.err
+        assert cfg.read_bytes() == before
+
+
+def test_output_equal_to_a_config_folders_file(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = write_config(tmp_path / "config.json")
+    before = cfg.read_bytes()
+    for command in ("flops", "model", "presets"):
+        r = cli(command, "--config", ".", "-o", "config.json")
+        assert r.code == 2, (command, r.err)
+        one_error_line(r.err, "--output:")
+        assert cfg.read_bytes() == before
+
+
+def test_output_through_a_link_to_the_config(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = write_config(tmp_path / "c.json")
+    (tmp_path / "link.json").symlink_to(cfg)
+    r = cli("flops", "--config", "c.json", "-o", "link.json")
+    assert r.code == 2
+    one_error_line(r.err, "--output:")
+    assert json.loads(cfg.read_text()) == CONFIG
+
+
+def test_output_equal_to_baseline_keeps_the_baseline(cli: Any, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli("flops", "--dim", "64", "-f", "json", "-o", "base.json").code == 0
+    before = (tmp_path / "base.json").read_bytes()
+    for command in ("flops", "report"):
+        # NOTE: --dim 128 grows every count: the old code exited 1 and replaced the baseline.
+        r = cli(command, "--dim", "128", "--baseline", "base.json", "--baseline-any-layer", "-f", "json",
+                "-o", str(tmp_path / "base.json"))
+        assert r.code == 2, (command, r.err)
+        one_error_line(r.err, "--output:")
+        assert "--baseline" in r.err
+        assert (tmp_path / "base.json").read_bytes() == before
+
+
+def test_output_equal_to_plot(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    r = cli("sweep", "--seq", "8:16:x2", "--plot", "p.png", "-o", "p.png")
+    assert r.code == 2 and not (tmp_path / "p.png").exists()
+    one_error_line(r.err, "--output:")
+    assert "--plot" in r.err
+
+
+def test_output_equal_to_the_module_file(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = "import torch\n\ndef make(d, h):\n    return torch.nn.MultiheadAttention(d, h, batch_first=True)\n"
+    (tmp_path / "hardening_mod_xyz.py").write_text(source)
+    for command in ("flops", "shapes"):
+        r = cli(command, "--dim", "64", "--module", "hardening_mod_xyz:make", "-o", "hardening_mod_xyz.py")
+        assert r.code == 2, (command, r.err)
+        one_error_line(r.err, "--output:")
+        assert "--module" in r.err
+        assert (tmp_path / "hardening_mod_xyz.py").read_text() == source
+
+
+def test_module_file_is_found_without_importing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.cli.inputs import module_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("raise SystemExit('imported')\n")
+    (tmp_path / "pkg" / "attn.py").write_text("")
+    assert module_file("pkg.attn:make") == tmp_path / "pkg" / "attn.py"
+    assert module_file("pkg:make") == tmp_path / "pkg" / "__init__.py"
+    assert module_file("no_such_xyz:make") is None and module_file("../x:y") is None
+
+
+# ------------------------------------------------------------------ 5: FIFOs and devices as inputs
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "fifo.json"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("args", [("flops", "--dim", "64", "--config", "{fifo}"),
+                                  ("presets", "--config", "{fifo}"),
+                                  ("model", "--config", "{fifo}"),
+                                  ("flops", "--dim", "64", "--baseline", "{fifo}"),
+                                  ("report", "--dim", "64", "--baseline", "{fifo}")])
+def test_a_fifo_input_is_refused_not_waited_on(fifo: Path, args: tuple[str, ...]) -> None:
+    flag = args[-2]
+    r = run(*(a.format(fifo=fifo) for a in args), timeout=30)  # the old code blocked until the timeout
+    assert r.returncode == 2 and r.stdout == ""
+    one_error_line(r.stderr, flag + ":")
+    assert "FIFO" in r.stderr
+
+
+def test_a_config_folder_holding_a_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "config.json")
+    for command in ("flops", "presets"):
+        r = run(command, "--config", str(tmp_path), timeout=30)
+        assert r.returncode == 2, r.stderr
+        one_error_line(r.stderr, "--config:")
+        assert "FIFO" in r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--config", "--baseline"])
+def test_a_device_input_is_refused(cli: Any, flag: str) -> None:
+    r = cli("flops", "--dim", "64", flag, "/dev/zero")
+    assert r.code == 2
+    one_error_line(r.err, flag + ":")
+    assert "character device" in r.err
