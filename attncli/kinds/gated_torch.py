@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from attncli.kinds.mla_torch import rope_tables, rotate_half
+from attncli.kinds.seeded import build_seeded
 from attncli.layer.inputs import blocked_mask
 from attncli.layer.visibility import padded_keys
 from attncli.spec import AttnSpec
@@ -80,19 +81,13 @@ class GatedAttention(nn.Module):
 
 
 def build(spec: AttnSpec, device: str | torch.device = "cpu") -> GatedAttention:
-    """The layer in eval mode; seeded with ``spec.seed`` on a real device (the norms' weights too,
-    so a lost norm shows), nothing initialised on meta; the global RNG is left as it was."""
-    meta = torch.device(device).type == "meta"
-    with torch.random.fork_rng(devices=[]):
-        if not meta:
-            torch.manual_seed(spec.seed)
-        with torch.device(device):
-            module = GatedAttention(spec)
-        if not meta:
-            with torch.no_grad():
-                module.q_norm.weight.uniform_(-0.5, 0.5)
-                module.k_norm.weight.uniform_(-0.5, 0.5)
-    return module.eval()
+    """The layer in eval mode, seeded with ``spec.seed`` on a real device (:func:`build_seeded`), the
+    norms' weights drawn away from 0 so a lost norm shows; uninitialised on meta."""
+    def init(module: GatedAttention) -> None:
+        module.q_norm.weight.uniform_(-0.5, 0.5)
+        module.k_norm.weight.uniform_(-0.5, 0.5)
+
+    return build_seeded(lambda: GatedAttention(spec), spec, device, init)
 
 
 def make_args(spec: AttnSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,

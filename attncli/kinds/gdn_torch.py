@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attncli.kinds.gdn import GdnSizes, gdn_sizes
+from attncli.kinds.seeded import build_seeded
 from attncli.spec import AttnSpec
 
 RMS_EPS = 1e-6
@@ -246,21 +247,15 @@ class GatedDeltaNet(nn.Module):
 
 
 def build(spec: AttnSpec, device: str | torch.device = "cpu", form: str | None = None) -> GatedDeltaNet:
-    """The layer in eval mode; on a real device its weights are seeded with ``spec.seed`` (the
-    global RNG is left as it was), on meta nothing is initialised."""
-    meta = torch.device(device).type == "meta"
-    with torch.random.fork_rng(devices=[]):
-        if not meta:
-            torch.manual_seed(spec.seed)
-        with torch.device(device):
-            module = GatedDeltaNet(spec, form)
-        if not meta:
-            with torch.no_grad():
-                k = module.m.kernel
-                module.conv1d.weight.uniform_(-k ** -0.5, k ** -0.5)  # nn.Conv1d's default bound
-                module.A_log.copy_(torch.empty(module.m.hv).uniform_(0.01, 16).log())  # as transformers' __init__
-                module.norm.weight.uniform_(0.5, 1.5)  # NOTE: not all ones, so a lost norm weight shows
-    return module.eval()
+    """The layer in eval mode, seeded with ``spec.seed`` on a real device (:func:`build_seeded`);
+    uninitialised on meta."""
+    def init(module: GatedDeltaNet) -> None:
+        k = module.m.kernel
+        module.conv1d.weight.uniform_(-k ** -0.5, k ** -0.5)  # nn.Conv1d's default bound
+        module.A_log.copy_(torch.empty(module.m.hv).uniform_(0.01, 16).log())  # as transformers' __init__
+        module.norm.weight.uniform_(0.5, 1.5)  # NOTE: not all ones, so a lost norm weight shows
+
+    return build_seeded(lambda: GatedDeltaNet(spec, form), spec, device, init)
 
 
 def make_args(spec: AttnSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from attncli.kinds.mla import mla_sizes
+from attncli.kinds.seeded import build_seeded
 from attncli.layer.inputs import blocked_mask
 from attncli.layer.visibility import padded_keys
 from attncli.spec import AttnSpec
@@ -137,20 +138,14 @@ class MlaAttention(nn.Module):
 
 
 def build(spec: AttnSpec, device: str | torch.device = "cpu", form: str | None = None) -> MlaAttention:
-    """The layer in eval mode; on a real device its weights are seeded with ``spec.seed`` (the
-    global RNG is left as it was), on meta nothing is initialised."""
-    meta = torch.device(device).type == "meta"
-    with torch.random.fork_rng(devices=[]):
-        if not meta:
-            torch.manual_seed(spec.seed)
-        with torch.device(device):
-            module = MlaAttention(spec, form)
-        if not meta:
-            with torch.no_grad():
-                for name, p in module.named_parameters():
-                    if name.endswith("layernorm.weight"):
-                        p.uniform_(0.5, 1.5)  # NOTE: not all ones, so a lost norm weight shows
-    return module.eval()
+    """The layer in eval mode, seeded with ``spec.seed`` on a real device (:func:`build_seeded`), the
+    norm weights drawn away from 1 so a lost one shows; uninitialised on meta."""
+    def init(module: MlaAttention) -> None:
+        for name, p in module.named_parameters():
+            if name.endswith("layernorm.weight"):
+                p.uniform_(0.5, 1.5)
+
+    return build_seeded(lambda: MlaAttention(spec, form), spec, device, init)
 
 
 def make_args(spec: AttnSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32

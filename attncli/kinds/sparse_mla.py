@@ -187,17 +187,11 @@ def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int],
     pairs to the top-k ones (:func:`topk_visible_pairs`), the indexer's scores to the pairs the
     mask leaves (it scores all of them); the projections as they are. Returns the counts and the
     problems (a count that is not a whole multiple of L x S cannot be scaled exactly)."""
+    from attncli.layer.formulas import scale_pairs
     from attncli.layer.visibility import dense_pairs, spec_visible_pairs
 
-    dense, out, problems = dense_pairs(spec), dict(by_stage), []
     top = topk_visible_pairs(spec)
-    for stage, visible in (("qk", top), ("av", top), ("indexer_scores", spec_visible_pairs(spec))):
-        n = by_stage.get(stage, 0)
-        if n % dense:
-            problems.append(f"{stage}: {n:,} MACs is not a multiple of the {dense:,} (query, key) pairs; "
-                            "the effective count cannot be exact")
-        out[stage] = n // dense * visible
-    return out, tuple(problems)
+    return scale_pairs(by_stage, dense_pairs(spec), {"qk": top, "av": top, "indexer_scores": spec_visible_pairs(spec)})
 
 
 # ---------------------------------------------------------------------------- params, KV cache, memory

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from attncli.kinds import mla_torch
 from attncli.kinds.mla import mla_sizes
 from attncli.kinds.mla_torch import MlaAttention, rotate_half
+from attncli.kinds.seeded import build_seeded
 from attncli.kinds.sparse_mla import indexer_sizes
 from attncli.spec import AttnSpec
 
@@ -132,22 +133,16 @@ class SparseMlaAttention(MlaAttention):
 
 
 def build(spec: AttnSpec, device: str | torch.device = "cpu", form: str | None = None) -> SparseMlaAttention:
-    """The layer in eval mode; on a real device seeded with ``spec.seed`` (the global RNG is left as
-    it was), norm weights and biases drawn away from 1 and 0 so a lost one shows; on meta uninitialised."""
-    meta = torch.device(device).type == "meta"
-    with torch.random.fork_rng(devices=[]):
-        if not meta:
-            torch.manual_seed(spec.seed)
-        with torch.device(device):
-            module = SparseMlaAttention(spec, form)
-        if not meta:
-            with torch.no_grad():
-                for name, p in module.named_parameters():
-                    if name.endswith("layernorm.weight") or name == "indexer.k_norm.weight":
-                        p.uniform_(0.5, 1.5)
-                    elif name == "indexer.k_norm.bias":
-                        p.uniform_(-0.5, 0.5)
-    return module.eval()
+    """The layer in eval mode, seeded with ``spec.seed`` on a real device (:func:`build_seeded`), norm
+    weights and biases drawn away from 1 and 0 so a lost one shows; uninitialised on meta."""
+    def init(module: SparseMlaAttention) -> None:
+        for name, p in module.named_parameters():
+            if name.endswith("layernorm.weight") or name == "indexer.k_norm.weight":
+                p.uniform_(0.5, 1.5)
+            elif name == "indexer.k_norm.bias":
+                p.uniform_(-0.5, 0.5)
+
+    return build_seeded(lambda: SparseMlaAttention(spec, form), spec, device, init)
 
 
 def make_args(spec: AttnSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32

@@ -68,14 +68,21 @@ def effective(by_stage: dict[str, int], spec: AttnSpec) -> tuple[dict[str, int],
     pairs to the visible ones; every other stage as it is. Returns the counts and the problems
     (a dense attention count that is not a whole multiple of L x S' cannot be scaled exactly).
     """
-    visible, dense = spec_visible_pairs(spec), dense_pairs(spec)
+    visible = spec_visible_pairs(spec)
+    return scale_pairs(by_stage, dense_pairs(spec), {"qk": visible, "av": visible})
+
+
+def scale_pairs(by_stage: dict[str, int], dense: int,
+                visible: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """``by_stage`` with each stage of ``visible`` scaled from ``dense`` (query, key) pairs to its
+    visible ones; the problems where a count is not a whole multiple of the dense pairs."""
     out, problems = dict(by_stage), []
-    for stage in ("qk", "av"):
+    for stage, seen in visible.items():
         n = by_stage.get(stage, 0)
         if n % dense:
             problems.append(f"{stage}: {n:,} MACs is not a multiple of the {dense:,} (query, key) pairs; "
                             "the effective count cannot be exact")
-        out[stage] = n // dense * visible
+        out[stage] = n // dense * seen
     return out, tuple(problems)
 
 
