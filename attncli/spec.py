@@ -247,6 +247,10 @@ class AttnSpec:
             from attncli.kinds.mla import mla_sizes
 
             d.update(mla_sizes(self).to_dict())
+        if self.kind == "gdn":
+            from attncli.kinds.gdn import gdn_sizes
+
+            d.update(gdn_sizes(self).to_dict())
         if self.form is not None:
             d["form"] = self.form
         if self.kind not in ("standard", "gated"):
