@@ -93,13 +93,13 @@ def model(
 
 
 def _values(text: str, flag: str, minimum: int) -> list[int]:
-    """A value or a range, as ``attncli sweep`` takes them, with k = 1024 and M = 1024**2 (1k:1M:x2)."""
+    """A value or a range, as ``attncli sweep`` takes them, with k = 1024, M = 1024**2, G = 1024**3 (1k:1M:x2)."""
     from attncli.analyses.sweep import parse_values
 
     def expand(m: re.Match[str]) -> str:
-        return str(int(m.group(1)) * {"k": 1024, "K": 1024, "m": 1024**2, "M": 1024**2}[m.group(2)])
+        return str(int(m.group(1)) * {"k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()])
 
-    return parse_values(re.sub(r"(\d+)([kKmM])\b", expand, text), flag, minimum=minimum)
+    return parse_values(re.sub(r"(\d+)([kKmMgG])\b", expand, text), flag, minimum=minimum)
 
 
 def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,
@@ -128,9 +128,8 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     notes = list(m.notes)
     # NOTE: "layer 0 is described" is what flops --config says; the model counts every layer.
     notes += [f"config.json: {n}" for n in m.layer.note_lines if "is described" not in n]
-    if m.max_positions is not None and base.s > m.max_positions:
-        print(f"attncli: warning: context S = {base.s:,} is past the model's max_position_embeddings "
-              f"({m.max_positions:,}); counted all the same", file=sys.stderr)
+    past = m.max_positions is not None and base.s > m.max_positions
+    if past:
         notes.append(f"context S = {base.s:,} is past max_position_embeddings {m.max_positions:,}")
     chosen_dtype, dtype_source = (dtype, "command line") if dtype is not None else (m.dtype, m.dtype_source)
     weights_bytes, weights_source = ((weights, "--weights-memory") if weights is not None
@@ -155,6 +154,9 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
                              weights_source=weights_source, notes=tuple(notes), linear=linear)
         if swept is not None:
             report = replace(report, growth=growth(report, *swept), growth_setting=swept[0])
+    if past:  # NOTE: after the count, so a refused size stays the one line on stderr
+        print(f"attncli: warning: context S = {base.s:,} is past the model's max_position_embeddings "
+              f"({m.max_positions:,}); counted all the same", file=sys.stderr)
     totals = report.totals()
     checks = []
     for flag, limit in limits:
