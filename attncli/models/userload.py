@@ -22,7 +22,8 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from attncli.choices import NOT_FOR_MODULES
@@ -45,23 +46,73 @@ INSTALL_HINTS: dict[str, str] = {
 """What to install when a --module reference needs a package that is missing."""
 
 
+def is_file_reference(mod_name: str) -> bool:
+    """Whether the part before ``:`` names a file (``./attn.py``, ``path/to/attn.py``) rather than a module."""
+    return mod_name.endswith(".py") or "/" in mod_name or os.sep in mod_name
+
+
+def _import_file(mod_name: str) -> ModuleType:
+    """Load ``path/to/file.py`` by its path (importlib's ``spec_from_file_location``).
+
+    Its directory is appended to ``sys.path`` while it loads (so it can import its neighbours,
+    never ahead of installed packages), and it is registered in ``sys.modules`` under a name of
+    its own (``attncli_module_<stem>_<hash of the path>``), so it shadows no module.
+    """
+    import hashlib
+    import importlib.util
+
+    path = Path(mod_name).expanduser()
+    if path.suffix != ".py":
+        raise SpecError(FLAG, f"{mod_name!r} looks like a path: name a Python file, PATH/TO/FILE.py:FACTORY, "
+                              "or a module on sys.path, PKG.MOD:FACTORY")
+    if not path.is_file():
+        raise SpecError(FLAG, f"no file {mod_name!r} (from {os.getcwd()}): write PATH/TO/FILE.py:FACTORY with "
+                              "the path of an existing Python file, or PKG.MOD:FACTORY")
+    path = path.resolve()
+    name = f"attncli_module_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(FLAG, f"cannot load {mod_name!r} as a Python file: write PATH/TO/FILE.py:FACTORY")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.append(folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+    return module
+
+
 def load_factory(ref: str) -> Callable[..., Any]:
-    """Import ``pkg.mod:attr`` (the current directory appended to sys.path) and return ``attr``.
+    """Import ``pkg.mod:attr`` (the current directory appended to sys.path), or load
+    ``path/to/file.py:attr`` by its path, and return ``attr``.
 
     Call it inside :func:`~attncli.models.fence.fenced`: importing runs the user's module.
     """
-    mod_name, sep, attr = ref.partition(":")
+    mod_name, sep, attr = ref.rpartition(":")
     if not sep or not mod_name or not attr:
-        raise SpecError(FLAG, f"expected MODULE:FACTORY (e.g. mypkg.attn:build), got {ref!r}")
+        raise SpecError(FLAG, f"expected MODULE:FACTORY (e.g. mypkg.attn:build or ./attn.py:build), got {ref!r}")
+    from_file = is_file_reference(mod_name)
     cwd = os.getcwd()
-    added = "" not in sys.path and cwd not in sys.path
+    added = not from_file and "" not in sys.path and cwd not in sys.path
     if added:
         sys.path.append(cwd)
     try:
-        module = importlib.import_module(mod_name)
+        module = _import_file(mod_name) if from_file else importlib.import_module(mod_name)
+    except SpecError:
+        raise
     except (Exception, SystemExit) as exc:  # NOTE: user code can raise anything on import
         missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
         hint = INSTALL_HINTS.get((missing or "").partition(".")[0], "")
+        if not hint and not from_file and isinstance(exc, TypeError | ValueError) and mod_name.startswith("."):
+            hint = " (a relative module name: write PKG.MOD:FACTORY, or PATH/TO/FILE.py:FACTORY for a file)"
         raise SpecError(FLAG, f"cannot import {mod_name!r}: {type(exc).__name__}: {one_line(exc)}{hint}") from exc
     finally:
         if added and cwd in sys.path:

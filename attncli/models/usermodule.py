@@ -50,6 +50,10 @@ __all__ = ["INSTALL_HINTS", "OTHER_RULE", "SCHEMA", "ModuleFlops", "Prepared", "
 
 SCHEMA = "attncli.flops/1"
 
+ATTENTION_STAGES: tuple[str, ...] = ("qk", "av")
+"""The stages that make a module attention: a module in which neither was traced (a bare
+``nn.Linear``) exits 2 instead of being costed as an attention layer."""
+
 OTHER_RULE = ("an op that is neither a projection nor attention (a norm, a gate) is counted as fvcore's own "
               "handle counts it (layer_norm: 5 per element with an affine, 4 without) and shown under 'other' "
               "with its op name; it is in the total, in no attention stage")
@@ -331,6 +335,8 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
             raise SpecError(FLAG, f"{ref} cannot be traced for counting: {type(exc).__name__}: "
                                   f"{one_line(exc)}") from exc
         params = int(parameter_count(p.module)[""])
+    if not any(count.by_stage.get(k, 0) for k in ATTENTION_STAGES):
+        raise SpecError(FLAG, f"no attention found in {ref} (no QK^T or weights x V was traced)")
     problems = []
     # NOTE: on real CPU tensors FlopCounterMode counts SDPA as 0 (GUIDE's measured trap): there the
     # comparison leaves fvcore's SDPA MACs out too, and says so, instead of failing a correct module.

@@ -307,3 +307,82 @@ def test_a_hugging_face_class_prints_nothing_on_stderr() -> None:
                         "transformers.models.llama.modeling_llama:LlamaAttention", *SMALL, "--format", "json"],
                        capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+# ------------------------------------------------------------------ a module that is not attention; a file by its path
+@pytest.mark.parametrize("ref", ["torch.nn:Linear", "torch.nn:Identity"])
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_module_without_attention_exits_2(cli: Any, ref: str, fmt: str) -> None:
+    """nn.Linear(dim, heads) runs and has a matmul, nn.Identity none, but neither a QK^T nor a
+    weights x V: no attention estimate, one line, exit 2."""
+    r = cli("flops", "--module", ref, "--seq", "8", "--batch", "1", "--format", fmt)
+    assert r.code == 2 and r.out == ""
+    assert r.err == f"attncli: error: --module: no attention found in {ref} (no QK^T or weights x V was traced)\n"
+
+
+ATTN_FILE = '''
+import torch
+from torch import nn
+
+from attn_helpers import heads_of  # a neighbour file: the file's own folder is importable while it loads
+
+
+class FileAttention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = heads_of(self.qkv(x), self.heads)
+        out = ((q @ k.transpose(-2, -1)).softmax(-1) @ v).transpose(1, 2).reshape(b, n, c)
+        return self.proj(out)
+
+
+def build(dim, heads):
+    return FileAttention(dim, heads)
+'''
+
+HELPERS = '''
+def heads_of(qkv, heads):
+    b, n, c3 = qkv.shape
+    t = qkv.reshape(b, n, 3, heads, c3 // 3 // heads).permute(2, 0, 3, 1, 4)
+    return t[0], t[1], t[2]
+'''
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute"])
+def test_a_module_file_by_its_path(cli: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    import sys
+
+    folder = tmp_path / "my models"
+    folder.mkdir()
+    (folder / "attn.py").write_text(ATTN_FILE)
+    (folder / "attn_helpers.py").write_text(HELPERS)
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    path = "./my models/attn.py" if how == "relative" else str(folder / "attn.py")
+    r = cli("flops", "--module", f"{path}:build", "--batch", str(B), "--seq", str(L), "--format", "json")
+    assert r.code == 0, r.err
+    (v,) = r.json()["variants"]
+    assert v["fvcore_flops"] == CLOSED and v["cross_checks"]["agree"] is True
+    assert v["params"] == 3 * E * E + E * E + E
+    assert sys.path == before and "attn" not in sys.modules  # registered under a name of its own
+    sys.modules.pop("attn_helpers", None)
+    r = cli("shapes", "--module", f"{path}:build", "--format", "json")
+    assert r.code == 0, r.err
+    sys.modules.pop("attn_helpers", None)
+
+
+@pytest.mark.parametrize(("ref", "needle"), [
+    ("./no_such_file.py:build", "no file './no_such_file.py'"),
+    ("./tests:build_tiny", "looks like a path"),
+    (".usermods:build_tiny", "a relative module name"),
+])
+@pytest.mark.parametrize("command", ["flops", "shapes"])
+def test_a_bad_path_says_what_to_write(cli: Any, command: str, ref: str, needle: str) -> None:
+    r = cli(command, "--module", ref)
+    assert r.code == 2 and r.err.startswith("attncli: error: --module: ") and r.err.count("\n") == 1, r.err
+    assert needle in r.err and "FILE.py:FACTORY" in r.err and "Traceback" not in r.err

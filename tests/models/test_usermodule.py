@@ -97,3 +97,28 @@ def test_the_fence_restores_the_sigint_handler_and_the_directory(tmp_path: Any) 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.chdir(tmp_path)
     assert signal.getsignal(signal.SIGINT) is before and os.getcwd() == cwd
+
+
+def test_a_file_is_loaded_by_its_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """path/to/file.py:factory: spec_from_file_location, under a module name that shadows nothing."""
+    (tmp_path / "json.py").write_text("def build(dim, heads):\n    return ('built', dim, heads)\n")
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    import json
+
+    for ref in ("./json.py:build", "json.py:build", str(tmp_path / "json.py") + ":build"):
+        factory = load_factory(ref)
+        assert factory(8, 2) == ("built", 8, 2)
+        assert sys.path == before and sys.modules["json"] is json
+        assert factory.__module__.startswith("attncli_module_json_")
+
+
+def test_a_file_that_fails_to_load_is_one_error(tmp_path: Any) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise RuntimeError('broken on import')\n")
+    with pytest.raises(SpecError, match=r"cannot import .*RuntimeError: broken on import") as info:
+        load_factory(f"{bad}:build")
+    assert info.value.flag == "--module"
+    assert not [m for m in sys.modules if m.startswith("attncli_module_bad_")]
+    with pytest.raises(SpecError, match=r"no file .*PATH/TO/FILE\.py:FACTORY"):
+        load_factory(f"{tmp_path / 'missing.py'}:build")
