@@ -106,10 +106,16 @@ def same_file(a: Path | str, b: Path | str) -> bool:
 
 def module_file(ref: str | None) -> Path | None:
     """The source file a ``--module PKG.MOD:FACTORY`` would import, found without importing
-    anything (the current directory first, then ``sys.path``); None when not found."""
+    anything (the current directory first, then ``sys.path``), or the file of a
+    ``--module PATH/TO/FILE.py:FACTORY``; None when not found."""
     if not ref:
         return None
     name = ref.partition(":")[0]
+    if name.endswith(".py") or "/" in name or os.sep in name:  # PATH/TO/FILE.py:FACTORY
+        try:
+            return Path(name) if Path(name).is_file() else None
+        except (OSError, ValueError):
+            return None
     if not name or any(not part.isidentifier() for part in name.split(".")):
         return None
     parts = name.split(".")

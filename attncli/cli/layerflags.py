@@ -34,9 +34,14 @@ CallOption = Annotated[Call | None, typer.Option(
 
 DEFAULT_MODULE_TIMEOUT = 60.0
 """``--module-timeout``'s default, seconds (attncli.models.fence.DEFAULT_TIMEOUT is the same)."""
+MAX_MODULE_TIMEOUT = 1e6
+"""The largest ``--module-timeout``, seconds (about 11.6 days); more (``inf``, ``1e10``) is refused
+naming the flag: the watchdog's timer cannot wait that long (``OverflowError`` in its thread, and a
+looping module then ran forever). ``0`` is the way to ask for no limit."""
 ModuleTimeoutOption = Annotated[float, typer.Option(
-    "--module-timeout", metavar="SECONDS", min=0.0,
-    help="Stop --module's code (import, build, run) after this many seconds (0: no limit).")]
+    "--module-timeout", metavar="SECONDS", min=0.0, max=MAX_MODULE_TIMEOUT,
+    help="Stop --module's code (import, build, run) after this many seconds (0: no limit; at most "
+         "1000000, about 11 days).")]
 
 MODULE_REFUSED = tuple(NOT_FOR_MODULES)
 """Spec flags --module refuses when typed (attncli.choices.NOT_FOR_MODULES names their flags)."""

@@ -61,6 +61,10 @@ def fenced(ref: str, timeout: float | None = DEFAULT_TIMEOUT,
 
     NOTE: a watchdog thread rather than ``signal.alarm``: it does not take over SIGALRM.
     """
+    if timeout is not None and not 0 < timeout < threading.TIMEOUT_MAX:
+        # NOTE: inf, 1e10 or NaN: the timer's wait would die by OverflowError (or ValueError) in its
+        # own thread and leave the run unguarded; more than threading.TIMEOUT_MAX (292 years) is none.
+        timeout = None
     lock = threading.Lock()
     state = {"done": False, "fired": False}
     finished = threading.Event()

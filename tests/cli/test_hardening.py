@@ -140,11 +140,12 @@ def test_output_equal_to_the_module_file(cli: Any, tmp_path: Path, monkeypatch: 
     source = "import torch\n\ndef make(d, h):\n    return torch.nn.MultiheadAttention(d, h, batch_first=True)\n"
     (tmp_path / "hardening_mod_xyz.py").write_text(source)
     for command in ("flops", "shapes"):
-        r = cli(command, "--dim", "64", "--module", "hardening_mod_xyz:make", "-o", "hardening_mod_xyz.py")
-        assert r.code == 2, (command, r.err)
-        one_error_line(r.err, "--output:")
-        assert "--module" in r.err
-        assert (tmp_path / "hardening_mod_xyz.py").read_text() == source
+        for ref in ("hardening_mod_xyz:make", "./hardening_mod_xyz.py:make"):
+            r = cli(command, "--dim", "64", "--module", ref, "-o", "hardening_mod_xyz.py")
+            assert r.code == 2, (command, r.err)
+            one_error_line(r.err, "--output:")
+            assert "--module" in r.err
+            assert (tmp_path / "hardening_mod_xyz.py").read_text() == source
 
 
 def test_module_file_is_found_without_importing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,6 +158,7 @@ def test_module_file_is_found_without_importing(tmp_path: Path, monkeypatch: pyt
     assert module_file("pkg.attn:make") == tmp_path / "pkg" / "attn.py"
     assert module_file("pkg:make") == tmp_path / "pkg" / "__init__.py"
     assert module_file("no_such_xyz:make") is None and module_file("../x:y") is None
+    assert module_file("./pkg/attn.py:make") == Path("./pkg/attn.py")
 
 
 # ------------------------------------------------------------------ 5: FIFOs and devices as inputs
@@ -195,3 +197,31 @@ def test_a_device_input_is_refused(cli: Any, flag: str) -> None:
     assert r.code == 2
     one_error_line(r.err, flag + ":")
     assert "character device" in r.err
+
+
+# ------------------------------------------------------------------ 7: an unbounded --module-timeout
+@pytest.mark.parametrize("value", ["inf", "1e10", "1000001"])
+@pytest.mark.parametrize("command", ["flops", "shapes"])
+def test_module_timeout_beyond_the_maximum_is_refused(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      command: str, value: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = "import torch\n\ndef make(d, h):\n    return torch.nn.Linear(d, d)\n"
+    (tmp_path / "hardening_lin_xyz.py").write_text(source)
+    r = cli(command, "--dim", "64", "--module", "hardening_lin_xyz:make", "--module-timeout", value)
+    assert r.code == 2 and r.out == ""
+    one_error_line(r.err, "--module-timeout:")
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10, float("nan")])
+def test_fence_with_an_unbounded_timeout_keeps_its_watchdog_alive(timeout: float,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from attncli.models.fence import fenced
+
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    with fenced("mod:make", timeout=timeout):
+        time.sleep(0.2)  # the old watchdog thread died by OverflowError at once
+    assert died == []
