@@ -16,6 +16,7 @@ Nothing here imports torch or rich.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
@@ -95,11 +96,35 @@ class GuardedStdout:
         return getattr(self._inner, name)
 
 
+class ClosedStdout:
+    """What stands for stdout when the process started with file descriptor 1 closed
+    (``attncli gpus >&-``: Python sets ``sys.stdout`` to None): writing fails like a closed
+    descriptor, which :class:`GuardedStdout` reports as one line and exit 2; a run that writes
+    nothing to stdout (``--output FILE``) is not disturbed."""
+
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
+
+
 @contextlib.contextmanager
 def guarded_stdout() -> Iterator[GuardedStdout]:
-    """``sys.stdout`` replaced by a :class:`GuardedStdout` of itself, restored after."""
+    """``sys.stdout`` replaced by a :class:`GuardedStdout` of itself (of a :class:`ClosedStdout`
+    when there is none), restored after."""
     inner = sys.stdout
-    guard = GuardedStdout(inner)
+    guard = GuardedStdout(inner if inner is not None else ClosedStdout())
     sys.stdout = guard
     try:
         yield guard

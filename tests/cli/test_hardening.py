@@ -225,3 +225,25 @@ def test_fence_with_an_unbounded_timeout_keeps_its_watchdog_alive(timeout: float
     with fenced("mod:make", timeout=timeout):
         time.sleep(0.2)  # the old watchdog thread died by OverflowError at once
     assert died == []
+
+
+# ------------------------------------------------------------------ 10: stdout closed outright
+def run_stdout_closed(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``attncli ARGS >&-``: the child starts with file descriptor 1 closed."""
+    return subprocess.run([*ATTNCLI, *args], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          timeout=120, env=ENV, check=False, cwd=cwd,
+                          preexec_fn=lambda: os.close(1))
+
+
+@pytest.mark.parametrize("args", [("gpus",), ("flops", "--dim", "64", "-f", "json"), ("--version",),
+                                  ("shapes", "--help")])
+def test_closed_stdout_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
+    r = run_stdout_closed(*args)
+    assert r.returncode == 2
+    one_error_line(r.stderr, "--output: cannot write to stdout: stdout is closed")
+
+
+def test_closed_stdout_does_not_stop_an_output_file(tmp_path: Path) -> None:
+    r = run_stdout_closed("shapes", "--dim", "64", "-f", "json", "-o", "out.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["schema"].startswith("attncli.shapes/")
