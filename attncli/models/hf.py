@@ -13,10 +13,11 @@ own mask function (a 4-D additive mask for eager attention), and takes the outpu
 the model's return tuple.
 
 Verified families: Llama, Mistral, Qwen2, GPT-2, BERT (``BertSelfAttention``: no W_O, which
-sits in ``BertSelfOutput``), T5 (encoder self-attention) and DeepSeek-V3's multi-head latent
+sits in ``BertSelfOutput``), T5 (encoder self-attention), DeepSeek-V3's multi-head latent
 attention (``DeepseekV3Attention``: a config with ``kv_lora_rank`` gets the spec's MLA sizes,
-:func:`_mla_kwargs`, and :attr:`HfSizes.mla` says what was built). Other classes that take a
-config are tried the same way and say so in ``notes``.
+:func:`_mla_kwargs`, and :attr:`HfSizes.mla` says what was built), Phi-3 (its fused ``qkv_proj``
+split by the widths of its slices, :func:`split_fused`) and Gemma 3 (its rotary embedding called
+with layer 0's type). Other classes that take a config are tried the same way and say so in ``notes``.
 
 ``transformers`` (5.0 up to, not including, 5.40: pyproject's ``hf`` extra) is an optional extra
 (``pip install 'attncli[hf]'``) imported only inside the functions; without it every entry point
@@ -72,8 +73,10 @@ MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim"
 """Multi-head latent attention's sizes, named as transformers' DeepSeek configs (and ``AttnSpec``) name them."""
 
 
-VERIFIED_MLA: frozenset[str] = frozenset({"deepseek_v3"})
-"""Multi-head latent attention families checked against attncli's MLA closed form (``DeepseekV3Attention``)."""
+VERIFIED: frozenset[str] = frozenset({"deepseek_v3", "phi3", "gemma3_text"})
+"""Families outside :data:`FAMILIES`, built and called like Llama, that the tests check against their
+own models and the closed form: DeepSeek-V3 (multi-head latent attention), Phi-3 (a fused
+``qkv_proj``, :func:`split_fused`) and Gemma 3 (a rotary table per layer type)."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,12 @@ class HfLayer:
     notes: tuple[str, ...] = ()
     mask_cache_keyword: str | None = "cache"
     """The name the installed transformers gives the mask functions' cache argument (:func:`cache_keyword`)."""
+    rotary_layer_type: str | None = None
+    """The layer type a rotary embedding with one table per layer type is called with (Gemma 3's
+    ``forward(x, position_ids, layer_type)``): layer 0's, ``None`` for a single table."""
+    fused: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    """Fused projections by submodule name, with the stage and width of each slice of their output
+    (Phi-3's ``qkv_proj``: q H*d, k G*d, v G*d), for :func:`split_fused`."""
 
     def inputs_for(self, x: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The positional and keyword arguments the model passes with hidden states ``x`` (B, L, E)."""
@@ -317,7 +326,8 @@ class HfLayer:
                                 **no_cache)
         if self.call_kind == "rope":
             positions = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
-            kwargs["position_embeddings"] = self.rotary(x, positions)
+            by_type = {} if self.rotary_layer_type is None else {"layer_type": self.rotary_layer_type}
+            kwargs["position_embeddings"] = self.rotary(x, positions, **by_type)
             kwargs["attention_mask"] = mask
         elif self.call_kind == "t5":
             kwargs["mask"] = mask
@@ -382,6 +392,57 @@ def cache_keyword(mask_fn: Any) -> str | None:
     return next((name for name in ("cache", "past_key_values") if name in params), None)
 
 
+def _rotary_layer_type(rotary: Any, config: Any) -> str | None:
+    """Layer 0's type, for a rotary embedding that keeps one table per layer type (Gemma 3)."""
+    if rotary is None:
+        return None
+    try:
+        params = inspect.signature(rotary.forward).parameters
+    except (TypeError, ValueError):
+        return None
+    if "layer_type" not in params:
+        return None
+    layer_types = getattr(config, "layer_types", None)
+    if not layer_types:
+        raise SpecError(FLAG, f"{type(rotary).__name__} needs a layer type and the config names none")
+    return str(layer_types[0])
+
+
+def _fused_projections(module: Any, heads: int, kv_heads: int, head_dim: int
+                       ) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    """A fused ``qkv_proj`` (Phi-3) and its slices q H*d, k G*d, v G*d, when its width is their sum."""
+    fused = getattr(module, "qkv_proj", None)
+    widths = (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim))
+    if fused is None or getattr(module, "q_proj", None) is not None:
+        return ()
+    if getattr(fused, "out_features", None) != sum(n for _, n in widths):
+        return ()
+    return (("qkv_proj", widths),)
+
+
+def split_fused(ops: Any, fused: Any) -> Any:
+    """``ops`` (:class:`attncli.engine.handles.OpCount`) with every matmul of a fused projection
+    re-split between its slices by their widths (``fused``: :attr:`HfLayer.fused`).
+
+    A linear layer's MACs are tokens x E x its output width, so each slice's share is exact;
+    the data flow alone cannot tell Phi-3's slices apart (its rotary joins q and k again).
+    """
+    from attncli.engine.handles import OpCount
+    from attncli.engine.trace import relative_name
+
+    table = dict(fused)
+    out = []
+    for op in ops:
+        parts = table.get(relative_name(op.scope).rsplit(".", 1)[-1])
+        macs = sum(n for _, n in op.stages)
+        width = sum(n for _, n in parts) if parts else 0
+        if not parts or not macs or macs % width:
+            out.append(op)
+            continue
+        out.append(OpCount(op.kind, op.scope, op.flops, tuple((st, macs // width * n) for st, n in parts)))
+    return tuple(out)
+
+
 def _rotary_class(cls: type) -> Any:
     module = sys.modules.get(cls.__module__)
     found: list[type] = [v for k, v in (vars(module).items() if module else ())
@@ -415,7 +476,7 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
                                    "Hugging Face classes")
     mla = is_mla_config(config_cls)
     kw, notes = _mla_kwargs(cls, config_cls, settings) if mla else _config_kwargs(cls, family, fam, settings)
-    if fam is None and not (mla and family in VERIFIED_MLA):
+    if fam is None and family not in VERIFIED:
         notes.append(f"{cls.__name__}: family {family or '?'} is not one attncli has verified; "
                      "built and called like Llama")
     try:
@@ -462,5 +523,11 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
                     bias=None if bias_setting is None else bool(bias_setting))
     if not out_proj:
         notes.append(f"{cls.__name__} has no output projection W_O (it sits in the model's next block)")
+    rotary_type = _rotary_layer_type(rotary, config)
+    fused = _fused_projections(module, sizes.heads, sizes.kv_heads, sizes.head_dim) if not mla else ()
+    for name, parts in fused:
+        notes.append(f"{cls.__name__}.{name} is q, k and v in one matmul: its count is split by the slices of "
+                     f"its output, " + ", ".join(f"{st.removesuffix('_proj')} {n}" for st, n in parts))
     return HfLayer(module=module.eval(), config=config, family=family, call_kind=call_kind, sizes=sizes,
-                   rotary=rotary, mask_fn=mask_fn, notes=tuple(notes), mask_cache_keyword=cache_keyword(mask_fn))
+                   rotary=rotary, mask_fn=mask_fn, notes=tuple(notes), mask_cache_keyword=cache_keyword(mask_fn),
+                   rotary_layer_type=rotary_type, fused=fused)

@@ -41,6 +41,7 @@ from attncli.spec import AttnSpec, SpecError
 
 if TYPE_CHECKING:
     from attncli.engine.crosscheck import FlopCounterCheck
+    from attncli.engine.handles import OpCount
     from attncli.engine.trace import ModuleCount
     from attncli.kinds.base import Kind
 
@@ -289,6 +290,26 @@ class ModuleFlops:
         }
 
 
+def _restaged(count: ModuleCount, ops: tuple[OpCount, ...], stages: tuple[str, ...]) -> ModuleCount:
+    """``count`` with its ops' stages replaced by ``ops``' (same ops, same MACs): by stage and sources again."""
+    from dataclasses import replace
+
+    from attncli.engine.trace import relative_name
+
+    by_stage = dict.fromkeys(stages, 0)
+    sources: dict[str, list[str]] = {}
+    for op in ops:
+        for stage, n in op.stages:
+            by_stage[stage] = by_stage.get(stage, 0) + n
+            scope = ".".join("*" if part.isdigit() else part for part in relative_name(op.scope).split("."))
+            where = f"{scope or '(layer)'}: {op.kind}"
+            if where not in sources.setdefault(stage, []):
+                sources[stage].append(where)
+    if not by_stage.get(OTHER):
+        by_stage.pop(OTHER, None)
+    return replace(count, by_stage=by_stage, stage_sources={k: tuple(v) for k, v in sources.items()}, ops=ops)
+
+
 def layer_name(spec: AttnSpec) -> str:
     """What a module's closed form is of: ``standard attention``, ``multi-head latent attention (naive form)``."""
     from attncli.spec import KIND_NAMES
@@ -319,6 +340,7 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
     from attncli.engine.crosscheck import flop_counter_check
     from attncli.engine.trace import caller, trace_count
     from attncli.kinds import kind_of
+    from attncli.models.hf import split_fused
 
     kind_of(spec).check_representable(spec)
     with fenced(ref, timeout, last_resort):
@@ -328,6 +350,8 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
         call_module, tensors = caller(p.module, p.args, {})
         try:
             count = trace_count(call_module, tensors, stages, kind.relabel)
+            if p.hf is not None and p.hf.fused:
+                count = _restaged(count, split_fused(count.ops, p.hf.fused), stages)
             fc = flop_counter_check(call_module, tensors, count.ops, stages)
         except SpecError:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -386,3 +387,42 @@ def test_a_bad_path_says_what_to_write(cli: Any, command: str, ref: str, needle:
     r = cli(command, "--module", ref)
     assert r.code == 2 and r.err.startswith("attncli: error: --module: ") and r.err.count("\n") == 1, r.err
     assert needle in r.err and "FILE.py:FACTORY" in r.err and "Traceback" not in r.err
+
+
+# ------------------------------------------------------------------ Phi-3's fused qkv_proj, Gemma 3's layer-type rotary
+PHI3 = "transformers.models.phi3.modeling_phi3:Phi3Attention"
+GEMMA3 = "transformers.models.gemma3.modeling_gemma3:Gemma3Attention"
+MODELS = Path(__file__).resolve().parents[2] / "attncli" / "data" / "models"
+
+
+def test_phi3_qkv_proj_is_split_by_its_slices(cli: Any) -> None:
+    """qkv_proj is Linear(E, (H + 2G) d): q H*d = 64, k and v G*d = 32 each, not all of it to v."""
+    pytest.importorskip("transformers")
+    doc, v = _variant(cli, PHI3, *SMALL, "--kv-heads", "2")
+    want = _closed(2, 16, 64, 4, 2, 16)
+    assert v["by_stage"] == want and doc["reference"]["matches"] is True
+    assert v["cross_checks"]["flop_counter"]["by_stage_macs"] == want
+    assert v["stage_sources"]["q_proj"] == v["stage_sources"]["v_proj"] == ["attn.qkv_proj: aten::linear"]
+    assert v["cross_checks"]["agree"] is True
+
+
+@pytest.mark.parametrize(("ref", "config", "seq", "sizes", "window", "norms"), [
+    # Phi-3-mini-4k: E 3072, H = G = 32, d 96, sliding_window 2047 (> L: every causal pair)
+    (PHI3, "phi-3-mini-4k.json", 64, (3072, 32, 32, 96), 2047, 0),
+    # Gemma-3-27B layer 0: E 5376, H 32, G 16, d 128, sliding 1024 (< L = 2048), qk-norm 2 x 128 weights
+    (GEMMA3, "gemma-3-27b.json", 2048, (5376, 32, 16, 128), 1024, 2 * 128),
+])
+def test_published_sizes_through_the_real_class(cli: Any, ref: str, config: str, seq: int,
+                                                sizes: tuple[int, int, int, int], window: int, norms: int) -> None:
+    """Layer 0 at the model's published sizes, B 1, against the closed form per stage, the effective
+    count (a query at p sees min(W, p + 1) keys) and the parameters (no biases; Gemma's q_norm, k_norm)."""
+    pytest.importorskip("transformers")
+    e, h, g, d = sizes
+    doc, v = _variant(cli, ref, "--config", str(MODELS / config), "--seq", str(seq), "--batch", "1")
+    want = _closed(1, seq, e, h, g, d)
+    assert v["by_stage"] == want and v["cross_checks"]["agree"] is True
+    assert doc["config"]["window"] == window and doc["config"]["mask"] == "causal"
+    visible = sum(min(window, p + 1) for p in range(seq))
+    assert v["effective"]["visible_pairs"] == visible
+    assert v["effective"]["by_stage"] == {**want, "qk": h * d * visible, "av": h * d * visible}
+    assert v["params"] == e * h * d + 2 * e * g * d + h * d * e + norms

@@ -26,9 +26,11 @@ pytest.importorskip("transformers")
 from torch.utils.flop_counter import FlopCounterMode
 from transformers.models.bert.modeling_bert import BertModel, BertSelfAttention
 from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention, DeepseekV3Model
+from transformers.models.gemma3.modeling_gemma3 import Gemma3Attention, Gemma3TextModel
 from transformers.models.gpt2.modeling_gpt2 import GPT2Attention, GPT2Model
 from transformers.models.llama.modeling_llama import LlamaAttention, LlamaModel
 from transformers.models.mistral.modeling_mistral import MistralAttention, MistralModel
+from transformers.models.phi3.modeling_phi3 import Phi3Attention, Phi3Model
 from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention, Qwen2Model
 from transformers.models.t5.modeling_t5 import T5Attention, T5EncoderModel
 
@@ -55,6 +57,10 @@ CASES: list[tuple[type, Any, int, int, int, int, bool]] = [
     (GPT2Attention, SimpleNamespace(dim=32, heads=4, bias=True), 32, 4, 4, 8, True),
     (BertSelfAttention, SimpleNamespace(dim=32, heads=4, bias=True), 32, 4, 4, 8, False),
     (T5Attention, SimpleNamespace(dim=32, heads=4, head_dim=16, bias=False), 32, 4, 4, 16, True),
+    # Phi-3: q, k and v in one fused qkv_proj of width (H + 2G) d
+    (Phi3Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2), 32, 4, 2, 8, True),
+    # Gemma 3: a rotary table per layer type (layer 0: sliding), qk-norm
+    (Gemma3Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2, head_dim=16), 32, 4, 2, 16, True),
 ]
 IDS = [c[0].__name__ for c in CASES]
 
@@ -112,12 +118,16 @@ def _model_attention(model: Any) -> Any:
     (GPT2Attention, GPT2Model, SimpleNamespace(dim=32, heads=4)),
     (BertSelfAttention, BertModel, SimpleNamespace(dim=32, heads=4)),
     (T5Attention, T5EncoderModel, SimpleNamespace(dim=32, heads=4, head_dim=8)),
-], ids=["llama", "mistral", "qwen2", "gpt2", "bert", "t5"])
+    (Phi3Attention, Phi3Model, SimpleNamespace(dim=32, heads=4, kv_heads=2, window=3)),
+    (Gemma3Attention, Gemma3TextModel, SimpleNamespace(dim=32, heads=4, kv_heads=2, head_dim=16, window=3)),
+], ids=["llama", "mistral", "qwen2", "gpt2", "bert", "t5", "phi3", "gemma3"])
 def test_called_as_the_model_calls_it(cls: type, model_cls: type, settings: Any) -> None:
     """The layer's output on the hidden states the model fed its first attention layer is the model's own."""
     torch.manual_seed(0)
     layer = build_hf_attention(cls, settings, "cpu")
-    config = config_class(cls)(**{**layer.config.to_dict(), "vocab_size": 50})
+    pad = getattr(layer.config, "pad_token_id", None)  # Phi-3's 32000 lies outside a vocabulary of 50
+    config = config_class(cls)(**{**layer.config.to_dict(), "vocab_size": 50,
+                                  "pad_token_id": pad if pad is None or pad < 50 else None})
     config._attn_implementation = "eager"
     model = model_cls(config).eval()
     seen: dict[str, Any] = {}
@@ -336,3 +346,26 @@ def test_the_installed_transformers_is_in_the_pinned_range() -> None:
         return tuple(int(n) for n in re.findall(r"\d+", text)[:2])
 
     assert version("5.0") <= version(transformers.__version__) < version("5.40")
+
+
+def test_phi3_fused_qkv_is_split_by_its_slices() -> None:
+    """Phi3Attention.qkv_proj: (B*L, E) @ (E, (H + 2G) d) is q H*d, k G*d and v G*d of it."""
+    from attncli.engine.handles import OpCount
+    from attncli.models.hf import split_fused
+
+    layer = build_hf_attention(Phi3Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2), "meta")
+    assert layer.fused == (("qkv_proj", (("q_proj", 32), ("k_proj", 16), ("v_proj", 16))),)
+    assert any("qkv_proj" in n and "q 32, k 16, v 16" in n for n in layer.notes)
+    total = B * L * 32 * 64
+    ops = (OpCount("aten::linear", "layer.attn.qkv_proj", total, (("v_proj", total),)),
+           OpCount("aten::linear", "layer.attn.o_proj", 7, (("out_proj", 7),)))
+    split = split_fused(ops, layer.fused)
+    assert split[0].stages == (("q_proj", total // 2), ("k_proj", total // 4), ("v_proj", total // 4))
+    assert split[1] is ops[1]
+    assert build_hf_attention(LlamaAttention, SimpleNamespace(dim=32, heads=4), "meta").fused == ()
+
+
+def test_gemma3_rotary_gets_layer_zeros_type() -> None:
+    layer = build_hf_attention(Gemma3Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2, head_dim=16), "meta")
+    assert layer.rotary_layer_type == layer.config.layer_types[0] == "sliding_attention"
+    assert build_hf_attention(LlamaAttention, SimpleNamespace(dim=32, heads=4), "meta").rotary_layer_type is None
