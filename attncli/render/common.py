@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 
 from attncli.choices import EFFECTIVE_FORM
 from attncli.numbers import UNITS as UNITS  # NOTE: the number formats live in attncli.numbers
@@ -124,6 +125,59 @@ def to_json_text(doc: dict[str, Any]) -> str:
                                     "which JSON cannot carry; check the input values") from None
 
 
+def _is_control(c: str) -> bool:
+    """A C0 or C1 control character (ESC, BEL, CSI ``\\x9b``, ...), DEL or a Unicode line
+    separator; not a newline or a tab, which a table's own text uses."""
+    return (c < " " and c not in "\n\t") or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as its escape (``\\x1b``), as error messages
+    are (:func:`attncli.cli.common.one_line`), newlines and tabs kept: a config.json's
+    ``model_type`` cannot colour the terminal, set its title or move the cursor."""
+    if not any(_is_control(c) for c in text):
+        return text
+    return "".join(repr(c)[1:-1] if _is_control(c) else c for c in text)
+
+
+class Escaped:
+    """A renderable drawn as ``inner`` is, with every control character in its text escaped
+    (:func:`escape_controls`); the console's own colour codes come from styles, not text, and stay."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        for seg in console.render(self.inner, options):
+            yield seg if seg.control else Segment(escape_controls(seg.text), seg.style)
+
+
+class _EncodedBuffer(io.StringIO):
+    """A string buffer that tells rich the encoding of the stream the text goes to: rich draws
+    ASCII table rules for one that is not UTF (``PYTHONIOENCODING=ascii``, ``latin-1``)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+
+def encodable(text: str, encoding: str) -> str:
+    """``text`` with what ``encoding`` cannot carry escaped (``\\u2248``, a lone surrogate from a
+    config.json as ``\\udcff``): a non-UTF-8 stdout, or a string no encoding takes, is never a
+    ``UnicodeEncodeError`` after the run."""
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:  # NOTE: an encoding Python does not know: ASCII is safe anywhere
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
          markdown: Callable[[], str], output: Path | None = None) -> None:
     """Write the report in ``fmt`` to stdout, or to ``output`` when given.
@@ -134,25 +188,25 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
     from attncli.cli.streams import write_atomic, write_stdout
 
     if fmt == "json":
-        text = to_json_text(doc)
+        text = to_json_text(doc)  # NOTE: ASCII: json.dumps escapes every control character itself
     elif fmt == "markdown":
-        text = markdown().rstrip("\n") + "\n"
+        text = escape_controls(markdown().rstrip("\n") + "\n")
     elif output is None:
         # NOTE: rendered into a string with the terminal's width and colours, then written
         # in one go (rich's own capture still writes to the real file on some paths). Not
         # cropped: tables fit the width themselves; only an unbroken URL may run past it.
         real = make_console()
-        buf = io.StringIO()
+        buf = _EncodedBuffer(real.encoding)  # NOTE: ASCII rules when stdout's encoding is not UTF
         Console(file=buf, width=real.width, no_color=real.no_color, color_system=real.color_system,  # type: ignore[arg-type]
                 force_terminal=real.is_terminal, highlight=False, soft_wrap=False,
-                _environ=console_environ()).print(table(), crop=False)
+                _environ=console_environ()).print(Escaped(table()), crop=False)
         text = buf.getvalue()
     else:
-        text = render_table_text(table())
+        text = render_table_text(Escaped(table()))
     if output is None:
-        write_stdout(text)
+        write_stdout(encodable(text, getattr(sys.stdout, "encoding", None) or "utf-8"))
     else:
-        write_atomic(output, text)
+        write_atomic(output, encodable(text, "utf-8"))
         print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
 
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 ATTNCLI = [sys.executable, "-m", "attncli"]
 
-CONFIG = {"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8, "num_key_value_heads": 8}
+CONFIG = {"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8, "num_key_value_heads": 8,
+          "num_hidden_layers": 2}
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
@@ -44,7 +45,7 @@ LONG = "a" * 300 + ".json"
 
 
 @pytest.mark.parametrize("args", [("flops", "--dim", "64", "-o", LONG), ("presets", "-o", LONG),
-                                  ("model", "--preset", "llama-3-8b", "-o", LONG)])
+                                  ("model", "--preset", "llama-3.1-8b", "-o", LONG)])
 def test_output_name_too_long_is_one_line_naming_output(cli: Any, tmp_path: Path, args: tuple[str, ...],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -247,3 +248,78 @@ def test_closed_stdout_does_not_stop_an_output_file(tmp_path: Path) -> None:
     r = run_stdout_closed("shapes", "--dim", "64", "-f", "json", "-o", "out.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "out.json").read_text())["schema"].startswith("attncli.shapes/")
+
+
+# ------------------------------------------------------------------ 6: control characters from a config.json
+EVIL = {**CONFIG, "model_type": "llama\x1b[31mRED\x1b]0;TITLE\x07\x9b2J\u2028x"}
+CONTROLS = ("\x1b", "\x07", "\x9b", "\u2028")
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+@pytest.mark.parametrize("command", [("presets",), ("flops", "--dim", "64"), ("shapes",), ("model",)])
+def test_config_strings_reach_no_terminal_unescaped(cli: Any, tmp_path: Path, fmt: str,
+                                                    command: tuple[str, ...]) -> None:
+    cfg = write_config(tmp_path / "config.json", EVIL)
+    r = cli(*command, "--config", str(cfg), "-f", fmt)
+    assert r.code == 0, r.err
+    for c in CONTROLS:
+        assert c not in r.out and c not in r.err, (c, r.out)
+    if command == ("presets",) and fmt != "json":
+        assert "llama\\x1b[31mRED" in r.out  # escaped as error messages are, not dropped
+    if fmt == "json":
+        assert r.json()["presets" if command == ("presets",) else "config"] is not None
+
+
+def test_config_strings_are_escaped_in_an_output_file_and_in_colour(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "config.json", EVIL)
+    r = run("presets", "--config", str(cfg), "-o", str(tmp_path / "out.txt"))
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "out.txt").read_text()
+    assert not any(c in text for c in CONTROLS) and "\\x1b[31mRED" in text
+    r = run("presets", "--config", str(cfg), env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    assert r.returncode == 0, r.stderr
+    assert "\x1b[31mRED" not in r.stdout and "\x1b]0;" not in r.stdout and "\\x1b[31mRED" in r.stdout
+
+
+def test_escaped_renderable_keeps_newlines_and_styles() -> None:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from attncli.render.common import Escaped, escape_controls
+
+    assert escape_controls("a\tb\nc\x1bd\x85e") == "a\tb\nc\\x1bd\\x85e"
+    table = Table("name")
+    table.add_row("x\x1b[2Jy")
+    buf = io.StringIO()
+    Console(file=buf, force_terminal=True, color_system="standard", width=40).print(Escaped(table))
+    assert "\x1b[2J" not in buf.getvalue() and "x\\x1b[2Jy" in buf.getvalue()
+    assert "\x1b[1m" in buf.getvalue()  # the header's bold style is still drawn
+
+
+# ------------------------------------------------------------------ 8: a stdout that is not UTF-8
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("args", [("gpus",), ("flops", "--dim", "64"), ("shapes", "--dim", "64"), ("presets",),
+                                  ("flops", "--dim", "64", "-f", "markdown"), ("model", "--preset", "llama-3.1-8b")])
+def test_non_utf8_stdout_gets_ascii_rules_not_a_traceback(encoding: str, args: tuple[str, ...]) -> None:
+    r = subprocess.run([*ATTNCLI, *args], capture_output=True, timeout=120, check=False,
+                       env={**ENV, "PYTHONIOENCODING": encoding})
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    assert b"Traceback" not in r.stderr
+    r.stdout.decode(encoding)
+    assert "\u2500".encode() not in r.stdout
+
+
+def test_a_lone_surrogate_in_a_config_is_escaped(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"model_type": "llama\\udcff", "hidden_size": 512, "num_attention_heads": 8}')
+    for fmt in ("table", "markdown", "json"):
+        for env in ({}, {"PYTHONIOENCODING": "ascii"}):
+            r = subprocess.run([*ATTNCLI, "presets", "--config", str(cfg), "-f", fmt], capture_output=True,
+                               timeout=120, check=False, env={**ENV, **env})
+            assert r.returncode == 0, (fmt, env, r.stderr.decode(errors="replace"))
+            assert b"\\udcff" in r.stdout
+    r = run("presets", "--config", str(cfg), "-o", str(tmp_path / "out.md"), "-f", "markdown")
+    assert r.returncode == 0, r.stderr
+    assert "llama\\udcff" in (tmp_path / "out.md").read_text()
