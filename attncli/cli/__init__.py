@@ -132,15 +132,18 @@ def _run(argv: list[str] | None) -> int:
         code, fmt_message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
         if not isinstance(code, int) or fmt_message is None:
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` alone: the help
-            print(fmt_message(), file=sys.stderr)
-            return 2
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # NOTE: `attncli` alone asks what attncli does: the root help, on stdout, exit 0 (as
+            # `attncli --help`); 21 lines on stderr with exit 2 broke "exit 2 is one line".
+            print(fmt_message())
+            return 0
         ctx = getattr(exc, "ctx", None)
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        from attncli.cli.common import one_line
         from attncli.cli.errors import usage_message
 
         message = usage_message(exc, " ".join(str(fmt_message()).split()))
-        print(f"attncli: error: {message}{where}", file=sys.stderr)
+        print(f"attncli: error: {one_line(message)}{where}", file=sys.stderr)
         return code
     if result == interrupts.INTERRUPTED:
         # NOTE: typer turns Ctrl-C into Exit(130), which click returns without standalone mode.

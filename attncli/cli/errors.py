@@ -47,6 +47,12 @@ def usage_message(exc: Any, default: str) -> str:
     missing = re.fullmatch(r"Option '(-[\w-]+)' requires (?:an argument|\d+ arguments)\.", message)
     if missing:  # click's BadOptionUsage: `attncli flops --dim` with nothing after it
         return f"{missing.group(1)}: needs a value"
+    extra = re.fullmatch(r"Got unexpected extra argument\(s\) \((.*)\)", message, re.S)
+    if extra:  # `attncli flops 64`: name what was not expected, and what to write instead
+        ctx = getattr(exc, "ctx", None)
+        command = getattr(ctx, "command_path", None) or "attncli"
+        return (f"unexpected argument(s) '{extra.group(1)}': {command} takes options only "
+                "(a value goes after its flag, e.g. --seq 128)")
     unknown = re.fullmatch(r"No such option: (-\S+)", message)
     if unknown:
         close = sorted(getattr(exc, "possibilities", None) or ())

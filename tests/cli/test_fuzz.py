@@ -218,7 +218,7 @@ def _known(argv: list[str], outcome: Outcome) -> KnownBug | None:
 
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 SEE_HELP = re.compile(r"\s*\(see '[^']*--help'\)\s*$")
-STRAY = re.compile(r"unexpected extra argument")
+STRAY = re.compile(r"unexpected (extra )?argument")
 
 
 def check(argv: list[str], outcome: Outcome, tolerate: bool = True) -> None:

@@ -323,3 +323,24 @@ def test_a_lone_surrogate_in_a_config_is_escaped(tmp_path: Path) -> None:
     r = run("presets", "--config", str(cfg), "-o", str(tmp_path / "out.md"), "-f", "markdown")
     assert r.returncode == 0, r.stderr
     assert "llama\\udcff" in (tmp_path / "out.md").read_text()
+
+
+# ------------------------------------------------------------------ 12: bare attncli, stray arguments
+def test_bare_attncli_is_the_root_help_on_stdout_exit_0() -> None:
+    r = run()
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout == run("--help").stdout and r.stdout.startswith("Usage: attncli")
+
+
+@pytest.mark.parametrize(("args", "stray"), [(("flops", "64"), "'64'"), (("shapes", "--dim", "64", "x", "y"), "'x y'"),
+                                             (("presets", "llama"), "'llama'"), (("gpus", "h100"), "'h100'")])
+def test_stray_arguments_are_named(cli: Any, args: tuple[str, ...], stray: str) -> None:
+    r = cli(*args)
+    assert r.code == 2 and r.out == ""
+    assert r.err.count("\n") == 1, r.err
+    assert r.err.startswith(f"attncli: error: unexpected argument(s) {stray}: attncli {args[0]} takes options only")
+
+
+def test_a_stray_argument_with_control_characters_stays_one_plain_line(cli: Any) -> None:
+    r = cli("flops", "a\x1b[2Jb\nc")
+    assert r.code == 2 and r.err.count("\n") == 1 and "\x1b" not in r.err
