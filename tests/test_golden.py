@@ -22,14 +22,16 @@ import pytest
 GOLDEN = Path(__file__).parent / "golden"
 
 CASES: dict[str, list[str]] = {
-    "flops_default": ["flops", "--dim", "512", "--heads", "8"],
-    "flops_torch_sdpa_path": ["flops", "--impl", "torch", "--no-need-weights", "--seq", "256"],
+    # NOTE: the default flops table is the answer on one screen (flops_brief); --verbose has every stage.
+    "flops_brief": ["flops", "--dim", "512", "--heads", "8"],
+    "flops_default": ["flops", "--dim", "512", "--heads", "8", "--verbose"],
+    "flops_torch_sdpa_path": ["flops", "--impl", "torch", "--no-need-weights", "--seq", "256", "--verbose"],
     "permute_default": ["permute-test"],
     # NOTE: Llama-3-8B's attention (published config.json: hidden 4096, 32 heads, 8 K/V heads, head_dim 128)
     # at an 8K causal prefill, with the roofline of an H100 SXM: the modern flags, effective counts, --gpu.
     "flops_modern_gpu": ["flops", "--dim", "4096", "--heads", "32", "--kv-heads", "8", "--head-dim", "128",
                          "--no-bias", "--seq", "8192", "--batch", "1", "--mask", "causal", "--impl", "sdpa",
-                         "--gpu", "h100-sxm"],
+                         "--gpu", "h100-sxm", "--verbose"],
     "sweep_heads": ["sweep", "--heads", "1,2,4,8,16"],
     "gpus": ["gpus"],
     "presets": ["presets"],

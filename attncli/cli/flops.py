@@ -37,6 +37,9 @@ def flops(
              "class, from the layer flags), instead of --impl. Runs your code with your rights.")] = None,
     call: CallOption = None,
     module_timeout: ModuleTimeoutOption = DEFAULT_MODULE_TIMEOUT,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show every stage, the uncounted ops, memory, notes and conventions (the default "
+                                "table is the answer on one screen).")] = False,
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 
@@ -77,7 +80,7 @@ def flops(
             from attncli.analyses.flops import count_flops
 
             counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
-        table, markdown = view.table, view.markdown
+        table, markdown = (lambda c: view.table(c, verbose)), view.markdown
     doc = counted.to_json()
     checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance,
                                   config=None if baseline_any_layer else doc.get("config"))

@@ -183,11 +183,12 @@ def conclusion(r: FlopsReport) -> str:
     elif r.heads_cost == 0:
         parts.append(f"splitting into {r.spec.heads} heads costs no FLOPs")
     elif r.spec.n_kv_heads != r.spec.heads:
-        parts.append(f"{r.spec.heads} heads sharing {r.spec.n_kv_heads} K/V heads change the count by "
-                     f"{human(r.heads_cost)} against one head of width H*d (whose K and V are "
-                     f"{r.spec.heads // r.spec.n_kv_heads}x wider)")
+        change = f"save {human(-r.heads_cost)}" if r.heads_cost < 0 else f"add {human(r.heads_cost)}"
+        parts.append(f"{r.spec.heads} heads sharing {r.spec.n_kv_heads} K/V heads {change} against one head of "
+                     f"width H*d (whose K and V are {r.spec.heads // r.spec.n_kv_heads}x wider)")
     else:
-        parts.append(f"splitting into {r.spec.heads} heads changes the count by {human(r.heads_cost)}")
+        change = f"saves {human(-r.heads_cost)}" if r.heads_cost < 0 else f"adds {human(r.heads_cost)}"
+        parts.append(f"splitting into {r.spec.heads} heads {change}")
     mem = _heads_memory(r)
     if mem:
         parts[-1] += mem

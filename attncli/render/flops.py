@@ -15,6 +15,7 @@ from attncli.analyses.flops import UNCOUNTED_WHY, FlopsReport, Variant
 from attncli.kinds import kind_of
 from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
+from attncli.render.roofline import seconds
 
 
 def _title(r: FlopsReport) -> str:
@@ -215,7 +216,36 @@ def _sources_table(r: FlopsReport) -> Table:
     return t
 
 
-def table(r: FlopsReport) -> RenderableType:
+def verdict(r: FlopsReport) -> str:
+    """With --gpu, the roofline in one line: the layer's bound and time, fused and naive."""
+    roof = r.roofline
+    assert roof is not None
+    return (f"roofline on {roof.label} ({roof.dtype}, estimated, an upper bound on speed): fused "
+            f"{roof.fused.bound}-bound {seconds(roof.fused.time_s)}, naive {roof.naive.bound}-bound "
+            f"{seconds(roof.naive.time_s)}")
+
+
+def brief(r: FlopsReport) -> RenderableType:
+    """The answer on one 80x24 screen: the title, the variants, the conclusion, the checks'
+    verdict, the notes that change a number, and with --gpu the roofline in one line."""
+    parts: list[RenderableType] = [
+        Text(_title(r), style="bold"), Text(""), Fit(_variants_table(r, exact=True), _variants_table(r, exact=False)),
+        Text("* the layer as configured; " + kind_of(r.spec).variants_note(r.spec) + ".", style="dim"),
+        Text(conclusion(r)), Text(_checks_line(r))]
+    parts += [Text(f"DISAGREE: {p}", style="bold red") for p in r.problems]
+    if r.roofline is not None:
+        parts.append(Text(verdict(r)))
+    if _masked(r):
+        parts.append(Text("effective = FLOPs of the (query, key) pairs the mask leaves visible.", style="dim"))
+    parts.append(Text("MACs = fvcore's flops (one multiply-add); FLOPs = 2 x MACs; fwd+bwd = 3 x FLOPs. "
+                      "--verbose: stages, uncounted ops, memory, notes, conventions" +
+                      (", the roofline's stages" if r.roofline is not None else "") + ".", style="dim"))
+    return Trimmed(Group(*parts))
+
+
+def table(r: FlopsReport, verbose: bool = True) -> RenderableType:
+    if not verbose:
+        return brief(r)
     ref = _reference(r)
     head = Text(_title(r), style="bold")
     order = ("* the layer as configured; " + kind_of(r.spec).variants_note(r.spec)

@@ -52,7 +52,7 @@ def test_decode_roofline_reads_the_latent_cache(cli: Any) -> None:
 
 def test_table_names_the_form_and_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    r = cli("flops", *DECODE)
+    r = cli("flops", *DECODE, "--verbose")
     assert r.code == 0, r.err
     for line in r.out.splitlines():
         assert len(line) <= 80 and line == line.rstrip(), line

@@ -18,13 +18,15 @@ from attncli.render.layout import md_formulas
 LLAMA = ["--dim", "4096", "--heads", "32", "--kv-heads", "8", "--head-dim", "128", "--no-bias"]
 
 CASES: dict[str, tuple[list[str], list[str]]] = {
-    "flops_default": (["flops"], ["heads + W_O *", "fwd+bwd", "params", "weights x V", "B*T*kdim*G*d"]),
-    "flops_huge": (["flops", "--dim", "8192", "--heads", "64", "--seq", "131072", "--batch", "8"],
+    "flops_brief": (["flops"], ["heads + W_O *", "fwd+bwd", "params", "--verbose"]),
+    "flops_default": (["flops", "--verbose"], ["heads + W_O *", "fwd+bwd", "params", "weights x V", "B*T*kdim*G*d"]),
+    "flops_huge": (["flops", "--dim", "8192", "--heads", "64", "--seq", "131072", "--batch", "8", "--verbose"],
                    ["64 heads + W_O *", "2,533,274,790,395,904", "B*T*vdim*G*d", "out_proj: linear"]),
     "flops_modern_gpu": (["flops", *LLAMA, "--seq", "8192", "--batch", "1", "--mask", "causal", "--impl", "sdpa",
-                          "--gpu", "h100-sxm"],
+                          "--gpu", "h100-sxm", "--verbose"],
                          ["effective", "scaled_dot_product_attention", "B*L*H*d*E", "compute", "memory"]),
-    "flops_torch_sdpa": (["flops", "--impl", "torch", "--no-need-weights", "--mask", "causal", "--seq", "256"],
+    "flops_torch_sdpa": (["flops", "--impl", "torch", "--no-need-weights", "--mask", "causal", "--seq", "256",
+                          "--verbose"],
                          ["scaled_dot_product_attention", "effective", "1 head"]),
     "flops_checks": (["flops", "--max-flops", "1G"], ["max-flops", "FAIL", "exceeds"]),
     "shapes_default": (["shapes"], ["q_heads", "(1, 8, 10, 64)", "out_proj.weight"]),
