@@ -9,6 +9,8 @@ the console script (``attncli`` or ``python -m attncli``, never a program that i
   ``KeyboardInterrupt``, until :func:`disarm`): ``KeyboardInterrupt``, so that ``--output``'s
   temporary file is removed and the command can say what it was doing.
 - ``deferred`` (inside :func:`deferred_interrupts`): noted; raised when the block ends.
+- ``delivering`` (inside :func:`delivering_report`, while the report is written): noted; the
+  phase is ``done`` once the report is written.
 - ``done`` (after :func:`disarm`): noted only; the output is written and the exit code decided.
 
 NOTE: Python runs a signal handler between bytecodes, so a phase that raises must start inside
@@ -122,6 +124,30 @@ def deferred_interrupts() -> Iterator[None]:
         _STATE["phase"] = "run"
     if len(_DELIVERED) > before:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def delivering_report() -> Iterator[None]:
+    """The report is being written (stdout or ``--output``): a Ctrl-C from the first byte on is
+    noted and changes nothing, and once the block ends without error the run stays in phase
+    ``done``: the report was delivered, so a late Ctrl-C is ignored and the exit code is the
+    run's own (0, or 1 for a failed check), never 130 beside a whole report.
+
+    NOTE: the phase changes before the first byte, not after the last: a Ctrl-C that landed
+    between the write and a phase change after it was a KeyboardInterrupt (exit 130 with the
+    whole JSON on stdout, 30 of 30 runs in issue 22). If the write fails, the phase is restored
+    and the failure is reported as usual. In any phase but ``run`` this changes nothing.
+    """
+    if _STATE["phase"] != "run":
+        yield
+        return
+    _STATE["phase"] = "delivering"
+    delivered = False
+    try:
+        yield
+        delivered = True
+    finally:
+        _STATE["phase"] = "done" if delivered else "run"
 
 
 def exit_now_if_interrupted(code: int) -> None:

@@ -185,6 +185,7 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
     The whole text is produced first and written in one go: a failure while rendering
     leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.cli.streams.write_atomic`).
     """
+    from attncli.cli.interrupts import delivering_report
     from attncli.cli.streams import write_atomic, write_stdout
 
     if fmt == "json":
@@ -203,11 +204,12 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
         text = buf.getvalue()
     else:
         text = render_table_text(Escaped(table()))
-    if output is None:
-        write_stdout(encodable(text, getattr(sys.stdout, "encoding", None) or "utf-8"))
-    else:
-        write_atomic(output, encodable(text, "utf-8"))
-        print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
+    with delivering_report():  # NOTE: a Ctrl-C from the first byte on no longer makes it exit 130
+        if output is None:
+            write_stdout(encodable(text, getattr(sys.stdout, "encoding", None) or "utf-8"))
+        else:
+            write_atomic(output, encodable(text, "utf-8"))
+            print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
 
 
 @contextmanager

@@ -344,3 +344,70 @@ def test_stray_arguments_are_named(cli: Any, args: tuple[str, ...], stray: str) 
 def test_a_stray_argument_with_control_characters_stays_one_plain_line(cli: Any) -> None:
     r = cli("flops", "a\x1b[2Jb\nc")
     assert r.code == 2 and r.err.count("\n") == 1 and "\x1b" not in r.err
+
+
+# ------------------------------------------------------------------ 1: Ctrl-C after the report was delivered
+SIGNAL_DRIVER = """
+import os, signal, sys, time
+sys.argv = [os.path.join("attncli", "__main__.py"), *sys.argv[1:]]  # the console script: its handler
+import attncli.cli as app
+import attncli.cli.streams as streams
+import attncli.render as render
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.3)  # the handler runs in here
+
+def after(module, name):
+    real = getattr(module, name)
+    def wrapped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        ctrl_c()
+        return out
+    setattr(module, name, wrapped)
+
+where = os.environ["HARDENING_CTRL_C_AFTER"]
+if where == "emit":
+    after(render, "emit")
+else:
+    after(streams, "write_stdout")
+    after(streams, "write_atomic")
+sys.exit(app.main())
+"""
+
+
+@pytest.mark.parametrize("after", ["write", "emit"])
+@pytest.mark.parametrize(("args", "code"), [(("flops", "--dim", "64", "-f", "json"), 0),
+                                            (("flops", "--dim", "64", "-f", "json", "--max-flops", "1"), 1),
+                                            (("gpus", "-f", "json"), 0)])
+def test_ctrl_c_after_the_report_keeps_the_runs_exit_code(tmp_path: Path, after: str, args: tuple[str, ...],
+                                                          code: int) -> None:
+    driver = tmp_path / "driver.py"
+    driver.write_text(SIGNAL_DRIVER)
+    r = subprocess.run([sys.executable, str(driver), *args], capture_output=True, text=True, timeout=120,
+                       check=False, env={**ENV, "HARDENING_CTRL_C_AFTER": after})
+    assert r.returncode == code, r.stderr
+    assert "interrupted" not in r.stderr and "Traceback" not in r.stderr
+    json.loads(r.stdout)
+
+
+def test_ctrl_c_after_the_output_file_keeps_exit_0(tmp_path: Path) -> None:
+    driver = tmp_path / "driver.py"
+    driver.write_text(SIGNAL_DRIVER)
+    r = subprocess.run([sys.executable, str(driver), "flops", "--dim", "64", "-f", "json", "-o", "out.json"],
+                       capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+                       env={**ENV, "HARDENING_CTRL_C_AFTER": "write"})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("attncli: wrote json") and "interrupted" not in r.stderr
+    json.loads((tmp_path / "out.json").read_text())
+
+
+def test_ctrl_c_before_the_report_is_still_130(tmp_path: Path) -> None:
+    # NOTE: the control: a Ctrl-C while counting still exits 130 with nothing on stdout.
+    driver = tmp_path / "driver.py"
+    driver.write_text(SIGNAL_DRIVER.replace('where = os.environ["HARDENING_CTRL_C_AFTER"]',
+                                            'where = ""\nimport attncli.cli.common as common\n'
+                                            'after(common, "spec_from")'))
+    r = subprocess.run([sys.executable, str(driver), "flops", "--dim", "64", "-f", "json"], capture_output=True,
+                       text=True, timeout=120, check=False, env={**ENV, "HARDENING_CTRL_C_AFTER": "write"})
+    assert r.returncode == 130 and r.stdout == "" and r.stderr == "attncli: interrupted\n", r.stderr
