@@ -36,10 +36,11 @@ CASES: dict[str, list[str]] = {
     "gpus": ["gpus"],
     "presets": ["presets"],
     "sweep_seq": ["sweep", "--seq", "128:1024:x2"],
-    "shapes_default": ["shapes"],
+    "shapes_brief": ["shapes"],
+    "shapes_default": ["shapes", "--verbose"],
     "shapes_cross_seq_first": ["shapes", "--dim", "64", "--heads", "4", "--batch", "2", "--seq", "6",
                                "--kv-seq", "9", "--kdim", "32", "--vdim", "48", "--no-batch-first",
-                               "--add-bias-kv", "--per-head-weights", "--impl", "split"],
+                               "--add-bias-kv", "--per-head-weights", "--impl", "split", "--verbose"],
 }
 
 

@@ -25,6 +25,9 @@ def shapes(
              "class, from the layer flags), instead of --impl. Runs your code with your rights.")] = None,
     call: CallOption = None,
     module_timeout: ModuleTimeoutOption = DEFAULT_MODULE_TIMEOUT,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Explain every stage and list every weight (the default is the shapes on one "
+                                "screen).")] = False,
 ) -> None:
     """Show the shape at every stage, every weight, the parameter total and MHA's outputs.
 
@@ -52,4 +55,4 @@ def shapes(
         from attncli.analyses import shapes as core
 
         report = core.analyse(spec)
-    emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
+    emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)

@@ -23,7 +23,30 @@ def _title(r: ShapesReport) -> str:
                       f"B={s.batch}", f"L={s.seq}", f"S={s.s}", *extra])
 
 
-def table(r: ShapesReport) -> RenderableType:
+def brief(r: ShapesReport) -> RenderableType:
+    """The answer on one 80x24 screen: every stage's shape (in two columns when there are many),
+    the parameter total and what the layer returns; --verbose explains each stage and lists the weights."""
+    rows = [(st.name, fmt_shape(st.shape)) for st in r.stages]
+    half = (len(rows) + 1) // 2 if len(rows) > 14 else len(rows)
+    t = plain_table()
+    for _ in range(1 if half == len(rows) else 2):
+        t.add_column("stage", no_wrap=True)
+        t.add_column("shape", justify="right", no_wrap=True)
+    for i in range(half):
+        right = rows[i + half] if half != len(rows) and i + half < len(rows) else None
+        t.add_row(*rows[i], *(() if half == len(rows) else right or ("", "")))
+    returns = ", ".join(f"{name} {fmt_shape(shape)}" for name, shape in
+                        (("attn_output", r.attn_output), ("attn_weights", r.attn_weights)))
+    parts = ", ".join(f"{k} {commas(v)}" for k, v in r.components.items())
+    return Trimmed(Group(Text(_title(r), style="bold"), Text(""), t,
+                         Text(f"parameters: {commas(r.total_params)} ({parts})"),
+                         Text(f"{r.returns}: {returns}"),
+                         Text("--verbose: what each stage is, every weight, and the notes.", style="dim")))
+
+
+def table(r: ShapesReport, verbose: bool = True) -> RenderableType:
+    if not verbose:
+        return brief(r)
     stages = plain_table()
     stages.add_column("stage", no_wrap=True)
     stages.add_column("shape", justify="right", no_wrap=True)
