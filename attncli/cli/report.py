@@ -28,6 +28,9 @@ def report(
     baseline_any_layer: budget.BaselineAnyLayer = False,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when the FLOP cross-checks disagree or the permutation test does not hold.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="The three reports whole: FLOP stages, every shape and weight, the permutation "
+                                "cases (the default is the answer on one screen).")] = False,
 ) -> None:
     """One document for CI or people: shapes, the four FLOP variants with their cross-checks, and
     the permutation test. With the defaults it shows the classic fvcore experiment on a ViT
@@ -47,7 +50,7 @@ def report(
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
                                   tolerance, config=None if baseline_any_layer else doc_report.to_json()["config"])
     doc_report = doc_report.with_checks(checks)
-    emit(fmt, doc_report.to_json(), lambda: view.table(doc_report), lambda: view.markdown(doc_report), output)
+    emit(fmt, doc_report.to_json(), lambda: view.table(doc_report, verbose), lambda: view.markdown(doc_report), output)
     for problem in doc_report.flops.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     budget.print_failures(checks)

@@ -225,7 +225,7 @@ def verdict(r: FlopsReport) -> str:
             f"{seconds(roof.naive.time_s)}")
 
 
-def brief(r: FlopsReport) -> RenderableType:
+def brief(r: FlopsReport, legend: bool = True) -> RenderableType:
     """The answer on one 80x24 screen: the title, the variants, the conclusion, the checks'
     verdict, the notes that change a number, and with --gpu the roofline in one line."""
     parts: list[RenderableType] = [
@@ -237,9 +237,11 @@ def brief(r: FlopsReport) -> RenderableType:
         parts.append(Text(verdict(r)))
     if _masked(r):
         parts.append(Text("effective = FLOPs of the (query, key) pairs the mask leaves visible.", style="dim"))
-    parts.append(Text("MACs = fvcore's flops (one multiply-add); FLOPs = 2 x MACs; fwd+bwd = 3 x FLOPs. "
-                      "--verbose: stages, uncounted ops, memory, notes, conventions" +
-                      (", the roofline's stages" if r.roofline is not None else "") + ".", style="dim"))
+    legend_text = "MACs = fvcore's flops (one multiply-add); FLOPs = 2 x MACs; fwd+bwd = 3 x FLOPs."
+    if legend:
+        legend_text += (" --verbose: stages, uncounted ops, memory, notes, conventions" +
+                        (", the roofline's stages" if r.roofline is not None else "") + ".")
+    parts.append(Text(legend_text, style="dim"))
     return Trimmed(Group(*parts))
 
 

@@ -8,11 +8,37 @@ from rich.text import Text
 
 from attncli.analyses.report import Report
 from attncli.render import checks, flops, permute, shapes
-from attncli.render.common import modern_terms
+from attncli.render.common import commas, modern_terms
 from attncli.render.layout import Trimmed
 
 
-def table(r: Report) -> RenderableType:
+def brief(r: Report) -> RenderableType:
+    """The answer on one 80x24 screen: the checks first when one failed, the FLOP variants and their
+    verdict, the shapes in a line, the permutation test's verdict; --verbose has the three reports whole."""
+    parts: list[RenderableType] = []
+    failed = [c for c in r.checks if not c.passed]
+    if failed:
+        parts += [Text(f"CHECK FAILED: {c.message}", style="bold red") for c in failed]
+    parts.append(flops.brief(r.flops, legend=False))
+    first, last = r.shapes.stages[0], r.shapes.stages[-1]
+    parts.append(Text(f"shapes: {first.name} {shapes.fmt_shape(first.shape)} -> {last.name} "
+                      f"{shapes.fmt_shape(last.shape)}; parameters {commas(r.shapes.total_params)}"))
+    if r.permute is not None:
+        cases = "; ".join(f"{c.encoding}: {'equivariant' if c.equivariant else 'not equivariant'}"
+                          for c in r.permute.cases)
+        parts.append(Text(f"permutation test: {'holds' if r.permute.holds else 'DOES NOT HOLD'} ({cases})"))
+    else:
+        parts.append(Text(f"permutation test skipped: {r.permute_skipped}"))
+    if r.checks and not failed:
+        parts.append(Text(f"checks: all {len(r.checks)} passed"))
+    parts.append(Text("--verbose: the FLOP stages, every shape and weight, the permutation cases, notes.",
+                      style="dim"))
+    return Trimmed(Group(*parts))
+
+
+def table(r: Report, verbose: bool = True) -> RenderableType:
+    if not verbose:
+        return brief(r)
     parts: list[RenderableType] = [Rule("FLOPs"), flops.table(r.flops), Rule("Shapes"), shapes.table(r.shapes),
                                    Rule("Permutation test")]
     parts.append(permute.table(r.permute) if r.permute is not None else Text(f"skipped: {r.permute_skipped}"))

@@ -47,7 +47,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "bench": (["bench", "--dim", "32", "--heads", "2", "--seq", "8", "--batch", "1", "--min-run-time", "0.01",
                "--threads", "1"], ["median", "FLOP/s", "predicted"]),
 }
-SLOW = {"report": (["report"], ["FLOPs", "Shapes", "Permutation test", "HOLDS"])}
+SLOW = {"report": (["report", "--verbose"], ["FLOPs", "Shapes", "Permutation test", "HOLDS"]),
+        "report_brief": (["report"], ["8 heads + W_O *", "shapes: input", "permutation test: holds", "--verbose"])}
 
 
 def _check_text(text: str, width: int, words: list[str]) -> None:
@@ -75,12 +76,15 @@ def test_tables_fit(name: str, width: int, cli: Any, monkeypatch: pytest.MonkeyP
     assert not re.search(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", r.err), "a status line in a pipe"
 
 
-def test_report_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name", ["report", "report_brief"])
+def test_report_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    args, words = SLOW["report"]
+    args, words = SLOW[name]
     r = cli(*args)
     assert r.code == 0, r.err
     _check_text(r.out, 80, words)
+    if name == "report_brief":
+        assert len(r.out.splitlines()) <= 24, "the default report is the answer on one 80x24 screen"
 
 
 def test_output_file_has_no_trailing_spaces(cli: Any, tmp_path: Any) -> None:
