@@ -28,6 +28,9 @@ def sweep(
         "--plot", dir_okay=False, help="Also draw the sweep to this PNG (needs attncli[plot]).")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Add the exponent table, the effective counts' local exponents and a chart (the "
+                                "default is the answer on one screen).")] = False,
 ) -> None:
     """Count H heads with W_O over a range of one setting (default: --seq 128:8192:x2).
 
@@ -56,7 +59,7 @@ def sweep(
         report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
     if plot is not None:  # NOTE: before the report: a --plot failure exits 2 with stdout empty
         write_plot(lambda: view.plot(report, plot), plot)
-    emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
+    emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     if check and not report.agree:

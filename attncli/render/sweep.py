@@ -204,7 +204,33 @@ def _exponent_rows(r: SweepReport) -> Table:
     return t
 
 
-def table(r: SweepReport) -> RenderableType:
+def _exponent_line(r: SweepReport) -> str:
+    """The fitted exponents in one line: stages that grow alike are named together."""
+    groups: dict[str, list[str]] = {}
+    for key, v in _exponents(r).items():
+        groups.setdefault(_exp(v), []).append(_labels(r).get(key, key))
+    return "; ".join(f"{', '.join(names)} {value}" for value, names in groups.items())
+
+
+def brief(r: SweepReport) -> RenderableType:
+    """The answer on one 80x24 screen: the counts at every value, the growth exponents in a line,
+    what the closed forms predict, and with --gpu where the bound changes; --verbose adds the
+    effective section, the exponent table and the chart."""
+    eff = []
+    if r.masked:
+        eff = [Text("effective (visible pairs only): " + ", ".join(
+            f"{p.value}: {human(p.effective_flops)}" for p in r.points))]
+    return Trimmed(Group(
+        Text(_title(r), style="bold"), Text(""),
+        Fit(_counts_table(r, extra=True), _counts_table(r, extra=False)), *eff,
+        Text(f"growth exponent d log(count) / d log({_column(r)}): {_exponent_line(r)}"),
+        Text(f"expected: {_expected(r)}"), *(Text(c) for c in _crossings(r)),
+        Text("--verbose: the exponent table, the effective counts' local exponents and a chart.", style="dim")))
+
+
+def table(r: SweepReport, verbose: bool = True) -> RenderableType:
+    if not verbose:
+        return brief(r)
     ex = Fit(_exponent_table(r, _labels(r)), _exponent_table(r, {**_labels(r), **_abbrev(r)}),
              _exponent_rows(r))
     caption = Text(f"AV = weights x V; attn matrix = B*H*L*S' scores at {r.dtype}; exact counts in JSON and "

@@ -109,7 +109,8 @@ def test_windowed_seq_sweep_local_exponents_tend_to_one(cli: Any, monkeypatch: p
     assert [s["effective_qk"] for s in steps] == pytest.approx(want, abs=1e-4)  # 1.99, 1.58, 1.22, 1.10
     assert all(s["qk"] == pytest.approx(2.0) for s in steps)
     monkeypatch.setenv("COLUMNS", "80")
-    table = cli("sweep", "--seq", "64:1024:x2", "--window", "128", "--dim", "64", "--heads", "2", "--impl", "sdpa")
+    table = cli("sweep", "--seq", "64:1024:x2", "--window", "128", "--dim", "64", "--heads", "2", "--impl", "sdpa",
+                "--verbose")
     assert table.code == 0 and "effective MACs" in table.out and "1.58" in table.out
     assert max(len(line) for line in table.out.splitlines()) <= 80
 
