@@ -101,7 +101,11 @@ def baselines(tmp: Path) -> list[str]:
         else:
             p.write_text(text)
         paths.append(str(p))
-    return [*paths, str(tmp), str(tmp / "missing.json"), str(tmp / "new\nline.json")]
+    fifo = tmp / "fifo.json"  # NOTE: issue 22: a FIFO blocked the read forever
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    return [*paths, str(tmp), str(tmp / "missing.json"), str(tmp / "new\nline.json"), str(fifo),
+            "/dev/zero", str(tmp / ("b" * 300 + ".json"))]
 
 
 BUDGETS = ("68.7G", "68.72G", "68,7G", "1,1M", "1,,,0", "1e9", "9007199254740993", "1e400", "-5", "1.5", "nan",
@@ -122,7 +126,8 @@ def outputs(tmp: Path) -> list[str]:
     ro.mkdir(exist_ok=True)
     os.chmod(ro, 0o500)
     return [str(tmp / "out.json"), str(tmp), "/dev/full", str(tmp / "a\nb.json"), str(ro / "x.json"),
-            str(tmp / "missing" / "x.json"), "/dev/null", str(tmp / "out.txt")]
+            str(tmp / "missing" / "x.json"), "/dev/null", str(tmp / "out.txt"),
+            str(tmp / ("o" * 300 + ".json")), str(tmp / "good.json")]  # issue 22: too long; over the baseline
 
 
 @dataclass
