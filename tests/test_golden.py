@@ -26,7 +26,8 @@ CASES: dict[str, list[str]] = {
     "flops_brief": ["flops", "--dim", "512", "--heads", "8"],
     "flops_default": ["flops", "--dim", "512", "--heads", "8", "--verbose"],
     "flops_torch_sdpa_path": ["flops", "--impl", "torch", "--no-need-weights", "--seq", "256", "--verbose"],
-    "permute_default": ["permute-test"],
+    "permute_default": ["permute-test", "--verbose"],
+    "permute_brief": ["permute-test"],
     # NOTE: Llama-3-8B's attention (published config.json: hidden 4096, 32 heads, 8 K/V heads, head_dim 128)
     # at an 8K causal prefill, with the roofline of an H100 SXM: the modern flags, effective counts, --gpu.
     "flops_modern_gpu": ["flops", "--dim", "4096", "--heads", "32", "--kv-heads", "8", "--head-dim", "128",

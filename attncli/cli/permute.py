@@ -45,6 +45,9 @@ def permute_test(
         help="auto (the classic demo's tokens (1,2), (2,3), (3,4) when --dim 2 --seq 3, else seeded random), "
              "seed, random, or the tokens themselves: '1,2;2,3;2,3' (';' between tokens).",
     )] = "auto",
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Add what each encoding does, every encoding's token outputs and the notes (the "
+                                "default is the demonstration on one screen).")] = False,
 ) -> None:
     """Permute the tokens and compare f(Px) with P f(x), with and without positional encoding.
 
@@ -65,6 +68,6 @@ def permute_test(
 
         report = core.permute_test(spec, permutation=permutation, encodings=encoding,
                                    tolerance=tolerance, dtype=dtype, tokens=tokens)
-    emit(fmt, report.to_json(), lambda: view.table(report), lambda: view.markdown(report), output)
+    emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)
     if not report.holds:
         raise typer.Exit(1)

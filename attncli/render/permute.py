@@ -59,7 +59,7 @@ def _num_width(c: Case) -> int:
                for part in fmt_vec(v).split(" "))
 
 
-def table(r: PermuteReport) -> RenderableType:
+def table(r: PermuteReport, verbose: bool = True) -> RenderableType:
     # NOTE: plain strings in rich tables are parsed as markup, and "PE[p, 2i]" looks like a
     # tag; every free text goes in as Text. Descriptions sit under the table, not in a column,
     # so the numbers keep their width in an 80-column terminal.
@@ -71,32 +71,37 @@ def table(r: PermuteReport) -> RenderableType:
     for c in r.cases:
         cases.add_row(c.encoding, fmt_num(c.max_abs_diff), f"{c.max_abs_output:.3g}",
                       Text(_equivariant(c), style="green" if c.equivariant else "yellow"))
-    parts: list[RenderableType] = [Text(_title(r), style="bold"), Text(""), cases]
+    parts: list[RenderableType] = [Text(_title(r), style="bold"), *([Text("")] if verbose else []), cases]
     what = plain_table()
     what.show_header = False
     what.add_column("encoding", no_wrap=True)
     what.add_column("what it does")
     for c in r.cases:
         what.add_row(c.encoding, Text(c.description))
-    parts += [Text(""), what]
+    if verbose:
+        parts += [Text(""), what]
+    # NOTE: on one screen by default: the token outputs of the case without encoding (the demo
+    # itself: b_i moves with a_i), every encoding's with --verbose.
+    shown = list(r.cases) if verbose else [c for c in r.cases if c.encoding == "none"][:1]
 
-    if all(c.rows is not None for c in r.cases):
+    if shown and all(c.rows is not None for c in shown):
         parts.append(Text(""))
         # NOTE: before and after are stacked in one cell, so equal outputs sit digit over
         # digit and two-feature vectors fit an 80-column terminal; wider vectors wrap between
         # numbers, never inside one.
-        tokens = Table(title="token outputs: b_i = f(x) for token a_i before (upper line) and after "
-                             "the permutation (lower line, f(Px) at a_i's new slot)",
+        tokens = Table(title=None if not verbose else
+                       "token outputs: b_i = f(x) for token a_i before (upper line) and after "
+                       "the permutation (lower line, f(Px) at a_i's new slot)",
                        title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                        padding=(0, 1))
-        width = max(_num_width(c) for c in r.cases)
+        width = max(_num_width(c) for c in shown)
         tokens.add_column("encoding", no_wrap=True)
         tokens.add_column("token a_i", min_width=width + 3, overflow="fold")
         tokens.add_column("slot", no_wrap=True, min_width=4)
         tokens.add_column("b_i before / after", min_width=width, overflow="fold")
         tokens.add_column("max |diff|", justify="right", no_wrap=True)
         tokens.add_column("", no_wrap=True)
-        for c in r.cases:
+        for c in shown:
             assert c.rows is not None
             for k, row in enumerate(c.rows):
                 tokens.add_row(c.encoding if k == 0 else "", f"a{row.token + 1} {fmt_vec(row.input)}",
@@ -106,10 +111,15 @@ def table(r: PermuteReport) -> RenderableType:
         parts.append(tokens)
 
     style = "bold green" if r.holds else "bold red"
-    parts.append(Text(""))
+    if verbose:
+        parts.append(Text(""))
     parts.append(Text.assemble((f"{_status(r)}: ", style), r.verdict))
     parts += [Text(f"reason: {x}") for x in r.reasons]
-    parts += [Text(f"note: {n}") for n in r.notes]
+    if verbose:
+        parts += [Text(f"note: {n}") for n in r.notes]
+    else:
+        parts.append(Text("b_i: upper line before, lower after. --verbose: every encoding's outputs, notes.",
+                          style="dim"))
     return Trimmed(Group(*parts))
 
 

@@ -40,7 +40,10 @@ def _token_rows(out: str) -> dict[tuple[str, str], tuple[str, str, str]]:
 
 
 def test_defaults_show_b1_unchanged_without_encoding_and_changed_with_each(cli: Any) -> None:
-    r = cli("permute-test")
+    brief = cli("permute-test")
+    assert brief.code == 0 and len(brief.out.splitlines()) <= 24  # the demonstration on one 80x24 screen
+    assert len(_token_rows(brief.out)) == 3  # the case without encoding: b1 unchanged
+    r = cli("permute-test", "--verbose")
     assert r.code == 0, r.err
     assert r.err == ""
     assert "\x1b[" not in r.out
