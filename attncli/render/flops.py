@@ -225,11 +225,12 @@ def verdict(r: FlopsReport) -> str:
             f"{seconds(roof.naive.time_s)}")
 
 
-def brief(r: FlopsReport, legend: bool = True) -> RenderableType:
+def brief(r: FlopsReport, legend: bool = True, command: str = "flops") -> RenderableType:
     """The answer on one 80x24 screen: the title, the variants, the conclusion, the checks'
     verdict, the notes that change a number, and with --gpu the roofline in one line."""
     parts: list[RenderableType] = [
-        Text(_title(r), style="bold"), Text(""), Fit(_variants_table(r, exact=True), _variants_table(r, exact=False)),
+        Text(_title(r).replace("attncli flops:", f"attncli {command}:", 1), style="bold"), Text(""),
+        Fit(_variants_table(r, exact=True), _variants_table(r, exact=False)),
         Text("* the layer as configured; " + kind_of(r.spec).variants_note(r.spec) + ".", style="dim"),
         Text(conclusion(r)), Text(_checks_line(r))]
     parts += [Text(f"DISAGREE: {p}", style="bold red") for p in r.problems]

@@ -19,7 +19,7 @@ def brief(r: Report) -> RenderableType:
     failed = [c for c in r.checks if not c.passed]
     if failed:
         parts += [Text(f"CHECK FAILED: {c.message}", style="bold red") for c in failed]
-    parts.append(flops.brief(r.flops, legend=False))
+    parts.append(flops.brief(r.flops, legend=False, command="report"))
     first, last = r.shapes.stages[0], r.shapes.stages[-1]
     parts.append(Text(f"shapes: {first.name} {shapes.fmt_shape(first.shape)} -> {last.name} "
                       f"{shapes.fmt_shape(last.shape)}; parameters {commas(r.shapes.total_params)}"))
