@@ -18,21 +18,24 @@ MLA). Nothing here imports torch.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, cast
-
-from attncli.kinds import gated, gdn, mla, sparse_mla, standard
 
 if TYPE_CHECKING:
     from attncli.kinds.base import Kind
     from attncli.spec import AttnSpec
 
-KINDS: dict[str, Kind] = {standard.NAME: cast("Kind", standard), mla.NAME: cast("Kind", mla)}
-"""Every kind by name (``AttnSpec.kind``)."""
-KINDS[sparse_mla.NAME] = cast("Kind", sparse_mla)
-KINDS[gdn.NAME] = cast("Kind", gdn)
-KINDS[gated.NAME] = cast("Kind", gated)
+KINDS: dict[str, str] = {
+    "standard": "attncli.kinds.standard",
+    "mla": "attncli.kinds.mla",
+    "sparse_mla": "attncli.kinds.sparse_mla",
+    "gdn": "attncli.kinds.gdn",
+    "gated": "attncli.kinds.gated",
+}
+"""Every kind by name (``AttnSpec.kind``) -> its module, imported when a layer of that kind is met
+(a standard layer's count imports no other kind)."""
 
 
 def kind_of(spec: AttnSpec) -> Kind:
     """The kind of layer ``spec`` describes."""
-    return KINDS[spec.kind]
+    return cast("Kind", importlib.import_module(KINDS[spec.kind]))

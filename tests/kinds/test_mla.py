@@ -158,3 +158,18 @@ def test_mla_flags_without_kv_lora_rank_are_refused() -> None:
     with pytest.raises(SpecError) as err:
         AttnSpec(q_lora_rank=16).validate()
     assert err.value.flag == "--q-lora-rank" and "--kv-lora-rank" in err.value.message
+
+
+def test_every_kind_is_named_once_for_the_cli_and_answers_the_protocol() -> None:
+    import importlib
+
+    from attncli.cli.common import ALL_KINDS
+    from attncli.kinds import KINDS
+    from attncli.kinds.base import Kind
+
+    assert tuple(KINDS) == ALL_KINDS
+    names = [n for n in dir(Kind) if not n.startswith("_")] + list(Kind.__annotations__)
+    for kind, module in KINDS.items():
+        mod = importlib.import_module(module)
+        assert kind == mod.NAME
+        assert not [n for n in names if not hasattr(mod, n)], kind
