@@ -128,6 +128,24 @@ def _has_forward(module: nn.Module) -> bool:
                                         nn.ModuleList.forward, nn.ModuleDict.forward)
 
 
+def stage_totals(ops: Sequence[OpCount], stages: Sequence[str]
+                 ) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """MACs by stage and, per stage, the modules and operators they came from (``heads.*.q: matmul``)."""
+    by_stage = dict.fromkeys(stages, 0)
+    sources: dict[str, list[str]] = {}
+    for op in ops:
+        for stage, n in op.stages:
+            by_stage[stage] = by_stage.get(stage, 0) + n
+            # NOTE: heads.0.q, heads.1.q, ... -> heads.*.q: one line per kind of module.
+            scope = ".".join("*" if part.isdigit() else part for part in relative_name(op.scope).split("."))
+            where = f"{scope or '(layer)'}: {op.kind}"
+            if where not in sources.setdefault(stage, []):
+                sources[stage].append(where)
+    if not by_stage.get(OTHER):
+        by_stage.pop(OTHER, None)
+    return by_stage, {k: tuple(v) for k, v in sources.items()}
+
+
 def trace_count(call: nn.Module, tensors: tuple[Tensor, ...], stages: Sequence[str] = STAGES,
                 relabel: Callable[[str, str], str] | None = None) -> ModuleCount:
     """Trace ``call(*tensors)`` with fvcore and attncli's handles.
@@ -155,18 +173,7 @@ def trace_count(call: nn.Module, tensors: tuple[Tensor, ...], stages: Sequence[s
                 merged[new] = merged.get(new, 0) + n
             renamed.append(OpCount(op.kind, op.scope, op.flops, tuple(merged.items())))
         records = renamed
-    by_stage = dict.fromkeys(stages, 0)
-    sources: dict[str, list[str]] = {}
-    for op in records:
-        for stage, n in op.stages:
-            by_stage[stage] = by_stage.get(stage, 0) + n
-            # NOTE: heads.0.q, heads.1.q, ... -> heads.*.q: one line per kind of module.
-            scope = ".".join("*" if part.isdigit() else part for part in relative_name(op.scope).split("."))
-            where = f"{scope or '(layer)'}: {op.kind}"
-            if where not in sources.setdefault(stage, []):
-                sources[stage].append(where)
-    if not by_stage.get(OTHER):
-        by_stage.pop(OTHER, None)
+    by_stage, sources = stage_totals(records, stages)
     named = dict(call.named_modules())
     by_module = {relative_name(k): int(v) for k, v in analysis.by_module().items() if k}
     uncalled = tuple(sorted(relative_name(k) for k in analysis.uncalled_modules()
@@ -176,7 +183,7 @@ def trace_count(call: nn.Module, tensors: tuple[Tensor, ...], stages: Sequence[s
         by_stage=by_stage,
         by_operator={k: int(v) for k, v in analysis.by_operator().items()},
         by_module=by_module,
-        stage_sources={k: tuple(v) for k, v in sources.items()},
+        stage_sources=sources,
         uncounted_ops=dict(sorted(analysis.unsupported_ops().items())),
         uncalled_modules=uncalled,
         ops=tuple(records),

@@ -294,20 +294,10 @@ def _restaged(count: ModuleCount, ops: tuple[OpCount, ...], stages: tuple[str, .
     """``count`` with its ops' stages replaced by ``ops``' (same ops, same MACs): by stage and sources again."""
     from dataclasses import replace
 
-    from attncli.engine.trace import relative_name
+    from attncli.engine.trace import stage_totals
 
-    by_stage = dict.fromkeys(stages, 0)
-    sources: dict[str, list[str]] = {}
-    for op in ops:
-        for stage, n in op.stages:
-            by_stage[stage] = by_stage.get(stage, 0) + n
-            scope = ".".join("*" if part.isdigit() else part for part in relative_name(op.scope).split("."))
-            where = f"{scope or '(layer)'}: {op.kind}"
-            if where not in sources.setdefault(stage, []):
-                sources[stage].append(where)
-    if not by_stage.get(OTHER):
-        by_stage.pop(OTHER, None)
-    return replace(count, by_stage=by_stage, stage_sources={k: tuple(v) for k, v in sources.items()}, ops=ops)
+    by_stage, sources = stage_totals(ops, stages)
+    return replace(count, by_stage=by_stage, stage_sources=sources, ops=ops)
 
 
 def layer_name(spec: AttnSpec) -> str:
