@@ -11,11 +11,15 @@ sizes that would not fit), so they are what the layer really holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attncli.layer.layout import token_shape
 from attncli.spec import AttnSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 Shape = tuple[int, ...]
 
@@ -155,6 +159,22 @@ def component_of(name: str) -> str:
     return first
 
 
+def component_totals(weights: Sequence[WeightRow]) -> dict[str, int]:
+    """Parameters per component, in the order the components first appear."""
+    components: dict[str, int] = {}
+    for w in weights:
+        components[w.component] = components.get(w.component, 0) + w.numel
+    return components
+
+
+def module_weights(module: nn.Module) -> tuple[tuple[WeightRow, ...], dict[str, int]]:
+    """A kind's layer's weights in registration order, each under its top-level submodule, and the
+    parameters per submodule."""
+    weights = tuple(WeightRow(name, tuple(p.shape), p.numel(), name.split(".")[0])
+                    for name, p in module.named_parameters())
+    return weights, component_totals(weights)
+
+
 def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25) -> bool:
     """Whether a real forward pass is small (scores, activations and weights under ~128 MiB)."""
     b, hd, gd = spec.batch, spec.inner, spec.kv_inner
@@ -193,9 +213,7 @@ def analyse_standard(spec: AttnSpec) -> ShapesReport:
     weights = tuple(sorted((WeightRow(n, tuple(p.shape), p.numel(), component_of(n))
                             for n, p in module.named_parameters() if component_of(n) != dropped),
                            key=lambda w: rank.get(w.component, 0)))
-    components: dict[str, int] = {}
-    for w in weights:
-        components[w.component] = components.get(w.component, 0) + w.numel
+    components = component_totals(weights)
     total = sum(w.numel for w in weights)
 
     # NOTE: the returned shapes are nn.MultiheadAttention's where it can run the layer; else the

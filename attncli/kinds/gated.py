@@ -141,7 +141,7 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     """The standard stages plus the gate, and the gated layer's own weights and output."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, Stage, WeightRow, stage_shapes
+    from attncli.analyses.shapes import ShapesReport, Stage, module_weights, stage_shapes
     from attncli.kinds import gated_torch
 
     module = gated_torch.build(spec, "meta")
@@ -153,10 +153,7 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
         rows.append(st)
         if st.name == "q":
             rows.append(Stage("gate", st.shape, "the gate: the second half of each head's q_proj outputs"))
-    weights = tuple(WeightRow(n, tuple(p.shape), p.numel(), n.split(".")[0]) for n, p in module.named_parameters())
-    comps: dict[str, int] = {}
-    for w in weights:
-        comps[w.component] = comps.get(w.component, 0) + w.numel
+    weights, comps = module_weights(module)
     return ShapesReport(spec=spec, stages=tuple(rows), weights=weights, components=comps,
                         total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape), attn_weights=None,
                         device="meta", notes=("merged context x sigmoid(gate), then o_proj (Qwen3NextAttention)",),

@@ -84,17 +84,13 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     """Build attncli's MLA layer for ``spec``: its stages, its weights, and its output shape."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, WeightRow
+    from attncli.analyses.shapes import ShapesReport, module_weights
     from attncli.kinds import mla, mla_torch
 
     mla.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"
     module = mla_torch.build(spec, device)
-    weights = tuple(WeightRow(name, tuple(p.shape), p.numel(), name.split(".")[0])
-                    for name, p in module.named_parameters())
-    components: dict[str, int] = {}
-    for w in weights:
-        components[w.component] = components.get(w.component, 0) + w.numel
+    weights, components = module_weights(module)
     args, kwargs = mla_torch.make_args(spec, device)
     with torch.no_grad():
         out = module(*args, **kwargs)

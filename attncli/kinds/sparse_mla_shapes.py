@@ -52,7 +52,7 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     (on the meta device when a real pass would not be small)."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, WeightRow
+    from attncli.analyses.shapes import ShapesReport, module_weights
     from attncli.kinds import sparse_mla, sparse_mla_torch
 
     sparse_mla.check_representable(spec)
@@ -60,11 +60,7 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     small = mla_shapes.fits_in_memory(spec) and spec.batch * spec.seq * ix.heads * spec.s < 1 << 23
     device = "cpu" if small else "meta"
     module = sparse_mla_torch.build(spec, device)
-    weights = tuple(WeightRow(name, tuple(p.shape), p.numel(), name.split(".")[0])
-                    for name, p in module.named_parameters())
-    components: dict[str, int] = {}
-    for w in weights:
-        components[w.component] = components.get(w.component, 0) + w.numel
+    weights, components = module_weights(module)
     args, kwargs = sparse_mla_torch.make_args(spec, device)
     with torch.no_grad():
         out = module(*args, **kwargs)
