@@ -128,6 +128,15 @@ class AttnSpec:
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
     attn_output_gate: bool = False
     """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
+    layer: int | None = None
+    """The model layer described (``--layer N`` with ``--config``/``--preset``); ``None``: layer 0 of a
+    config read as today, or no model at all."""
+    layer_type: str | None = None
+    """That layer's type as transformers names it (``sliding_attention``, ``chunked_attention``,
+    ``full_attention``, ``linear_attention``), with ``layer``."""
+    model_config: Any = field(default=None, compare=False, repr=False)
+    """The model's (text) config.json as a dict, when the layer comes from a whole model's config or
+    preset: what a Hugging Face class given with ``--module`` is built from (never in ``to_dict``)."""
     notes: tuple[str, ...] = field(default=(), compare=False)
     """What the layer's ``--config`` holds that attncli reads but does not count (sinks,
     softcapping, qk-norm), and which layer of a schedule is described; shown with every count."""
@@ -238,7 +247,11 @@ class AttnSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings, as the ``config`` object of every JSON document."""
-        d = asdict(self)
+        d = asdict(replace(self, model_config=None))
+        d.pop("model_config")
+        if self.layer is None:
+            d.pop("layer")
+            d.pop("layer_type")
         d["kind"] = self.kind
         for key, (kinds, _) in KIND_FIELDS.items():
             if self.kind not in kinds:

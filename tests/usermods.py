@@ -84,3 +84,33 @@ class TimmAttention(nn.Module):
 
 def timm_qk_norm(dim: int, heads: int) -> TimmAttention:
     return TimmAttention(dim, heads, qk_norm=True)
+
+
+class SdpaAttention(nn.Module):
+    """Self-attention through ``scaled_dot_product_attention``: causal by ``is_causal=True``, or
+    masked by an ``attn_mask`` tensor of its own (which attncli cannot read)."""
+
+    def __init__(self, dim: int, heads: int, causal: bool = False, tensor_mask: bool = False) -> None:
+        super().__init__()
+        self.heads, self.causal, self.tensor_mask = heads, causal, tensor_mask
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        mask = torch.ones(n, n, dtype=torch.bool, device=x.device).tril() if self.tensor_mask else None
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))  # type: ignore[no-any-return]
+
+
+def sdpa_causal(dim: int, heads: int) -> SdpaAttention:
+    return SdpaAttention(dim, heads, causal=True)
+
+
+def sdpa_plain(dim: int, heads: int) -> SdpaAttention:
+    return SdpaAttention(dim, heads)
+
+
+def sdpa_tensor_mask(dim: int, heads: int) -> SdpaAttention:
+    return SdpaAttention(dim, heads, tensor_mask=True)

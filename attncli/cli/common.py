@@ -32,7 +32,7 @@ from attncli.choices import (
 )
 from attncli.cli.inputs import check_run_files
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
-from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
+from attncli.cli.layerflags import ConfigOption, LayerOption, PresetOption, explicit_names, layer_values
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
 
 
@@ -137,7 +137,8 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
         ("seed", int, 0, ("--seed",), "Random seed for weights and inputs."),
     ]
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption),
-              inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=PresetOption)]
+              inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=PresetOption),
+              inspect.Parameter("layer", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LayerOption)]
     for name, typ, default, decls, help_ in rows:
         if sweep and name in SWEEPABLE:
             # NOTE: a help that names its default already (--batch, --kv-heads, ...) keeps it once.
@@ -303,7 +304,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
             values = {k: kwargs.pop(k) for k in SPEC_FIELDS}
-            config, preset = kwargs.pop("config"), kwargs.pop("preset")
+            config, preset, layer = kwargs.pop("config"), kwargs.pop("preset"), kwargs.pop("layer")
             fmt = kwargs.pop("format").value
             output = kwargs.pop("output")
             try:
@@ -312,7 +313,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                 typed = explicit_names(SPEC_FIELDS)
                 none_typed = all(values[name] is None for name in SWEEPABLE)
                 config_notes: list[str] = []
-                values, layer_sources = layer_values(values, config, preset, typed, config_notes)
+                values, layer_sources = layer_values(values, config, preset, typed, config_notes, layer)
                 if sweep:
                     kwargs["swept"] = split_sweep(values, d, none_typed)
                 try:

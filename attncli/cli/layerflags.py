@@ -29,6 +29,10 @@ ConfigOption = Annotated[Path | None, typer.Option(
     help="Take the layer settings from a Hugging Face config.json (or its directory); flags you give win.")]
 PresetOption = Annotated[str | None, typer.Option(
     "--preset", metavar="NAME", help="Take the layer settings from a model preset (see 'attncli presets').")]
+LayerOption = Annotated[int | None, typer.Option(
+    "--layer", metavar="N", min=0,
+    help="With --config or --preset: count layer N of the model (default 0), with its own type, window or "
+         "chunk, as the model builds it.")]
 CallOption = Annotated[Call | None, typer.Option(
     "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
 
@@ -71,7 +75,7 @@ SPEC_KEYWORDS: dict[str, str] = {"head_dim": "d_head"}
 
 def layer_values(values: dict[str, Any], config: Path | None, preset: str | None,
                  explicit: set[str] | None = None,
-                 notes: list[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+                 notes: list[str] | None = None, layer: int | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The spec option ``values`` with ``--config``/``--preset`` laid under the flags the user typed.
 
     Returns the new values (keys as ``AttnSpec`` keywords, ready for ``spec_from``: the config's
@@ -80,14 +84,29 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     ``explicit`` names the typed flags; by default it is read from the current click context.
     ``notes``, when given, receives what a ``--config`` says attncli reads but does not count
     (sinks, softcapping, qk-norm, the layer of a schedule described, an unverified family).
+    ``layer`` (``--layer N``) selects layer N of the whole model (:mod:`attncli.models.modellayer`);
+    the values then carry ``layer``, ``layer_type`` and ``model_config``, and so does layer 0 of a
+    config or whole-model preset (``model_config`` only: what ``--module`` builds a class from).
     """
+    from attncli.models import modellayer
     from attncli.models.configs import load_preset, merge, read_hf_config
 
     if config is not None and preset is not None:
         raise SpecError("--preset", "give --config or --preset, not both")
     if config is None and preset is None:
+        if layer is not None:
+            raise SpecError("--layer", "needs --config or --preset: it selects one layer of that model")
         return values, {}
-    settings = read_hf_config(config) if config is not None else load_preset(str(preset))
+    extra: dict[str, Any] = {}
+    if layer is not None or modellayer.is_model_preset_only(preset):
+        settings, extra = modellayer.select(config, preset, 0 if layer is None else layer)
+        if layer is None:
+            extra = {"model_config": extra["model_config"]}
+    else:
+        settings = read_hf_config(config) if config is not None else load_preset(str(preset))
+        model_config = modellayer.model_config(config, preset)
+        if model_config is not None:
+            extra = {"model_config": model_config}
     if notes is not None and config is not None and settings.notes:
         notes += [f"config.json: {n}" for n in settings.notes.split("; ")]
     typed = explicit_names(values) if explicit is None else explicit
@@ -97,6 +116,7 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     merged = merge(settings, given)
     out = dict(values)
     out.update({SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()})
+    out.update(extra)
     return out, {k: v for k, v in merged.sources.items() if k in merged.values}
 
 

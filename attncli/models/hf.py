@@ -32,6 +32,19 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from attncli.models.hfcall import (
+    HfLayer,
+    HfSizes,
+    _fused_projections,
+    _rotary_class,
+    _rotary_layer_type,
+    cache_keyword,
+    extra_params,
+    layer_kind,
+    mask_function,
+    transformers_logs,
+)
+from attncli.models.schedule import CHUNKED, FULL, GATED_WINDOW, SLIDING
 from attncli.spec import SpecError
 
 FLAG = "--module"
@@ -77,26 +90,6 @@ VERIFIED: frozenset[str] = frozenset({"deepseek_v3", "phi3", "gemma3_text"})
 """Families outside :data:`FAMILIES`, built and called like Llama, that the tests check against their
 own models and the closed form: DeepSeek-V3 (multi-head latent attention), Phi-3 (a fused
 ``qkv_proj``, :func:`split_fused`) and Gemma 3 (a rotary table per layer type)."""
-
-
-@dataclass(frozen=True)
-class HfSizes:
-    """The sizes the built layer really has: E, H, G, d, whether it holds W_O, and W.
-
-    ``mla`` holds the config's multi-head latent attention sizes (:data:`MLA_FIELDS`, ``q_lora_rank``
-    ``None`` without a query LoRA) when the class is MLA (``DeepseekV3Attention``), else ``None``;
-    ``bias`` is the config's ``attention_bias`` (``None`` when it has none).
-    """
-
-    dim: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    out_proj: bool
-    window: int | None
-    causal: bool
-    mla: dict[str, int | None] | None = None
-    bias: bool | None = None
 
 
 def _transformers() -> Any:
@@ -251,12 +244,15 @@ def _config_kwargs(cls: type, family: str, fam: Family | None, settings: Any) ->
             raise SpecError("--head-dim", f"{name} fixes head_dim = dim/heads = {dim / heads:g}")
         kw["head_dim"] = int(head_dim)
     if window is not None:
-        if fam is not None and not fam.window:
-            raise SpecError("--window", f"{name} has no sliding window")
+        config_cls = config_class(cls)
+        if (fam is not None and not fam.window) or not hasattr(config_cls, "sliding_window"):
+            raise SpecError("--window", f"{name} has no sliding window ({config_cls.__name__} has no sliding_window)")
         kw["sliding_window"] = int(window)
-        if family == "qwen2":
+        if hasattr(config_cls, "layer_types"):
+            # NOTE: the model picks each layer's mask by its type: layer 0 must be a sliding one.
+            kw["layer_types"] = ["sliding_attention"]
+        if family in GATED_WINDOW:
             kw.update(use_sliding_window=True, max_window_layers=0)
-        notes.append(f"sliding window {window}: a query sees keys q-{window} < k <= q (transformers' convention)")
     elif fam is not None and fam.window:
         kw["sliding_window"] = None
     if fam is None or isinstance(fam.bias, str):
@@ -275,190 +271,97 @@ def _config_kwargs(cls: type, family: str, fam: Family | None, settings: Any) ->
     return kw, notes
 
 
-def _construct(cls: type, config: Any, family: str) -> Any:
-    """The layer built as its model builds layer 0."""
+def _construct(cls: type, config: Any, family: str, layer_idx: int = 0) -> Any:
+    """The layer built as its model builds layer ``layer_idx``."""
     if family == "t5":
         # NOTE: T5Stack gives only the first layer the relative position bias table
         # (has_relative_attention_bias=bool(i == 0)).
-        return cls(config, has_relative_attention_bias=True, layer_idx=0)
+        return cls(config, has_relative_attention_bias=layer_idx == 0, layer_idx=layer_idx)
     if family == "bert":
         return cls(config)
     params = inspect.signature(cls).parameters
-    return cls(config, layer_idx=0) if "layer_idx" in params else cls(config)
+    return cls(config, layer_idx=layer_idx) if "layer_idx" in params else cls(config)
 
 
-@dataclass(frozen=True)
-class HfLayer:
-    """A built Hugging Face attention layer and how its model calls it.
+def _model_kwargs(cls: type, config_cls: type, family: str, model_config: dict[str, Any], settings: Any,
+                  mla: bool) -> dict[str, Any]:
+    """The config keywords of the model's own config.json, with the sizes the settings changed.
 
-    ``rotary`` is the model's rotary embedding module (``None`` without RoPE); ``mask_fn`` the
-    model's mask function from ``transformers.masking_utils`` (``None``: the model passes no mask).
+    The settings are the config's values with the typed flags laid over them, so a size that differs
+    from what the config class reads out of the file was typed: only those are passed again (under
+    the class's own key, ``attribute_map``), and ``attention_dropout`` is 0.
     """
+    from attncli.models.schedule import ALIASES
 
-    module: Any
-    config: Any
-    family: str
-    call_kind: str
-    sizes: HfSizes
-    rotary: Any = None
-    mask_fn: Any = None
-    notes: tuple[str, ...] = ()
-    mask_cache_keyword: str | None = "cache"
-    """The name the installed transformers gives the mask functions' cache argument (:func:`cache_keyword`)."""
-    rotary_layer_type: str | None = None
-    """The layer type a rotary embedding with one table per layer type is called with (Gemma 3's
-    ``forward(x, position_ids, layer_type)``): layer 0's, ``None`` for a single table."""
-    fused: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
-    """Fused projections by submodule name, with the stage and width of each slice of their output
-    (Phi-3's ``qkv_proj``: q H*d, k G*d, v G*d), for :func:`split_fused`."""
-
-    def inputs_for(self, x: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The positional and keyword arguments the model passes with hidden states ``x`` (B, L, E)."""
-        import torch
-
-        kwargs: dict[str, Any] = {}
-        mask = None
-        if self.mask_fn is not None:
-            # NOTE: position_ids=None: the model's default positions are arange(L), and passing them makes
-            # transformers look for packed sequences with .item(), which meta tensors cannot answer.
-            no_cache = {} if self.mask_cache_keyword is None else {self.mask_cache_keyword: None}
-            mask = self.mask_fn(config=self.config, inputs_embeds=x, attention_mask=None, position_ids=None,
-                                **no_cache)
-        if self.call_kind == "rope":
-            positions = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
-            by_type = {} if self.rotary_layer_type is None else {"layer_type": self.rotary_layer_type}
-            kwargs["position_embeddings"] = self.rotary(x, positions, **by_type)
-            kwargs["attention_mask"] = mask
-        elif self.call_kind == "t5":
-            kwargs["mask"] = mask
-        else:
-            kwargs["attention_mask"] = mask
-        return (x,), kwargs
-
-    def call_args(self, batch: int, seq: int, device: Any = "cpu", dtype: Any = None,
-                  seed: int = 0) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Random hidden states (batch, seq, E) on ``device`` and the arguments that go with them."""
-        import torch
-
-        dtype = dtype or torch.float32
-        if str(device) == "meta":
-            x = torch.empty(batch, seq, self.sizes.dim, device="meta", dtype=dtype)
-        else:
-            gen = torch.Generator().manual_seed(seed)
-            x = torch.randn(batch, seq, self.sizes.dim, generator=gen, dtype=dtype).to(device)
-        return self.inputs_for(x)
-
-    def call(self, x: Any) -> Any:
-        """Run the layer on hidden states ``x`` (B, L, E); the output tensor (B, L, E)."""
-        args, kwargs = self.inputs_for(x)
-        return self.output(self.module(*args, **kwargs))
-
-    @staticmethod
-    def output(result: Any) -> Any:
-        """The output tensor out of the model's return convention (a tuple whose first item it is)."""
-        return result[0] if isinstance(result, tuple | list) else result
-
-    def wrapper(self) -> Any:
-        """An ``nn.Module`` whose ``forward(x)`` makes this call and returns the tensor (for fvcore tracing)."""
-        import torch
-
-        layer = self
-
-        class HfCall(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.attn = layer.module
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                args, kwargs = layer.inputs_for(x)
-                out: torch.Tensor = layer.output(self.attn(*args, **kwargs))
-                return out
-
-        return HfCall().eval()
-
-
-def cache_keyword(mask_fn: Any) -> str | None:
-    """The cache argument of one of transformers' mask functions, as the installed version names it.
-
-    transformers 5.0 to 5.23 call it ``past_key_values``; 5.24 renames it ``cache`` and warns
-    (a FutureWarning, with a source line, on stderr) for the old name until 5.40 removes it. The
-    signature says which (``inspect.signature`` follows the deprecation wrapper to the function);
-    ``None`` when it takes neither.
-    """
+    model_type = model_config.get("model_type")
+    if isinstance(model_type, str) and family and ALIASES.get(model_type, model_type) != family:
+        raise SpecError(FLAG, f"{cls.__name__} is a {family} layer and the config describes a {model_type} model: "
+                              "give the attention class of that model")
+    kw = {k: v for k, v in model_config.items() if k not in ("transformers_version",)}
     try:
-        params = inspect.signature(mask_fn).parameters
-    except (TypeError, ValueError):
-        return None
-    return next((name for name in ("cache", "past_key_values") if name in params), None)
+        with transformers_logs():
+            plain = config_cls(**kw)
+    except Exception as exc:  # NOTE: third-party config classes raise anything
+        raise SpecError("--config", f"{config_cls.__name__} cannot read the config: {type(exc).__name__}: "
+                                    f"{' '.join(str(exc).split())}") from None
+    wanted: dict[str, Any] = {"hidden_size": int(settings.dim), "num_attention_heads": int(settings.heads)}
+    if mla:
+        wanted.update({f: getattr(settings, f) for f in MLA_FIELDS if getattr(settings, f, None) is not None})
+    else:
+        wanted["num_key_value_heads"] = int(_setting(settings, "kv_heads", settings.heads))
+        if _setting(settings, "head_dim") is not None:
+            wanted["head_dim"] = int(settings.head_dim)
+    if _setting(settings, "window") is not None:
+        wanted["sliding_window"] = int(settings.window)
+    if _setting(settings, "bias") is not None:
+        wanted["attention_bias"] = bool(settings.bias)
+    mapping = getattr(config_cls, "attribute_map", {}) or {}
+    for name, value in wanted.items():
+        if getattr(plain, name, None) != value:
+            kw[mapping.get(name, name)] = value
+    kw["attention_dropout"] = 0.0
+    return kw
 
 
-def _rotary_layer_type(rotary: Any, config: Any) -> str | None:
-    """Layer 0's type, for a rotary embedding that keeps one table per layer type (Gemma 3)."""
-    if rotary is None:
-        return None
-    try:
-        params = inspect.signature(rotary.forward).parameters
-    except (TypeError, ValueError):
-        return None
-    if "layer_type" not in params:
-        return None
-    layer_types = getattr(config, "layer_types", None)
-    if not layer_types:
-        raise SpecError(FLAG, f"{type(rotary).__name__} needs a layer type and the config names none")
-    return str(layer_types[0])
+def _check_reached(cls: type, module: Any, sizes: HfSizes, settings: Any, layer: str) -> None:
+    """Exit 2, naming the flag, for a size the built class does not have: a flag its config does not use.
 
-
-def _fused_projections(module: Any, heads: int, kv_heads: int, head_dim: int
-                       ) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
-    """A fused ``qkv_proj`` (Phi-3) and its slices q H*d, k G*d, v G*d, when its width is their sum."""
-    fused = getattr(module, "qkv_proj", None)
-    widths = (("q_proj", heads * head_dim), ("k_proj", kv_heads * head_dim), ("v_proj", kv_heads * head_dim))
-    if fused is None or getattr(module, "q_proj", None) is not None:
-        return ()
-    if getattr(fused, "out_features", None) != sum(n for _, n in widths):
-        return ()
-    return (("qkv_proj", widths),)
-
-
-def split_fused(ops: Any, fused: Any) -> Any:
-    """``ops`` (:class:`attncli.engine.handles.OpCount`) with every matmul of a fused projection
-    re-split between its slices by their widths (``fused``: :attr:`HfLayer.fused`).
-
-    A linear layer's MACs are tokens x E x its output width, so each slice's share is exact;
-    the data flow alone cannot tell Phi-3's slices apart (its rotary joins q and k again).
+    The class's projections say what it built: ``k_proj`` is G*d wide, ``q_proj`` H*d (2*H*d with an
+    output gate); a window must be the one the model's mask for this layer applies.
     """
-    from attncli.engine.handles import OpCount
-    from attncli.engine.trace import relative_name
-
-    table = dict(fused)
-    out = []
-    for op in ops:
-        parts = table.get(relative_name(op.scope).rsplit(".", 1)[-1])
-        macs = sum(n for _, n in op.stages)
-        width = sum(n for _, n in parts) if parts else 0
-        if not parts or not macs or macs % width:
-            out.append(op)
-            continue
-        out.append(OpCount(op.kind, op.scope, op.flops, tuple((st, macs // width * n) for st, n in parts)))
-    return tuple(out)
-
-
-def _rotary_class(cls: type) -> Any:
-    module = sys.modules.get(cls.__module__)
-    found: list[type] = [v for k, v in (vars(module).items() if module else ())
-                         if k.endswith("RotaryEmbedding") and isinstance(v, type)]
-    prefix = cls.__name__.removesuffix("Attention")
-    exact = [c for c in found if c.__name__ == f"{prefix}RotaryEmbedding"]
-    return (exact or found)[0] if found else None
+    name = cls.__name__
+    window = _setting(settings, "window")
+    if window is not None and sizes.window != int(window):
+        why = (f"it is {sizes.layer_type}" if sizes.mla is None else "it is multi-head latent attention")
+        raise SpecError("--window", f"{name} applies no sliding window of {window} on {layer} ({why}: its model "
+                                    "builds no such mask there)")
+    if sizes.mla is not None:
+        return
+    k_proj = getattr(module, "k_proj", None)
+    q_proj = getattr(module, "q_proj", None)
+    kv_heads = _setting(settings, "kv_heads")
+    if kv_heads is not None and int(kv_heads) != int(settings.heads):
+        width = getattr(k_proj, "out_features", None)
+        if width is not None and width != int(kv_heads) * sizes.head_dim:
+            raise SpecError("--kv-heads", f"{name} does not build {kv_heads} key/value heads from its config "
+                                          f"(k_proj is {width} wide)")
+    head_dim = _setting(settings, "head_dim")
+    if head_dim is not None:
+        width = getattr(q_proj, "out_features", None)
+        if width is not None and width not in (sizes.heads * int(head_dim), 2 * sizes.heads * int(head_dim)):
+            raise SpecError("--head-dim", f"{name} does not build heads of size {head_dim} from its config "
+                                          f"(q_proj is {width} wide)")
 
 
 def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_implementation: str = "eager") -> HfLayer:
-    """Build ``cls`` from attncli's settings as its model builds layer 0, on ``device``.
+    """Build ``cls`` from attncli's settings as its model builds the layer, on ``device``.
 
     ``settings`` is anything with ``dim`` and ``heads`` and optionally ``kv_heads``,
     ``head_dim``, ``window``, ``bias``, ``cache`` (an ``AttnSpec`` or a
-    :class:`attncli.models.configs.LayerSettings`). ``attn_implementation`` is transformers'
-    ``_attn_implementation``: ``eager`` (explicit matmuls, which every counter sees) or ``sdpa``.
+    :class:`attncli.models.configs.LayerSettings`), and ``model_config`` (the model's config.json:
+    the config is built from it) with ``layer`` (the ``layer_idx`` to build; 0 by default).
+    ``attn_implementation`` is transformers' ``_attn_implementation``: ``eager`` (explicit matmuls,
+    which every counter sees) or ``sdpa``.
     """
     import torch
 
@@ -475,15 +378,23 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
         raise SpecError("--cache", f"{cls.__name__}: counting with past tokens in a KV cache is not supported for "
                                    "Hugging Face classes")
     mla = is_mla_config(config_cls)
-    kw, notes = _mla_kwargs(cls, config_cls, settings) if mla else _config_kwargs(cls, family, fam, settings)
+    model_config = getattr(settings, "model_config", None)
+    layer_idx = int(_setting(settings, "layer", 0))
+    if model_config is not None:
+        kw = _model_kwargs(cls, config_cls, family, model_config, settings, mla)
+        notes: list[str] = []
+    else:
+        kw, notes = _mla_kwargs(cls, config_cls, settings) if mla else _config_kwargs(cls, family, fam, settings)
     if fam is None and family not in VERIFIED:
         notes.append(f"{cls.__name__}: family {family or '?'} is not one attncli has verified; "
                      "built and called like Llama")
     try:
-        config = config_cls(**kw)
+        with transformers_logs() as said:
+            config = config_cls(**kw)
+        notes += [f"transformers says: {line}" for line in said]
         config._attn_implementation = attn_implementation
         with torch.device(device):
-            module = _construct(cls, config, family)
+            module = _construct(cls, config, family, layer_idx)
             rotary_cls = _rotary_class(cls) if fam is None or fam.call == "rope" else None
             rotary = rotary_cls(config) if rotary_cls is not None else None
     except SpecError:
@@ -491,21 +402,20 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
     except Exception as exc:  # NOTE: third-party constructors raise anything
         raise SpecError(FLAG, f"{cls.__name__}({config_cls.__name__}) failed: {type(exc).__name__}: "
                               f"{' '.join(str(exc).split())}") from None
-    from transformers import masking_utils
-
     call_kind = fam.call if fam is not None else ("rope" if rotary is not None else "gpt2")
     causal = fam.causal if fam is not None else True
-    window = getattr(config, "sliding_window", None) if (fam is None or fam.window) else None
-    layer_types = getattr(config, "layer_types", None)
-    if window is not None and layer_types and layer_types[0] != "sliding_attention":
-        window = None
-    mask_fn: Any
-    if not causal:
-        mask_fn = masking_utils.create_bidirectional_mask
-    elif window is not None:
-        mask_fn = masking_utils.create_sliding_window_causal_mask
-    else:
-        mask_fn = masking_utils.create_causal_mask
+    layer_type, window, chunk, rope = layer_kind(cls, config, layer_idx)
+    if layer_type not in (FULL, SLIDING, CHUNKED) and model_config is None:
+        # NOTE: from flags, an attention class whose config makes layer 0 another kind (Qwen3-Next: linear)
+        # is built as the model builds its attention layers: full.
+        config.layer_types = [FULL] * len(config.layer_types)
+        layer_type, window, chunk, rope = layer_kind(cls, config, layer_idx)
+        notes.append(f"{cls.__name__} built as a full-attention layer ({config_cls.__name__}'s default layer 0 is "
+                     "another kind of layer)")
+    if layer_type not in (FULL, SLIDING, CHUNKED):
+        raise SpecError("--layer" if model_config is not None else FLAG,
+                        f"layer {layer_idx} of the model is {layer_type}; {cls.__name__} is not that layer's class")
+    mask_fn = mask_function(layer_type, causal)
     head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
     kv_heads = int(getattr(config, "num_key_value_heads", None) or config.num_attention_heads)
     # NOTE: BERT's W_O sits in BertSelfOutput: BertSelfAttention lacks it, BertAttention (self + output) has it.
@@ -517,17 +427,36 @@ def build_hf_attention(cls: type, settings: Any, device: Any = "meta", attn_impl
                      "the naive form of multi-head latent attention")
         notes.append(f"rope_interleave {getattr(config, 'rope_interleave', None)} as {config_cls.__name__} holds it "
                      "(the layout of the RoPE features: no multiply-adds)")
+    heads = int(config.num_attention_heads)
+    q_width = getattr(getattr(module, "q_proj", None), "out_features", None)
+    gated = not mla and q_width == 2 * heads * head_dim
     bias_setting = getattr(config, "attention_bias", None)
-    sizes = HfSizes(dim=int(config.hidden_size), heads=int(config.num_attention_heads), kv_heads=kv_heads,
+    sizes = HfSizes(dim=int(config.hidden_size), heads=heads, kv_heads=kv_heads,
                     head_dim=head_dim, out_proj=out_proj, window=window, causal=causal, mla=mla_sizes,
-                    bias=None if bias_setting is None else bool(bias_setting))
+                    bias=None if bias_setting is None else bool(bias_setting), chunk=chunk, gated=gated,
+                    extra_params=extra_params(module, heads, standard=not mla and not gated), layer_type=layer_type)
+    where = f"layer {layer_idx}" if model_config is not None else "the layer it builds"
+    _check_reached(cls, module, sizes, settings, where)
+    if model_config is not None:
+        what = {SLIDING: f"sliding, window {window}", CHUNKED: f"chunked, chunk {chunk}", FULL: "full"}[layer_type]
+        notes.append(f"{cls.__name__} built from the model's config as layer {layer_idx} ({what}"
+                     f"{'' if rope else ', NoPE: no rotary embedding'}), with the mask its model makes for it "
+                     f"({mask_fn.__name__})")
+    elif window is not None:
+        notes.append(f"sliding window {window}: a query sees keys q-{window} < k <= q (transformers' convention, "
+                     f"{mask_fn.__name__})")
+    elif chunk is not None:
+        notes.append(f"chunked attention, chunk {chunk} (the config's attention_chunk_size; {mask_fn.__name__})")
+    if gated:
+        notes.append(f"{cls.__name__}.q_proj is 2*H*d wide: a query and a sigmoid output gate per head")
+    notes += [why for _, _, why in sizes.extra_params]
     if not out_proj:
         notes.append(f"{cls.__name__} has no output projection W_O (it sits in the model's next block)")
-    rotary_type = _rotary_layer_type(rotary, config)
+    rotary_type = _rotary_layer_type(rotary, config, layer_idx)
     fused = _fused_projections(module, sizes.heads, sizes.kv_heads, sizes.head_dim) if not mla else ()
     for name, parts in fused:
         notes.append(f"{cls.__name__}.{name} is q, k and v in one matmul: its count is split by the slices of "
                      f"its output, " + ", ".join(f"{st.removesuffix('_proj')} {n}" for st, n in parts))
     return HfLayer(module=module.eval(), config=config, family=family, call_kind=call_kind, sizes=sizes,
                    rotary=rotary, mask_fn=mask_fn, notes=tuple(notes), mask_cache_keyword=cache_keyword(mask_fn),
-                   rotary_layer_type=rotary_type, fused=fused)
+                   rotary_layer_type=rotary_type, fused=fused, layer_idx=layer_idx, layer_type=layer_type, rope=rope)

@@ -43,6 +43,9 @@ class ModelSettings:
     weights_bytes: int | None = None
     weights_source: str | None = None
     notes: tuple[str, ...] = field(default=())
+    config: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The text model's config.json as read (``text_config`` of a multimodal one): what a Hugging Face
+    attention class is built from (``flops --module CLASS --config ...``)."""
 
 
 def _text_config(top: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -87,7 +90,8 @@ def model_from_config(top: Any, name: str, source: str, folder: Path | None = No
     limit = cfg.get("max_position_embeddings")
     max_positions = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
     weights, weights_source = _weights(folder)
-    return ModelSettings(name, source, layer, schedule, dtype, dtype_source, max_positions, weights, weights_source)
+    return ModelSettings(name, source, layer, schedule, dtype, dtype_source, max_positions, weights, weights_source,
+                         config=cfg)
 
 
 def read_model(path: str | Path) -> ModelSettings:
@@ -118,4 +122,5 @@ def load_model_preset(name: str) -> ModelSettings:
     text = resources.files("attncli").joinpath(f"data/models/{entry['file']}").read_text(encoding="utf-8")
     model = model_from_config(json.loads(text), key, f"preset {key} ({entry['source']})")
     return ModelSettings(model.name, model.source, model.layer, model.schedule, model.dtype, model.dtype_source,
-                         model.max_positions, None, None, (entry["notes"],) if entry.get("notes") else ())
+                         model.max_positions, None, None, (entry["notes"],) if entry.get("notes") else (),
+                         config=model.config)

@@ -32,7 +32,7 @@ from attncli.models.fence import FLAG, one_line
 from attncli.spec import MLA_FIELDS, AttnSpec, SpecError
 
 if TYPE_CHECKING:
-    from attncli.models.hf import HfLayer
+    from attncli.models.hfcall import HfLayer
 
 __all__ = ["INSTALL_HINTS", "Prepared", "build_user", "load_factory", "prepare", "prepare_and_run", "refuse_flags",
            "run_user"]
@@ -186,7 +186,7 @@ class Prepared:
 def refuse_flags(ref: str, typed: set[str] | frozenset[str], spec: AttnSpec | None = None) -> None:
     """Exit 2 for typed flags a module cannot take (they would be recorded in config and ignored)."""
     for name, flag in NOT_FOR_MODULES.items():
-        if name in typed:
+        if name in typed and name != "mask":  # NOTE: --mask states a module's mask: prepare_and_run reads it
             if "/" in flag:  # an on/off pair: name the one typed
                 on, off = flag.split("/")
                 flag = on if spec is None or getattr(spec, name) else off
@@ -201,13 +201,21 @@ def _hf_settings(spec: AttnSpec, typed: set[str] | frozenset[str]) -> SimpleName
     return SimpleNamespace(dim=spec.dim, heads=spec.heads, kv_heads=spec.n_kv_heads,
                            head_dim=None if spec.kind != "standard" else spec.head_dim, d_head=spec.d_head,
                            window=spec.window, bias=spec.bias if bias_chosen else None, cache=spec.cache,
-                           mla_form=spec.mla_form, **mla)
+                           mla_form=spec.mla_form, model_config=spec.model_config, layer=spec.layer, **mla)
 
 
 def _refuse_kind(ref: str, spec: AttnSpec) -> None:
-    """Exit 2 for a kind of layer a Hugging Face class is not built as here (only standard and MLA are)."""
-    if spec.kind in ("standard", "mla"):
+    """Exit 2 for a kind of layer a Hugging Face class is not built as here: standard attention and
+    multi-head latent attention from flags; from a model's config also its gated full attention."""
+    if spec.kind in ("standard", "mla") or (spec.kind == "gated" and spec.model_config is not None):
         return
+    if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla"):
+        from attncli.spec import KIND_NAMES
+
+        where = f"layer {spec.layer or 0} of the model"
+        flag = "--layer" if spec.kind == "gdn" else "--module"
+        raise SpecError(flag, f"{where} is {KIND_NAMES[spec.kind]}: attncli counts it with its own layer of that kind "
+                              f"(checked against transformers' class in its tests); drop --module {ref}")
     from attncli.spec import KIND_FIELDS, KIND_NAMES
 
     flag = next(("--" + f.replace("_", "-") for f, (kinds, unset) in KIND_FIELDS.items()
@@ -221,11 +229,15 @@ def _built_spec(spec: AttnSpec, layer: HfLayer) -> AttnSpec:
     s = layer.sizes
     common: dict[str, Any] = {"dim": s.dim, "heads": s.heads, "mask": "causal" if s.causal else "none",
                               "kv_seq": None, "kdim": None, "vdim": None}
+    where = {"layer": layer.layer_idx, "layer_type": layer.layer_type} if spec.layer is not None else {}
     if s.mla is None:
-        return spec.with_(kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window, impl="split", **common)
+        gated = {"attn_output_gate": True, "impl": "gated"} if s.gated else {"attn_output_gate": False, "impl": "split"}
+        bias = spec.bias if s.bias is None else s.bias
+        return spec.with_(kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window, chunk=s.chunk, bias=bias,
+                          **gated, **where, **common)
     # NOTE: transformers' DeepseekV3Attention expands every latent through kv_b_proj: the naive form.
     return spec.with_(kv_heads=None, d_head=None, window=None, chunk=None, impl="mla", mla_form="naive",
-                      bias=spec.bias if s.bias is None else s.bias, **s.mla, **common)
+                      bias=spec.bias if s.bias is None else s.bias, **s.mla, **where, **common)
 
 
 def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
@@ -244,6 +256,9 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
                             f"{ref} is called as its model calls it, on one hidden-state tensor (self-attention)")
         _refuse_kind(ref, spec)
         layer = hf.build_hf_attention(factory, _hf_settings(spec, typed), device)
+        if "mask" in typed:
+            raise SpecError("--mask", f"{ref} applies the mask its model makes for this layer "
+                                      f"({layer.mask_fn.__name__}): drop --mask")
         built = _built_spec(spec, layer)
         if built.kind == "standard":
             x = make_inputs(built.with_(mask="none"), device).query
@@ -274,20 +289,32 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
     return Prepared(module, args, built, plan, None, device, plan.notes)
 
 
-def _run(p: Prepared, ref: str) -> Any:
+def _run(p: Prepared, ref: str, stated: str | None = None) -> tuple[Prepared, Any]:
+    """Run once; a plain module's own mask is read from its SDPA calls (:mod:`attncli.models.sdpamask`)."""
+    from dataclasses import replace
+
+    from attncli.models.sdpamask import read_mask, watching_sdpa
+
     if p.hf is not None:
-        return run_user(p.module, p.args, ref)
-    return output_layout(p.plan, run_user(p.module, p.args, ref)) if p.plan is not None else None
+        return p, run_user(p.module, p.args, ref)
+    with watching_sdpa() as calls:
+        out = run_user(p.module, p.args, ref)
+    mask, line = read_mask(ref, calls, stated)
+    p = replace(p, spec=p.spec.with_(mask=mask), notes=(*p.notes, line))
+    return p, output_layout(p.plan, out) if p.plan is not None else None
 
 
 def prepare_and_run(ref: str, spec: AttnSpec, call: str | None, typed: set[str] | frozenset[str],
                     dtype: str = "float32") -> tuple[Prepared, Any]:
     """Build on meta and run; when meta cannot run the module, on real CPU tensors if they fit."""
     factory = load_factory(ref)
+    stated = spec.mask if "mask" in typed else None
     p = prepare(ref, spec, "meta", call, typed, factory)
     try:
-        return p, _run(p, ref)
+        return _run(p, ref, stated)
     except SpecError as exc:
+        if exc.flag == "--mask":
+            raise
         meta_error = exc.message
     from attncli.analyses.bench import available_memory, check_fits
 
@@ -297,7 +324,7 @@ def prepare_and_run(ref: str, spec: AttnSpec, call: str | None, typed: set[str] 
     except SpecError as refusal:
         raise SpecError(FLAG, f"{meta_error}; on real tensors instead: {refusal.message}") from None
     p = prepare(ref, spec, "cpu", call, typed, factory)
-    out = _run(p, ref)
+    p, out = _run(p, ref, stated)
     note = (f"the meta device could not run {ref} ({meta_error}); it was built and run on real CPU tensors "
             "(the memory model said they fit)")
     return Prepared(p.module, p.args, p.spec, p.plan, p.hf, "cpu", (*p.notes, note)), out

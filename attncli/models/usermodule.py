@@ -128,6 +128,8 @@ class ModuleFlops:
     plan: CallPlan | None = None
     device: str = "meta"
     notes: tuple[str, ...] = field(default=())
+    extra_params: tuple[tuple[str, int, str], ...] = ()
+    """(name, count, what) of parameters the class holds beyond its kind's closed form."""
 
     @property
     def reference(self) -> dict[str, int]:
@@ -152,8 +154,12 @@ class ModuleFlops:
 
     @property
     def closed_params(self) -> dict[str, int]:
-        """The parameters the kind's closed form gives, by part, and ``total``."""
-        return dict(self.kind.params(self.spec))
+        """The parameters the kind's closed form gives, by part, and ``total``, with the class's own
+        parameters that the kind leaves out (:attr:`extra_params`: gpt-oss's sinks, qk-norms)."""
+        parts = dict(self.kind.params(self.spec))
+        total = parts.pop("total") + sum(n for _, n, _ in self.extra_params)
+        parts.update({name: n for name, n, _ in self.extra_params})
+        return {**parts, "total": total}
 
     @property
     def params_match(self) -> bool:
@@ -173,8 +179,9 @@ class ModuleFlops:
 
     @property
     def effective_total(self) -> int:
-        """Effective MACs: the visible pairs only (equal to the dense count without a mask)."""
-        return sum(self.effective_by_stage.values())
+        """Effective MACs: the visible pairs only (equal to the dense count without a mask), with the ops
+        outside the attention stages (``other``: a norm, a gate) as counted: the table's effective total."""
+        return sum(self.effective_by_stage.values()) + sum(self.other_ops.values())
 
     @property
     def masked(self) -> bool:
@@ -330,7 +337,7 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
     from attncli.engine.crosscheck import flop_counter_check
     from attncli.engine.trace import caller, trace_count
     from attncli.kinds import kind_of
-    from attncli.models.hf import split_fused
+    from attncli.models.hfcall import split_fused
 
     kind_of(spec).check_representable(spec)
     with fenced(ref, timeout, last_resort):
@@ -371,5 +378,6 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
     notes += _mask_notes(ref, built)
     closed = kind.closed_form(built)
     eff, eff_problems = kind.effective(built, {k: count.by_stage.get(k, 0) for k in stages})
+    extra = p.hf.sizes.extra_params if p.hf is not None else ()
     return ModuleFlops(ref, built, params, count, fc, closed, eff, kind.memory(built, dtype),
-                       tuple(problems) + eff_problems, p.plan, p.device, tuple(notes))
+                       tuple(problems) + eff_problems, p.plan, p.device, tuple(notes), extra)

@@ -39,6 +39,10 @@ def modern_parts(spec: AttnSpec, head_dim: bool = True) -> list[str]:
     from attncli.kinds import kind_of
 
     parts = kind_of(spec).title_parts(spec)
+    if spec.layer is not None:
+        from attncli.models.schedule import SHORT
+
+        parts.insert(0, f"layer {spec.layer} ({SHORT.get(spec.layer_type or '', spec.layer_type)})")
     if spec.kind not in ("standard", "gated"):  # NOTE: G and d are standard attention's sizes
         head_dim = False
     if spec.n_kv_heads != spec.heads and spec.kind in ("standard", "gated"):

@@ -37,8 +37,14 @@ def _sizes(s: AttnSpec) -> str:
     kv += "" if s.v_dim == s.dim else f" vdim={s.v_dim}"
     mask = f" mask={s.mask}" if s.mask != "none" else ""
     window = f" window={s.window}" if s.window is not None else ""
+    window += f" chunk={s.chunk}" if s.chunk is not None else ""
     heads = f"G={s.n_kv_heads} d={s.head_dim}" if s.kind == "standard" else " ".join(kind_of(s).title_parts(s))
-    return f"{batch} L={s.seq}{kv} E={s.dim} H={s.heads} {heads}{mask}{window}"
+    layer = ""
+    if s.layer is not None:
+        from attncli.models.schedule import SHORT
+
+        layer = f"layer {s.layer} ({SHORT.get(s.layer_type or '', s.layer_type)}) "
+    return f"{layer}{batch} L={s.seq}{kv} E={s.dim} H={s.heads} {heads}{mask}{window}"
 
 
 def title(command: str, ref: str, spec: AttnSpec) -> str:
@@ -69,7 +75,7 @@ def _rows(r: ModuleFlops, f: Callable[[int], str], formulas: bool) -> list[tuple
                      f(r.count.by_stage.get(k, 0)), f(r.closed.get(k, 0)), *eff))
     for op, n in r.other_ops.items():
         rows.append((f"other: {op}", *(("",) if formulas else ()), f(n), "-", *(("-",) if masked else ())))
-    eff_total = (f(r.effective_total + sum(r.other_ops.values())),) if masked else ()
+    eff_total = (f(r.effective_total),) if masked else ()
     rows.append(("total", *(("",) if formulas else ()), f(r.count.total), f(sum(r.closed.values())), *eff_total))
     return rows
 
@@ -93,7 +99,7 @@ def _stages_table(r: ModuleFlops, exact: bool, formulas: bool) -> Table:
 def _summary(r: ModuleFlops) -> str:
     eff = ""
     if r.masked:
-        n = r.effective_total + sum(r.other_ops.values())
+        n = r.effective_total
         eff = f"; effective {human(n)} MACs ({human(2 * n)} FLOPs)"
     w_o = "W_O not in this module"
     if r.out_proj_cost is not None:

@@ -136,7 +136,7 @@ def test_kv_seq_never_blames_an_impl_that_was_not_asked_for(cli: Any) -> None:
     assert r.code == 2 and "--impl" not in r.err and "--call qkv" in r.err
 
 
-@pytest.mark.parametrize("flag", [("--mask", "causal"), ("--impl", "split"), ("--add-bias-kv",),
+@pytest.mark.parametrize("flag", [("--impl", "split"), ("--add-bias-kv",),
                                   ("--add-zero-attn",), ("--cache", "4"), ("--dropout", "0.5"),
                                   ("--no-need-weights",), ("--need-weights",), ("--per-head-weights",)])
 @pytest.mark.parametrize("command", ["flops", "shapes"])

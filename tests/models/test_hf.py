@@ -312,7 +312,7 @@ def test_a_hugging_face_class_runs_without_warnings(cls: type, settings: Any, de
 
 
 def test_the_cache_keyword_follows_the_signature() -> None:
-    from attncli.models.hf import cache_keyword
+    from attncli.models.hfcall import cache_keyword
 
     def old(config: Any, inputs_embeds: Any, attention_mask: Any, past_key_values: Any, position_ids: Any) -> None:
         """transformers 5.0 to 5.23."""
@@ -351,7 +351,7 @@ def test_the_installed_transformers_is_in_the_pinned_range() -> None:
 def test_phi3_fused_qkv_is_split_by_its_slices() -> None:
     """Phi3Attention.qkv_proj: (B*L, E) @ (E, (H + 2G) d) is q H*d, k G*d and v G*d of it."""
     from attncli.engine.handles import OpCount
-    from attncli.models.hf import split_fused
+    from attncli.models.hfcall import split_fused
 
     layer = build_hf_attention(Phi3Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2), "meta")
     assert layer.fused == (("qkv_proj", (("q_proj", 32), ("k_proj", 16), ("v_proj", 16))),)

@@ -1,0 +1,80 @@
+"""``--layer N`` with ``--config``/``--preset``: one layer of a whole model, as the model builds it.
+
+A model's layers differ (Gemma 3: five sliding layers of window 1024, then a full one; gpt-oss:
+sliding 128 and full in turn; Llama 4: chunked layers with RoPE, full NoPE ones). Without
+``--layer`` a config describes layer 0, as it always has. :func:`select` reads the whole model
+(:func:`attncli.models.modelconfig.read_model` or a whole-model preset), takes layer N's type,
+window and chunk from its schedule (:mod:`attncli.models.schedule`, transformers' own rules) and
+returns the layer's settings with the spec keywords that name it: ``layer``, ``layer_type`` and
+``model_config``, the text config a Hugging Face class given with ``--module`` is built from.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from attncli.models.configs import LayerSettings
+from attncli.spec import SpecError
+
+FLAG = "--layer"
+
+
+def _model(config: Path | None, preset: str | None) -> Any:
+    from attncli.models.modelconfig import load_model_preset, model_preset_names, read_model
+
+    if config is not None:
+        return read_model(config)
+    assert preset is not None
+    if preset.lower() not in model_preset_names():
+        raise SpecError(FLAG, f"preset {preset!r} describes one layer, not a whole model; the whole-model presets "
+                              f"are {', '.join(model_preset_names())}")
+    return load_model_preset(preset)
+
+
+def is_model_preset_only(preset: str | None) -> bool:
+    """Whether ``--preset NAME`` names a whole-model preset and no one-layer preset."""
+    from attncli.models.configs import preset_names
+    from attncli.models.modelconfig import model_preset_names
+
+    if preset is None:
+        return False
+    key = preset.lower()
+    return key not in preset_names() and key in model_preset_names()
+
+
+def model_config(config: Path | None, preset: str | None) -> dict[str, Any] | None:
+    """The text config.json of ``--config``/``--preset`` when it describes a whole model, else ``None``
+    (a one-layer preset, or a config whose schedule attncli cannot read: layer 0 is still described)."""
+    try:
+        model = _model(config, preset)
+    except SpecError:
+        return None
+    cfg = model.config
+    return None if cfg is None else dict(cfg)
+
+
+def select(config: Path | None, preset: str | None, layer: int) -> tuple[LayerSettings, dict[str, Any]]:
+    """Layer ``layer`` of the model of ``--config``/``--preset``: its settings and the spec keywords
+    ``layer``, ``layer_type`` and ``model_config``. A layer the model does not have exits 2 naming ``--layer``."""
+    if layer < 0:
+        raise SpecError(FLAG, f"{layer}: a layer index counts from 0")
+    model = _model(config, preset)
+    layers = model.schedule.layers
+    if layer >= len(layers):
+        raise SpecError(FLAG, f"{layer}: {model.name} has {len(layers)} layers, 0 to {len(layers) - 1}")
+    info = layers[layer]
+    base: LayerSettings = model.layer
+    origin = f"layer {layer} of {model.schedule.source}"
+    sources = dict(base.sources)
+    sources["window"] = origin if info.window is not None else f"layer {layer} has no sliding window"
+    sources["chunk"] = origin if info.chunk is not None else f"layer {layer} has no chunks"
+    described = f"layer {layer} of {len(layers)} ({info.key.label()}) is described ({model.schedule.source})"
+    notes = [n for n in base.note_lines if "is described" not in n]
+    settings = replace(base, window=info.window, chunk=info.chunk, layer0_type=info.layer_type,
+                       sources=sources, notes="; ".join([described, *notes]))
+    extra = {"layer": layer, "layer_type": info.layer_type,
+             "model_config": None if model.config is None else dict(model.config)}
+    return settings, extra
