@@ -1,96 +1,95 @@
-"""The README stays true: its usage blocks match the real options, every layer flag is in its
-table, every command it shows runs, and its CI job passes and fails as it says.
+"""The README stays true and short: it names the set-up and test commands CI runs, the numbers its
+examples quote are the tool's, the transformers range it states is the one pyproject pins, and the
+CI job of docs/ci.md passes and fails as it says. (Its commands and quoted outputs run in
+tests/test_docs.py, with those of docs/.)
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer.main
 
-from attncli.cli import app
-from attncli.cli.common import SPEC_FIELDS
+from tests.test_docs import README, ROOT, Quoted, quoted, run
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-LAYER_SOURCES = ("config", "preset")
-BLOCK = re.compile(r"(<!-- usage:(?P<cmd>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /usage -->)", re.S)
+CI_DOC = ROOT / "docs" / "ci.md"
+NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\d,])")
+"""A number written with thousands separators, as the README quotes counts and bytes."""
 
 
-def commands() -> dict[str, Any]:
-    group = typer.main.get_command(app)
-    return dict(group.commands)  # type: ignore[attr-defined]
+def test_readme_is_a_two_minute_read() -> None:
+    assert len(README.read_text().splitlines()) <= 160
 
 
-def usage(name: str) -> str:
-    """A command's own options (the layer flags are in the README's table), from the real command."""
-    cmd = commands()[name]
-    layer = " [LAYER FLAGS]" if any(p.name in SPEC_FIELDS for p in cmd.params) else ""
-    rows = []
-    for p in cmd.params:
-        if p.name in SPEC_FIELDS or p.name in ("format", "output", "help"):
-            continue
-        if layer and p.name in LAYER_SOURCES:  # --config/--preset are layer flags (the README's table)
-            continue
-        flags = "/".join(p.opts + p.secondary_opts)
-        rows.append(f"  {flags:<22} {' '.join((p.help or '').split())}")
-    return "\n".join([f"```text\nattncli {name}{layer} [OPTIONS]", *rows, "```"]) + "\n"
-
-
-def test_usage_blocks_match_the_commands(update_golden: bool) -> None:
+def test_readme_names_the_commands_ci_runs() -> None:
     text = README.read_text()
-    if update_golden:
-        text = BLOCK.sub(lambda m: m.group(1) + usage(m.group("cmd")) + m.group(4), text)
-        README.write_text(text)
-    found = {m.group("cmd"): m.group("body") for m in BLOCK.finditer(text)}
-    assert set(found) == set(commands()), "every command has a usage block in the README"
-    for name, body in found.items():
-        assert body == usage(name), f"README usage of {name} is stale: run with --update-golden"
+    assert "bash scripts/attncli flops --dim 512 --heads 8" in text
+    assert re.search(r"^bash scripts/test(?![\w/.-])", text, re.M), "the test command, as CI runs it"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == "bash scripts/test", "CI runs the README's test command"
 
 
-def test_every_layer_flag_is_documented() -> None:
-    text = README.read_text()
-    shapes = commands()["shapes"]
-    for p in shapes.params:
-        if p.name in SPEC_FIELDS or p.name in ("format", "output", *LAYER_SOURCES):
-            for flag in p.opts:
-                assert f"`{flag}" in text or f"{flag}/" in text or f"/{flag}" in text, flag
+def test_readme_states_the_supported_transformers_range() -> None:
+    # NOTE: read with a pattern, not tomllib: the project supports Python 3.10, which has none.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    hf = re.search(r'^hf = \["(transformers[^"]+)"\]$', pyproject, re.M)
+    assert hf is not None, "the hf extra pins transformers alone"
+    pin = hf.group(1)
+    assert re.fullmatch(r"transformers>=[\d.]+,<[\d.]+", pin)
+    assert pin in README.read_text()
+    assert f'"{pin}"' in re.search(r"^dev = \[.*?\]$", pyproject, re.M | re.S).group(0), \
+        "the tests run inside the range the README states"
 
 
-def readme_commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
-    lines = [ln.split("#")[0].strip() for b in blocks for ln in b.splitlines()]
-    return [ln for ln in lines if ln.startswith("attncli ")]
+def test_readme_says_flops_are_twice_macs() -> None:
+    assert "FLOPs = 2 x MACs" in README.read_text()
 
 
-@pytest.mark.parametrize("line", readme_commands())
-def test_readme_commands_run(line: str, cli: Any) -> None:
-    r = cli(*shlex.split(line)[1:])
-    assert r.code == 0, (line, r.err)
-    assert "Traceback" not in r.err
+def readme_runs() -> list[Quoted]:
+    return quoted((README,))
+
+
+def test_readme_numbers_are_the_tools(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every count the README writes out (68,719,476,736) is printed, so written, by one of its commands."""
+    printed = "\n".join(r.out + r.err for r in (run(cli, q.argv, monkeypatch) for q in readme_runs()))
+    numbers = set(NUMBER.findall(README.read_text()))
+    assert "68,719,476,736" in numbers  # the pattern finds the README's counts
+    missing = [n for n in sorted(numbers) if not re.search(rf"(?<![\d,]){n}(?![\d,])", printed)]
+    assert not missing, f"README numbers no README command prints: {missing}"
+
+
+def test_readme_examples_cover_the_four_tasks() -> None:
+    argvs = [" ".join(q.argv) for q in readme_runs()]
+    assert "flops --dim 512 --heads 8" in argvs
+    assert any("--gpu" in a and "--cache" in a for a in argvs), "a decode step on a GPU"
+    assert any(a.startswith("model ") and "131071" in a for a in argvs), "a model's KV cache at 128k"
+    assert any("--baseline" in a and "--tolerance 5%" in a for a in argvs), "a baseline in CI"
+    assert any(q.code == 1 for q in readme_runs()), "a failed check and its exit code"
+
+
+# -- the GitHub Actions job of docs/ci.md -----------------------------------------------------------
+
+def ci_yaml() -> str:
+    yaml = re.search(r"```yaml\n(.*?)```", CI_DOC.read_text(), re.S)
+    assert yaml is not None
+    return yaml.group(1)
 
 
 def ci_steps() -> list[str]:
-    yaml = re.search(r"```yaml\n(.*?)```", README.read_text(), re.S)
-    assert yaml is not None
     # NOTE: the install step is a block (`run: |`): torch from the CPU index, then attncli.
-    return [ln.split("run:", 1)[1].strip() for ln in yaml.group(1).splitlines()
+    return [ln.split("run:", 1)[1].strip() for ln in ci_yaml().splitlines()
             if ln.strip().startswith("run:") and "pip install" not in ln and ln.split("run:", 1)[1].strip() != "|"]
 
 
 def test_ci_job_installs_the_cpu_build_of_torch() -> None:
     """From PyPI a hosted runner would get torch's CUDA build (several GB): the job names the CPU index
     before it installs attncli."""
-    yaml = re.search(r"```yaml\n(.*?)```", README.read_text(), re.S)
-    assert yaml is not None
-    installs = [ln.strip() for ln in yaml.group(1).splitlines() if ln.strip().startswith("pip install")]
+    installs = [ln.strip() for ln in ci_yaml().splitlines() if ln.strip().startswith("pip install")]
     assert installs[0].startswith("pip install torch==")
     assert "--index-url https://download.pytorch.org/whl/cpu" in installs[0]
     assert installs[-1] == "pip install ."
