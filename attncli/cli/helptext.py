@@ -206,7 +206,7 @@ def lazy_group(app: typer.Typer) -> AttnGroup:
     NOTE: typer's own ``get_command(app)`` reads every command's options (typing and
     introspection, about a third of a command's ``--help``); a run needs one command.
     """
-    from typer.completion import completion_init
+    from typer._completion_classes import completion_init
 
     completion_init()  # NOTE: the shells `_ATTNCLI_COMPLETE=complete_bash` and friends answer
     root = copy.copy(app)
