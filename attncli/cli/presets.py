@@ -18,7 +18,7 @@ from attncli.spec import SpecError
              epilog=examples(
                  "attncli presets",
                  "attncli presets --format json",
-                 "attncli presets --config config.json"))
+                 "attncli presets --format markdown --output presets.md"))
 def presets(
     config: Annotated[Path | None, typer.Option(
         "--config", metavar="FILE", rich_help_panel="Model / config",

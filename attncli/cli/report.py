@@ -19,7 +19,7 @@ from attncli.spec import AttnSpec
              epilog=examples(
                  "attncli report",
                  "attncli report --preset llama-3-8b --seq 4096 --format markdown",
-                 "attncli report --max-params 1.1M --baseline attention-baseline.json --check"))
+                 "attncli report --max-flops 68.72G --max-params 1.1M --check"))
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=ALL_KINDS)
 @counting()
 def report(
