@@ -322,8 +322,9 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values()
                if p.name not in ("spec", "fmt", "output", "swept")]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
-        params += _spec_parameters(d, sweep) + FORMAT_PARAMS
+        # NOTE: the layer flags first, so each help panel starts with them (Layer: --dim --heads --seq --batch).
+        params = _spec_parameters(d, sweep) + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        params += FORMAT_PARAMS
 
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:

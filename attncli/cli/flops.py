@@ -20,8 +20,8 @@ from attncli.spec import AttnSpec
 
 @app.command(cls=AttnCommand, short_help="Count one layer's FLOPs, cross-checked three ways.", epilog=examples(
     "attncli flops",
-    "attncli flops --preset llama-3-8b --seq 8192 --mask causal",
-    "attncli flops --dim 4096 --heads 32 --kv-heads 8 --seq 1 --cache 131072 --gpu h100-sxm",
+    "attncli flops --dim 4096 --heads 32 --kv-heads 8 --seq 8192 --mask causal",
+    "attncli flops --preset llama-3-8b --seq 1 --cache 131072 --gpu h100-sxm",
     "attncli flops --max-flops 68.72G --format json --output flops.json"))
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=ALL_KINDS)
 @counting()

@@ -42,7 +42,7 @@ else:
              "torch_dtype, else bfloat16).")]
     KvDtypeArg = Annotated[Dtype | None, typer.Option(
         "--kv-dtype", metavar="DTYPE", rich_help_panel=RUN,
-        help="The KV cache's element type, e.g. float8 (default: --dtype).")]
+        help="The KV cache's element type: float32, tf32, bfloat16, float16 or float8 (default: --dtype).")]
     FormArg = Annotated[MlaForm, typer.Option(
         "--mla-form", metavar="FORM", rich_help_panel=RUN,
         help="MLA models: naive, absorbed or auto (absorbed for a decode step).")]
@@ -52,7 +52,7 @@ AUTO = MlaForm("auto")
 @app.command(cls=AttnCommand, short_help="Count every attention layer of a model, its KV cache and time.",
              epilog=examples(
                  "attncli model --preset gpt-oss-20b --seq 131072",
-                 "attncli model --preset llama-3.1-8b --seq 1 --cache 1k:128k:x2 --gpu h100-sxm",
+                 "attncli model --preset mistral-7b --seq 1 --cache 1k:128k:x2 --gpu h100-sxm",
                  "attncli model --preset deepseek-v3 --tp 8 --max-kv-bytes 80e9"))
 def model(
     config: Annotated[Path | None, typer.Option(
