@@ -98,11 +98,12 @@ def _panel_rows(cmd: Command, ctx: Context) -> dict[str, list[tuple[str, str]]]:
 def _write_panels(panels: dict[str, list[tuple[str, str]]], formatter: HelpFormatter) -> None:
     """Each panel a section, in :data:`PANELS` order, the option column one width for all."""
     rows = [r for rs in panels.values() for r in rs]
-    width = min(max((len(term) for term, _ in rows), default=0), 30)
+    # NOTE: a term over 30 characters (--average-weights / --per-head-weights) has a line of its own.
+    width = max((len(term) for term, _ in rows if len(term) <= 30), default=0)
     order = {name: i for i, name in enumerate(PANELS)}
     for name in sorted(panels, key=lambda n: order.get(n, len(PANELS))):
         with formatter.section(name):
-            formatter.write_dl([(term.ljust(width), text) for term, text in panels[name]])
+            formatter.write_dl([(term.ljust(width), text) for term, text in panels[name]], col_max=width)
 
 
 class AttnCommand(typer.core.TyperCommand):
