@@ -17,16 +17,23 @@ import sys  # noqa: E402
 from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
+from typer.completion import install_callback, show_callback  # noqa: E402
 
 from attncli import __version__  # noqa: E402
 from attncli.cli import streams  # noqa: E402
+from attncli.cli.helptext import CONTEXT, EXIT_CODES, AttnGroup, lazy_group  # noqa: E402
 
 app = typer.Typer(
     name="attncli",
+    cls=AttnGroup,
     help="Build attention layers from flags and tell the truth about their shapes, "
          "parameters, FLOPs and permutation behaviour.",
+    epilog=EXIT_CODES,
+    context_settings=CONTEXT,
     no_args_is_help=True,
-    add_completion=True,
+    # NOTE: --install-completion/--show-completion are declared on _root as plain flags: typer's
+    # own pair (default None, not a bool) loads pydantic on every run, a third of a --help.
+    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -42,14 +49,20 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    install_completion: Annotated[bool, typer.Option(
+        "--install-completion", callback=install_callback, expose_value=False,
+        help="Install completion for the current shell.")] = False,
+    show_completion: Annotated[bool, typer.Option(
+        "--show-completion", callback=show_callback, expose_value=False,
+        help="Show completion for the current shell, to copy it or customize the installation.")] = False,
 ) -> None:
-    """Build attention layers from flags and tell the truth about them.
+    """Build attention layers from flags and tell the truth about them (exit codes: the epilog).
 
-    Exit codes: 0 done; 1 a check you asked for failed; 2 bad input or usage; 130 interrupted
-    (Ctrl-C). A closed pipe on stdout keeps the run's own code.
+    A closed pipe on stdout keeps the run's own code.
     """
 
 
+# NOTE: each module registers its command; the root help lists them in helptext.COMMAND_ORDER.
 from attncli.cli import bench as _bench  # noqa: E402,F401
 from attncli.cli import flops as _flops  # noqa: E402,F401
 from attncli.cli import gpus as _gpus  # noqa: E402,F401
@@ -57,7 +70,7 @@ from attncli.cli import model as _model  # noqa: E402,F401
 from attncli.cli import permute as _permute  # noqa: E402,F401
 from attncli.cli import presets as _presets  # noqa: E402,F401
 from attncli.cli import report as _report  # noqa: E402,F401
-from attncli.cli import shapes as _shapes  # noqa: E402,F401  (registers its command)
+from attncli.cli import shapes as _shapes  # noqa: E402,F401
 from attncli.cli import sweep as _sweep  # noqa: E402,F401
 
 
@@ -115,7 +128,8 @@ def _reported(argv: list[str] | None) -> int:
 def _run(argv: list[str] | None) -> int:
     """The app itself, with typer's usage errors as one line and exit 2."""
     try:
-        result = app(args=argv, prog_name="attncli", standalone_mode=False)
+        # NOTE: the lazy group builds the invoked command alone (typer's app() builds them all).
+        result = lazy_group(app)(args=argv, prog_name="attncli", standalone_mode=False)
     except typer.Exit as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
             raise KeyboardInterrupt from None

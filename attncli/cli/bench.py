@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import ALL_KINDS, Dtype, spec_command
+from attncli.cli.common import ALL_KINDS, CHECKS, RUN, Dtype, spec_command
+from attncli.cli.helptext import AttnCommand, complete_gpus, examples
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -19,25 +20,37 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="Time every implementation on this machine, beside its FLOPs.",
+             epilog=examples(
+                 "attncli bench",
+                 "attncli bench --impl sdpa --only --threads 1 --max-time 0.5",
+                 "attncli bench --dim 1024 --heads 16 --seq 512 --backward",
+                 "attncli bench --preset llama-3-8b --seq 256 --impl sdpa --only"))
 @spec_command(dim=256, heads=4, batch=2, seq=128, impl="torch", kinds=ALL_KINDS)
 def bench(
     spec: AttnSpec, fmt: str, output: Path | None,
-    device: Annotated[Device, typer.Option("--device", help="Where to run: cpu or cuda.")] = Device.cpu,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type of weights and inputs.")] = Dtype.float32,
+    device: Annotated[Device, typer.Option(
+        "--device", metavar="DEVICE", rich_help_panel=RUN, help="Where to run: cpu or cuda.")] = Device.cpu,
+    dtype: Annotated[Dtype, typer.Option(
+        "--dtype", metavar="DTYPE", rich_help_panel=RUN,
+        help="Element type of weights and inputs: float32, tf32, bfloat16, float16 or float8.")] = Dtype.float32,
     backward: Annotated[bool, typer.Option(
-        "--backward", help="Time forward + backward (autograd on; FLOPs counted as 3 x forward).")] = False,
+        "--backward", rich_help_panel=RUN,
+        help="Time forward + backward (autograd on; FLOPs counted as 3 x forward).")] = False,
     min_run_time: Annotated[float, typer.Option(
-        "--min-run-time", metavar="SECONDS", help="Timing budget per row (torch.utils.benchmark).")] = 0.2,
+        "--min-run-time", metavar="SECONDS", rich_help_panel=RUN,
+        help="Timing budget per row (torch.utils.benchmark).")] = 0.2,
     max_time: Annotated[float | None, typer.Option(
-        "--max-time", metavar="SECONDS", help="Exit 1 when --impl's median time per call exceeds SECONDS.")] = None,
+        "--max-time", metavar="SECONDS", rich_help_panel=CHECKS,
+        help="Exit 1 when --impl's median time per call exceeds SECONDS.")] = None,
     gpu: Annotated[str | None, typer.Option(
-        "--gpu", metavar="NAME", help="Compare with the roofline of this GPU (see attncli gpus); on CUDA the "
-                                      "device's own entry is used when it is in the table.")] = None,
+        "--gpu", metavar="NAME", rich_help_panel=RUN, autocompletion=complete_gpus,
+        help="Compare with the roofline of this GPU (see attncli gpus); on CUDA the "
+             "device's own entry is used when it is in the table.")] = None,
     only: Annotated[bool, typer.Option(
-        "--only", help="Time --impl alone instead of every implementation.")] = False,
+        "--only", rich_help_panel=RUN, help="Time --impl alone instead of every implementation.")] = False,
     threads: Annotated[int | None, typer.Option(
-        "--threads", metavar="N", help="torch intra-op threads for the run (default: torch's own, "
+        "--threads", metavar="N", rich_help_panel=RUN, help="torch intra-op threads for the run (default: torch's own, "
                                        "recorded in the report); 1 gives steadier numbers on a busy machine.")] = None,
 ) -> None:
     """Time the forward pass of every implementation (torch, split, per-head, fused, sdpa; on CUDA

@@ -15,17 +15,20 @@ if TYPE_CHECKING:
     from attncli.analyses.checks import CheckResult, CountedVariant
 
 MaxFlops = Annotated[str | None, typer.Option(
-    "--max-flops", metavar="N",
+    "--max-flops", metavar="N", rich_help_panel="Checks (CI)",
     help="Exit 1 when H heads with W_O exceed N fvcore MACs (exact: 1e9, 68.72G, 68,719,476,736; "
          "68.7G means 68,700,000,000).")]
 MaxParams = Annotated[str | None, typer.Option(
-    "--max-params", metavar="N", help="Exit 1 when H heads with W_O hold more than N parameters.")]
+    "--max-params", metavar="N", rich_help_panel="Checks (CI)",
+    help="Exit 1 when H heads with W_O hold more than N parameters.")]
 Baseline = Annotated[Path | None, typer.Option(
-    "--baseline", dir_okay=False, help="An earlier flops/report JSON: exit 1 when a count grew beyond --tolerance.")]
+    "--baseline", metavar="FILE", dir_okay=False, rich_help_panel="Checks (CI)",
+    help="An earlier flops/report JSON: exit 1 when a count grew beyond --tolerance.")]
 Tolerance = Annotated[str, typer.Option(
-    "--tolerance", metavar="FRACTION", help="Allowed growth over --baseline: a fraction (0.05) or a percentage (5%).")]
+    "--tolerance", metavar="FRACTION", rich_help_panel="Checks (CI)",
+    help="Allowed growth over --baseline: a fraction (0.05) or a percentage (5%).")]
 BaselineAnyLayer = Annotated[bool, typer.Option(
-    "--baseline-any-layer",
+    "--baseline-any-layer", rich_help_panel="Checks (CI)",
     help="Compare with a --baseline made for another layer (by default its config must match).")]
 
 

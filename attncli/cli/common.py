@@ -30,6 +30,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
+from attncli.cli.helptext import complete_gpus
 from attncli.cli.inputs import check_run_files
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, LayerOption, PresetOption, explicit_names, layer_values
@@ -53,11 +54,13 @@ if TYPE_CHECKING:
     DtypeOption = Any
 else:
     DtypeOption = Annotated[Dtype, typer.Option(
-        "--dtype", help="Element type for the memory estimate (counts do not depend on it).")]
+        "--dtype", metavar="DTYPE", rich_help_panel="Run",
+        help="Element type for the memory estimate: float32, tf32, bfloat16, float16 or float8 (counts do not "
+             "depend on it).")]
 
 
 GpuOption = Annotated[str | None, typer.Option(
-    "--gpu", metavar="NAME",
+    "--gpu", metavar="NAME", rich_help_panel="Run", autocompletion=complete_gpus,
     help="Add a roofline estimate on this accelerator (an upper bound on speed; names: attncli gpus).")]
 
 
@@ -81,73 +84,94 @@ def one_line(text: str) -> str:
                    for c in text)
 
 
-RANGE_HELP = " A value, a list (128,256) or a range (128:8192:x2, 128:1024:+128)."
+RANGES: dict[str, str] = {
+    "dim": "(256,512,1024) or a range (128:8192:x2, 256:2048:+256)",
+    "heads": "(4,8,16) or a range (1:64:x2)",
+    "batch": "(1,8,32) or a range (1:256:x2)",
+    "seq": "(128,256) or a range (128:8192:x2, 128:1024:+128)",
+    "kv_heads": "(1,2,8) or a range (1:8:x2)",
+    "d_head": "(64,128) or a range (32:256:x2)",
+    "window": "(512,4096) or a range (256:8192:x2)",
+    "cache": "(0,4096) or a range (1024:131072:x2)",
+}
+"""Per sweepable setting, the examples of its help's list and range (each a valid sweep of it)."""
+
+LAYER, MHA, MLA, CONFIG, MODULE, RUN, CHECKS, OUTPUT = ("Layer", "MHA module", "MLA", "Model / config", "Module",
+                                                        "Run", "Checks (CI)", "Output")
+"""The option panels of the commands (attncli.cli.helptext.PANELS orders them)."""
 
 
 def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Parameter]:
     """The spec options as keyword-only parameters with ``Annotated`` typer options.
 
-    With ``sweep``, --dim, --heads, --batch and --seq take a value or a range (strings).
+    With ``sweep``, --dim, --heads, --batch and --seq (and the other sweepable settings) take a
+    value or a range (strings).
     """
-    rows: list[tuple[str, Any, Any, tuple[str, ...], str]] = [
-        ("dim", int, d["dim"], ("--dim",), "Embedding size E (embed_dim)."),
-        ("heads", int, d["heads"], ("--heads",), "Number of heads H (num_heads); must divide --dim."),
-        ("batch", int | None, None, ("--batch",), f"Batch size B (default: {d['batch']}; 1 with --unbatched)."),
-        ("seq", int, d["seq"], ("--seq",), "Query length L."),
-        ("kv_seq", int | None, None, ("--kv-seq",), "Key/value length S (default: --seq)."),
-        ("kdim", int | None, None, ("--kdim",), "Key feature size (default: --dim)."),
-        ("vdim", int | None, None, ("--vdim",), "Value feature size (default: --dim)."),
-        ("bias", bool, True, ("--bias/--no-bias",), "Biases in the input and output projections."),
-        ("add_bias_kv", bool, False, ("--add-bias-kv",), "Append a learned bias key and value (S+1)."),
-        ("add_zero_attn", bool, False, ("--add-zero-attn",), "Append a zero key and value (S+1 more)."),
-        ("dropout", float, 0.0, ("--dropout",), "Dropout on the attention weights (training only)."),
-        ("batch_first", bool, True, ("--batch-first/--no-batch-first",),
-         "Input layout (B, L, E); --no-batch-first gives (L, B, E), MHA's default."),
-        ("unbatched", bool, False, ("--unbatched",), "Unbatched input (L, E)."),
-        ("need_weights", bool, True, ("--need-weights/--no-need-weights",),
-         "Return attention weights (off: MHA takes its fused SDPA path)."),
-        ("average_weights", bool, True, ("--average-weights/--per-head-weights",),
-         "Average the returned weights over heads, or return them per head."),
-        ("mask", Mask, Mask(d.get("mask", "none")), ("--mask",),
-         "none, causal (L x S, bottom-right: query i sees keys up to S-L+i) or padding (the last S/4 keys)."),
+    rows: list[tuple[str, Any, Any, tuple[str, ...], str, str, str | None]] = [
+        ("dim", int, d["dim"], ("--dim",), "Embedding size E (embed_dim).", LAYER, "N"),
+        ("heads", int, d["heads"], ("--heads",), "Number of heads H (num_heads); must divide --dim.", LAYER, "N"),
+        ("seq", int, d["seq"], ("--seq",), "Query length L.", LAYER, "N"),
+        ("batch", int | None, None, ("--batch",), f"Batch size B (default: {d['batch']}; 1 with --unbatched).",
+         LAYER, "N"),
         ("kv_heads", int | None, None, ("--kv-heads",),
-         "Key/value heads G (default: --heads; 1 = multi-query); must divide --heads."),
+         "Key/value heads G (default: --heads; 1 = multi-query); must divide --heads.", LAYER, "N"),
         ("d_head", int | None, None, ("--head-dim",),
-         "Size d of one head (default: --dim / --heads); H*d need not equal --dim."),
+         "Size d of one head (default: --dim / --heads); H*d need not equal --dim.", LAYER, "N"),
+        ("mask", Mask, Mask(d.get("mask", "none")), ("--mask",),
+         "none, causal (L x S, bottom-right: query i sees keys up to S-L+i) or padding (the last S/4 keys).",
+         LAYER, "MASK"),
         ("window", int | None, None, ("--window",),
-         "Causal sliding window W: a query sees itself and the W-1 keys before it."),
+         "Causal sliding window W: a query sees itself and the W-1 keys before it.", LAYER, "N"),
         ("chunk", int | None, None, ("--chunk",),
-         "Chunked attention C (Llama 4): a query at p sees keys floor(p/C)*C..p, its own chunk up to itself."),
+         "Chunked attention C (Llama 4): a query at p sees keys floor(p/C)*C..p, its own chunk up to itself.",
+         LAYER, "N"),
         ("cache", int, 0, ("--cache",),
-         "N past tokens in the KV cache: the --seq tokens are new and attend to N + L keys."),
-        ("kv_lora_rank", int | None, None, ("--kv-lora-rank",),
-         "MLA: width R of the compressed K/V latent; selects multi-head latent attention (DeepSeek-V3: 512)."),
-        ("q_lora_rank", int | None, None, ("--q-lora-rank",),
-         "MLA: query LoRA rank RQ (default or 0: a direct q_proj, as DeepSeek-V2-Lite)."),
-        ("qk_nope_head_dim", int | None, None, ("--qk-nope-head-dim",),
-         "MLA: query/key head part without RoPE, DN (default 128)."),
-        ("qk_rope_head_dim", int | None, None, ("--qk-rope-head-dim",),
-         "MLA: RoPE part DR of a query/key head, one key shared by all heads (default 64)."),
-        ("v_head_dim", int | None, None, ("--v-head-dim",), "MLA: value head size DV (default 128)."),
-        ("mla_form", MlaForm, MlaForm("auto"), ("--mla-form",),
-         "MLA: naive (expand K/V from the latent), absorbed (attend over the latent) or auto "
-         "(absorbed for a decode step --seq 1 --cache N, else naive)."),
+         "N past tokens in the KV cache: the --seq tokens are new and attend to N + L keys.", LAYER, "N"),
+        ("kv_seq", int | None, None, ("--kv-seq",), "Key/value length S (default: --seq).", LAYER, "N"),
+        ("kdim", int | None, None, ("--kdim",), "Key feature size (default: --dim).", LAYER, "N"),
+        ("vdim", int | None, None, ("--vdim",), "Value feature size (default: --dim).", LAYER, "N"),
+        ("bias", bool, True, ("--bias/--no-bias",), "Biases in the input and output projections.", LAYER, None),
         ("impl", Impl | None, None, ("--impl",),
-         "Implementation: " + ", ".join(IMPLS) + f" (default: {d['impl']}; split when it cannot run the layer)."),
-        ("seed", int, 0, ("--seed",), "Random seed for weights and inputs."),
+         "Implementation: " + ", ".join(IMPLS) + f" (default: {d['impl']}; split when it cannot run the layer).",
+         LAYER, "IMPL"),
+        ("add_bias_kv", bool, False, ("--add-bias-kv",), "Append a learned bias key and value (S+1).", MHA, None),
+        ("add_zero_attn", bool, False, ("--add-zero-attn",), "Append a zero key and value (S+1 more).", MHA, None),
+        ("dropout", float, 0.0, ("--dropout",), "Dropout on the attention weights (training only).", MHA, "P"),
+        ("batch_first", bool, True, ("--batch-first/--no-batch-first",),
+         "Input layout (B, L, E); --no-batch-first gives (L, B, E), MHA's default.", MHA, None),
+        ("unbatched", bool, False, ("--unbatched",), "Unbatched input (L, E).", MHA, None),
+        ("need_weights", bool, True, ("--need-weights/--no-need-weights",),
+         "Return attention weights (off: MHA takes its fused SDPA path).", MHA, None),
+        ("average_weights", bool, True, ("--average-weights/--per-head-weights",),
+         "Average the returned weights over heads, or return them per head.", MHA, None),
+        ("kv_lora_rank", int | None, None, ("--kv-lora-rank",),
+         "Width R of the compressed K/V latent; selects multi-head latent attention (DeepSeek-V3: 512).",
+         MLA, "N"),
+        ("q_lora_rank", int | None, None, ("--q-lora-rank",),
+         "Query LoRA rank RQ (default or 0: a direct q_proj, as DeepSeek-V2-Lite).", MLA, "N"),
+        ("qk_nope_head_dim", int | None, None, ("--qk-nope-head-dim",),
+         "Query/key head part without RoPE, DN (default 128).", MLA, "N"),
+        ("qk_rope_head_dim", int | None, None, ("--qk-rope-head-dim",),
+         "RoPE part DR of a query/key head, one key shared by all heads (default 64).", MLA, "N"),
+        ("v_head_dim", int | None, None, ("--v-head-dim",), "Value head size DV (default 128).", MLA, "N"),
+        ("mla_form", MlaForm, MlaForm("auto"), ("--mla-form",),
+         "naive (expand K/V from the latent), absorbed (attend over the latent) or auto "
+         "(absorbed for a decode step --seq 1 --cache N, else naive).", MLA, "FORM"),
+        ("seed", int, 0, ("--seed",), "Random seed for weights and inputs.", RUN, "N"),
     ]
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption),
               inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=PresetOption),
               inspect.Parameter("layer", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LayerOption)]
-    for name, typ, default, decls, help_ in rows:
+    for name, typ, default, decls, help_, panel, metavar in rows:
         if sweep and name in SWEEPABLE:
             # NOTE: a help that names its default already (--batch, --kv-heads, ...) keeps it once.
             said = "(default" in help_ or name not in d
-            typ, default = str | None, None
-            help_ = (help_ if said else help_.rstrip(".") + f" (default: {d[name]}).") + RANGE_HELP
+            typ, default, metavar = str | None, None, "VALUES"
+            help_ = (help_ if said else help_.rstrip(".") + f" (default: {d[name]}).") + \
+                f" A value, a list {RANGES[name]}."
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
-            annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
+            annotation=Annotated[typ, typer.Option(*decls, help=help_, rich_help_panel=panel, metavar=metavar)]))
     return params
 
 
@@ -159,11 +183,12 @@ SPEC_FIELDS = ("dim", "heads", "batch", "seq", "kv_seq", "kdim", "vdim", "bias",
 FORMAT_PARAMS = [
     inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default=Format.table,
                       annotation=Annotated[Format, typer.Option(
-                          "--format", "-f", help="table (for people), json (for scripts) or markdown.")]),
+                          "--format", "-f", metavar="FORMAT", rich_help_panel=OUTPUT,
+                          help="table (for people), json (for scripts) or markdown.")]),
     inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None,
                       annotation=Annotated[Path | None, typer.Option(
-                          "--output", "-o", help="Write the report to this file instead of stdout.",
-                          dir_okay=False)]),
+                          "--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
+                          help="Write the report to this file instead of stdout.", dir_okay=False)]),
 ]
 
 
@@ -298,8 +323,9 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values()
                if p.name not in ("spec", "fmt", "output", "swept")]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
-        params += _spec_parameters(d, sweep) + FORMAT_PARAMS
+        # NOTE: the layer flags first, so each help panel starts with them (Layer: --dim --heads --seq --batch).
+        params = _spec_parameters(d, sweep) + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        params += FORMAT_PARAMS
 
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:

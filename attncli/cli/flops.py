@@ -10,14 +10,19 @@ from typing import Annotated, Any
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.common import ALL_KINDS, CHECKS, MODULE, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="Count one layer's FLOPs, cross-checked three ways.", epilog=examples(
+    "attncli flops",
+    "attncli flops --dim 4096 --heads 32 --kv-heads 8 --seq 8192 --mask causal",
+    "attncli flops --preset llama-3-8b --seq 1 --cache 131072 --gpu h100-sxm",
+    "attncli flops --max-flops 68.72G --format json --output flops.json"))
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=ALL_KINDS)
 @counting()
 def flops(
@@ -25,21 +30,23 @@ def flops(
     dtype: DtypeOption = Dtype.float32,
     gpu: GpuOption = None,
     check: Annotated[bool, typer.Option(
-        "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
+        "--check", rich_help_panel=CHECKS,
+        help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
     max_flops: budget.MaxFlops = None,
     max_params: budget.MaxParams = None,
     baseline: budget.Baseline = None,
     tolerance: budget.Tolerance = "0",
     baseline_any_layer: budget.BaselineAnyLayer = False,
     module: Annotated[str | None, typer.Option(
-        "--module", metavar="PKG.MOD:FACTORY",
+        "--module", metavar="PKG.MOD:FACTORY", rich_help_panel=MODULE,
         help="Count your own attention module, built as FACTORY(dim, heads) (or a Hugging Face attention "
              "class, from the layer flags), instead of --impl. Runs your code with your rights.")] = None,
     call: CallOption = None,
     module_timeout: ModuleTimeoutOption = DEFAULT_MODULE_TIMEOUT,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Show every stage, the uncounted ops, memory, notes and conventions (the default "
-                                "table is the answer on one screen).")] = False,
+        "--verbose", "-v", rich_help_panel=OUTPUT,
+        help="Show every stage, the uncounted ops, memory, notes and conventions (the default "
+             "table is the answer on one screen).")] = False,
 ) -> None:
     """Count FLOPs with fvcore for 1 and H heads, with and without W_O, on the meta device.
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from attncli.choices import NOT_FOR_MODULES
+from attncli.cli.helptext import complete_layer_presets
 from attncli.spec import SpecError
 
 
@@ -25,16 +26,18 @@ class Call(str, Enum):
 
 
 ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", metavar="CONFIG.JSON",
+    "--config", metavar="FILE", rich_help_panel="Model / config",
     help="Take the layer settings from a Hugging Face config.json (or its directory); flags you give win.")]
 PresetOption = Annotated[str | None, typer.Option(
-    "--preset", metavar="NAME", help="Take the layer settings from a model preset (see 'attncli presets').")]
+    "--preset", metavar="NAME", rich_help_panel="Model / config", autocompletion=complete_layer_presets,
+    help="Take the layer settings from a preset: one layer, or a whole model's (names: attncli presets).")]
 LayerOption = Annotated[int | None, typer.Option(
-    "--layer", metavar="N", min=0,
+    "--layer", metavar="N", min=0, rich_help_panel="Model / config",
     help="With --config or --preset: count layer N of the model (default 0), with its own type, window or "
          "chunk, as the model builds it.")]
 CallOption = Annotated[Call | None, typer.Option(
-    "--call", help="Call --module as module(x) or module(q, k, v) (default: read from its forward signature).")]
+    "--call", metavar="CALL", rich_help_panel="Module",
+    help="x: call --module as module(x); qkv: as module(q, k, v) (default: read from its forward signature).")]
 
 DEFAULT_MODULE_TIMEOUT = 60.0
 """``--module-timeout``'s default, seconds (attncli.models.fence.DEFAULT_TIMEOUT is the same)."""
@@ -43,7 +46,7 @@ MAX_MODULE_TIMEOUT = 1e6
 naming the flag: the watchdog's timer cannot wait that long (``OverflowError`` in its thread, and a
 looping module then ran forever). ``0`` is the way to ask for no limit."""
 ModuleTimeoutOption = Annotated[float, typer.Option(
-    "--module-timeout", metavar="SECONDS", min=0.0, max=MAX_MODULE_TIMEOUT,
+    "--module-timeout", metavar="SECONDS", min=0.0, max=MAX_MODULE_TIMEOUT, rich_help_panel="Module",
     help="Stop --module's code (import, build, run) after this many seconds (0: no limit; at most "
          "1000000, about 11 days).")]
 

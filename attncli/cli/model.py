@@ -11,7 +11,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import Dtype, Format, FormatOption, GpuOption, MlaForm, OutputOption, fail
+from attncli.cli.common import (
+    CHECKS,
+    CONFIG,
+    OUTPUT,
+    RUN,
+    Dtype,
+    Format,
+    FormatOption,
+    GpuOption,
+    MlaForm,
+    OutputOption,
+    fail,
+)
+from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import check_run_files
 from attncli.cli.interrupts import deferred_interrupts
 from attncli.cli.runtime import counting
@@ -24,49 +37,68 @@ if TYPE_CHECKING:
     FormArg = Any
 else:
     DtypeArg = Annotated[Dtype | None, typer.Option(
-        "--dtype", help="Weights and activations (default: the config's torch_dtype, else bfloat16).")]
+        "--dtype", metavar="DTYPE", rich_help_panel=RUN,
+        help="Weights and activations: float32, tf32, bfloat16, float16 or float8 (default: the config's "
+             "torch_dtype, else bfloat16).")]
     KvDtypeArg = Annotated[Dtype | None, typer.Option(
-        "--kv-dtype", help="The KV cache's element type, e.g. float8 (default: --dtype).")]
+        "--kv-dtype", metavar="DTYPE", rich_help_panel=RUN,
+        help="The KV cache's element type: float32, tf32, bfloat16, float16 or float8 (default: --dtype).")]
     FormArg = Annotated[MlaForm, typer.Option(
-        "--mla-form", help="MLA models: naive, absorbed or auto (absorbed for a decode step).")]
+        "--mla-form", metavar="FORM", rich_help_panel=RUN,
+        help="MLA models: naive, absorbed or auto (absorbed for a decode step).")]
 AUTO = MlaForm("auto")
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="Count every attention layer of a model, its KV cache and time.",
+             epilog=examples(
+                 "attncli model --preset gpt-oss-20b --seq 131072",
+                 "attncli model --preset mistral-7b --seq 1 --cache 1k:128k:x2 --gpu h100-sxm",
+                 "attncli model --preset deepseek-v3 --tp 8 --max-kv-bytes 80e9"))
 def model(
     config: Annotated[Path | None, typer.Option(
-        "--config", metavar="CONFIG.JSON", help="The model's Hugging Face config.json, or its folder.")] = None,
+        "--config", metavar="FILE", rich_help_panel=CONFIG,
+        help="The model's Hugging Face config.json, or its folder.")] = None,
     preset: Annotated[str | None, typer.Option(
-        "--preset", metavar="NAME", help="A packaged model (its published config.json): attncli presets.")] = None,
+        "--preset", metavar="NAME", rich_help_panel=CONFIG, autocompletion=complete_model_presets,
+        help="A packaged model (its published config.json; names: attncli presets).")] = None,
     seq: Annotated[str, typer.Option(
-        "--seq", metavar="L", help="New tokens L of the step: a prefill of L tokens (default 4096). A range "
-                                   "(1k:1M:x2, k = 1024) adds the cache at every context.")] = "4096",
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Sequences B.")] = 1,
+        "--seq", metavar="VALUES", rich_help_panel=RUN,
+        help="New tokens L of the step: a prefill of L tokens. A range (1k:1M:x2, k = 1024) adds the cache at "
+             "every context.")] = "4096",
+    batch: Annotated[int, typer.Option("--batch", metavar="N", min=1, rich_help_panel=RUN, help="Sequences B.")] = 1,
     cache: Annotated[str, typer.Option(
-        "--cache", metavar="N", help="N tokens already cached: --seq 1 --cache N is one decode step at context "
-                                     "N + 1 (default 0). A range (1k:1M:x2) adds the cache at every context.")] = "0",
+        "--cache", metavar="VALUES", rich_help_panel=RUN,
+        help="N tokens already cached: --seq 1 --cache N is one decode step at context N + 1. A range (1k:1M:x2) "
+             "adds the cache at every context.")] = "0",
     plot: Annotated[Path | None, typer.Option(
-        "--plot", dir_okay=False, help="With a range: draw KV bytes and decode time against the context to this "
-                                       "PNG (needs attncli[plot]).")] = None,
+        "--plot", metavar="FILE", dir_okay=False, rich_help_panel=OUTPUT,
+        help="With a range: draw KV bytes and decode time against the context to this PNG "
+             "(needs attncli[plot]).")] = None,
     dtype: DtypeArg = None,
     kv_dtype: KvDtypeArg = None,
     mla_form: FormArg = AUTO,
     tp: Annotated[int, typer.Option(
-        "--tp", min=1, help="Tensor parallelism N: each device's heads, parameters and KV (as vLLM shards them).")] = 1,
+        "--tp", metavar="N", min=1, rich_help_panel=RUN,
+        help="Tensor parallelism N: each device's heads, parameters and KV (as vLLM shards them).")] = 1,
     block_size: Annotated[int, typer.Option(
-        "--block-size", min=1, help="Tokens per KV-cache page of a paged engine (vLLM's default 16).")] = 16,
+        "--block-size", metavar="N", min=1, rich_help_panel=RUN,
+        help="Tokens per KV-cache page of a paged engine (vLLM's default 16).")] = 16,
     gpu: GpuOption = None,
     weights_memory: Annotated[str | None, typer.Option(
-        "--weights-memory", metavar="BYTES",
+        "--weights-memory", metavar="BYTES", rich_help_panel=RUN,
         help="With --gpu: memory the weights take (e.g. 16e9), for how many tokens of KV cache fit beside them "
              "(default: model.safetensors.index.json in the config folder).")] = None,
     max_flops: Annotated[str | None, typer.Option(
-        "--max-flops", metavar="N", help="Exit 1 when the model's dense attention MACs exceed N.")] = None,
+        "--max-flops", metavar="N", rich_help_panel=CHECKS,
+        help="Exit 1 when the model's dense attention MACs exceed N.")] = None,
     max_params: Annotated[str | None, typer.Option(
-        "--max-params", metavar="N", help="Exit 1 when the attention layers hold more than N parameters.")] = None,
+        "--max-params", metavar="N", rich_help_panel=CHECKS,
+        help="Exit 1 when the attention layers hold more than N parameters.")] = None,
     max_kv_bytes: Annotated[str | None, typer.Option(
-        "--max-kv-bytes", metavar="N", help="Exit 1 when the KV cache after the step exceeds N bytes.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Add every group's stages and the notes.")] = False,
+        "--max-kv-bytes", metavar="N", rich_help_panel=CHECKS,
+        help="Exit 1 when the KV cache after the step exceeds N bytes.")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", rich_help_panel=OUTPUT, help="Add every group's stages and the notes.")] = False,
     fmt: FormatOption = Format.table,
     output: OutputOption = None,
 ) -> None:
@@ -75,7 +107,7 @@ def model(
     The schedule (full, sliding, chunked layers) comes from the config as transformers reads it;
     each distinct layer is traced once and cross-checked like attncli flops. The KV cache is what
     transformers keeps after the step (sliding layers W - 1 tokens) and what a paged engine
-    allocates. Example: attncli model --preset gpt-oss-20b --seq 131072.
+    allocates.
     """
     try:
         check_run_files(output, config=config, plot=plot)

@@ -14,40 +14,48 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import spec_command
+from attncli.cli.common import OUTPUT, spec_command
+from attncli.cli.helptext import AttnCommand, examples
 from attncli.spec import AttnSpec, SpecError
 
 
-@app.command("permute-test")
+@app.command("permute-test", cls=AttnCommand, short_help="Show why attention needs positional encoding.",
+             epilog=examples(
+                 "attncli permute-test",
+                 "attncli permute-test --encoding rope --permutation 2,0,1",
+                 "attncli permute-test --dim 8 --seq 5 --dtype float32 --verbose"))
 @spec_command(dim=2, heads=1, batch=1, seq=3, impl="torch")
 def permute_test(
     spec: AttnSpec, fmt: str, output: Path | None,
     permutation: Annotated[str | None, typer.Option(
-        "--permutation", "-p", metavar="I,J,...",
+        "--permutation", "-p", metavar="ORDER", rich_help_panel="Permutation",
         help="The new token order, 0-based: entry j names the token placed at slot j. "
              "Default: 0,2,1 (the classic demo's swap of the last two) for 3 tokens, "
              "else a seeded random non-identity order.",
     )] = None,
     encoding: Annotated[list[str] | None, typer.Option(
-        "--encoding", "-e", metavar="NAME",
+        "--encoding", "-e", metavar="NAME", rich_help_panel="Permutation",
         help="none, sinusoidal, learned or rope; repeatable (default: all). "
              "The no-encoding case is always run as the baseline.",
     )] = None,
     tolerance: Annotated[float | None, typer.Option(
-        "--tolerance", help="Largest |f(Px) - P f(x)| still called equivariant "
-                            "(default: 1e-6 in float64, 1e-5 in float32).",
+        "--tolerance", metavar="X", rich_help_panel="Permutation",
+        help="Largest |f(Px) - P f(x)| still called equivariant "
+             "(default: 1e-6 in float64, 1e-5 in float32).",
     )] = None,
     dtype: Annotated[str, typer.Option(
-        "--dtype", help="float64 (default: rounding stays near 1e-16) or float32.",
+        "--dtype", metavar="DTYPE", rich_help_panel="Permutation",
+        help="float64 (default: rounding stays near 1e-16) or float32.",
     )] = "float64",
     tokens: Annotated[str, typer.Option(
-        "--tokens", metavar="TOKENS",
+        "--tokens", metavar="TOKENS", rich_help_panel="Permutation",
         help="auto (the classic demo's tokens (1,2), (2,3), (3,4) when --dim 2 --seq 3, else seeded random), "
              "seed, random, or the tokens themselves: '1,2;2,3;2,3' (';' between tokens).",
     )] = "auto",
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Add what each encoding does, every encoding's token outputs and the notes (the "
-                                "default is the demonstration on one screen).")] = False,
+        "--verbose", "-v", rich_help_panel=OUTPUT,
+        help="Add what each encoding does, every encoding's token outputs and the notes (the "
+             "default is the demonstration on one screen).")] = False,
 ) -> None:
     """Permute the tokens and compare f(Px) with P f(x), with and without positional encoding.
 

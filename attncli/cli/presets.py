@@ -8,21 +8,28 @@ from typing import Annotated, Any
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import Format, fail
+from attncli.cli.common import OUTPUT, Format, fail
+from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.inputs import check_run_files
 from attncli.spec import SpecError
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="List the layer and model presets, or read a config.json.",
+             epilog=examples(
+                 "attncli presets",
+                 "attncli presets --format json",
+                 "attncli presets --format markdown --output presets.md"))
 def presets(
     config: Annotated[Path | None, typer.Option(
-        "--config", metavar="CONFIG.JSON",
+        "--config", metavar="FILE", rich_help_panel="Model / config",
         help="Show what attncli reads from this Hugging Face config.json (or a directory holding one), "
              "and where each value came from, instead of the presets.")] = None,
     format: Annotated[Format, typer.Option(
-        "--format", "-f", help="table (for people), json (for scripts) or markdown.")] = Format.table,
+        "--format", "-f", metavar="FORMAT", rich_help_panel=OUTPUT,
+        help="table (for people), json (for scripts) or markdown.")] = Format.table,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the report to this file instead of stdout.", dir_okay=False)] = None,
+        "--output", "-o", metavar="FILE", rich_help_panel=OUTPUT, dir_okay=False,
+        help="Write the report to this file instead of stdout.")] = None,
 ) -> None:
     """List the presets: one layer per model (--preset NAME of flops, shapes, ...) and whole models
     with their schedule (attncli model --preset NAME).

@@ -9,12 +9,17 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, spec_command
+from attncli.cli.common import ALL_KINDS, CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, spec_command
+from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="Shapes, FLOPs and the permutation test in one document.",
+             epilog=examples(
+                 "attncli report",
+                 "attncli report --preset llama-3-8b --seq 4096 --format markdown",
+                 "attncli report --max-flops 68.72G --max-params 1.1M --check"))
 @spec_command(dim=512, heads=8, batch=32, seq=1024, impl="fused", kinds=ALL_KINDS)
 @counting()
 def report(
@@ -27,10 +32,12 @@ def report(
     tolerance: budget.Tolerance = "0",
     baseline_any_layer: budget.BaselineAnyLayer = False,
     check: Annotated[bool, typer.Option(
-        "--check", help="Exit 1 when the FLOP cross-checks disagree or the permutation test does not hold.")] = False,
+        "--check", rich_help_panel=CHECKS,
+        help="Exit 1 when the FLOP cross-checks disagree or the permutation test does not hold.")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="The three reports whole: FLOP stages, every shape and weight, the permutation "
-                                "cases (the default is the answer on one screen).")] = False,
+        "--verbose", "-v", rich_help_panel=OUTPUT,
+        help="The three reports whole: FLOP stages, every shape and weight, the permutation "
+             "cases (the default is the answer on one screen).")] = False,
 ) -> None:
     """One document for CI or people: shapes, the four FLOP variants with their cross-checks, and
     the permutation test. With the defaults it shows the classic fvcore experiment on a ViT

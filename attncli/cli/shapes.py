@@ -8,26 +8,34 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import ALL_KINDS, spec_command
+from attncli.cli.common import ALL_KINDS, LAYER, MODULE, OUTPUT, spec_command
+from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.spec import AttnSpec, SpecError
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="Shapes at every stage, every weight and the parameter count.",
+             epilog=examples(
+                 "attncli shapes",
+                 "attncli shapes --dim 768 --heads 12 --seq 197 --verbose",
+                 "attncli shapes --preset llama-3-8b --seq 16 --no-out-proj"))
 @spec_command(dim=512, heads=8, batch=1, seq=10, impl="torch", kinds=ALL_KINDS)
 def shapes(
     spec: AttnSpec, fmt: str, output: Path | None,
-    no_out_proj: Annotated[bool, typer.Option("--no-out-proj", help="Build the layer without W_O.")] = False,
+    no_out_proj: Annotated[bool, typer.Option(
+        "--no-out-proj", rich_help_panel=LAYER,
+        help="Build the layer without W_O.")] = False,
     module: Annotated[str | None, typer.Option(
-        "--module", metavar="PKG.MOD:FACTORY",
+        "--module", metavar="PKG.MOD:FACTORY", rich_help_panel=MODULE,
         help="Shape your own attention module, built as FACTORY(dim, heads) (or a Hugging Face attention "
              "class, from the layer flags), instead of --impl. Runs your code with your rights.")] = None,
     call: CallOption = None,
     module_timeout: ModuleTimeoutOption = DEFAULT_MODULE_TIMEOUT,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Explain every stage and list every weight (the default is the shapes on one "
-                                "screen).")] = False,
+        "--verbose", "-v", rich_help_panel=OUTPUT,
+        help="Explain every stage and list every weight (the default is the shapes on one "
+             "screen).")] = False,
 ) -> None:
     """Show the shape at every stage, every weight, the parameter total and MHA's outputs.
 

@@ -11,12 +11,18 @@ import typer
 
 from attncli.choices import SETTING_FLAGS
 from attncli.cli import app
-from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.common import ALL_KINDS, CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.runtime import counting
 from attncli.spec import AttnSpec
 
 
-@app.command()
+@app.command(cls=AttnCommand, short_help="FLOPs, parameters and memory over a range of one setting.",
+             epilog=examples(
+                 "attncli sweep",
+                 "attncli sweep --heads 1:64:x2",
+                 "attncli sweep --preset llama-3-8b --window 4096 --seq 1024:65536:x2",
+                 "attncli sweep --seq 1 --cache 0:131072:+32768 --gpu h100-sxm"))
 @spec_command(sweep=True, dim=512, heads=8, batch=1, seq=1024, impl="fused", sweep_default=("seq", "128:8192:x2"),
                kinds=ALL_KINDS)
 @counting()
@@ -25,12 +31,15 @@ def sweep(
     dtype: DtypeOption = Dtype.float32,
     gpu: GpuOption = None,
     plot: Annotated[Path | None, typer.Option(
-        "--plot", dir_okay=False, help="Also draw the sweep to this PNG (needs attncli[plot]).")] = None,
+        "--plot", metavar="FILE", dir_okay=False, rich_help_panel=OUTPUT,
+        help="Also draw the sweep to this PNG (needs attncli[plot]).")] = None,
     check: Annotated[bool, typer.Option(
-        "--check", help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
+        "--check", rich_help_panel=CHECKS,
+        help="Exit 1 when fvcore, the closed form and FlopCounterMode disagree.")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Add the exponent table, the effective counts' local exponents and a chart (the "
-                                "default is the answer on one screen).")] = False,
+        "--verbose", "-v", rich_help_panel=OUTPUT,
+        help="Add the exponent table, the effective counts' local exponents and a chart (the "
+             "default is the answer on one screen).")] = False,
 ) -> None:
     """Count H heads with W_O over a range of one setting (default: --seq 128:8192:x2).
 
