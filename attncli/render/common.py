@@ -212,14 +212,24 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
             print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
 
 
+def _stderr_is_terminal() -> bool:
+    """File descriptor 2 is a terminal (whatever ``FORCE_COLOR`` says)."""
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
 @contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[Any], None]]:
     """A rich progress bar on stderr (only when stderr is a terminal); yields ``advance``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # NOTE: os.isatty(2), not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal,
+    # and a bar drawn into a pipe left cursor moves in the log and in front of the error line.
     console = Console(stderr=True)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal)
+                   TimeElapsedColumn(), console=console, transient=True, disable=not _stderr_is_terminal())
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda _value: bar.advance(task)
