@@ -86,11 +86,18 @@ def no_color_requested(environ: Any = None) -> bool:
     return bool((os.environ if environ is None else environ).get("NO_COLOR"))
 
 
+def _report_stream() -> Any:
+    """Where the report goes (stdout; its own copy of it once a ``--module`` was imported)."""
+    from attncli.cli.streams import report_stream
+
+    return report_stream()
+
+
 def make_console(file: Any = None, width: int | None = None) -> Console:
     """A console for tables. Colour is rich's decision (a terminal, ``NO_COLOR`` when not empty,
     ``FORCE_COLOR``); a ``COLUMNS`` that is not a number of at least :data:`MIN_COLUMNS` is ignored."""
     # NOTE: no colour detection of attncli's own: it ignored FORCE_COLOR, which rich honours.
-    target = file if file is not None else sys.stdout
+    target = file if file is not None else _report_stream()
     environ = console_environ()
     console = Console(file=target, width=width, highlight=False, soft_wrap=False, _environ=environ)
     if width is None and "COLUMNS" not in environ and not (hasattr(target, "isatty") and target.isatty()):
@@ -206,7 +213,7 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
         text = render_table_text(Escaped(table()))
     with delivering_report():  # NOTE: a Ctrl-C from the first byte on no longer makes it exit 130
         if output is None:
-            write_stdout(encodable(text, getattr(sys.stdout, "encoding", None) or "utf-8"))
+            write_stdout(encodable(text, getattr(_report_stream(), "encoding", None) or "utf-8"))
         else:
             write_atomic(output, encodable(text, "utf-8"))
             print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
@@ -244,7 +251,7 @@ def status(message: str, fmt: str = "table", delay: float = 0.5) -> Iterator[Non
     """
     import threading
 
-    if fmt == "json" or not all(hasattr(f, "isatty") and f.isatty() for f in (sys.stderr, sys.stdout)):
+    if fmt == "json" or not all(hasattr(f, "isatty") and f.isatty() for f in (sys.stderr, _report_stream())):
         yield
         return
     # NOTE: isatty, not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal. stdout
