@@ -79,9 +79,12 @@ _attncli_wait() {  # wait for the job: one progress line on a terminal, a heartb
     sleep 1
     if [ "$doing" = "installing" ]; then
       # NOTE: a count, not pip's 40 "Collecting ..." lines: one line that fits 80 columns.
-      collected=$(grep -c '^Collecting' "$LOG" 2>/dev/null || true)
+      # (pip writes "Processing" for a wheel it finds locally.)
+      collected=$(grep -cE '^(Collecting|Processing) ' "$LOG" 2>/dev/null || true)
       phase=": ${collected:-0} packages collected"
-      if grep -q '^Installing collected packages' "$LOG" 2>/dev/null; then phase=": unpacking ${collected:-0} packages"; fi
+      if grep -q '^Installing collected packages' "$LOG" 2>/dev/null; then
+        phase=": unpacking $(grep '^Installing collected packages' "$LOG" | tr ',' '\n' | wc -l | tr -d ' ') packages"
+      fi
     fi
     if [ -t 2 ]; then
       printf '\r%-79s' "attncli: $doing$phase (${SECONDS} s)" >&2
