@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     code = _main(argv)
     interrupts.exit_now_if_interrupted(code)
+    interrupts.exit_now_if_user_code_ran(code)
     interrupts.ignore_from_now()
     return code
 

@@ -15,6 +15,7 @@ from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
+from attncli.cli.streams import keep_report_apart
 from attncli.spec import AttnSpec
 
 
@@ -76,6 +77,7 @@ def flops(
         from attncli.render import usermodule as uview
 
         without_placeholder()
+        keep_report_apart()  # NOTE: before the user's code is imported: its prints, and its threads', go to stderr
 
         with status(f"attncli flops: counting {module}", fmt):
             counted = count_user_module(module, spec, call=None if call is None else call.value,

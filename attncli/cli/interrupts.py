@@ -168,6 +168,28 @@ def exit_now_if_interrupted(code: int) -> None:
     _EXIT(code)
 
 
+def note_user_code() -> None:
+    """The user's code (a ``--module``) is about to run in this console run: it may leave threads
+    behind, so the run ends with :func:`exit_now_if_user_code_ran`."""
+    if installed():
+        _STATE["user_code"] = "yes"
+
+
+def exit_now_if_user_code_ran(code: int) -> None:
+    """After the user's code ran in the console script, end with ``code`` now, by ``os._exit``.
+
+    NOTE: a module may start daemon threads that keep printing (to stderr: see
+    :func:`attncli.cli.streams.keep_report_apart`). The interpreter's shutdown with such threads
+    alive hung (a thread blocked holding the lock of a stream the shutdown flushes) or died
+    (SIGSEGV, SIGABRT "could not acquire lock ... at interpreter shutdown"). By now the report is
+    written, flushed and its descriptor closed, and attncli's own stderr lines were flushed at
+    their newline (stderr is line-buffered); nothing is flushed here, so a thread holding a
+    stream's lock cannot keep the process from ending.
+    """
+    if _STATE.get("user_code") == "yes" and installed():
+        _EXIT(code)
+
+
 def end_stuck_run(message: str) -> None:
     """The console script's last resort for user code that ignored ``--module-timeout``'s
     interrupt: ``attncli: error: MESSAGE`` and exit 2, from the watchdog thread (nothing has been

@@ -12,6 +12,7 @@ from attncli.cli.common import ALL_KINDS, LAYER, MODULE, OUTPUT, spec_command
 from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
+from attncli.cli.streams import keep_report_apart
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -52,6 +53,7 @@ def shapes(
 
         if no_out_proj:
             raise SpecError("--no-out-proj", f"does not apply to --module {module} (the module builds its own layer)")
+        keep_report_apart()  # NOTE: before the user's code is imported: its prints, and its threads', go to stderr
         with status(f"attncli shapes: tracing {module}", fmt):
             found = user_shapes(module, spec, call=None if call is None else call.value, typed=module_flags_typed(),
                                 timeout=module_timeout, last_resort=end_stuck_run)

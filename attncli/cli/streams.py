@@ -5,6 +5,10 @@
   interpreter's own flush at exit cannot fail again) and the run keeps its exit code; any
   other write error (``> /dev/full``) is a :class:`StdoutError`, which ``main`` prints as one
   line with exit 2.
+- :func:`keep_report_apart`, called before a ``--module`` is imported, gives the report its own
+  copy of stdout and points everything else (``sys.stdout``, file descriptor 1) at stderr for
+  the rest of the run: a thread the module started cannot print into the report, even after
+  the count.
 - :func:`write_atomic` writes ``--output`` to a temporary file in the same directory, fsyncs
   it and renames it over the target: a run that fails half-way (a full disk, Ctrl-C) leaves
   the previous file as it was and no temporary file behind, and two runs writing the same
@@ -24,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from attncli.cli import interrupts
 from attncli.spec import SpecError
 
 
@@ -35,11 +40,14 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def discard_stdout() -> None:
-    """Point file descriptor 1 at ``/dev/null`` (the Python docs' recipe for SIGPIPE), so
-    whatever is still buffered goes nowhere instead of failing at exit."""
+def discard_stdout(stream: Any = None) -> None:
+    """Point the report's file descriptor (1, or its copy after :func:`keep_report_apart`) at
+    ``/dev/null`` (the Python docs' recipe for SIGPIPE), so whatever is still buffered goes
+    nowhere instead of failing at exit."""
+    if stream is None and _STATE["diverted"] and not _GUARDS:
+        return  # NOTE: the report's copy is closed; descriptor 1 is stderr's now
     try:
-        fd = sys.stdout.fileno()
+        fd = (report_stream() if stream is None else stream).fileno()
     except (AttributeError, OSError, ValueError):
         return  # not a real file (tests capture stdout): nothing to protect
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -60,8 +68,12 @@ class GuardedStdout:
     Everything else is the real stream's (``isatty``, ``encoding``, ``fileno``, ...)."""
 
     def __init__(self, inner: Any) -> None:
-        self._inner = inner
+        self.inner = inner
         self.reader_gone = False
+        self.diverted = False
+        """:func:`keep_report_apart` sent ``sys.stdout`` elsewhere; this guard still writes the report."""
+        self.own_copy: Any = None
+        """The report's own duplicate of stdout (opened by :func:`keep_report_apart`), closed at the end."""
 
     def write(self, text: str) -> int:
         if self.reader_gone or (isinstance(text, str) and not text):
@@ -69,7 +81,7 @@ class GuardedStdout:
             # without touching the real stream keeps a full disk from looking like a binary stream.
             return 0 if not text else len(text)
         try:
-            return int(self._inner.write(text))
+            return int(self.inner.write(text))
         except BrokenPipeError:
             self._gone()
             return len(text)
@@ -81,7 +93,7 @@ class GuardedStdout:
         if self.reader_gone:
             return
         try:
-            self._inner.flush()
+            self.inner.flush()
         except BrokenPipeError:
             self._gone()
         except OSError as exc:
@@ -90,10 +102,10 @@ class GuardedStdout:
 
     def _gone(self) -> None:
         self.reader_gone = True
-        discard_stdout()
+        discard_stdout(self.inner)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return getattr(self.inner, name)
 
 
 class ClosedStdout:
@@ -119,6 +131,19 @@ class ClosedStdout:
         raise OSError(errno.EBADF, "stdout is closed")
 
 
+_GUARDS: list[GuardedStdout] = []
+"""The guard of the running ``main`` (innermost last): where the report goes."""
+
+_STATE = {"diverted": False}
+"""Whether :func:`keep_report_apart` moved the report off ``sys.stdout`` in this process."""
+
+
+def report_stream() -> Any:
+    """Where the report goes: the running ``main``'s guard (which stays on the real stdout when
+    :func:`keep_report_apart` sent ``sys.stdout`` to stderr), else ``sys.stdout``."""
+    return _GUARDS[-1] if _GUARDS else sys.stdout
+
+
 @contextlib.contextmanager
 def guarded_stdout() -> Iterator[GuardedStdout]:
     """``sys.stdout`` replaced by a :class:`GuardedStdout` of itself (of a :class:`ClosedStdout`
@@ -126,17 +151,66 @@ def guarded_stdout() -> Iterator[GuardedStdout]:
     inner = sys.stdout
     guard = GuardedStdout(inner if inner is not None else ClosedStdout())
     sys.stdout = guard
+    _GUARDS.append(guard)
     try:
         yield guard
     finally:
-        if sys.stdout is guard:
+        _GUARDS.remove(guard)
+        if sys.stdout is guard or guard.diverted:
+            # NOTE: after keep_report_apart in the console script, ``inner`` writes to descriptor 1,
+            # which is stderr's now: a thread the module left running still prints to stderr.
             sys.stdout = inner
+        if guard.own_copy is not None:
+            with contextlib.suppress(OSError, ValueError):  # a reader that went away: nothing to say
+                guard.own_copy.close()
+
+
+def keep_report_apart() -> None:
+    """From now on only the report reaches stdout: call it before a user's ``--module`` is
+    imported. The user's code, and every thread it starts, writes to stderr, during the count
+    and after it.
+
+    - ``sys.stdout`` is ``sys.stderr`` until ``main`` ends (not restored after the module ran:
+      a daemon thread it started keeps printing, and its lines must not land in the report);
+    - in the console script, the report gets its own duplicate of file descriptor 1 and
+      descriptor 1 becomes a copy of stderr (``os.write(1, ...)``, ``sys.__stdout__`` and C code
+      write there), and the process ends with ``os._exit`` once the exit code is known
+      (:func:`attncli.cli.interrupts.exit_now_if_user_code_ran`): the interpreter's shutdown
+      with the module's threads still writing could hang or crash.
+
+    Once per run; outside ``main`` (no guard) it does nothing.
+    """
+    if not _GUARDS or _GUARDS[-1].diverted:
+        return
+    guard = _GUARDS[-1]
+    guard.diverted = True
+    _STATE["diverted"] = True
+    sys.stdout = sys.stderr
+    if not interrupts.installed():
+        return  # NOTE: a test or a library run: descriptor 1 is not attncli's to move
+    interrupts.note_user_code()
+    inner = guard.inner
+    try:
+        fd = inner.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # stdout closed at start (ClosedStdout) or not a file: nothing to keep apart
+    with contextlib.suppress(OSError, ValueError):
+        inner.flush()
+    try:
+        copy = os.dup(fd)
+        own = open(copy, "w", encoding=getattr(inner, "encoding", None) or "utf-8",  # noqa: SIM115
+                   errors=getattr(inner, "errors", None) or "strict", closefd=True)
+        os.dup2(2, fd)
+    except OSError:
+        return  # NOTE: out of descriptors: sys.stdout is diverted, descriptor 1 stays (the fence covers it)
+    guard.own_copy = own
+    guard.inner = own
 
 
 def flush_stdout() -> None:
-    """Flush stdout: a closed reader is quiet, any other error a :class:`StdoutError`."""
+    """Flush the report's stream: a closed reader is quiet, any other error a :class:`StdoutError`."""
     try:
-        sys.stdout.flush()
+        report_stream().flush()
     except BrokenPipeError:
         discard_stdout()
     except OSError as exc:
@@ -145,9 +219,9 @@ def flush_stdout() -> None:
 
 
 def write_stdout(text: str) -> None:
-    """Write ``text`` to stdout and flush (see :func:`flush_stdout` for errors)."""
+    """Write ``text`` to the report's stream and flush (see :func:`flush_stdout` for errors)."""
     try:
-        sys.stdout.write(text)
+        report_stream().write(text)
     except BrokenPipeError:
         discard_stdout()
         return

@@ -90,11 +90,18 @@ def no_color_requested(environ: Any = None) -> bool:
     return bool((os.environ if environ is None else environ).get("NO_COLOR"))
 
 
+def _report_stream() -> Any:
+    """Where the report goes (stdout; its own copy of it once a ``--module`` was imported)."""
+    from attncli.cli.streams import report_stream
+
+    return report_stream()
+
+
 def make_console(file: Any = None, width: int | None = None) -> Console:
     """A console for tables. Colour is rich's decision (a terminal, ``NO_COLOR`` when not empty,
     ``FORCE_COLOR``); a ``COLUMNS`` that is not a number of at least :data:`MIN_COLUMNS` is ignored."""
     # NOTE: no colour detection of attncli's own: it ignored FORCE_COLOR, which rich honours.
-    target = file if file is not None else sys.stdout
+    target = file if file is not None else _report_stream()
     environ = console_environ()
     console = Console(file=target, width=width, highlight=False, soft_wrap=False, _environ=environ)
     if width is None and "COLUMNS" not in environ and not (hasattr(target, "isatty") and target.isatty()):
@@ -210,10 +217,18 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
         text = render_table_text(Escaped(table()))
     with delivering_report():  # NOTE: a Ctrl-C from the first byte on no longer makes it exit 130
         if output is None:
-            write_stdout(encodable(text, getattr(sys.stdout, "encoding", None) or "utf-8"))
+            write_stdout(encodable(text, getattr(_report_stream(), "encoding", None) or "utf-8"))
         else:
             write_atomic(output, encodable(text, "utf-8"))
             print(f"attncli: wrote {fmt} to {str(output)!r}", file=sys.stderr)
+
+
+def _stderr_is_terminal() -> bool:
+    """File descriptor 2 is a terminal (whatever ``FORCE_COLOR`` says)."""
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -221,9 +236,11 @@ def progress(description: str, total: int) -> Iterator[Callable[[Any], None]]:
     """A rich progress bar on stderr (only when stderr is a terminal); yields ``advance``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # NOTE: os.isatty(2), not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal,
+    # and a bar drawn into a pipe left cursor moves in the log and in front of the error line.
     console = Console(stderr=True)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal)
+                   TimeElapsedColumn(), console=console, transient=True, disable=not _stderr_is_terminal())
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda _value: bar.advance(task)
@@ -238,7 +255,7 @@ def status(message: str, fmt: str = "table", delay: float = 0.5) -> Iterator[Non
     """
     import threading
 
-    if fmt == "json" or not all(hasattr(f, "isatty") and f.isatty() for f in (sys.stderr, sys.stdout)):
+    if fmt == "json" or not all(hasattr(f, "isatty") and f.isatty() for f in (sys.stderr, _report_stream())):
         yield
         return
     # NOTE: isatty, not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal. stdout

@@ -140,3 +140,40 @@ def test_item_at_a_size_that_does_not_fit_is_refused_with_the_estimate() -> None
     r = attncli("flops", "--module", "tests.hostile.misbehave:NeedsValues", "--dim", "4096", "--heads", "32",
                 "--batch", "64", "--seq", "65536", "--format", "json")
     assert_one_line_error(r, 2, "--module", "GiB")
+
+
+CHATTER = ("flops", "--module", "tests.hostile.chatter:Chatter", *SMALL, "--format", "json")
+BAD_ENDINGS = ("Traceback", "Fatal Python error", "Exception in thread", "Exception ignored")
+
+
+def test_a_printing_daemon_thread_stays_out_of_the_report() -> None:
+    """The module's thread prints from import on and after the count: stdout is the JSON alone."""
+    r = attncli(*CHATTER)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = strict_json(r.stdout)
+    assert isinstance(doc, dict) and doc["schema"] == "attncli.flops/1"
+    assert "hostile: chatter" in r.stderr and "hostile: chatter on fd 1" in r.stderr
+    assert not any(bad in r.stderr for bad in BAD_ENDINGS), r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("read", [100, 0])
+def test_a_reader_that_leaves_early_ends_the_run_beside_a_printing_thread(read: int) -> None:
+    """``| head -c 100`` (and a reader gone before the report): the run ends within seconds, keeps its
+    exit code 0, and says nothing but the module's own lines; ``| head -c 100`` three times, as a
+    hang or a crash at the interpreter's shutdown came and went."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(3 if read else 1):
+        p = subprocess.Popen([sys.executable, "-m", "attncli", *CHATTER], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, cwd=ROOT, env=env)
+        assert p.stdout is not None and p.stderr is not None
+        head = p.stdout.read(read) if read else b""
+        p.stdout.close()
+        try:
+            err = p.communicate(timeout=15 if read else 60)[1].decode("utf-8", "replace")
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            pytest.fail("attncli did not end after its reader left")
+        assert p.returncode == 0, err[-2000:]
+        assert head == b"" or head.startswith(b'{\n  "schema": "attncli.flops/1"')
+        assert not any(bad in err for bad in BAD_ENDINGS), err[-2000:]

@@ -150,3 +150,31 @@ def test_output_dev_stdout_redirected_to_a_file_keeps_dev_stdout(tmp_path: Path)
         assert r.returncode == 0, r.stderr
         assert out.read_text() == "through"
     assert os.readlink("/dev/stdout") == before
+
+
+def _forced_colour_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """attncli with FORCE_COLOR=1 and stderr a pipe (CI's log): rich would call that a terminal."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    env.update(PYTHONPATH=str(ROOT), FORCE_COLOR="1", TERM="xterm-256color", COLUMNS="80")
+    return subprocess.run([sys.executable, "-m", "attncli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=180, check=False)
+
+
+@pytest.mark.parametrize("args", [
+    ("sweep", "--seq", "16:128:x2", "--dim", "64", "--heads", "4"),
+    ("bench", "--dim", "32", "--heads", "4", "--batch", "1", "--seq", "8", "--min-run-time", "0.01"),
+])
+def test_no_progress_bar_in_a_piped_stderr_even_with_force_color(args: tuple[str, ...]) -> None:
+    """The bar is drawn only when file descriptor 2 is a terminal, whatever FORCE_COLOR says."""
+    r = _forced_colour_run(*args)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stderr, repr(r.stderr[:200])
+    assert r.stdout  # the report itself went to stdout
+
+
+def test_an_error_after_the_sweep_started_is_one_clean_line() -> None:
+    """--kv-heads 3 is refused after the sweep counted 1 and 2: one line, no cursor moves before it."""
+    r = _forced_colour_run("sweep", "--kv-heads", "1:8:+1", "--heads", "8", "--dim", "512")
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == ""
+    assert r.stderr == "attncli: error: --kv-heads: --kv-heads 3 must divide --heads 8\n"
