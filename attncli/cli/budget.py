@@ -68,7 +68,11 @@ def preflight(max_flops: str | None, max_params: str | None, baseline: Path | No
 
 
 def print_failures(checks: Iterable[CheckResult]) -> None:
-    """``attncli: CHECK FAILED: ...`` on stderr for each failed check."""
+    """``attncli: CHECK FAILED: ...`` on stderr for each failed check; when every check passed, one
+    ``attncli: checks passed: ...`` line naming them (a CI log shows the gate ran)."""
+    checks = list(checks)
     for c in checks:
         if not c.passed:
             print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)
+    if checks and all(c.passed for c in checks):
+        print(f"attncli: checks passed: {', '.join(c.name for c in checks)}", file=sys.stderr)

@@ -99,5 +99,7 @@ def flops(
     for problem in counted.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     budget.print_failures(checks)
+    if check and counted.agree:
+        print("attncli: --check passed: fvcore, the closed form and FlopCounterMode agree", file=sys.stderr)
     if failed or (check and not counted.agree):
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ imported inside the function so ``attncli --help`` stays fast.
 # parameters into the command signature as they are, and typer reads the ``Annotated``
 # options from it; string annotations would lose the option names and help texts.
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -78,4 +79,6 @@ def permute_test(
                                    tolerance=tolerance, dtype=dtype, tokens=tokens)
     emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)
     if not report.holds:
+        print("attncli: CHECK FAILED: permute-test: the demonstration does not hold for this request "
+              "(see the verdict in the report)", file=sys.stderr)
         raise typer.Exit(1)

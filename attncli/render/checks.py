@@ -20,11 +20,13 @@ def _detail(c: CheckResult) -> str:
 
 
 def table(checks: Sequence[CheckResult]) -> Table:
-    t = plain_table("checks")
+    """The checks, failed ones first."""
+    failed = sum(not c.passed for c in checks)
+    t = plain_table(f"checks: {failed} of {len(checks)} FAILED" if failed else f"checks: all {len(checks)} passed")
     t.add_column("check", no_wrap=True)
     t.add_column("result", no_wrap=True)
     t.add_column("detail")
-    for c in checks:
+    for c in sorted(checks, key=lambda c: c.passed):
         t.add_row(c.name, "pass" if c.passed else Text("FAIL", style="bold red"), _detail(c))
     return t
 
@@ -33,12 +35,18 @@ def markdown(checks: Sequence[CheckResult]) -> str:
     failed = sum(not c.passed for c in checks)
     return md_document("\n".join([f"**Checks: {'all passed' if not failed else f'{failed} failed'}**", "",
                       md_table(["check", "result", "detail"],
-                               [(c.name, "pass" if c.passed else "**FAIL**", _detail(c)) for c in checks])]))
+                               [(c.name, "pass" if c.passed else "**FAIL**", _detail(c))
+                                for c in sorted(checks, key=lambda c: c.passed)])]))
 
 
 def with_checks(view: Callable[[], RenderableType], checks: Sequence[CheckResult]) -> Callable[[], RenderableType]:
-    """``view`` followed by the checks table (when there are checks)."""
-    return (lambda: Trimmed(Group(view(), Text(""), table(checks)))) if checks else view
+    """``view`` followed by the checks table (when there are checks); a failed check comes first,
+    above the view, where a CI log's reader sees it before anything else."""
+    if not checks:
+        return view
+    if any(not c.passed for c in checks):
+        return lambda: Trimmed(Group(table(checks), Text(""), view()))
+    return lambda: Trimmed(Group(view(), Text(""), table(checks)))
 
 
 def md_with_checks(view: Callable[[], str], checks: Sequence[CheckResult]) -> Callable[[], str]:

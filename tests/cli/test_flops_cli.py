@@ -58,7 +58,18 @@ def test_output_file(cli: Any, tmp_path: Path) -> None:
 def test_check_passes_when_everything_agrees(cli: Any) -> None:
     r = cli("flops", *SMALL, "--impl", "per-head", "--mask", "padding", "--add-bias-kv", "--check",
             "--format", "json")
-    assert r.code == 0 and r.err == ""
+    assert r.code == 0 and r.err == "attncli: --check passed: fvcore, the closed form and FlopCounterMode agree\n"
+
+
+def test_budgets_say_when_they_pass_and_fail_first(cli: Any) -> None:
+    """A passed gate says so in one stderr line; a failed one is a CHECK FAILED line and the first
+    rows of the table (the seed's 68,719,476,736 MACs of 8 heads with W_O against 1G)."""
+    ok = cli("flops", "--max-flops", "100G", "--max-params", "2M")
+    assert ok.code == 0 and ok.err == "attncli: checks passed: max-flops, max-params\n"
+    bad = cli("flops", "--max-params", "2M", "--max-flops", "1G")
+    assert bad.code == 1 and bad.err.startswith("attncli: CHECK FAILED: max-flops: 68,719,476,736 exceeds")
+    lines = bad.out.splitlines()
+    assert lines[0] == "checks: 1 of 2 FAILED" and lines[3].startswith("max-flops    FAIL")
 
 
 def test_disagreement_is_loud_and_check_exits_1(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

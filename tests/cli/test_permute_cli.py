@@ -191,3 +191,9 @@ def test_importing_the_cli_imports_neither_torch_nor_rich() -> None:
     code = "import sys, attncli.cli; print(sorted(m for m in ('torch', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_failed_demonstration_says_so_on_stderr(cli: Any) -> None:
+    """One token proves nothing: exit 1 and one CHECK FAILED line, as every failed check gives."""
+    r = cli("permute-test", "--seq", "1")
+    assert r.code == 1 and r.err.startswith("attncli: CHECK FAILED: permute-test:") and r.err.count("\n") == 1
