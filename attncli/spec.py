@@ -128,6 +128,9 @@ class AttnSpec:
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
     attn_output_gate: bool = False
     """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
+    model: str | None = None
+    """The preset or config the layer comes from (``--preset`` name, or the config's folder or file
+    name), named in every title; ``None`` for a layer made from flags alone."""
     layer: int | None = None
     """The model layer described (``--layer N`` with ``--config``/``--preset``); ``None``: layer 0 of a
     config read as today, or no model at all."""
@@ -252,6 +255,8 @@ class AttnSpec:
         if self.layer is None:
             d.pop("layer")
             d.pop("layer_type")
+        if self.model is None:
+            d.pop("model")
         d["kind"] = self.kind
         for key, (kinds, _) in KIND_FIELDS.items():
             if self.kind not in kinds:

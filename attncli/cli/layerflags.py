@@ -120,7 +120,18 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     out = dict(values)
     out.update({SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()})
     out.update(extra)
+    out["model"] = _model_name(config, preset)
     return out, {k: v for k, v in merged.sources.items() if k in merged.values}
+
+
+def _model_name(config: Path | None, preset: str | None) -> str:
+    """What a title calls the model: the preset's name, or the config's folder (or file) name."""
+    if preset is not None:
+        return preset.lower()
+    assert config is not None
+    if config.name == "config.json" and not config.is_dir():
+        return config.resolve().parent.name or config.name
+    return config.name
 
 
 def spec_keywords(settings: Any) -> dict[str, Any]:

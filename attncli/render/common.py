@@ -33,16 +33,23 @@ def modern_terms(spec: AttnSpec) -> str:
     return "".join(f" {p}" for p in modern_parts(spec))
 
 
+def named(spec: AttnSpec) -> str:
+    """``gemma-3-27b layer 5 (full), ``: the preset or config a title's layer comes from, and which of
+    its layers (``--layer``); empty for a layer made from flags alone."""
+    parts = [] if spec.model is None else [spec.model]
+    if spec.layer is not None:
+        from attncli.models.schedule import SHORT
+
+        parts.append(f"layer {spec.layer} ({SHORT.get(spec.layer_type or '', spec.layer_type)})")
+    return " ".join(parts) + ", " if parts else ""
+
+
 def modern_parts(spec: AttnSpec, head_dim: bool = True) -> list[str]:
     """The terms of :func:`modern_terms`, one string each; ``head_dim=False`` leaves out ``d=``
     for titles that always show it."""
     from attncli.kinds import kind_of
 
     parts = kind_of(spec).title_parts(spec)
-    if spec.layer is not None:
-        from attncli.models.schedule import SHORT
-
-        parts.insert(0, f"layer {spec.layer} ({SHORT.get(spec.layer_type or '', spec.layer_type)})")
     if spec.kind not in ("standard", "gated"):  # NOTE: G and d are standard attention's sizes
         head_dim = False
     if spec.n_kv_heads != spec.heads and spec.kind in ("standard", "gated"):

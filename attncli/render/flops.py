@@ -13,7 +13,7 @@ from rich.text import Text
 
 from attncli.analyses.flops import UNCOUNTED_WHY, FlopsReport, Variant
 from attncli.kinds import kind_of
-from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms
+from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms, named
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.render.roofline import seconds
 
@@ -24,7 +24,8 @@ def _title(r: FlopsReport) -> str:
     extra = "".join(f" {flag}" for flag, on in (("+bias_kv", s.add_bias_kv), ("+zero_attn", s.add_zero_attn),
                                                (f"mask={s.mask}", s.mask != "none")) if on)
     batch = "unbatched" if s.unbatched else f"B={s.batch}"
-    return f"attncli flops: impl {s.impl}, {batch} L={s.seq}{kv} E={s.dim} H={s.heads}{modern_terms(s)}{extra}"
+    sizes = f"{batch} L={s.seq}{kv} E={s.dim} H={s.heads}{modern_terms(s)}{extra}"
+    return f"attncli flops: {named(s)}impl {s.impl}, {sizes}"
 
 
 def _masked(r: FlopsReport) -> bool:

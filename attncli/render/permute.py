@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.analyses.permute import Case, PermuteReport, TokenRow
-from attncli.render.common import md_table, modern_terms
+from attncli.render.common import md_table, modern_terms, named
 from attncli.render.layout import Trimmed, md_document, plain_table
 
 
@@ -31,7 +31,7 @@ def fmt_vec(v: Sequence[float]) -> str:
 
 def _title(r: PermuteReport) -> str:
     s = r.spec
-    return (f"attncli permute-test: impl {s.impl}, E={s.dim}, H={s.heads} (d={s.head_dim}){modern_terms(s)}, "
+    return (f"attncli permute-test: {named(s)}impl {s.impl}, E={s.dim}, H={s.heads} (d={s.head_dim}){modern_terms(s)}, "
             f"{r.layout} input {tuple(r.input_shape)}, mask {s.mask}, {r.dtype}, "
             f"permutation {list(r.permutation)}")
 

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from attncli.analyses.report import Report
 from attncli.render import checks, flops, permute, shapes
-from attncli.render.common import commas, modern_terms
+from attncli.render.common import commas, modern_terms, named
 from attncli.render.layout import Trimmed
 
 
@@ -50,7 +50,7 @@ def table(r: Report, verbose: bool = True) -> RenderableType:
 
 def markdown(r: Report) -> str:
     s = r.spec
-    out = [f"## attncli report: E={s.dim}, H={s.heads}, B={s.batch}, L={s.seq}, S={s.s},{modern_terms(s)} "
+    out = [f"## attncli report: {named(s)}E={s.dim}, H={s.heads}, B={s.batch}, L={s.seq}, S={s.s},{modern_terms(s)} "
            f"impl {s.impl}", ""]
     if r.checks:
         out += [checks.markdown(r.checks), ""]

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.analyses.shapes import Shape, ShapesReport
-from attncli.render.common import commas, md_table, modern_parts
+from attncli.render.common import commas, md_table, modern_parts, named
 from attncli.render.layout import Trimmed, md_document, plain_table
 
 
@@ -19,7 +19,7 @@ def _title(r: ShapesReport) -> str:
     # NOTE: d is always in the title here, and S too: the cache term adds only N.
     extra = [p if not p.startswith("cache ") else f"cache N={s.cache}" for p in modern_parts(s, head_dim=False)]
     heads = r.heads_term or f"H={s.heads} (d={s.head_dim})"
-    return ", ".join([f"attncli shapes: impl {s.impl}", f"E={s.dim}", heads,
+    return ", ".join([f"attncli shapes: {named(s)}impl {s.impl}", f"E={s.dim}", heads,
                       f"B={s.batch}", f"L={s.seq}", f"S={s.s}", *extra])
 
 

@@ -18,7 +18,7 @@ from attncli.choices import SETTING_FLAGS
 from attncli.choices import SHORT_STAGE_LABELS as _SHORT
 from attncli.choices import STAGE_ABBREVIATIONS as _ABBREVIATIONS
 from attncli.kinds import kind_of
-from attncli.render.common import commas, human, human_bytes, md_table
+from attncli.render.common import commas, human, human_bytes, md_table, named
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 
 BAR = 40
@@ -40,7 +40,7 @@ def _title(r: SweepReport) -> str:
     else:
         mask = f", window {s.window}" if s.window else (", causal" if s.causal else "")
     impl = f"impl {s.impl}" + ("" if s.form is None else f" ({s.form} form)")
-    return f"attncli sweep {SETTING_FLAGS[r.setting]}: {impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
+    return f"attncli sweep {SETTING_FLAGS[r.setting]}: {named(s)}{impl}, {layer}{mask} with W_O, MACs (FLOPs = 2x)"
 
 
 def _expected(r: SweepReport) -> str:

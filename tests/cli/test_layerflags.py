@@ -35,7 +35,7 @@ def test_preset_fills_what_was_not_typed() -> None:
     # llama-3-8b (https://huggingface.co/meta-llama/Meta-Llama-3-8B/blob/main/config.json): 4096, 32 heads, 8 KV
     values, sources = run("--preset", "llama-3-8b")
     assert values == {"dim": 4096, "heads": 32, "kv_heads": 8, "d_head": 128, "window": None, "chunk": None,
-                      "bias": False, "mask": "causal"}
+                      "bias": False, "mask": "causal", "model": "llama-3-8b"}
     assert sources["dim"] == "preset llama-3-8b"
 
 

@@ -215,7 +215,9 @@ def test_layer_needs_a_model(cli: Any) -> None:
 
 def test_the_title_names_the_layer_and_its_type(cli: Any) -> None:
     r = cli("flops", "--preset", "gpt-oss-20b", "--layer", "1", "--seq", "64", "--batch", "1")
-    assert r.code == 0 and "layer 1 (full)" in r.out.splitlines()[0] + r.out.splitlines()[1]
+    assert r.code == 0 and r.out.startswith("attncli flops: gpt-oss-20b layer 1 (full), impl")
+    r = cli("flops", "--config", "tests/data/configs/llama-3.1-8b/config.json", "--seq", "64", "--batch", "1")
+    assert r.code == 0 and r.out.startswith("attncli flops: llama-3.1-8b, impl")
     r = cli("flops", "--module", GPT_OSS, "--preset", "gpt-oss-20b", "--layer", "0", "--seq", "64", "--batch", "1")
     assert r.code == 0 and "layer 0 (sliding)" in r.out
 
