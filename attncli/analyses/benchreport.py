@@ -40,6 +40,11 @@ def row_name(spec: AttnSpec) -> str:
 
 
 # ---------------------------------------------------------------------------- results
+NOISY_IQR = 0.5
+"""A row whose IQR is over half its median is marked noisy (``!``): another process, frequency
+scaling or too few blocks moved the times more than the comparison between rows can bear."""
+
+
 @dataclass(frozen=True)
 class Row:
     """One measured implementation (and SDPA backend)."""
@@ -67,6 +72,12 @@ class Row:
     @property
     def label(self) -> str:
         return self.impl if self.backend is None else f"{self.impl} [{self.backend}]"
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the spread of the timed blocks (IQR) exceeds :data:`NOISY_IQR` of the median: the
+        median of such a row is not a measurement to compare or gate on."""
+        return self.iqr_s is not None and self.iqr_s > NOISY_IQR * self.median_s
 
     def to_json(self) -> dict[str, Any]:
         return {"impl": self.impl, "backend": self.backend, "median_s": self.median_s, "iqr_s": self.iqr_s,

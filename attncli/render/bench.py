@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.analyses.bench import BenchReport, Row
-from attncli.analyses.benchreport import row_name
+from attncli.analyses.benchreport import NOISY_IQR, row_name
 from attncli.render import roofline as roofline_view
 from attncli.render.common import commas, human, human_bytes, md_table, modern_terms, progress
 from attncli.render.layout import Trimmed, md_document, plain_table
@@ -38,8 +38,14 @@ def caption(r: BenchReport) -> str:
         parts.append("IQR - : fewer than 4 timed blocks, no spread measured (raise --min-run-time)")
     if r.backward:
         parts.append("forward + backward counted as 3 x forward")
+    if any(row.noisy for row in r.rows):
+        parts.append(f"! noisy: the IQR is over {NOISY_IQR:.0%} of the median, so that median is not one to "
+                     "compare or gate on (rerun on a quiet machine, or raise --min-run-time)")
     if r.roofline is not None:
         parts.append(f"% of roofline = fused-kernel roofline time on {r.roofline.label} ({r.dtype}) / median")
+        if r.device == "cpu":  # NOTE: every --gpu entry is an accelerator (attncli gpus)
+            parts.append(f"caveat: measured on the CPU against {r.roofline.label}'s roofline, so the % says how "
+                         "far this machine is from that GPU, not how well the kernel uses the hardware it ran on")
     parts.append("predicted memory: activations + weights + inputs (forward)")
     configured = row_name(r.spec)
     if configured in {row.impl for row in r.rows}:
@@ -57,6 +63,7 @@ def _cells(r: BenchReport, row: Row, exact: bool) -> list[str]:
     mark = "*" if row.impl == row_name(r.spec) and row.backend is None else ""
     peak = row.peak_memory_bytes
     iqr = "-" if row.iqr_s is None else seconds(row.iqr_s)  # None: too few blocks to have a spread
+    iqr += "!" if row.noisy else ""
     if exact:
         return [row.impl + mark, row.backend or "default", seconds(row.median_s), iqr,
                 human(row.achieved_flops_per_s), commas(row.flops), commas(row.dense_flops), _pct(row),
