@@ -7,6 +7,7 @@ points, which the core computes (:attr:`attncli.analyses.sweep.SweepReport.steps
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from rich.console import Group, RenderableType
@@ -87,22 +88,23 @@ def _exp(v: float | None) -> str:
 
 
 def chart_lines(r: SweepReport, width: int = BAR) -> list[str]:
-    """One bar per value, its length proportional to the total count: every bar starts at zero,
-    so 2.07 G against 2.08 G draws two bars of (almost) the same length."""
+    """One bar per value on a log scale: a bar's length is log(total / floor) over log(max / floor),
+    the floor half the smallest total, so every bar shows (a linear scale left the small points
+    empty) and equal steps in length are equal ratios of the count (x2 per step of a doubling sweep)."""
     totals = [p.flops for p in r.points]
-    if not totals or max(totals) <= 0:
+    if not totals or min(totals) <= 0:
         return []
-    top = max(totals)
+    top, floor = max(totals), min(totals) / 2
     label = max(len(str(p.value)) for p in r.points)
     lines = []
     for p in r.points:
-        n = round(p.flops / top * width)
+        n = round(width * math.log(p.flops / floor) / math.log(top / floor))
         bound = "" if p.roofline is None else f"  {p.roofline.fused.bound}-bound"
         lines.append(f"{p.value:>{label}} {'#' * n:<{width}} {human(p.flops)}{bound}")
     return lines
 
 
-CHART_TITLE = "total MACs (bars from zero, linear scale):"
+CHART_TITLE = "total MACs (log scale, from half the smallest: equal steps are equal ratios):"
 
 
 def _crossings(r: SweepReport) -> list[str]:

@@ -48,12 +48,15 @@ def test_chart_bars_grow_with_the_total() -> None:
     assert len(lines) == 2 and lines[0].count("#") < lines[1].count("#") == 10
 
 
-def test_chart_bars_start_at_zero() -> None:
-    """Bars proportional to the total: L=128 costs 6*128*E^2... against 256's, so its bar is
-    the ratio of the two closed-form totals long, not one '#' against the widest."""
+def test_chart_bars_are_on_a_log_scale() -> None:
+    """A bar is width * log(total / floor) / log(max / floor), floor = half the smallest total, from the
+    closed-form totals of the two points: L=128's bar is not empty (it was on the linear scale)."""
+    import math
+
     small, big = _point(128).flops, _point(256).flops
     lines = chart_lines(REPORT, width=40)
-    assert lines[0].count("#") == round(small / big * 40)
+    assert lines[0].count("#") == round(40 * math.log(2) / math.log(big / (small / 2))) > 0
+    assert lines[1].count("#") == 40
     near = SweepReport(REPORT.spec, "seq", (_point(1000), _point(1001)), {}, "float32")
     a, b = (line.count("#") for line in chart_lines(near, width=40))
     assert a == b == 40  # 1000 and 1001 tokens cost within 0.2% of each other
