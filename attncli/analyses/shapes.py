@@ -167,6 +167,37 @@ def component_totals(weights: Sequence[WeightRow]) -> dict[str, int]:
     return components
 
 
+def folded_weights(weights: Sequence[WeightRow]) -> list[tuple[str, tuple[int, ...], int, int]]:
+    """The weights with repeated heads folded: ``heads.0.q.weight`` .. ``heads.63.q.weight`` of one shape
+    become one row ``heads.{0..63}.q.weight``. Rows are (name, shape, copies, elements of one), in the
+    order of first appearance; a run of indices that is not 0..n-1 in order is left unfolded."""
+    import re
+
+    groups: dict[tuple[str, tuple[int, ...]], list[tuple[int, WeightRow]]] = {}
+    order: list[tuple[str, tuple[int, ...]] | WeightRow] = []
+    for w in weights:
+        m = re.match(r"^(.*?\.)(\d+)((?:\..*)?)$", w.name)
+        if m is None:
+            order.append(w)
+            continue
+        key = (m.group(1) + "{}" + m.group(3), w.shape)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((int(m.group(2)), w))
+    out: list[tuple[str, tuple[int, ...], int, int]] = []
+    for item in order:
+        if isinstance(item, WeightRow):
+            out.append((item.name, item.shape, 1, item.numel))
+            continue
+        rows = groups[item]
+        if len(rows) > 1 and [i for i, _ in rows] == list(range(len(rows))):
+            out.append((item[0].format(f"{{0..{len(rows) - 1}}}"), item[1], len(rows), rows[0][1].numel))
+        else:
+            out += [(w.name, w.shape, 1, w.numel) for _, w in rows]
+    return out
+
+
 def module_weights(module: nn.Module) -> tuple[tuple[WeightRow, ...], dict[str, int]]:
     """A kind's layer's weights in registration order, each under its top-level submodule, and the
     parameters per submodule."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.analyses.shapes import Shape, ShapesReport
+from attncli.analyses.shapes import Shape, ShapesReport, WeightRow, folded_weights
 from attncli.render.common import commas, md_table, modern_parts, named
 from attncli.render.layout import Trimmed, md_document, plain_table
 
@@ -58,14 +58,15 @@ def table(r: ShapesReport, verbose: bool = True) -> RenderableType:
     weights.add_column("parameter", no_wrap=True)
     weights.add_column("shape", justify="right", no_wrap=True)
     weights.add_column("elements", justify="right", no_wrap=True)
-    for w in r.weights:
-        weights.add_row(w.name, fmt_shape(w.shape), commas(w.numel))
+    for name, shape, copies, numel in folded_weights(r.weights):
+        weights.add_row(name, fmt_shape(shape), commas(numel) if copies == 1 else f"{copies} x {commas(numel)}")
 
     comps = plain_table("parameters by component")
     comps.add_column("component", no_wrap=True)
     comps.add_column("parameters", justify="right", no_wrap=True)
-    for name, n in r.components.items():
-        comps.add_row(name, commas(n))
+    as_rows = [WeightRow(name, (), n, name) for name, n in r.components.items()]
+    for name, _, copies, n in folded_weights(as_rows):
+        comps.add_row(name, commas(n) if copies == 1 else f"{copies} x {commas(n)}")
     comps.add_row(Text("total", style="bold"), Text(commas(r.total_params), style="bold"))
 
     outs = plain_table(r.returns)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import torch
@@ -112,3 +113,23 @@ def test_component_names() -> None:
     assert shapes.component_of("bias_k") == "bias_kv"
     assert shapes.component_of("heads.3.q.weight") == "heads.3"
     assert shapes.component_of("W_q.weight") == "W_q"
+
+
+def test_repeated_heads_fold_into_one_row() -> None:
+    from attncli.analyses.shapes import WeightRow, folded_weights
+
+    rows = [WeightRow(f"heads.{i}.q.weight", (8, 512), 4096, f"heads.{i}") for i in range(3)]
+    rows.append(WeightRow("out_proj.weight", (512, 512), 262_144, "out_proj"))
+    assert folded_weights(rows) == [("heads.{0..2}.q.weight", (8, 512), 3, 4096),
+                                    ("out_proj.weight", (512, 512), 1, 262_144)]
+    gap = [WeightRow(f"h.{i}.w", (2,), 2, "h") for i in (0, 2)]  # not 0..n-1: left as it is
+    assert [name for name, *_ in folded_weights(gap)] == ["h.0.w", "h.2.w"]
+
+
+def test_per_head_shapes_verbose_fit_a_screen_or_two(cli: Any) -> None:
+    """64 heads of d = 512/64 = 8: each head's q weight is (8, 512) = 4,096 elements; q, k, v with
+    biases are 3 x (4,096 + 8) = 12,312 per head; with W_O (512*512 + 512) 4*512*512 + 4*512 in all."""
+    r = cli("shapes", "--impl", "per-head", "--heads", "64", "--dim", "512", "-v")
+    assert r.code == 0 and len(r.out.splitlines()) < 60
+    assert "heads.{0..63}.q.weight" in r.out and "64 x 4,096" in r.out and "64 x 12,312" in r.out
+    assert f"{4 * 512 * 512 + 4 * 512:,}" in r.out

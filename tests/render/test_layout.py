@@ -37,7 +37,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "permute_brief": (["permute-test"], ["equivariant (<= 1e-06)", "unchanged", "HOLDS", "--verbose"]),
     "sweep_brief": (["sweep", "--seq", "128:1024:x2"], ["growth exponent", "expected", "--verbose"]),
     "sweep_seq_gpu": (["sweep", "--seq", "128:1024:x2", "--gpu", "h100-sxm", "--verbose"],
-                      ["attn matrix", "compute", "growth exponent", "bars from zero"]),
+                      ["attn matrix", "compute", "growth exponent", "log scale"]),
     "sweep_heads": (["sweep", "--heads", "1,2,4,8,16"], ["H heads with W_O", "attn matrix", "1.00"]),
     "sweep_window": (["sweep", "--window", "128,256,512", "--seq", "1024", "--mask", "causal"],
                      ["QK^T eff.", "total eff."]),
