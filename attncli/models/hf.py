@@ -86,10 +86,13 @@ MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim"
 """Multi-head latent attention's sizes, named as transformers' DeepSeek configs (and ``AttnSpec``) name them."""
 
 
-VERIFIED: frozenset[str] = frozenset({"deepseek_v3", "phi3", "gemma3_text"})
+VERIFIED: frozenset[str] = frozenset({"deepseek_v3", "phi3", "gemma3_text", "gpt_oss", "llama4_text", "qwen3_next",
+                                      "cohere2"})
 """Families outside :data:`FAMILIES`, built and called like Llama, that the tests check against their
-own models and the closed form: DeepSeek-V3 (multi-head latent attention), Phi-3 (a fused
-``qkv_proj``, :func:`split_fused`) and Gemma 3 (a rotary table per layer type)."""
+own models and the closed form (``tests/models/test_hf_layers.py``): DeepSeek-V3 (multi-head latent
+attention), Phi-3 (a fused ``qkv_proj``, :func:`split_fused`), Gemma 3 (a rotary table per layer
+type), gpt-oss (sinks; sliding and full layers), Llama 4 (chunked and NoPE layers), Qwen3-Next (its
+gated full-attention layers) and Cohere 2 (its sliding pattern)."""
 
 
 def _transformers() -> Any:
