@@ -9,6 +9,8 @@
   inputs (``--config``, ``--baseline``, ``--plot``, the file of a ``--module``): the report would
   replace what it was computed from (a regressed baseline would replace the baseline, and the
   next run pass).
+- :func:`output_format`: ``-o FILE`` takes its format from the suffix (``.json``, ``.md``) unless
+  ``--format`` is given; a ``--format`` that contradicts the suffix is refused naming ``--output``.
 
 Nothing here imports torch or rich.
 """
@@ -145,11 +147,55 @@ def check_not_overwritten(flag: str, target: Path | str | None,
                                   f"overwrite it; write {flag} somewhere else")
 
 
+SUFFIX_FORMATS: dict[str, str] = {".json": "json", ".md": "markdown", ".markdown": "markdown"}
+"""The ``--output`` suffixes that say the format; any other suffix writes the table."""
+
+_FORMAT_PARAMS = ("format", "fmt")
+"""The names commands give their ``--format`` parameter."""
+
+
+def _typed_format() -> tuple[bool, str | None]:
+    """(whether a click context is running, the ``--format`` the user typed or None)."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return False, None
+    for name in _FORMAT_PARAMS:
+        if name in ctx.params:
+            if ctx.get_parameter_source(name) not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+                return True, None
+            value = ctx.params[name]
+            return True, str(getattr(value, "value", value))
+    return True, None
+
+
+def output_format(fmt: str, output: Path | str | None) -> str:
+    """The format a report is written in: ``--format`` when typed, else the one ``--output``'s
+    suffix names (``.json``: json, ``.md``: markdown, anything else: table), else ``fmt``.
+
+    A typed ``--format`` that contradicts the suffix (``-o x.json --format markdown``) is refused
+    (SpecError naming ``--output``). Outside a command (no click context) ``fmt`` is kept.
+    """
+    running, typed = _typed_format()
+    if not running or output is None:
+        return fmt
+    implied = SUFFIX_FORMATS.get(Path(output).suffix.lower())
+    if typed is None:
+        return implied or "table"
+    if implied is not None and implied != typed:
+        raise SpecError("--output", f"{shown(output)} names a {implied} file but --format is {typed}: "
+                                    f"drop --format, or give --output a name that fits {typed}")
+    return typed
+
+
 def check_run_files(output: Path | None, *, config: Path | None = None, baseline: Path | None = None,
                     plot: Path | None = None, module: str | None = None) -> None:
     """Every check above for one run, before anything is read: names, regular inputs, and no
     output (``--output``, ``--plot``) over an input or over each other."""
     check_name(output, "--output")
+    output_format("table", output)  # NOTE: a contradicting --format is refused before any work
     check_name(plot, "--plot")
     check_regular(config, "--config", "config.json")
     check_regular(baseline, "--baseline")
