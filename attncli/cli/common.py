@@ -30,7 +30,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
-from attncli.cli.inputs import check_run_files
+from attncli.cli.inputs import TOKEN_FLAGS, check_run_files, expand_tokens, token_parser
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
@@ -144,9 +144,10 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
             said = "(default" in help_ or name not in d
             typ, default = str | None, None
             help_ = (help_ if said else help_.rstrip(".") + f" (default: {d[name]}).") + RANGE_HELP
+        parse = {"parser": token_parser(decls[0])} if name in TOKEN_FLAGS and typ != str | None else {}
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
-            annotation=Annotated[typ, typer.Option(*decls, help=help_)]))
+            annotation=Annotated[typ, typer.Option(*decls, help=help_, **parse)]))
     return params
 
 
@@ -229,7 +230,8 @@ def split_sweep(values: dict[str, Any], d: dict[str, Any],
                 values[name] = d.get(name, SWEEP_DEFAULTS.get(name))
             continue
         flag = SETTING_FLAGS[name]
-        parsed = parse_values(str(values[name]), flag, minimum=0 if name == "cache" else 1)
+        text = expand_tokens(str(values[name]), flag) if name in TOKEN_FLAGS else str(values[name])
+        parsed = parse_values(text, flag, minimum=0 if name == "cache" else 1)
         if len(parsed) > 1:
             if swept[0] is not None:
                 raise SpecError(flag, f"sweep one setting at a time ({SETTING_FLAGS[swept[0]]} is already a range)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,7 +11,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import Dtype, Format, FormatOption, GpuOption, MlaForm, OutputOption, fail
-from attncli.cli.inputs import check_run_files
+from attncli.cli.inputs import check_run_files, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
 from attncli.cli.runtime import counting
 from attncli.spec import SpecError
@@ -96,10 +95,7 @@ def _values(text: str, flag: str, minimum: int) -> list[int]:
     """A value or a range, as ``attncli sweep`` takes them, with k = 1024, M = 1024**2, G = 1024**3 (1k:1M:x2)."""
     from attncli.analyses.sweep import parse_values
 
-    def expand(m: re.Match[str]) -> str:
-        return str(int(m.group(1)) * {"k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()])
-
-    return parse_values(re.sub(r"(\d+)([kKmMgG])\b", expand, text), flag, minimum=minimum)
+    return parse_values(expand_tokens(text, flag), flag, minimum=minimum)
 
 
 def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,
