@@ -144,10 +144,10 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
             said = "(default" in help_ or name not in d
             typ, default = str | None, None
             help_ = (help_ if said else help_.rstrip(".") + f" (default: {d[name]}).") + RANGE_HELP
-        parse = {"parser": token_parser(decls[0])} if name in TOKEN_FLAGS and typ != str | None else {}
+        parse = token_parser(decls[0]) if name in TOKEN_FLAGS and typ != str | None else None
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
-            annotation=Annotated[typ, typer.Option(*decls, help=help_, **parse)]))
+            annotation=Annotated[typ, typer.Option(*decls, help=help_, parser=parse)]))
     return params
 
 
