@@ -128,11 +128,12 @@ def gpus_document() -> dict[str, Any]:
 
 
 def gpu(name: str, flag: str = "--gpu") -> Gpu:
-    """The accelerator called ``name`` (case-insensitive); :class:`SpecError` listing the choices."""
-    for g in gpus():
-        if g.name == name.lower():
-            return g
-    raise SpecError(flag, f"unknown GPU {name!r}; choose from {', '.join(g.name for g in gpus())}")
+    """The accelerator called ``name`` (case-insensitive); :class:`SpecError` with the close
+    matches (:func:`attncli.names.find_name`)."""
+    from attncli.names import find_name
+
+    table = {g.name: g for g in gpus()}
+    return table[find_name(name, table, flag, "GPU", "attncli gpus")]
 
 
 _VENDOR_WORDS = frozenset({"nvidia", "amd"})

@@ -11,6 +11,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import ALL_KINDS, Dtype, spec_command
+from attncli.cli.inputs import dtype_parser
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -24,7 +25,8 @@ class Device(str, Enum):
 def bench(
     spec: AttnSpec, fmt: str, output: Path | None,
     device: Annotated[Device, typer.Option("--device", help="Where to run: cpu or cuda.")] = Device.cpu,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Element type of weights and inputs.")] = Dtype.float32,
+    dtype: Annotated[Dtype, typer.Option("--dtype", parser=dtype_parser(Dtype),
+                                                    help="Element type of weights and inputs.")] = Dtype.float32,
     backward: Annotated[bool, typer.Option(
         "--backward", help="Time forward + backward (autograd on; FLOPs counted as 3 x forward).")] = False,
     min_run_time: Annotated[float, typer.Option(

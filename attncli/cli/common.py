@@ -30,7 +30,7 @@ from attncli.choices import (
     SETTING_FLAGS,
     SWEEPABLE,
 )
-from attncli.cli.inputs import TOKEN_FLAGS, check_run_files, expand_tokens, token_parser
+from attncli.cli.inputs import TOKEN_FLAGS, check_run_files, dtype_parser, expand_tokens, token_parser
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, PresetOption, explicit_names, layer_values
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     DtypeOption = Any
 else:
     DtypeOption = Annotated[Dtype, typer.Option(
-        "--dtype", help="Element type for the memory estimate (counts do not depend on it).")]
+        "--dtype", parser=dtype_parser(Dtype),
+        help="Element type for the memory estimate (counts do not depend on it).")]
 
 
 GpuOption = Annotated[str | None, typer.Option(

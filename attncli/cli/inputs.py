@@ -28,8 +28,11 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
+from attncli.choices import dtype_name
 from attncli.spec import SpecError
 
 MAX_NAME_BYTES = 255
@@ -257,4 +260,22 @@ def token_parser(flag: str) -> Callable[[str | int], int]:
             return token_count(text, flag)
         except SpecError as exc:
             raise ValueError(exc.message) from None
+    return parse
+
+
+# ---------------------------------------------------------------------------- dtypes
+def dtype_parser(choices: Iterable[str] | type[Enum]) -> Callable[[Any], Any]:
+    """A typer ``parser`` for a dtype option: ``fp16``, ``BF16``, ``torch.float16`` become the name
+    the outputs show (:func:`attncli.choices.dtype_name`), as the Enum member when ``choices`` is an
+    Enum; anything else is ``--dtype: 'x' is not one of ...``."""
+    enum = choices if isinstance(choices, type) and issubclass(choices, Enum) else None
+    names = [str(m.value) for m in enum] if enum is not None else list(choices)
+
+    def parse(text: Any) -> Any:
+        if isinstance(text, Enum):
+            return text
+        name = dtype_name(str(text))
+        if name not in names:
+            raise ValueError(f"{str(text)!r} is not one of {', '.join(names)}")
+        return enum(name) if enum is not None else name
     return parse

@@ -11,7 +11,7 @@ import typer
 
 from attncli.cli import app
 from attncli.cli.common import Dtype, Format, FormatOption, GpuOption, MlaForm, OutputOption, fail
-from attncli.cli.inputs import check_run_files, expand_tokens
+from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
 from attncli.cli.runtime import counting
 from attncli.spec import SpecError
@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     FormArg = Any
 else:
     DtypeArg = Annotated[Dtype | None, typer.Option(
-        "--dtype", help="Weights and activations (default: the config's torch_dtype, else bfloat16).")]
+        "--dtype", parser=dtype_parser(Dtype),
+        help="Weights and activations (default: the config's torch_dtype, else bfloat16).")]
     KvDtypeArg = Annotated[Dtype | None, typer.Option(
-        "--kv-dtype", help="The KV cache's element type, e.g. float8 (default: --dtype).")]
+        "--kv-dtype", parser=dtype_parser(Dtype),
+        help="The KV cache's element type, e.g. float8 (default: --dtype).")]
     FormArg = Annotated[MlaForm, typer.Option(
         "--mla-form", help="MLA models: naive, absorbed or auto (absorbed for a decode step).")]
 AUTO = MlaForm("auto")

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from attncli.choices import dtype_name
 from attncli.cli import app
 from attncli.cli.common import spec_command
 from attncli.spec import AttnSpec, SpecError
@@ -38,7 +39,7 @@ def permute_test(
                             "(default: 1e-6 in float64, 1e-5 in float32).",
     )] = None,
     dtype: Annotated[str, typer.Option(
-        "--dtype", help="float64 (default: rounding stays near 1e-16) or float32.",
+        "--dtype", parser=dtype_name, help="float64 (default: rounding stays near 1e-16) or float32.",
     )] = "float64",
     tokens: Annotated[str, typer.Option(
         "--tokens", metavar="TOKENS",
