@@ -58,8 +58,7 @@ CONVENTION: dict[str, str] = {
              "output once; effective MACs (masked pairs skipped)",
     "naive": "QK^T writes the scores, softmax reads them and writes the weights, weights x V reads them: "
              "4 x B*H*L*S elements more; dense MACs",
-    "time_s": "max(flops / peak, bytes / bandwidth), of each stage and of the whole layer (its flops and bytes; "
-              "effective_flops for the fused kernel)",
+    "time_s": "max(flops / peak, bytes / bandwidth) of each stage and the whole layer (fused: effective_flops)",
     "stages_time_s": "the sum of the per-stage times: the stages run one after another, none overlapping "
                      "(at least time_s)",
     "bound": "compute when intensity (flops / bytes) >= ridge point (peak / bandwidth), else memory",
@@ -288,8 +287,7 @@ class StageEstimate:
 
     def to_json(self, effective: bool = False) -> dict[str, Any]:
         """``flops`` (dense), or ``effective_flops`` for the fused kernel's (``effective``)."""
-        return {("effective_flops" if effective else "flops"): self.flops, "bytes": self.bytes,
-                "intensity": self.intensity, "bound": self.bound, "time_s": self.time_s}
+        return _counts(self, effective)
 
 
 @dataclass(frozen=True)
@@ -310,9 +308,7 @@ class KernelEstimate:
 
     def to_json(self, effective: bool = False) -> dict[str, Any]:
         """``flops`` (dense: the naive kernel), or ``effective_flops`` (``effective``: the fused one)."""
-        return {("effective_flops" if effective else "flops"): self.flops, "bytes": self.bytes,
-                "intensity": self.intensity, "bound": self.bound,
-                "time_s": self.time_s, "stages_time_s": self.stages_time_s,
+        return {**_counts(self, effective), "stages_time_s": self.stages_time_s,
                 "by_stage": {s.name: s.to_json(effective) for s in self.by_stage}}
 
 
@@ -340,6 +336,11 @@ class Roofline:
                 "peak_flops_per_s": self.peak_flops_per_s, "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
                 "ridge_point": self.ridge_point, **self.fused.to_json(effective=True), "naive": self.naive.to_json(),
                 "note": NOTE, "convention": dict(CONVENTION), "source": self.source}
+
+
+def _counts(e: StageEstimate | KernelEstimate, effective: bool) -> dict[str, Any]:
+    return {("effective_flops" if effective else "flops"): e.flops, "bytes": e.bytes, "intensity": e.intensity,
+            "bound": e.bound, "time_s": e.time_s}
 
 
 def _bound(intensity: float, ridge: float) -> str:
