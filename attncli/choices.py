@@ -100,3 +100,21 @@ NOT_FOR_MODULES: dict[str, str] = {
     "average_weights": "--average-weights/--per-head-weights",
 }
 """Spec settings a user's module cannot take (it builds its own layer): refused when typed."""
+
+DTYPE_ALIASES: dict[str, str] = {
+    "fp32": "float32", "f32": "float32", "float": "float32",
+    "bf16": "bfloat16",
+    "fp16": "float16", "f16": "float16", "half": "float16",
+    "fp8": "float8", "f8": "float8", "float8_e4m3fn": "float8", "float8_e5m2": "float8", "e4m3": "float8",
+    "e5m2": "float8",
+    "fp64": "float64", "f64": "float64", "double": "float64",
+}
+"""Other names of the dtypes (lower case; a ``torch.`` prefix is dropped first): every dtype flag takes
+them, and the outputs show the name they stand for (``fp16`` -> ``float16``)."""
+
+
+def dtype_name(text: str) -> str:
+    """The name attncli shows for a dtype written any of the usual ways (``FP16``, ``bf16``,
+    ``torch.float16``): the torch name (``float16``); an unknown name comes back lower-cased."""
+    key = text.strip().lower().removeprefix("torch.")
+    return DTYPE_ALIASES.get(key, key)

@@ -2,7 +2,7 @@
 
 :class:`BenchReport` holds every :class:`Row` timed for one spec on one device (one per
 implementation, and per SDPA backend on CUDA) and every :class:`Skipped` one with the reason;
-``to_json`` writes the ``attncli.bench/1`` document, with :data:`CONVENTION` saying what each
+``to_json`` writes the ``attncli.bench/2`` document, with :data:`CONVENTION` saying what each
 field means. :mod:`attncli.analyses.bench` measures the rows; :mod:`attncli.render.bench` draws the
 table. Importing this module does not import torch.
 """
@@ -15,19 +15,21 @@ from typing import Any
 from attncli.analyses.roofline import Roofline
 from attncli.spec import AttnSpec
 
-SCHEMA = "attncli.bench/1"
+SCHEMA = "attncli.bench/2"
+"""2: ``flops`` is the dense count (it was the effective one), ``effective_flops`` the effective
+one (docs/json-changes.md)."""
 
 MIN_BLOCKS_FOR_IQR = 4
 """Fewer timed blocks than this have no interquartile range worth the name (1 block gave 0.0)."""
 
 CONVENTION: dict[str, str] = {
-    "flops": "2 x MACs, effective count (only the (query, key) pairs a mask leaves visible)",
-    "dense_flops": "2 x MACs, dense count (masked scores computed too)",
+    "flops": "2 x MACs, dense count (masked scores computed too)",
+    "effective_flops": "2 x MACs, effective count (only the (query, key) pairs a mask leaves visible)",
     "backward": "forward + backward counted as 3 x forward (backward = 2 x forward by convention)",
     "median_s": "median per-call time over torch.utils.benchmark blocks (blocked_autorange)",
     "iqr_s": f"interquartile range of the blocks' per-call times; null with fewer than {MIN_BLOCKS_FOR_IQR} "
              "blocks (no spread was measured: raise --min-run-time)",
-    "achieved_flops_per_s": "flops / median_s",
+    "achieved_flops_per_s": "effective_flops / median_s",
     "roofline_fraction": "fused-kernel roofline time on the GPU (3x with backward) / median_s (1.0 = the roofline)",
     "predicted_memory_bytes": "memory model: forward activations (attncli.analyses.flops.memory) + weights + inputs",
     "peak_memory_bytes": "torch.cuda.max_memory_allocated during the row (CPU: none reported)",
@@ -81,7 +83,7 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {"impl": self.impl, "backend": self.backend, "median_s": self.median_s, "iqr_s": self.iqr_s,
-                "flops": self.flops, "dense_flops": self.dense_flops,
+                "flops": self.dense_flops, "effective_flops": self.flops,
                 "achieved_flops_per_s": self.achieved_flops_per_s, "roofline_fraction": self.roofline_fraction,
                 "peak_memory_bytes": self.peak_memory_bytes, "predicted_memory_bytes": self.predicted_memory_bytes,
                 "runs": self.runs, "blocks": self.blocks}

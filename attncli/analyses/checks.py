@@ -116,7 +116,7 @@ def budget(name: str, value: int, limit: int, what: str) -> CheckResult:
 MAX_BASELINE_BYTES = 64 << 20
 """A flops or report document is tens of KiB; refuse a --baseline file larger than this unread."""
 
-BASELINE_SCHEMAS = ("attncli.flops/1", "attncli.report/1")
+BASELINE_SCHEMAS = ("attncli.flops/1", "attncli.flops/2", "attncli.report/1", "attncli.report/2")
 """The document versions a --baseline may be (attncli.analyses.flops.SCHEMA, attncli.analyses.report.SCHEMA)."""
 
 BASIC_LAYER_KEYS = ("dim", "heads", "batch", "seq")

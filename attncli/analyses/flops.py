@@ -44,7 +44,9 @@ __all__ = [
     "variant_specs",
 ]
 
-SCHEMA = "attncli.flops/1"
+SCHEMA = "attncli.flops/2"
+"""2: variants in the table's order with ``configured`` and ``effective_flops``; the roofline's
+fused estimate says ``effective_flops`` (docs/json-changes.md)."""
 
 
 
@@ -109,15 +111,19 @@ class Variant:
     def agree(self) -> bool:
         return not self.problems
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, configured: bool = False) -> dict[str, Any]:
+        """The variant's object; ``configured``: it is the layer as the user set it up."""
         fc = self.flop_counter
         return {
             "heads": self.heads,
             "out_proj": self.out_proj,
             **({} if self.form is None else {"form": self.form}),
             "label": self.label,
+            "configured": configured,
             "fvcore_flops": self.fvcore_flops,
             "flops": self.flops,
+            "effective_fvcore_flops": self.effective_fvcore_flops,
+            "effective_flops": 2 * self.effective_fvcore_flops,
             "training_fvcore_flops": TRAINING_FACTOR * self.fvcore_flops,
             "training_flops": self.training_flops,
             "params": self.params,
@@ -255,6 +261,19 @@ class FlopsReport:
                 return v
         return None
 
+    @property
+    def configured(self) -> Variant:
+        """The layer as configured: H heads with W_O (MLA: its own form, counted first)."""
+        return self.get(self.spec.heads, True) or self.variants[0]
+
+    @property
+    def ordered(self) -> list[Variant]:
+        """The variants in the order the tables and the JSON show them: the layer as configured,
+        then without W_O, with one head, and with neither."""
+        ref = self.configured
+        rank = {(ref.heads, True): 0, (ref.heads, False): 1, (1, True): 2, (1, False): 3}
+        return sorted(self.variants, key=lambda v: (v is not ref, rank.get((v.heads, v.out_proj), 4)))
+
     def _delta(self, a: tuple[int, bool], b: tuple[int, bool]) -> int | None:
         va, vb = self.get(*a), self.get(*b)
         return None if va is None or vb is None else va.fvcore_flops - vb.fvcore_flops
@@ -292,7 +311,7 @@ class FlopsReport:
             "config": {**self.spec.to_dict(), "dtype": self.dtype},
             "convention": dict(CONVENTION),
             "closed_forms": kind_of(self.spec).closed_form_texts(self.spec),
-            "variants": [v.to_json() for v in self.variants],
+            "variants": [v.to_json(configured=v is self.configured) for v in self.ordered],
             "conclusion": {"heads_cost": self.heads_cost, "out_proj_cost": self.out_proj_cost,
                            "out_proj_percent": None if pct is None else round(pct, 4)},
             "cross_checks": {

@@ -18,7 +18,8 @@ from attncli.analyses.permute import PermuteReport
 from attncli.analyses.shapes import ShapesReport
 from attncli.spec import AttnSpec, SpecError
 
-SCHEMA = "attncli.report/1"
+SCHEMA = "attncli.report/2"
+"""2: its ``flops`` is an ``attncli.flops/2`` document (docs/json-changes.md)."""
 PERMUTE_TOKENS = 8
 
 

@@ -52,12 +52,13 @@ NOTE = ("an upper bound on speed (a lower bound on time): dense datasheet peak a
         "every byte moved once; real kernels reach a fraction of peak")
 
 CONVENTION: dict[str, str] = {
-    "flops": "2 x MACs",
+    "flops": "2 x MACs, dense (every (query, key) pair): the naive estimate's",
+    "effective_flops": "2 x MACs of the (query, key) pairs a mask leaves visible: the fused estimate's",
     "fused": "one attention kernel (FlashAttention style): reads Q, K, V (or the KV cache), writes the "
              "output once; effective MACs (masked pairs skipped)",
     "naive": "QK^T writes the scores, softmax reads them and writes the weights, weights x V reads them: "
              "4 x B*H*L*S elements more; dense MACs",
-    "time_s": "max(flops / peak, bytes / bandwidth), of each stage and of the whole layer (its flops and bytes)",
+    "time_s": "max(flops / peak, bytes / bandwidth) of each stage and the whole layer (fused: effective_flops)",
     "stages_time_s": "the sum of the per-stage times: the stages run one after another, none overlapping "
                      "(at least time_s)",
     "bound": "compute when intensity (flops / bytes) >= ridge point (peak / bandwidth), else memory",
@@ -128,11 +129,12 @@ def gpus_document() -> dict[str, Any]:
 
 
 def gpu(name: str, flag: str = "--gpu") -> Gpu:
-    """The accelerator called ``name`` (case-insensitive); :class:`SpecError` listing the choices."""
-    for g in gpus():
-        if g.name == name.lower():
-            return g
-    raise SpecError(flag, f"unknown GPU {name!r}; choose from {', '.join(g.name for g in gpus())}")
+    """The accelerator called ``name`` (case-insensitive); :class:`SpecError` with the close
+    matches (:func:`attncli.names.find_name`)."""
+    from attncli.names import find_name
+
+    table = {g.name: g for g in gpus()}
+    return table[find_name(name, table, flag, "GPU", "attncli gpus")]
 
 
 _VENDOR_WORDS = frozenset({"nvidia", "amd"})
@@ -283,9 +285,9 @@ class StageEstimate:
     bound: str
     time_s: float
 
-    def to_json(self) -> dict[str, Any]:
-        return {"flops": self.flops, "bytes": self.bytes, "intensity": self.intensity,
-                "bound": self.bound, "time_s": self.time_s}
+    def to_json(self, effective: bool = False) -> dict[str, Any]:
+        """``flops`` (dense), or ``effective_flops`` for the fused kernel's (``effective``)."""
+        return _counts(self, effective)
 
 
 @dataclass(frozen=True)
@@ -304,10 +306,10 @@ class KernelEstimate:
     by_stage: tuple[StageEstimate, ...]
     stages_time_s: float
 
-    def to_json(self) -> dict[str, Any]:
-        return {"flops": self.flops, "bytes": self.bytes, "intensity": self.intensity, "bound": self.bound,
-                "time_s": self.time_s, "stages_time_s": self.stages_time_s,
-                "by_stage": {s.name: s.to_json() for s in self.by_stage}}
+    def to_json(self, effective: bool = False) -> dict[str, Any]:
+        """``flops`` (dense: the naive kernel), or ``effective_flops`` (``effective``: the fused one)."""
+        return {**_counts(self, effective), "stages_time_s": self.stages_time_s,
+                "by_stage": {s.name: s.to_json(effective) for s in self.by_stage}}
 
 
 @dataclass(frozen=True)
@@ -332,8 +334,13 @@ class Roofline:
         """The ``roofline`` object: the fused estimate at the top level, ``naive`` beside it."""
         return {"device": self.device, "label": self.label, "dtype": self.dtype,
                 "peak_flops_per_s": self.peak_flops_per_s, "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
-                "ridge_point": self.ridge_point, **self.fused.to_json(), "naive": self.naive.to_json(),
+                "ridge_point": self.ridge_point, **self.fused.to_json(effective=True), "naive": self.naive.to_json(),
                 "note": NOTE, "convention": dict(CONVENTION), "source": self.source}
+
+
+def _counts(e: StageEstimate | KernelEstimate, effective: bool) -> dict[str, Any]:
+    return {("effective_flops" if effective else "flops"): e.flops, "bytes": e.bytes, "intensity": e.intensity,
+            "bound": e.bound, "time_s": e.time_s}
 
 
 def _bound(intensity: float, ridge: float) -> str:

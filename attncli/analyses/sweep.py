@@ -23,7 +23,15 @@ from attncli.analyses.roofline import Roofline
 from attncli.choices import SETTING_FLAGS
 from attncli.spec import AttnSpec, SpecError
 
-SCHEMA = "attncli.sweep/1"
+SCHEMA = "attncli.sweep/2"
+"""2: ``flops`` (was ``flops_torch``) and ``effective_flops`` per point, ``convention`` an object as in
+every document (docs/json-changes.md)."""
+
+CONVENTION: dict[str, str] = {
+    "fvcore_flops": "fvcore's count: one multiply-add = 1 (MACs), dense",
+    "flops": "2 x fvcore_flops, dense (every (query, key) pair)",
+    "effective_flops": "2 x effective.fvcore_flops: only the (query, key) pairs a mask leaves visible",
+}
 MAX_POINTS = 64
 _RANGE = re.compile(r"^(\d+):(\d+)(?::([x+*])(\d+))?$")
 
@@ -124,7 +132,8 @@ class Point:
         return sum(self.effective_by_stage.values())
 
     def to_json(self) -> dict[str, Any]:
-        doc = {"value": self.value, "fvcore_flops": self.flops, "flops_torch": 2 * self.flops,
+        doc = {"value": self.value, "fvcore_flops": self.flops, "flops": 2 * self.flops,
+               "effective_flops": 2 * self.effective_flops,
                "params": self.params, "attn_matrix_bytes": self.attn_matrix_bytes,
                "by_stage": dict(self.by_stage),
                "effective": {"fvcore_flops": self.effective_flops, "by_stage": dict(self.effective_by_stage)}}
@@ -192,7 +201,7 @@ class SweepReport:
             "schema": SCHEMA,
             "config": {**self.spec.to_dict(), "dtype": self.dtype, "swept": self.setting_name},
             "setting": self.setting_name,
-            "convention": "fvcore_flops counts one multiply-add as one FLOP; flops_torch = 2x",
+            "convention": dict(CONVENTION),
             "points": [p.to_json() for p in self.points],
             "exponents": {k: (None if v is None else round(v, 4)) for k, v in self.exponents.items()},
             "masked": self.masked,

@@ -12,6 +12,7 @@ import typer
 from attncli.cli import app
 from attncli.cli.common import ALL_KINDS, CHECKS, RUN, Dtype, spec_command
 from attncli.cli.helptext import AttnCommand, complete_gpus, examples
+from attncli.cli.inputs import dtype_parser
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -32,8 +33,9 @@ def bench(
     device: Annotated[Device, typer.Option(
         "--device", metavar="DEVICE", rich_help_panel=RUN, help="Where to run: cpu or cuda.")] = Device.cpu,
     dtype: Annotated[Dtype, typer.Option(
-        "--dtype", metavar="DTYPE", rich_help_panel=RUN,
-        help="Element type of weights and inputs: float32, tf32, bfloat16, float16 or float8.")] = Dtype.float32,
+        "--dtype", metavar="DTYPE", rich_help_panel=RUN, parser=dtype_parser(Dtype),
+        help="Element type of weights and inputs: float32, tf32, bfloat16, float16 or float8 (or fp32, tf32, "
+             "bf16, fp16, fp8).")] = Dtype.float32,
     backward: Annotated[bool, typer.Option(
         "--backward", rich_help_panel=RUN,
         help="Time forward + backward (autograd on; FLOPs counted as 3 x forward).")] = False,

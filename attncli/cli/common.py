@@ -31,7 +31,7 @@ from attncli.choices import (
     SWEEPABLE,
 )
 from attncli.cli.helptext import complete_gpus
-from attncli.cli.inputs import check_run_files
+from attncli.cli.inputs import TOKEN_FLAGS, check_run_files, dtype_parser, expand_tokens, token_parser
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.cli.layerflags import ConfigOption, LayerOption, PresetOption, explicit_names, layer_values
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
@@ -54,9 +54,9 @@ if TYPE_CHECKING:
     DtypeOption = Any
 else:
     DtypeOption = Annotated[Dtype, typer.Option(
-        "--dtype", metavar="DTYPE", rich_help_panel="Run",
-        help="Element type for the memory estimate: float32, tf32, bfloat16, float16 or float8 (counts do not "
-             "depend on it).")]
+        "--dtype", metavar="DTYPE", rich_help_panel="Run", parser=dtype_parser(Dtype),
+        help="Element type for the memory estimate: float32, tf32, bfloat16, float16 or float8 (or fp32, bf16, "
+             "fp16, fp8; counts do not depend on it).")]
 
 
 GpuOption = Annotated[str | None, typer.Option(
@@ -169,9 +169,11 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
             typ, default, metavar = str | None, None, "VALUES"
             help_ = (help_ if said else help_.rstrip(".") + f" (default: {d[name]}).") + \
                 f" A value, a list {RANGES[name]}."
+        parse = token_parser(decls[0]) if name in TOKEN_FLAGS and typ != str | None else None
         params.append(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=default,
-            annotation=Annotated[typ, typer.Option(*decls, help=help_, rich_help_panel=panel, metavar=metavar)]))
+            annotation=Annotated[typ, typer.Option(*decls, help=help_, rich_help_panel=panel, metavar=metavar,
+                                                   parser=parse)]))
     return params
 
 
@@ -255,7 +257,8 @@ def split_sweep(values: dict[str, Any], d: dict[str, Any],
                 values[name] = d.get(name, SWEEP_DEFAULTS.get(name))
             continue
         flag = SETTING_FLAGS[name]
-        parsed = parse_values(str(values[name]), flag, minimum=0 if name == "cache" else 1)
+        text = expand_tokens(str(values[name]), flag) if name in TOKEN_FLAGS else str(values[name])
+        parsed = parse_values(text, flag, minimum=0 if name == "cache" else 1)
         if len(parsed) > 1:
             if swept[0] is not None:
                 raise SpecError(flag, f"sweep one setting at a time ({SETTING_FLAGS[swept[0]]} is already a range)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +24,7 @@ from attncli.cli.common import (
     fail,
 )
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
-from attncli.cli.inputs import check_run_files
+from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
 from attncli.cli.runtime import counting
 from attncli.spec import SpecError
@@ -37,12 +36,13 @@ if TYPE_CHECKING:
     FormArg = Any
 else:
     DtypeArg = Annotated[Dtype | None, typer.Option(
-        "--dtype", metavar="DTYPE", rich_help_panel=RUN,
-        help="Weights and activations: float32, tf32, bfloat16, float16 or float8 (default: the config's "
-             "torch_dtype, else bfloat16).")]
+        "--dtype", metavar="DTYPE", rich_help_panel=RUN, parser=dtype_parser(Dtype),
+        help="Weights and activations: float32, tf32, bfloat16, float16 or float8, or fp32, bf16, fp16, fp8 "
+             "(default: the config's torch_dtype, else bfloat16).")]
     KvDtypeArg = Annotated[Dtype | None, typer.Option(
-        "--kv-dtype", metavar="DTYPE", rich_help_panel=RUN,
-        help="The KV cache's element type: float32, tf32, bfloat16, float16 or float8 (default: --dtype).")]
+        "--kv-dtype", metavar="DTYPE", rich_help_panel=RUN, parser=dtype_parser(Dtype),
+        help="The KV cache's element type: float32, tf32, bfloat16, float16 or float8, or fp32, bf16, fp16, "
+             "fp8 (default: --dtype).")]
     FormArg = Annotated[MlaForm, typer.Option(
         "--mla-form", metavar="FORM", rich_help_panel=RUN,
         help="MLA models: naive, absorbed or auto (absorbed for a decode step).")]
@@ -128,10 +128,7 @@ def _values(text: str, flag: str, minimum: int) -> list[int]:
     """A value or a range, as ``attncli sweep`` takes them, with k = 1024, M = 1024**2, G = 1024**3 (1k:1M:x2)."""
     from attncli.analyses.sweep import parse_values
 
-    def expand(m: re.Match[str]) -> str:
-        return str(int(m.group(1)) * {"k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()])
-
-    return parse_values(re.sub(r"(\d+)([kKmMgG])\b", expand, text), flag, minimum=minimum)
+    return parse_values(expand_tokens(text, flag), flag, minimum=minimum)
 
 
 def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from attncli.choices import dtype_name
 from attncli.cli import app
 from attncli.cli.common import OUTPUT, spec_command
 from attncli.cli.helptext import AttnCommand, examples
@@ -45,7 +46,7 @@ def permute_test(
              "(default: 1e-6 in float64, 1e-5 in float32).",
     )] = None,
     dtype: Annotated[str, typer.Option(
-        "--dtype", metavar="DTYPE", rich_help_panel="Permutation",
+        "--dtype", metavar="DTYPE", rich_help_panel="Permutation", parser=dtype_name,
         help="float64 (default: rounding stays near 1e-16) or float32.",
     )] = "float64",
     tokens: Annotated[str, typer.Option(

@@ -339,10 +339,12 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> LayerSettings:
-    """The preset ``name``; an unknown name is a ``--preset`` error listing the choices."""
+    """The preset ``name`` (case-insensitive); an unknown name is a ``--preset`` error with the
+    close matches (:func:`attncli.names.find_name`)."""
+    from attncli.names import find_name
+
     presets = _presets()
-    if name not in presets:
-        raise SpecError("--preset", f"unknown preset {name!r}; choose from {', '.join(presets)}")
+    name = find_name(name, presets, "--preset", "preset", "attncli presets")
     p = presets[name]
     mla = {k: p.get(k) for k in MLA_FIELDS}
     layer = ("kv_heads", "head_dim") if mla["kv_lora_rank"] is None else MLA_FIELDS

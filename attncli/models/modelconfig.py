@@ -114,10 +114,10 @@ def model_preset_names() -> list[str]:
 
 def load_model_preset(name: str) -> ModelSettings:
     """A packaged model preset: the published config.json of the model, read as :func:`read_model` reads one."""
+    from attncli.names import find_name
+
     index = _index()
-    key = name.lower()
-    if key not in index:
-        raise SpecError("--preset", f"unknown model preset {name!r}; choose from {', '.join(index)}")
+    key = find_name(name, index, "--preset", "model preset", "attncli presets")
     entry = index[key]
     text = resources.files("attncli").joinpath(f"data/models/{entry['file']}").read_text(encoding="utf-8")
     model = model_from_config(json.loads(text), key, f"preset {key} ({entry['source']})")

@@ -49,7 +49,7 @@ __all__ = ["INSTALL_HINTS", "OTHER_RULE", "SCHEMA", "ModuleFlops", "Prepared", "
            "count_user_module", "load_factory", "prepare", "prepare_and_run", "refuse_flags", "run_user",
            "user_shapes"]
 
-SCHEMA = "attncli.flops/1"
+SCHEMA = "attncli.flops/2"
 
 ATTENTION_STAGES: tuple[str, ...] = ("qk", "av")
 """The stages that make a module attention: a module in which neither was traced (a bare
@@ -253,7 +253,8 @@ class ModuleFlops:
             "closed_forms": dict(self.kind.closed_form_texts(self.spec)),
             "variants": [{
                 "heads": self.spec.heads, "out_proj": self.out_proj, "label": f"{self.ref} as built",
-                "fvcore_flops": total, "flops": 2 * total,
+                "configured": True, "fvcore_flops": total, "flops": 2 * total,
+                "effective_fvcore_flops": eff, "effective_flops": 2 * eff,
                 "training_fvcore_flops": TRAINING_FACTOR * total, "training_flops": TRAINING_FACTOR * 2 * total,
                 "params": self.params,
                 "by_stage": by_stage,

@@ -198,14 +198,17 @@ def encodable(text: str, encoding: str) -> str:
 
 def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
          markdown: Callable[[], str], output: Path | None = None) -> None:
-    """Write the report in ``fmt`` to stdout, or to ``output`` when given.
+    """Write the report in ``fmt`` to stdout, or to ``output`` when given (in the format its
+    suffix names unless ``--format`` was typed: :func:`attncli.cli.inputs.output_format`).
 
     The whole text is produced first and written in one go: a failure while rendering
     leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.cli.streams.write_atomic`).
     """
+    from attncli.cli.inputs import output_format
     from attncli.cli.interrupts import delivering_report
     from attncli.cli.streams import write_atomic, write_stdout
 
+    fmt = output_format(fmt, output)
     if fmt == "json":
         text = to_json_text(doc)  # NOTE: ASCII: json.dumps escapes every control character itself
     elif fmt == "markdown":

@@ -73,7 +73,7 @@ NUMBER_HEADERS = ("fvcore flops", "", "FLOPs", "fwd+bwd", "params")
 
 def _reference(r: FlopsReport) -> Variant:
     """The variant the stage table shows: H heads with W_O (the layer as configured)."""
-    return r.get(r.spec.heads, True) or r.variants[0]
+    return r.configured
 
 
 def _stage_names(r: FlopsReport) -> list[str]:
@@ -140,10 +140,8 @@ def _conventions(r: FlopsReport) -> list[str]:
 
 def _ordered(r: FlopsReport) -> list[Variant]:
     """The layer as configured first (H heads with W_O), then what it would cost without W_O,
-    with one head, and with neither; the JSON keeps the core's order."""
-    ref = _reference(r)
-    rank = {(ref.heads, True): 0, (ref.heads, False): 1, (1, True): 2, (1, False): 3}
-    return sorted(r.variants, key=lambda v: rank.get((v.heads, v.out_proj), 4))
+    with one head, and with neither; the JSON lists them in this order too."""
+    return r.ordered
 
 
 def _short_label(v: Variant) -> str:

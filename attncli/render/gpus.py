@@ -24,13 +24,13 @@ def _rows(table: Sequence[Gpu], with_source: bool = True) -> list[list[str]]:
             for g in table]
 
 
-SHORT = ("fp32", "tf32", "bf16", "fp16", "fp8")
 HEADERS = ["name", *DTYPES, "TB/s", "memory", "source"]
+"""The columns, each dtype by the one name every dtype flag takes and every output shows."""
 
 
 def table(gpus: Sequence[Gpu]) -> RenderableType:
     t = plain_table()
-    for h in ("name", *SHORT, "TB/s", "memory"):
+    for h in ("name", *DTYPES, "TB/s", "memory"):
         t.add_column(h, justify="left" if h == "name" else "right", no_wrap=True)
     for row in _rows(gpus, with_source=False):
         t.add_row(*row)

@@ -90,9 +90,50 @@ def md_document(text: str) -> str:
     return "\n".join(out)
 
 
+LABEL_ROOM = 6
+"""The fewest characters a label column keeps when numbers are held whole beside it."""
+
+
+class NarrowTable(Table):
+    """A table that, narrower than its natural width, keeps its numbers whole and wraps its labels.
+
+    rich shrinks every column of a table too wide for the terminal and cuts what no longer fits
+    with an ellipsis: ``1.65 T`` became ``1.6…`` at 60 columns. Here, only then, each
+    right-justified column (attncli's numbers) is held at its widest cell, the label columns
+    shrink and wrap at spaces, and nothing is ever ellipsized: a cell that still cannot fit (a
+    terminal narrower than the numbers themselves) folds onto the next line, every digit kept.
+    """
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        natural = super().__rich_measure__(console, options.update(width=10**6)).maximum
+        if natural > options.max_width:
+            self._narrow(console, options)
+        yield from super().__rich_console__(console, options)
+
+    def _narrow(self, console: Console, options: ConsoleOptions) -> None:
+        wide = options.update(width=10**6)
+        fixed: dict[int, int] = {}
+        for i, column in enumerate(self.columns):
+            column.overflow = "fold"
+            column.no_wrap = False
+            if column.justify == "right" and column.width is None:
+                # NOTE: as wide as its widest number and the longest word of its head (heads wrap at spaces)
+                words = [len(w) for w in str(column.header).split()]
+                cells = [Measurement.get(console, wide, cell).maximum for cell in column.cells]
+                fixed[i] = max([*cells, *words], default=1)
+        labels = [c for i, c in enumerate(self.columns) if i not in fixed and c.width is None]
+        padding = sum(self._get_padding_width(i) for i in range(len(self.columns)))
+        room = options.max_width - self._extra_width - padding - sum(fixed.values())
+        if room >= LABEL_ROOM * len(labels):  # NOTE: else all shrink alike: a label squeezed to nothing is lost
+            for i, width in fixed.items():
+                self.columns[i].width = width
+        self.min_width = None  # NOTE: the title wraps instead of widening the table past the terminal
+
+
 def plain_table(title: str | None = None, caption: str | None = None) -> Table:
-    """attncli's one table style: a rule under the header, no edges, two spaces between columns."""
+    """attncli's one table style: a rule under the header, no edges, two spaces between columns;
+    narrower than the terminal, numbers stay whole (:class:`NarrowTable`)."""
     # NOTE: rich wraps a title at the table's width: min_width keeps a short table's title on one line.
-    return Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                 box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
-                 min_width=len(title) if title else None)
+    return NarrowTable(title=title, title_justify="left", caption=caption, caption_justify="left",
+                       box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
+                       min_width=len(title) if title else None)

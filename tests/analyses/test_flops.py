@@ -211,7 +211,7 @@ def test_variants_dedupe_for_one_head() -> None:
 def test_json_contract() -> None:
     r = count_flops(BASE)
     doc = json.loads(json.dumps(r.to_json()))
-    assert doc["schema"] == SCHEMA == "attncli.flops/1"
+    assert doc["schema"] == SCHEMA == "attncli.flops/2"
     assert doc["config"]["dtype"] == "float32" and doc["config"]["dim"] == 16
     assert set(CLOSED_FORMS) == set(STAGES) == set(doc["variants"][0]["by_stage"])
     for v in doc["variants"]:

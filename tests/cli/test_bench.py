@@ -24,7 +24,7 @@ def test_json_contract_and_every_impl(cli: Any) -> None:
     r = cli("bench", *FAST, "--format", "json")
     assert r.code == 0, r.err
     doc = strict(r.out)
-    assert doc["schema"] == "attncli.bench/1"
+    assert doc["schema"] == "attncli.bench/2"
     assert doc["config"]["device"] == "cpu" and doc["config"]["dtype"] == "float32"
     assert doc["config"]["backward"] is False and doc["config"]["dim"] == 32
     env = doc["environment"]
@@ -33,10 +33,10 @@ def test_json_contract_and_every_impl(cli: Any) -> None:
     # Closed form, MACs: 4 x B*L*E*E (q, k, v, W_O) + 2 x B*L*S*E (QK^T, x V) = 4*8*32*32 + 2*8*8*32.
     flops = 2 * (4 * 8 * 32 * 32 + 2 * 8 * 8 * 32)
     for row in doc["results"]:
-        assert set(row) >= {"impl", "backend", "median_s", "iqr_s", "flops", "dense_flops", "achieved_flops_per_s",
+        assert set(row) >= {"impl", "backend", "median_s", "iqr_s", "flops", "effective_flops", "achieved_flops_per_s",
                             "roofline_fraction", "peak_memory_bytes", "predicted_memory_bytes", "runs"}
-        assert row["flops"] == flops and row["dense_flops"] == flops and row["backend"] is None
-        assert row["achieved_flops_per_s"] == row["flops"] / row["median_s"]
+        assert row["flops"] == flops and row["effective_flops"] == flops and row["backend"] is None
+        assert row["achieved_flops_per_s"] == row["effective_flops"] / row["median_s"]
         assert row["roofline_fraction"] is None and row["peak_memory_bytes"] is None
     assert doc["roofline"] is None
 

@@ -29,10 +29,11 @@ def test_json_schema_and_exact_integers(cli: Any) -> None:
     r = cli("flops", *SMALL, "--format", "json", "--dtype", "float16")
     assert r.code == 0 and r.err == ""
     doc = r.json()
-    assert doc["schema"] == "attncli.flops/1"
+    assert doc["schema"] == "attncli.flops/2"
     assert doc["config"]["dtype"] == "float16" and doc["config"]["batch"] == 2
-    assert [(v["heads"], v["out_proj"]) for v in doc["variants"]] == [(1, False), (4, True), (4, False), (1, True)]
-    v = doc["variants"][1]
+    # NOTE: the table's order: the layer as configured, without W_O, one head, one head without W_O
+    assert [(v["heads"], v["out_proj"]) for v in doc["variants"]] == [(4, True), (4, False), (1, True), (1, False)]
+    v = doc["variants"][0]
     # Closed form, B=2 L=S=6 E=16: 4 projections of 2*6*16*16 plus QK^T and AV of 2*6*6*16.
     assert v["fvcore_flops"] == 4 * 2 * 6 * 16 * 16 + 2 * 2 * 6 * 6 * 16
     assert set(v["by_stage"]) == {"q_proj", "k_proj", "v_proj", "qk", "av", "out_proj"}
@@ -52,7 +53,7 @@ def test_output_file(cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "flops.json"
     r = cli("flops", *SMALL, "--format", "json", "--output", str(out))
     assert r.code == 0 and r.out == ""
-    assert '"attncli.flops/1"' in out.read_text()
+    assert '"attncli.flops/2"' in out.read_text()
 
 
 def test_check_passes_when_everything_agrees(cli: Any) -> None:

@@ -47,7 +47,7 @@ def test_decode_roofline_reads_the_latent_cache(cli: Any) -> None:
     attn = r.json()["roofline"]["by_stage"]["attention"]
     # fused absorbed attention: read Q (H(R+DR)) and the latent cache (S (R+DR)) once, write H*R
     assert attn["bytes"] == 2 * (128 * 576 + 4096 * 576 + 128 * 512)
-    assert attn["flops"] == 2 * (128 * 4096 * 576 + 128 * 4096 * 512)
+    assert attn["effective_flops"] == 2 * (128 * 4096 * 576 + 128 * 4096 * 512)
 
 
 def test_table_names_the_form_and_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,7 @@ def report_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_report_json_has_everything(report_json: dict[str, Any]) -> None:
     doc = report_json
-    assert doc["schema"] == "attncli.report/1"
+    assert doc["schema"] == "attncli.report/2"
     variants = {(v["heads"], v["out_proj"]): v["fvcore_flops"] for v in doc["flops"]["variants"]}
     assert variants == {(1, False): SEED_NO_WO, (8, True): SEED_WITH_WO, (8, False): SEED_NO_WO,
                         (1, True): SEED_WITH_WO}

@@ -18,7 +18,7 @@ def test_seq_sweep_exponents(cli: Any) -> None:
     r = cli("sweep", "--seq", "128:8192:x2", "--format", "json")
     assert r.code == 0, r.err
     doc = r.json()
-    assert doc["schema"] == "attncli.sweep/1" and doc["setting"] == "seq"
+    assert doc["schema"] == "attncli.sweep/2" and doc["setting"] == "seq"
     assert [p["value"] for p in doc["points"]] == [128, 256, 512, 1024, 2048, 4096, 8192]
     ex = doc["exponents"]
     # Closed form: QK^T and AV are B*L*S*E with S = L -> L^2; projections B*L*E*E -> L.
