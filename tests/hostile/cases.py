@@ -24,8 +24,13 @@ WORDS = ("none", "rope", "sinusoidal", "learned", "float32", "float64", "float16
          "json", "x", "", "no_such_module_xyz:make", "json:loads", "vit-b16", "gpt2", "A100", "h100-sxm",
          "fused", "0", "-1", "\x1b[31mx\x07", "llama-3-8b", "deepseek-v3")
 
-P_ENV, P_CLOSED, P_SIGINT = 0.25, 0.04, 0.06
-"""Chances that a random case gets an odd environment, a closed stdout, a Ctrl-C."""
+VALID_INTS = ("1", "2", "4", "8", "16", "64", "128")
+VALID_FLOATS = ("0", "0.01", "0.1", "0.5")
+VALID_RANGES = ("8:64:x2", "2,4", "1:8:x2", "16:128:+16")
+
+P_ENV, P_CLOSED, P_SIGINT, P_VALID = 0.25, 0.04, 0.08, 0.5
+"""Chances that a random case gets an odd environment, a closed stdout, a Ctrl-C, and well-formed
+numbers and choices only (so that it reaches the count, the run, the output and their failures)."""
 
 
 @dataclass
@@ -43,8 +48,13 @@ def vocabulary(tmp: Path) -> Vocab:
                  ["p.png", "p.txt", "no/p.png", str(tmp / "p.png")], corpus.configs(tmp), corpus.modules())
 
 
-def value_for(opt: Opt, rng: random.Random, vocab: Vocab, command: str) -> str:
+def value_for(opt: Opt, rng: random.Random, vocab: Vocab, command: str, valid: bool = False) -> str:
     name = opt.names[0]
+    ranged = command in ("sweep", "model") and name in ("--dim", "--heads", "--batch", "--seq", "--context", "--cache")
+    if valid and (ranged or opt.kind in ("int", "float", "choice")):
+        if ranged:
+            return rng.choice(VALID_RANGES + VALID_INTS)
+        return rng.choice({"int": VALID_INTS, "float": VALID_FLOATS}.get(opt.kind, opt.choices))
     if name == "--baseline":
         return rng.choice(vocab.baselines)
     if name in ("--output", "-o"):
@@ -69,15 +79,15 @@ def value_for(opt: Opt, rng: random.Random, vocab: Vocab, command: str) -> str:
         return rng.choice([*opt.choices, *opt.choices, "bogus"])
     if opt.kind == "path":
         return rng.choice(vocab.outputs)
-    if command in ("sweep", "model") and name in ("--dim", "--heads", "--batch", "--seq", "--context", "--cache"):
+    if ranged:
         return rng.choice(RANGES + INTS[:6])
     return rng.choice(WORDS + INTS[:4])
 
 
-def _add(argv: list[str], opt: Opt, rng: random.Random, vocab: Vocab, command: str) -> None:
+def _add(argv: list[str], opt: Opt, rng: random.Random, vocab: Vocab, command: str, valid: bool) -> None:
     argv.append(rng.choice(opt.names))
     if opt.kind != "flag":
-        value = value_for(opt, rng, vocab, command)
+        value = value_for(opt, rng, vocab, command, valid)
         argv.append(value)
         if opt.names[0] == "--module" and value.rsplit(":", 1)[-1] in corpus.SLOW_MODULES:
             argv += ["--module-timeout", "2"]  # NOTE: these never return; the fence must end them
@@ -89,15 +99,16 @@ def random_case(rng: random.Random, cmds: dict[str, tuple[Opt, ...]], vocab: Voc
     command = first[0] if first else rng.choice(sorted(cmds))
     argv = [command]
     opts = cmds[command]
+    valid = rng.random() < P_VALID
     if first:
-        _add(argv, first[1], rng, vocab, command)
+        _add(argv, first[1], rng, vocab, command, valid)
     for _ in range(rng.choice((0, 1, 2, 2, 3, 3, 4, 5))):
-        _add(argv, rng.choice(opts), rng, vocab, command)
+        _add(argv, rng.choice(opts), rng, vocab, command, valid)
         if rng.random() < 0.05:  # repeated option
             argv += argv[-2:]
     if rng.random() < 0.5:
         argv += ["--format", "json"]
-    roll = rng.random()
+    roll = rng.random() * (3 if valid else 1)
     if roll < 0.03:
         argv.append("--no-such-flag")
     elif roll < 0.05:
