@@ -170,4 +170,6 @@ def fixed_cases(vocab: Vocab) -> list[Case]:
         Case(["shapes", "--dim", "64", "--heads", "4", "-o", "out.json", "-f", "json"], close_stdout=True),
         Case(["flops", "--dim", "64", "-o", "good.json", "-f", "json"], sigint_after=0.6),
         Case(["report", "--dim", "64", "-f", "json"], sigint_after=1.5),
+        # NOTE: a Ctrl-C with stdout closed was an AttributeError traceback (flushing sys.stdout = None)
+        Case(["flops", "--dim", "64", "-f", "json"], close_stdout=True, sigint_after=1.5),
     ]
