@@ -93,3 +93,10 @@ def test_checker_catches_partial_output_and_a_stray_130() -> None:
     assert check(stray) == []
     nan = _run(["flops", "-f", "json"], 0, out='{"schema": "x", "v": NaN}')
     assert check(nan) == ["stdout not strict JSON"]
+
+
+def test_checker_leaves_a_modules_own_prints_to_it() -> None:
+    """tests/hostile/prints.py prints 'hostile: ...' on stderr by design; attncli's own line is still one."""
+    err = "hostile: imported\nattncli: error: --kv-heads: x\n"
+    assert check(_run(["shapes", "--module", "tests.hostile.prints:Printer"], 2, err=err)) == []
+    assert check(_run(["shapes"], 2, err=err)) == ["exit 2 with not one line on stderr"]
