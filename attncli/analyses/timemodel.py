@@ -66,8 +66,10 @@ BENCH_CALLS_PER_ROW = 3
 """Calls a bench row makes at least: the warm-up, the block-size estimate's first block, one block."""
 BENCH_MIN_RUN_TIMES_PER_ROW = 2
 """A row of short calls spends about ``min_run_time`` estimating the block size and as much timing."""
-ATTENTION_STAGES = frozenset({"qk", "av", "scores", "weights_v", "qk_nope", "qk_rope", "indexer_qk"})
-"""Closed-form stages whose MACs grow with L x S (the others with L x E^2)."""
+SEQUENCE_STAGES = frozenset({"qk", "av", "indexer_scores"})
+"""Closed-form stages whose MACs grow with L x S (standard, gated, MLA, the sparse indexer), and
+Gated DeltaNet's ``delta_*`` recurrence (L x DK x DV): lowering --seq is what shortens them; the
+other stages are projections, L x E x width."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def size_flag(spec: AttnSpec) -> str:
     from attncli.analyses.roofline import layer_macs
 
     dense = layer_macs(spec)[1]
-    attention = sum(v for k, v in dense.items() if k in ATTENTION_STAGES)
+    attention = sum(v for k, v in dense.items() if k in SEQUENCE_STAGES or k.startswith("delta_"))
     if 2 * attention < sum(dense.values()):
         return "--dim"
     if spec.cache > spec.seq:
