@@ -23,7 +23,9 @@ The estimate, in seconds::
 - **Calls**: bench times a row as one warm-up call, then
   ``torch.utils.benchmark.Timer.blocked_autorange`` (its block-size estimate runs 1, 10, 100 ...
   calls until a block takes ``min_run_time / 1000``, then blocks until ``min_run_time``): at
-  least 3 calls per row, and about 2 x ``min_run_time`` when calls are short. permute-test runs
+  at least 3 calls per row when a call outlasts ``min_run_time``, about ``min_run_time`` when calls
+  are short (the estimate's blocks stay near ``min_run_time / 100``): 3 calls + ``min_run_time``
+  bounds both. permute-test runs
   the layer twice per encoding (x and P x), twice more for RoPE's stand-in layer and twice for
   a mask's check.
 - **Builds**: ``--impl per-head`` builds one module per head (:data:`attncli.spec.PER_HEAD_SECONDS`
@@ -64,8 +66,8 @@ CUDA_RATE = 1e12
 
 BENCH_CALLS_PER_ROW = 3
 """Calls a bench row makes at least: the warm-up, the block-size estimate's first block, one block."""
-BENCH_MIN_RUN_TIMES_PER_ROW = 2
-"""A row of short calls spends about ``min_run_time`` estimating the block size and as much timing."""
+BENCH_MIN_RUN_TIMES_PER_ROW = 1
+"""A row of short calls times blocks until ``min_run_time`` has passed."""
 SEQUENCE_STAGES = frozenset({"qk", "av", "indexer_scores"})
 """Closed-form stages whose MACs grow with L x S (standard, gated, MLA, the sparse indexer), and
 Gated DeltaNet's ``delta_*`` recurrence (L x DK x DV): lowering --seq is what shortens them; the
@@ -142,17 +144,18 @@ def per_head_builds(spec: AttnSpec) -> int:
     return spec.heads if spec.impl == "per-head" else 0
 
 
-def _combine(parts: Iterable[tuple[AttnSpec, float]], rate_: float, builds: int, extra_s: float,
+def _combine(parts: Iterable[tuple[AttnSpec, float]], rate_: float, builds: int, extra: tuple[float, str],
              what: str, dtype: str) -> Estimate:
-    """(spec, calls) pairs -> an Estimate; the culprit is the flag behind the largest part."""
+    """(spec, calls) pairs -> an Estimate; the culprit is the flag behind the largest part
+    (``extra`` is (seconds, the flag behind them) spent besides the calls and the builds)."""
     flops, worst, worst_s = 0.0, "--seq", -1.0
     for spec, calls in parts:
         f = forward_flops(spec) * calls
         flops += f
         if f / rate_ > worst_s:
             worst, worst_s = size_flag(spec), f / rate_
-    build_s = builds * PER_HEAD_SECONDS
-    culprit = "--heads" if build_s > worst_s else worst
+    build_s, (extra_s, extra_flag) = builds * PER_HEAD_SECONDS, extra
+    culprit = max((worst_s, worst), (build_s, "--heads"), (extra_s, extra_flag))[1]
     return Estimate(flops / rate_ + build_s + extra_s, flops, rate_, builds, culprit, what, dtype)
 
 
@@ -160,15 +163,16 @@ def bench_estimate(specs: Iterable[AttnSpec], device: str, dtype: str, backward:
                    native_half: bool | None = None) -> Estimate:
     """A bench run's estimate: every row of the plan (``specs``, one per row) at least
     :data:`BENCH_CALLS_PER_ROW` calls (3 x forward with backward), plus about
-    :data:`BENCH_MIN_RUN_TIMES_PER_ROW` x ``min_run_time`` per row, plus per-head builds."""
+    :data:`BENCH_MIN_RUN_TIMES_PER_ROW` x ``min_run_time`` per row (``--min-run-time`` is the flag
+    to lower when that dominates), plus per-head builds."""
     rows = list(specs)
     calls = BENCH_CALLS_PER_ROW * (TRAINING_FACTOR if backward else 1)
     r = rate(device, dtype, native_half)
     builds = sum(per_head_builds(s) for s in rows)
     what = (f"{len(rows)} row{'s' if len(rows) != 1 else ''} x {BENCH_CALLS_PER_ROW} calls"
             f"{' (forward + backward)' if backward else ''} at {dtype} on {device}")
-    return _combine(((s, calls) for s in rows), r, builds, BENCH_MIN_RUN_TIMES_PER_ROW * min_run_time * len(rows),
-                    what, dtype)
+    extra = (BENCH_MIN_RUN_TIMES_PER_ROW * min_run_time * len(rows), "--min-run-time")
+    return _combine(((s, calls) for s in rows), r, builds, extra, what, dtype)
 
 
 def permute_estimate(spec: AttnSpec, dtype: str, encodings: Iterable[str]) -> Estimate:
@@ -179,7 +183,7 @@ def permute_estimate(spec: AttnSpec, dtype: str, encodings: Iterable[str]) -> Es
     masked = spec.mask != "none" or spec.window is not None
     calls = 2 * len(chosen) + (2 if rope else 0) + (2 if masked else 0)
     builds = per_head_builds(spec) * (2 if rope else 1)
-    return _combine(((spec, calls),), rate("cpu", dtype), builds, 0.0,
+    return _combine(((spec, calls),), rate("cpu", dtype), builds, (0.0, "--seq"),
                     f"{calls} forward calls at {dtype} on cpu", dtype)
 
 

@@ -22,26 +22,30 @@ SLOW_FLOPS = 2 * (4 * 2 * 8704 * 256**2 + 2 * 2 * 8704 * 8704 * 256)
 def test_bench_estimate_is_flops_over_the_stated_rate() -> None:
     assert SLOW_FLOPS == 164_282_499_072
     est = tm.bench_estimate([SLOW], "cpu", "float16", backward=False, min_run_time=0.2, native_half=False)
-    # 3 calls per row at 0.5 GFLOP/s (float16 without a native path), plus 2 x min_run_time.
+    # 3 calls per row at 0.5 GFLOP/s (float16 without a native path), plus min_run_time.
     assert est.flops == 3 * SLOW_FLOPS
-    assert est.seconds == pytest.approx(3 * SLOW_FLOPS / 0.5e9 + 2 * 0.2)
+    assert est.seconds == pytest.approx(3 * SLOW_FLOPS / 0.5e9 + 0.2)
     assert est.culprit == "--seq"  # the L x S stages dominate
     back = tm.bench_estimate([SLOW], "cpu", "float32", backward=True, min_run_time=0.2)
-    assert back.seconds == pytest.approx(3 * 3 * SLOW_FLOPS / 4e9 + 0.4)  # backward = 2 x forward
+    assert back.seconds == pytest.approx(3 * 3 * SLOW_FLOPS / 4e9 + 0.2)  # backward = 2 x forward
     native = tm.bench_estimate([SLOW], "cpu", "bfloat16", backward=False, min_run_time=0.2, native_half=True)
-    assert native.seconds == pytest.approx(3 * SLOW_FLOPS / 2e9 + 0.4)
+    assert native.seconds == pytest.approx(3 * SLOW_FLOPS / 2e9 + 0.2)
     cuda = tm.bench_estimate([SLOW], "cuda", "float16", backward=False, min_run_time=0.2)
-    assert cuda.seconds == pytest.approx(3 * SLOW_FLOPS / 1e12 + 0.4)
+    assert cuda.seconds == pytest.approx(3 * SLOW_FLOPS / 1e12 + 0.2)
 
 
-def test_per_head_builds_and_the_wide_layer_name_their_flags() -> None:
+def test_per_head_builds_the_wide_layer_and_long_timing_name_their_flags() -> None:
     wide = AttnSpec(dim=4096, heads=8, batch=1, seq=16).validate()
     assert tm.bench_estimate([wide], "cpu", "float32", False, 0.2).culprit == "--dim"
+    small = AttnSpec(dim=64, heads=4, batch=2, seq=16).validate()
+    timed = tm.bench_estimate([small] * 5, "cpu", "float32", False, 60.0)  # five rows of 60 s each
+    assert timed.culprit == "--min-run-time" and timed.seconds == pytest.approx(
+        300 + 5 * 3 * 2 * (4 * 2 * 16 * 64**2 + 2 * 2 * 16 * 16 * 64) / 4e9)
     per_head = AttnSpec(dim=1024, heads=1024, batch=1, seq=8, impl="per-head").validate()
     est = tm.bench_estimate([per_head], "cpu", "float32", False, 0.2)
     assert est.builds == 1024 and est.culprit == "--heads"
     assert est.seconds == pytest.approx(1024 * PER_HEAD_SECONDS + 3 * 2 * (4 * 8 * 1024**2 + 2 * 64 * 1024) / 4e9
-                                        + 0.4)
+                                        + 0.2)
 
 
 def test_sweep_estimate_multiplies_the_builds_by_the_points() -> None:
@@ -101,7 +105,7 @@ def test_small_bench_still_runs_and_the_environment_lowers_the_limit() -> None:
     done = subprocess.run([sys.executable, "-m", "attncli", "bench", "--only", "--min-run-time", "0.01",
                            "--format", "json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "" and '"attncli.bench/1"' in done.stdout
-    # --seq 2048: 3 x 2 x (4 x 2 x 2048 x 256^2 + 2 x 2 x 2048^2 x 256) / 4e9 + 0.4 = 2.8 s > 0.5 s
+    # --seq 2048: 3 x 2 x (4 x 2 x 2048 x 256^2 + 2 x 2 x 2048^2 x 256) / 4e9 + 0.2 = 2.6 s > 0.5 s
     env = {**os.environ, tm.LIMIT_ENV: "0.5"}
     refused = subprocess.run([sys.executable, "-m", "attncli", "bench", "--only", "--seq", "2048"],
                              capture_output=True, text=True, env=env, timeout=120)
