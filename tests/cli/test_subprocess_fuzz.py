@@ -95,8 +95,10 @@ def test_checker_catches_partial_output_and_a_stray_130() -> None:
     assert check(nan) == ["stdout not strict JSON"]
 
 
-def test_checker_leaves_a_modules_own_prints_to_it() -> None:
+def test_checker_leaves_module_prints_and_the_time_note_aside() -> None:
     """tests/hostile/prints.py prints 'hostile: ...' on stderr by design; attncli's own line is still one."""
     err = "hostile: imported\nattncli: error: --kv-heads: x\n"
     assert check(_run(["shapes", "--module", "tests.hostile.prints:Printer"], 2, err=err)) == []
     assert check(_run(["shapes"], 2, err=err)) == ["exit 2 with not one line on stderr"]
+    late = "attncli: note: this will take about 11 s by the time model (...)\nattncli: error: --output: full\n"
+    assert check(_run(["bench", "-o", "/dev/full"], 2, err=late)) == []
