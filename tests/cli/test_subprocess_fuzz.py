@@ -96,7 +96,8 @@ def test_checker_catches_partial_output_and_a_stray_130() -> None:
 
 
 def test_checker_leaves_module_prints_and_the_time_note_aside() -> None:
-    """tests/hostile/prints.py prints 'hostile: ...' on stderr by design; attncli's own line is still one."""
+    """A module's own prints (tests/hostile/prints.py: 'hostile: ...') and the time model's note before a
+    long run are not attncli's error line, which is still one."""
     err = "hostile: imported\nattncli: error: --kv-heads: x\n"
     assert check(_run(["shapes", "--module", "tests.hostile.prints:Printer"], 2, err=err)) == []
     assert check(_run(["shapes"], 2, err=err)) == ["exit 2 with not one line on stderr"]
