@@ -27,7 +27,8 @@ What is measured, and how:
   fit in :func:`available_memory` is refused (:class:`SpecError`) before anything is allocated.
 
 The limits a run is held to (the memory prediction and its refusal, ``--min-run-time``'s
-bound, the ``--max-time`` check) are in :mod:`attncli.analyses.benchlimits`; the rows, the report and
+bound, the ``--max-time`` check) are in :mod:`attncli.analyses.benchlimits`, the time model that
+refuses a run too long to wait for in :mod:`attncli.analyses.timemodel`; the rows, the report and
 its JSON in :mod:`attncli.analyses.benchreport`. This module re-exports their names, so
 ``from attncli.analyses.bench import BenchReport, check_fits, with_max_time`` keeps working.
 
@@ -43,6 +44,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from attncli.analyses import timemodel
 from attncli.analyses.benchlimits import (
     HEADROOM,
     MAX_MIN_RUN_TIME,
@@ -62,6 +64,8 @@ from attncli.spec import IMPLS, AttnSpec, SpecError
 
 if TYPE_CHECKING:
     import torch
+
+    from attncli.analyses.timemodel import Estimate
 
 __all__ = ["BACKENDS", "BACKWARD_FACTOR", "CONVENTION", "DEVICES", "DTYPES", "HEADROOM", "MAX_MIN_RUN_TIME",
            "MIN_BLOCKS_FOR_IQR", "SCHEMA", "BenchReport", "Plan", "Row", "Skipped", "available_memory",
@@ -257,12 +261,15 @@ def measure(spec: AttnSpec, backend: str | None, device: str, dtype: str, backwa
 
 def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", backward: bool = False,
               min_run_time: float = 0.2, gpu: str | None = None, only: bool = False, threads: int | None = None,
-              on_row: Callable[[str], None] | None = None) -> BenchReport:
+              on_row: Callable[[str], None] | None = None,
+              on_estimate: Callable[[Estimate], None] | None = None) -> BenchReport:
     """Time every implementation that can express ``spec`` (see the module docstring).
 
     ``threads`` sets torch's intra-op threads for the run (restored after); None keeps them.
     Raises :class:`SpecError` (nothing allocated yet) for a bad device, dtype, GPU name, a
-    non-positive ``min_run_time`` or ``threads``, or a size the memory model says will not fit.
+    non-positive ``min_run_time`` or ``threads``, a size the memory model says will not fit, or
+    a run the time model (:mod:`attncli.analyses.timemodel`) says will take longer than its limit;
+    ``on_estimate`` is given the time model's estimate of an allowed run before it starts.
     """
     if not 0 < min_run_time <= MAX_MIN_RUN_TIME:
         # NOTE: an upper bound too: --min-run-time 1e300 timed for ever (found by the subprocess fuzz).
@@ -276,6 +283,10 @@ def run_bench(spec: AttnSpec, *, device: str = "cpu", dtype: str = "float32", ba
     available, source = available_memory(device)
     check_fits(spec, dtype, device, available, source)
     todo = plan(spec, device, only)
+    estimate = timemodel.check(timemodel.bench_estimate((s for s, _ in todo.specs), device, dtype, backward,
+                                                        min_run_time))
+    if on_estimate is not None:
+        on_estimate(estimate)
     if gpu is not None:
         roofline: Roofline | None = for_spec(spec, gpu, dtype)
     else:

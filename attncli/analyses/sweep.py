@@ -17,11 +17,14 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attncli.analyses.roofline import Roofline
 from attncli.choices import SETTING_FLAGS
 from attncli.spec import AttnSpec, SpecError
+
+if TYPE_CHECKING:
+    from attncli.analyses.timemodel import Estimate
 
 SCHEMA = "attncli.sweep/2"
 """2: ``flops`` (was ``flops_torch``) and ``effective_flops`` per point, ``convention`` an object as in
@@ -233,23 +236,31 @@ def count_point(spec: AttnSpec, dtype: str) -> Point:
 
 def run_sweep(spec: AttnSpec, setting: str, values: list[int], dtype: str,
               advance: Callable[[int], None] | None = None, count: Counter = count_point,
-              gpu: str | None = None) -> SweepReport:
+              gpu: str | None = None, on_estimate: Callable[[Estimate], None] | None = None) -> SweepReport:
     """Count every value of ``setting``; ``advance(value)`` is called after each (progress).
+
+    ``--impl per-head`` builds one module per head at every point: the time model
+    (:func:`attncli.analyses.timemodel.sweep_estimate`) refuses a sweep over its limit before any
+    counting, and gives ``on_estimate`` the estimate of an allowed one.
 
     With ``gpu`` every point gets its roofline, and the report the values where the layer
     crosses from memory-bound to compute-bound (or back).
     """
+    from attncli.analyses import timemodel
     from attncli.analyses.roofline import for_spec
 
     if gpu is not None:
         for_spec(spec, gpu, dtype)  # an unknown --gpu or --dtype fails before any counting
-    forms = {spec.with_(**{setting: v}).form for v in values}
+    specs = [spec.with_(**{setting: v}) for v in values]
+    estimate = timemodel.check(timemodel.sweep_estimate(specs, SETTING_FLAGS[setting]))
+    if on_estimate is not None:
+        on_estimate(estimate)
+    forms = {s.form for s in specs}
     if len(forms) > 1:
         raise SpecError("--mla-form", "auto runs the absorbed form at a decode step and the naive form elsewhere, "
                                       "and this sweep has both; give --mla-form naive or absorbed")
     points = []
-    for v in values:
-        point_spec = spec.with_(**{setting: v})
+    for v, point_spec in zip(values, specs, strict=True):
         point = replace(count(point_spec, dtype), value=v)
         if gpu is not None:
             point = replace(point, roofline=for_spec(point_spec, gpu, dtype))

@@ -63,6 +63,7 @@ def bench(
     refused (exit 2) before anything is allocated. Times are measured, not estimated.
     """
     from attncli.analyses.bench import plan, run_bench, with_max_time
+    from attncli.analyses.timemodel import announce
     from attncli.render import bench as view
     from attncli.render import emit
 
@@ -72,7 +73,7 @@ def bench(
     with view.bar(len(todo.specs)) as next_row:
         report = run_bench(spec, device=device.value, dtype=dtype.value, backward=backward,
                            min_run_time=min_run_time, gpu=gpu, only=only, threads=threads,
-                           on_row=next_row)
+                           on_row=next_row, on_estimate=announce)
     failure = None
     if max_time is not None:
         report, failure = with_max_time(report, max_time)

@@ -162,7 +162,7 @@ def exit_now_if_interrupted(code: int) -> None:
     """
     if not (_DELIVERED and installed()):
         return
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (s for s in (sys.stdout, sys.stderr) if s is not None):  # None: started with >&-
         with contextlib.suppress(OSError, ValueError):  # closed or full: what could be said was
             stream.flush()
     _EXIT(code)

@@ -75,9 +75,10 @@ def permute_test(
                                    "report and bench do)")
     with status("attncli permute-test: running the layer on permuted tokens", fmt):
         from attncli.analyses import permute as core
+        from attncli.analyses.timemodel import announce
 
         report = core.permute_test(spec, permutation=permutation, encodings=encoding,
-                                   tolerance=tolerance, dtype=dtype, tokens=tokens)
+                                   tolerance=tolerance, dtype=dtype, tokens=tokens, on_estimate=announce)
     emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)
     if not report.holds:
         print("attncli: CHECK FAILED: permute-test: the demonstration does not hold for this request "

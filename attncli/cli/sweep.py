@@ -60,12 +60,13 @@ def sweep(
         check_plot(plot)
 
     from attncli.analyses.sweep import run_sweep
+    from attncli.analyses.timemodel import announce
     from attncli.render import emit
     from attncli.render import sweep as view
     from attncli.render.common import progress
 
     with progress(f"counting {len(values)} values of {SETTING_FLAGS[setting]}", len(values)) as advance:
-        report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu)
+        report = run_sweep(spec, setting, values, dtype.value, advance, gpu=gpu, on_estimate=announce)
     if plot is not None:  # NOTE: before the report: a --plot failure exits 2 with stdout empty
         write_plot(lambda: view.plot(report, plot), plot)
     emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)

@@ -101,3 +101,23 @@ def test_the_swept_setting_is_named_by_its_flag() -> None:
     doc = r.to_json()
     assert doc["setting"] == "head_dim" and doc["config"]["swept"] == "head_dim" and "head_dim" in doc["config"]
     assert r.problems == ("head_dim=16: boom", "head_dim=32: boom")
+
+
+def test_per_head_sweep_is_timed_over_all_its_points_before_counting() -> None:
+    """--impl per-head builds H modules at every point: 2 points x 512 heads x 0.02 s = 20.48 s is
+    announced, 64 points x 1024 heads (1,310.72 s) refused, and neither counts anything first."""
+    counted: list[int] = []
+
+    def count(spec: AttnSpec, dtype: str) -> Point:
+        counted.append(spec.dim)
+        return Point(0, {"qk": spec.dim}, spec.dim, 1, 1)
+
+    seen: list[float] = []
+    spec = AttnSpec(dim=512, heads=512, seq=8, impl="per-head")
+    run_sweep(spec, "dim", [512, 1024], "float32", count=count, on_estimate=lambda e: seen.append(e.seconds))
+    assert seen == [pytest.approx(2 * 512 * 0.02)] and counted == [512, 1024]
+    counted.clear()
+    with pytest.raises(SpecError) as err:
+        run_sweep(spec.with_(dim=1024, heads=1024), "dim", list(range(1024, 65537, 1024)), "float32", count=count)
+    assert err.value.flag == "--heads" and "1,311 s" in err.value.message and "64 values of --dim" in err.value.message
+    assert counted == []

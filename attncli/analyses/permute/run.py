@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from attncli.analyses import timemodel
 from attncli.analyses.permute import encodings as enc
 from attncli.analyses.permute.parse import (
     Rows,
@@ -108,11 +109,14 @@ def _degenerate(spec: AttnSpec, perm: tuple[int, ...], x: Tensor, x_perm: Tensor
 def permute_test(spec: AttnSpec, *, permutation: str | Sequence[int] | None = None,
                  encodings: Sequence[str] | None = None, tolerance: float | None = None,
                  dtype: str = "float64",
-                 tokens: str | Rows = "auto") -> PermuteReport:
+                 tokens: str | Rows = "auto",
+                 on_estimate: Callable[[timemodel.Estimate], None] | None = None) -> PermuteReport:
     """Compare ``f(P x)`` with ``P f(x)`` for each encoding; see the module docstring.
 
     Raises :class:`SpecError` (naming the flag) for a malformed permutation or tokens, an
-    unknown encoding or dtype, a non-positive tolerance or cross-attention settings.
+    unknown encoding or dtype, a non-positive tolerance or cross-attention settings, or a
+    layer the time model (:mod:`attncli.analyses.timemodel`) says takes longer than its limit;
+    ``on_estimate`` is given the estimate of an allowed run before it starts.
     """
     check_self_attention(spec)
     tol = check_dtype(dtype, tolerance)
@@ -120,6 +124,9 @@ def permute_test(spec: AttnSpec, *, permutation: str | Sequence[int] | None = No
     perm = parse_permutation(permutation, spec.seq, spec.seed)
     chosen = parse_encodings(encodings)
     source, rows = parse_tokens(tokens, spec)
+    estimate = timemodel.check(timemodel.permute_estimate(spec, dtype, chosen))
+    if on_estimate is not None:
+        on_estimate(estimate)
     torch_dtype = TORCH_DTYPES[dtype]
 
     inputs = make_inputs(spec, dtype=torch_dtype)
