@@ -391,7 +391,13 @@ def check_representable(spec: AttnSpec) -> None:
     for what, elements, flag in (
             ("the attention matrix (B, H, L, S)", spec.batch * spec.heads * spec.seq * spec.s, "--seq"),
             ("the expanded keys (B, H, S, DN+DR)", spec.batch * spec.heads * spec.s * m.qk_head_dim, "--heads"),
-            ("the q projection weight", spec.dim * spec.heads * m.qk_head_dim, "--dim")):
+            ("the q projection weight", spec.dim * spec.heads * m.qk_head_dim, "--dim"),
+            ("the kv_b_proj weight (H*(DN+DV), R)", m.kv_lora_rank * spec.heads * (m.qk_nope_head_dim + m.v_head_dim),
+             "--kv-lora-rank"),
+            ("the kv_a_proj weight (R+DR, E)", spec.dim * (m.kv_lora_rank + m.qk_rope_head_dim), "--kv-lora-rank"),
+            ("the q_b_proj weight (H*(DN+DR), RQ)", (m.q_lora_rank or 0) * spec.heads * m.qk_head_dim,
+             "--q-lora-rank"),
+            ("the output projection (E, H*DV)", spec.dim * spec.heads * m.v_head_dim, "--heads")):
         if elements * 4 > TORCH_MAX_BYTES:
             raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
                                   "even on the meta device (2**63 bytes)")

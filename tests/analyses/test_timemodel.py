@@ -104,7 +104,7 @@ def test_reproductions_exit_2_in_a_moment_naming_a_flag(args: list[str], flag: s
 def test_small_bench_still_runs_and_the_environment_lowers_the_limit() -> None:
     done = subprocess.run([sys.executable, "-m", "attncli", "bench", "--only", "--min-run-time", "0.01",
                            "--format", "json"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stderr == "" and '"attncli.bench/1"' in done.stdout
+    assert done.returncode == 0 and done.stderr == "" and '"attncli.bench/2"' in done.stdout
     # --seq 2048: 3 x 2 x (4 x 2 x 2048 x 256^2 + 2 x 2 x 2048^2 x 256) / 4e9 + 0.2 = 2.6 s > 0.5 s
     env = {**os.environ, tm.LIMIT_ENV: "0.5"}
     refused = subprocess.run([sys.executable, "-m", "attncli", "bench", "--only", "--seq", "2048"],

@@ -411,3 +411,11 @@ def test_ctrl_c_before_the_report_is_still_130(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(driver), "flops", "--dim", "64", "-f", "json"], capture_output=True,
                        text=True, timeout=120, check=False, env={**ENV, "HARDENING_CTRL_C_AFTER": "write"})
     assert r.returncode == 130 and r.stdout == "" and r.stderr == "attncli: interrupted\n", r.stderr
+
+
+def test_an_mla_weight_torch_cannot_describe_is_one_line(cli: Any) -> None:
+    """kv_b_proj is (H*(DN+DV), R) = (1e9 * 256, 1e9): 2.56e20 elements, past torch's 2**63 bytes even on
+    meta (it raised 'Storage size calculation overflowed' with a traceback from report)."""
+    for command in ("report", "flops", "shapes"):
+        r = cli(command, "--heads", "1000000000", "--kv-lora-rank", "1000000000")
+        assert r.code == 2 and r.err.startswith("attncli: error: --kv-lora-rank:") and r.err.count("\n") == 1
