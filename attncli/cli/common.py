@@ -311,6 +311,24 @@ KIND_COMMANDS: dict[str, str] = {k: "flops, shapes, sweep, report, bench and mod
 """The commands that take each kind (their ``spec_command(kinds=...)``), for the refusal of the others."""
 
 
+MODEL_DTYPE_COMMANDS = frozenset({"flops", "report", "sweep"})
+"""The commands whose ``--dtype`` defaults to the dtype a ``--config``/``--preset`` model is published in
+(its memory and roofline are the model's); bench and permute-test run real tensors in what they are told."""
+
+
+def _model_dtype(command: str, kwargs: dict[str, Any], config: Path | None, preset: str | None) -> list[str]:
+    """Set ``kwargs["dtype"]`` to the model's own dtype when the user typed no ``--dtype``; the note that says so."""
+    from attncli.models.modellayer import model_dtype
+
+    if command not in MODEL_DTYPE_COMMANDS or "dtype" not in kwargs or explicit_names(["dtype"]):
+        return []
+    found = model_dtype(config, preset)
+    if found is None:
+        return []
+    kwargs["dtype"] = Dtype(found[0])
+    return [f"dtype {found[0]}: the model's, from {found[1]} (--dtype overrides)"]
+
+
 def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                  **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the spec options (with these defaults) plus --format/--output.
@@ -356,6 +374,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
                                           f"{spec.kind.upper()} layer{said} yet ({KIND_COMMANDS[spec.kind]} take it)")
                 if config is not None or preset is not None:
+                    config_notes += _model_dtype(fn.__name__, kwargs, config, preset)
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),
                                       notes=tuple(config_notes))
                 with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts

@@ -338,6 +338,16 @@ def preset_names() -> list[str]:
     return list(_presets())
 
 
+def preset_dtype(name: str) -> tuple[str, str] | None:
+    """(dtype, source) of a one-layer preset whose published config names its ``torch_dtype``."""
+    from attncli.names import find_name
+
+    presets = _presets()
+    name = find_name(name, presets, "--preset", "preset", "attncli presets")
+    dtype = presets[name].get("dtype")
+    return None if dtype is None else (str(dtype), f"preset {name} (its config.json's torch_dtype)")
+
+
 def load_preset(name: str) -> LayerSettings:
     """The preset ``name`` (case-insensitive); an unknown name is a ``--preset`` error with the
     close matches (:func:`attncli.names.find_name`)."""

@@ -78,3 +78,20 @@ def select(config: Path | None, preset: str | None, layer: int) -> tuple[LayerSe
     extra = {"layer": layer, "layer_type": info.layer_type,
              "model_config": None if model.config is None else dict(model.config)}
     return settings, extra
+
+
+def model_dtype(config: Path | None, preset: str | None) -> tuple[str, str] | None:
+    """(the dtype the model is published in, where that is said), or ``None`` when the config or preset
+    does not say: a config's ``torch_dtype``/``dtype``, a one-layer preset's ``dtype`` (its published
+    config's ``torch_dtype``, attncli/data/presets.json)."""
+    if preset is not None and not is_model_preset_only(preset):
+        from attncli.models.configs import preset_dtype
+
+        return preset_dtype(preset)
+    try:
+        model = _model(config, preset)
+    except SpecError:
+        return None
+    if model.dtype_source.startswith("default"):
+        return None
+    return model.dtype, model.dtype_source

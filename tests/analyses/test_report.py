@@ -21,7 +21,7 @@ def test_report_holds_all_three_and_its_checks() -> None:
     # B*L*E*E per projection and W_O, B*L*L*E for QK^T and weights x V (B=3, L=12, E=16).
     assert v is not None and v.fvcore_flops == 4 * 3 * 12 * 16 * 16 + 2 * 3 * 12 * 12 * 16
     doc = r.with_checks([budget("max-flops", v.fvcore_flops, 1, "MACs")]).to_json()
-    assert doc["schema"] == "attncli.report/1" and doc["config"]["seed"] == 0
+    assert doc["schema"] == "attncli.report/2" and doc["config"]["seed"] == 0
     assert [c["passed"] for c in doc["checks"]] == [False]
     assert set(doc) >= {"shapes", "flops", "permute", "notes"}
 

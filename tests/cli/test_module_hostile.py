@@ -151,7 +151,7 @@ def test_a_printing_daemon_thread_stays_out_of_the_report() -> None:
     r = attncli(*CHATTER)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = strict_json(r.stdout)
-    assert isinstance(doc, dict) and doc["schema"] == "attncli.flops/1"
+    assert isinstance(doc, dict) and doc["schema"] == "attncli.flops/2"
     assert "hostile: chatter" in r.stderr and "hostile: chatter on fd 1" in r.stderr
     assert not any(bad in r.stderr for bad in BAD_ENDINGS), r.stderr[-2000:]
 
@@ -175,5 +175,5 @@ def test_a_reader_that_leaves_early_ends_the_run_beside_a_printing_thread(read: 
             p.communicate()
             pytest.fail("attncli did not end after its reader left")
         assert p.returncode == 0, err[-2000:]
-        assert head == b"" or head.startswith(b'{\n  "schema": "attncli.flops/1"')
+        assert head == b"" or head.startswith(b'{\n  "schema": "attncli.flops/2"')
         assert not any(bad in err for bad in BAD_ENDINGS), err[-2000:]
