@@ -142,3 +142,17 @@ def test_an_error_in_a_preset_value_says_where_it_came_from(cli: Any) -> None:
     assert "comes from preset llama-3-8b; you typed --heads" in r.err
     r = cli("flops", "--preset", "llama-3-8b", "--kv-heads", "7")  # typed: no origin to add
     assert r.code == 2 and "comes from" not in r.err
+
+
+def test_the_model_dtype_is_the_default_for_counts(cli: Any) -> None:
+    """Meta-Llama-3-8B's config.json says torch_dtype bfloat16: the roofline and memory of
+    --preset llama-3-8b are bfloat16's unless --dtype says otherwise; GPT-2's names none (float32)."""
+    r = cli("flops", "--preset", "llama-3-8b", "--gpu", "h100-sxm", "--batch", "1", "--format", "json")
+    assert r.code == 0 and r.json()["config"]["dtype"] == "bfloat16"
+    r = cli("flops", "--preset", "llama-3-8b", "--gpu", "h100-sxm", "--batch", "1", "--dtype", "fp32",
+            "--format", "json")
+    assert r.code == 0 and r.json()["config"]["dtype"] == "float32"
+    r = cli("flops", "--preset", "gpt2", "--format", "json")
+    assert r.code == 0 and r.json()["config"]["dtype"] == "float32"
+    r = cli("flops", "--config", "tests/data/configs/gemma-2-9b", "--format", "json")  # torch_dtype float32
+    assert r.code == 0 and r.json()["config"]["dtype"] == "float32"
