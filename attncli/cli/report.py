@@ -11,7 +11,7 @@ import typer
 
 from attncli.cli import app, budget
 from attncli.cli.common import ALL_KINDS, Dtype, DtypeOption, GpuOption, spec_command
-from attncli.cli.runtime import counting
+from attncli.cli.runtime import counting, single_threaded
 from attncli.spec import AttnSpec
 
 
@@ -43,7 +43,8 @@ def report(
 
     budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict(),
                      baseline_any_layer)
-    with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt):
+    with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt), \
+            single_threaded():
         from attncli.analyses.report import build_report
 
         doc_report = build_report(spec, dtype.value, gpu)
