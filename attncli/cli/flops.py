@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,8 +61,6 @@ def flops(
     --baseline exit 1 when exceeded.
     """
     from attncli.render import emit
-    from attncli.render import flops as view
-    from attncli.render.checks import md_with_checks, with_checks
     from attncli.render.common import status
 
     budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict(),
@@ -89,13 +88,13 @@ def flops(
             from attncli.analyses.flops import count_flops
 
             counted = count_flops(spec, dtype=dtype.value, gpu=gpu)
-        table, markdown = (lambda c: view.table(c, verbose)), view.markdown
+        table, markdown = (lambda c: _view().table(c, verbose)), (lambda c: _view().markdown(c))
     doc = counted.to_json()
     checks, failed = budget.apply(counted.variants, spec.heads, max_flops, max_params, baseline, tolerance,
                                   config=None if baseline_any_layer else doc.get("config"))
     doc = {**doc, "checks": [c.to_json() for c in checks]}
-    emit(fmt, doc, with_checks(lambda: table(counted), checks), md_with_checks(lambda: markdown(counted), checks),
-         output)
+    emit(fmt, doc, lambda: _checks_view().with_checks(lambda: table(counted), checks)(),
+         lambda: _checks_view().md_with_checks(lambda: markdown(counted), checks)(), output)
     for problem in counted.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     budget.print_failures(checks)
@@ -103,3 +102,17 @@ def flops(
         print("attncli: --check passed: fvcore, the closed form and FlopCounterMode agree", file=sys.stderr)
     if failed or (check and not counted.agree):
         raise typer.Exit(1)
+
+
+def _view() -> types.ModuleType:
+    """The flops renderer, imported when a table or Markdown is drawn: it imports rich, which a
+    ``--format json`` run never needs."""
+    from attncli.render import flops
+
+    return flops
+
+
+def _checks_view() -> types.ModuleType:
+    from attncli.render import checks
+
+    return checks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -164,7 +165,6 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     weights_bytes, weights_source = ((weights, "--weights-memory") if weights is not None
                                      else (m.weights_bytes, m.weights_source))
     from attncli.render import emit
-    from attncli.render import model as view
     from attncli.render.common import status
 
     with deferred_interrupts():
@@ -197,8 +197,8 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     if plot is not None:
         from attncli.cli.sweep import write_plot
 
-        write_plot(lambda: view.plot(report, plot), plot)
-    emit(fmt, doc, lambda: view.table(report, verbose), lambda: view.markdown(report, verbose), output)
+        write_plot(lambda: _view().plot(report, plot), plot)
+    emit(fmt, doc, lambda: _view().table(report, verbose), lambda: _view().markdown(report, verbose), output)
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     for c in checks:
@@ -206,3 +206,11 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
             print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)
     if any(not c.passed for c in checks):
         raise typer.Exit(1)
+
+
+def _view() -> types.ModuleType:
+    """The model renderer, imported when a table, Markdown or a plot is drawn: it imports rich,
+    which a ``--format json`` run never needs."""
+    from attncli.render import model
+
+    return model

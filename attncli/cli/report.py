@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ import typer
 from attncli.cli import app, budget
 from attncli.cli.common import ALL_KINDS, CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, spec_command
 from attncli.cli.helptext import AttnCommand, examples
-from attncli.cli.runtime import counting
+from attncli.cli.runtime import counting, single_threaded
 from attncli.spec import AttnSpec
 
 
@@ -45,22 +46,31 @@ def report(
     baseline exit 1 when exceeded.
     """
     from attncli.render import emit
-    from attncli.render import report as view
     from attncli.render.common import status
 
     budget.preflight(max_flops, max_params, baseline, tolerance, None if baseline_any_layer else spec.to_dict(),
                      baseline_any_layer)
-    with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt):
+    with status("attncli report: counting FLOPs, tracing shapes, running the permutation test", fmt), \
+            single_threaded():
         from attncli.analyses.report import build_report
 
         doc_report = build_report(spec, dtype.value, gpu)
     checks, failed = budget.apply(doc_report.flops.variants, spec.heads, max_flops, max_params, baseline,
                                   tolerance, config=None if baseline_any_layer else doc_report.to_json()["config"])
     doc_report = doc_report.with_checks(checks)
-    emit(fmt, doc_report.to_json(), lambda: view.table(doc_report, verbose), lambda: view.markdown(doc_report), output)
+    emit(fmt, doc_report.to_json(), lambda: _view().table(doc_report, verbose), lambda: _view().markdown(doc_report),
+         output)
     for problem in doc_report.flops.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     budget.print_failures(checks)
     perm_failed = doc_report.permute is not None and not doc_report.permute.holds
     if failed or (check and (not doc_report.flops.agree or perm_failed)):
         raise typer.Exit(1)
+
+
+def _view() -> types.ModuleType:
+    """The report renderer, imported when a table or Markdown is drawn: it imports rich, which
+    a ``--format json`` run never needs."""
+    from attncli.render import report
+
+    return report

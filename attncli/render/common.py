@@ -13,10 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console, ConsoleOptions, RenderableType
-from rich.segment import Segment
+from typing import TYPE_CHECKING, Any
 
 from attncli.choices import EFFECTIVE_FORM
 from attncli.numbers import UNITS as UNITS  # NOTE: the number formats live in attncli.numbers
@@ -25,6 +22,13 @@ from attncli.numbers import commas as commas
 from attncli.numbers import human as human
 from attncli.numbers import human_bytes as human_bytes
 from attncli.spec import AttnSpec, SpecError
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.segment import Segment
+
+# NOTE: rich is imported where a table is drawn, not here: a --format json run never draws one,
+# and rich's import is a tenth of the bare ``import torch`` (benchmarks/bench_flops.py).
 
 
 def modern_terms(spec: AttnSpec) -> str:
@@ -108,6 +112,8 @@ def make_console(file: Any = None, width: int | None = None) -> Console:
     """A console for tables. Colour is rich's decision (a terminal, ``NO_COLOR`` when not empty,
     ``FORCE_COLOR``); a ``COLUMNS`` that is not a number of at least :data:`MIN_COLUMNS` is ignored."""
     # NOTE: no colour detection of attncli's own: it ignored FORCE_COLOR, which rich honours.
+    from rich.console import Console
+
     target = file if file is not None else _report_stream()
     environ = console_environ()
     console = Console(file=target, width=width, highlight=False, soft_wrap=False, _environ=environ)
@@ -128,6 +134,8 @@ def stderr_console() -> Console:
 
 def render_table_text(renderable: RenderableType, width: int = 100) -> str:
     """The table as plain text (no colour, fixed width): for files and golden tests."""
+    from rich.console import Console
+
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
             force_terminal=False).print(renderable, crop=False)
@@ -166,6 +174,8 @@ class Escaped:
         self.inner = inner
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        from rich.segment import Segment
+
         for seg in console.render(self.inner, options):
             yield seg if seg.control else Segment(escape_controls(seg.text), seg.style)
 
@@ -217,6 +227,8 @@ def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
         # NOTE: rendered into a string with the terminal's width and colours, then written
         # in one go (rich's own capture still writes to the real file on some paths). Not
         # cropped: tables fit the width themselves; only an unbroken URL may run past it.
+        from rich.console import Console
+
         real = make_console()
         buf = _EncodedBuffer(real.encoding)  # NOTE: ASCII rules when stdout's encoding is not UTF
         Console(file=buf, width=real.width, no_color=real.no_color, color_system=real.color_system,  # type: ignore[arg-type]
@@ -244,6 +256,7 @@ def _stderr_is_terminal() -> bool:
 @contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[Any], None]]:
     """A rich progress bar on stderr (only when stderr is a terminal); yields ``advance``."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     # NOTE: os.isatty(2), not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal,
@@ -270,6 +283,8 @@ def status(message: str, fmt: str = "table", delay: float = 0.5) -> Iterator[Non
         return
     # NOTE: isatty, not rich's is_terminal: FORCE_COLOR makes rich treat a pipe as a terminal. stdout
     # too: behind `| less` a spinner on stderr would draw over the pager.
+    from rich.console import Console
+
     spinner = Console(stderr=True).status(message)
     lock = threading.Lock()
     state = {"started": False, "done": False}

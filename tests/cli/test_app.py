@@ -21,6 +21,21 @@ def test_cli_import_is_light() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_json_runs_do_not_import_rich() -> None:
+    # rich draws tables; importing it costs about a tenth of `import torch`, which a JSON run for CI
+    # does not need to pay (benchmarks/bench_flops.py).
+    code = ("import contextlib, io, sys\n"
+            "from attncli.cli import main\n"
+            "for argv in (['flops', '--dim', '64', '--heads', '4', '--seq', '8', '--format', 'json'],\n"
+            "             ['report', '--dim', '64', '--heads', '4', '--seq', '8', '--format', 'json'],\n"
+            "             ['model', '--preset', 'gemma-3-27b', '--seq', '64', '--format', 'json']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "        code = main(argv)\n"
+            "    print(argv[0], code, out.getvalue().lstrip()[:1], 'rich' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:3] == ["flops 0 { False", "report 0 { False", "model 0 { False"], out.stderr
+
+
 def test_every_command_has_help_and_format(cli: Any) -> None:
     assert "shapes" in command_names()
     for name in command_names():

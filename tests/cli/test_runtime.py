@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from attncli.cli.runtime import SWITCH, collector_paused, shortcut_applies
+from attncli.cli.runtime import SWITCH, collector_paused, shortcut_applies, single_threaded
 
 
 def test_placeholder_leaves_no_trace() -> None:
@@ -66,3 +66,17 @@ def test_collector_restored_even_on_error() -> None:
         assert not gc.isenabled()
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_single_threaded_restores_the_thread_count_even_on_error() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with pytest.raises(RuntimeError), single_threaded():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
