@@ -82,7 +82,7 @@ def flops(
             counted = count_user_module(module, spec, call=None if call is None else call.value,
                                         typed=module_flags_typed(), timeout=module_timeout, dtype=dtype.value,
                                         last_resort=end_stuck_run)
-        table, markdown = uview.flops_table, uview.flops_markdown
+        table, markdown = (lambda c: uview.flops_table(c, verbose)), uview.flops_markdown
     else:
         with status("attncli flops: counting 4 variants with fvcore and FlopCounterMode", fmt):
             from attncli.analyses.flops import count_flops

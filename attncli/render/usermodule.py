@@ -18,7 +18,7 @@ from rich.text import Text
 
 from attncli.kinds import kind_of
 from attncli.models.usermodule import OTHER_RULE, ModuleFlops, UserShapes, layer_name
-from attncli.render.common import commas, conventions, human, human_bytes, md_table
+from attncli.render.common import commas, conventions, human, human_bytes, md_table, named
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec
 
@@ -39,11 +39,8 @@ def _sizes(s: AttnSpec) -> str:
     window = f" window={s.window}" if s.window is not None else ""
     window += f" chunk={s.chunk}" if s.chunk is not None else ""
     heads = f"G={s.n_kv_heads} d={s.head_dim}" if s.kind == "standard" else " ".join(kind_of(s).title_parts(s))
-    layer = ""
-    if s.layer is not None:
-        from attncli.models.schedule import SHORT
-
-        layer = f"layer {s.layer} ({SHORT.get(s.layer_type or '', s.layer_type)}) "
+    layer = named(s).removesuffix(", ")
+    layer += " " if layer else ""
     return f"{layer}{batch} L={s.seq}{kv} E={s.dim} H={s.heads} {heads}{mask}{window}"
 
 
@@ -158,7 +155,14 @@ def _conventions(r: ModuleFlops) -> list[str]:
                        f"enforced; {r.kind.TERMS}", ".")
 
 
-def flops_table(r: ModuleFlops) -> RenderableType:
+BRIEF_NOTE_PREFIXES = ("mask", "transformers says")
+"""The notes the one-screen table keeps: where the mask came from (or that it could not be read) and
+what transformers said; the others (how the class was built and called) are under --verbose."""
+
+
+def flops_table(r: ModuleFlops, verbose: bool = True) -> RenderableType:
+    """The stages, the summary and the cross-check on one screen; with ``verbose`` the notes, the ops
+    fvcore does not count, memory and the conventions too."""
     effective = ("effective = MACs of the visible (query, key) pairs only; MACs (fvcore) and closed form are "
                  "dense (every pair).") if r.masked else ""
     parts: list[RenderableType] = [
@@ -167,8 +171,14 @@ def flops_table(r: ModuleFlops) -> RenderableType:
             _stages_table(r, exact=False, formulas=False)),
         *([Text(effective, style="dim")] if effective else []),
         Text(_summary(r))]
-    parts += [Text(line) for line in _lines(r)]
     parts += [Text(f"DISAGREE: {p}", style="bold red") for p in r.problems]
+    if not verbose:
+        parts += [Text(line) for line in r.notes if line.startswith(BRIEF_NOTE_PREFIXES)]
+        parts += [Text(_check_line(r)),
+                  Text("--verbose: how the module was built and called, notes, uncounted ops, memory, conventions.",
+                       style="dim")]
+        return Trimmed(Group(*parts))
+    parts += [Text(line) for line in _lines(r)]
     unc = _uncounted(r)
     if unc:
         t = plain_table("not counted by fvcore (no multiply-adds)")

@@ -117,7 +117,7 @@ def test_llama_is_causal_so_effective_counts_half(cli: Any) -> None:
 
 
 def test_mha_is_fed_sequence_first_and_says_so(cli: Any) -> None:
-    r = cli("flops", "--module", "torch.nn:MultiheadAttention", *SMALL)
+    r = cli("flops", "--module", "torch.nn:MultiheadAttention", *SMALL, "-v")
     assert r.code == 0, r.err
     lines = [ln for ln in r.out.splitlines() if "batch_first=False" in ln]
     assert len(lines) == 1 and "(L, B, E)" in lines[0]

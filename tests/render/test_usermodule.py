@@ -50,7 +50,7 @@ def _row(text: str, label: str) -> list[str]:
 @pytest.mark.parametrize("width", [80, 140])
 def test_llama_table_shows_mask_effective_and_memory(cli: Any, monkeypatch: pytest.MonkeyPatch, width: int) -> None:
     pytest.importorskip("transformers")
-    text = _table(cli, monkeypatch, width, "flops", "--module", LLAMA, *SMALL, "--kv-heads", "2")
+    text = _table(cli, monkeypatch, width, "flops", "--module", LLAMA, *SMALL, "--kv-heads", "2", "-v")
     lines = text.splitlines()
     assert lines[0].startswith("attncli flops: module")
     assert LLAMA in lines[0] or lines[1] == LLAMA  # whole, never broken mid-word
@@ -120,3 +120,13 @@ def test_markdown_renders_on_github(cli: Any, args: tuple[str, ...]) -> None:
             assert len(re.findall(r"<td[ >]", row)) in (0, n)
     if args[0] == "flops" and LLAMA in args:
         assert "mask=causal" in r.out and f"{CAUSAL_QK:,}" in r.out and "Memory one forward pass" in r.out
+
+
+def test_module_flops_fits_one_screen_by_default(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stages, the summary and the cross-check on one 80x24 screen; the rest under --verbose."""
+    pytest.importorskip("transformers")
+    text = _table(cli, monkeypatch, 80, "flops", "--module", LLAMA, *SMALL, "--kv-heads", "2")
+    assert len(text.splitlines()) <= 24 and "FlopCounterMode" in text and "--verbose" in text
+    assert "memory one forward pass" not in text
+    verbose = _table(cli, monkeypatch, 80, "flops", "--module", LLAMA, *SMALL, "--kv-heads", "2", "-v")
+    assert "memory one forward pass" in verbose
