@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.analyses.roofline import DTYPES, Gpu
-from attncli.render.layout import Trimmed, plain_table
+from attncli.render.layout import NarrowTable, Trimmed, plain_table
 
 TITLE = "Accelerators for --gpu: dense (no sparsity) datasheet peaks in TFLOP/s, bandwidth in TB/s"
 
@@ -34,6 +34,8 @@ def table(gpus: Sequence[Gpu]) -> RenderableType:
         t.add_column(h, justify="left" if h == "name" else "right", no_wrap=True)
     for row in _rows(gpus, with_source=False):
         t.add_row(*row)
+    if isinstance(t, NarrowTable):
+        t.optional = ("memory", "float8", "tf32")
     legend = Text("- no figure for that dtype. Notes (which figures were halved) in --format json or markdown.",
                   style="dim")
     # NOTE: each URL whole on its own line (never folded, even past the width): a terminal keeps

@@ -104,8 +104,28 @@ class NarrowTable(Table):
     terminal narrower than the numbers themselves) folds onto the next line, every digit kept.
     """
 
+    optional: tuple[str, ...] = ()
+    """Headers of the columns a narrow terminal may drop, first dropped first (sweep's per-stage
+    columns, the gpus table's tf32 and float8): dropped before any number would have to fold, and a
+    line under the table names them (``--format json`` keeps every one)."""
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        natural = super().__rich_measure__(console, options.update(width=10**6)).maximum
+        wide = options.update(width=10**6)
+        dropped: list[str] = []
+        for header in self.optional:
+            if super().__rich_measure__(console, wide).maximum <= options.max_width:
+                break
+            index = next((i for i, c in enumerate(self.columns) if str(c.header) == header), None)
+            if index is not None:
+                del self.columns[index]
+                for i, column in enumerate(self.columns):
+                    column._index = i  # NOTE: rich measures and pads each column by this index
+                dropped.append(header)
+        if dropped:
+            note = f"(narrow terminal: {', '.join(dropped)} left out; --format json has every column)"
+            self.caption = note if self.caption is None else f"{self.caption} {note}"
+            self.caption_justify, self.caption_style = "left", "dim"
+        natural = super().__rich_measure__(console, wide).maximum
         if natural > options.max_width:
             self._narrow(console, options)
         yield from super().__rich_console__(console, options)

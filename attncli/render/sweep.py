@@ -20,7 +20,7 @@ from attncli.choices import SHORT_STAGE_LABELS as _SHORT
 from attncli.choices import STAGE_ABBREVIATIONS as _ABBREVIATIONS
 from attncli.kinds import kind_of
 from attncli.render.common import commas, human, human_bytes, md_table, named
-from attncli.render.layout import Fit, Trimmed, md_document, plain_table
+from attncli.render.layout import Fit, NarrowTable, Trimmed, md_document, plain_table
 
 BAR = 40
 
@@ -127,6 +127,9 @@ def _counts_table(r: SweepReport, extra: bool) -> Table:
     for st in _stages(r):
         t.add_column(_abbrev(r).get(st, st), justify="right", no_wrap=True)
     t.add_column("total", justify="right", no_wrap=True)
+    if isinstance(t, NarrowTable):
+        # NOTE: the per-stage counts go first on a narrow terminal; the setting and the total stay.
+        t.optional = tuple(reversed([_abbrev(r).get(st, st) for st in _stages(r)]))
     if extra:
         _extra_columns(r, t)
     for p in r.points:

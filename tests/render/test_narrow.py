@@ -54,3 +54,20 @@ def test_the_detector_sees_an_ellipsis() -> None:
     assert cut_numbers("8 heads + W_O *   68.7 G   137 G   1.05…") == ["1.05…"]
     assert cut_numbers("rope   0.158   0.6...   no") == ["0.6..."]
     assert cut_numbers("--verbose: stages, uncounted ops...") == []
+
+
+@pytest.mark.parametrize("width", [50, 60])
+def test_a_narrow_terminal_drops_optional_columns_before_folding_numbers(width: int) -> None:
+    """At 50-60 columns sweep leaves out per-stage columns and gpus its tf32/float8/memory columns,
+    says which, and every number that stays is whole on its line (no digit folded onto the next)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": str(width)}
+    for args, dropped in ((["sweep", "--seq", "128:8192:x2"], "W_O"), (["gpus"], "float8")):
+        out = subprocess.run([sys.executable, "-m", "attncli", *args], capture_output=True, text=True, env=env,
+                             timeout=120).stdout
+        assert "narrow terminal:" in " ".join(out.split()) and dropped in out
+        for line in out.splitlines():  # a folded number leaves a line of lone units ("   M    M")
+            assert not line.strip() or not re.fullmatch(r"[\sMGTK]+", line), line
