@@ -218,9 +218,17 @@ def _callable(spec: AttnSpec, device: str, dtype: str, backward: bool) -> Callab
     tdtype = _torch_dtype(dtype)
     module, args, kwargs = kind_of(spec).build_call(spec, device)
     module = module.to(tdtype)
-    args = tuple(a.to(tdtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
-    kwargs = {k: v.to(tdtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-              for k, v in kwargs.items()}
+    # NOTE: one tensor passed as query, key and value (self-attention) stays one tensor in the new dtype:
+    # the fused implementation checks `key is query`.
+    cast: dict[int, Any] = {}
+
+    def to_dtype(t: Any) -> Any:
+        if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
+            return t
+        return cast.setdefault(id(t), t.to(tdtype))
+
+    args = tuple(to_dtype(a) for a in args)
+    kwargs = {k: to_dtype(v) for k, v in kwargs.items()}
     if not backward:
         return lambda: module(*args, **kwargs)
     leaves: list[torch.Tensor] = [p for p in module.parameters() if p.requires_grad]

@@ -112,3 +112,13 @@ def test_cuda_without_a_gpu_exits_2(cli: Any) -> None:
 def test_cuda_rows(cli: Any) -> None:
     doc = strict(cli("bench", *FAST, "--device", "cuda", "--dtype", "float16", "-f", "json").out)
     assert all(row["peak_memory_bytes"] is not None for row in doc["results"])
+
+
+def test_fused_runs_in_half_precision(cli: Any) -> None:
+    """The cast to bfloat16 kept query, key and value one tensor (fused checks `key is query`): it was a
+    ValueError traceback from the warm-up call."""
+    r = cli("bench", "--dtype", "bf16", "--only", "--impl", "fused", "--dim", "32", "--heads", "2", "--seq", "8",
+            "--batch", "1", "--min-run-time", "0.01", "--format", "json")
+    assert r.code == 0, r.err
+    (row,) = r.json()["results"]
+    assert row["impl"] == "fused" and r.json()["config"]["dtype"] == "bfloat16"
