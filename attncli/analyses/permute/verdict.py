@@ -60,16 +60,15 @@ def verdict(cases: Sequence[Case], tol: float, reasons: Sequence[str], fixed: Se
         return "The demonstration does not hold: " + "; ".join(reasons) + "."
     base = cases[0]
     kept = ", ".join(f"b{i + 1}" for i in fixed)
-    stays = (f" The output of a token the permutation leaves in place ({kept}) is unchanged."
-             if fixed else "")
+    stays = f" A token left in place ({kept}) keeps its output." if fixed else ""
     text = (f"Without positional encoding the layer cannot tell token order: permuting the tokens "
             f"only permutes the outputs (max |f(Px) - P f(x)| = {base.max_abs_diff:.3g} <= "
             f"tolerance {tol:.3g}).{stays}")
     others = cases[1:]
     if others:
         broken = ", ".join(f"{c.encoding} ({c.max_abs_diff:.3g})" for c in others)
-        text += (f" Each positional encoding breaks the symmetry: the outputs now depend on where a "
-                 f"token sits; max difference {broken}, all above the tolerance.")
+        text += (f" Each positional encoding breaks the symmetry (outputs depend on position): max difference "
+                 f"{broken}, all above the tolerance.")
     return text
 
 
