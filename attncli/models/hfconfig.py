@@ -78,7 +78,11 @@ def model_kwargs(cls: type, config_cls: type, family: str, model_config: dict[st
     from attncli.models.schedule import ALIASES
 
     model_type = model_config.get("model_type")
-    if isinstance(model_type, str) and family and ALIASES.get(model_type, model_type) != family:
+    prefix = cls.__name__.removesuffix("Attention")
+    architectures = model_config.get("architectures")
+    # NOTE: Kimi K2 is model_type kimi_k2 and architecture DeepseekV3ForCausalLM: the architecture decides.
+    same = isinstance(architectures, list) and any(isinstance(a, str) and a.startswith(prefix) for a in architectures)
+    if isinstance(model_type, str) and family and ALIASES.get(model_type, model_type) != family and not same:
         raise SpecError(FLAG, f"{cls.__name__} is a {family} layer and the config describes a {model_type} model: "
                               "give the attention class of that model")
     kw = {k: v for k, v in model_config.items() if k not in ("transformers_version",)}

@@ -259,3 +259,18 @@ def test_the_mask_is_the_one_the_model_makes(model_type: str, extra: dict[str, A
                                cache=0, model_config=cfg, layer=layer)
     built = build_hf_attention(load_factory(classes[model_type]), settings, device="cpu")
     assert _visible(built, 32) == expected
+
+
+def test_kimi_k2_is_built_by_deepseek_v3_attention(cli: Any) -> None:
+    """Kimi K2's config is model_type kimi_k2 with architecture DeepseekV3ForCausalLM: DeepSeek-V3's MLA
+    layer with 64 heads (E 7168, RQ 1536, R 512, DN 128, DR 64, DV 128; the RMSNorms on the two latents)."""
+    E, H, RQ, R, DN, DR, DV = 7168, 64, 1536, 512, 128, 64, 128
+    params = E * RQ + RQ + RQ * H * (DN + DR) + E * (R + DR) + R + R * H * (DN + DV) + H * DV * E
+    assert params == 101_124_096
+    doc = count(cli, DSV3, "--preset", "kimi-k2", "--seq", "64")
+    assert doc["variants"][0]["params"] == params and doc["variants"][0]["cross_checks"]["closed_form"]["agree"]
+
+
+def test_a_class_of_another_model_is_refused(cli: Any) -> None:
+    r = cli("flops", "--module", M + "llama.modeling_llama:LlamaAttention", "--preset", "mistral-7b", "--layer", "0")
+    assert r.code == 2 and r.err.startswith("attncli: error: --module:") and "mistral" in r.err
