@@ -12,6 +12,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,20 @@ FLAG = "--layer"
 
 
 def _model(config: Path | None, preset: str | None) -> Any:
+    """The whole model of ``--config``/``--preset``, read once per run (``select``, ``model_config`` and
+    ``model_dtype`` all ask; callers copy what they change). A config file is read again when it changed."""
+    stamp: tuple[int, int] | None = None
+    if config is not None:
+        try:
+            st = (config / "config.json" if config.is_dir() else config).stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+    return _read_model(config, preset, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_model(config: Path | None, preset: str | None, stamp: tuple[int, int] | None) -> Any:
     from attncli.models.modelconfig import load_model_preset, model_preset_names, read_model
 
     if config is not None:
