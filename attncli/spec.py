@@ -37,6 +37,7 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("sparse_mla",), (None,)) for f in SPARSE_FIELDS},
     **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
     "attn_output_gate": (("gated",), (False,)),
+    "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
 }
 """Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
 
@@ -128,6 +129,16 @@ class AttnSpec:
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
     attn_output_gate: bool = False
     """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
+    out_bias: bool | None = None
+    """The output projection's bias when the model's class builds it unlike the q/k/v biases (Qwen2:
+    q/k/v biases, none on ``o_proj``); ``None``: as ``bias``. Set from a config, never a flag."""
+    sinks: bool = False
+    """One learned logit per head joined to each softmax (gpt-oss's ``sinks``): H parameters, no
+    multiply-adds. Set from a config."""
+    qk_norm: str | None = None
+    """The RMSNorm weights on queries and keys the model's class holds: ``head`` (one of size d for
+    q and one for k: Qwen3, Gemma 3) or ``all`` (over all H*d query and G*d key features: OLMo 2,
+    MiniMax-M2). Parameters, no multiply-adds. Set from a config."""
     model: str | None = None
     """The preset or config the layer comes from (``--preset`` name, or the config's folder or file
     name), named in every title; ``None`` for a layer made from flags alone."""
@@ -287,6 +298,11 @@ class AttnSpec:
         return d
 
     # ------------------------------------------------------------------ validation
+    @property
+    def o_bias(self) -> bool:
+        """Whether the output projection has a bias (:attr:`out_bias`, else :attr:`bias`)."""
+        return self.bias if self.out_bias is None else self.out_bias
+
     def validate(self) -> AttnSpec:
         """Check every setting; return ``self`` or raise :class:`SpecError`."""
         for flag, value in (("--dim", self.dim), ("--heads", self.heads),
@@ -330,6 +346,11 @@ class AttnSpec:
                     raise SpecError(flag, f"--impl {self.impl} projects one input (self-attention only); "
                                           f"it cannot take {flag} {value}")
         self._validate_modern()
+        if self.qk_norm not in (None, "head", "all"):
+            raise SpecError("--config", f"qk_norm must be head or all, got {self.qk_norm!r}")
+        if self.impl == "torch" and (self.sinks or self.qk_norm or self.o_bias != self.bias):
+            raise SpecError("--impl", "nn.MultiheadAttention cannot hold this model's sinks, qk-norm or output "
+                                      "bias; use --impl split, fused or sdpa")
         if self.unbatched and self.batch != 1:
             raise SpecError("--unbatched", f"an unbatched input has no batch; drop --batch {self.batch}")
         if self.causal and self.s < self.seq:

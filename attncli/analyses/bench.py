@@ -56,7 +56,8 @@ from attncli.analyses.benchlimits import (
     with_max_time,
 )
 from attncli.analyses.benchreport import CONVENTION, MIN_BLOCKS_FOR_IQR, SCHEMA, BenchReport, Row, Skipped, row_name
-from attncli.analyses.roofline import Roofline, for_spec, layer_macs, match_device
+from attncli.analyses.gpus import match_device
+from attncli.analyses.roofline import Roofline, for_spec, layer_macs
 from attncli.choices import BENCH_DTYPES
 from attncli.kinds import kind_of
 from attncli.layer.formulas import TRAINING_FACTOR

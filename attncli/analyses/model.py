@@ -36,7 +36,7 @@ from attncli.spec import AttnSpec, SpecError
 
 if TYPE_CHECKING:
     from attncli.analyses.flops import Variant
-    from attncli.analyses.roofline import Gpu
+    from attncli.analyses.gpus import Gpu
     from attncli.models.schedule import LayerKey, Schedule
 
 SCHEMA = "attncli.model/1"
@@ -314,8 +314,8 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
                 notes: tuple[str, ...] = (), linear: AttnSpec | None = None) -> ModelReport:
     """Count every group of ``schedule`` with ``base``'s settings (its batch, --seq, --cache)."""
     from attncli.analyses.flops import count_variant
+    from attncli.analyses.gpus import gpu as find_gpu
     from attncli.analyses.roofline import for_spec
-    from attncli.analyses.roofline import gpu as find_gpu
 
     kv_dtype = kv_dtype or dtype
     for flag, value in (("--dtype", dtype), ("--kv-dtype", kv_dtype)):

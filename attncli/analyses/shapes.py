@@ -132,15 +132,21 @@ def closed_form_params(spec: AttnSpec) -> dict[str, int]:
     """Parameters of the layer for these options, by formula (``nn.MultiheadAttention``'s when
     it can express the layer).
 
-    in-projection E*H*d + kdim*G*d + vdim*G*d (+ (H+2G)*d biases), W_O H*d*E (+E), bias_k and
-    bias_v G*d each. Without --head-dim and --kv-heads, H*d = G*d = E.
+    in-projection E*H*d + kdim*G*d + vdim*G*d (+ (H+2G)*d biases), W_O H*d*E (+E with its bias),
+    bias_k and bias_v G*d each; from a model's config, sinks H and qk-norm weights (d + d per head,
+    or H*d + G*d over all features). Without --head-dim and --kv-heads, H*d = G*d = E.
     """
     e, hd, gd = spec.dim, spec.inner, spec.kv_inner
     parts = {"in_proj": e * hd + spec.k_dim * gd + spec.v_dim * gd + (hd + 2 * gd if spec.bias else 0)}
     if spec.out_proj:
-        parts["out_proj"] = hd * e + (e if spec.bias else 0)
+        parts["out_proj"] = hd * e + (e if spec.o_bias else 0)
     if spec.add_bias_kv:
         parts["bias_kv"] = 2 * gd
+    if spec.sinks:  # one logit per head (gpt-oss's sinks)
+        parts["sinks"] = spec.heads
+    if spec.qk_norm is not None:  # RMSNorm weights: d each per head, or all H*d and G*d features
+        parts["q_norm"] = spec.head_dim if spec.qk_norm == "head" else hd
+        parts["k_norm"] = spec.head_dim if spec.qk_norm == "head" else gd
     parts["total"] = sum(parts.values())
     return parts
 

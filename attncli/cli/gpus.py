@@ -29,8 +29,8 @@ def gpus(
     (no 2:4 sparsity; datasheets that quote the sparsity figure are halved, see the notes),
     memory bandwidth, memory and the datasheet each figure comes from.
     """
-    from attncli.analyses.roofline import gpus as table
-    from attncli.analyses.roofline import gpus_document
+    from attncli.analyses.gpus import gpus as table
+    from attncli.analyses.gpus import gpus_document
     from attncli.render import emit
     from attncli.render import gpus as view
 

@@ -237,6 +237,6 @@ def complete_model_presets(incomplete: str) -> list[str]:
 
 def complete_gpus(incomplete: str) -> list[str]:
     """The accelerators of the roofline table (``--gpu``) starting with ``incomplete``."""
-    from attncli.analyses.roofline import gpus
+    from attncli.analyses.gpus import gpus
 
     return [g.name for g in gpus() if g.name.startswith(incomplete)]

@@ -67,8 +67,14 @@ class OwnAttention(nn.Module):
             if self.bias_k.device.type != "meta":
                 nn.init.xavier_normal_(self.bias_k)
                 nn.init.xavier_normal_(self.bias_v)
-        self.out_proj: nn.Module = (nn.Linear(spec.inner, spec.dim, bias=spec.bias)
+        self.out_proj: nn.Module = (nn.Linear(spec.inner, spec.dim, bias=spec.o_bias)
                                     if spec.out_proj else nn.Identity())
+        # NOTE: a model's sinks and qk-norm weights are held so that the layer has the parameters its
+        # model's class has; their work is elementwise (no multiply-adds) and is not applied here.
+        self.sinks = nn.Parameter(torch.zeros(spec.heads)) if spec.sinks else None
+        norm = {None: None, "head": (spec.head_dim, spec.head_dim), "all": (spec.inner, spec.kv_inner)}[spec.qk_norm]
+        self.q_norm = nn.RMSNorm(norm[0]) if norm else None
+        self.k_norm = nn.RMSNorm(norm[1]) if norm else None
         self.record: dict[str, tuple[int, ...]] | None = None
         """Set to a dict to record the shape of every stage during forward."""
 

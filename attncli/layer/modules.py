@@ -183,7 +183,7 @@ def build(spec: AttnSpec, device: str | torch.device = "cpu") -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         if not meta:
             torch.manual_seed(spec.seed)
-        mha_compatible = spec.n_kv_heads == spec.heads and spec.inner == spec.dim
+        mha_compatible = spec.n_kv_heads == spec.heads and spec.inner == spec.dim and spec.o_bias == spec.bias
         if spec.impl == "torch" or (mha_compatible and not meta):
             reference = build_torch(spec, device)
             if spec.impl == "torch":

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from attncli.models import guard
-from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES
+from attncli.models.guard import ARCH_BIAS
 from attncli.models.kindconfig import kind_fields
 from attncli.models.layerzero import MAX_SIZE as MAX_SIZE  # NOTE: the size checks live with layer 0's readers
 from attncli.models.layerzero import QWEN_WINDOW_FAMILIES as QWEN_WINDOW_FAMILIES
 from attncli.models.layerzero import _bool, _causal, _chunk, _int, _layer0_type, _window
+from attncli.models.parts import parts_fields
 from attncli.spec import MLA_FIELDS, SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
@@ -147,10 +148,6 @@ def _first(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return next((k for k in keys if cfg.get(k) is not None), None)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def _load_json(path: Path) -> Any:
     """Read and parse ``path``; every failure is one ``--config`` line."""
     from attncli.cli.inputs import check_regular, read_path
@@ -174,7 +171,10 @@ def _load_json(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise SpecError("--config", f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        # NOTE: Infinity, -Infinity and NaN parse as Python's json (and so transformers) reads them
+        # (Nemotron-H's "time_step_limit": [0.0, Infinity]); a field attncli reads must still be a sane
+        # number, which its reader checks.
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError("--config", f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:
@@ -236,7 +236,7 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
                          f"head reads one shared latent of {mla['kv_lora_rank']} + {mla['qk_rope_head_dim']} "
                          "values per token)")
     else:
-        kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources)
+        kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources, family)
 
     window, sources["window"] = _window(cfg, prefix, where)
     chunk, sources["chunk"] = _chunk(cfg, family, where, prefix)
@@ -252,8 +252,6 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
         bias, sources["bias"] = ARCH_BIAS[family], f"architecture default: {family}"
     else:
         bias, sources["bias"] = None, "unknown: not in config.json"
-    if family in ARCH_BIAS_NOTES:
-        notes.append(ARCH_BIAS_NOTES[family])
 
     causal, sources["causal"] = _causal(top, cfg, prefix, where)
     encoder = not causal and not sources["causal"].startswith("default:")
@@ -273,11 +271,31 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
                          layer0_type=layer0)
 
 
+def _falcon_kv_heads(cfg: Mapping[str, Any], heads: int, where: str, prefix: str,
+                     sources: dict[str, str]) -> tuple[int, str]:
+    """Falcon's K/V heads as ``FalconAttention`` takes them (transformers 5.25): ``num_kv_heads``
+    (default: the query heads) when ``new_decoder_architecture`` or not ``multi_query`` (default
+    true), else one; a ``num_key_value_heads`` in the file is ignored, as FalconConfig recomputes it."""
+    new = _bool(cfg, "new_decoder_architecture", where) if "new_decoder_architecture" in cfg else False
+    multi_query = _bool(cfg, "multi_query", where) if "multi_query" in cfg else True
+    key = next((k for k in ("num_kv_heads", "n_head_kv") if cfg.get(k) is not None), None)
+    if new or not multi_query:
+        kv = _int(cfg, key, where) if key is not None else heads
+        why = prefix + key if key is not None else "default: heads (FalconConfig.num_kv_heads)"
+        sources["kv_heads"] = why + (" (new_decoder_architecture)" if new else " (multi_query false)")
+        return kv, key or "num_attention_heads"
+    sources["kv_heads"] = (prefix + "multi_query" if "multi_query" in cfg else "default: FalconConfig.multi_query "
+                           "true") + ": one K/V head (FalconAttention ignores num_kv_heads)"
+    return 1, "multi_query"
+
+
 def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
-           heads_key: str, sources: dict[str, str]) -> tuple[int, int]:
+           heads_key: str, sources: dict[str, str], family: str | None = None) -> tuple[int, int]:
     """A standard layer's key/value heads and head size, with their sources."""
     kv_key = _first(cfg, KV_HEADS_KEYS)
-    if kv_key is not None:
+    if family == "falcon":
+        kv_heads, kv_key = _falcon_kv_heads(cfg, heads, where, prefix, sources)
+    elif kv_key is not None:
         kv_heads = _int(cfg, kv_key, where)
         sources["kv_heads"] = prefix + kv_key
     elif "multi_query" in cfg and _bool(cfg, "multi_query", where):
@@ -360,8 +378,12 @@ def load_preset(name: str) -> LayerSettings:
     layer = ("kv_heads", "head_dim") if mla["kv_lora_rank"] is None else MLA_FIELDS
     origin = f"preset {name}"
     sources = {k: origin for k in ("dim", "heads", *layer, "window", "bias", "causal", "mask")}
+    # NOTE: what the family's class holds beyond q/k/v/o (Qwen2.5's o_proj has no bias), as from a config
+    parts, parts_sources = parts_fields({}, p["family"], origin + ":", origin + ": ")
+    sources.update(parts_sources)
     return LayerSettings(name=name, family=p["family"], dim=p["dim"], heads=p["heads"], kv_heads=p["kv_heads"],
                          head_dim=p["head_dim"], window=p["window"], bias=p["bias"], causal=p["causal"],
+                         attention_fields=parts,
                          sources=sources, notes=p["notes"], link=p["source"], kv_lora_rank=mla["kv_lora_rank"],
                          q_lora_rank=mla["q_lora_rank"], qk_nope_head_dim=mla["qk_nope_head_dim"],
                          qk_rope_head_dim=mla["qk_rope_head_dim"], v_head_dim=mla["v_head_dim"])

@@ -39,9 +39,12 @@ ARCH_BIAS: dict[str, bool] = {
     "gemma3_text": False, "gemma3": False, "llama4_text": False, "llama4": False, "qwen3": False,
     "qwen3_moe": False, "qwen3_next": False, "cohere2": False, "olmo2": False, "gpt_oss": True, "phi3": False,
     "deepseek_v32": False,
-}
-ARCH_BIAS_NOTES: dict[str, str] = {
-    "qwen2": "q/k/v projections have biases, o_proj has none: bias=true counts one o bias the model lacks",
+    # NOTE: configs that do not state attention_bias get the class's own (transformers 5.25): Ministral3Attention,
+    # Exaone4Attention and MiniMaxM2Attention build bias=False; FalconConfig.bias defaults to False;
+    # Glm4Config and SeedOssConfig default attention_bias to True (their o_proj: attncli.models.parts),
+    # Glm4MoeConfig to False.
+    "ministral3": False, "exaone4": False, "minimax_m2": False, "falcon": False, "glm4": True, "seed_oss": True,
+    "glm4_moe": False,
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
@@ -270,16 +273,19 @@ NOTED_DEFAULTS: dict[str, dict[str, Any]] = {"gemma2": {"attn_logit_softcapping"
                                                         "final_logit_softcapping": 30.0}}
 """transformers' defaults for :data:`NOTED` fields (Gemma2Config soft-caps unless told not to)."""
 
-_QK_NORM_HEAD = ("qk-norm: an RMSNorm on each query and key head (2 x {d} weights, not in params, no "
+_QK_NORM_HEAD = ("qk-norm: an RMSNorm on each query and key head (2 x {d} weights, in params, no "
                  "multiply-adds counted)")
 FAMILY_NOTES: dict[str, str] = {
-    "gpt_oss": "sinks: one learned logit per head ({h} parameters, not in params) joins each softmax, no "
+    "gpt_oss": "sinks: one learned logit per head ({h} parameters, in params) joins each softmax, no "
                "multiply-adds counted",
     "qwen3": _QK_NORM_HEAD, "qwen3_moe": _QK_NORM_HEAD, "gemma3_text": _QK_NORM_HEAD, "gemma3": _QK_NORM_HEAD,
-    "olmo2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, not in params, no "
+    "olmo2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, in params, no "
              "multiply-adds counted)",
-    "olmo3": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, not in params, no "
+    "olmo3": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, in params, no "
              "multiply-adds counted)",
+    "minimax_m2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, in params, no "
+                  "multiply-adds counted)",
+    "exaone4": _QK_NORM_HEAD,
 }
 """What a family's attention layer has that its config does not state ({h}: heads, {d}: head size)."""
 

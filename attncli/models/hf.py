@@ -19,7 +19,7 @@ attention (``DeepseekV3Attention``: a config with ``kv_lora_rank`` gets the spec
 split by the widths of its slices, :func:`split_fused`) and Gemma 3 (its rotary embedding called
 with layer 0's type). Other classes that take a config are tried the same way and say so in ``notes``.
 
-``transformers`` (5.0 up to, not including, 5.40: pyproject's ``hf`` extra) is an optional extra
+``transformers`` (5.24 and 5.25: pyproject's ``hf`` extra) is an optional extra
 (``pip install 'attncli[hf]'``) imported only inside the functions; without it every entry point
 raises ``SpecError("--module", ...)``.
 """
@@ -109,6 +109,48 @@ def _config_base() -> type:
     return base
 
 
+def _passes_through(fn: Any) -> bool:
+    """Whether ``fn`` is ``(self, *args, **kwargs)``: a wrapper that says nothing of what it takes."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def own_init(cls: type) -> Any:
+    """``cls.__init__`` as its source writes it, unwrapped from the decorators that replace it.
+
+    ``functools.wraps`` wrappers are followed through ``__wrapped__``. transformers 5.25 decorates
+    its attention classes with ``@use_kernelized_func(...)``, which (with the ``kernels`` package
+    that 5.25 depends on) replaces ``__init__`` by ``new_init(self, *args, **kwargs)`` calling the
+    original it keeps in its closure, without ``functools.wraps``: such a pass-through wrapper is
+    followed to the one ``__init__`` in its closure.
+    """
+    fn: Any = cls.__init__  # type: ignore[misc]
+    for _ in range(8):  # NOTE: bounded; decorators nest a few deep at most
+        inner = getattr(fn, "__wrapped__", None)
+        if inner is None and _passes_through(fn):
+            cells = []
+            for cell in getattr(fn, "__closure__", None) or ():
+                try:
+                    cells.append(cell.cell_contents)
+                except ValueError:  # NOTE: an empty cell
+                    continue
+            inits = [c for c in cells if inspect.isfunction(c) and c.__name__ == "__init__"]
+            inner = inits[0] if len(inits) == 1 else None
+        if inner is None:
+            return fn
+        fn = inner
+    return fn
+
+
+def init_parameters(cls: type) -> list[inspect.Parameter]:
+    """The parameters of the class's own constructor (:func:`own_init`), ``self`` left out."""
+    params = list(inspect.signature(own_init(cls)).parameters.values())
+    return params[1:] if params and params[0].name == "self" else params
+
+
 def is_hf_attention(cls: Any) -> bool:
     """Whether ``cls`` is a torch module class whose constructor takes a ``PretrainedConfig``.
 
@@ -119,7 +161,7 @@ def is_hf_attention(cls: Any) -> bool:
     if not isinstance(cls, type):
         return False
     try:
-        params = list(inspect.signature(cls).parameters.values())
+        params = init_parameters(cls)
     except (TypeError, ValueError):
         return False
     if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
@@ -144,7 +186,7 @@ def is_hf_attention(cls: Any) -> bool:
 
 def _annotation(cls: type, name: str) -> Any:
     try:
-        return typing.get_type_hints(cls.__init__).get(name)  # type: ignore[misc]
+        return typing.get_type_hints(own_init(cls)).get(name)
     except Exception:  # NOTE: unresolvable string annotations in third-party code
         return None
 
@@ -235,7 +277,7 @@ def _construct(cls: type, config: Any, family: str, layer_idx: int = 0) -> Any:
         return cls(config, has_relative_attention_bias=layer_idx == 0, layer_idx=layer_idx)
     if family == "bert":
         return cls(config)
-    params = inspect.signature(cls).parameters
+    params = {p.name for p in init_parameters(cls)}
     return cls(config, layer_idx=layer_idx) if "layer_idx" in params else cls(config)
 
 

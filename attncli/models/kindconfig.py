@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from attncli.models.parts import parts_fields
 from attncli.spec import GDN_FIELDS, SPARSE_FIELDS, SpecError
 
 GATED_FAMILIES = frozenset({"qwen3_next"})
@@ -53,4 +54,7 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
             else:
                 full[key] = INDEX_DEFAULTS[key]
                 sources[key] = f"default: transformers' DeepseekV32Config {key} ({INDEX_DEFAULTS[key]})"
+    parts, parts_sources = parts_fields(cfg, family, prefix, where)
+    full.update(parts)
+    sources.update(parts_sources)
     return full, linear, sources

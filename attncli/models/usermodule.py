@@ -157,8 +157,11 @@ class ModuleFlops:
         """The parameters the kind's closed form gives, by part, and ``total``, with the class's own
         parameters that the kind leaves out (:attr:`extra_params`: gpt-oss's sinks, qk-norms)."""
         parts = dict(self.kind.params(self.spec))
-        total = parts.pop("total") + sum(n for _, n, _ in self.extra_params)
-        parts.update({name: n for name, n, _ in self.extra_params})
+        total = parts.pop("total")
+        for name, n, _ in self.extra_params:
+            if name not in parts:  # NOTE: a layer read from its model's config counts its sinks and norms itself
+                parts[name] = n
+                total += n
         return {**parts, "total": total}
 
     @property

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.analyses.roofline import DTYPES, Gpu
+from attncli.analyses.gpus import DTYPES, Gpu
 from attncli.render.layout import NarrowTable, Trimmed, plain_table
 
 TITLE = "Accelerators for --gpu: dense (no sparsity) datasheet peaks in TFLOP/s, bandwidth in TB/s"

@@ -51,6 +51,7 @@ def test_gpt_oss_totals_equal_the_sum_of_per_layer_closed_forms() -> None:
     assert tot["fvcore_flops"] == 24 * dense_layer
     assert tot["effective_fvcore_flops"] == 24 * proj + 12 * 2 * h * d * (full_pairs + sliding_pairs)
     params = e * h * d + h * d + 2 * (e * g * d + g * d) + h * d * e + e  # q/k/v/o weights and biases
+    params += h  # GptOssAttention.sinks: one logit per head
     assert tot["params"] == 24 * params
     assert r.agree and [len(g.layers) for g in r.groups] == [12, 12]
 

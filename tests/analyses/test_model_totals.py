@@ -5,7 +5,7 @@ Standard layer (transformers' LlamaAttention and its relatives, no biases in the
 q E*H*d, k and v E*G*d, W_O H*d*E per token; QK^T and weights x V H*d per (query, key) pair. The
 visible pairs are counted one query at a time from the masks' definitions (transformers'
 masking_utils: causal k <= p; sliding p - W < k <= p; chunked k // C == p // C, k <= p). qk-norm
-weights (Qwen3, Gemma 3) are named, not in attncli's params (its standard layer has no norms).
+weights (Qwen3, Gemma 3: RMSNorm(head_dim) on q and on k) are in the params, as the modules hold them.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ CASES = {
 }
 
 
+QK_NORM_HEAD = {"gemma-3-27b", "qwen3-8b"}
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_totals_are_the_sum_of_per_layer_closed_forms(name: str) -> None:
     e, h, g, d, layers = CASES[name]
@@ -52,6 +55,8 @@ def test_totals_are_the_sum_of_per_layer_closed_forms(name: str) -> None:
     for n, kind, size in layers:
         for i, x in enumerate(standard(e, h, g, d, pairs(kind, size))):
             want[i] += n * x
+    # Gemma3Attention and Qwen3Attention hold q_norm and k_norm = RMSNorm(head_dim): 2d weights a layer
+    want[2] += sum(n for n, _, _ in layers) * 2 * d * (name in QK_NORM_HEAD)
     tot = model(name, seq=L).totals()
     assert (tot["fvcore_flops"], tot["effective_fvcore_flops"], tot["params"]) == tuple(want)
 

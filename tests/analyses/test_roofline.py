@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from attncli.analyses.gpus import gpu, gpus, match_device
 from attncli.analyses.roofline import (
     LayerDims,
     estimate,
-    gpu,
-    gpus,
     layer_dims,
     layer_macs,
-    match_device,
     stage_elements,
 )
 from attncli.spec import AttnSpec, SpecError

@@ -91,7 +91,7 @@ def test_config_table_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch,
         assert re.search(r"^kv_lora_rank\s+512\s+config\.json:kv_lora_rank$", r.out, re.M)
         assert "kv_heads" not in r.out.split("where each value came from")[1].split("E: dim")[0]
     else:  # one note per line: the layer schedule, then the sinks
-        assert "\n- sinks: one learned logit per head (64 parameters, not in params)" in r.out
+        assert "\n- sinks: one learned logit per head (64 parameters, in params)" in r.out
 
 
 def test_unmodelled_config_exits_2_naming_the_field(cli: Any, tmp_path: Any) -> None:

@@ -70,7 +70,10 @@ def real_layer(sizes: dict[str, int] = SMALL, device: str = "cpu") -> Any:
             torch.manual_seed(1)
             for p in module.parameters():
                 p.normal_(0, 0.3)
-    return module.eval()
+    # NOTE: transformers 5.25 calls causal_conv1d through a `kernels` wrapper module with the conv weight
+    # as an argument; FlopCounterMode's module tracker then hooks a leaf that requires grad and asserts.
+    # Inference counting needs no grads.
+    return module.eval().requires_grad_(False)
 
 
 def spec(sizes: dict[str, int] = SMALL, **kw: object) -> AttnSpec:

@@ -103,7 +103,8 @@ def test_qwen2_use_sliding_window_false_and_qkv_bias(tmp_path: Path) -> None:
     s = read_hf_config(write(tmp_path, QWEN25_7B))
     assert values(s) == (3584, 28, 4, 128, None, True, True)
     assert s.sources["window"] == "config.json:use_sliding_window (false)"
-    assert "o_proj has none" in s.notes
+    # Qwen2Attention: q/k/v bias=True, o_proj bias=False (modeling_qwen2.py): the o bias is not counted
+    assert s.attention_fields == {"out_bias": False}
 
 
 def test_other_keys(tmp_path: Path) -> None:
@@ -145,7 +146,9 @@ def test_presets_published_values() -> None:
         assert p.link and p.link.startswith("https://")
         # an MLA preset has no K/V heads (tests/models/test_configs_mla.py); a standard one's divide its heads
         assert (p.kv_heads is None) == (p.kind == "mla") and (p.kv_heads is None or p.heads % p.kv_heads == 0)
-        assert set(p.sources.values()) == {f"preset {p.name}"}
+        # a preset's values are its own; what the family's class builds beyond them is said as such
+        assert {v for k, v in p.sources.items() if k not in p.attention_fields} == {f"preset {p.name}"}
+        assert all(p.sources[k].startswith("architecture: ") for k in p.attention_fields)
 
 
 def test_unknown_preset() -> None:
@@ -178,7 +181,10 @@ def test_merge_overrides_and_provenance(tmp_path: Path) -> None:
     (b"{\"hidden_size\": 64,", "not JSON"),
     (b"[1, 2]", "JSON object"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b"{\"hidden_size\": NaN, \"num_attention_heads\": 2}", "not JSON"),
+    # NOTE: NaN and Infinity parse as transformers' json.load reads them; a size must still be an integer.
+    (b"{\"hidden_size\": NaN, \"num_attention_heads\": 2}", "hidden_size must be an integer"),
+    (b"{\"hidden_size\": 64, \"num_attention_heads\": Infinity}", "num_attention_heads must be an integer"),
+    (b"{\"hidden_size\": 64, \"num_attention_heads\": 4, \"sliding_window\": -Infinity}", "sliding_window"),
     (b"{\"hidden_size\": 64}", "no head count"),
     (b"{\"num_attention_heads\": 4}", "no hidden size"),
     (b"{\"hidden_size\": 64.0, \"num_attention_heads\": 4}", "hidden_size must be an integer"),
@@ -215,3 +221,16 @@ def test_config_from_an_endless_device_is_refused_without_reading_it_all() -> No
     with pytest.raises(SpecError, match="not a regular file") as info:
         _load_json(Path("/dev/zero"))
     assert info.value.flag == "--config"
+
+
+def test_infinity_in_an_unread_field_is_read_as_transformers_reads_it(tmp_path: Path) -> None:
+    """Nemotron-H-56B publishes "time_step_limit": [0.0, Infinity], which Python's json (and so transformers)
+    reads. The file gets the answer its fields deserve: here the refusal of its layout field, not "not JSON"."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "configs" / "nemotron-3-nano-30b-a3b"
+    doc = json.loads((folder / "config.json").read_text())
+    text = json.dumps(doc)[:-1] + ', "time_step_limit": [0.0, Infinity]}'
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        read_hf_config(path)
+    assert "not JSON" not in err.value.message and "hybrid_override_pattern" in err.value.message

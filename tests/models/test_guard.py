@@ -181,7 +181,8 @@ def test_gpt_oss_names_its_sinks() -> None:
     # GptOssAttention.sinks = nn.Parameter(torch.empty(num_attention_heads)): 64 for gpt-oss-20b
     s = read_hf_config(DATA / "gpt-oss-20b")
     assert (s.window, s.kv_heads, s.head_dim, s.bias) == (128, 8, 64, True)  # layer_types[0] sliding
-    assert "sinks: one learned logit per head (64 parameters, not in params)" in s.notes
+    assert "sinks: one learned logit per head (64 parameters, in params)" in s.notes
+    assert s.attention_fields == {"sinks": True}
     assert "12 sliding_attention, 12 full_attention" in s.notes
 
 
@@ -204,7 +205,8 @@ def test_gemma2_softcapping_default_and_neutral(tmp_path: Path) -> None:
 def test_qk_norm_families_name_it(folder: str, head_dim: int) -> None:
     # Qwen3Attention / Gemma3Attention: q_norm and k_norm are RMSNorm(head_dim)
     s = read_hf_config(DATA / folder)
-    assert f"qk-norm: an RMSNorm on each query and key head (2 x {head_dim} weights, not in params" in s.notes
+    assert f"qk-norm: an RMSNorm on each query and key head (2 x {head_dim} weights, in params" in s.notes
+    assert s.attention_fields == {"qk_norm": "head"}
 
 
 def test_an_unverified_family_is_named_with_the_fields_read(tmp_path: Path) -> None:

@@ -340,12 +340,15 @@ def test_the_installed_transformers_is_in_the_pinned_range() -> None:
     text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     extras = {m.group(1): m.group(2) for m in re.finditer(r'^(hf|dev) = \[(.*?)\]$', text, re.M | re.S)}
     assert set(extras) == {"hf", "dev"}
-    assert all('"transformers>=5.0,<5.40"' in deps for deps in extras.values())
+    assert all('"transformers>=5.24,<5.26"' in deps for deps in extras.values())
 
     def version(text: str) -> tuple[int, ...]:
         return tuple(int(n) for n in re.findall(r"\d+", text)[:2])
 
-    assert version("5.0") <= version(transformers.__version__) < version("5.40")
+    assert version("5.24") <= version(transformers.__version__) < version("5.26")
+    # constraints.txt pins the one the set-up installs
+    pinned = re.search(r"^transformers==(\S+)$", (Path(__file__).parents[2] / "constraints.txt").read_text(), re.M)
+    assert pinned is not None and pinned.group(1) == transformers.__version__
 
 
 def test_phi3_fused_qkv_is_split_by_its_slices() -> None:

@@ -11,8 +11,8 @@ import dataclasses
 
 import pytest
 
-from attncli.analyses import roofline
-from attncli.analyses.roofline import gpu, gpus, match_device
+from attncli.analyses import gpus as table_module
+from attncli.analyses.gpus import gpu, gpus, match_device
 
 REAL_NAMES: dict[str, str] = {
     "NVIDIA A100-SXM4-40GB": "a100-sxm-40gb",
@@ -88,13 +88,13 @@ def test_the_longest_matching_pattern_wins_whatever_the_table_order(monkeypatch:
     """Reversing the table changes nothing: no entry wins by coming first."""
     forward = {name: match_device(name) for name in (*REAL_NAMES, *NOT_IN_TABLE)}
     reversed_table = tuple(reversed(gpus()))
-    monkeypatch.setattr(roofline, "gpus", lambda: reversed_table)
-    roofline._match_patterns.cache_clear()
+    monkeypatch.setattr(table_module, "gpus", lambda: reversed_table)
+    table_module._match_patterns.cache_clear()
     try:
         assert {name: match_device(name) for name in forward} == forward
     finally:
         monkeypatch.undo()
-        roofline._match_patterns.cache_clear()
+        table_module._match_patterns.cache_clear()
 
 
 def test_words_not_substrings() -> None:
@@ -110,14 +110,14 @@ def test_words_not_substrings() -> None:
 def test_a_pattern_owned_by_two_entries_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     h200, nvl = gpu("h200"), gpu("h200-nvl")
     clash = (h200, dataclasses.replace(nvl, match=("H200",)))
-    monkeypatch.setattr(roofline, "gpus", lambda: clash)
-    roofline._match_patterns.cache_clear()
+    monkeypatch.setattr(table_module, "gpus", lambda: clash)
+    table_module._match_patterns.cache_clear()
     try:
         with pytest.raises(ValueError, match="also h200's"):
             match_device("NVIDIA H200")
     finally:
         monkeypatch.undo()
-        roofline._match_patterns.cache_clear()
+        table_module._match_patterns.cache_clear()
 
 
 def test_b200_follows_the_per_gpu_hgx_b200_row() -> None:
