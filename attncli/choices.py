@@ -88,7 +88,9 @@ CLOSED_FORMS: dict[str, str] = {
 
 CLOSED_FORM_TERMS: str = ("H*d = E and G = H unless --head-dim/--kv-heads say otherwise; S = N + L with a "
                           "KV cache of N tokens (else --kv-seq, default L); T = tokens projected into K/V "
-                          "(L with a cache, else S); S' = S (+1 with add_bias_kv, +1 with add_zero_attn)")
+                          "(L with a cache, else S); S' = the keys computed: S, or with a cache of N tokens "
+                          "min(N, W - 1) + L for a window, min(N, C - 1) + L for a chunk (as transformers' "
+                          "caches keep them); +1 with add_bias_kv, +1 with add_zero_attn")
 """What the letters of :data:`CLOSED_FORMS` stand for."""
 
 EFFECTIVE_FORM: str = "B*H*d*(visible (query, key) pairs)"

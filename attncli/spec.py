@@ -243,9 +243,30 @@ class AttnSpec:
         return self.dim // self.heads if self.d_head is None else self.d_head
 
     @property
+    def kept_cache(self) -> int:
+        """Past tokens the layer's cache holds when this step begins, as transformers' caches keep
+        them: all N, or at most W - 1 with a window and C - 1 with a chunk (``DynamicSlidingWindowLayer``)."""
+        if self.window is not None:
+            return min(self.cache, self.window - 1)
+        if self.chunk is not None:
+            return min(self.cache, self.chunk - 1)
+        return self.cache
+
+    @property
+    def s_kernel(self) -> int:
+        """Keys the attention kernel computes scores over: the kept cache and the L new tokens
+        (S without a cache). A decode step of a sliding layer computes W, not S (transformers)."""
+        return self.kept_cache + self.seq if self.cache else self.s
+
+    @property
+    def extra_keys(self) -> int:
+        """The keys ``nn.MultiheadAttention`` appends: +1 with add_bias_kv, +1 more with add_zero_attn."""
+        return int(self.add_bias_kv) + int(self.add_zero_attn)
+
+    @property
     def s_total(self) -> int:
-        """Keys each query attends to: S, +1 with add_bias_kv, +1 more with add_zero_attn."""
-        return self.s + int(self.add_bias_kv) + int(self.add_zero_attn)
+        """Keys each query's scores are computed over (S'): :attr:`s_kernel` and :attr:`extra_keys`."""
+        return self.s_kernel + self.extra_keys
 
     @property
     def is_self_attention(self) -> bool:

@@ -341,8 +341,8 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     if visible != dense:
         what = (f"--window {spec.window}" if spec.window is not None else f"--chunk {spec.chunk}"
                 if spec.chunk is not None else f"--mask {spec.mask}")
-        notes.append(f"{what}: the dense count charges all {dense:,} (query, key) pairs per head, as fvcore and "
-                     f"FlopCounterMode do; the effective count only the {visible:,} visible "
+        notes.append(f"{what}: the dense count charges all {dense:,} (query, key) pairs per head the kernel "
+                     f"computes, as fvcore and FlopCounterMode do; the effective count only the {visible:,} visible "
                      f"({100 * visible / dense:.1f}%)")
     elif spec.mask != "none":
         notes.append(f"--mask {spec.mask}: every (query, key) pair stays visible; effective = dense")
@@ -350,7 +350,8 @@ def count_flops(spec: AttnSpec, dtype: str = "float32", cross_check: bool = True
     if bound is not None and kept < spec.s:
         what = f"--window {spec.window}" if spec.window is not None else f"--chunk {spec.chunk}"
         notes.append(f"{what}: the KV cache keeps the last {kept:,} tokens after this step, not all {spec.s:,} "
-                     "(transformers' sliding and chunked caches keep W - 1 and C - 1)")
+                     "(transformers' sliding and chunked caches keep W - 1 and C - 1); this step computes "
+                     f"scores over {spec.s_kernel:,} keys: the {spec.kept_cache:,} kept and the {spec.seq:,} new")
     if spec.impl == "sdpa" or (spec.impl == "torch" and not spec.need_weights):
         notes.append("a fused SDPA kernel (flash / memory-efficient) need not materialise the "
                      "attention matrix; the memory shown is what the math path holds")

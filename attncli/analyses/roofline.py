@@ -286,7 +286,7 @@ def layer_dims(spec: AttnSpec, dtype: str) -> LayerDims:
     return LayerDims(batch=spec.batch, heads=spec.heads, kv_heads=spec.n_kv_heads, head_dim=spec.head_dim,
                      dim=spec.dim, q_len=spec.seq, kv_len=spec.s_total, new_kv_tokens=spec.batch * spec.kv_tokens,
                      kdim=spec.k_dim, vdim=spec.v_dim, out_proj=spec.out_proj, bias=spec.bias,
-                     bytes_per_element=DTYPE_BYTES[dtype], kv_read=keys_in_reach(spec) + spec.s_total - spec.s)
+                     bytes_per_element=DTYPE_BYTES[dtype], kv_read=keys_in_reach(spec) + spec.extra_keys)
 
 
 def for_spec(spec: AttnSpec, device: Gpu | str, dtype: str) -> Roofline:

@@ -104,7 +104,7 @@ def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
         rows += [("key_input", token_shape(spec, t, spec.k_dim)), ("value_input", token_shape(spec, t, spec.v_dim))]
     rows += [("q", (*b, n, h * d)), ("k", (*b, t, g * d)), ("v", (*b, t, g * d))]
     if spec.cache:
-        rows += [("k_cache", (*b, g, spec.cache, d)), ("v_cache", (*b, g, spec.cache, d))]
+        rows += [("k_cache", (*b, g, spec.kept_cache, d)), ("v_cache", (*b, g, spec.kept_cache, d))]
     rows += [("q_heads", (*b, h, n, d)), ("k_heads", (*b, g, s2, d)), ("v_heads", (*b, g, s2, d))]
     if g != h and spec.impl != "sdpa":  # NOTE: SDPA broadcasts the K/V heads (enable_gqa): no copies
         rows += [("k_repeated", (*b, h, s2, d)), ("v_repeated", (*b, h, s2, d))]
@@ -217,7 +217,7 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25) -> bool:
     b, hd, gd = spec.batch, spec.inner, spec.kv_inner
     scores = b * spec.heads * spec.seq * spec.s_total
     acts = b * (spec.seq * (hd + spec.dim) + 2 * spec.s_total * max(gd, hd)) * 4
-    inputs = b * (spec.seq * spec.dim + spec.kv_tokens * (spec.k_dim + spec.v_dim) + 2 * spec.cache * gd)
+    inputs = b * (spec.seq * spec.dim + spec.kv_tokens * (spec.k_dim + spec.v_dim) + 2 * spec.kept_cache * gd)
     weights = spec.dim * (2 * hd + 2 * gd) + (spec.k_dim + spec.v_dim) * gd
     return scores + acts + inputs + weights < limit_elems
 
@@ -269,7 +269,11 @@ def analyse_standard(spec: AttnSpec) -> ShapesReport:
                      ("; SDPA broadcasts them itself (enable_gqa), without the copies" if spec.impl == "sdpa" else ""))
     if device == "meta":
         notes.append("too large for a real forward pass here: shapes come from the meta device")
-    if spec.cache:
+    if spec.cache and spec.kept_cache < spec.cache:
+        notes.append(f"KV cache: {spec.cache} earlier tokens, of which the cache keeps the last {spec.kept_cache} "
+                     f"(transformers' sliding and chunked caches); only the {spec.seq} new tokens are projected, "
+                     f"and the kernel computes scores over {spec.s_kernel} keys")
+    elif spec.cache:
         notes.append(f"KV cache: {spec.cache} earlier tokens' keys and values are reused; only the "
                      f"{spec.seq} new tokens are projected, and they attend to {spec.s} keys")
     if spec.impl == "torch":

@@ -53,17 +53,20 @@ def blocked_mask(spec: AttnSpec, device: str | torch.device = "cpu") -> Tensor |
     """
     if not spec.causal:
         return None
-    ones = torch.ones(spec.seq, spec.s, dtype=torch.bool, device=device)
-    offset = spec.s - spec.seq
+    keys = spec.s_kernel  # NOTE: the kept cache and the new tokens: a sliding decode step has W keys, not S
+    ones = torch.ones(spec.seq, keys, dtype=torch.bool, device=device)
+    offset = keys - spec.seq
     blocked = ones.triu(offset + 1)  # key j > p = offset + i
     if spec.window is not None:
         # NOTE: a window of S keys or more hides nothing more than causal; min() keeps the
         # diagonal index within int64 for any --window.
-        blocked = blocked | ones.tril(offset - min(spec.window, spec.s))  # key j <= p - W
+        blocked = blocked | ones.tril(offset - min(spec.window, keys))  # key j <= p - W
     if spec.chunk is not None:
-        pos = torch.arange(spec.s, device=device)
-        # NOTE: key j is hidden unless j // C == p // C, p = offset + i (transformers' chunked_overlay);
-        # a chunk of S tokens or more is one chunk, and min() keeps C within int64 for any --chunk.
+        # NOTE: absolute positions: key j of the computed ones sits at S - S_kernel + j (the cache dropped
+        # the oldest), query i at S - L + i. Key j is hidden unless they share a chunk (transformers'
+        # chunked_overlay); a chunk of S tokens or more is one chunk, and min() keeps C within int64.
+        base = spec.s - keys
+        pos = torch.arange(keys, device=device) + base
         c = min(spec.chunk, spec.s)
         blocked = blocked | ((pos[offset:, None] // c) != (pos[None, :] // c))
     return blocked
@@ -92,7 +95,7 @@ def make_inputs(spec: AttnSpec, device: str | torch.device = "cpu",
         value = rand(token_shape(spec, spec.kv_tokens, spec.v_dim))
     past_key = past_value = None
     if spec.cache:
-        cached = (spec.batch, spec.n_kv_heads, spec.cache, spec.head_dim)
+        cached = (spec.batch, spec.n_kv_heads, spec.kept_cache, spec.head_dim)
         past_key, past_value = rand(cached), rand(cached)
     attn_mask, kpm = blocked_mask(spec, device), None
     if spec.mask == "padding":

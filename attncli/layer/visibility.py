@@ -68,8 +68,8 @@ def visible_pairs(q_len: int, s: int, *, mask: str = "none", window: int | None 
 
 def spec_visible_pairs(spec: AttnSpec) -> int:
     """:func:`visible_pairs` for a spec (its L, S, mask, window and extra keys)."""
-    extra = int(spec.add_bias_kv) + int(spec.add_zero_attn)
-    return visible_pairs(spec.seq, spec.s, mask=spec.mask, window=spec.window, extra_keys=extra, chunk=spec.chunk)
+    return visible_pairs(spec.seq, spec.s, mask=spec.mask, window=spec.window, extra_keys=spec.extra_keys,
+                         chunk=spec.chunk)
 
 
 def cached_tokens(spec: AttnSpec) -> int:
@@ -85,5 +85,6 @@ def cached_tokens(spec: AttnSpec) -> int:
 
 
 def dense_pairs(spec: AttnSpec) -> int:
-    """Every (query, key) pair of one batch item and head: L x S'."""
+    """Every (query, key) pair the kernel computes for one batch item and head: L x S', S' the kept
+    cache and the new tokens (a sliding decode step: W, not S) and the extra keys."""
     return spec.seq * spec.s_total

@@ -32,7 +32,11 @@ def _closed(spec: AttnSpec) -> dict[str, int]:
     """Dense MACs per stage by hand; T tokens are projected into K/V (L with a cache, else S)."""
     b, n, h, g, d, e = spec.batch, spec.seq, spec.heads, spec.n_kv_heads, spec.head_dim, spec.dim
     t = n if spec.cache else spec.s
-    s_ = spec.s + int(spec.add_bias_kv) + int(spec.add_zero_attn)
+    # the keys the kernel computes over: with a cache, the N cached (of which a sliding layer keeps the last
+    # W - 1, a chunked one C - 1, as transformers' caches do) and the L new ones
+    bound = spec.window if spec.window is not None else spec.chunk
+    kept = spec.cache if bound is None else min(spec.cache, bound - 1)
+    s_ = (kept + n if spec.cache else spec.s) + int(spec.add_bias_kv) + int(spec.add_zero_attn)
     return {
         "q_proj": b * n * e * h * d,           # (B*L, E) @ (E, H*d)
         "k_proj": b * t * spec.k_dim * g * d,  # (B*T, kdim) @ (kdim, G*d)
