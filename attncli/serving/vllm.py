@@ -74,10 +74,13 @@ class Settings:
     """None: vLLM's default for the backend (:data:`DEFAULT_BLOCK_SIZE`)."""
     max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS
     prefix_caching: bool = True
+    async_scheduling: bool = True
+    """vLLM's default; without it one batch is in flight (``VllmConfig.max_concurrent_batches``)."""
 
     @property
     def in_flight(self) -> int:
-        return CONCURRENT_BATCHES * self.max_num_batched_tokens
+        """``VllmConfig.max_in_flight_tokens``: every concurrent batch's ``max_num_batched_tokens``."""
+        return (CONCURRENT_BATCHES if self.async_scheduling else 1) * self.max_num_batched_tokens
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class EnginePlan:
             "name": NAME, "version": VERSION, "block_size": self.layout.block_size,
             "kv_cache_memory_bytes": s.kv_cache_memory, "max_model_len": p.max_model_len,
             "max_num_batched_tokens": s.max_num_batched_tokens, "max_in_flight_tokens": s.in_flight,
-            "prefix_caching": s.prefix_caching, "groups": [g.to_json() for g in self.groups],
+            "prefix_caching": s.prefix_caching, "async_scheduling": s.async_scheduling, "groups": [g.to_json() for g in self.groups],
             "padding_layers": self.layout.padding_layers, "bytes_per_block": self.layout.bytes_per_block,
             "num_blocks": self.num_blocks, "blocks_per_request": p.blocks_per_request,
             "max_concurrency": p.max_concurrency, "kv_cache_tokens": p.kv_cache_tokens, "fits": p.fits,
