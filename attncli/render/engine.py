@@ -80,16 +80,19 @@ def _sweep(p: EnginePlan) -> Table:
     return t
 
 
+def _knob_value(p: EnginePlan, value: str, block: int) -> str:
+    return value if block == p.layout.block_size else f"{value} (block {block})"
+
+
 def _knobs(p: EnginePlan) -> Table:
     t = plain_table("each knob alone (the rest as above)")
-    for name in ("flag", "value", "block", "blocks/req", "concurrency", "KV tokens"):
+    for name in ("flag", "value", "blocks/req", "concurrency", "KV tokens"):
         t.add_column(name, justify="left" if name in ("flag", "value") else "right", no_wrap=True)
     q = p.point
-    t.add_row("(as above)", "", str(p.layout.block_size), commas(q.blocks_per_request), f"{q.max_concurrency:.2f}x",
-              commas(q.kv_cache_tokens))
+    t.add_row("(as above)", "", commas(q.blocks_per_request), f"{q.max_concurrency:.2f}x", commas(q.kv_cache_tokens))
     for k in knobs(p):
-        t.add_row(k.flag, k.value, str(k.block_size), commas(k.blocks_per_request), f"{k.max_concurrency:.2f}x",
-                  commas(k.kv_cache_tokens))
+        t.add_row(k.flag, _knob_value(p, k.value, k.block_size), commas(k.blocks_per_request),
+                  f"{k.max_concurrency:.2f}x", commas(k.kv_cache_tokens))
     return t
 
 
@@ -117,9 +120,9 @@ def markdown(p: EnginePlan, name: str, verbose: bool = False) -> str:
                                commas(q.kv_cache_tokens), "yes" if q.fits else f"no: {q.max_model_len_fit:,}")
                               for q in p.sweep], "rrrrl")]
     if verbose:
-        out += ["", md_table(["flag", "value", "block", "blocks / request", "concurrency", "KV tokens"],
-                             [(k.flag, k.value, str(k.block_size), commas(k.blocks_per_request),
-                               f"{k.max_concurrency:.2f}x", commas(k.kv_cache_tokens)) for k in knobs(p)], "llrrrr")]
+        out += ["", md_table(["flag", "value", "blocks / request", "concurrency", "KV tokens"],
+                             [(k.flag, _knob_value(p, k.value, k.block_size), commas(k.blocks_per_request),
+                               f"{k.max_concurrency:.2f}x", commas(k.kv_cache_tokens)) for k in knobs(p)], "llrrr")]
     return md_document("\n".join(out)) + "\n"
 
 

@@ -85,8 +85,9 @@ class Settings:
 
 @dataclass(frozen=True)
 class EngineGroup:
-    """One KV-cache group: its spec, its layers, its page (one block of one layer) and what one
-    request at ``max_model_len`` takes of it."""
+    """One KV-cache group: its spec, its layers, its page (one block of one layer; the largest when
+    one group holds caches of several sizes, such as sparse MLA's latent and indexer keys) and
+    what one request at ``max_model_len`` takes of it."""
 
     spec: CacheSpec
     layers: tuple[int, ...]
@@ -94,10 +95,13 @@ class EngineGroup:
     blocks_per_request: int
     padded_from: int | None = None
     """A Mamba page padded to the attention page: its unpadded size."""
+    bytes_per_block: int = 0
+    """The group's share of one block: every cache's page (a group that is short holds padding)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"spec": SPEC_CLASSES[self.spec.cache], "cache": self.spec.label(), "layers": list(self.layers),
-                "page_size_bytes": self.page_size_bytes, "blocks_per_request": self.blocks_per_request,
+                "page_size_bytes": self.page_size_bytes, "bytes_per_block": self.bytes_per_block,
+                "blocks_per_request": self.blocks_per_request,
                 "unpadded_page_size_bytes": self.padded_from or self.page_size_bytes}
 
 
@@ -298,9 +302,15 @@ def plan(layers: list[CacheSpec], settings: Settings, layer_index: list[int] | N
         raise SpecError("--engine", "the model has no layer with a KV cache")
     lay = layout(layers, settings, layer_index)
     here = point(lay, settings, settings.max_model_len)
-    groups = tuple(EngineGroup(s, members, lay.page_size_bytes[s], n,
-                               lay.unpadded[s] if lay.unpadded[s] != lay.page_size_bytes[s] else None)
-                   for (s, members), n in zip(lay.groups, here.per_group, strict=True))
+    groups = []
+    for (s, members), n in zip(lay.groups, here.per_group, strict=True):
+        if len(lay.groups) == 1:  # NOTE: one group may hold caches of several page sizes (UniformTypeKVCacheSpecs)
+            page = max(lay.page_size_bytes.values())
+            groups.append(EngineGroup(s, tuple(sorted(set(members))), page, n, None, lay.bytes_per_block))
+            continue
+        padded = lay.unpadded[s] if lay.unpadded[s] != lay.page_size_bytes[s] else None
+        groups.append(EngineGroup(s, members, lay.page_size_bytes[s], n, padded,
+                                  len(members) * lay.page_size_bytes[s]))
     notes = []
     if lay.promoted:
         notes.append("chunked local attention: vLLM turns the hybrid KV cache manager off by default "
@@ -309,11 +319,15 @@ def plan(layers: list[CacheSpec], settings: Settings, layer_index: list[int] | N
     for label, n, pad in lay.padding:
         notes.append(f"{pad} padding layers beside the {n} {label} layers: may waste at most "
                      f"{100 * pad / n:.2f}% KV cache memory (vLLM's warning)")
+    index = layer_index if layer_index is not None else list(range(len(layers)))
+    if len(set(index)) < len(index):
+        notes.append(f"{len(index)} caches for {len(set(index))} layers: a layer registers more than one (sparse "
+                     "MLA: its latent and its indexer's keys, an MLAAttentionSpec each)")
     if lay.aligned_from is not None:
         mamba = next(s for s in lay.unpadded if not s.attention)
         notes.append(f"attention block raised from {lay.aligned_from} to {lay.block_size} tokens so one page holds "
                      f"the Mamba state ({lay.unpadded[mamba]:,} B), padded to {lay.page_size_bytes[mamba]:,} B")
-    return EnginePlan(settings, lay, here, settings.kv_cache_memory // lay.bytes_per_block, groups,
+    return EnginePlan(settings, lay, here, settings.kv_cache_memory // lay.bytes_per_block, tuple(groups),
                       tuple(point(lay, settings, n) for n in lengths), tuple(notes), tuple(layers),
                       tuple(layer_index if layer_index is not None else range(len(layers))))
 
