@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
+from attncli.serving.cache import KV_CACHE_DTYPE_BYTES, MAMBA_SSM_DTYPE_BYTES
+from attncli.serving.inputs import ENGINES
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
@@ -12,6 +15,21 @@ if TYPE_CHECKING:
     from attncli.serving.vllm import EnginePlan
 
 ENGINE_PANEL = "Serving engine (--engine vllm)"
+
+
+def _choices(name: str, values: tuple[str, ...] | list[str]) -> Any:
+    """A ``str`` Enum typer offers as choices (so the fuzzers draw valid values too)."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+Engine = _choices("Engine", ENGINES)
+KvCacheDtype = _choices("KvCacheDtype", list(KV_CACHE_DTYPE_BYTES))
+MambaSsmDtype = _choices("MambaSsmDtype", list(MAMBA_SSM_DTYPE_BYTES))
+
+
+def value(choice: Any) -> str | None:
+    """An Enum choice's text (None stays None)."""
+    return None if choice is None else str(choice.value)
 
 
 @dataclass(frozen=True)
@@ -99,5 +117,7 @@ def engine_plan(flags: EngineFlags, lengths: list[int] | None, report: ModelRepo
                   tuple(values) if len(values) > 1 else ())
     from dataclasses import replace
 
+    past = ([f"max_model_len past the config's max_position_embeddings ({max_positions:,}): vLLM refuses it "
+             "unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"] if max_positions and values[-1] > max_positions else [])
     return replace(result, notes=(f"KV memory: {source}; max_model_len {values[0]:,}: {length_source}",
-                                  *result.notes))
+                                  *result.notes, *past))

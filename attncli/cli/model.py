@@ -25,6 +25,7 @@ from attncli.cli.common import (
     fail,
 )
 from attncli.cli.engineflags import ENGINE_PANEL, EngineFlags
+from attncli.cli.engineflags import value as choice_value
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
@@ -36,7 +37,22 @@ if TYPE_CHECKING:
     DtypeArg = Any
     KvDtypeArg = Any
     FormArg = Any
+    EngineArg = Any
+    KvCacheDtypeArg = Any
+    MambaDtypeArg = Any
 else:
+    from attncli.cli.engineflags import Engine, KvCacheDtype, MambaSsmDtype
+
+    EngineArg = Annotated[Engine | None, typer.Option(
+        "--engine", metavar="NAME", rich_help_panel=ENGINE_PANEL,
+        help="Size the KV cache as this serving engine does (vllm: vLLM 0.34's blocks, groups, padding and "
+             "max concurrency).")]
+    KvCacheDtypeArg = Annotated[KvCacheDtype | None, typer.Option(
+        "--kv-cache-dtype", metavar="DTYPE", rich_help_panel=ENGINE_PANEL,
+        help="auto (the model's dtype), bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, or fp8_ds_mla (MLA).")]
+    MambaDtypeArg = Annotated[MambaSsmDtype | None, typer.Option(
+        "--mamba-ssm-cache-dtype", metavar="DTYPE", rich_help_panel=ENGINE_PANEL,
+        help="A linear layer's recurrent state: auto (the model's dtype), float32, bfloat16 or float16.")]
     DtypeArg = Annotated[Dtype | None, typer.Option(
         "--dtype", metavar="DTYPE", rich_help_panel=RUN, parser=dtype_parser(Dtype),
         help="Weights and activations: float32, tf32, bfloat16, float16 or float8, or fp32, bf16, fp16, fp8 "
@@ -91,10 +107,7 @@ def model(
         "--weights-memory", metavar="BYTES", rich_help_panel=RUN,
         help="With --gpu: memory the weights take (e.g. 16e9), for how many tokens of KV cache fit beside them "
              "(default: model.safetensors.index.json in the config folder).")] = None,
-    engine: Annotated[str | None, typer.Option(
-        "--engine", metavar="NAME", rich_help_panel=ENGINE_PANEL,
-        help="Size the KV cache as this serving engine does (vllm: vLLM 0.34's blocks, groups, padding and "
-             "max concurrency).")] = None,
+    engine: EngineArg = None,
     kv_cache_memory: Annotated[str | None, typer.Option(
         "--kv-cache-memory", metavar="BYTES", rich_help_panel=ENGINE_PANEL,
         help="KV memory per device, as vLLM's --kv-cache-memory-bytes (40GiB, 40G = 2**30 each, 42.9GB, 4.29e10).")
@@ -110,15 +123,11 @@ def model(
         "--max-num-batched-tokens", metavar="N", rich_help_panel=ENGINE_PANEL,
         help="Tokens per scheduler step (default 8192, vLLM's for the server on an H100); two steps are in "
              "flight.")] = None,
-    kv_cache_dtype: Annotated[str | None, typer.Option(
-        "--kv-cache-dtype", metavar="DTYPE", rich_help_panel=ENGINE_PANEL,
-        help="auto (the model's dtype), bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, or fp8_ds_mla (MLA).")] = None,
+    kv_cache_dtype: KvCacheDtypeArg = None,
     no_prefix_caching: Annotated[bool, typer.Option(
         "--no-prefix-caching", rich_help_panel=ENGINE_PANEL,
         help="As vLLM's --no-enable-prefix-caching: a Mamba/GDN layer takes 1 block per request, not 2.")] = False,
-    mamba_ssm_cache_dtype: Annotated[str | None, typer.Option(
-        "--mamba-ssm-cache-dtype", metavar="DTYPE", rich_help_panel=ENGINE_PANEL,
-        help="A linear layer's recurrent state: auto (the model's dtype), float32, bfloat16 or float16.")] = None,
+    mamba_ssm_cache_dtype: MambaDtypeArg = None,
     max_flops: Annotated[str | None, typer.Option(
         "--max-flops", metavar="N", rich_help_panel=CHECKS,
         help="Exit 1 when the model's dense attention MACs exceed N.")] = None,
@@ -146,8 +155,9 @@ def model(
         if len(seqs) > 1 and len(caches) > 1:
             raise SpecError("--cache", "give a range to --seq or to --cache, not both")
         swept = ("seq", seqs) if len(seqs) > 1 else ("cache", caches) if len(caches) > 1 else None
-        flags = EngineFlags(engine, kv_cache_memory, gpu_memory_utilization, max_model_len, max_num_batched_tokens,
-                            kv_cache_dtype, no_prefix_caching, mamba_ssm_cache_dtype)
+        flags = EngineFlags(choice_value(engine), kv_cache_memory, gpu_memory_utilization, max_model_len,
+                            max_num_batched_tokens, choice_value(kv_cache_dtype), no_prefix_caching,
+                            choice_value(mamba_ssm_cache_dtype))
         from attncli.cli.engineflags import check
 
         lengths = check(flags, block_size)

@@ -64,9 +64,9 @@ def _groups(p: EnginePlan) -> Table:
 def _words(p: EnginePlan) -> list[str]:
     lay = p.layout
     n = max(len(g.layers) for g in p.groups)
-    out = [f"a block: {human_bytes(lay.bytes_per_block)} (the widest group's pages, {n} layers); "
-           f"{len(p.groups)} group{'s' if len(p.groups) > 1 else ''}, "
-           + (f"{lay.padding_layers} padding layers" if lay.padding_layers else "no padding layers")]
+    out = [f"a block: {human_bytes(lay.bytes_per_block)} ({n} layers' pages); {len(p.groups)} "
+           f"group{'s' if len(p.groups) > 1 else ''}, "
+           + (f"{lay.padding_layers} padding layers" if lay.padding_layers else "no padding")]
     return out + list(p.notes[1:])
 
 
@@ -97,11 +97,21 @@ def _knobs(p: EnginePlan) -> Table:
 
 
 def table(p: EnginePlan, name: str, verbose: bool = False) -> RenderableType:
+    """The answer, a row per group, padding and alignment in words; with a range of ``--max-model-len``
+    the table at each length, and the groups and notes under ``verbose`` (one 80x24 screen)."""
     parts: list[RenderableType] = [Text(f"attncli model: {name} as {_version()} sizes its KV cache", style="bold"),
-                                   Text(answer(p)), Text(""), _groups(p)]
-    parts += [Text(line) for line in _words(p)]
+                                   Text(answer(p)), Text("")]
+    words = _words(p)
+    if p.sweep and not verbose:
+        parts += [Text(words[0]), _sweep(p), Text(p.notes[0], style="dim")]
+        if len(words) > 1:
+            more = len(words) - 1
+            parts.append(Text(f"{more} more note{'s' if more > 1 else ''} and a row per group: --verbose",
+                              style="dim"))
+        return Trimmed(RichGroup(*parts))
+    parts += [_groups(p), *(Text(line) for line in words)]
     if p.sweep:
-        parts += [Text(""), _sweep(p)]
+        parts.append(_sweep(p))
     parts.append(Text(p.notes[0], style="dim"))
     if verbose:
         parts += [Text(""), _knobs(p)]

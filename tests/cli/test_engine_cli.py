@@ -117,13 +117,18 @@ def test_gpu_budget_is_the_share_less_weights_and_the_estimate(cli: Any) -> None
     assert "an estimate" in doc["notes"][0]
 
 
-def test_range_table_fits_one_screen(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("config", ["gpt-oss-20b", "gemma-3-27b", "qwen3-next-80b-a3b"])
+@pytest.mark.parametrize("lengths", [None, "8k:1M:x2"])
+def test_tables_fit_one_screen(cli: Any, monkeypatch: pytest.MonkeyPatch, config: str, lengths: str | None) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    r = cli("model", "--config", f"{DATA}/gpt-oss-20b", "--engine", "vllm", "--kv-cache-memory", "40GiB",
-            "--max-model-len", "8k:1M:x2")
+    r = cli("model", "--config", f"{DATA}/{config}", "--engine", "vllm", "--kv-cache-memory", "40GiB",
+            *(["--max-model-len", lengths] if lengths else []))
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+
+
+def test_range_in_json(cli: Any) -> None:
     doc = engine(cli, "gpt-oss-20b", "--kv-cache-memory", "40GiB", "--max-model-len", "8k:1M:x2")
     assert [p["max_model_len"] for p in doc["sweep"]] == [8192 * 2**i for i in range(8)]
 
@@ -172,3 +177,17 @@ def test_refusals_name_the_flag(cli: Any, args: list[str], flag: str) -> None:
     r = cli("model", "--config", f"{DATA}/llama-3.1-8b", *args)
     assert r.code == 2, r.out
     assert r.err.startswith(f"attncli: error: {flag}: ") and r.err.count("\n") == 1 and "Traceback" not in r.err
+
+
+def test_plot_of_a_range(cli: Any, tmp_path: Any) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "concurrency.png"
+    r = cli("model", "--config", f"{DATA}/gpt-oss-20b", "--engine", "vllm", "--kv-cache-memory", "40GiB",
+            "--max-model-len", "8k:256k:x2", "--plot", str(out))
+    assert r.code == 0, r.err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_past_max_position_embeddings_is_said(cli: Any) -> None:
+    doc = engine(cli, "gpt-oss-20b", "--kv-cache-memory", "40GiB", "--max-model-len", "1M")
+    assert "VLLM_ALLOW_LONG_MAX_MODEL_LEN" in " ".join(doc["notes"])
