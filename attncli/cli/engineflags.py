@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from attncli.analyses.model import ModelReport
     from attncli.serving.vllm import EnginePlan
 
-ENGINE_PANEL = "Serving engine (--engine vllm)"
-
 
 def _choices(name: str, values: tuple[str, ...] | list[str]) -> Any:
     """A ``str`` Enum typer offers as choices (so the fuzzers draw valid values too)."""

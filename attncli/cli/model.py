@@ -24,7 +24,8 @@ from attncli.cli.common import (
     OutputOption,
     fail,
 )
-from attncli.cli.engineflags import ENGINE_PANEL, EngineFlags
+from attncli.cli.common import ENGINE as ENGINE_PANEL
+from attncli.cli.engineflags import EngineFlags
 from attncli.cli.engineflags import value as choice_value
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
