@@ -127,7 +127,8 @@ def model(
     kv_cache_dtype: KvCacheDtypeArg = None,
     no_prefix_caching: Annotated[bool, typer.Option(
         "--no-prefix-caching", rich_help_panel=ENGINE_PANEL,
-        help="As vLLM's --no-enable-prefix-caching: a Mamba/GDN layer takes 1 block per request, not 2.")] = False,
+        help="As vLLM's --no-enable-prefix-caching: a Mamba/GDN group takes 1 block per request, not 2 or 3.")
+    ] = False,
     mamba_ssm_cache_dtype: MambaDtypeArg = None,
     max_flops: Annotated[str | None, typer.Option(
         "--max-flops", metavar="N", rich_help_panel=CHECKS,

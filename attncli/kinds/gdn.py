@@ -336,7 +336,8 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
             raise SpecError("--tp", f"--tp {tp} must divide the {n} {what} of a Gated DeltaNet layer")
     conv = m.conv_dim // tp * (m.kernel - 1) * model_bytes
     recurrent = m.hv // tp * m.dv * m.dk * (model_bytes if ssm_bytes is None else ssm_bytes)
-    return (CacheSpec(MAMBA, state_bytes=conv + recurrent),)
+    # NOTE: FlashInfer's GDN prefill (vLLM's default on CUDA Hopper/Blackwell) exports checkpoints every 64 tokens
+    return (CacheSpec(MAMBA, state_bytes=conv + recurrent, checkpoint_alignment=64),)
 
 
 def variant_specs(spec: AttnSpec) -> list[AttnSpec]:

@@ -41,8 +41,9 @@ class CacheSpec:
 
     ``token_bytes``: bytes one token takes in one layer (attention kinds; 0 for ``mamba``).
     ``state_bytes``: the whole state of a ``mamba`` layer (its unpadded page). ``window`` and
-    ``chunk``: W of a sliding layer, C of a chunked one. Equal specs share a group (vLLM buckets
-    layers by spec equality, ``_get_kv_cache_groups_uniform_page_size``).
+    ``chunk``: W of a sliding layer, C of a chunked one; ``checkpoint_alignment`` below. Equal
+    specs share a group (vLLM buckets layers by spec equality,
+    ``_get_kv_cache_groups_uniform_page_size``).
     """
 
     cache: str
@@ -50,6 +51,11 @@ class CacheSpec:
     state_bytes: int = 0
     window: int | None = None
     chunk: int | None = None
+    checkpoint_alignment: int | None = None
+    """A ``mamba`` layer that exports prefill checkpoints in prefix caching's 'align' mode (vLLM's
+    Gated DeltaNet with FlashInfer's prefill kernel, the default on Hopper and Blackwell:
+    ``FLASHINFER_GDN_CHECKPOINT_ALIGNMENT`` 64 tokens): its group takes one block more per request
+    (``num_prefill_checkpoint_blocks``) and attention blocks are a multiple of it."""
 
     @property
     def attention(self) -> bool:

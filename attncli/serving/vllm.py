@@ -26,8 +26,9 @@ function it follows:
 5. **A request at max_model_len L** (``max_memory_usage_bytes`` of each spec): full and MLA
    ``cdiv(L, block)``; sliding ``cdiv(min(W - 1 + in-flight, L), block) + 1``; chunked
    ``cdiv(min(C + in-flight, L), block)``; Mamba 1 block, 2 with prefix caching (``mamba_cache_mode``
-   'align'). In-flight tokens: ``VllmConfig.max_in_flight_tokens`` = 2 batches of
-   ``max_num_batched_tokens`` (async scheduling, one pipeline stage). A request takes the sum
+   'align'), 3 for a layer that exports prefill checkpoints (Gated DeltaNet with FlashInfer,
+   ``num_prefill_checkpoint_blocks``). In-flight tokens: ``VllmConfig.max_in_flight_tokens`` = 2
+   batches of ``max_num_batched_tokens`` (async scheduling, one pipeline stage). A request takes the sum
    over groups (``get_max_concurrency_for_kv_cache_config``); ``max_concurrency = num_blocks /
    that``; the logged "GPU KV cache size" is ``int(max_concurrency x L)`` (``get_kv_cache_capacity``).
 6. **Does one request fit** (``get_kv_cache_configs``, ``_check_enough_kv_cache_memory``): the
@@ -42,6 +43,7 @@ quantized dtypes attncli refuses, and ``num_gpu_blocks_override``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,10 +186,13 @@ def kernel_block(specs: list[CacheSpec]) -> int:
     return MLA_KERNEL_BLOCK if any(s.cache == MLA for s in specs) else ATTENTION_KERNEL_BLOCK
 
 
-def aligned_block_size(block_size: int, token_bytes: int, mamba_page: int) -> int:
+def aligned_block_size(block_size: int, token_bytes: int, mamba_page: int, checkpoint: int | None = None) -> int:
     """``Platform._align_hybrid_block_size``: the smallest block (a multiple of ``max(16, block_size)``,
-    then of 16) whose attention page holds the Mamba page; ``block_size`` when it already does."""
+    and of the Mamba layers' prefill ``checkpoint`` alignment in 'align' mode, then of 16) whose
+    attention page holds the Mamba page; ``block_size`` when it already does."""
     a = max(ATTENTION_KERNEL_BLOCK, block_size)
+    if checkpoint is not None:
+        a = math.lcm(a, checkpoint)
     raised = a * _cdiv(mamba_page, a * token_bytes)
     raised = ATTENTION_KERNEL_BLOCK * _cdiv(raised, ATTENTION_KERNEL_BLOCK)
     return max(block_size, raised)
@@ -211,7 +216,11 @@ def layout(layers: list[CacheSpec], settings: Settings, layer_index: list[int] |
     aligned_from = None
     if mambas and attention:
         token_bytes = attention[0].token_bytes  # NOTE: vLLM sizes it from the model's KV heads and head size
-        raised = aligned_block_size(block, token_bytes, max(s.state_bytes for s in mambas))
+        alignments = {s.checkpoint_alignment for s in mambas}
+        # NOTE: get_mamba_prefill_checkpoint_alignment: None unless every Mamba layer declares one
+        checkpoint = (math.lcm(*(a for a in alignments if a is not None))
+                      if settings.prefix_caching and None not in alignments else None)
+        raised = aligned_block_size(block, token_bytes, max(s.state_bytes for s in mambas), checkpoint)
         if raised != block:
             aligned_from, block = block, raised
     attn_pages = {s: block * s.token_bytes for s in set(attention)}
@@ -255,8 +264,8 @@ def blocks_per_request(spec: CacheSpec, lay: Layout, settings: Settings, max_mod
     if spec.cache == CHUNKED:
         assert spec.chunk is not None
         return _cdiv(min(spec.chunk + flight, length), block)  # ChunkedLocalAttentionSpec
-    if spec.cache == MAMBA:
-        return 2 if settings.prefix_caching else 1  # MambaSpec: 'align' with prefix caching, else 'none'
+    if spec.cache == MAMBA:  # MambaSpec: 'align' with prefix caching (2, + a prefill checkpoint block), else 'none'
+        return 2 + (spec.checkpoint_alignment is not None) if settings.prefix_caching else 1
     return _cdiv(length, block)  # FullAttentionSpec, MLAAttentionSpec
 
 

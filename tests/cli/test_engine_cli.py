@@ -79,10 +79,16 @@ def test_qwen3_next_block_576_and_prefix_caching(cli: Any) -> None:
     assert doc["block_size"] == 576
     mamba = [g for g in doc["groups"] if g["spec"] == "MambaSpec"]
     assert len(mamba) == 3 and {g["unpadded_page_size_bytes"] for g in mamba} == {1_097_728}
-    assert doc["blocks_per_request"] == 456 + 3 * 2
+    # cdiv(262,144, 576) = 456; each GDN group: 2 blocks in 'align' mode + 1 prefill checkpoint (FlashInfer's GDN
+    # prefill, vLLM's default on Hopper: num_prefill_checkpoint_blocks=1)
+    assert doc["blocks_per_request"] == 456 + 3 * 3
     off = engine(cli, "qwen3-next-80b-a3b", "--kv-cache-memory", "40GiB", "--max-model-len", "262144",
                  "--no-prefix-caching")
     assert off["blocks_per_request"] == 456 + 3
+    # --block-size 16: with prefix caching a = lcm(16, 64) = 64 -> 576; without, 16 x cdiv(1,097,728, 32,768) = 544
+    assert engine(cli, "qwen3-next-80b-a3b", "--kv-cache-memory", "40GiB", "--block-size", "16")["block_size"] == 576
+    assert engine(cli, "qwen3-next-80b-a3b", "--kv-cache-memory", "40GiB", "--block-size", "16",
+                  "--no-prefix-caching")["block_size"] == 544
     # a float32 recurrent state: (24,576 x 2 + 524,288 x 4) = 2,146,304 B; 64 x cdiv(2,146,304, 131,072) = 1,088
     assert engine(cli, "qwen3-next-80b-a3b", "--kv-cache-memory", "40GiB", "--mamba-ssm-cache-dtype",
                   "float32")["block_size"] == 1088

@@ -154,3 +154,15 @@ def test_block_size_must_be_a_multiple_of_the_kernel_block() -> None:
         plan(GPT_OSS, Settings(GiB, 1024, block_size=24))
     with pytest.raises(SpecError, match="--block-size"):  # FlashMLA: 64
         plan([CacheSpec("mla", 1152)] * 2, Settings(GiB, 1024, block_size=16))
+
+
+def test_gdn_prefill_checkpoints_take_a_block_and_align_the_block() -> None:
+    # FlashInfer's GDN prefill (Hopper's default) in 'align' mode: MambaSpec.max_memory_usage_bytes is
+    # page x (2 + num_prefill_checkpoint_blocks) = 3 blocks; _align_hybrid_block_size takes
+    # lcm(max(16, block), 64): at --block-size 16, 64 x cdiv(1,097,728, 64 x 2,048) = 576, else 16 x 34 = 544
+    gdn = CacheSpec("mamba", state_bytes=1_097_728, checkpoint_alignment=64)
+    layers = [full(2048) if (i + 1) % 4 == 0 else gdn for i in range(48)]
+    on = plan(layers, Settings(40 * GiB, 262_144, block_size=16))
+    assert on.layout.block_size == 576 and on.point.blocks_per_request == 456 + 3 * 3
+    off = plan(layers, Settings(40 * GiB, 262_144, block_size=16, prefix_caching=False))
+    assert off.layout.block_size == 544 and off.point.blocks_per_request == 262_144 // 544 + 1 + 3
