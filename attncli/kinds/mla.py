@@ -264,9 +264,8 @@ def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
 
 
 def vllm_latent_bytes(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int) -> int:
-    """One token's latent in vLLM's ``MLAAttentionSpec`` (one "head" of R + DR values, no V):
-    ``fp8_ds_mla`` packs R float8 values, a float32 scale per 128 and DR bfloat16 values
-    (``MLAAttentionImpl.get_fp8_ds_mla_row_bytes``: 656 at R 512, DR 64)."""
+    """One token's latent in vLLM (R + DR values; ``fp8_ds_mla``: R float8, a float32 scale per 128, DR
+    bfloat16, ``MLAAttentionImpl.get_fp8_ds_mla_row_bytes``: 656 at R 512, DR 64)."""
     from attncli.serving.cache import kv_element_bytes
 
     m = mla_sizes(spec)
@@ -277,7 +276,7 @@ def vllm_latent_bytes(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int) -> 
 
 def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
                     tp: int) -> tuple[CacheSpec, ...]:
-    """vLLM's ``MLAAttentionSpec``: the latent, whole on every device (not sharded by ``tp``)."""
+    """vLLM's ``MLAAttentionSpec``: the latent, whole on every device."""
     from attncli.serving.cache import MLA, CacheSpec
 
     return (CacheSpec(MLA, vllm_latent_bytes(spec, kv_cache_dtype, model_bytes)),)

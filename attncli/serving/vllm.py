@@ -14,7 +14,9 @@ function it follows:
    ``supports_block_size``). A hybrid attention/Mamba model then raises it
    (``Platform._align_hybrid_block_size``): ``a x cdiv(mamba page, a x attention bytes per token)``
    with ``a = max(16, block size)``, rounded to 16, so that one attention page holds the Mamba
-   state; the Mamba page is padded to the attention page.
+   state; the Mamba page is padded to the attention page. (In 0.34
+   ``HybridAttentionMambaModelConfig.verify_and_update_config`` only sets the Mamba cache mode and
+   leaves the alignment to ``Platform.update_block_size_for_backend``.)
 3. **Groups** (``kv_cache_planning.get_kv_cache_groups``): one group when every layer has the
    same spec, or the same kind with other page sizes (``UniformTypeKVCacheSpecs``); else layers
    are bucketed by spec (``_get_kv_cache_groups_uniform_page_size``), the group size is the
@@ -34,7 +36,8 @@ function it follows:
 6. **Does one request fit** (``get_kv_cache_configs``, ``_check_enough_kv_cache_memory``): the
    request's blocks x bytes per block against the memory less one block (the null block the
    ``BlockPool`` holds back); when it does not, vLLM's error names the longest length that
-   does, found by binary search over 1..L (``_estimate_max_model_len_from_groups``).
+   does, found by binary search over 1..L (``_estimate_max_model_len_from_groups``, the
+   group-aware form of ``estimate_max_model_len``, called from ``get_kv_cache_configs``).
 
 Not modelled: speculative decoding (extra blocks and layers), decode context parallelism,
 pipeline parallelism, host-resident (HiSparse) groups, per-backend page packing of the
