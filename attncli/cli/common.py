@@ -98,6 +98,7 @@ RANGES: dict[str, str] = {
 
 LAYER, MHA, MLA, CONFIG, MODULE, RUN, CHECKS, OUTPUT = ("Layer", "MHA module", "MLA", "Model / config", "Module",
                                                         "Run", "Checks (CI)", "Output")
+ENGINE = "Serving engine"
 """The option panels of the commands (attncli.cli.helptext.PANELS orders them)."""
 
 

@@ -33,7 +33,7 @@ HELP_NAMES = ["-h", "--help"]
 CONTEXT = {"help_option_names": HELP_NAMES}
 
 PANELS: tuple[str, ...] = ("Layer", "MHA module", "MLA", "Model / config", "Module", "Permutation", "Run",
-                           "Checks (CI)", "Output", "Options")
+                           "Serving engine", "Checks (CI)", "Output", "Options")
 """The option panels, in the order a command's help shows them (``Options``: the help option)."""
 COMMAND_ORDER: tuple[str, ...] = ("flops", "shapes", "model", "report", "sweep", "permute-test", "bench",
                                   "presets", "gpus")

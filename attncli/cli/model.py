@@ -24,6 +24,9 @@ from attncli.cli.common import (
     OutputOption,
     fail,
 )
+from attncli.cli.common import ENGINE as ENGINE_PANEL
+from attncli.cli.engineflags import EngineFlags
+from attncli.cli.engineflags import value as choice_value
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
@@ -35,7 +38,22 @@ if TYPE_CHECKING:
     DtypeArg = Any
     KvDtypeArg = Any
     FormArg = Any
+    EngineArg = Any
+    KvCacheDtypeArg = Any
+    MambaDtypeArg = Any
 else:
+    from attncli.cli.engineflags import Engine, KvCacheDtype, MambaSsmDtype
+
+    EngineArg = Annotated[Engine | None, typer.Option(
+        "--engine", metavar="NAME", rich_help_panel=ENGINE_PANEL,
+        help="Size the KV cache as this serving engine does (vllm: vLLM 0.34's blocks, groups, padding and "
+             "max concurrency).")]
+    KvCacheDtypeArg = Annotated[KvCacheDtype | None, typer.Option(
+        "--kv-cache-dtype", metavar="DTYPE", rich_help_panel=ENGINE_PANEL,
+        help="auto (the model's dtype), bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, or fp8_ds_mla (MLA).")]
+    MambaDtypeArg = Annotated[MambaSsmDtype | None, typer.Option(
+        "--mamba-ssm-cache-dtype", metavar="DTYPE", rich_help_panel=ENGINE_PANEL,
+        help="A linear layer's recurrent state: auto (the model's dtype), float32, bfloat16 or float16.")]
     DtypeArg = Annotated[Dtype | None, typer.Option(
         "--dtype", metavar="DTYPE", rich_help_panel=RUN, parser=dtype_parser(Dtype),
         help="Weights and activations: float32, tf32, bfloat16, float16 or float8, or fp32, bf16, fp16, fp8 "
@@ -81,14 +99,37 @@ def model(
     tp: Annotated[int, typer.Option(
         "--tp", metavar="N", min=1, rich_help_panel=RUN,
         help="Tensor parallelism N: each device's heads, parameters and KV (as vLLM shards them).")] = 1,
-    block_size: Annotated[int, typer.Option(
+    block_size: Annotated[int | None, typer.Option(
         "--block-size", metavar="N", min=1, rich_help_panel=RUN,
-        help="Tokens per KV-cache page of a paged engine (vLLM's default 16).")] = 16,
+        help="Tokens per KV-cache page of a paged engine (default 16; with --engine vllm, vLLM 0.34's 64, a "
+             "multiple of 16).")] = None,
     gpu: GpuOption = None,
     weights_memory: Annotated[str | None, typer.Option(
         "--weights-memory", metavar="BYTES", rich_help_panel=RUN,
         help="With --gpu: memory the weights take (e.g. 16e9), for how many tokens of KV cache fit beside them "
              "(default: model.safetensors.index.json in the config folder).")] = None,
+    engine: EngineArg = None,
+    kv_cache_memory: Annotated[str | None, typer.Option(
+        "--kv-cache-memory", metavar="BYTES", rich_help_panel=ENGINE_PANEL,
+        help="KV memory per device, as vLLM's --kv-cache-memory-bytes (40GiB, 40G = 2**30 each, 42.9GB, 4.29e10).")
+    ] = None,
+    gpu_memory_utilization: Annotated[float | None, typer.Option(
+        "--gpu-memory-utilization", metavar="F", rich_help_panel=ENGINE_PANEL,
+        help="With --gpu: vLLM's share of its memory, in (0, 1] (default 0.92, vLLM 0.34's).")] = None,
+    max_model_len: Annotated[str | None, typer.Option(
+        "--max-model-len", metavar="VALUES", rich_help_panel=ENGINE_PANEL,
+        help="Tokens per request (default: the config's max_position_embeddings, else the context S); a range "
+             "(8k:1M:x2) adds a table.")] = None,
+    max_num_batched_tokens: Annotated[int | None, typer.Option(
+        "--max-num-batched-tokens", metavar="N", rich_help_panel=ENGINE_PANEL,
+        help="Tokens per scheduler step (default 8192, vLLM's for the server on an H100); two steps are in "
+             "flight.")] = None,
+    kv_cache_dtype: KvCacheDtypeArg = None,
+    no_prefix_caching: Annotated[bool, typer.Option(
+        "--no-prefix-caching", rich_help_panel=ENGINE_PANEL,
+        help="As vLLM's --no-enable-prefix-caching: a Mamba/GDN group takes 1 block per request, not 2 or 3.")
+    ] = False,
+    mamba_ssm_cache_dtype: MambaDtypeArg = None,
     max_flops: Annotated[str | None, typer.Option(
         "--max-flops", metavar="N", rich_help_panel=CHECKS,
         help="Exit 1 when the model's dense attention MACs exceed N.")] = None,
@@ -116,11 +157,19 @@ def model(
         if len(seqs) > 1 and len(caches) > 1:
             raise SpecError("--cache", "give a range to --seq or to --cache, not both")
         swept = ("seq", seqs) if len(seqs) > 1 else ("cache", caches) if len(caches) > 1 else None
-        if plot is not None and swept is None:
+        flags = EngineFlags(choice_value(engine), kv_cache_memory, gpu_memory_utilization, max_model_len,
+                            max_num_batched_tokens, choice_value(kv_cache_dtype), no_prefix_caching,
+                            choice_value(mamba_ssm_cache_dtype))
+        from attncli.cli.engineflags import check
+
+        lengths = check(flags, block_size)
+        if plot is not None and swept is None and not (lengths and len(lengths) > 1):
             raise SpecError("--plot", "draws the cache against the context: give --seq or --cache a range")
+        if swept is not None and lengths is not None and len(lengths) > 1:
+            raise SpecError("--max-model-len", "give a range to --max-model-len or to --seq/--cache, not both")
         _run(config, preset, seqs[0], batch, caches[0], None if dtype is None else dtype.value,
              None if kv_dtype is None else kv_dtype.value, mla_form.value, tp, block_size, gpu, weights_memory,
-             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot)
+             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot, (flags, lengths))
     except SpecError as exc:
         fail(str(exc), getattr(exc, "exit_code", 2))
 
@@ -133,9 +182,10 @@ def _values(text: str, flag: str, minimum: int) -> list[int]:
 
 
 def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,
-         kv_dtype: str | None, mla_form: str, tp: int, block_size: int, gpu: str | None, weights_memory: str | None,
-         budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str, output: Path | None,
-         swept: tuple[str, list[int]] | None, plot: Path | None) -> None:
+         kv_dtype: str | None, mla_form: str, tp: int, block_size: int | None, gpu: str | None,
+         weights_memory: str | None, budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str,
+         output: Path | None, swept: tuple[str, list[int]] | None, plot: Path | None,
+         engine: tuple[EngineFlags, list[int] | None] = (EngineFlags(), None)) -> None:
     from attncli.analyses.checks import budget, parse_count
     from attncli.cli.layerflags import spec_keywords
     from attncli.models.modelconfig import load_model_preset, read_model
@@ -176,16 +226,23 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     with counting(), status(f"attncli model: counting {m.name}", fmt):
         from dataclasses import replace
 
-        from attncli.analyses.model import count_model, growth
+        from attncli.analyses.model import DEFAULT_BLOCK_SIZE, count_model, growth
 
         report = count_model(m.name, m.source, base, m.schedule, dtype=chosen_dtype, dtype_source=dtype_source,
-                             kv_dtype=kv_dtype, block_size=block_size, tp=tp, gpu=gpu, weights_bytes=weights_bytes,
+                             kv_dtype=kv_dtype, block_size=block_size or DEFAULT_BLOCK_SIZE, tp=tp, gpu=gpu,
+                             weights_bytes=weights_bytes,
                              weights_source=weights_source, notes=tuple(notes), linear=linear)
         if swept is not None:
             report = replace(report, growth=growth(report, *swept), growth_setting=swept[0])
     if past:  # NOTE: after the count, so a refused size stays the one line on stderr
         print(f"attncli: warning: context S = {base.s:,} is past the model's max_position_embeddings "
               f"({m.max_positions:,}); counted all the same", file=sys.stderr)
+    plan = None
+    if engine[0].engine is not None:
+        from attncli.cli.engineflags import engine_plan
+
+        plan = engine_plan(engine[0], engine[1], report, m.max_positions, block_size,
+                           None if report.gpu is None else (report.gpu.memory_bytes, report.gpu.label))
     totals = report.totals()
     checks = []
     for flag, limit in limits:
@@ -194,11 +251,20 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
                      "--max-kv-bytes": ("kv_cache_bytes", "KV cache after the step, as transformers keeps it")}[flag]
         checks.append(budget(flag[2:], int(totals[key]), limit, what))
     doc = {**report.to_json(), "checks": [c.to_json() for c in checks]}
+    if plan is not None:
+        doc["engine"] = plan.to_json()
     if plot is not None:
         from attncli.cli.sweep import write_plot
 
-        write_plot(lambda: _view().plot(report, plot), plot)
-    emit(fmt, doc, lambda: _view().table(report, verbose), lambda: _view().markdown(report, verbose), output)
+        if plan is not None and plan.sweep:
+            write_plot(lambda: _engine_view().plot(plan, report.name, plot), plot)
+        else:
+            write_plot(lambda: _view().plot(report, plot), plot)
+    if plan is not None:
+        emit(fmt, doc, lambda: _engine_view().table(plan, report.name, verbose),
+             lambda: _engine_view().markdown(plan, report.name, verbose), output)
+    else:
+        emit(fmt, doc, lambda: _view().table(report, verbose), lambda: _view().markdown(report, verbose), output)
     for problem in report.problems:
         print(f"attncli: CROSS-CHECK DISAGREES: {problem}", file=sys.stderr)
     for c in checks:
@@ -206,6 +272,13 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
             print(f"attncli: CHECK FAILED: {c.message}", file=sys.stderr)
     if any(not c.passed for c in checks):
         raise typer.Exit(1)
+
+
+def _engine_view() -> types.ModuleType:
+    """The serving engine's renderer (imports rich)."""
+    from attncli.render import engine
+
+    return engine
 
 
 def _view() -> types.ModuleType:

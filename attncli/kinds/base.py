@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
     from attncli.layer.formulas import Memory
+    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 
@@ -60,6 +61,12 @@ class Kind(Protocol):
 
     def kv_cache_bytes(self, spec: AttnSpec, bytes_per_element: int) -> int:
         """What the layer's cache holds after this step (B sequences of S tokens)."""
+
+    def vllm_cache_spec(self, spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                        tp: int) -> tuple[CacheSpec, ...]:
+        """The caches vLLM v1 builds for one such layer on one of ``tp`` devices (one per cache the
+        layer registers), at ``--kv-cache-dtype`` (``model_bytes``: the model's element size) and
+        ``--mamba-ssm-cache-dtype`` (``ssm_bytes``, None: auto) (:mod:`attncli.serving.cache`)."""
 
     def memory(self, spec: AttnSpec, dtype: str) -> Memory:
         """The attention matrix, the activations and the KV cache of one forward pass."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
     from attncli.layer.formulas import Memory
+    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "gated"
@@ -76,6 +77,12 @@ def params(spec: AttnSpec) -> dict[str, int]:
         out["o_proj"] = hd * e + b * e
     out["total"] = sum(out.values())
     return out
+
+
+def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                    tp: int) -> tuple[CacheSpec, ...]:
+    """The gate is in the query projection: the cache is standard attention's (K and V per head)."""
+    return standard.vllm_cache_spec(spec, kv_cache_dtype, model_bytes, ssm_bytes, tp)
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
     from attncli.layer.formulas import Memory
+    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "mla"
@@ -260,6 +261,25 @@ def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The latent cache after this step: R + DR values for each of the S tokens."""
     return spec.batch * spec.s * kv_bytes_per_token(spec, bytes_per_element)
+
+
+def vllm_latent_bytes(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int) -> int:
+    """One token's latent in vLLM (R + DR values; ``fp8_ds_mla``: R float8, a float32 scale per 128, DR
+    bfloat16, ``MLAAttentionImpl.get_fp8_ds_mla_row_bytes``: 656 at R 512, DR 64)."""
+    from attncli.serving.cache import kv_element_bytes
+
+    m = mla_sizes(spec)
+    if kv_cache_dtype == "fp8_ds_mla":
+        return m.kv_lora_rank + 4 * (m.kv_lora_rank // 128) + 2 * m.qk_rope_head_dim
+    return m.latent * kv_element_bytes(kv_cache_dtype, model_bytes)
+
+
+def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                    tp: int) -> tuple[CacheSpec, ...]:
+    """vLLM's ``MLAAttentionSpec``: the latent, whole on every device."""
+    from attncli.serving.cache import MLA, CacheSpec
+
+    return (CacheSpec(MLA, vllm_latent_bytes(spec, kv_cache_dtype, model_bytes)),)
 
 
 KV_FORM = "B*S*(R+DR)"

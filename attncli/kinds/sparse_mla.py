@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
     from attncli.layer.formulas import Memory
+    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "sparse_mla"
@@ -237,6 +238,17 @@ def vllm_fp8_kv_bytes_per_token(spec: AttnSpec) -> dict[str, int]:
     m, ix_d = mla.mla_sizes(spec), indexer_sizes(spec).head_dim
     return {"latent": m.kv_lora_rank + 4 * (m.kv_lora_rank // QUANT_BLOCK) + 2 * m.qk_rope_head_dim,
             "indexer": ix_d + 4 * (ix_d // QUANT_BLOCK)}
+
+
+def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                    tp: int) -> tuple[CacheSpec, ...]:
+    """Two caches per layer in vLLM: the latent (``MLAAttentionSpec``, :func:`attncli.kinds.mla.vllm_latent_bytes`)
+    and the indexer's keys (``DeepseekV32IndexerCache``: an ``MLAAttentionSpec`` of ID float8 values
+    and a float32 scale per 128, whatever ``--kv-cache-dtype``: 132 B at ID 128)."""
+    from attncli.serving.cache import MLA, CacheSpec
+
+    return (CacheSpec(MLA, mla.vllm_latent_bytes(spec, kv_cache_dtype, model_bytes)),
+            CacheSpec(MLA, vllm_fp8_kv_bytes_per_token(spec)["indexer"]))
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:

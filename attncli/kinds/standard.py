@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
     from attncli.layer.formulas import Memory
+    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "standard"
@@ -91,6 +92,21 @@ def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     from attncli.layer.visibility import cached_tokens
 
     return spec.batch * cached_tokens(spec) * kv_bytes_per_token(spec, bytes_per_element)
+
+
+def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                    tp: int) -> tuple[CacheSpec, ...]:
+    """vLLM's ``FullAttentionSpec`` (or ``SlidingWindowSpec`` with W, ``ChunkedLocalAttentionSpec`` with C):
+    K and V of max(1, G/N) heads per device (replicated when N > G), ``(head_size + head_size_v) x
+    dtype`` bytes per head and token (``AttentionSpec.page_size_bytes``)."""
+    from attncli.serving.cache import MLA_ONLY_DTYPES, attention_spec, kv_element_bytes
+    from attncli.spec import SpecError
+
+    if kv_cache_dtype in MLA_ONLY_DTYPES:
+        raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "
+                                            "this model has none (auto, fp8, ...)")
+    per_head = 2 * spec.head_dim * kv_element_bytes(kv_cache_dtype, model_bytes)
+    return (attention_spec(max(1, spec.n_kv_heads // tp) * per_head, spec.window, spec.chunk),)
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:
