@@ -357,6 +357,9 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
             try:
                 check_run_files(output, config=config, baseline=kwargs.get("baseline"), plot=kwargs.get("plot"),
                                 module=kwargs.get("module"))
+                from attncli.models.hub import resolve_config
+
+                config = resolve_config(config)
                 typed = explicit_names(SPEC_FIELDS)
                 none_typed = all(values[name] is None for name in SWEEPABLE)
                 config_notes: list[str] = []
