@@ -48,3 +48,10 @@ def test_refusals_are_one_line(cli: Any, argv: list[str], start: str) -> None:
 def test_no_model_at_all_names_the_three_ways(cli: Any) -> None:
     r = cli("model")
     assert r.code == 2 and r.err.startswith("attncli: error: --config: give the model as MODEL")
+
+
+def test_the_fuzzers_see_the_positional_argument() -> None:
+    from tests.cli.discovery import command_arguments
+
+    assert command_arguments("model") == ("name",)
+    assert command_arguments("flops") == ()
