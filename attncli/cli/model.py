@@ -58,7 +58,7 @@ AUTO = MlaForm("auto")
                  "attncli model --preset deepseek-v3 --tp 8 --max-kv-bytes 80e9"))
 def model(
     name: Annotated[str | None, typer.Argument(
-        metavar="[MODEL]", show_default=False,
+        metavar="MODEL", show_default=False, rich_help_panel=CONFIG,
         help="A packaged preset (attncli presets), a config.json or its folder, or a Hugging Face Hub model "
              "org/name: its config.json and weights' size through huggingface_hub (its cache, HF_TOKEN, "
              "HF_ENDPOINT, HF_HUB_OFFLINE); a request gives up after 10 s (ATTNCLI_HUB_TIMEOUT).")] = None,
