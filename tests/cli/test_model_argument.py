@@ -55,3 +55,13 @@ def test_the_fuzzers_see_the_positional_argument() -> None:
 
     assert command_arguments("model") == ("name",)
     assert command_arguments("flops") == ()
+
+
+@pytest.mark.parametrize(("value", "says"), [("soon", "'soon' is not a number of seconds"),
+                                             ("0", "'0': give between 0 and 600 seconds"),
+                                             ("1e9", "'1e9': give between 0 and 600 seconds")])
+def test_a_bad_hub_timeout_names_its_variable(cli: Any, monkeypatch: pytest.MonkeyPatch, value: str,
+                                              says: str) -> None:
+    monkeypatch.setenv("ATTNCLI_HUB_TIMEOUT", value)
+    r = cli("model", "Qwen/Qwen3-8B")
+    assert r.code == 2 and r.err == f"attncli: error: ATTNCLI_HUB_TIMEOUT: {says}\n"

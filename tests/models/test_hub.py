@@ -104,6 +104,11 @@ def test_a_hub_model_answers_as_the_same_files_through_config(hub: HubStub, tmp_
     assert flops.code == 0, flops.err
     cfg = flops.json()["config"]
     assert (cfg["model"], cfg["dim"], cfg["heads"], cfg["kv_heads"]) == (LLAMA, 4096, 32, 8)
+    assert f"config.json read from {origin}" in cfg["notes"]
+    presets = attncli(hub, "presets", "--config", LLAMA, "--format", "json")
+    assert presets.code == 0, presets.err
+    assert presets.json()["config"]["config_file"] == f"{origin}: config.json"
+    assert presets.json()["presets"][0]["kv_heads"] == 8
 
 
 def test_a_second_run_at_a_commit_or_offline_makes_no_request(hub: HubStub) -> None:
