@@ -30,6 +30,8 @@ class HubStub:
         self.repos: dict[str, dict[str, bytes]] = {}
         self.commits: dict[str, str] = {}
         self.gated: set[str] = set()
+        self.refusal = 401
+        """The status of a missing or gated repository: 401 without a token (the Hub's answer), 403/404 with one."""
         self.mode = "ok"
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -105,10 +107,10 @@ class HubStub:
             return
         repo, revision = match.group(1), match.group(2)
         if repo not in self.repos:
-            self._error(h, 401, "RepoNotFound", body)
+            self._error(h, self.refusal, "RepoNotFound", body)
             return
         if repo in self.gated:
-            self._error(h, 401, "GatedRepo", body)
+            self._error(h, self.refusal, "GatedRepo", body)
             return
         commit = self.commits[repo]
         if revision not in ("main", commit):

@@ -142,7 +142,9 @@ def test_the_weights_of_a_single_safetensors_file_come_from_its_header(hub: HubS
 
 @pytest.mark.parametrize(("setup", "words"), [
     ("missing", ["MODEL: ", "no model org/none", "hf auth login"]),
+    ("missing404", ["MODEL: ", "no model org/none", "hf auth login"]),
     ("gated", ["MODEL: ", f"{LLAMA} is gated", "hf auth login", "HF_TOKEN"]),
+    ("gated403", ["MODEL: ", f"{LLAMA} is gated", "hf auth login", "HF_TOKEN"]),
     ("no_config", ["MODEL: ", "org/weights-only has no config.json"]),
     ("gguf", ["MODEL: ", "org/model-GGUF holds only GGUF files"]),
     ("error", ["MODEL: ", "answered HTTP 500"]),
@@ -153,9 +155,10 @@ def test_the_weights_of_a_single_safetensors_file_come_from_its_header(hub: HubS
 def test_each_failure_is_one_line_exit_2(hub: HubStub, setup: str, words: list[str]) -> None:
     llama(hub)
     name, env = LLAMA, {}
-    if setup == "missing":
+    hub.refusal = 404 if setup == "missing404" else 403 if setup == "gated403" else 401
+    if setup.startswith("missing"):
         name = "org/none"
-    elif setup == "gated":
+    elif setup.startswith("gated"):
         hub.gated.add(LLAMA)
     elif setup == "no_config":
         name = "org/weights-only"
