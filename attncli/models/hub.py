@@ -148,7 +148,7 @@ def _explain(exc: BaseException, repo: str, filename: str) -> str:
     if isinstance(exc, errors.GatedRepoError):
         return f"{repo} is gated: accept its terms on the Hub, then {LOGIN}"
     if isinstance(exc, errors.RepositoryNotFoundError):
-        return f"no model {repo} on {_endpoint()} (or it is private: {LOGIN})"
+        return f"no model {repo} on {_endpoint()}, nor a local file of that name (or it is private: {LOGIN})"
     if isinstance(exc, errors.RevisionNotFoundError):
         return f"{repo} has no revision by that name"
     if isinstance(exc, errors.OfflineModeIsEnabled | errors.LocalEntryNotFoundError) and _offline():
