@@ -280,6 +280,9 @@ def fetch(name: str, revision: str | None = None, flag: str = "--config", with_w
         raise SpecError("--revision", f"{revision!r} and {name!r} name two revisions: give one")
     rev = revision or at or "main"
     limit = timeout()
+    from huggingface_hub.utils.tqdm import disable_progress_bars
+
+    disable_progress_bars()  # NOTE: a bar on a terminal's stderr would break "an error is one line"
     try:
         path, commit = _download(repo, rev, "config.json", flag, limit)
     except SpecError as exc:

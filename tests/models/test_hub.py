@@ -200,3 +200,36 @@ def test_the_cache_folder_is_the_clients(hub: HubStub) -> None:
     snapshot = Path(hub.home) / "hub" / "models--meta-llama--Llama-3.1-8B" / "snapshots" / commit  # type: ignore
     assert sorted(p.name for p in snapshot.iterdir()) == ["config.json", "model.safetensors.index.json"]
     shutil.rmtree(Path(hub.home))  # type: ignore[attr-defined]
+
+
+def test_on_a_terminal_an_error_after_a_download_is_still_one_line(hub: HubStub) -> None:
+    """The client draws a progress bar on a terminal's stderr (a blank line was left before the error)."""
+    import pty
+    import select
+
+    hub.add("org/broken", {"config.json": b"{not json"})
+    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(hub.home),  # type: ignore[attr-defined]
+           "PYTHONPATH": str(ROOT), "ATTNCLI_HUB_TIMEOUT": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "attncli", "model", "org/broken"], stdout=subprocess.PIPE,
+                            stderr=slave, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # NOTE: the pty's other end closed: the process is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=60) == 2
+    err = b"".join(chunks).decode()
+    assert err.replace("\r\n", "\n").splitlines() == [err.strip()] and err.startswith("attncli: error: MODEL: "), err
