@@ -22,6 +22,9 @@ def find_name(name: str, choices: Iterable[str], flag: str, what: str, listing: 
     first, else every choice.
     """
     known = list(choices)
+    if flag == "--preset" and "/" in name.strip():  # NOTE: Qwen/Qwen3-8B is a Hub model, not a preset's misspelling
+        raise SpecError(flag, f"{name.strip()!r} is a Hugging Face Hub model, not a preset: give it as "
+                              f"--config {name.strip()} (or attncli model {name.strip()})")
     folded = {c.lower().replace("_", "-"): c for c in known}
     key = name.strip().lower().replace("_", "-")
     if key in folded:

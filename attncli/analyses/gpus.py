@@ -84,12 +84,12 @@ def gpus_document() -> dict[str, Any]:
 
 
 def gpu(name: str, flag: str = "--gpu") -> Gpu:
-    """The accelerator called ``name`` (case-insensitive); :class:`SpecError` with the close
-    matches (:func:`attncli.names.find_name`)."""
-    from attncli.names import find_name
+    """The accelerator called ``name`` (case-insensitive), or by a name people say (``h100``,
+    :mod:`attncli.analyses.gpunames`); :class:`SpecError` with the close matches."""
+    from attncli.analyses.gpunames import resolve
 
     table = {g.name: g for g in gpus()}
-    return table[find_name(name, table, flag, "GPU", "attncli gpus")]
+    return table[resolve(name, list(table), flag)]
 
 
 _VENDOR_WORDS = frozenset({"nvidia", "amd"})

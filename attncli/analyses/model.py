@@ -230,7 +230,8 @@ class ModelReport:
             "schema": SCHEMA,
             "config": {"model": self.name, "source": self.source, **self.spec.to_dict(), "dtype": self.dtype,
                        "dtype_source": self.dtype_source, "kv_dtype": self.kv_dtype, "block_size": self.block_size,
-                       "tp": self.tp, "step": self.step, "num_layers": len(self.schedule.layers)},
+                       "tp": self.tp, "step": self.step, "num_layers": len(self.schedule.layers),
+                       "weights_bytes": self.weights_bytes, "weights_source": self.weights_source},
             "schedule": {"summary": self.schedule.summary(), "source": self.schedule.source,
                          "notes": list(self.schedule.notes)},
             "layers": [{**layer.to_json(), "kind": self._kind_of_type(layer.layer_type)}

@@ -358,9 +358,13 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
             try:
                 check_run_files(output, config=config, baseline=kwargs.get("baseline"), plot=kwargs.get("plot"),
                                 module=kwargs.get("module"))
+                from attncli.models.hub import resolve_config, snapshot_of
+
+                config = resolve_config(config)
                 typed = explicit_names(SPEC_FIELDS)
                 none_typed = all(values[name] is None for name in SWEEPABLE)
-                config_notes: list[str] = []
+                snap = None if config is None else snapshot_of(config)
+                config_notes: list[str] = [] if snap is None else [f"config.json read from {snap.origin}"]
                 values, layer_sources = layer_values(values, config, preset, typed, config_notes, layer)
                 if sweep:
                     kwargs["swept"] = split_sweep(values, d, none_typed)

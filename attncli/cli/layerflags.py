@@ -27,7 +27,9 @@ class Call(str, Enum):
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", metavar="FILE", rich_help_panel="Model / config",
-    help="Take the layer settings from a Hugging Face config.json (or its directory); flags you give win.")]
+    help="Take the layer settings from a Hugging Face config.json, its directory, or a Hub model (org/name or "
+         "org/name@revision, through huggingface_hub: its cache, HF_TOKEN, HF_HUB_OFFLINE; a request gives up "
+         "after 10 s, ATTNCLI_HUB_TIMEOUT); flags you give win.")]
 PresetOption = Annotated[str | None, typer.Option(
     "--preset", metavar="NAME", rich_help_panel="Model / config", autocompletion=complete_layer_presets,
     help="Take the layer settings from a preset: one layer, or a whole model's (names: attncli presets).")]
@@ -129,6 +131,11 @@ def _model_name(config: Path | None, preset: str | None) -> str:
     if preset is not None:
         return preset.lower()
     assert config is not None
+    from attncli.models.hub import snapshot_of
+
+    snap = snapshot_of(config)
+    if snap is not None:
+        return snap.repo
     if config.name == "config.json" and not config.is_dir():
         return config.resolve().parent.name or config.name
     return config.name

@@ -70,13 +70,23 @@ AUTO = MlaForm("auto")
 
 @app.command(cls=AttnCommand, short_help="Count every attention layer of a model, its KV cache and time.",
              epilog=examples(
+                 "attncli model Qwen/Qwen3-8B --gpu h100",
                  "attncli model --preset gpt-oss-20b --seq 131072",
                  "attncli model --preset mistral-7b --seq 1 --cache 1k:128k:x2 --gpu h100-sxm",
                  "attncli model --preset deepseek-v3 --tp 8 --max-kv-bytes 80e9"))
 def model(
+    name: Annotated[str | None, typer.Argument(
+        metavar="MODEL", show_default=False, rich_help_panel=CONFIG,
+        help="A packaged preset (attncli presets), a config.json or its folder, or a Hugging Face Hub model "
+             "org/name: its config.json and weights' size through huggingface_hub (its cache, HF_TOKEN, "
+             "HF_ENDPOINT, HF_HUB_OFFLINE); a request gives up after 10 s (ATTNCLI_HUB_TIMEOUT).")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", metavar="FILE", rich_help_panel=CONFIG,
-        help="The model's Hugging Face config.json, or its folder.")] = None,
+        help="The model's Hugging Face config.json, its folder, or a Hub model (org/name).")] = None,
+    revision: Annotated[str | None, typer.Option(
+        "--revision", metavar="REV", rich_help_panel=CONFIG,
+        help="With a Hub model: a branch, tag or commit (default main); a full commit hash is read from the "
+             "cache with no request once fetched.")] = None,
     preset: Annotated[str | None, typer.Option(
         "--preset", metavar="NAME", rich_help_panel=CONFIG, autocompletion=complete_model_presets,
         help="A packaged model (its published config.json; names: attncli presets).")] = None,
@@ -153,6 +163,8 @@ def model(
     """
     try:
         check_run_files(output, config=config, plot=plot)
+        config, preset = _model_argument(name, config, preset, revision)
+        check_run_files(output, config=config, plot=plot)  # NOTE: MODEL's file, or the fetched one
         seqs, caches = _values(seq, "--seq", 1), _values(cache, "--cache", 0)
         if len(seqs) > 1 and len(caches) > 1:
             raise SpecError("--cache", "give a range to --seq or to --cache, not both")
@@ -171,7 +183,44 @@ def model(
              None if kv_dtype is None else kv_dtype.value, mla_form.value, tp, block_size, gpu, weights_memory,
              (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot, (flags, lengths))
     except SpecError as exc:
-        fail(str(exc), getattr(exc, "exit_code", 2))
+        # NOTE: what the config reader says of --config is said of MODEL when the model came as MODEL
+        text = f"MODEL: {exc.message}" if name is not None and exc.flag == "--config" else str(exc)
+        fail(text, getattr(exc, "exit_code", 2))
+
+
+def _model_argument(name: str | None, config: Path | None, preset: str | None,
+                    revision: str | None) -> tuple[Path | None, str | None]:
+    """(config, preset) from MODEL, ``--config`` and ``--preset``: MODEL is a packaged preset, a local
+    config.json or folder, or a Hub model ``org/name`` (fetched into the client's cache here)."""
+    from attncli.models.hub import looks_like_hub_id, resolve_config, split_name
+
+    if name is not None and (config is not None or preset is not None):
+        raise SpecError("MODEL", f"{name!r}: give the model once, as MODEL, --config or --preset")
+    if name is None:
+        if revision is not None and config is None:
+            raise SpecError("--revision", "is for a Hub model (attncli model org/name --revision REV)")
+        return resolve_config(config, revision, with_weights=True), preset
+    from attncli.models.modelconfig import model_preset_names
+
+    if name.strip().lower() in model_preset_names() and revision is None:
+        return None, name
+    if looks_like_hub_id(name):
+        return resolve_config(Path(name), revision, "MODEL", with_weights=True), None
+    if revision is not None:
+        raise SpecError("--revision", "is for a Hub model (org/name)")
+    path = Path(name)
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):
+        exists = False
+    if exists:
+        return path, None
+    if split_name(name) is None and "/" not in name and not name.endswith(".json"):
+        from attncli.names import find_name
+
+        find_name(name, model_preset_names(), "MODEL", "model",
+                  "attncli presets, a config.json, or a Hub model org/name")
+    raise SpecError("MODEL", f"{name!r}: no such file, preset or Hub model id (org/name)")
 
 
 def _values(text: str, flag: str, minimum: int) -> list[int]:
@@ -191,7 +240,8 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     from attncli.models.modelconfig import load_model_preset, read_model
 
     if (config is None) == (preset is None):
-        raise SpecError("--config", "give the model as --config CONFIG.JSON or --preset NAME (one of them)")
+        raise SpecError("--config", "give the model as MODEL (a preset, config.json or Hub org/name), "
+                                    "--config CONFIG.JSON or --preset NAME (one of them)")
     limits = [(flag, parse_count(text, flag)) for flag, text in
               zip(("--max-flops", "--max-params", "--max-kv-bytes"), budgets, strict=True) if text is not None]
     weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")

@@ -22,8 +22,8 @@ from attncli.spec import SpecError
 def presets(
     config: Annotated[Path | None, typer.Option(
         "--config", metavar="FILE", rich_help_panel="Model / config",
-        help="Show what attncli reads from this Hugging Face config.json (or a directory holding one), "
-             "and where each value came from, instead of the presets.")] = None,
+        help="Show what attncli reads from this Hugging Face config.json (or a directory holding one, or a "
+             "Hub model org/name), and where each value came from, instead of the presets.")] = None,
     format: Annotated[Format, typer.Option(
         "--format", "-f", metavar="FORMAT", rich_help_panel=OUTPUT,
         help="table (for people), json (for scripts) or markdown.")] = Format.table,
@@ -45,11 +45,15 @@ def presets(
     from attncli.render import presets as view
 
     try:
+        from attncli.models.hub import resolve_config, snapshot_of
+
         check_run_files(output, config=config)
+        config = resolve_config(config)
         found = [configs.read_hf_config(config)] if config is not None else configs.list_presets()
         models = [] if config is not None else model_presets()
-        doc = {"schema": "attncli.presets/1",
-               "config": {"config_file": str(config) if config is not None else None},
+        snap = None if config is None else snapshot_of(config)
+        shown = f"{snap.origin}: config.json" if snap is not None else None if config is None else str(config)
+        doc = {"schema": "attncli.presets/1", "config": {"config_file": shown},
                "presets": [s.to_json() for s in found], "models": models}
         emit(format.value, doc, lambda: view.table(found, models), lambda: view.markdown(found, models), output)
     except SpecError as exc:

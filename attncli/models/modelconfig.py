@@ -96,10 +96,26 @@ def model_from_config(top: Any, name: str, source: str, folder: Path | None = No
 
 def read_model(path: str | Path) -> ModelSettings:
     """A model from its ``config.json`` (or the folder holding one)."""
+    from dataclasses import replace
+
+    from attncli.models.hub import snapshot_of
+
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     name = path.name if path.is_dir() else (path.parent.name or path.name)
-    return model_from_config(_load_json(path), name, f"config.json ({path})", folder)
+    snap = snapshot_of(path)
+    if snap is None:
+        return model_from_config(_load_json(path), name, f"config.json ({path})", folder)
+    # NOTE: a Hub model is named by its repository, each value by the commit it was read at
+    try:
+        top = _load_json(path)
+    except SpecError as exc:
+        said = exc.message.replace(str(folder / "config.json"), f"{snap.origin}: config.json")
+        raise SpecError(exc.flag, said) from None
+    model = model_from_config(top, snap.repo, f"{snap.origin}: config.json", folder)
+    if model.weights_source is not None:
+        return replace(model, weights_source=f"{snap.origin}: {model.weights_source}")
+    return replace(model, weights_bytes=snap.weights_bytes, weights_source=snap.weights_source)
 
 
 def _index() -> dict[str, dict[str, str]]:

@@ -64,3 +64,18 @@ def commands() -> dict[str, tuple[Opt, ...]]:
     """Every registered command and its options (``--help`` aside)."""
     group = typer.main.get_command(app)
     return {name: command_options(name) for name in sorted(group.commands)}  # type: ignore[attr-defined]
+
+
+POSITIONAL_VALUES: tuple[str, ...] = (
+    "llama-3.1-8b", "Qwen3-8B", "lama-3.1-8b", "tests/data/configs/qwen3-8b",
+    "tests/data/configs/gemma-3-27b/config.json", "Qwen/Qwen3-8B", "org/name@v1", "no/such.json", ".", "/dev/null",
+    "a" * 300, "x\ny", "",
+)
+"""What a command's positional argument (``attncli model MODEL``) is fuzzed with: presets, files, folders and
+Hub ids. The suite is offline against a closed loopback port (tests/conftest.py), so a Hub id is one line."""
+
+
+def command_arguments(name: str) -> tuple[str, ...]:
+    """The positional arguments of one command, by their metavar (``MODEL``)."""
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    return tuple(str(p.name) for p in command.params if getattr(p, "param_type_name", "") == "argument")

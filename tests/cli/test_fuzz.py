@@ -53,7 +53,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attncli.cli import app, main
-from tests.cli.discovery import Opt, command_options
+from tests.cli.discovery import POSITIONAL_VALUES, Opt, command_arguments, command_options
 
 IN_PROCESS_EXAMPLES: dict[str, int] = {"shapes": 80, "permute-test": 80, "flops": 30, "report": 20, "sweep": 20,
                                        "bench": 8}
@@ -175,6 +175,9 @@ def argvs(name: str, huge: bool) -> st.SearchStrategy[list[str]]:
                              .map(list) for o in sizes))
         items = st.tuples(st.lists(forced, min_size=1, max_size=3),
                           st.lists(valid, max_size=5) | st.lists(item, max_size=5)).map(lambda t: t[0] + t[1])
+    if command_arguments(name):  # NOTE: attncli model MODEL: a preset, a file, a Hub id (offline in tests)
+        first = st.lists(st.sampled_from(POSITIONAL_VALUES) | _text(), max_size=1)
+        return st.tuples(first, items).map(lambda t: [name, *t[0]] + [tok for part in t[1] for tok in part])
     return items.map(lambda parts: [name] + [tok for part in parts for tok in part])
 
 
@@ -217,6 +220,8 @@ def _known(argv: list[str], outcome: Outcome) -> KnownBug | None:
 
 
 FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
+ARGUMENT = re.compile(r"^attncli: error: [A-Z][A-Z_]*: ")
+"""A positional argument is named by its metavar, as a flag is by its name: ``attncli: error: MODEL: ...``."""
 SEE_HELP = re.compile(r"\s*\(see '[^']*--help'\)\s*$")
 STRAY = re.compile(r"unexpected (extra )?argument")
 
@@ -235,7 +240,7 @@ def check(argv: list[str], outcome: Outcome, tolerate: bool = True) -> None:
         assert lines[0].startswith("attncli: error:"), f"{where}: {lines[0]!r}"
         message = SEE_HELP.sub("", lines[0])  # the "(see '... --help')" hint names no culprit
         shorts = {tok.split("=")[0] for tok in argv if re.fullmatch(r"-[A-Za-z].*", tok)}
-        names_flag = FLAG.search(message) or any(s in message for s in shorts)
+        names_flag = FLAG.search(message) or ARGUMENT.search(message) or any(s in message for s in shorts)
         assert names_flag or STRAY.search(message), f"{where}: names no flag: {lines[0]!r}"
 
 

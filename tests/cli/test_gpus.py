@@ -50,3 +50,32 @@ def test_output_file(cli: Any, tmp_path: Path) -> None:
 def test_bad_format_exits_2(cli: Any) -> None:
     r = cli("gpus", "--format", "yaml")
     assert r.code == 2 and "--format" in r.err and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize(("said", "meant", "memory_gb"), [
+    # the H100 people mean is the SXM (datasheet: 80 GB); the A100 the 80 GB SXM; MI300X 192 GB, H200 141 GB
+    ("h100", "h100-sxm", 80), ("H100", "h100-sxm", 80), ("a100", "a100-sxm-80gb", 80), ("mi300", "mi300x", 192),
+    ("h200", "h200", 141), ("l40s", "l40s", 48)])
+def test_gpu_names_as_people_say_them(cli: Any, said: str, meant: str, memory_gb: int) -> None:
+    r = cli("model", "--preset", "llama-3.1-8b", "--gpu", said, "--format", "json")
+    assert r.code == 0, r.err
+    roof = r.json()["roofline"]
+    assert roof["device"] == meant and roof["memory_bytes"] == memory_gb * 10**9
+    flops = cli("flops", "--gpu", said, "--format", "json")
+    assert flops.code == 0, flops.err
+
+
+def test_an_ambiguous_gpu_name_lists_its_choices_in_one_line(cli: Any) -> None:
+    r = cli("model", "--preset", "llama-3.1-8b", "--gpu", "a100-80gb")
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert r.err.startswith("attncli: error: --gpu: 'a100-80gb' is ambiguous: give a100-sxm-80gb or a100-pcie-80gb")
+
+
+def test_every_alias_names_entries_of_the_table() -> None:
+    from importlib import resources
+
+    raw = json.loads(resources.files("attncli").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    names = {g["name"] for g in raw["gpus"]}
+    for alias, meant in raw["aliases"].items():
+        if alias != "_":
+            assert alias not in names and set([meant] if isinstance(meant, str) else meant) <= names

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cli.discovery import Opt, commands
+from tests.cli.discovery import POSITIONAL_VALUES, Opt, command_arguments, commands
 from tests.hostile import corpus
 from tests.hostile.harness import Case, random_sigint
 
@@ -117,6 +117,8 @@ def random_case(rng: random.Random, cmds: dict[str, tuple[Opt, ...]], vocab: Voc
         argv.append("--help")
     elif roll < 0.07:
         argv.append(argv[-1] if argv[-1].startswith("-") else "--format")  # dangling option
+    if command_arguments(command) and rng.random() < 0.3:  # NOTE: attncli model MODEL
+        argv.insert(1, rng.choice(POSITIONAL_VALUES))
     env: dict[str, str] = {}
     if rng.random() < P_ENV:
         env = dict(rng.choice(corpus.ENVIRONMENTS))
@@ -166,6 +168,9 @@ def fixed_cases(vocab: Vocab) -> list[Case]:
                                                             "PYTHONIOENCODING": "ascii"}),
         Case(["flops", "--config", cfg["unknown_attention"], "-f", "json"], {"LC_ALL": "C"}),
         Case(["flops", "--impl", "per-head", "--heads", "4096", "--dim", "4096"]),
+        # NOTE: MODEL as a Hub id, offline with nothing cached (tests/conftest.py): one line, no request
+        Case(["model", "Qwen/Qwen3-8B", "-f", "json"]), Case(["model", cfg["not_json"]]),
+        Case(["shapes", "--config", "org/name@v1", "-o", "out.json"]),
         Case(["gpus"], close_stdout=True),
         Case(["shapes", "--dim", "64", "--heads", "4", "-o", "out.json", "-f", "json"], close_stdout=True),
         Case(["flops", "--dim", "64", "-o", "good.json", "-f", "json"], sigint_after=0.6),

@@ -178,7 +178,7 @@ def stream_encoding(env: dict[str, str]) -> str:
         return "utf-8"
 
 
-FLAG = re.compile(r"(^|[\s'\"(])-{1,2}[A-Za-z]|ATTNCLI_[A-Z_]+|PYTHONIOENCODING|COLUMNS")
+FLAG = re.compile(r"(^|[\s'\"(])-{1,2}[A-Za-z]|ATTNCLI_[A-Z_]+|PYTHONIOENCODING|COLUMNS|^attncli: error: MODEL: ")
 
 
 def _strict(name: str) -> Any:
