@@ -127,6 +127,8 @@ class Group:
     kv_bytes_per_token: int
     kv_cache_bytes: int
     kv_cache_paged_bytes: int
+    kv_cache_held_bytes: int = 0
+    """The memory the cache's storage holds after the step (:func:`kv_held_bytes`)."""
     device: DeviceShare | None = None
     time_s: float | None = None
     """With a GPU: the roofline time of one layer's step (fused kernel), an upper bound on speed."""
@@ -146,6 +148,7 @@ class Group:
                           "by_stage": dict(v.by_stage), "effective_by_stage": dict(v.effective_by_stage),
                           "params": v.params, "kv_cache_bytes": self.kv_cache_bytes,
                           "kv_cache_paged_bytes": self.kv_cache_paged_bytes,
+                          "kv_cache_held_bytes": self.kv_cache_held_bytes,
                           "kv_bytes_per_token": self.kv_bytes_per_token,
                           "cached_tokens": cached_tokens(self.spec),
                           "cross_checks": {"agree": v.agree, "problems": list(v.problems)}},
@@ -213,7 +216,7 @@ class ModelReport:
     def totals(self) -> dict[str, Any]:
         out: dict[str, Any] = {what: self.total(what) for what in
                                ("fvcore_flops", "effective_fvcore_flops", "params", "kv_cache_bytes",
-                                "kv_cache_paged_bytes")}
+                                "kv_cache_paged_bytes", "kv_cache_held_bytes")}
         out["flops"], out["effective_flops"] = 2 * out["fvcore_flops"], 2 * out["effective_fvcore_flops"]
         out["kv_bytes_per_token"] = sum(g.n * g.kv_bytes_per_token for g in self.groups)
         return out
@@ -245,6 +248,10 @@ class ModelReport:
                                   "sliding: W - 1, chunked: C - 1, MLA: the latent once)",
                 "kv_cache_paged_bytes": f"paged: whole blocks of {self.block_size} tokens per sequence and layer "
                                         "(vLLM v1, vllm/v1/kv_cache_interface.py)",
+                "kv_cache_held_bytes": "memory the cache's storage holds after the step: a sliding or chunked "
+                                       "layer keeps its W - 1 (C - 1) tokens as a view of the keys and values "
+                                       "the step computed over (transformers' DynamicSlidingWindowLayer), so the "
+                                       "whole prompt after a prefill, W (C) tokens after a decode step",
             },
             "cross_checks": {"agree": self.agree, "problems": list(self.problems)},
             "notes": list(self.notes),
@@ -281,6 +288,19 @@ def kv_bytes(spec: AttnSpec, kv_dtype: str, block_size: int) -> tuple[int, int, 
         return 0, held, held
     kept = cached_tokens(spec)
     return per_token, held, spec.batch * paged_blocks(spec.s, kept, block_size) * block_size * per_token
+
+
+def kv_held_bytes(spec: AttnSpec, kv_dtype: str) -> int:
+    """The bytes one layer's cache storage holds after the step, as transformers keeps it: its
+    update concatenates the kept cache and the step's keys and values (the S' keys the kernel
+    computes over, :attr:`AttnSpec.s_kernel`) and keeps a view of the last W - 1 (C - 1) of them,
+    so the whole concatenation stays alive. A constant state (Gated DeltaNet) holds itself."""
+    kind = kind_of(spec)
+    n = DTYPE_BYTES[kv_dtype]
+    per_token = kind.kv_bytes_per_token(spec, n)
+    if per_token == 0:
+        return kind.kv_cache_bytes(spec, n)
+    return spec.batch * spec.s_kernel * per_token
 
 
 def fitting_tokens(layers: list[tuple[int, int, int | None]], batch: int, room: int, constant: int = 0) -> int:
@@ -351,7 +371,8 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
             time_s, bound = roof.time_s, roof.bound
             step = spec.with_(seq=1, cache=spec.s)
             decode += len(idx) * for_spec(step, device, dtype).fused.time_s
-        groups.append(Group(key, tuple(idx), spec, variant, per_token, kv, paged, share, time_s, bound))
+        groups.append(Group(key, tuple(idx), spec, variant, per_token, kv, paged, kv_held_bytes(spec, kv_dtype),
+                            share, time_s, bound))
     out = tuple(groups)
     fits = None
     if device is not None and weights_bytes is not None:

@@ -76,6 +76,15 @@ def _kv_line(r: ModelReport) -> str:
             f"{human_bytes(tot['kv_cache_paged_bytes'])} paged (vLLM, blocks of {r.block_size})")
 
 
+def _held_line(r: ModelReport) -> str:
+    """The memory the cache's storage holds, where it differs from what the cache keeps."""
+    tot = r.totals()
+    if tot["kv_cache_held_bytes"] == tot["kv_cache_bytes"]:
+        return ""
+    return (f"memory the cache holds: {human_bytes(tot['kv_cache_held_bytes'])} (a sliding or chunked cache keeps "
+            "its tokens as a view of the step's keys and values, which stay alive)")
+
+
 def _flops_line(r: ModelReport) -> str:
     tot = r.totals()
     eff = "" if tot["effective_fvcore_flops"] == tot["fvcore_flops"] else \
@@ -194,7 +203,8 @@ def plot(r: ModelReport, path: Path) -> None:
 
 
 def _lines(r: ModelReport) -> list[str]:
-    return [x for x in (_kv_line(r), _flops_line(r), _device_line(r), _time_line(r), _checks_line(r)) if x]
+    lines = (_kv_line(r), _held_line(r), _flops_line(r), _device_line(r), _time_line(r), _checks_line(r))
+    return [x for x in lines if x]
 
 
 def table(r: ModelReport, verbose: bool = False) -> RenderableType:
