@@ -19,6 +19,7 @@ not say and the architecture is not known.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,9 +30,10 @@ from typing import Any
 from attncli.models import guard
 from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES
 from attncli.models.kindconfig import kind_fields
-from attncli.models.layerzero import MAX_SIZE as MAX_SIZE  # NOTE: the size checks live with layer 0's readers
-from attncli.models.layerzero import QWEN_WINDOW_FAMILIES as QWEN_WINDOW_FAMILIES
-from attncli.models.layerzero import _bool, _causal, _chunk, _int, _layer0_type, _window
+from attncli.models.schedule import SHORT, first_layer
+from attncli.models.values import causal as _causal
+from attncli.models.values import size as _int
+from attncli.models.values import switch as _bool
 from attncli.spec import MLA_FIELDS, SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
@@ -158,6 +160,19 @@ def _load_json(path: Path) -> Any:
     check_regular(path, "--config", "config.json")  # NOTE: a name too long, a FIFO, a device
     path = read_path(path, "config.json")
     try:
+        st = path.stat()
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    return _parse(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(path: Path, stamp: tuple[int, int] | None) -> Any:
+    """The parsed ``path``, read once per run: the layer (``flops --config``), the whole model (its schedule,
+    dtype, the config a ``--module`` class is built from) all read one file; ``stamp`` (mtime, size) reads a
+    changed file again. Readers never change what it returns."""
+    try:
         # NOTE: read at most the limit (+1): a device such as /dev/zero or /dev/full reports
         # size 0 and never ends (the fuzzer's run grew to 3.7 GiB).
         with open(path, "rb") as fh:
@@ -238,11 +253,18 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
     else:
         kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources)
 
-    window, sources["window"] = _window(cfg, prefix, where)
-    chunk, sources["chunk"] = _chunk(cfg, family, where, prefix)
+    # NOTE: layer 0 is the schedule's first layer (schedule.py, transformers' rules): the same rule book as
+    # --layer N and attncli model, so flops --config X and flops --config X --layer 0 describe one layer.
+    first, schedule = first_layer(cfg, family, where)
+    window, chunk, layer0 = first.window, first.chunk, first.layer_type
+    said = f"layer 0 is {SHORT[layer0]}: {schedule.source}"
+    sources["window"] = (prefix + "sliding_window" if window is not None and "sliding_window" in cfg
+                         else said)
+    sources["chunk"] = (prefix + "attention_chunk_size (layer 0 is chunked)" if chunk is not None and
+                        "attention_chunk_size" in cfg else said if chunk is not None else
+                        "default: layer 0 is not chunked")
     attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
     sources.update(kind_sources)
-    layer0 = _layer0_type(cfg, family, where) if linear_fields else "full_attention"
 
     bias: bool | None
     bias_key = _first(cfg, BIAS_KEYS)

@@ -182,7 +182,7 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
                              "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
                              "linear_attention"}),
     # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla.py)
-    "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim"}),
+    "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim", "indexed_attention"}),
 }
 """Guarded fields (and ``layer_types`` values) attncli models in these families only: elsewhere the
 same field may mean another layer (GLM-5 shares indexers across layers), so it stays refused."""

@@ -1,0 +1,60 @@
+"""Typed values of a ``config.json`` and the model's causality: the checks every reader shares.
+
+A size is a positive JSON integer below :data:`MAX_SIZE`, a switch a JSON boolean; anything else is
+one ``--config`` :class:`~attncli.spec.SpecError` naming the field. :func:`causal` says whether
+the model's self-attention is causal, and why (every layer of a model shares it). Which layer is
+described, and its window, chunk and type, is the schedule's question
+(:func:`attncli.models.schedule.first_layer`). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from attncli.models.guard import DECODERS, ENCODERS
+from attncli.spec import SpecError
+
+MAX_SIZE = 2**31 - 1
+"""Largest size accepted from a file (hidden sizes and head counts are far below it)."""
+
+
+def size(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> int:
+    value = cfg[key]
+    # NOTE: bool is an int subclass and 4096.0 is a float; neither is a size in a config.json.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(flag, f"{where}{key} must be an integer, got {json.dumps(value)[:40]}")
+    if value <= 0:
+        raise SpecError(flag, f"{where}{key} must be positive, got {value}")
+    if value > MAX_SIZE:
+        raise SpecError(flag, f"{where}{key} is too large ({value} > {MAX_SIZE})")
+    return value
+
+
+def switch(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> bool:
+    value = cfg[key]
+    if not isinstance(value, bool):
+        raise SpecError(flag, f"{where}{key} must be true or false, got {json.dumps(value)[:40]}")
+    return value
+
+
+def causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[bool, str]:
+    """Whether the model's self-attention is causal, and why."""
+    if top.get("is_encoder_decoder") is not None and switch(top, "is_encoder_decoder", "") is True:
+        return False, "config.json:is_encoder_decoder (encoder self-attention)"
+    if cfg.get("is_decoder") is not None and switch(cfg, "is_decoder", where):
+        return True, prefix + "is_decoder"
+    archs = top.get("architectures")
+    if archs is not None:
+        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+            raise SpecError("--config", "architectures must be a list of strings")
+        for arch in archs:
+            if arch.endswith(("ForCausalLM", "LMHeadModel")) and not arch.endswith("MaskedLMHeadModel"):
+                return True, f"config.json:architectures ({arch})"
+    family = cfg.get("model_type", top.get("model_type"))
+    if family in DECODERS:
+        return True, f"architecture default: {family} is a decoder"
+    if family in ENCODERS:
+        return False, f"architecture default: {family} is an encoder"
+    return False, "default: not known to be a decoder"
