@@ -28,6 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from attncli.models import guard
+from attncli.models.families import (
+    BIAS_KEYS,
+    HEAD_DIM_KEYS,
+    HEADS_KEYS,
+    HIDDEN_KEYS,
+    KV_HEADS_KEYS,
+    dbrx_kv_heads,
+    read_fields,
+)
 from attncli.models.guard import ARCH_BIAS, ARCH_BIAS_NOTES
 from attncli.models.kindconfig import kind_fields
 from attncli.models.schedule import SHORT, first_layer
@@ -44,17 +53,6 @@ there); an MLA layer sets the :data:`~attncli.spec.MLA_FIELDS` and never ``kv_he
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
 
-
-HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
-HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
-KV_HEADS_KEYS = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num")
-HEAD_DIM_KEYS = ("head_dim", "d_kv", "kv_channels")
-BIAS_KEYS = ("attention_bias", "qkv_bias", "bias", "use_bias", "add_qkv_bias")
-OTHER_READ_KEYS = ("sliding_window", "use_sliding_window", "max_window_layers", "sliding_window_pattern",
-                   "attention_chunk_size", "multi_query", "is_decoder", "is_encoder_decoder", "architectures",
-                   "model_type")
-READ_KEYS = (*HIDDEN_KEYS, *HEADS_KEYS, *KV_HEADS_KEYS, *HEAD_DIM_KEYS, *BIAS_KEYS, *MLA_FIELDS, *OTHER_READ_KEYS)
-"""Every field :func:`read_hf_config` may read."""
 
 MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
                                 "v_head_dim": 128}
@@ -104,6 +102,8 @@ class LayerSettings:
     """The sizes of its linear-attention layers (Qwen3-Next's Gated DeltaNet), if any."""
     layer0_type: str = "full_attention"
     """Layer 0's type, as transformers names it: the layer ``flops --config`` describes."""
+    ignored_fields: tuple[str, ...] = ()
+    """The config's fields attncli neither reads nor knows to be harmless that ``--ignore-field`` let pass."""
 
     def fields_for(self, layer_type: str) -> dict[str, Any]:
         """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes)."""
@@ -199,19 +199,21 @@ def _parse(path: Path, stamp: tuple[int, int] | None) -> Any:
 
 
 # ------------------------------------------------------------------------------ config.json
-def read_hf_config(path: str | Path) -> LayerSettings:
+def read_hf_config(path: str | Path, ignore: tuple[str, ...] = ()) -> LayerSettings:
     """Read a Hugging Face ``config.json`` (or a directory holding one) into :class:`LayerSettings`.
 
     Multimodal configs whose language model sits under ``text_config`` are read from there. Any
     config with ``kv_lora_rank`` is multi-head latent attention (DeepSeek-V2/V3, Kimi K2): its
     ``num_key_value_heads`` and ``head_dim`` do not apply (transformers sets ``head_dim`` to
-    ``qk_rope_head_dim``). :func:`attncli.models.guard.check` refuses a layer attncli does not model.
+    ``qk_rope_head_dim``). :func:`attncli.models.guard.check` refuses a layer attncli does not model, and
+    :func:`attncli.models.guard.refuse_unread` a field attncli neither reads nor knows to be harmless, unless
+    ``ignore`` (``--ignore-field``) names it.
     """
     path = Path(path)
-    return settings_from_config(_load_json(path), str(path))
+    return settings_from_config(_load_json(path), str(path), ignore)
 
 
-def settings_from_config(top: Any, path: str) -> LayerSettings:
+def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> LayerSettings:
     """:func:`read_hf_config` of a parsed config.json; ``path`` names it in messages."""
     if not isinstance(top, dict):
         raise SpecError("--config", f"{path}: a config.json holds a JSON object, got {type(top).__name__}")
@@ -228,6 +230,14 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
         raise SpecError("--config", f"model_type must be a string, got {json.dumps(model_type)[:40]}")
     family = model_type
     guard.check(cfg, family, where)
+    read = read_fields(cfg, family)
+    ignored = guard.refuse_unread(cfg, family, where, read, ignore)
+    if cfg is not top:
+        ignored += guard.refuse_unread(top, top.get("model_type"), "", {"text_config", "model_type", "architectures",
+                                                                       "is_encoder_decoder"}, ignore)
+    if family == "dbrx" and isinstance(cfg.get("attn_config"), dict):
+        ignored += guard.refuse_unread(cfg["attn_config"], family, f"{where}attn_config.",
+                                       {"kv_n_heads", "model_type", "is_encoder_decoder"}, ignore)
 
     hidden_key = _first(cfg, HIDDEN_KEYS)
     heads_key = _first(cfg, HEADS_KEYS)
@@ -285,21 +295,24 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
     sources["mask"] = sources["causal"]
     notes += guard.schedule_notes(cfg, family, window)
     notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"),
-                         [k for k in READ_KEYS if k in cfg])
+                         read)
     return LayerSettings(name=path, family=family, dim=dim, heads=heads, kv_heads=kv_heads,
                          head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
                          notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
                          q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
                          qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"),
                          chunk=chunk, attention_fields=attention_fields, linear_fields=linear_fields,
-                         layer0_type=layer0)
+                         layer0_type=layer0, ignored_fields=tuple(ignored))
 
 
 def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
            heads_key: str, sources: dict[str, str]) -> tuple[int, int]:
     """A standard layer's key/value heads and head size, with their sources."""
     kv_key = _first(cfg, KV_HEADS_KEYS)
-    if kv_key is not None:
+    if cfg.get("model_type") == "dbrx":
+        kv_heads, sources["kv_heads"] = dbrx_kv_heads(cfg, prefix, where)
+        kv_key = "attn_config.kv_n_heads"
+    elif kv_key is not None:
         kv_heads = _int(cfg, kv_key, where)
         sources["kv_heads"] = prefix + kv_key
     elif "multi_query" in cfg and _bool(cfg, "multi_query", where):
@@ -340,6 +353,10 @@ def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str
             raise SpecError("--config", f"{where}{name} must be an integer, got null")
         else:
             out[name], sources[name] = _int(cfg, name, where), prefix + name
+    derived = cfg.get("qk_head_dim")  # NOTE: DeepseekV3Config derives it: qk_nope_head_dim + qk_rope_head_dim
+    if derived is not None and derived != (out["qk_nope_head_dim"] or 0) + (out["qk_rope_head_dim"] or 0):
+        raise SpecError("--config", f"{where}qk_head_dim {json.dumps(derived)[:40]} is not qk_nope_head_dim + "
+                                    "qk_rope_head_dim; attncli would count a different layer")
     return out
 
 

@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from attncli.models.configs import HIDDEN_KEYS, LayerSettings, _load_json, settings_from_config
+from attncli.models.configs import LayerSettings, _load_json, settings_from_config
+from attncli.models.families import HIDDEN_KEYS
 from attncli.models.schedule import Schedule, read_schedule
 from attncli.spec import SpecError
 

@@ -32,8 +32,8 @@ LAYER_TYPES: tuple[str, ...] = (FULL, SLIDING, CHUNKED, LINEAR)
 has more: they are refused here, naming value and index)."""
 SHORT: dict[str, str] = {FULL: "full", SLIDING: "sliding", CHUNKED: "chunked", LINEAR: "linear"}
 
-LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers")
-"""Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder)."""
+LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+"""Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder; DBRX's ``n_layers``)."""
 MAX_LAYERS = 100_000
 """Real models have a few hundred layers at most; refuse a count that would build millions of entries."""
 
@@ -44,10 +44,11 @@ CONFIG_CLASS: dict[str, str] = {
     "gpt_oss": "GptOssConfig", "mistral": "MistralConfig", "ministral": "MinistralConfig",
     "qwen2": "Qwen2Config", "qwen3": "Qwen3Config", "qwen2_moe": "Qwen2MoeConfig", "qwen3_moe": "Qwen3MoeConfig",
     "llama4_text": "Llama4TextConfig", "smollm3": "SmolLM3Config", "qwen3_next": "Qwen3NextConfig",
+    "afmoe": "AfmoeConfig",
 }
 WINDOW_DEFAULTS: dict[str, int] = {
     "gemma2": 4096, "gemma3_text": 4096, "cohere2": 4096, "gpt_oss": 128, "mistral": 4096, "ministral": 4096,
-    "qwen2": 4096, "qwen3": 4096, "qwen2_moe": 4096, "qwen3_moe": 4096,
+    "qwen2": 4096, "qwen3": 4096, "qwen2_moe": 4096, "qwen3_moe": 4096, "afmoe": 1024,
 }
 """``sliding_window`` when config.json omits the field (the config classes' dataclass defaults; mixtral, phi3,
 starcoder2 and smollm3 default to null). An explicit null stays null."""
@@ -247,6 +248,14 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
         if every == FULL:
             return [FULL] * n, f"every layer full ({wsrc})"
         return [SLIDING] * n, f"{wsrc}: every layer sliding ({fam} applies the window to every layer)"
+    if fam == "afmoe" and declared is not None and "global_attn_every_n_layers" in cfg:
+        k = _int(cfg, "global_attn_every_n_layers", where)
+        if declared != [SLIDING if (i + 1) % k else FULL for i in range(n)]:
+            notes.append(f"{where}global_attn_every_n_layers {k} is not read: AfmoeConfig derives layer_types from it "
+                         "only when they are absent")
+    if fam in ("qwen2", "qwen3", "qwen2_moe") and declared is not None and "max_window_layers" in cfg:
+        # NOTE: the config class derives layer_types from max_window_layers only when they are absent.
+        _int(cfg, "max_window_layers", where, 0)
     if declared is not None:
         if not isinstance(declared, list) or not all(isinstance(t, str) for t in declared):
             raise SpecError("--config", f"{where}layer_types must be a list of strings")
@@ -266,14 +275,22 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
             p = PATTERN_DEFAULTS[fam]
             src = f"family default: {fam} ({cls}: every {p}th layer full)"
         return [SLIDING if (i + 1) % p else FULL for i in range(n)], src
+    if fam == "afmoe":
+        # NOTE: configuration_afmoe.py: sliding if bool((i + 1) % global_attn_every_n_layers), default 4.
+        if "global_attn_every_n_layers" in cfg:
+            k = _int(cfg, "global_attn_every_n_layers", where)
+            src = f"config.json:{where}global_attn_every_n_layers ({k})"
+        else:
+            k, src = 4, f"family default: afmoe ({cls}: every 4th layer full)"
+        return [SLIDING if (i + 1) % k else FULL for i in range(n)], src
     if fam in ("gemma2", "gpt_oss"):
         # NOTE: configuration_gemma2.py / configuration_gpt_oss.py: sliding if bool((i + 1) % 2).
         return ([SLIDING if (i + 1) % 2 else FULL for i in range(n)],
                 f"family default: {fam} ({cls}: even layers sliding, odd layers full)")
     if fam in ("qwen2", "qwen3", "qwen2_moe"):
+        mwl = _int(cfg, "max_window_layers", where, 0) if "max_window_layers" in cfg else 28
         if window is None:
             return [FULL] * n, f"every layer full ({wsrc})"
-        mwl = _int(cfg, "max_window_layers", where, 0) if "max_window_layers" in cfg else 28
         said = f"{cls} default max_window_layers 28"
         if "max_window_layers" in cfg:
             said = f"{where}max_window_layers {mwl}"

@@ -40,18 +40,27 @@ def switch(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config")
 
 
 def causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: str) -> tuple[bool, str]:
-    """Whether the model's self-attention is causal, and why."""
-    if top.get("is_encoder_decoder") is not None and switch(top, "is_encoder_decoder", "") is True:
+    """Whether the model's self-attention is causal, and why. Every field that says so is read (and
+    checked) in both the top-level config and a nested text config, then the first rule that applies wins:
+    an encoder-decoder, ``is_decoder``, a causal-LM architecture, the family."""
+    scopes = [("config.json:", "", top)] + ([(prefix, where, cfg)] if cfg is not top else [])
+    enc_dec = is_decoder = False
+    arch: str | None = None
+    for said, at, scope in scopes:
+        enc_dec = enc_dec or (scope.get("is_encoder_decoder") is not None and switch(scope, "is_encoder_decoder", at))
+        archs = scope.get("architectures")
+        if archs is not None:
+            if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+                raise SpecError("--config", f"{at}architectures must be a list of strings")
+            arch = arch or next((f"{said}architectures ({a})" for a in archs if a.endswith(
+                ("ForCausalLM", "LMHeadModel")) and not a.endswith("MaskedLMHeadModel")), None)
+    is_decoder = cfg.get("is_decoder") is not None and switch(cfg, "is_decoder", where)
+    if top.get("is_encoder_decoder") is True:
         return False, "config.json:is_encoder_decoder (encoder self-attention)"
-    if cfg.get("is_decoder") is not None and switch(cfg, "is_decoder", where):
+    if is_decoder:
         return True, prefix + "is_decoder"
-    archs = top.get("architectures")
-    if archs is not None:
-        if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
-            raise SpecError("--config", "architectures must be a list of strings")
-        for arch in archs:
-            if arch.endswith(("ForCausalLM", "LMHeadModel")) and not arch.endswith("MaskedLMHeadModel"):
-                return True, f"config.json:architectures ({arch})"
+    if arch is not None:
+        return True, arch
     family = cfg.get("model_type", top.get("model_type"))
     if family in DECODERS:
         return True, f"architecture default: {family} is a decoder"
