@@ -27,6 +27,7 @@ from attncli.cli.common import (
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
+from attncli.cli.layerflags import IgnoreFieldOption
 from attncli.cli.runtime import counting
 from attncli.spec import SpecError
 
@@ -62,6 +63,7 @@ def model(
     preset: Annotated[str | None, typer.Option(
         "--preset", metavar="NAME", rich_help_panel=CONFIG, autocompletion=complete_model_presets,
         help="A packaged model (its published config.json; names: attncli presets).")] = None,
+    ignore_field: IgnoreFieldOption = None,
     seq: Annotated[str, typer.Option(
         "--seq", metavar="VALUES", rich_help_panel=RUN,
         help="New tokens L of the step: a prefill of L tokens. A range (1k:1M:x2, k = 1024) adds the cache at "
@@ -120,7 +122,8 @@ def model(
             raise SpecError("--plot", "draws the cache against the context: give --seq or --cache a range")
         _run(config, preset, seqs[0], batch, caches[0], None if dtype is None else dtype.value,
              None if kv_dtype is None else kv_dtype.value, mla_form.value, tp, block_size, gpu, weights_memory,
-             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot)
+             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot,
+             tuple(ignore_field or ()))
     except SpecError as exc:
         fail(str(exc), getattr(exc, "exit_code", 2))
 
@@ -135,9 +138,9 @@ def _values(text: str, flag: str, minimum: int) -> list[int]:
 def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: int, dtype: str | None,
          kv_dtype: str | None, mla_form: str, tp: int, block_size: int, gpu: str | None, weights_memory: str | None,
          budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str, output: Path | None,
-         swept: tuple[str, list[int]] | None, plot: Path | None) -> None:
+         swept: tuple[str, list[int]] | None, plot: Path | None, ignore: tuple[str, ...] = ()) -> None:
     from attncli.analyses.checks import budget, parse_count
-    from attncli.cli.layerflags import spec_keywords
+    from attncli.cli.layerflags import check_ignored, spec_keywords
     from attncli.models.modelconfig import load_model_preset, read_model
 
     if (config is None) == (preset is None):
@@ -145,8 +148,9 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     limits = [(flag, parse_count(text, flag)) for flag, text in
               zip(("--max-flops", "--max-params", "--max-kv-bytes"), budgets, strict=True) if text is not None]
     weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")
-    m = read_model(config) if config is not None else load_model_preset(str(preset))
-    values = spec_keywords(m.layer)
+    m = read_model(config, ignore) if config is not None else load_model_preset(str(preset), ignore)
+    check_ignored(ignore, m.layer.ignored_fields)
+    values = {**spec_keywords(m.layer), "ignored_fields": m.layer.ignored_fields}
     for name in (*m.layer.attention_fields, *m.layer.linear_fields):
         values.pop(name, None)
     from attncli.analyses.model import model_specs

@@ -81,9 +81,10 @@ def _weights(folder: Path | None) -> tuple[int | None, str | None]:
     return total, f"{index.name}: metadata.total_size"
 
 
-def model_from_config(top: Any, name: str, source: str, folder: Path | None = None) -> ModelSettings:
-    """The model described by a parsed config.json (see the module docstring)."""
-    layer = settings_from_config(top, name)
+def model_from_config(top: Any, name: str, source: str, folder: Path | None = None,
+                      ignore: tuple[str, ...] = ()) -> ModelSettings:
+    """The model described by a parsed config.json (see the module docstring); ``ignore``: ``--ignore-field``."""
+    layer = settings_from_config(top, name, ignore)
     assert isinstance(top, dict)  # settings_from_config refused anything else
     cfg, where = _text_config(top)
     schedule = read_schedule(cfg, layer.family, where)
@@ -95,12 +96,13 @@ def model_from_config(top: Any, name: str, source: str, folder: Path | None = No
                          config=cfg)
 
 
-def read_model(path: str | Path) -> ModelSettings:
-    """A model from its ``config.json`` (or the folder holding one)."""
+def read_model(path: str | Path, ignore: tuple[str, ...] = ()) -> ModelSettings:
+    """A model from its ``config.json`` (or the folder holding one); ``ignore``: the fields ``--ignore-field``
+    lets pass (:func:`attncli.models.guard.refuse_unread`)."""
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     name = path.name if path.is_dir() else (path.parent.name or path.name)
-    return model_from_config(_load_json(path), name, f"config.json ({path})", folder)
+    return model_from_config(_load_json(path), name, f"config.json ({path})", folder, ignore)
 
 
 def _index() -> dict[str, dict[str, str]]:
@@ -113,7 +115,7 @@ def model_preset_names() -> list[str]:
     return list(_index())
 
 
-def load_model_preset(name: str) -> ModelSettings:
+def load_model_preset(name: str, ignore: tuple[str, ...] = ()) -> ModelSettings:
     """A packaged model preset: the published config.json of the model, read as :func:`read_model` reads one."""
     from attncli.names import find_name
 
@@ -121,7 +123,7 @@ def load_model_preset(name: str) -> ModelSettings:
     key = find_name(name, index, "--preset", "model preset", "attncli presets")
     entry = index[key]
     text = resources.files("attncli").joinpath(f"data/models/{entry['file']}").read_text(encoding="utf-8")
-    model = model_from_config(json.loads(text), key, f"preset {key} ({entry['source']})")
+    model = model_from_config(json.loads(text), key, f"preset {key} ({entry['source']})", ignore=ignore)
     return ModelSettings(model.name, model.source, model.layer, model.schedule, model.dtype, model.dtype_source,
                          model.max_positions, None, None, (entry["notes"],) if entry.get("notes") else (),
                          config=model.config)
