@@ -94,6 +94,10 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     "qwen3_moe": {"max_window_layers": "not read by transformers' Qwen3MoeModel: the window covers every layer"},
     "kimi_k25": {"use_unified_vision_chunk": TOWERS, "video_placeholder": TOWERS},
     "t5": {"scale_decoder_outputs": "the decoder's output scale: outside the encoder's self-attention described"},
+    # NOTE: MiniMaxM2Config defines none of these; MiniMaxM2Attention's q_norm/k_norm span all heads whatever
+    # qk_norm_type says, and the multi-token prediction modules are not part of transformers' model.
+    "minimax_m2": {"qk_norm_type": "not read by transformers' MiniMaxM2Attention (qk-norm over all heads)",
+                   "use_mtp": DEPTH, "num_mtp_modules": DEPTH, "mtp_transformer_layers": DEPTH},
 }
 """Fields harmless in these families only, and why."""
 

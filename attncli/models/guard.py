@@ -291,6 +291,8 @@ FAMILY_NOTES: dict[str, str] = {
              "multiply-adds counted)",
     "olmo3": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, not in params, no "
              "multiply-adds counted)",
+    "minimax_m2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, not in params, no "
+                  "multiply-adds counted)",
 }
 """What a family's attention layer has that its config does not state ({h}: heads, {d}: head size)."""
 

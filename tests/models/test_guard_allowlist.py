@@ -119,3 +119,11 @@ def test_dbrx_is_read_from_attn_config_and_its_own_names(cli: Any, tmp_path: Pat
     unknown = {**DBRX, "attn_config": {**DBRX["attn_config"], "attn_k_shared": True}}
     r = cli("flops", "--config", str(_write(tmp_path, unknown)))
     assert r.code == 2 and "attn_config.attn_k_shared (not modelled for dbrx)" in r.err
+
+
+def test_minimax_m2_fields_transformers_never_reads_are_not_refused(cli: Any) -> None:
+    # MiniMaxM2Config defines no qk_norm_type, use_mtp, num_mtp_modules or mtp_transformer_layers (published
+    # config: hidden_size 3072, 48 heads, 8 KV heads, head_dim 128). The bias a config omits is the class's
+    # default, settled with attention_bias defaults elsewhere, so it is not asserted here.
+    c = _flops(cli, DATA / "minimax-m2.5")["config"]
+    assert (c["dim"], c["heads"], c["kv_heads"], c["head_dim"], c["window"]) == (3072, 48, 8, 128, None)
