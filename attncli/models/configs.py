@@ -289,7 +289,7 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
 
     causal, sources["causal"] = _causal(top, cfg, prefix, where)
     encoder = not causal and not sources["causal"].startswith("default:")
-    guard.check_bidirectional_window(window, encoder, cfg.get("layer_types"), where)
+    guard.check_bidirectional_window(window, causal, encoder, cfg.get("layer_types"), where)
     if top.get("is_encoder_decoder") is True:
         notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
     sources["mask"] = sources["causal"]

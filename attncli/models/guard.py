@@ -162,6 +162,9 @@ FAMILY_GUARDS: dict[str, str] = {
     # NOTE: read in transformers 5.25's modeling files; their configs carry no field that says so.
     "beam": "BeamAttention gates its output: a gate_proj E x H*d and one gate bias per head",
     "minicpm5_moe": "its attention gates the queries' output with a q_gate_proj beside q_proj",
+    "t5gemma2_decoder": "T5Gemma2MergedAttention: self- and cross-attention merged in one softmax",
+    "canary_decoder": "the decoder of an encoder-decoder model, whose config says is_encoder_decoder: causal "
+                      "self-attention beside cross-attention",
 }
 """Families refused whatever their fields say, with why."""
 
@@ -237,13 +240,19 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
                                     "would count a different layer")
 
 
-def check_bidirectional_window(window: int | None, encoder: bool, layer_types: Any, where: str) -> None:
+def check_bidirectional_window(window: int | None, causal: bool, encoder: bool, layer_types: Any, where: str) -> None:
     """A sliding window in a layer known to be non-causal (an encoder) reaches both ways; attncli's
-    ``--window`` is causal, so such a config is refused."""
+    ``--window`` is causal, so such a config is refused, and so is one whose causality attncli cannot tell
+    (no ``is_decoder``, no causal-LM architecture, a family it does not know): T5Gemma 2's encoder windows
+    reach both ways, a decoder's do not."""
     sliding = window is not None or (isinstance(layer_types, list) and "sliding_attention" in layer_types)
     if sliding and encoder:
         raise SpecError("--config", f"{where}sliding_window in a bidirectional (encoder) model (a window on both "
                                     "sides of each query) is not modelled; attncli would count a different layer")
+    if sliding and not causal:
+        raise SpecError("--config", f"{where}sliding_window in a model attncli cannot tell is causal (no is_decoder, "
+                                    "no ...ForCausalLM architecture, a family it does not know): the window may reach "
+                                    "both ways; attncli would count a different layer")
 
 
 # ------------------------------------------------------------------------------ named, not counted

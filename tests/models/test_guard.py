@@ -163,8 +163,12 @@ def test_a_window_in_an_encoder_is_refused(tmp_path: Path) -> None:
     # an encoder's window reaches both ways (ModernBERT); attncli's --window is causal
     doc = {"model_type": "bert", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
     assert "bidirectional (encoder)" in refused(write(tmp_path, doc))
-    # a family not known to be an encoder keeps its (causal) window, as before
+    # a family attncli cannot tell is causal: its window may reach both ways (T5Gemma 2's encoder,
+    # modeling_t5gemma2.py sliding_window_mask_function(is_causal=False)), so it is refused too
     doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
+    assert "cannot tell is causal" in refused(write(tmp_path, doc))
+    # ... and kept, causal, once the architecture says it is a causal LM
+    doc["architectures"] = ["AcmeForCausalLM"]
     assert read_hf_config(write(tmp_path, doc)).window == 64
 
 
