@@ -127,3 +127,15 @@ def test_minimax_m2_fields_transformers_never_reads_are_not_refused(cli: Any) ->
     # default, settled with attention_bias defaults elsewhere, so it is not asserted here.
     c = _flops(cli, DATA / "minimax-m2.5")["config"]
     assert (c["dim"], c["heads"], c["kv_heads"], c["head_dim"], c["window"]) == (3072, 48, 8, 128, None)
+
+
+@pytest.mark.parametrize(("family", "said"), [("beam", "gate_proj"), ("minicpm5_moe", "q_gate_proj"),
+                                              ("t5gemma2_decoder", "merged")])
+def test_families_whose_attention_differs_with_no_field_to_say_so_are_refused(cli: Any, tmp_path: Path, family: str,
+                                                                             said: str) -> None:
+    # modeling_beam.py BeamAttention: gate_proj and gate_bias; modeling_minicpm5_moe.py: q_gate_proj;
+    # modeling_t5gemma2.py T5Gemma2MergedAttention: self- and cross-attention in one softmax
+    cfg = {"model_type": family, "architectures": ["XForCausalLM"], "hidden_size": 256, "num_attention_heads": 4,
+           "num_hidden_layers": 2}
+    r = cli("flops", "--config", str(_write(tmp_path, cfg)), "--seq", "8")
+    assert r.code == 2 and f"model_type {family}" in r.err and said in r.err
