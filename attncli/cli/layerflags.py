@@ -125,6 +125,10 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     given = {to_config.get(k, k): (v.value if isinstance(v, Enum) else v)
              for k, v in values.items() if k in typed}
     merged = merge(settings, given)
+    if config is not None:
+        from attncli.models.values import refuse_unknown_mask
+
+        refuse_unknown_mask(settings.sources.get("causal", ""), settings.family, "mask" in given)
     out = dict(values)
     out.update({SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()})
     out.update(extra)

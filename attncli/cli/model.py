@@ -150,6 +150,9 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")
     m = read_model(config, ignore) if config is not None else load_model_preset(str(preset), ignore)
     check_ignored(ignore, m.layer.ignored_fields)
+    from attncli.models.values import refuse_unknown_mask
+
+    refuse_unknown_mask(m.layer.sources.get("causal", ""), m.layer.family, False)
     values = {**spec_keywords(m.layer), "ignored_fields": m.layer.ignored_fields}
     for name in (*m.layer.attention_fields, *m.layer.linear_fields):
         values.pop(name, None)

@@ -54,6 +54,11 @@ def causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: s
                 raise SpecError("--config", f"{at}architectures must be a list of strings")
             arch = arch or next((f"{said}architectures ({a})" for a in archs if a.endswith(
                 ("ForCausalLM", "LMHeadModel")) and not a.endswith("MaskedLMHeadModel")), None)
+            if cfg is not top and scope is top and not enc_dec:
+                # NOTE: a multimodal model generating text (Qwen2VLForConditionalGeneration,
+                # Gemma3ForConditionalGeneration) runs its text_config as a causal decoder.
+                arch = arch or next((f"{said}architectures ({a}: its text model generates)" for a in archs
+                                     if a.endswith("ForConditionalGeneration")), None)
     is_decoder = cfg.get("is_decoder") is not None and switch(cfg, "is_decoder", where)
     if top.get("is_encoder_decoder") is True:
         return False, "config.json:is_encoder_decoder (encoder self-attention)"
@@ -61,9 +66,26 @@ def causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: s
         return True, prefix + "is_decoder"
     if arch is not None:
         return True, arch
+    if cfg.get("is_decoder") is False:
+        return False, prefix + "is_decoder (false)"
     family = cfg.get("model_type", top.get("model_type"))
     if family in DECODERS:
         return True, f"architecture default: {family} is a decoder"
     if family in ENCODERS:
         return False, f"architecture default: {family} is an encoder"
-    return False, "default: not known to be a decoder"
+    return False, UNKNOWN_CAUSALITY
+
+
+UNKNOWN_CAUSALITY = "default: not known to be a decoder"
+"""The causal source of a config that says neither way (no ``is_decoder``, no causal-LM architecture, a family
+attncli does not know): the commands refuse it unless ``--mask`` is typed (:func:`refuse_unknown_mask`)."""
+
+
+def refuse_unknown_mask(source: str, family: str | None, typed: bool) -> None:
+    """Refuse a config whose causality attncli guessed, unless the user typed ``--mask``: a causal and a
+    bidirectional layer are different layers (the effective count, the permutation test)."""
+    if source == UNKNOWN_CAUSALITY and not typed:
+        what = f"model_type {family}" if family else "a config without model_type"
+        raise SpecError("--config", f"{what}: attncli cannot tell whether its attention is causal (no is_decoder, "
+                                    "no ...ForCausalLM architecture, a family it does not know); give --mask causal "
+                                    "or --mask none")

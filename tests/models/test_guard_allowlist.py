@@ -139,3 +139,23 @@ def test_families_whose_attention_differs_with_no_field_to_say_so_are_refused(cl
            "num_hidden_layers": 2}
     r = cli("flops", "--config", str(_write(tmp_path, cfg)), "--seq", "8")
     assert r.code == 2 and f"model_type {family}" in r.err and said in r.err
+
+
+def test_a_config_that_does_not_say_whether_it_is_causal_needs_mask(cli: Any, tmp_path: Path) -> None:
+    # no is_decoder, no ...ForCausalLM architecture, a family attncli does not know: causal and bidirectional
+    # attention are different layers (the effective count), so the user says which
+    path = _write(tmp_path, {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4,
+                             "num_hidden_layers": 2})
+    r = cli("flops", "--config", str(path), "--seq", "8")
+    assert r.code == 2 and "cannot tell whether its attention is causal" in r.err and "--mask" in r.err
+    assert _flops(cli, path, "--mask", "none")["config"]["mask"] == "none"
+    assert cli("model", "--config", str(path), "--seq", "8").code == 2
+
+
+def test_a_vision_language_model_runs_its_text_config_as_a_decoder(cli: Any, tmp_path: Path) -> None:
+    # Qwen2VLForConditionalGeneration generates text: its text model (Qwen2VLTextModel) is causal
+    text = {"model_type": "qwen2_vl_text", "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "num_hidden_layers": 2}
+    path = _write(tmp_path, {"model_type": "qwen2_vl", "architectures": ["Qwen2VLForConditionalGeneration"],
+                             "text_config": text, "vision_config": {"depth": 2}})
+    assert _flops(cli, path)["config"]["mask"] == "causal"

@@ -1,13 +1,16 @@
 """The guard is an allowlist, measured on every model type transformers registers.
 
 For each ``transformers.CONFIG_MAPPING`` type, the default config (``cfg_cls().to_dict()``, what
-``save_pretrained`` writes for it) is read as ``attncli flops --config`` reads a config.json. Each is
+``save_pretrained`` writes for it, with ``architectures`` naming the type's causal-LM or image-text-to-text class
+as a checkpoint saved from that class does) is read as ``attncli flops --config`` reads a config.json. Each is
 answered or refused naming a field; an answer is allowed only when every field of the config (and of
 the top level of a multimodal one) was read by the reader, or is in the allowlist of fields known not
 to change the attention layer (:mod:`attncli.models.allowlist`). "Read" is measured, not declared: the
 config is a dict that records which fields the reader and the guard looked up (a field the guard's table,
 :func:`attncli.models.families.read_fields`, only declares read without looking at it counts only when the
-reader looks it up). A config class that cannot be built with its defaults is skipped, and counted.
+reader looks it up). A config class that cannot be built with its defaults is skipped, and counted. A
+config whose causality attncli cannot tell counts as refused: every command refuses it unless ``--mask``
+is typed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 
 from attncli.models import allowlist, families, guard
 from attncli.models.configs import settings_from_config
+from attncli.models.values import UNKNOWN_CAUSALITY
 from attncli.spec import SpecError
 
 NESTED = ("text_config", "attn_config")
@@ -46,6 +50,11 @@ class Recording(dict[str, Any]):
 
 def _defaults() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     transformers = pytest.importorskip("transformers")
+    from transformers.models.auto import modeling_auto
+
+    causal_lm = {**modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+                 **modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES}
+
     built: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     logging.disable(logging.WARNING)
@@ -54,7 +63,11 @@ def _defaults() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
             warnings.simplefilter("ignore")
             for model_type in list(transformers.CONFIG_MAPPING.keys()):
                 try:
-                    built[model_type] = transformers.CONFIG_MAPPING[model_type]().to_dict()
+                    doc = transformers.CONFIG_MAPPING[model_type]().to_dict()
+                    # NOTE: a checkpoint saved from the type's causal-LM (or image-text-to-text) class names it
+                    if doc.get("architectures") is None and model_type in causal_lm:
+                        doc["architectures"] = [causal_lm[model_type]]
+                    built[model_type] = doc
                 except Exception as exc:
                     skipped[model_type] = f"{type(exc).__name__}: {str(exc)[:80]}"
     finally:
@@ -90,6 +103,9 @@ def test_every_registered_model_type_is_answered_from_read_fields_or_refused_by_
                      *guard.FAMILY_DEFAULTS.get(model_type, {}), *guard.FAMILY_DEFAULTS.get(text.get("model_type"), {})}
             assert any(name in exc.message for name in names), (model_type, exc.message)
             refused[model_type] = exc.message
+            continue
+        if settings.sources.get("causal") == UNKNOWN_CAUSALITY:
+            refused[model_type] = "cannot tell whether its attention is causal (the commands ask for --mask)"
             continue
         unread = _unread(doc, seen, settings.family, "")
         if unread:
