@@ -60,21 +60,32 @@ def causal(top: Mapping[str, Any], cfg: Mapping[str, Any], prefix: str, where: s
                 arch = arch or next((f"{said}architectures ({a}: its text model generates)" for a in archs
                                      if a.endswith("ForConditionalGeneration")), None)
     is_decoder = cfg.get("is_decoder") is not None and switch(cfg, "is_decoder", where)
+    family = cfg.get("model_type", top.get("model_type"))
     if top.get("is_encoder_decoder") is True:
         return False, "config.json:is_encoder_decoder (encoder self-attention)"
     if is_decoder:
         return True, prefix + "is_decoder"
+    if family in IS_DECODER_FAMILIES:
+        # NOTE: their layers build the attention with is_causal=config.is_decoder (modeling_bert.py BertLayer),
+        # whatever class the checkpoint names: BertLMHeadModel without is_decoder is bidirectional.
+        return False, f"architecture default: {family} is causal only with is_decoder (false or absent here)"
     if arch is not None:
         return True, arch
     if cfg.get("is_decoder") is False:
         return False, prefix + "is_decoder (false)"
-    family = cfg.get("model_type", top.get("model_type"))
     if family in DECODERS:
         return True, f"architecture default: {family} is a decoder"
     if family in ENCODERS:
         return False, f"architecture default: {family} is an encoder"
     return False, UNKNOWN_CAUSALITY
 
+
+IS_DECODER_FAMILIES = frozenset({
+    "bert", "bert-generation", "bridgetower_text_model", "camembert", "data2vec-text", "electra", "ernie", "longt5",
+    "mt5", "pix2struct_text_model", "pop2piano", "roberta", "roberta-prelayernorm", "roc_bert", "switch_transformers",
+    "t5", "udop", "umt5", "xlm-roberta", "xlm-roberta-xl", "xmod"})
+"""Families whose layers take ``is_causal=config.is_decoder`` (transformers 5.25's modeling files): causal with
+``is_decoder`` true, bidirectional otherwise, whatever the architecture."""
 
 UNKNOWN_CAUSALITY = "default: not known to be a decoder"
 """The causal source of a config that says neither way (no ``is_decoder``, no causal-LM architecture, a family

@@ -159,3 +159,13 @@ def test_a_vision_language_model_runs_its_text_config_as_a_decoder(cli: Any, tmp
     path = _write(tmp_path, {"model_type": "qwen2_vl", "architectures": ["Qwen2VLForConditionalGeneration"],
                              "text_config": text, "vision_config": {"depth": 2}})
     assert _flops(cli, path)["config"]["mask"] == "causal"
+
+
+@pytest.mark.parametrize(("extra", "mask"), [({}, "none"), ({"is_decoder": False}, "none"),
+                                             ({"is_decoder": True}, "causal")])
+def test_bert_is_causal_only_with_is_decoder_whatever_its_architecture(cli: Any, tmp_path: Path,
+                                                                        extra: dict[str, Any], mask: str) -> None:
+    # modeling_bert.py BertLayer: BertAttention(config, is_causal=config.is_decoder), also in BertLMHeadModel
+    cfg = {"model_type": "bert", "architectures": ["BertLMHeadModel"], "hidden_size": 256, "num_attention_heads": 4,
+           "num_hidden_layers": 2, **extra}
+    assert _flops(cli, _write(tmp_path, cfg))["config"]["mask"] == mask
