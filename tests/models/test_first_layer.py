@@ -67,3 +67,20 @@ def test_the_config_file_is_parsed_once_per_run(cli: Any, tmp_path: Path, monkey
         assert cli("flops", "--config", str(path), "--seq", "8", *layer).code == 0
         assert len(parsed) == 1, layer
         path.write_text(path.read_text() + " ")  # NOTE: a changed file is read again on the next run
+
+
+DATA = Path(__file__).parents[1] / "data" / "configs"
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in DATA.iterdir() if (p / "config.json").is_file()))
+def test_every_answered_config_describes_its_schedules_first_layer(folder: str) -> None:
+    from attncli.models.modelconfig import read_model
+    from attncli.spec import SpecError
+
+    try:
+        model = read_model(DATA / folder)
+    except SpecError:
+        pytest.skip(f"{folder} is refused")
+    first = model.schedule.layers[0]
+    layer = read_hf_config(DATA / folder)
+    assert (layer.window, layer.chunk, layer.layer0_type) == (first.window, first.chunk, first.layer_type)
