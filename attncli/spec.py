@@ -157,6 +157,9 @@ class AttnSpec:
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     """Where each setting came from (``--config``/``--preset``): (name in ``to_dict``, origin) pairs,
     e.g. ``("kv_heads", "config.json:num_key_value_heads")``; empty without a config or preset."""
+    ignored_fields: tuple[str, ...] = field(default=(), compare=False)
+    """The config's fields ``--ignore-field`` let pass (neither read nor known not to change the layer): every
+    title and JSON document names them, since the count then rests on the user's judgement."""
 
     # ------------------------------------------------------------------ the kind of layer
     @property
@@ -316,6 +319,10 @@ class AttnSpec:
             d["sources"] = {k: v for k, v in sources}
         if not d["notes"]:
             del d["notes"]
+        if d["ignored_fields"]:
+            d["ignored_fields"] = list(d["ignored_fields"])
+        else:
+            del d["ignored_fields"]
         return d
 
     # ------------------------------------------------------------------ validation

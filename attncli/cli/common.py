@@ -33,7 +33,14 @@ from attncli.choices import (
 from attncli.cli.helptext import complete_gpus
 from attncli.cli.inputs import TOKEN_FLAGS, check_run_files, dtype_parser, expand_tokens, token_parser
 from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
-from attncli.cli.layerflags import ConfigOption, LayerOption, PresetOption, explicit_names, layer_values
+from attncli.cli.layerflags import (
+    ConfigOption,
+    IgnoreFieldOption,
+    LayerOption,
+    PresetOption,
+    explicit_names,
+    layer_values,
+)
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
 
 
@@ -162,7 +169,9 @@ def _spec_parameters(d: dict[str, Any], sweep: bool = False) -> list[inspect.Par
     ]
     params = [inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption),
               inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=PresetOption),
-              inspect.Parameter("layer", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LayerOption)]
+              inspect.Parameter("layer", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=LayerOption),
+              inspect.Parameter("ignore_field", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                annotation=IgnoreFieldOption)]
     for name, typ, default, decls, help_, panel, metavar in rows:
         if sweep and name in SWEEPABLE:
             # NOTE: a help that names its default already (--batch, --kv-heads, ...) keeps it once.
@@ -317,13 +326,14 @@ MODEL_DTYPE_COMMANDS = frozenset({"flops", "report", "sweep"})
 (its memory and roofline are the model's); bench and permute-test run real tensors in what they are told."""
 
 
-def _model_dtype(command: str, kwargs: dict[str, Any], config: Path | None, preset: str | None) -> list[str]:
+def _model_dtype(command: str, kwargs: dict[str, Any], config: Path | None, preset: str | None,
+                 ignore: tuple[str, ...]) -> list[str]:
     """Set ``kwargs["dtype"]`` to the model's own dtype when the user typed no ``--dtype``; the note that says so."""
     from attncli.models.modellayer import model_dtype
 
     if command not in MODEL_DTYPE_COMMANDS or "dtype" not in kwargs or explicit_names(["dtype"]):
         return []
-    found = model_dtype(config, preset)
+    found = model_dtype(config, preset, ignore)
     if found is None:
         return []
     kwargs["dtype"] = Dtype(found[0])
@@ -353,6 +363,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
         def wrapper(**kwargs: Any) -> Any:
             values = {k: kwargs.pop(k) for k in SPEC_FIELDS}
             config, preset, layer = kwargs.pop("config"), kwargs.pop("preset"), kwargs.pop("layer")
+            ignore = tuple(kwargs.pop("ignore_field") or ())
             fmt = kwargs.pop("format").value
             output = kwargs.pop("output")
             try:
@@ -365,7 +376,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                 none_typed = all(values[name] is None for name in SWEEPABLE)
                 snap = None if config is None else snapshot_of(config)
                 config_notes: list[str] = [] if snap is None else [f"config.json read from {snap.origin}"]
-                values, layer_sources = layer_values(values, config, preset, typed, config_notes, layer)
+                values, layer_sources = layer_values(values, config, preset, typed, config_notes, layer, ignore)
                 if sweep:
                     kwargs["swept"] = split_sweep(values, d, none_typed)
                 try:
@@ -379,7 +390,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
                                           f"{spec.kind.upper()} layer{said} yet ({KIND_COMMANDS[spec.kind]} take it)")
                 if config is not None or preset is not None:
-                    config_notes += _model_dtype(fn.__name__, kwargs, config, preset)
+                    config_notes += _model_dtype(fn.__name__, kwargs, config, preset, ignore)
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),
                                       notes=tuple(config_notes))
                 with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts

@@ -37,6 +37,10 @@ LayerOption = Annotated[int | None, typer.Option(
     "--layer", metavar="N", min=0, rich_help_panel="Model / config",
     help="With --config or --preset: count layer N of the model (default 0), with its own type, window or "
          "chunk, as the model builds it.")]
+IgnoreFieldOption = Annotated[list[str] | None, typer.Option(
+    "--ignore-field", metavar="NAME", rich_help_panel="Model / config",
+    help="Count past a config.json field attncli refuses as unread (NAME, or text_config.NAME) when you know it "
+         "does not change the attention layer; repeatable; titles and JSON name it.")]
 CallOption = Annotated[Call | None, typer.Option(
     "--call", metavar="CALL", rich_help_panel="Module",
     help="x: call --module as module(x); qkv: as module(q, k, v) (default: read from its forward signature).")]
@@ -80,7 +84,8 @@ SPEC_KEYWORDS: dict[str, str] = {"head_dim": "d_head"}
 
 def layer_values(values: dict[str, Any], config: Path | None, preset: str | None,
                  explicit: set[str] | None = None,
-                 notes: list[str] | None = None, layer: int | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+                 notes: list[str] | None = None, layer: int | None = None,
+                 ignore: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:
     """The spec option ``values`` with ``--config``/``--preset`` laid under the flags the user typed.
 
     Returns the new values (keys as ``AttnSpec`` keywords, ready for ``spec_from``: the config's
@@ -91,7 +96,8 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     (sinks, softcapping, qk-norm, the layer of a schedule described, an unverified family).
     ``layer`` (``--layer N``) selects layer N of the whole model (:mod:`attncli.models.modellayer`);
     the values then carry ``layer``, ``layer_type`` and ``model_config``, and so does layer 0 of a
-    config or whole-model preset (``model_config`` only: what ``--module`` builds a class from).
+    config or whole-model preset (``model_config`` only: what ``--module`` builds a class from). ``ignore``
+    (``--ignore-field``) names the unread fields to count past (:func:`check_ignored`).
     """
     from attncli.models import modellayer
     from attncli.models.configs import load_preset, merge, read_hf_config
@@ -101,15 +107,17 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     if config is None and preset is None:
         if layer is not None:
             raise SpecError("--layer", "needs --config or --preset: it selects one layer of that model")
+        if ignore:
+            raise SpecError("--ignore-field", "needs --config or --preset: it passes one of their fields")
         return values, {}
     extra: dict[str, Any] = {}
     if layer is not None or modellayer.is_model_preset_only(preset):
-        settings, extra = modellayer.select(config, preset, 0 if layer is None else layer)
+        settings, extra = modellayer.select(config, preset, 0 if layer is None else layer, ignore)
         if layer is None:
             extra = {"model_config": extra["model_config"]}
     else:
-        settings = read_hf_config(config) if config is not None else load_preset(str(preset))
-        model_config = modellayer.model_config(config, preset)
+        settings = read_hf_config(config, ignore) if config is not None else load_preset(str(preset))
+        model_config = modellayer.model_config(config, preset, ignore)
         if model_config is not None:
             extra = {"model_config": model_config}
     if notes is not None and config is not None and settings.notes:
@@ -119,11 +127,28 @@ def layer_values(values: dict[str, Any], config: Path | None, preset: str | None
     given = {to_config.get(k, k): (v.value if isinstance(v, Enum) else v)
              for k, v in values.items() if k in typed}
     merged = merge(settings, given)
+    if config is not None:
+        from attncli.models.values import refuse_unknown_mask
+
+        refuse_unknown_mask(settings.sources.get("causal", ""), settings.family, "mask" in given)
     out = dict(values)
     out.update({SPEC_KEYWORDS.get(k, k): v for k, v in merged.values.items()})
     out.update(extra)
     out["model"] = _model_name(config, preset)
+    check_ignored(ignore, settings.ignored_fields)
+    if settings.ignored_fields:
+        out["ignored_fields"] = settings.ignored_fields
     return out, {k: v for k, v in merged.sources.items() if k in merged.values}
+
+
+def check_ignored(ignore: tuple[str, ...], passed: tuple[str, ...]) -> None:
+    """Refuse an ``--ignore-field`` that names no field the config would be refused for: the title would claim
+    a judgement the count does not rest on (a typo, a field attncli reads)."""
+    bare = {p.rsplit(".", 1)[-1] for p in passed}
+    for name in ignore:
+        if name not in passed and name not in bare:
+            raise SpecError("--ignore-field", f"{name}: not a field of this config that attncli refuses as unread"
+                                              + (f" (it passed {', '.join(passed)})" if passed else ""))
 
 
 def _model_name(config: Path | None, preset: str | None) -> str:

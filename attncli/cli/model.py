@@ -30,6 +30,7 @@ from attncli.cli.engineflags import value as choice_value
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
 from attncli.cli.interrupts import deferred_interrupts
+from attncli.cli.layerflags import IgnoreFieldOption
 from attncli.cli.runtime import counting
 from attncli.spec import SpecError
 
@@ -90,6 +91,7 @@ def model(
     preset: Annotated[str | None, typer.Option(
         "--preset", metavar="NAME", rich_help_panel=CONFIG, autocompletion=complete_model_presets,
         help="A packaged model (its published config.json; names: attncli presets).")] = None,
+    ignore_field: IgnoreFieldOption = None,
     seq: Annotated[str, typer.Option(
         "--seq", metavar="VALUES", rich_help_panel=RUN,
         help="New tokens L of the step: a prefill of L tokens. A range (1k:1M:x2, k = 1024) adds the cache at "
@@ -181,7 +183,8 @@ def model(
             raise SpecError("--max-model-len", "give a range to --max-model-len or to --seq/--cache, not both")
         _run(config, preset, seqs[0], batch, caches[0], None if dtype is None else dtype.value,
              None if kv_dtype is None else kv_dtype.value, mla_form.value, tp, block_size, gpu, weights_memory,
-             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot, (flags, lengths))
+             (max_flops, max_params, max_kv_bytes), verbose, fmt.value, output, swept, plot, (flags, lengths),
+             tuple(ignore_field or ()))
     except SpecError as exc:
         # NOTE: what the config reader says of --config is said of MODEL when the model came as MODEL
         text = f"MODEL: {exc.message}" if name is not None and exc.flag == "--config" else str(exc)
@@ -234,9 +237,9 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
          kv_dtype: str | None, mla_form: str, tp: int, block_size: int | None, gpu: str | None,
          weights_memory: str | None, budgets: tuple[str | None, str | None, str | None], verbose: bool, fmt: str,
          output: Path | None, swept: tuple[str, list[int]] | None, plot: Path | None,
-         engine: tuple[EngineFlags, list[int] | None] = (EngineFlags(), None)) -> None:
+         engine: tuple[EngineFlags, list[int] | None] = (EngineFlags(), None), ignore: tuple[str, ...] = ()) -> None:
     from attncli.analyses.checks import budget, parse_count
-    from attncli.cli.layerflags import spec_keywords
+    from attncli.cli.layerflags import check_ignored, spec_keywords
     from attncli.models.modelconfig import load_model_preset, read_model
 
     if (config is None) == (preset is None):
@@ -245,8 +248,12 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     limits = [(flag, parse_count(text, flag)) for flag, text in
               zip(("--max-flops", "--max-params", "--max-kv-bytes"), budgets, strict=True) if text is not None]
     weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")
-    m = read_model(config) if config is not None else load_model_preset(str(preset))
-    values = spec_keywords(m.layer)
+    m = read_model(config, ignore) if config is not None else load_model_preset(str(preset), ignore)
+    check_ignored(ignore, m.layer.ignored_fields)
+    from attncli.models.values import refuse_unknown_mask
+
+    refuse_unknown_mask(m.layer.sources.get("causal", ""), m.layer.family, False)
+    values = {**spec_keywords(m.layer), "ignored_fields": m.layer.ignored_fields}
     for name in (*m.layer.attention_fields, *m.layer.linear_fields):
         values.pop(name, None)
     from attncli.analyses.model import model_specs

@@ -11,6 +11,7 @@ from attncli.cli import app
 from attncli.cli.common import OUTPUT, Format, fail
 from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.inputs import check_run_files
+from attncli.cli.layerflags import IgnoreFieldOption, check_ignored
 from attncli.spec import SpecError
 
 
@@ -24,6 +25,7 @@ def presets(
         "--config", metavar="FILE", rich_help_panel="Model / config",
         help="Show what attncli reads from this Hugging Face config.json (or a directory holding one, or a "
              "Hub model org/name), and where each value came from, instead of the presets.")] = None,
+    ignore_field: IgnoreFieldOption = None,
     format: Annotated[Format, typer.Option(
         "--format", "-f", metavar="FORMAT", rich_help_panel=OUTPUT,
         help="table (for people), json (for scripts) or markdown.")] = Format.table,
@@ -49,11 +51,17 @@ def presets(
 
         check_run_files(output, config=config)
         config = resolve_config(config)
-        found = [configs.read_hf_config(config)] if config is not None else configs.list_presets()
+        ignore = tuple(ignore_field or ())
+        if ignore and config is None:
+            raise SpecError("--ignore-field", "needs --config: it passes one of its fields")
+        found = [configs.read_hf_config(config, ignore)] if config is not None else configs.list_presets()
+        if config is not None:
+            check_ignored(ignore, found[0].ignored_fields)
         models = [] if config is not None else model_presets()
         snap = None if config is None else snapshot_of(config)
         shown = f"{snap.origin}: config.json" if snap is not None else None if config is None else str(config)
-        doc = {"schema": "attncli.presets/1", "config": {"config_file": shown},
+        doc = {"schema": "attncli.presets/1",
+               "config": {"config_file": shown, **({"ignored_fields": list(ignore)} if ignore else {})},
                "presets": [s.to_json() for s in found], "models": models}
         emit(format.value, doc, lambda: view.table(found, models), lambda: view.markdown(found, models), output)
     except SpecError as exc:

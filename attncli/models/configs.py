@@ -19,6 +19,7 @@ not say and the architecture is not known.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,12 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from attncli.models import guard
+from attncli.models.families import (
+    BIAS_KEYS,
+    HEAD_DIM_KEYS,
+    HEADS_KEYS,
+    HIDDEN_KEYS,
+    KV_HEADS_KEYS,
+    dbrx_kv_heads,
+    read_fields,
+)
 from attncli.models.guard import ARCH_BIAS
 from attncli.models.kindconfig import kind_fields
-from attncli.models.layerzero import MAX_SIZE as MAX_SIZE  # NOTE: the size checks live with layer 0's readers
-from attncli.models.layerzero import QWEN_WINDOW_FAMILIES as QWEN_WINDOW_FAMILIES
-from attncli.models.layerzero import _bool, _causal, _chunk, _int, _layer0_type, _window
 from attncli.models.parts import parts_fields
+from attncli.models.schedule import SHORT, first_layer
+from attncli.models.values import causal as _causal
+from attncli.models.values import size as _int
+from attncli.models.values import switch as _bool
 from attncli.spec import MLA_FIELDS, SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
@@ -43,17 +54,6 @@ there); an MLA layer sets the :data:`~attncli.spec.MLA_FIELDS` and never ``kv_he
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
 
-
-HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
-HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
-KV_HEADS_KEYS = ("num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num")
-HEAD_DIM_KEYS = ("head_dim", "d_kv", "kv_channels")
-BIAS_KEYS = ("attention_bias", "qkv_bias", "bias", "use_bias", "add_qkv_bias")
-OTHER_READ_KEYS = ("sliding_window", "use_sliding_window", "max_window_layers", "sliding_window_pattern",
-                   "attention_chunk_size", "multi_query", "is_decoder", "is_encoder_decoder", "architectures",
-                   "model_type")
-READ_KEYS = (*HIDDEN_KEYS, *HEADS_KEYS, *KV_HEADS_KEYS, *HEAD_DIM_KEYS, *BIAS_KEYS, *MLA_FIELDS, *OTHER_READ_KEYS)
-"""Every field :func:`read_hf_config` may read."""
 
 MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
                                 "v_head_dim": 128}
@@ -103,6 +103,8 @@ class LayerSettings:
     """The sizes of its linear-attention layers (Qwen3-Next's Gated DeltaNet), if any."""
     layer0_type: str = "full_attention"
     """Layer 0's type, as transformers names it: the layer ``flops --config`` describes."""
+    ignored_fields: tuple[str, ...] = ()
+    """The config's fields attncli neither reads nor knows to be harmless that ``--ignore-field`` let pass."""
 
     def fields_for(self, layer_type: str) -> dict[str, Any]:
         """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes)."""
@@ -155,6 +157,19 @@ def _load_json(path: Path) -> Any:
     check_regular(path, "--config", "config.json")  # NOTE: a name too long, a FIFO, a device
     path = read_path(path, "config.json")
     try:
+        st = path.stat()
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    return _parse(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(path: Path, stamp: tuple[int, int] | None) -> Any:
+    """The parsed ``path``, read once per run: the layer (``flops --config``), the whole model (its schedule,
+    dtype, the config a ``--module`` class is built from) all read one file; ``stamp`` (mtime, size) reads a
+    changed file again. Readers never change what it returns."""
+    try:
         # NOTE: read at most the limit (+1): a device such as /dev/zero or /dev/full reports
         # size 0 and never ends (the fuzzer's run grew to 3.7 GiB).
         with open(path, "rb") as fh:
@@ -184,19 +199,21 @@ def _load_json(path: Path) -> Any:
 
 
 # ------------------------------------------------------------------------------ config.json
-def read_hf_config(path: str | Path) -> LayerSettings:
+def read_hf_config(path: str | Path, ignore: tuple[str, ...] = ()) -> LayerSettings:
     """Read a Hugging Face ``config.json`` (or a directory holding one) into :class:`LayerSettings`.
 
     Multimodal configs whose language model sits under ``text_config`` are read from there. Any
     config with ``kv_lora_rank`` is multi-head latent attention (DeepSeek-V2/V3, Kimi K2): its
     ``num_key_value_heads`` and ``head_dim`` do not apply (transformers sets ``head_dim`` to
-    ``qk_rope_head_dim``). :func:`attncli.models.guard.check` refuses a layer attncli does not model.
+    ``qk_rope_head_dim``). :func:`attncli.models.guard.check` refuses a layer attncli does not model, and
+    :func:`attncli.models.guard.refuse_unread` a field attncli neither reads nor knows to be harmless, unless
+    ``ignore`` (``--ignore-field``) names it.
     """
     path = Path(path)
-    return settings_from_config(_load_json(path), str(path))
+    return settings_from_config(_load_json(path), str(path), ignore)
 
 
-def settings_from_config(top: Any, path: str) -> LayerSettings:
+def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> LayerSettings:
     """:func:`read_hf_config` of a parsed config.json; ``path`` names it in messages."""
     if not isinstance(top, dict):
         raise SpecError("--config", f"{path}: a config.json holds a JSON object, got {type(top).__name__}")
@@ -213,6 +230,14 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
         raise SpecError("--config", f"model_type must be a string, got {json.dumps(model_type)[:40]}")
     family = model_type
     guard.check(cfg, family, where)
+    read = read_fields(cfg, family)
+    ignored = guard.refuse_unread(cfg, family, where, read, ignore)
+    if cfg is not top:
+        ignored += guard.refuse_unread(top, top.get("model_type"), "", {"text_config", "model_type", "architectures",
+                                                                       "is_encoder_decoder"}, ignore)
+    if family == "dbrx" and isinstance(cfg.get("attn_config"), dict):
+        ignored += guard.refuse_unread(cfg["attn_config"], family, f"{where}attn_config.",
+                                       {"kv_n_heads", "model_type", "is_encoder_decoder"}, ignore)
 
     hidden_key = _first(cfg, HIDDEN_KEYS)
     heads_key = _first(cfg, HEADS_KEYS)
@@ -238,11 +263,18 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
     else:
         kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources, family)
 
-    window, sources["window"] = _window(cfg, prefix, where)
-    chunk, sources["chunk"] = _chunk(cfg, family, where, prefix)
+    # NOTE: layer 0 is the schedule's first layer (schedule.py, transformers' rules): the same rule book as
+    # --layer N and attncli model, so flops --config X and flops --config X --layer 0 describe one layer.
+    first, schedule = first_layer(cfg, family, where)
+    window, chunk, layer0 = first.window, first.chunk, first.layer_type
+    said = f"layer 0 is {SHORT[layer0]}: {schedule.source}"
+    sources["window"] = (prefix + "sliding_window" if window is not None and "sliding_window" in cfg
+                         else said)
+    sources["chunk"] = (prefix + "attention_chunk_size (layer 0 is chunked)" if chunk is not None and
+                        "attention_chunk_size" in cfg else said if chunk is not None else
+                        "default: layer 0 is not chunked")
     attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
     sources.update(kind_sources)
-    layer0 = _layer0_type(cfg, family, where) if linear_fields else "full_attention"
 
     bias: bool | None
     bias_key = _first(cfg, BIAS_KEYS)
@@ -255,20 +287,20 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
 
     causal, sources["causal"] = _causal(top, cfg, prefix, where)
     encoder = not causal and not sources["causal"].startswith("default:")
-    guard.check_bidirectional_window(window, encoder, cfg.get("layer_types"), where)
+    guard.check_bidirectional_window(window, causal, encoder, cfg.get("layer_types"), where)
     if top.get("is_encoder_decoder") is True:
         notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
     sources["mask"] = sources["causal"]
     notes += guard.schedule_notes(cfg, family, window)
     notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"),
-                         [k for k in READ_KEYS if k in cfg])
+                         read)
     return LayerSettings(name=path, family=family, dim=dim, heads=heads, kv_heads=kv_heads,
                          head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
                          notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
                          q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
                          qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"),
                          chunk=chunk, attention_fields=attention_fields, linear_fields=linear_fields,
-                         layer0_type=layer0)
+                         layer0_type=layer0, ignored_fields=tuple(ignored))
 
 
 def _falcon_kv_heads(cfg: Mapping[str, Any], heads: int, where: str, prefix: str,
@@ -295,6 +327,9 @@ def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int
     kv_key = _first(cfg, KV_HEADS_KEYS)
     if family == "falcon":
         kv_heads, kv_key = _falcon_kv_heads(cfg, heads, where, prefix, sources)
+    elif cfg.get("model_type") == "dbrx":
+        kv_heads, sources["kv_heads"] = dbrx_kv_heads(cfg, prefix, where)
+        kv_key = "attn_config.kv_n_heads"
     elif kv_key is not None:
         kv_heads = _int(cfg, kv_key, where)
         sources["kv_heads"] = prefix + kv_key
@@ -336,6 +371,10 @@ def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str
             raise SpecError("--config", f"{where}{name} must be an integer, got null")
         else:
             out[name], sources[name] = _int(cfg, name, where), prefix + name
+    derived = cfg.get("qk_head_dim")  # NOTE: DeepseekV3Config derives it: qk_nope_head_dim + qk_rope_head_dim
+    if derived is not None and derived != (out["qk_nope_head_dim"] or 0) + (out["qk_rope_head_dim"] or 0):
+        raise SpecError("--config", f"{where}qk_head_dim {json.dumps(derived)[:40]} is not qk_nope_head_dim + "
+                                    "qk_rope_head_dim; attncli would count a different layer")
     return out
 
 

@@ -8,9 +8,12 @@ means, but only when its value changes the layer: ``attention_chunk_size: null``
 ``num_kv_shared_layers: 0`` are fine. A family whose transformers config class gives such a
 field a non-neutral default (:data:`FAMILY_DEFAULTS`) is refused when the field is absent too.
 
-:func:`notes` names what attncli reads but does not count (:data:`NOTED`, :data:`FAMILY_NOTES`),
-a family it has not verified (:data:`VERIFIED_FAMILIES`) and fields it does not know at all
-(neither read, nor guarded, nor in :data:`IGNORED`). Field names and meanings are transformers
+:func:`refuse_unread` makes the guard an allowlist: every field of a config is read by the family's
+reader (:func:`attncli.models.families.read_fields`), or known not to change the attention layer
+(:mod:`attncli.models.allowlist`, a reason per group), or the config is refused naming it, unless
+the user passes it with ``--ignore-field``. :func:`notes` names what attncli reads but does not
+count (:data:`NOTED`, :data:`FAMILY_NOTES`) and a family it has not verified
+(:data:`VERIFIED_FAMILIES`). Field names and meanings are transformers
 5.24's (``models/*/configuration_*.py`` and ``modeling_*.py``). Nothing here imports torch.
 """
 
@@ -45,11 +48,13 @@ ARCH_BIAS: dict[str, bool] = {
     # Glm4MoeConfig to False.
     "ministral3": False, "exaone4": False, "minimax_m2": False, "falcon": False, "glm4": True, "seed_oss": True,
     "glm4_moe": False,
+    # NOTE: AfmoeConfig attention_bias False; DbrxAttention's Wqkv and out_proj have bias=False.
+    "afmoe": False, "dbrx": False,
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
-                      "qwen3_moe", "olmo2", "olmo3", "cohere2"})
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -156,7 +161,14 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """transformers' default for a guarded field its config class sets when ``config.json`` omits it."""
 
-FAMILY_GUARDS: dict[str, str] = {}
+FAMILY_GUARDS: dict[str, str] = {
+    # NOTE: read in transformers 5.25's modeling files; their configs carry no field that says so.
+    "beam": "BeamAttention gates its output: a gate_proj E x H*d and one gate bias per head",
+    "minicpm5_moe": "its attention gates the queries' output with a q_gate_proj beside q_proj",
+    "t5gemma2_decoder": "T5Gemma2MergedAttention: self- and cross-attention merged in one softmax",
+    "canary_decoder": "the decoder of an encoder-decoder model, whose config says is_encoder_decoder: causal "
+                      "self-attention beside cross-attention",
+}
 """Families refused whatever their fields say, with why."""
 
 MODELLED_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
@@ -185,7 +197,9 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
                              "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
                              "linear_attention"}),
     # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla.py)
-    "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim"}),
+    "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim", "indexed_attention"}),
+    # AFMoE: sliding layers between every n-th full one (AfmoeConfig.__post_init__), gated attention
+    "afmoe": frozenset({"global_attn_every_n_layers"}),
 }
 """Guarded fields (and ``layer_types`` values) attncli models in these families only: elsewhere the
 same field may mean another layer (GLM-5 shares indexers across layers), so it stays refused."""
@@ -229,13 +243,19 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
                                     "would count a different layer")
 
 
-def check_bidirectional_window(window: int | None, encoder: bool, layer_types: Any, where: str) -> None:
+def check_bidirectional_window(window: int | None, causal: bool, encoder: bool, layer_types: Any, where: str) -> None:
     """A sliding window in a layer known to be non-causal (an encoder) reaches both ways; attncli's
-    ``--window`` is causal, so such a config is refused."""
+    ``--window`` is causal, so such a config is refused, and so is one whose causality attncli cannot tell
+    (no ``is_decoder``, no causal-LM architecture, a family it does not know): T5Gemma 2's encoder windows
+    reach both ways, a decoder's do not."""
     sliding = window is not None or (isinstance(layer_types, list) and "sliding_attention" in layer_types)
     if sliding and encoder:
         raise SpecError("--config", f"{where}sliding_window in a bidirectional (encoder) model (a window on both "
                                     "sides of each query) is not modelled; attncli would count a different layer")
+    if sliding and not causal:
+        raise SpecError("--config", f"{where}sliding_window in a model attncli cannot tell is causal (no is_decoder, "
+                                    "no ...ForCausalLM architecture, a family it does not know): the window may reach "
+                                    "both ways; attncli would count a different layer")
 
 
 # ------------------------------------------------------------------------------ named, not counted
@@ -299,55 +319,26 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 
-# ------------------------------------------------------------------------------ ignored
-IGNORED: dict[str, str] = {}
-"""Fields attncli knows it ignores, and why (filled from the groups below)."""
+# ------------------------------------------------------------------------------ the allowlist
+def refuse_unread(cfg: Mapping[str, Any], family: str | None, where: str, read: Iterable[str],
+                  ignore: Iterable[str] = ()) -> list[str]:
+    """Refuse ``cfg`` (one ``--config`` line naming the fields) when a field is neither read (``read``,
+    :func:`attncli.models.families.read_fields`), nor refused-when-active and inactive (:data:`GUARDED`), nor
+    named in :data:`NOTED`, nor known to be harmless (:func:`attncli.models.allowlist.harmless`). The fields
+    the user named with ``--ignore-field`` (bare or with ``where``) pass; they are returned, with ``where``."""
+    from attncli.models.allowlist import harmless
 
-
-def _ignore(names: Iterable[str], why: str) -> None:
-    IGNORED.update(dict.fromkeys(names, why))
-
-
-_ignore(("rope_scaling", "rope_theta", "rope_parameters", "rope_interleave", "partial_rotary_factor", "rotary_pct",
-         "rotary_emb_base", "rotary_dim", "rope_type", "rope_local_base_freq", "no_rope_layers", "use_mrope",
-         "mrope_section", "alibi", "relative_attention_num_buckets", "relative_attention_max_distance",
-         "attn_temperature_tuning", "floor_scale", "attn_scale", "query_pre_attn_scalar", "scale_attn_weights",
-         "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "attention_multiplier", "clip_qkv"),
-        "positions, score scales and clamps: elementwise, no multiply-adds")
-_ignore(("max_position_embeddings", "original_max_position_embeddings", "n_positions", "n_ctx",
-         "initial_context_length", "seq_length", "model_max_length"),
-        "a context limit, not the length counted (--seq, --cache)")
-_ignore(("attention_dropout", "attn_pdrop", "attention_probs_dropout_prob", "hidden_dropout_prob", "resid_pdrop",
-         "embd_pdrop", "dropout", "dropout_rate", "classifier_dropout", "summary_first_dropout"),
-        "training-time dropout: no multiply-adds")
-_ignore(("intermediate_size", "moe_intermediate_size", "shared_expert_intermediate_size", "intermediate_size_mlp",
-         "d_ff", "n_inner", "feed_forward_proj", "hidden_act", "hidden_activation", "activation_function",
-         "mlp_bias", "swiglu_limit", "n_routed_experts", "n_shared_experts", "num_experts_per_tok",
-         "num_local_experts", "num_experts", "experts_per_token", "moe_layer_freq", "first_k_dense_replace",
-         "n_group", "topk_group", "topk_method", "norm_topk_prob", "routed_scaling_factor", "scoring_func",
-         "seq_aux", "aux_loss_alpha", "ep_size", "router_aux_loss_coef", "output_router_logits",
-         "decoder_sparse_step", "mlp_only_layers", "moe_layers", "interleave_moe_layer_step",
-         "router_jitter_noise", "mlp_layer_types"),
-        "the MLP or mixture of experts: outside the attention layer")
-_ignore(("vocab_size", "type_vocab_size", "tie_word_embeddings", "pad_token_id", "bos_token_id", "eos_token_id",
-         "sep_token_id", "decoder_start_token_id", "summary_activation", "summary_proj_to_labels",
-         "summary_type", "summary_use_proj", "id2label", "label2id", "num_labels", "problem_type"),
-        "embeddings, tokens and output heads: outside the attention layer")
-_ignore(("num_hidden_layers", "n_layer", "num_layers", "num_nextn_predict_layers"),
-        "the depth: attncli describes one layer (layer 0)")
-_ignore(("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "initializer_range", "torch_dtype", "dtype",
-         "quantization_config", "pretraining_tp", "use_cache", "cache_implementation", "transformers_version",
-         "gradient_checkpointing", "for_llm_compressor", "task_specific_params", "auto_map", "_name_or_path",
-         "return_dict", "output_hidden_states", "output_attentions", "torchscript", "use_return_dict",
-         "chunk_size_feed_forward", "tokenizer_class", "attn_implementation", "_attn_implementation"),
-        "numerics, storage and bookkeeping: the multiply-adds are unchanged (set precision with --dtype)")
-_ignore(("cross_attention_hidden_size", "tie_encoder_decoder", "text_config", "vision_config", "audio_config"),
-        "the wiring and towers around the self-attention described")
-
-
-def known_fields() -> frozenset[str]:
-    """Every field :mod:`attncli.models.guard` has an answer for (refused, named or ignored)."""
-    return frozenset({g[0] for g in GUARDED} | set(NOTED) | set(IGNORED) | {"layer_types", "model_type"})
+    known = set(read) | {g[0] for g in GUARDED} | set(NOTED)
+    skipped = set(ignore)
+    unread = [k for k in cfg if k not in known and harmless(k, family) is None]
+    passed = [f"{where}{k}" for k in unread if k in skipped or f"{where}{k}" in skipped]
+    refused = sorted(f"{where}{k}" for k in unread if f"{where}{k}" not in passed)
+    if refused:
+        shown = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
+        raise SpecError("--config", f"{shown} (not modelled for {family or 'a config without model_type'}); "
+                                    "attncli would count a different layer (--ignore-field NAME passes a field "
+                                    "you know to be harmless)")
+    return passed
 
 
 def notes(cfg: Mapping[str, Any], family: str | None, heads: int, head_dim: int | None,
@@ -368,9 +359,4 @@ def notes(cfg: Mapping[str, Any], family: str | None, heads: int, head_dim: int 
         what = f"family {family}" if family else "a config without model_type"
         out.append(f"{what} is not one attncli has verified, it read {', '.join(read)}: check them against "
                    "the model's code")
-    unknown = sorted(k for k in cfg if k not in known_fields() and k not in read)
-    if unknown:
-        shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
-        out.append(f"fields attncli does not know (not read, check they do not change the attention layer): "
-                   f"{shown}")
     return out

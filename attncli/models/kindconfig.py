@@ -20,8 +20,11 @@ from typing import Any
 from attncli.models.parts import parts_fields
 from attncli.spec import GDN_FIELDS, SPARSE_FIELDS, SpecError
 
-GATED_FAMILIES = frozenset({"qwen3_next"})
-"""Families whose full-attention layers carry the sigmoid output gate (transformers' Qwen3NextAttention)."""
+GATED_FAMILIES = frozenset({"qwen3_next", "afmoe"})
+"""Families whose attention layers carry the sigmoid output gate (transformers' Qwen3NextAttention: q_proj 2x;
+AfmoeAttention: a gate_proj E x H*d beside q_proj, the same multiply-adds and weights without biases)."""
+LINEAR_FAMILIES = frozenset({"qwen3_next"})
+"""Families whose linear-attention layers are Gated DeltaNet (Qwen3NextGatedDeltaNet)."""
 
 INDEX_DEFAULTS: dict[str, int] = {"index_n_heads": 64, "index_head_dim": 128}
 """transformers' DeepseekV32Config defaults for an indexer field the file leaves out."""
@@ -42,7 +45,12 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
     sources: dict[str, str] = {}
     if family in GATED_FAMILIES:
         full["attn_output_gate"] = True
-        sources["attn_output_gate"] = f"architecture: {family}'s full layers gate their output (q_proj 2x)"
+        sources["attn_output_gate"] = f"architecture: {family}'s attention layers gate their output (q_proj 2x)"
+        if family == "afmoe" and cfg.get("attention_bias") is True:
+            # NOTE: AfmoeAttention's gate_proj has no bias while q_proj has one; the gated layer biases both.
+            raise SpecError("--config", f"{where}attention_bias true (AFMoE's gate_proj has no bias, q_proj has one) "
+                                        "is not modelled; attncli would count a different layer")
+    if family in LINEAR_FAMILIES:
         for key in GDN_FIELDS:
             if cfg.get(key) is None:
                 raise SpecError("--config", f"{where}{key} is missing: {family}'s linear layers need it")

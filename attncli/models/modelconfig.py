@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from attncli.models.configs import HIDDEN_KEYS, LayerSettings, _load_json, settings_from_config
+from attncli.models.configs import LayerSettings, _load_json, settings_from_config
+from attncli.models.families import HIDDEN_KEYS
 from attncli.models.schedule import Schedule, read_schedule
 from attncli.spec import SpecError
 
@@ -80,9 +81,10 @@ def _weights(folder: Path | None) -> tuple[int | None, str | None]:
     return total, f"{index.name}: metadata.total_size"
 
 
-def model_from_config(top: Any, name: str, source: str, folder: Path | None = None) -> ModelSettings:
-    """The model described by a parsed config.json (see the module docstring)."""
-    layer = settings_from_config(top, name)
+def model_from_config(top: Any, name: str, source: str, folder: Path | None = None,
+                      ignore: tuple[str, ...] = ()) -> ModelSettings:
+    """The model described by a parsed config.json (see the module docstring); ``ignore``: ``--ignore-field``."""
+    layer = settings_from_config(top, name, ignore)
     assert isinstance(top, dict)  # settings_from_config refused anything else
     cfg, where = _text_config(top)
     schedule = read_schedule(cfg, layer.family, where)
@@ -94,8 +96,9 @@ def model_from_config(top: Any, name: str, source: str, folder: Path | None = No
                          config=cfg)
 
 
-def read_model(path: str | Path) -> ModelSettings:
-    """A model from its ``config.json`` (or the folder holding one)."""
+def read_model(path: str | Path, ignore: tuple[str, ...] = ()) -> ModelSettings:
+    """A model from its ``config.json`` (or the folder holding one); ``ignore``: the fields ``--ignore-field``
+    lets pass (:func:`attncli.models.guard.refuse_unread`)."""
     from dataclasses import replace
 
     from attncli.models.hub import snapshot_of
@@ -105,14 +108,14 @@ def read_model(path: str | Path) -> ModelSettings:
     name = path.name if path.is_dir() else (path.parent.name or path.name)
     snap = snapshot_of(path)
     if snap is None:
-        return model_from_config(_load_json(path), name, f"config.json ({path})", folder)
+        return model_from_config(_load_json(path), name, f"config.json ({path})", folder, ignore)
     # NOTE: a Hub model is named by its repository, each value by the commit it was read at
     try:
         top = _load_json(path)
     except SpecError as exc:
         said = exc.message.replace(str(folder / "config.json"), f"{snap.origin}: config.json")
         raise SpecError(exc.flag, said) from None
-    model = model_from_config(top, snap.repo, f"{snap.origin}: config.json", folder)
+    model = model_from_config(top, snap.repo, f"{snap.origin}: config.json", folder, ignore)
     if model.weights_source is not None:
         return replace(model, weights_source=f"{snap.origin}: {model.weights_source}")
     return replace(model, weights_bytes=snap.weights_bytes, weights_source=snap.weights_source)
@@ -128,7 +131,7 @@ def model_preset_names() -> list[str]:
     return list(_index())
 
 
-def load_model_preset(name: str) -> ModelSettings:
+def load_model_preset(name: str, ignore: tuple[str, ...] = ()) -> ModelSettings:
     """A packaged model preset: the published config.json of the model, read as :func:`read_model` reads one."""
     from attncli.names import find_name
 
@@ -136,7 +139,7 @@ def load_model_preset(name: str) -> ModelSettings:
     key = find_name(name, index, "--preset", "model preset", "attncli presets")
     entry = index[key]
     text = resources.files("attncli").joinpath(f"data/models/{entry['file']}").read_text(encoding="utf-8")
-    model = model_from_config(json.loads(text), key, f"preset {key} ({entry['source']})")
+    model = model_from_config(json.loads(text), key, f"preset {key} ({entry['source']})", ignore=ignore)
     return ModelSettings(model.name, model.source, model.layer, model.schedule, model.dtype, model.dtype_source,
                          model.max_positions, None, None, (entry["notes"],) if entry.get("notes") else (),
                          config=model.config)

@@ -23,7 +23,7 @@ from attncli.spec import SpecError
 FLAG = "--layer"
 
 
-def _model(config: Path | None, preset: str | None) -> Any:
+def _model(config: Path | None, preset: str | None, ignore: tuple[str, ...] = ()) -> Any:
     """The whole model of ``--config``/``--preset``, read once per run (``select``, ``model_config`` and
     ``model_dtype`` all ask; callers copy what they change). A config file is read again when it changed."""
     stamp: tuple[int, int] | None = None
@@ -33,20 +33,21 @@ def _model(config: Path | None, preset: str | None) -> Any:
             stamp = (st.st_mtime_ns, st.st_size)
         except OSError:
             stamp = None
-    return _read_model(config, preset, stamp)
+    return _read_model(config, preset, stamp, ignore)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_model(config: Path | None, preset: str | None, stamp: tuple[int, int] | None) -> Any:
+def _read_model(config: Path | None, preset: str | None, stamp: tuple[int, int] | None,
+                ignore: tuple[str, ...]) -> Any:
     from attncli.models.modelconfig import load_model_preset, model_preset_names, read_model
 
     if config is not None:
-        return read_model(config)
+        return read_model(config, ignore)
     assert preset is not None
     if preset.lower() not in model_preset_names():
         raise SpecError(FLAG, f"preset {preset!r} describes one layer, not a whole model; the whole-model presets "
                               f"are {', '.join(model_preset_names())}")
-    return load_model_preset(preset)
+    return load_model_preset(preset, ignore)
 
 
 def is_model_preset_only(preset: str | None) -> bool:
@@ -60,23 +61,24 @@ def is_model_preset_only(preset: str | None) -> bool:
     return key not in preset_names() and key in model_preset_names()
 
 
-def model_config(config: Path | None, preset: str | None) -> dict[str, Any] | None:
+def model_config(config: Path | None, preset: str | None, ignore: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """The text config.json of ``--config``/``--preset`` when it describes a whole model, else ``None``
     (a one-layer preset, or a config whose schedule attncli cannot read: layer 0 is still described)."""
     try:
-        model = _model(config, preset)
+        model = _model(config, preset, ignore)
     except SpecError:
         return None
     cfg = model.config
     return None if cfg is None else dict(cfg)
 
 
-def select(config: Path | None, preset: str | None, layer: int) -> tuple[LayerSettings, dict[str, Any]]:
+def select(config: Path | None, preset: str | None, layer: int,
+           ignore: tuple[str, ...] = ()) -> tuple[LayerSettings, dict[str, Any]]:
     """Layer ``layer`` of the model of ``--config``/``--preset``: its settings and the spec keywords
     ``layer``, ``layer_type`` and ``model_config``. A layer the model does not have exits 2 naming ``--layer``."""
     if layer < 0:
         raise SpecError(FLAG, f"{layer}: a layer index counts from 0")
-    model = _model(config, preset)
+    model = _model(config, preset, ignore)
     layers = model.schedule.layers
     if layer >= len(layers):
         raise SpecError(FLAG, f"{layer}: {model.name} has {len(layers)} layers, 0 to {len(layers) - 1}")
@@ -95,7 +97,7 @@ def select(config: Path | None, preset: str | None, layer: int) -> tuple[LayerSe
     return settings, extra
 
 
-def model_dtype(config: Path | None, preset: str | None) -> tuple[str, str] | None:
+def model_dtype(config: Path | None, preset: str | None, ignore: tuple[str, ...] = ()) -> tuple[str, str] | None:
     """(the dtype the model is published in, where that is said), or ``None`` when the config or preset
     does not say: a config's ``torch_dtype``/``dtype``, a one-layer preset's ``dtype`` (its published
     config's ``torch_dtype``, attncli/data/presets.json)."""
@@ -104,7 +106,7 @@ def model_dtype(config: Path | None, preset: str | None) -> tuple[str, str] | No
 
         return preset_dtype(preset)
     try:
-        model = _model(config, preset)
+        model = _model(config, preset, ignore)
     except SpecError:
         return None
     if model.dtype_source.startswith("default"):

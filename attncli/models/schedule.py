@@ -32,8 +32,8 @@ LAYER_TYPES: tuple[str, ...] = (FULL, SLIDING, CHUNKED, LINEAR)
 has more: they are refused here, naming value and index)."""
 SHORT: dict[str, str] = {FULL: "full", SLIDING: "sliding", CHUNKED: "chunked", LINEAR: "linear"}
 
-LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers")
-"""Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder)."""
+LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+"""Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder; DBRX's ``n_layers``)."""
 MAX_LAYERS = 100_000
 """Real models have a few hundred layers at most; refuse a count that would build millions of entries."""
 
@@ -44,10 +44,11 @@ CONFIG_CLASS: dict[str, str] = {
     "gpt_oss": "GptOssConfig", "mistral": "MistralConfig", "ministral": "MinistralConfig",
     "qwen2": "Qwen2Config", "qwen3": "Qwen3Config", "qwen2_moe": "Qwen2MoeConfig", "qwen3_moe": "Qwen3MoeConfig",
     "llama4_text": "Llama4TextConfig", "smollm3": "SmolLM3Config", "qwen3_next": "Qwen3NextConfig",
+    "afmoe": "AfmoeConfig",
 }
 WINDOW_DEFAULTS: dict[str, int] = {
     "gemma2": 4096, "gemma3_text": 4096, "cohere2": 4096, "gpt_oss": 128, "mistral": 4096, "ministral": 4096,
-    "qwen2": 4096, "qwen3": 4096, "qwen2_moe": 4096, "qwen3_moe": 4096,
+    "qwen2": 4096, "qwen3": 4096, "qwen2_moe": 4096, "qwen3_moe": 4096, "afmoe": 1024,
 }
 """``sliding_window`` when config.json omits the field (the config classes' dataclass defaults; mixtral, phi3,
 starcoder2 and smollm3 default to null). An explicit null stays null."""
@@ -66,8 +67,13 @@ ALL_FULL: dict[str, str] = {
     "deepseek_v3": "multi-head latent attention, one causal mask in modeling_deepseek_v3.py",
     "kimi_k2": "multi-head latent attention on the DeepSeek-V3 architecture",
     "llama": "modeling_llama.py reads no window",
+    "deepseek_v32": "multi-head latent attention with the lightning indexer on every layer, one causal mask in "
+                    "modeling_deepseek_v32.py",
 }
 """Families whose every layer is full whatever the file says, and why."""
+FAMILY_LAYER_TYPE: dict[str, str] = {"deepseek_v32": "indexed_attention"}
+"""A family's own name for its every layer in ``layer_types`` (DeepseekV32Config writes ``indexed_attention``
+for each layer; modeling_deepseek_v32.py gives it the causal mask, and the indexer is the layer's kind)."""
 
 
 @dataclass(frozen=True)
@@ -181,14 +187,17 @@ def _layer_count(cfg: Mapping[str, Any], where: str) -> int:
 
 def _window(cfg: Mapping[str, Any], fam: str, where: str, notes: list[str]) -> tuple[int | None, str]:
     """The sliding window W every sliding layer gets and where it came from, or None and why there is none."""
-    window, defaulted = _opt_int(cfg, "sliding_window", where, WINDOW_DEFAULTS.get(fam))
     if fam in GATED_WINDOW and not _bool(cfg, "use_sliding_window", where, False):
-        if window is not None and "sliding_window" in cfg:
+        # NOTE: the config class drops the window (Qwen2MoeConfig writes 0 for it), so 0 is no window here.
+        raw = cfg.get("sliding_window")
+        window = None if raw is None or (type(raw) is int and raw == 0) else _int(cfg, "sliding_window", where)
+        if window is not None:
             notes.append(f"{where}sliding_window {window} is not used: transformers drops it when "
                          "use_sliding_window is false")
         if "use_sliding_window" in cfg:
             return None, f"config.json:{where}use_sliding_window false"
         return None, f"family default: {fam}, transformers {CONFIG_CLASS[fam]} use_sliding_window false"
+    window, defaulted = _opt_int(cfg, "sliding_window", where, WINDOW_DEFAULTS.get(fam))
     if defaulted:
         return window, f"family default: {fam}, transformers {CONFIG_CLASS[fam]} sliding_window {window}"
     if window is None:
@@ -226,13 +235,27 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
     declared = cfg.get("layer_types")
     if fam in ALL_FULL or fam in EVERY_LAYER_WINDOW:
         every = SLIDING if fam in EVERY_LAYER_WINDOW and window is not None else FULL
-        if declared is not None and declared != [every] * n:
+        own = FAMILY_LAYER_TYPE.get(fam)
+        if own is not None and declared is not None:
+            bad = next((i for i, t in enumerate(declared) if t != own), None) if isinstance(declared, list) else 0
+            if bad is not None or len(declared) != n:
+                raise SpecError("--config", f"{where}layer_types must be {own!r} for each of the {n} layers "
+                                            f"(transformers' {fam} model)")
+        elif declared is not None and declared != [every] * n:
             notes.append(f"{where}layer_types is not read: transformers' {fam} model gives every layer the same mask")
         if fam in ALL_FULL:
             return [FULL] * n, f"family rule: {fam}, every layer full ({ALL_FULL[fam]})"
         if every == FULL:
             return [FULL] * n, f"every layer full ({wsrc})"
         return [SLIDING] * n, f"{wsrc}: every layer sliding ({fam} applies the window to every layer)"
+    if fam == "afmoe" and declared is not None and "global_attn_every_n_layers" in cfg:
+        k = _int(cfg, "global_attn_every_n_layers", where)
+        if declared != [SLIDING if (i + 1) % k else FULL for i in range(n)]:
+            notes.append(f"{where}global_attn_every_n_layers {k} is not read: AfmoeConfig derives layer_types from it "
+                         "only when they are absent")
+    if fam in ("qwen2", "qwen3", "qwen2_moe") and declared is not None and "max_window_layers" in cfg:
+        # NOTE: the config class derives layer_types from max_window_layers only when they are absent.
+        _int(cfg, "max_window_layers", where, 0)
     if declared is not None:
         if not isinstance(declared, list) or not all(isinstance(t, str) for t in declared):
             raise SpecError("--config", f"{where}layer_types must be a list of strings")
@@ -252,14 +275,22 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
             p = PATTERN_DEFAULTS[fam]
             src = f"family default: {fam} ({cls}: every {p}th layer full)"
         return [SLIDING if (i + 1) % p else FULL for i in range(n)], src
+    if fam == "afmoe":
+        # NOTE: configuration_afmoe.py: sliding if bool((i + 1) % global_attn_every_n_layers), default 4.
+        if "global_attn_every_n_layers" in cfg:
+            k = _int(cfg, "global_attn_every_n_layers", where)
+            src = f"config.json:{where}global_attn_every_n_layers ({k})"
+        else:
+            k, src = 4, f"family default: afmoe ({cls}: every 4th layer full)"
+        return [SLIDING if (i + 1) % k else FULL for i in range(n)], src
     if fam in ("gemma2", "gpt_oss"):
         # NOTE: configuration_gemma2.py / configuration_gpt_oss.py: sliding if bool((i + 1) % 2).
         return ([SLIDING if (i + 1) % 2 else FULL for i in range(n)],
                 f"family default: {fam} ({cls}: even layers sliding, odd layers full)")
     if fam in ("qwen2", "qwen3", "qwen2_moe"):
+        mwl = _int(cfg, "max_window_layers", where, 0) if "max_window_layers" in cfg else 28
         if window is None:
             return [FULL] * n, f"every layer full ({wsrc})"
-        mwl = _int(cfg, "max_window_layers", where, 0) if "max_window_layers" in cfg else 28
         said = f"{cls} default max_window_layers 28"
         if "max_window_layers" in cfg:
             said = f"{where}max_window_layers {mwl}"
@@ -344,3 +375,16 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
         layers.append(LayerInfo(index=i, layer_type=kind, window=window if kind == SLIDING else None,
                                 chunk=chunk if kind == CHUNKED else None, rope=rope[i] and kind != LINEAR))
     return Schedule(layers=tuple(layers), source=source, notes=tuple(notes))
+
+
+def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> tuple[LayerInfo, Schedule]:
+    """Layer 0 of ``cfg`` and the schedule it is the first layer of: the one rule book for the layer
+    ``flops --config`` describes (``--layer 0`` and ``attncli model`` read the same schedule). Layer 0's
+    type does not depend on the depth, so a layer's config that leaves the depth out is read as
+    ``len(layer_types)`` layers (4 without them)."""
+    probe = cfg
+    if not any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS):
+        types = cfg.get("layer_types")
+        probe = {**cfg, "num_hidden_layers": len(types) if isinstance(types, list) and types else 4}
+    schedule = read_schedule(probe, family, where)
+    return schedule.layers[0], schedule

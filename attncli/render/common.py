@@ -41,6 +41,8 @@ def named(spec: AttnSpec) -> str:
     """``gemma-3-27b layer 5 (full), ``: the preset or config a title's layer comes from, and which of
     its layers (``--layer``); empty for a layer made from flags alone."""
     parts = [] if spec.model is None else [spec.model]
+    if spec.ignored_fields:
+        parts.append(f"(ignoring {', '.join(spec.ignored_fields)})")
     if spec.layer is not None:
         from attncli.models.schedule import SHORT
 

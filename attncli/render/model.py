@@ -28,7 +28,8 @@ def _title(r: ModelReport) -> str:
     step = {"prefill": f"prefill L={s.seq}", "decode": f"decode step at S={s.s}",
             "chunked prefill": f"chunked prefill L={s.seq} after N={s.cache}"}[r.step]
     tp = f", --tp {r.tp}" if r.tp > 1 else ""
-    return f"attncli model: {r.name}, {step}, B={s.batch}, {r.dtype}{tp}"
+    ignoring = f" (ignoring {', '.join(s.ignored_fields)})" if s.ignored_fields else ""
+    return f"attncli model: {r.name}{ignoring}, {step}, B={s.batch}, {r.dtype}{tp}"
 
 
 def _kind_name(g: Group) -> str:

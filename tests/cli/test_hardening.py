@@ -251,7 +251,8 @@ def test_closed_stdout_does_not_stop_an_output_file(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ 6: control characters from a config.json
-EVIL = {**CONFIG, "model_type": "llama\x1b[31mRED\x1b]0;TITLE\x07\x9b2J\u2028x"}
+# NOTE: a causal-LM architecture, so the commands can tell the unknown family's mask and answer
+EVIL = {**CONFIG, "model_type": "llama\x1b[31mRED\x1b]0;TITLE\x07\x9b2J\u2028x", "architectures": ["LlamaForCausalLM"]}
 CONTROLS = ("\x1b", "\x07", "\x9b", "\u2028")
 
 

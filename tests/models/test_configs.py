@@ -102,7 +102,7 @@ def test_gpt2_and_bert_aliases_and_defaults(tmp_path: Path) -> None:
 def test_qwen2_use_sliding_window_false_and_qkv_bias(tmp_path: Path) -> None:
     s = read_hf_config(write(tmp_path, QWEN25_7B))
     assert values(s) == (3584, 28, 4, 128, None, True, True)
-    assert s.sources["window"] == "config.json:use_sliding_window (false)"
+    assert s.sources["window"] == "layer 0 is full: every layer full (config.json:use_sliding_window false)"
     # Qwen2Attention: q/k/v bias=True, o_proj bias=False (modeling_qwen2.py): the o bias is not counted
     assert s.attention_fields == {"out_bias": False}
 
@@ -117,8 +117,13 @@ def test_other_keys(tmp_path: Path) -> None:
     assert s.kv_heads == 1 and s.sources["kv_heads"] == "config.json:multi_query"
     assert s.bias is None and s.sources["bias"].startswith("unknown")
     # layer_types: layer 0 global means no window on the layer described
-    s = read_hf_config(write(tmp_path, {**MISTRAL_7B, "layer_types": ["full_attention", "sliding_attention"]}))
+    alternating = {"layer_types": ["full_attention", "sliding_attention"], "num_hidden_layers": 2}
+    s = read_hf_config(write(tmp_path, {**MISTRAL_7B, **alternating, "model_type": "ministral"}))
     assert s.window is None
+    # ... but MistralModel reads no layer_types: every layer gets the window (modeling_mistral.py: create_causal_mask
+    # if self.config.sliding_window is None else create_sliding_window_causal_mask; MistralConfig warns)
+    s = read_hf_config(write(tmp_path, {**MISTRAL_7B, **alternating}))
+    assert s.window == 4096
     # a multimodal config's language model under text_config
     s = read_hf_config(write(tmp_path, {"model_type": "llava", "text_config": LLAMA_3_8B}))
     assert s.dim == 4096 and s.sources["dim"] == "config.json:text_config.hidden_size"
@@ -194,7 +199,7 @@ def test_merge_overrides_and_provenance(tmp_path: Path) -> None:
     (b"{\"hidden_size\": 64, \"num_attention_heads\": 4, \"num_key_value_heads\": 3}", "not a multiple"),
     (b"{\"hidden_size\": 65, \"num_attention_heads\": 4}", "not a multiple"),
     (b"{\"hidden_size\": 99999999999, \"num_attention_heads\": 4}", "too large"),
-    (b"{\"hidden_size\": 64, \"num_attention_heads\": 4, \"sliding_window\": -1}", "must be positive"),
+    (b"{\"hidden_size\": 64, \"num_attention_heads\": 4, \"sliding_window\": -1}", "sliding_window must be"),
     (b"{\"hidden_size\": 64, \"num_attention_heads\": 4, \"attention_bias\": \"no\"}", "true or false"),
     (b"{\"hidden_size\": 64, \"num_attention_heads\": 4, \"architectures\": \"Llama\"}", "list of strings"),
 ])

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from attncli.models import guard
-from attncli.models.configs import READ_KEYS, read_hf_config
+from attncli.models import allowlist, families, guard
+from attncli.models.configs import read_hf_config
 from attncli.spec import SpecError
 
 DATA = Path(__file__).parents[1] / "data" / "configs"
@@ -163,8 +163,12 @@ def test_a_window_in_an_encoder_is_refused(tmp_path: Path) -> None:
     # an encoder's window reaches both ways (ModernBERT); attncli's --window is causal
     doc = {"model_type": "bert", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
     assert "bidirectional (encoder)" in refused(write(tmp_path, doc))
-    # a family not known to be an encoder keeps its (causal) window, as before
+    # a family attncli cannot tell is causal: its window may reach both ways (T5Gemma 2's encoder,
+    # modeling_t5gemma2.py sliding_window_mask_function(is_causal=False)), so it is refused too
     doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "sliding_window": 64}
+    assert "cannot tell is causal" in refused(write(tmp_path, doc))
+    # ... and kept, causal, once the architecture says it is a causal LM
+    doc["architectures"] = ["AcmeForCausalLM"]
     assert read_hf_config(write(tmp_path, doc)).window == 64
 
 
@@ -211,20 +215,29 @@ def test_qk_norm_families_name_it(folder: str, head_dim: int) -> None:
 
 def test_an_unverified_family_is_named_with_the_fields_read(tmp_path: Path) -> None:
     doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 1,
-           "rope_theta": 10000.0, "acme_attention_knob": 3}
+           "rope_theta": 10000.0}
     s = read_hf_config(write(tmp_path, doc))
     assert ("family acme_lm is not one attncli has verified, it read hidden_size, model_type, "
             "num_attention_heads, num_key_value_heads: check them against the model's code") in s.notes
-    assert "fields attncli does not know (not read, check they do not change the attention layer): " \
-           "acme_attention_knob" in s.notes
-    assert "rope_theta" not in s.notes  # a field attncli knows it ignores
+    assert "rope_theta" not in s.notes  # a field attncli knows to be harmless
+
+
+def test_an_unknown_field_is_refused_by_name(tmp_path: Path) -> None:
+    # the guard is an allowlist: a field neither read nor known to be harmless may be another layer
+    doc = {"model_type": "acme_lm", "hidden_size": 256, "num_attention_heads": 4, "acme_attention_knob": 3}
+    assert refused(write(tmp_path, doc)) == ("acme_attention_knob (not modelled for acme_lm); attncli would count "
+                                             "a different layer (--ignore-field NAME passes a field you know to "
+                                             "be harmless)")
+    s = read_hf_config(write(tmp_path, doc), ignore=("acme_attention_knob",))
+    assert s.ignored_fields == ("acme_attention_knob",) and s.heads == 4
 
 
 def test_the_tables_do_not_overlap() -> None:
     guarded = {g[0] for g in guard.GUARDED}
-    for table in (set(guard.IGNORED), set(guard.NOTED), set(READ_KEYS)):
+    read = {k for keys in families.SIZE_GROUPS for k in keys} | families.ALWAYS_READ
+    for table in (set(allowlist.HARMLESS), set(guard.NOTED), read):
         assert not guarded & table
-    assert not set(guard.IGNORED) & set(READ_KEYS) and not set(guard.NOTED) & set(guard.IGNORED)
-    assert all(why for why in guard.IGNORED.values()) and all(g[1] for g in guard.GUARDED)
+    assert not set(allowlist.HARMLESS) & read and not set(guard.NOTED) & set(allowlist.HARMLESS)
+    assert all(why for why in allowlist.HARMLESS.values()) and all(g[1] for g in guard.GUARDED)
     for family, fields in guard.FAMILY_DEFAULTS.items():
         assert set(fields) <= guarded, family

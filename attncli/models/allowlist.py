@@ -1,0 +1,112 @@
+"""The fields of a ``config.json`` known not to change the attention layer, and why: the allowlist.
+
+attncli reads a config through its family's reader (:mod:`attncli.models.configs`,
+:mod:`attncli.models.schedule`, :mod:`attncli.models.kindconfig`). Every other field must be in
+one of the groups below, each with the reason it cannot change the attention layer's
+multiply-adds, parameters or KV cache, or :func:`attncli.models.guard.refuse_unread` refuses the
+config naming it: a field attncli has not read and does not know to be harmless may describe a
+different layer (Gemma 4's ``attention_k_eq_v``, Kimi-Linear's ``linear_attn_config``, MiMo's
+``hybrid_layer_pattern``). A field harmless in one family may matter in another, so families
+add their own (:data:`FAMILY_HARMLESS`). Field names and meanings are transformers 5.24's
+(``models/*/configuration_*.py`` and ``modeling_*.py``). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+HARMLESS: dict[str, str] = {}
+"""Field -> why it does not change the attention layer (filled from the groups below)."""
+
+POSITIONS = "positions, score scales and clamps: elementwise, no multiply-adds"
+CONTEXT = "a context limit, not the length counted (--seq, --cache)"
+DROPOUT = "training-time dropout: no multiply-adds"
+MLP = "the MLP or mixture of experts: outside the attention layer"
+VOCAB = "vocabulary, tokens and output heads: outside the attention layer"
+DEPTH = "layers beside the stack described: multi-token prediction, an encoder-decoder's decoder"
+NUMERICS = "norms' epsilon, precision and storage: the multiply-adds are unchanged (set precision with --dtype)"
+INIT = "initialisation: the weights' starting values, not their shapes"
+QUANT = "quantization of the stored weights: the multiply-adds are unchanged"
+GENERATION = "generation settings (search, sampling, the cache's use): outside one forward pass of the layer"
+BOOKKEEPING = "bookkeeping: names, versions and what transformers returns, not the layer"
+TOWERS = "a vision or audio tower, or a projector, outside the text model's attention"
+
+
+def _group(names: Iterable[str], why: str) -> None:
+    HARMLESS.update(dict.fromkeys(names, why))
+
+
+_group(("rope_scaling", "rope_theta", "rope_parameters", "rope_interleave", "partial_rotary_factor", "rotary_pct",
+        "rotary_emb_base", "rotary_dim", "rope_type", "rope_local_base_freq", "no_rope_layers",
+        "no_rope_layer_interval", "use_mrope", "mrope_section", "alibi", "relative_attention_num_buckets",
+        "relative_attention_max_distance", "attn_temperature_tuning", "floor_scale", "attn_scale",
+        "query_pre_attn_scalar", "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
+        "attention_multiplier", "clip_qkv", "rope_pct", "rotary_emb_fraction", "rope_embedding_base"), POSITIONS)
+_group(("max_position_embeddings", "original_max_position_embeddings", "n_positions", "n_ctx",
+        "initial_context_length", "seq_length", "model_max_length", "max_seq_len", "max_sequence_length"), CONTEXT)
+_group(("attention_dropout", "attn_pdrop", "attention_probs_dropout_prob", "hidden_dropout_prob", "resid_pdrop",
+        "embd_pdrop", "emb_pdrop", "dropout", "dropout_rate", "classifier_dropout", "summary_first_dropout",
+        "hidden_dropout", "activation_dropout", "layerdrop", "drop_path_rate"), DROPOUT)
+_group(("intermediate_size", "moe_intermediate_size", "shared_expert_intermediate_size", "intermediate_size_mlp",
+        "d_ff", "n_inner", "feed_forward_proj", "hidden_act", "hidden_activation", "activation_function",
+        "mlp_bias", "swiglu_limit", "n_routed_experts", "n_shared_experts", "num_experts_per_tok",
+        "num_local_experts", "num_experts", "experts_per_token", "moe_layer_freq", "first_k_dense_replace",
+        "n_group", "topk_group", "topk_method", "norm_topk_prob", "routed_scaling_factor", "scoring_func",
+        "seq_aux", "aux_loss_alpha", "ep_size", "router_aux_loss_coef", "output_router_logits",
+        "decoder_sparse_step", "mlp_only_layers", "moe_layers", "interleave_moe_layer_step",
+        "router_jitter_noise", "mlp_layer_types", "dense_act_fn", "is_gated_act", "ffn_config",
+        "num_experts_per_token", "num_shared_experts", "num_expert_group", "moe_renormalize", "use_grouped_topk",
+        "moe_router_activation_func", "route_scale", "num_dense_layers", "router_z_loss_coef",
+        "shared_intermediate_size", "use_routing_bias", "moe_shared_expert_intermediate_size",
+        "mlp_hidden_act"), MLP)
+_group(("vocab_size", "type_vocab_size", "tie_word_embeddings", "pad_token_id", "bos_token_id", "eos_token_id",
+        "sep_token_id", "decoder_start_token_id", "summary_activation", "summary_proj_to_labels",
+        "summary_type", "summary_use_proj", "id2label", "label2id", "num_labels", "problem_type",
+        "ignore_index", "mup_enabled", "scale_embedding", "embedding_multiplier", "logits_scaling"), VOCAB)
+_group(("num_nextn_predict_layers", "num_decoder_layers"), DEPTH)
+_group(("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps", "layernorm_epsilon", "torch_dtype",
+        "dtype", "pretraining_tp", "use_bfloat16", "residual_in_fp32"), NUMERICS)
+_group(("initializer_range", "initializer_factor", "init_std", "rescale_prenorm_residual"), INIT)
+_group(("quantization_config", "for_llm_compressor"), QUANT)
+_group(("use_cache", "cache_implementation", "max_length", "min_length", "do_sample", "early_stopping",
+        "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p", "typical_p",
+        "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size",
+        "bad_words_ids", "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+        "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
+        "begin_suppress_tokens", "num_logits_to_keep", "task_specific_params"), GENERATION)
+_group(("transformers_version", "_name_or_path", "auto_map", "finetuning_task", "prefix",
+        "tf_legacy_loss", "return_dict", "output_hidden_states", "output_attentions", "torchscript",
+        "use_return_dict", "chunk_size_feed_forward", "tokenizer_class", "attn_implementation",
+        "_attn_implementation", "_attn_implementation_autoset", "_commit_hash", "gradient_checkpointing",
+        "tie_encoder_decoder", "cross_attention_hidden_size"), BOOKKEEPING)
+_group(("vision_config", "audio_config", "vision_tower_config", "projector_hidden_act", "mm_tokens_per_image",
+        "multimodal_projector_bias", "vision_feature_layer", "vision_feature_select_strategy",
+        "image_seq_length"), TOWERS)
+
+SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_token_id", VOCAB), ("_token_ids", VOCAB), ("_token_index", VOCAB),
+    ("_dropout", DROPOUT), ("_dropout_prob", DROPOUT), ("_pdrop", DROPOUT),
+)
+"""Name endings whose every field is one of the groups (token ids of a multimodal model, dropouts)."""
+
+FAMILY_HARMLESS: dict[str, dict[str, str]] = {
+    # NOTE: Qwen3MoeModel applies the window to every layer and reads no max_window_layers (modeling_qwen3_moe.py)
+    "qwen3_moe": {"max_window_layers": "not read by transformers' Qwen3MoeModel: the window covers every layer"},
+    "kimi_k25": {"use_unified_vision_chunk": TOWERS, "video_placeholder": TOWERS},
+    "t5": {"scale_decoder_outputs": "the decoder's output scale: outside the encoder's self-attention described"},
+    # NOTE: MiniMaxM2Config defines none of these; MiniMaxM2Attention's q_norm/k_norm span all heads whatever
+    # qk_norm_type says, and the multi-token prediction modules are not part of transformers' model.
+    "minimax_m2": {"qk_norm_type": "not read by transformers' MiniMaxM2Attention (qk-norm over all heads)",
+                   "use_mtp": DEPTH, "num_mtp_modules": DEPTH, "mtp_transformer_layers": DEPTH},
+}
+"""Fields harmless in these families only, and why."""
+
+
+def harmless(name: str, family: str | None) -> str | None:
+    """Why ``name`` cannot change ``family``'s attention layer, or ``None`` when attncli does not know that."""
+    if name in HARMLESS:
+        return HARMLESS[name]
+    own = FAMILY_HARMLESS.get(family or "", {})
+    if name in own:
+        return own[name]
+    return next((why for end, why in SUFFIXES if name.endswith(end)), None)
