@@ -98,6 +98,11 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     # qk_norm_type says, and the multi-token prediction modules are not part of transformers' model.
     "minimax_m2": {"qk_norm_type": "not read by transformers' MiniMaxM2Attention (qk-norm over all heads)",
                    "use_mtp": DEPTH, "num_mtp_modules": DEPTH, "mtp_transformer_layers": DEPTH},
+    # NOTE: FalconConfig (configuration_falcon.py): the MLP's activation and width, and whether attention and
+    # MLP run in parallel from one or two layer norms (FalconDecoderLayer); FalconAttention reads none of them.
+    "falcon": {"activation": MLP, "ffn_hidden_size": MLP,
+               "parallel_attn": "attention and the MLP side by side in the block: the attention layer is the same",
+               "num_ln_in_parallel_attn": NUMERICS},
 }
 """Fields harmless in these families only, and why."""
 
