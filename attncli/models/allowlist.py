@@ -98,6 +98,9 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     # qk_norm_type says, and the multi-token prediction modules are not part of transformers' model.
     "minimax_m2": {"qk_norm_type": "not read by transformers' MiniMaxM2Attention (qk-norm over all heads)",
                    "use_mtp": DEPTH, "num_mtp_modules": DEPTH, "mtp_transformer_layers": DEPTH},
+    # NOTE: Gemma3TextConfig and Cohere2Config keep the legacy sliding_window_pattern as a private attribute
+    # that to_dict writes and __post_init__ overwrites from the keyword sliding_window_pattern: never read back
+    **{fam: {"_sliding_window_pattern": BOOKKEEPING} for fam in ("gemma3_text", "gemma3", "cohere2")},
     # NOTE: FalconConfig (configuration_falcon.py): the MLP's activation and width, and whether attention and
     # MLP run in parallel from one or two layer norms (FalconDecoderLayer); FalconAttention reads none of them.
     "falcon": {"activation": MLP, "ffn_hidden_size": MLP,
