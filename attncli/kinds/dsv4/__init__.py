@@ -1,0 +1,17 @@
+"""DeepSeek-V4's attention (``deepseek_v4``): compressed sparse (CSA), heavily compressed (HCA) and
+sliding layers, with one shared K=V head, sinks and a grouped low-rank output.
+
+Read from transformers 5.25 ``models/deepseek_v4/modeling_deepseek_v4.py`` (``DeepseekV4Attention``,
+``DeepseekV4CSACompressor``, ``DeepseekV4HCACompressor``, ``DeepseekV4Indexer``, the caches
+``DeepseekV4CSACache``/``DeepseekV4HCACache``) and ``configuration_deepseek_v4.py`` (``compress_ratios``
+folded into ``layer_types``: 0 sliding, 4 CSA, 128 HCA), and the DeepSeek-V4 report (section 2.3.1
+CSA, eqs. 9-17; 2.3.2 HCA, eqs. 20-23; grouped output projection).
+
+- :mod:`attncli.kinds.dsv4.sizes`: the sizes of one model and its layer schedule, from config.json;
+- :mod:`attncli.kinds.dsv4.counts`: dense and effective MACs per stage, params, the KV cache as
+  transformers keeps it after a step.
+
+Not yet a :class:`attncli.kinds.base.Kind` in ``KINDS`` (no traced torch layer, shapes or roofline
+yet): ``attncli model`` still refuses ``deepseek_v4`` (:mod:`attncli.models.guard`). Nothing here
+imports torch.
+"""
