@@ -228,3 +228,14 @@ def test_the_tables_do_not_overlap() -> None:
     assert all(why for why in guard.IGNORED.values()) and all(g[1] for g in guard.GUARDED)
     for family, fields in guard.FAMILY_DEFAULTS.items():
         assert set(fields) <= guarded, family
+
+
+def test_deepseek_v4_is_refused_naming_its_own_fields() -> None:
+    """DeepSeek-V4 (configuration_deepseek_v4.py: compress_ratios 0/4/128 per layer, one K=V head,
+    o_groups/o_lora_rank, sinks) shares index_topk with DeepSeek-V3.2; the refusal names V4's layout,
+    not V3.2's indexer."""
+    msg = refused(DATA / "deepseek-v4-flash" / "config.json")
+    assert msg.startswith("model_type deepseek_v4 (DeepSeek-V4: compress_ratios")
+    assert "DeepSeek-V3.2" not in msg
+    for field in ("compressed_sparse_attention", "heavily_compressed_attention", "o_lora_rank", "sinks"):
+        assert field in msg
