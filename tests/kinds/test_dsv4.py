@@ -158,3 +158,29 @@ def _stages(counts: dict[str, int], attn: str) -> dict[str, int]:
     attention = total - sum(out.values())
     out["qk"] = out["av"] = attention // 2
     return out
+
+
+def test_flash_whole_model_steps() -> None:
+    """The whole model per layer type, prefill and decode. Decode at 131,071 cached tokens, dense, as
+    transformers' modules run it (FlopCounterMode on meta after a 131,071-token prefill through
+    DynamicCache): 57,521,995,776 MACs; per layer sliding 115,343,360, CSA 2,550,398,976, HCA 186,646,528."""
+    from attncli.kinds.dsv4 import totals as T
+
+    cfg = json.loads(FLASH.read_text())
+    _, prefill = T.count_model(cfg, seq=8192)
+    assert [(g.layer_type, len(g.layers)) for g in prefill] == [(Z.SLIDING, 2), (Z.CSA, 21), (Z.HCA, 20)]
+    got = T.totals(prefill)
+    assert (got["fvcore_flops"], got["params"]) == (257_433_897_271_296, 5_086_317_888)
+    _, decode = T.count_model(cfg, seq=1, cache=131_071)
+    got = T.totals(decode)
+    assert (got["kv_cache_bytes"], got["kv_cache_bytes_aliased_twice"]) == (907_950_080, 913_282_048)
+    assert got["fvcore_flops"] == 57_521_995_776
+    assert [sum(g.dense.values()) for g in decode] == [115_343_360, 2_550_398_976, 186_646_528]
+    # effective, decode: the window (128 keys) and CSA's top-512 of 32,768 entries or HCA's 1,024, each
+    # key H*D MACs in QK^T and again in weights x V; the indexer scores all 32,768 entries (closed form)
+    csa = decode[1]
+    hd = 64 * 512
+    assert csa.effective["qk"] == (128 + 512) * hd and csa.dense["qk"] == (128 + 32_768) * hd
+    assert decode[2].effective["qk"] == (128 + 1024) * hd
+    assert csa.effective["indexer_scores"] == csa.dense["indexer_scores"] == 32_768 * 64 * 128
+    assert "top-512 entries" in csa.line and "every closed entry" in decode[2].line
