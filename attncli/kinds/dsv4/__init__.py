@@ -13,6 +13,8 @@ CSA, eqs. 9-17; 2.3.2 HCA, eqs. 20-23; grouped output projection).
 - :mod:`attncli.kinds.dsv4.words`: stage labels, closed forms as text, and the one line of what a
   layer keeps and attends to;
 - :mod:`attncli.kinds.dsv4.totals`: a whole model per layer type, for one step.
+- :mod:`attncli.kinds.dsv4.torch_layer`: attncli's own layer (imports torch), equal to transformers'
+  ``DeepseekV4Attention`` with the same weights, counted as the closed forms.
 
 Not yet a :class:`attncli.kinds.base.Kind` in ``KINDS`` (no traced torch layer, shapes or roofline
 yet): ``attncli model`` still refuses ``deepseek_v4`` (:mod:`attncli.models.guard`). Nothing here
