@@ -79,15 +79,28 @@ def test_prefill_and_decode_equal_transformers(layer: int) -> None:
         pos0 = torch.arange(23)[None]
         ref(x0, position_embeddings=pe(x0, pos0), position_ids=pos0, attention_mask=_mask(23, 0, 23, 6),
             cache=cache)
-        window = cache.layers[layer].keys[:, 0].clone()
+        layer_cache = cache.layers[layer]
+        window = layer_cache.keys[:, 0].clone()
+        # the cache's state before the step: closed entries, the open window's buffer, CSA's overlap
+        before: dict[str, Any] = {}
+        for name in ("compressor", "indexer") if layer else ():
+            if name not in layer_cache.compressed_kv:
+                continue
+            overlap = getattr(layer_cache, "overlap_kv", {}).get(name)
+            before[name] = (layer_cache.compressed_kv[name].clone(),
+                            (layer_cache.buffer_kv[name].clone(), layer_cache.buffer_gate[name].clone(),
+                             None if overlap is None else overlap.clone(),
+                             None if overlap is None else layer_cache.overlap_gate[name].clone()))
         pos1 = torch.tensor([[23]])
         want, _ = ref(x1, position_embeddings=pe(x1, pos1), position_ids=pos1,
                       attention_mask=_mask(1, 23, window.shape[1] + 1, 6), cache=cache)
-        state = cache.layers[layer]
-        compressed = state.compressed_kv["compressor"] if layer else None
-        index_keys = state.compressed_kv["indexer"] if layer == 1 else None
         ours.cached = 23
-        got = ours(x1, window, compressed, index_keys)
+        kw: dict[str, Any] = {}
+        if "compressor" in before:
+            kw["compressed"], kw["state"] = before["compressor"]
+        if "indexer" in before:
+            kw["index_keys"], kw["index_state"] = before["indexer"]
+        got = ours(x1, window, **kw)
     assert torch.allclose(got, want, atol=1e-5, rtol=1e-4)
 
 
@@ -100,11 +113,18 @@ def test_counted_as_the_closed_forms(q_len: int, cached: int) -> None:
     sizes, types = Z.read_sizes(TINY), Z.read_layer_types(TINY)
     for t in types:
         layer = Dsv4Attention(sizes, t, rope_dim=4, cached=cached)
-        s = cached + q_len
-        t_entries = C.compressed_entries(sizes, t, s)
-        args = [torch.randn(1, q_len, 32), torch.randn(1, min(cached, 5), 16)]
+        m = sizes.ratio(t)
+        kw: dict[str, Any] = {}
         if cached and t != Z.SLIDING:
-            args += [torch.randn(1, t_entries, 16), torch.randn(1, t_entries, 8) if t == Z.CSA else None]
+            # what the cache holds before the step: floor(N/m) entries, N mod m buffered tokens, the overlap
+            def state(width: int, d: int, m: int = m, csa: bool = t == Z.CSA) -> Any:
+                overlap = torch.randn(1, m, d) if csa and cached >= m else None
+                return (torch.randn(1, cached % m, width), torch.randn(1, cached % m, width), overlap, overlap)
+
+            kw["compressed"] = torch.randn(1, cached // m, 16)
+            kw["state"] = state(32 if t == Z.CSA else 16, 16)
+            if t == Z.CSA:
+                kw["index_keys"], kw["index_state"] = torch.randn(1, cached // m, 8), state(16, 8)
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
-            layer(*args)
+            layer(torch.randn(1, q_len, 32), torch.randn(1, min(cached, 5), 16), **kw)
         assert fc.get_total_flops() == 2 * sum(C.dense(sizes, t, 1, q_len, cached).values()), (t, q_len, cached)

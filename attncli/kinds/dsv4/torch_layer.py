@@ -25,6 +25,9 @@ from torch import Tensor, nn
 from attncli.kinds.dsv4.sizes import CSA, HCA, SLIDING, Dsv4Sizes
 
 EPS = 1e-6
+State = tuple[Tensor, Tensor, "Tensor | None", "Tensor | None"]
+"""A compressor's state before the step: buffered kv and gate (B, r, width) of the open window, and
+CSA's overlap kv and gate (B, m, dim) of the last closed window (None before the first)."""
 
 
 class RMSNorm(nn.Module):
@@ -63,29 +66,44 @@ class Pool(nn.Module):
         self.position_bias = nn.Parameter(torch.zeros(ratio, width, dtype=torch.float32))
         self.kv_norm = RMSNorm(dim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The entries of the complete windows of ``x`` (B, L, E) -> (B, floor(L / m), dim)."""
-        b, m = x.shape[0], self.ratio
+    def forward(self, x: Tensor, state: State | None = None) -> Tensor:
+        """The entries the new tokens ``x`` (B, L, E) close: with ``state`` (the cache's buffer of the
+        open window's projected kv and gate, and on CSA the last window's first series, the overlap)
+        as ``store_compression_weights``/``update_overlap_state`` carry them across steps; without it
+        the complete windows of ``x`` alone, as transformers' stateless mode."""
+        b, m, d = x.shape[0], self.ratio, self.dim
         kv, gate = self.kv_proj(x), self.gate_proj(x)
-        n = x.shape[1] // m
+        if state is not None:
+            kv, gate = torch.cat([state[0], kv], dim=1), torch.cat([state[1], gate], dim=1)
+        n = kv.shape[1] // m
         kv = kv[:, :n * m].reshape(b, n, m, kv.shape[-1])
         gate = gate[:, :n * m].reshape(b, n, m, gate.shape[-1]) + self.position_bias
         if self.overlap:
-            d = self.dim
             new_kv = kv.new_zeros((b, n, 2 * m, d))
             new_gate = gate.new_full((b, n, 2 * m, d), float("-inf"))
             new_kv[:, :, m:], new_gate[:, :, m:] = kv[..., d:], gate[..., d:]
             if n > 1:
                 new_kv[:, 1:, :m], new_gate[:, 1:, :m] = kv[:, :-1, :, :d], gate[:, :-1, :, :d]
+            if state is not None and state[2] is not None and state[3] is not None and n > 0:
+                new_kv[:, 0, :m], new_gate[:, 0, :m] = state[2].to(new_kv.dtype), state[3].to(new_gate.dtype)
             kv, gate = new_kv, new_gate
         pooled: Tensor = self.kv_norm((kv * gate.softmax(dim=2, dtype=torch.float32).to(kv.dtype)).sum(dim=2))
         return pooled
 
 
 class Scorer(nn.Module):
-    def __init__(self, hidden: int, heads: int) -> None:
+    """``DeepseekV4IndexerScorer``: sum_h w_h ReLU(q_h . k) / sqrt(ID), w from ``weights_proj`` / sqrt(IH)."""
+
+    def __init__(self, hidden: int, heads: int, head_dim: int) -> None:
         super().__init__()
+        self.heads, self.head_dim = heads, head_dim
         self.weights_proj = nn.Linear(hidden, heads, bias=False)
+
+    def forward(self, q: Tensor, keys: Tensor, x: Tensor) -> Tensor:
+        scores = F.relu(torch.matmul(q.float(), keys.transpose(-1, -2).float().unsqueeze(1))) * self.head_dim ** -0.5
+        weights = self.weights_proj(x).float() * self.heads ** -0.5
+        summed: Tensor = (scores * weights.unsqueeze(-1)).sum(dim=2)  # (B, L, T)
+        return summed
 
 
 class Indexer(Pool):
@@ -96,17 +114,15 @@ class Indexer(Pool):
         super().__init__(z.hidden, z.index_head_dim, z.csa_ratio, overlap=True)
         self.heads = z.index_heads
         self.q_b_proj = nn.Linear(z.q_lora_rank, z.index_heads * z.index_head_dim, bias=False)
-        self.scorer = Scorer(z.hidden, z.index_heads)
+        self.scorer = Scorer(z.hidden, z.index_heads, z.index_head_dim)
 
     def score(self, x: Tensor, q_latent: Tensor, keys: Tensor, positions: Tensor, rope_dim: int,
               theta: float) -> Tensor:
         b, q_len, _ = x.shape
         q = self.q_b_proj(q_latent).view(b, q_len, self.heads, self.dim).transpose(1, 2)
         q = rope(q, positions, rope_dim, theta).transpose(1, 2)  # (B, L, IH, ID)
-        scores = F.relu(torch.matmul(q.float(), keys.transpose(-1, -2).float().unsqueeze(1))) * self.dim ** -0.5
-        weights = self.scorer.weights_proj(x).float() * self.heads ** -0.5
-        summed: Tensor = (scores * weights.unsqueeze(-1)).sum(dim=2)  # (B, L, T)
-        return summed
+        scores: Tensor = self.scorer(q, keys, x)
+        return scores
 
 
 class Compressor(Pool):
@@ -152,10 +168,11 @@ class Dsv4Attention(nn.Module):
         if layer_type != SLIDING:
             self.compressor = Compressor(z, layer_type)
 
-    def forward(self, x: Tensor, window: Tensor, compressed: Tensor | None = None,
-                index_keys: Tensor | None = None) -> Tensor:
-        """``x`` (B, L, E) new tokens after N cached ones; ``window`` (B, min(N, W - 1), D);
-        ``compressed``/``index_keys`` (B, T, D)/(B, T, ID) after the step, or None without a cache."""
+    def forward(self, x: Tensor, window: Tensor, compressed: Tensor | None = None, state: State | None = None,
+                index_keys: Tensor | None = None, index_state: State | None = None) -> Tensor:
+        """``x`` (B, L, E) new tokens after N cached ones; ``window`` (B, min(N, W - 1), D); with a cache
+        ``compressed`` (B, floor(N / m), D) the entries closed before the step and ``state`` the
+        compressor's (:data:`State`), CSA's ``index_keys``/``index_state`` the indexer's; None without."""
         z, b, q_len = self.z, x.shape[0], x.shape[1]
         cached = self.cached
         positions = torch.arange(cached, cached + q_len, device=x.device)
@@ -166,28 +183,22 @@ class Dsv4Attention(nn.Module):
         kv = rope(self.kv_norm(self.kv_proj(x)), positions, self.rope_dim, self.theta)
         keys = torch.cat([window, kv], dim=1)  # (B, Kw, D)
         n_win = keys.shape[1]
-        # the sliding mask over the window tensor (bottom-right aligned): key j sits at cached - (Kw - L) + j
+        # the sliding mask over the window tensor (bottom-right aligned): key j sits at N + L - Kw + j
         qpos = positions[:, None]
         kpos = torch.arange(n_win, device=x.device)[None, :] + (cached + q_len - n_win)
         mask = torch.where((kpos <= qpos) & (kpos > qpos - z.window), 0.0, float("-inf"))
         if self.layer_type != SLIDING:
             c = self.compressor
-            pooled = c(x)
-            if compressed is None:
-                compressed = rope(pooled, torch.arange(pooled.shape[1], device=x.device) * c.ratio,
-                                  self.rope_dim, self.compress_theta)
+            compressed = self._append(c(x, state), compressed, c.ratio)
             threshold = (positions + 1) // c.ratio
             visible = torch.arange(compressed.shape[1], device=x.device)[None, :] < threshold[:, None]
             if self.layer_type == CSA:
                 ix = c.indexer
-                ipooled = ix(x)
-                if index_keys is None:
-                    index_keys = rope(ipooled, torch.arange(ipooled.shape[1], device=x.device) * ix.ratio,
-                                      self.rope_dim, self.compress_theta)
+                index_keys = self._append(ix(x, index_state), index_keys, ix.ratio)
                 scores = ix.score(x, q_latent, index_keys, positions, self.rope_dim, self.compress_theta)
                 scores = scores.masked_fill(~visible, float("-inf"))
                 top = scores.topk(min(z.index_topk, scores.shape[-1]), dim=-1).indices  # (B, L, k)
-                chosen = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, top, True)
+                chosen = torch.zeros_like(scores).scatter(-1, top, 1.0) > 0
                 visible = visible & chosen
             bias = torch.where(visible, 0.0, float("-inf"))
             keys = torch.cat([keys, compressed], dim=1)
@@ -201,3 +212,11 @@ class Dsv4Attention(nn.Module):
         out = rope(out, positions, self.rope_dim, self.theta, sign=-1.0).transpose(1, 2)
         grouped = self.o_a_proj(out.reshape(b, q_len, z.o_groups, -1)).flatten(2)
         return self.o_b_proj(grouped)  # type: ignore[no-any-return]
+
+    def _append(self, new: Tensor, before: Tensor | None, ratio: int) -> Tensor:
+        """The entries after the step: those closed before, then the new ones rotated at their window's
+        first position (``i * m + first_window_position``, compress RoPE)."""
+        first = 0 if before is None else before.shape[1]
+        new = rope(new, (torch.arange(new.shape[1], device=new.device) + first) * ratio, self.rope_dim,
+                   self.compress_theta)
+        return new if before is None else torch.cat([before, new], dim=1)
