@@ -103,9 +103,18 @@ class LayerSettings:
     """The sizes of its linear-attention layers (Qwen3-Next's Gated DeltaNet), if any."""
     layer0_type: str = "full_attention"
     """Layer 0's type, as transformers names it: the layer ``flops --config`` describes."""
+    compress_rates: dict[str, int] = field(default_factory=dict)
+    """DeepSeek-V4: each layer type's compression rate (0 for its sliding layers); empty elsewhere."""
 
     def fields_for(self, layer_type: str) -> dict[str, Any]:
-        """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes)."""
+        """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes; a
+        DeepSeek-V4 layer its ``compress_ratio``, and the indexer's sizes on a compressed sparse one)."""
+        if layer_type in self.compress_rates:
+            out = dict(self.attention_fields, compress_ratio=self.compress_rates[layer_type])
+            if layer_type != "compressed_sparse_attention":
+                for key in ("index_topk", "index_n_heads", "index_head_dim"):
+                    out.pop(key, None)
+            return out
         return dict(self.linear_fields if layer_type == "linear_attention" else self.attention_fields)
 
     @property
@@ -243,6 +252,17 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
     attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
     sources.update(kind_sources)
     layer0 = _layer0_type(cfg, family, where) if linear_fields else "full_attention"
+    rates: dict[str, int] = {}
+    read = [k for k in READ_KEYS if k in cfg]
+    if family == "deepseek_v4":
+        from attncli.kinds.dsv4.sizes import LAYER_TYPES, read_layer_types, read_sizes
+
+        z = read_sizes(cfg, where)
+        rates = {t: z.ratio(t) for t in LAYER_TYPES}
+        layer0 = read_layer_types(cfg, where)[0]
+        window, sources["window"] = z.window, f"{prefix}sliding_window (every DeepSeek-V4 layer)"
+        sources["compress_ratio"] = f"{prefix}compress_ratios (layer 0: {layer0})"
+        read += [k for k in guard.DSV4_READ if k in cfg]
 
     bias: bool | None
     bias_key = _first(cfg, BIAS_KEYS)
@@ -260,15 +280,14 @@ def settings_from_config(top: Any, path: str) -> LayerSettings:
         notes.append("encoder-decoder: the encoder's self-attention (not causal) is described")
     sources["mask"] = sources["causal"]
     notes += guard.schedule_notes(cfg, family, window)
-    notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"),
-                         [k for k in READ_KEYS if k in cfg])
+    notes += guard.notes(cfg, family, heads, head_dim if head_dim is not None else mla.get("qk_nope_head_dim"), read)
     return LayerSettings(name=path, family=family, dim=dim, heads=heads, kv_heads=kv_heads,
                          head_dim=head_dim, window=window, bias=bias, causal=causal, sources=sources,
                          notes="; ".join(notes), kv_lora_rank=mla.get("kv_lora_rank"),
                          q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
                          qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"),
                          chunk=chunk, attention_fields=attention_fields, linear_fields=linear_fields,
-                         layer0_type=layer0)
+                         layer0_type=layer0, compress_rates=rates)
 
 
 def _falcon_kv_heads(cfg: Mapping[str, Any], heads: int, where: str, prefix: str,

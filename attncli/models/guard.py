@@ -156,13 +156,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 """transformers' default for a guarded field its config class sets when ``config.json`` omits it."""
 
-FAMILY_GUARDS: dict[str, str] = {
-    # counted by attncli/kinds/dsv4 (issue 29), not yet a kind the commands run
-    "deepseek_v4": "DeepSeek-V4: compress_ratios (or layer_types) make each layer sliding_attention, "
-                   "compressed_sparse_attention (ratio 4, an indexer's top index_topk compressed entries) or "
-                   "heavily_compressed_attention (ratio 128), over one shared K=V head of head_dim, with sinks "
-                   "and a grouped output o_groups x o_lora_rank",
-}
+FAMILY_GUARDS: dict[str, str] = {}
 """Families refused whatever their fields say, with why (checked before any field, so the refusal
 names what makes the family different rather than a field it shares with another)."""
 
@@ -193,7 +187,14 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
                              "linear_attention"}),
     # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla.py)
     "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim"}),
+    # DeepSeek-V4: sliding, compressed sparse (the indexer's top-k) and heavily compressed layers
+    # (attncli/kinds/dsv4, read from compress_ratios / layer_types; its own fields: DSV4_READ)
+    "deepseek_v4": frozenset({"index_topk", "index_n_heads", "index_head_dim", "compressed_sparse_attention",
+                              "heavily_compressed_attention"}),
 }
+DSV4_READ: tuple[str, ...] = ("compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
+                              "o_groups", "o_lora_rank", "q_lora_rank", "head_dim", "sliding_window", "layer_types")
+"""The fields a ``deepseek_v4`` config's attention is read from (attncli/kinds/dsv4/sizes.py)."""
 """Guarded fields (and ``layer_types`` values) attncli models in these families only: elsewhere the
 same field may mean another layer (GLM-5 shares indexers across layers), so it stays refused."""
 
@@ -283,6 +284,8 @@ NOTED_DEFAULTS: dict[str, dict[str, Any]] = {"gemma2": {"attn_logit_softcapping"
 _QK_NORM_HEAD = ("qk-norm: an RMSNorm on each query and key head (2 x {d} weights, in params, no "
                  "multiply-adds counted)")
 FAMILY_NOTES: dict[str, str] = {
+    "deepseek_v4": "sinks: one learned logit per head ({h} parameters, in params) joins each softmax, no "
+                   "multiply-adds counted",
     "gpt_oss": "sinks: one learned logit per head ({h} parameters, in params) joins each softmax, no "
                "multiply-adds counted",
     "qwen3": _QK_NORM_HEAD, "qwen3_moe": _QK_NORM_HEAD, "gemma3_text": _QK_NORM_HEAD, "gemma3": _QK_NORM_HEAD,
@@ -302,7 +305,7 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     "mixtral", "gemma", "gemma2", "t5", "qwen2", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deit",
     "xlm-roberta", "electra",
     # read and checked against the models' published config.json files (tests/data/configs)
-    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss",
+    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 
@@ -348,6 +351,10 @@ _ignore(("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "initializer_ra
          "return_dict", "output_hidden_states", "output_attentions", "torchscript", "use_return_dict",
          "chunk_size_feed_forward", "tokenizer_class", "attn_implementation", "_attn_implementation"),
         "numerics, storage and bookkeeping: the multiply-adds are unchanged (set precision with --dtype)")
+_ignore(("hc_mult", "hc_sinkhorn_iters", "hc_eps"),
+        "DeepSeek-V4's hyper-connections: the residual streams mixed around each layer, outside attention")
+_ignore(("num_hash_layers", "expert_dtype"), "DeepSeek-V4's hash-routed and FP4 experts: the MLP, outside attention")
+_ignore(("compress_rope_theta",), "positions of the compressed entries (RoPE): elementwise, no multiply-adds")
 _ignore(("cross_attention_hidden_size", "tie_encoder_decoder", "text_config", "vision_config", "audio_config"),
         "the wiring and towers around the self-attention described")
 

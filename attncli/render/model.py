@@ -41,6 +41,8 @@ def _kind_name(g: Group) -> str:
 def _schedule_line(r: ModelReport) -> str:
     kinds = {g.key.label(): _kind_name(g) for g in r.groups if _kind_name(g)}
     what = "".join(f"; {label}: {name}" for label, name in kinds.items())
+    if len(kinds) > 1 and len(set(kinds.values())) == 1 and len(kinds) == len(r.groups):
+        what = f"; every layer {next(iter(kinds.values()))}"
     source = r.schedule.source.split(" (")[0]  # NOTE: the whole rule is in --verbose and the JSON
     return f"{r.schedule.summary()}{what}; schedule from {source}"
 
@@ -69,11 +71,30 @@ def _groups_table(r: ModelReport, exact: bool) -> Table:
 
 
 def _kv_line(r: ModelReport) -> str:
+    from attncli.analyses.model import paged_modelled
+
     tot = r.totals()
+    if not all(paged_modelled(g.spec) for g in r.groups):
+        return (f"KV cache after the step ({r.kv_dtype}): {human_bytes(tot['kv_cache_bytes'])} as transformers "
+                "keeps it (each distinct tensor once: window, compressed entries, indexer keys, open-window "
+                "buffers, overlap); paged: not modelled for DeepSeek-V4")
     state = "" if all(g.kv_bytes_per_token for g in r.groups) else ", linear layers a constant state"
     return (f"KV cache after the step ({r.kv_dtype}): {human_bytes(tot['kv_cache_bytes'])} as transformers keeps "
             f"it (full layers S, sliding W-1, chunked C-1 tokens{state}); "
             f"{human_bytes(tot['kv_cache_paged_bytes'])} paged (vLLM, blocks of {r.block_size})")
+
+
+def _keeps_lines(r: ModelReport) -> list[str]:
+    """One line per group whose kind says what it keeps and attends to (DeepSeek-V4's layers)."""
+    from attncli.kinds import kind_of
+
+    out = []
+    for g in r.groups:
+        keeps = getattr(kind_of(g.spec), "keeps_line", None)
+        line = None if keeps is None else keeps(g.spec)
+        if line is not None:
+            out.append(line)
+    return out
 
 
 def _flops_line(r: ModelReport) -> str:
@@ -194,7 +215,8 @@ def plot(r: ModelReport, path: Path) -> None:
 
 
 def _lines(r: ModelReport) -> list[str]:
-    return [x for x in (_kv_line(r), _flops_line(r), _device_line(r), _time_line(r), _checks_line(r)) if x]
+    return [x for x in (_kv_line(r), *_keeps_lines(r), _flops_line(r), _device_line(r), _time_line(r),
+                        _checks_line(r)) if x]
 
 
 def table(r: ModelReport, verbose: bool = False) -> RenderableType:

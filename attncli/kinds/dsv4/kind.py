@@ -42,6 +42,10 @@ SWEEP_EXPECTED: dict[str, str] = {
              "the indexer's scores; the projections do not change (0)",
 }
 
+PAGED_MODELLED = False
+"""``attncli model``'s paged convention (vLLM's blocks) is not modelled for these caches: the paged
+bytes are transformers' and no fit is estimated."""
+
 DEFAULT_ROPE_DIM = 64
 """DeepSeek-V4's ``qk_rope_head_dim``; RoPE moves no multiply-adds, the traced layer rotates min(64, D) features."""
 
@@ -186,6 +190,12 @@ def title_parts(spec: AttnSpec) -> list[str]:
     return parts
 
 
+def keeps_line(spec: AttnSpec) -> str | None:
+    """What a compressed layer keeps and attends to, one line (``attncli model`` prints it per group);
+    None for a sliding layer (its window says it all)."""
+    return None if layer_type(spec) == SLIDING else words.keeps_and_attends(sizes(spec), layer_type(spec))
+
+
 def conclusion(report: FlopsReport) -> str:
     spec, run = report.spec, report.variants[0]
     return (f"{words.keeps_and_attends(sizes(spec), layer_type(spec))}. Effective {human(run.effective_fvcore_flops)} "
@@ -276,7 +286,8 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
-    raise SpecError("--config", "attncli shapes does not describe DeepSeek-V4 layers yet; flops and model count them")
+    raise SpecError("--config", "the shapes of a DeepSeek-V4 layer (attncli shapes, report) are not described yet; "
+                                "flops and model count it")
 
 
 def check_representable(spec: AttnSpec) -> None:

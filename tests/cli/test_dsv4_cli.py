@@ -1,0 +1,67 @@
+"""DeepSeek-V4-Flash through the CLI (``model`` and ``flops --layer N``), against transformers 5.25's own
+DeepseekV4Attention at the published sizes (FlopCounterMode on meta, sum(p.numel()), the cache's tensors
+after a decode step; the issue's 5.24 numbers are the same): prefill 8,192 dense 257,433,897,271,296 MACs,
+params 5,086,317,888; decode after 131,071 tokens dense 57,521,995,776 MACs and 907,950,080 B of KV (each
+distinct tensor once, the overlap gates float32)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+FLASH = "tests/data/configs/deepseek-v4-flash"
+
+
+def test_model_prefill_equals_transformers(cli: Any) -> None:
+    r = cli("model", "--config", FLASH, "--seq", "8192", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["totals"]["fvcore_flops"] == 257_433_897_271_296
+    assert doc["totals"]["params"] == 5_086_317_888
+    assert doc["cross_checks"]["agree"] is True
+    assert [(g["label"], len(g["layers"])) for g in doc["groups"]] == [
+        ("sliding (W 128)", 2), ("CSA (m 4, W 128)", 21), ("HCA (m 128, W 128)", 20)]
+    assert [layer["compress_ratio"] for layer in doc["layers"][:4]] == [0, 0, 4, 128]
+
+
+def test_model_decode_equals_transformers(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = cli("model", "--config", FLASH, "--seq", "1", "--cache", "131071", "--format", "json")
+    assert r.code == 0, r.err
+    tot = r.json()["totals"]
+    assert (tot["fvcore_flops"], tot["kv_cache_bytes"]) == (57_521_995_776, 907_950_080)
+    # effective: per layer the 128-token window, CSA's top-512 entries, HCA's 1,024, H*D MACs each in
+    # QK^T and in weights x V; the projections and the indexer's scores (32,768 entries) as dense
+    hd = 64 * 512
+    dense = {"sliding": 115_343_360, "csa": 2_550_398_976, "hca": 186_646_528}
+    eff = {"sliding": dense["sliding"], "csa": dense["csa"] - 2 * (32_768 - 512) * hd,
+           "hca": dense["hca"]}
+    assert tot["effective_fvcore_flops"] == 2 * eff["sliding"] + 21 * eff["csa"] + 20 * eff["hca"]
+    monkeypatch.setenv("COLUMNS", "80")
+    text = cli("model", "--config", FLASH, "--seq", "1", "--cache", "131071")
+    lines = text.out.splitlines()
+    assert text.code == 0 and len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    flat = " ".join(text.out.split())
+    assert "CSA m=4: keeps 127 window tokens (one K=V tensor, 512) + 1 entry (512) and 1 indexer key (128) per 4 " \
+           "tokens; a query attends to 128 tokens, its top-512 entries and a sink" in flat
+    assert "paged: not modelled for DeepSeek-V4" in flat
+
+
+@pytest.mark.parametrize(("layer", "macs"), [(0, 5_274_219_839_488), (2, 6_667_936_727_040),
+                                             (3, 5_342_939_316_224)])
+def test_flops_of_each_layer_type(cli: Any, layer: int, macs: int) -> None:
+    r = cli("flops", "--config", FLASH, "--layer", str(layer), "--seq", "8192", "--batch", "1", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["config"]["kind"] == "dsv4"
+    assert doc["variants"][0]["fvcore_flops"] == macs
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (("shapes", "--config", FLASH), "--config"),
+    (("flops", "--config", FLASH, "--impl", "sdpa"), "--impl"),
+    (("model", "--config", FLASH, "--tp", "3"), "--tp"),
+])
+def test_one_line_refusals(cli: Any, args: tuple[str, ...], flag: str) -> None:
+    r = cli(*args)
+    assert r.code == 2 and r.err.startswith(f"attncli: error: {flag}:") and len(r.err.splitlines()) == 1, r.err
