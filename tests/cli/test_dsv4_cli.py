@@ -65,3 +65,18 @@ def test_flops_of_each_layer_type(cli: Any, layer: int, macs: int) -> None:
 def test_one_line_refusals(cli: Any, args: tuple[str, ...], flag: str) -> None:
     r = cli(*args)
     assert r.code == 2 and r.err.startswith(f"attncli: error: {flag}:") and len(r.err.splitlines()) == 1, r.err
+
+
+def test_bench_times_the_kinds_own_layer(cli: Any, tmp_path: Any) -> None:
+    """bench on a layer whose kind has one implementation (its own layer) times that layer; it timed
+    nothing and exited 0 before (every --impl was skipped)."""
+    import json
+
+    cfg = {"model_type": "deepseek_v4", "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 1,
+           "head_dim": 32, "q_lora_rank": 16, "o_groups": 2, "o_lora_rank": 8, "sliding_window": 8,
+           "index_n_heads": 2, "index_head_dim": 16, "index_topk": 4, "num_hidden_layers": 3,
+           "compress_ratios": [0, 4, 128]}
+    (tmp_path / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    r = cli("bench", "--config", str(tmp_path), "--layer", "1", "--seq", "16", "--batch", "1", "--format", "json")
+    assert r.code == 0, r.err
+    assert [row["impl"] for row in r.json()["results"]] == ["dsv4"]

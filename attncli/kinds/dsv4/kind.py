@@ -47,7 +47,8 @@ PAGED_MODELLED = False
 bytes are transformers' and no fit is estimated."""
 
 DEFAULT_ROPE_DIM = 64
-"""DeepSeek-V4's ``qk_rope_head_dim``; RoPE moves no multiply-adds, the traced layer rotates min(64, D) features."""
+"""DeepSeek-V4's ``qk_rope_head_dim`` of its 512-wide head; RoPE moves no multiply-adds, the traced layer
+rotates D/8 features (transformers' default ``partial_rotary_factor``), at most the indexer's head."""
 
 
 def layer_type(spec: AttnSpec) -> str:
@@ -212,7 +213,8 @@ def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[
     from attncli.kinds.seeded import build_seeded
 
     z, t, b, q_len, n = _step(spec)
-    rope_dim = min(DEFAULT_ROPE_DIM, z.head_dim) // 2 * 2
+    # transformers' default partial rotary factor 64/512 (qk_rope_head_dim over head_dim); no multiply-adds
+    rope_dim = max(2, min(z.head_dim * DEFAULT_ROPE_DIM // 512, z.index_head_dim) // 2 * 2)
     module = build_seeded(lambda: Dsv4Attention(z, t, rope_dim=rope_dim, cached=n), spec, device)
     meta = torch.device(device).type == "meta"
     gen = torch.Generator().manual_seed(spec.seed)
