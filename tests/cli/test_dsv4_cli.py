@@ -80,3 +80,11 @@ def test_bench_times_the_kinds_own_layer(cli: Any, tmp_path: Any) -> None:
     r = cli("bench", "--config", str(tmp_path), "--layer", "1", "--seq", "16", "--batch", "1", "--format", "json")
     assert r.code == 0, r.err
     assert [row["impl"] for row in r.json()["results"]] == ["dsv4"]
+
+
+def test_whole_model_preset(cli: Any) -> None:
+    """--preset deepseek-v4-flash is the published config (less quantization_config): the same numbers."""
+    r = cli("model", "--preset", "deepseek-v4-flash", "--seq", "1", "--cache", "131071", "--format", "json")
+    assert r.code == 0, r.err
+    tot = r.json()["totals"]
+    assert (tot["fvcore_flops"], tot["kv_cache_bytes"], tot["params"]) == (57_521_995_776, 907_950_080, 5_086_317_888)
