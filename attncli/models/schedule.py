@@ -84,10 +84,11 @@ class LayerKey:
     """A DeepSeek-V4 layer's compression rate m (0: its sliding layers); None for every other model."""
 
     def label(self) -> str:
-        """``sliding (W 128)``, ``chunked (C 8192)``, ``full (NoPE)``, ``linear``, ``CSA (m 4, W 128)``."""
+        """``sliding (W 128)``, ``chunked (C 8192)``, ``full (NoPE)``, ``linear``, ``CSA (m 4)`` (a
+        DeepSeek-V4 compressed layer: its rate; its window is its sliding layers')."""
         text = SHORT[self.layer_type]
         if self.compress:
-            text += f" (m {self.compress}, W {self.window})"
+            text += f" (m {self.compress})"
         elif self.window is not None:
             text += f" (W {self.window})"
         if self.chunk is not None:

@@ -130,6 +130,8 @@ def _time_line(r: ModelReport) -> str | None:
         else:
             text += (f"; a KV cache of up to {commas(r.fits_tokens)} tokens (B={r.spec.batch}) fits in "
                      f"{human_bytes(r.gpu.memory_bytes)} beside {weights}")
+    elif r.weights_bytes is not None:  # NOTE: a kind whose cache layout is not paged here (DeepSeek-V4)
+        text += "; how many tokens fit is not estimated for this model's caches"
     else:
         text += "; --weights-memory says how many tokens fit"
     return text
