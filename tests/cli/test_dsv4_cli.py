@@ -99,3 +99,16 @@ def test_no_fit_is_claimed(cli: Any) -> None:
     text = cli("model", "--preset", "deepseek-v4-flash", "--seq", "1", "--cache", "131071", "--gpu", "h100-sxm",
                "--weights-memory", "150e9")
     assert "how many tokens fit is not estimated" in " ".join(text.out.split())
+
+
+@pytest.mark.parametrize("swept", [("--seq", "64:256:x2"), ("--window", "64:128:x2"), ("--cache", "1k:4k:x2"),
+                                   ("--heads", "32:64:x2"), ("--head-dim", "256:512:x2")])
+def test_sweep_each_setting(cli: Any, swept: tuple[str, str]) -> None:
+    """sweep runs every setting on a DeepSeek-V4 layer and says what the closed forms expect (--window
+    raised a KeyError: the kind had no expectation for it)."""
+    args = ["sweep", "--config", FLASH, "--layer", "2", "--batch", "1", *swept]
+    if swept[0] != "--seq":
+        args += ["--seq", "64"]
+    r = cli(*args)
+    assert r.code == 0, r.err
+    assert "expected:" in r.out

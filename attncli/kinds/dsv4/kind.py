@@ -33,14 +33,21 @@ KV_FORM = "B*(min(S,W-1)*D + floor(S/m)*(D [+ ID on CSA]) + open window + overla
 PERMUTE_SKIPPED: str | None = ("not run: attncli's permutation test runs standard attention layers; a DeepSeek-V4 "
                                "layer rotates its queries and keys by position and pools its compressed entries")
 SWEEP_EXPECTED: dict[str, str] = {
-    "seq": "the window's QK^T and weights x V grow as L^2 in a prefill (dense), the compressed entries' as L^2/m; "
-           "the projections as L (1); effective: the window stops at W keys and CSA at index_topk entries per query",
+    "seq": "dense: a prefill's QK^T and weights x V see every new token and floor(L/m) entries per query (2), the "
+           "projections grow as L (1); effective: W window keys per query (towards 1), plus floor((p+1)/m) entries "
+           "on HCA (2, /m) and at most index_topk on CSA (towards 1); CSA's indexer scores stay L^2/m (2)",
     "heads": "q_b, QK^T, weights x V and o_a grow as H (1); the K=V head, the compressors and the indexer do not (0)",
     "dim": "q_a, kv, o_b, the compressors' and the indexer's projections grow as E (1); the rest stay (0)",
-    "batch": "every stage grows as B (1)",
-    "cache": "QK^T and weights x V grow with T = floor(S/m) compressed entries (the window stays at W), and so do "
-             "the indexer's scores; the projections do not change (0)",
+    "batch": "every stage grows as B (1), dense and effective",
+    "cache": "dense: QK^T, weights x V and CSA's indexer scores grow with T = floor(S/m) entries (towards 1), the "
+             "window stays at W; effective: the window stays, HCA's entries grow (1), CSA's stop at index_topk (0)",
+    "window": "dense: a prefill's window tensor holds every new token (0), with a cache min(N, W-1) + L keys; "
+              "effective QK^T and weights x V grow as W (1) while W < S",
+    "d_head": "q_b, kv, QK^T, weights x V, o_a and the compressors grow as D (1)",
+    "kv_heads": "a DeepSeek-V4 layer has one K=V head (--kv-heads is refused)",
 }
+SWEEP_EFFECTIVE_OWN = True
+"""The texts above say the effective growth themselves (the window rule of a standard layer does not apply)."""
 
 PAGED_MODELLED = False
 """``attncli model``'s paged convention (vLLM's blocks) is not modelled for these caches: the paged
