@@ -112,3 +112,12 @@ def test_sweep_each_setting(cli: Any, swept: tuple[str, str]) -> None:
     r = cli(*args)
     assert r.code == 0, r.err
     assert "expected:" in r.out
+
+
+def test_every_uncounted_op_is_known(cli: Any) -> None:
+    """attncli's layer runs only ops the engine knows carry no multiply-adds (a comparison with <, 1/x
+    and square() were flagged as ops without an fvcore handle)."""
+    for layer in ("2", "3"):
+        r = cli("flops", "--config", FLASH, "--layer", layer, "--seq", "1", "--cache", "4095", "--batch", "1",
+                "--verbose")
+        assert r.code == 0 and "NO fvcore HANDLE" not in r.out, r.out

@@ -57,3 +57,19 @@ def test_one_line_refusals() -> None:
     with pytest.raises(SpecError) as err:  # the DeepSeek-V4 fields on another kind
         AttnSpec(dim=64, heads=4, o_groups=2).validate()
     assert err.value.flag == "--o-groups"
+
+
+def test_roofline_kernels_carry_the_counts() -> None:
+    """The roofline's kernels of a CSA decode step hold every dense MAC (naive) or effective MAC (fused)."""
+    from attncli.kinds.dsv4 import kind
+
+    spec = flash("csa", 1, 131_071)
+    dense = kind.closed_form(spec)
+    eff, problems = kind.effective(spec, dense)
+    assert not problems
+    naive, fused = kind.kernel_elements(spec, True, dense, eff), kind.kernel_elements(spec, False, dense, eff)
+    assert sum(m for _, m, _ in naive) == sum(dense.values())
+    assert sum(m for _, m, _ in fused) == sum(eff.values())
+    # the fused attention reads q, the 128 + 32,768 keys of 512 once, and writes the context
+    attention = dict((name, n) for name, _, n in fused)["attention"]
+    assert attention == 2 * 64 * 512 + (128 + 32_768) * 512

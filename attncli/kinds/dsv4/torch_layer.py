@@ -43,7 +43,7 @@ class RMSNorm(nn.Module):
 def rope(x: Tensor, positions: Tensor, rope_dim: int, theta: float, sign: float = 1.0) -> Tensor:
     """transformers' V4 ``apply_rotary_pos_emb``: interleaved pairs of the last ``rope_dim`` features.
     ``positions`` (L,), ``x`` (..., L, d)."""
-    inv = 1.0 / (theta ** (torch.arange(0, rope_dim, 2, dtype=torch.float32, device=x.device) / rope_dim))
+    inv = torch.pow(theta, -torch.arange(0, rope_dim, 2, dtype=torch.float32, device=x.device) / rope_dim)
     freqs = positions.float()[:, None] * inv[None, :]
     cos = freqs.cos().to(x.dtype).repeat_interleave(2, dim=-1)
     sin = (sign * freqs.sin()).to(x.dtype).repeat_interleave(2, dim=-1)
@@ -178,7 +178,7 @@ class Dsv4Attention(nn.Module):
         positions = torch.arange(cached, cached + q_len, device=x.device)
         q_latent = self.q_a_norm(self.q_a_proj(x))
         q = self.q_b_proj(q_latent).view(b, q_len, z.heads, z.head_dim).transpose(1, 2)
-        q = q * torch.rsqrt(q.float().square().mean(-1, keepdim=True) + EPS).to(q.dtype)
+        q = q * torch.rsqrt(q.float().pow(2).mean(-1, keepdim=True) + EPS).to(q.dtype)
         q = rope(q, positions, self.rope_dim, self.theta)
         kv = rope(self.kv_norm(self.kv_proj(x)), positions, self.rope_dim, self.theta)
         keys = torch.cat([window, kv], dim=1)  # (B, Kw, D)
@@ -191,7 +191,7 @@ class Dsv4Attention(nn.Module):
             c = self.compressor
             compressed = self._append(c(x, state), compressed, c.ratio)
             threshold = (positions + 1) // c.ratio
-            visible = torch.arange(compressed.shape[1], device=x.device)[None, :] < threshold[:, None]
+            visible = torch.arange(compressed.shape[1], device=x.device)[None, :] <= threshold[:, None] - 1
             if self.layer_type == CSA:
                 ix = c.indexer
                 index_keys = self._append(ix(x, index_state), index_keys, ix.ratio)
