@@ -109,9 +109,12 @@ def _device_line(r: ModelReport) -> str | None:
     dev = r.per_device()
     if dev is None:
         return None
+    from attncli.kinds import kind_of
+
+    how = next((w for w in (getattr(kind_of(g.spec), "TP_WORDS", None) for g in r.groups) if w),
+               "query heads split, K/V heads max(1, G/N), an MLA latent whole on every device")
     return (f"per device (--tp {r.tp}): {human(dev['fvcore_flops'])} MACs, {human(dev['params'])} params, "
-            f"KV {human_bytes(dev['kv_cache_bytes'])} (query heads split, K/V heads max(1, G/N), an MLA latent "
-            "whole on every device)")
+            f"KV {human_bytes(dev['kv_cache_bytes'])} ({how})")
 
 
 def _time_line(r: ModelReport) -> str | None:

@@ -121,3 +121,16 @@ def test_every_uncounted_op_is_known(cli: Any) -> None:
         r = cli("flops", "--config", FLASH, "--layer", layer, "--seq", "1", "--cache", "4095", "--batch", "1",
                 "--verbose")
         assert r.code == 0 and "NO fvcore HANDLE" not in r.out, r.out
+
+
+def test_tp_splits_heads_and_output_groups(cli: Any) -> None:
+    """--tp 8: q_b_proj, the grouped o_a_proj, o_b_proj (by its 8 groups' rows) and the sinks split 8
+    ways; q_a_proj, the K=V head, the compressors and the indexer stay whole. CSA per layer, by hand:
+    126,098,624 - 7/8 x (3 x 33,554,432 + 64) = 38,018,184 parameters per device."""
+    r = cli("model", "--config", FLASH, "--seq", "64", "--tp", "8", "--format", "json")
+    assert r.code == 0, r.err
+    csa = next(g for g in r.json()["groups"] if g["layer_type"] == "compressed_sparse_attention")
+    assert csa["per_layer"]["params"] == 126_098_624
+    assert csa["per_device"]["params"] == 38_018_184
+    assert "K=V head, compressors and indexer whole" in " ".join(cli("model", "--config", FLASH, "--seq", "64",
+                                                                      "--tp", "8").out.split())

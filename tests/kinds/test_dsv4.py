@@ -184,3 +184,30 @@ def test_flash_whole_model_steps() -> None:
     assert decode[2].effective["qk"] == (128 + 1024) * hd
     assert csa.effective["indexer_scores"] == csa.dense["indexer_scores"] == 32_768 * 64 * 128
     assert "top-512 entries" in csa.line and "every closed entry" in decode[2].line
+
+
+def test_bfloat16_cache_keeps_float32_overlap_gates() -> None:
+    """Loaded in bfloat16 (from_config with a dtype, as from_pretrained does), transformers keeps
+    position_bias in float32 (_keep_in_fp32_modules_strict), so the overlap gates a CSA cache holds are
+    float32 and the rest bfloat16: the cache's distinct tensors equal kv_cache_bytes at 2 bytes."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers.models.deepseek_v4")
+    from transformers import DynamicCache
+    from transformers.models.deepseek_v4 import modeling_deepseek_v4 as M
+    from transformers.models.deepseek_v4.configuration_deepseek_v4 import DeepseekV4Config
+
+    torch.manual_seed(0)
+    config = DeepseekV4Config(**TINY)
+    config._attn_implementation = "eager"
+    model = M.DeepseekV4Model._from_config(config, dtype=torch.bfloat16).eval()
+    assert model.layers[1].self_attn.compressor.position_bias.dtype == torch.float32
+    sizes, types = Z.read_sizes(TINY), Z.read_layer_types(TINY)
+    cache, seen = DynamicCache(config=config), 0
+    for q_len in (23, 1, 9):
+        with torch.no_grad():
+            model(input_ids=torch.randint(0, 64, (1, q_len)), cache=cache, use_cache=True)
+        seen += q_len
+        for i, t in enumerate(types):
+            tensors = {id(v): v for v in _tensors(vars(cache.layers[i])) if v.dim() > 0}
+            assert sum(v.numel() * v.element_size() for v in tensors.values()) == \
+                C.kv_cache_bytes(sizes, t, 1, seen, 2), (t, seen)

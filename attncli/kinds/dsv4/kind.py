@@ -49,6 +49,8 @@ SWEEP_EXPECTED: dict[str, str] = {
 SWEEP_EFFECTIVE_OWN = True
 """The texts above say the effective growth themselves (the window rule of a standard layer does not apply)."""
 
+TP_WORDS = "heads and output groups split, the K=V head, compressors and indexer whole on every device"
+"""How ``attncli model --tp`` shares the layer (:func:`attncli.analyses.model.device_spec`)."""
 PAGED_MODELLED = False
 """``attncli model``'s paged convention (vLLM's blocks) is not modelled for these caches: the paged
 bytes are transformers' and no fit is estimated."""
