@@ -2,8 +2,9 @@
 
 Expected numbers: the published DeepSeek-V4-Flash sizes through transformers 5.25's
 ``DeepseekV4Attention`` (FlopCounterMode on meta, ``sum(p.numel())``, the cache's tensors; measured
-2026-12-07 and equal to the 5.24 figures of the issue), and a tiny model run on CPU with the masks
-and the top-k selection read as the real layers use them.
+2026-12-07 in 5.25 and again in 5.24, whose attention, compressors, indexer and caches count the same:
+the issue's figures), and a tiny model run on CPU with the masks and the top-k selection read as the
+real layers use them.
 """
 
 from __future__ import annotations
