@@ -61,6 +61,9 @@ def test_flops_of_each_layer_type(cli: Any, layer: int, macs: int) -> None:
     (("shapes", "--config", FLASH), "--config"),
     (("flops", "--config", FLASH, "--impl", "sdpa"), "--impl"),
     (("model", "--config", FLASH, "--tp", "3"), "--tp"),
+    (("flops", "--config", FLASH, "--layer", "2", "--module",
+      "transformers.models.deepseek_v4.modeling_deepseek_v4:DeepseekV4Attention"), "--module"),
+    (("permute-test", "--config", FLASH), "--config"),
 ])
 def test_one_line_refusals(cli: Any, args: tuple[str, ...], flag: str) -> None:
     r = cli(*args)
