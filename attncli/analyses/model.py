@@ -140,6 +140,7 @@ class Group:
     kv_cache_bytes: int
     kv_cache_paged_bytes: int
     device: DeviceShare | None = None
+    kv_dtype: str = "bfloat16"
     time_s: float | None = None
     """With a GPU: the roofline time of one layer's step (fused kernel), an upper bound on speed."""
     bound: str | None = None
@@ -164,6 +165,9 @@ class Group:
         }
         if self.spec.form is not None:
             doc["form"] = self.spec.form
+        fixed = getattr(kind_of(self.spec), "kv_fixed_bytes", None)
+        if fixed is not None:  # NOTE: a cache that grows by whole entries every m tokens (DeepSeek-V4)
+            doc["per_layer"]["kv_fixed_bytes"] = fixed(self.spec, DTYPE_BYTES[self.kv_dtype])
         if self.device is not None:
             doc["per_device"] = self.device.to_json()
         if self.time_s is not None:
@@ -369,7 +373,8 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
             time_s, bound = roof.time_s, roof.bound
             step = spec.with_(seq=1, cache=spec.s)
             decode += len(idx) * for_spec(step, device, dtype).fused.time_s
-        groups.append(Group(key, tuple(idx), spec, variant, per_token, kv, paged, share, time_s, bound))
+        groups.append(Group(key, tuple(idx), spec, variant, per_token, kv, paged, share, kv_dtype=kv_dtype,
+                            time_s=time_s, bound=bound))
     out = tuple(groups)
     fits = None
     if device is not None and weights_bytes is not None and all(paged_modelled(g.spec) for g in out):

@@ -137,3 +137,17 @@ def test_tp_splits_heads_and_output_groups(cli: Any) -> None:
     assert csa["per_device"]["params"] == 38_018_184
     assert "K=V head, compressors and indexer whole" in " ".join(cli("model", "--config", FLASH, "--seq", "64",
                                                                       "--tp", "8").out.split())
+
+
+def test_bytes_per_token_and_fixed_bytes(cli: Any) -> None:
+    """Per layer after 131,072 tokens (bfloat16): CSA grows by a 512-wide entry and a 128-wide indexer key
+    every 4 tokens, (512 + 128) x 2 / 4 = 320 B per token, and holds 127 x 512 x 2 of window and the
+    overlap, 4 x (512 + 128) x (2 + 4), fixed: 130,048 + 15,360 = 145,408; HCA 512 x 2 / 128 = 8 B per
+    token and its window; a sliding layer only its window, keys and values (260,096)."""
+    r = cli("model", "--config", FLASH, "--seq", "1", "--cache", "131071", "--format", "json")
+    assert r.code == 0, r.err
+    got = {g["layer_type"]: (g["per_layer"]["kv_bytes_per_token"], g["per_layer"]["kv_fixed_bytes"],
+                             g["per_layer"]["kv_cache_bytes"]) for g in r.json()["groups"]}
+    assert got["compressed_sparse_attention"] == (320, 145_408, 320 * 131_072 + 145_408)
+    assert got["heavily_compressed_attention"] == (8, 130_048, 8 * 131_072 + 130_048)
+    assert got["sliding_attention"] == (0, 260_096, 260_096)

@@ -151,6 +151,13 @@ def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
     return per // m
 
 
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """Bytes per sequence that do not grow with S once the window is full: the W - 1 window (twice on a
+    sliding layer) and CSA's overlap state; with :func:`kv_bytes_per_token` x S (S a multiple of m) it is
+    the whole cache (:func:`attncli.kinds.dsv4.counts.kv_long_run`)."""
+    return spec.batch * counts.kv_long_run(sizes(spec), layer_type(spec), bytes_per_element)[2]
+
+
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     return counts.kv_cache_bytes(sizes(spec), layer_type(spec), spec.batch, spec.s, bytes_per_element)
 
