@@ -157,8 +157,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 """transformers' default for a guarded field its config class sets when ``config.json`` omits it."""
 
 FAMILY_GUARDS: dict[str, str] = {}
-"""Families refused whatever their fields say, with why (checked before any field, so the refusal
-names what makes the family different rather than a field it shares with another)."""
+"""Families refused whatever their fields say, with why."""
 
 MODELLED_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
 """The ``layer_types`` values attncli models (full causal attention, a causal sliding window,
@@ -206,9 +205,6 @@ def _shown(value: Any) -> str:
 def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
     """Refuse ``cfg`` (one ``--config`` :class:`SpecError`) when it describes a layer attncli does
     not model. ``where`` prefixes field names (``text_config.`` for a nested text model)."""
-    if family in FAMILY_GUARDS:
-        raise SpecError("--config", f"model_type {family} ({FAMILY_GUARDS[family]}) is not modelled; attncli "
-                                    "would count a different layer")
     defaults = FAMILY_DEFAULTS.get(family or "", {})
     modelled = MODELLED_IN_FAMILY.get(family or "", frozenset())
     if family == "deepseek_v32" and cfg.get("kv_lora_rank") is None:
@@ -235,6 +231,9 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
                 meaning = LAYER_TYPE_MEANINGS.get(kind, "a layer type attncli does not know")
                 raise SpecError("--config", f"{where}layer_types[{i}] {_shown(kind)} ({meaning}) is not modelled; "
                                             "attncli would count a different layer")
+    if family in FAMILY_GUARDS:
+        raise SpecError("--config", f"model_type {family} ({FAMILY_GUARDS[family]}) is not modelled; attncli "
+                                    "would count a different layer")
 
 
 def check_bidirectional_window(window: int | None, encoder: bool, layer_types: Any, where: str) -> None:
