@@ -28,13 +28,18 @@ MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim"
 """The settings of multi-head latent attention, named as transformers' DeepSeek configs name them."""
 SPARSE_FIELDS: tuple[str, ...] = ("index_topk", "index_n_heads", "index_head_dim")
 """DeepSeek-V3.2's lightning indexer over MLA (top-k sparse attention), as its config names them."""
+DSV4_FIELDS: tuple[str, ...] = ("compress_ratio", "o_groups", "o_lora_rank")
+"""A DeepSeek-V4 layer's own settings (:mod:`attncli.kinds.dsv4`): its entry of ``compress_ratios`` and
+the grouped low-rank output."""
 GDN_FIELDS: tuple[str, ...] = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
                                "linear_value_head_dim", "linear_conv_kernel_dim")
 """A Gated DeltaNet (linear attention) layer's sizes, as Qwen3-Next's config names them."""
 
 KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
-    **{f: (("sparse_mla",), (None,)) for f in SPARSE_FIELDS},
+    "q_lora_rank": (("mla", "sparse_mla", "dsv4"), (None,)),
+    **{f: (("sparse_mla", "dsv4"), (None,)) for f in SPARSE_FIELDS},
+    **{f: (("dsv4",), (None,)) for f in DSV4_FIELDS},
     **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
     "attn_output_gate": (("gated",), (False,)),
     "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
@@ -43,7 +48,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
 
 KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-head latent attention (--kv-lora-rank)",
                               "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention",
-                              "gated": "gated full attention (Qwen3-Next)"}
+                              "gated": "gated full attention (Qwen3-Next)",
+                              "dsv4": "DeepSeek-V4 attention (compress_ratios)"}
 """How an error names each kind."""
 
 
@@ -139,6 +145,14 @@ class AttnSpec:
     """The RMSNorm weights on queries and keys the model's class holds: ``head`` (one of size d for
     q and one for k: Qwen3, Gemma 3) or ``all`` (over all H*d query and G*d key features: OLMo 2,
     MiniMax-M2). Parameters, no multiply-adds. Set from a config."""
+    compress_ratio: int | None = None
+    """A DeepSeek-V4 layer's compression rate m (its ``compress_ratios`` entry): 0 a sliding layer, m > 0 a
+    compressed one (CSA with ``index_topk``: the indexer's top-k; HCA without). Set from a config."""
+    o_groups: int | None = None
+    """G, DeepSeek-V4's output groups (``o_groups``): ``o_a_proj`` is G blocks of H*D/G x ``o_lora_rank``."""
+    o_lora_rank: int | None = None
+    """OR, DeepSeek-V4's per-group output rank (``o_lora_rank``); set, the layer is DeepSeek-V4's
+    (:mod:`attncli.kinds.dsv4`)."""
     model: str | None = None
     """The preset or config the layer comes from (``--preset`` name, or the config's folder or file
     name), named in every title; ``None`` for a layer made from flags alone."""
@@ -168,6 +182,8 @@ class AttnSpec:
         ``gated`` with Qwen3-Next's output gate,
         ``sparse_mla`` with ``kv_lora_rank`` and ``index_topk``, ``mla`` with ``--kv-lora-rank``,
         else ``standard`` (multi-head, grouped-query or multi-query)."""
+        if self.o_lora_rank is not None:
+            return "dsv4"
         if self.linear_num_value_heads is not None:
             return "gdn"
         if self.attn_output_gate:
@@ -310,6 +326,8 @@ class AttnSpec:
             for key in ("kv_heads", "d_head"):
                 d.pop(key)
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
+        if self.kind == "dsv4":
+            d["head_dim"] = self.head_dim
         if self.kind in ("standard", "gated"):
             d["head_dim"] = self.head_dim
             d["kv_heads"] = self.n_kv_heads

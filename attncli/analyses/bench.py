@@ -105,6 +105,8 @@ def plan(spec: AttnSpec, device: str, only: bool = False) -> Plan:
     if spec.kind == "mla":
         forms = kind_of(spec).variant_specs(spec)
         return Plan(tuple((f, None) for f in (forms[:1] if only else forms)), ())
+    if spec.kind != "standard":  # NOTE: the kind's own layer is its one implementation (no --impl to try)
+        return Plan(((spec, None),), ())
     for impl in ((spec.impl,) if only else IMPLS):
         try:
             s = spec.with_(impl=impl)

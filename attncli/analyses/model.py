@@ -59,6 +59,11 @@ def layer_spec(base: AttnSpec, key: LayerKey, linear: AttnSpec | None = None) ->
         if linear is None:
             raise SpecError("--config", "a linear_attention layer without the linear layers' sizes")
         return linear
+    if key.compress is not None:  # DeepSeek-V4: the rate of its type; the indexer on compressed sparse layers only
+        csa = key.layer_type == "compressed_sparse_attention"
+        return base.with_(window=key.window, compress_ratio=key.compress,
+                          **{k: getattr(base, k) if csa else None for k in ("index_topk", "index_n_heads",
+                                                                            "index_head_dim")})
     return base.with_(window=key.window, chunk=key.chunk)
 
 
@@ -77,7 +82,8 @@ def model_specs(values: dict[str, Any], attention_fields: dict[str, Any], linear
                 step: dict[str, Any], mla_form: str = "auto") -> tuple[AttnSpec, AttnSpec | None]:
     """(the model's attention layer, its linear layer or None) from a config's settings (``values``:
     ``AttnSpec`` keywords without the kinds' own fields) and the step."""
-    step = {"window": None, "chunk": None, **step}
+    # NOTE: the schedule gives each group its window; a DeepSeek-V4 layer needs one to be built at all
+    step = {"chunk": None, **step} if "o_lora_rank" in attention_fields else {"window": None, "chunk": None, **step}
     base = kind_spec(values, attention_fields, step, mla_form)
     return base, (kind_spec(values, linear_fields, step) if linear_fields else None)
 
@@ -89,6 +95,12 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
         return spec
     if spec.heads % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
+    if spec.kind == "dsv4":
+        # NOTE: the heads and their output groups split (o_a by groups, o_b by rows); the K=V head, the
+        # compressors and the indexer are whole on every device, as MLA's latent
+        if (spec.o_groups or 1) % tp:
+            raise SpecError("--tp", f"--tp {tp} must divide the {spec.o_groups} output groups (o_groups)")
+        return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)
     if spec.kind != "standard":
         return spec.with_(heads=spec.heads // tp)
     g = spec.n_kv_heads
@@ -130,6 +142,7 @@ class Group:
     kv_cache_held_bytes: int = 0
     """The memory the cache's storage holds after the step (:func:`kv_held_bytes`)."""
     device: DeviceShare | None = None
+    kv_dtype: str = "bfloat16"
     time_s: float | None = None
     """With a GPU: the roofline time of one layer's step (fused kernel), an upper bound on speed."""
     bound: str | None = None
@@ -155,6 +168,9 @@ class Group:
         }
         if self.spec.form is not None:
             doc["form"] = self.spec.form
+        fixed = getattr(kind_of(self.spec), "kv_fixed_bytes", None)
+        if fixed is not None:  # NOTE: a cache that grows by whole entries every m tokens (DeepSeek-V4)
+            doc["per_layer"]["kv_fixed_bytes"] = fixed(self.spec, DTYPE_BYTES[self.kv_dtype])
         if self.device is not None:
             doc["per_device"] = self.device.to_json()
         if self.time_s is not None:
@@ -247,6 +263,7 @@ class ModelReport:
                 "kv_cache_bytes": "theoretical: what transformers' caches keep after the step (full: S tokens, "
                                   "sliding: W - 1, chunked: C - 1, MLA: the latent once)",
                 "kv_cache_paged_bytes": f"paged: whole blocks of {self.block_size} tokens per sequence and layer "
+                                        "(DeepSeek-V4 layers: not modelled, transformers' bytes) "
                                         "(vLLM v1, vllm/v1/kv_cache_interface.py)",
                 "kv_cache_held_bytes": "memory the cache's storage holds after the step: a sliding or chunked "
                                        "layer keeps its W - 1 (C - 1) tokens as a view of the keys and values "
@@ -284,8 +301,8 @@ def kv_bytes(spec: AttnSpec, kv_dtype: str, block_size: int) -> tuple[int, int, 
     n = DTYPE_BYTES[kv_dtype]
     per_token = kind.kv_bytes_per_token(spec, n)
     held = kind.kv_cache_bytes(spec, n)
-    if per_token == 0:
-        return 0, held, held
+    if per_token == 0 or not paged_modelled(spec):
+        return per_token, held, held
     kept = cached_tokens(spec)
     return per_token, held, spec.batch * paged_blocks(spec.s, kept, block_size) * block_size * per_token
 
@@ -297,10 +314,16 @@ def kv_held_bytes(spec: AttnSpec, kv_dtype: str) -> int:
     so the whole concatenation stays alive. A constant state (Gated DeltaNet) holds itself."""
     kind = kind_of(spec)
     n = DTYPE_BYTES[kv_dtype]
-    per_token = kind.kv_bytes_per_token(spec, n)
-    if per_token == 0:
-        return kind.kv_cache_bytes(spec, n)
-    return spec.batch * spec.s_kernel * per_token
+    # NOTE: a kind whose cache is a view of the step's keys says so (standard, gated); the others hold
+    # what they keep (MLA's latent and a full layer: S tokens; a linear layer's state; DeepSeek-V4's caches)
+    held = getattr(kind, "kv_cache_held_bytes", None)
+    return int(held(spec, n)) if held is not None else kind.kv_cache_bytes(spec, n)
+
+
+def paged_modelled(spec: AttnSpec) -> bool:
+    """Whether the kind's paged layout is modelled (DeepSeek-V4's compressed caches are not: a paged
+    engine's layout for them is not read here, so its paged bytes are transformers' and no fit is estimated)."""
+    return bool(getattr(kind_of(spec), "PAGED_MODELLED", True))
 
 
 def fitting_tokens(layers: list[tuple[int, int, int | None]], batch: int, room: int, constant: int = 0) -> int:
@@ -372,10 +395,10 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
             step = spec.with_(seq=1, cache=spec.s)
             decode += len(idx) * for_spec(step, device, dtype).fused.time_s
         groups.append(Group(key, tuple(idx), spec, variant, per_token, kv, paged, kv_held_bytes(spec, kv_dtype),
-                            share, time_s, bound))
+                            share, kv_dtype=kv_dtype, time_s=time_s, bound=bound))
     out = tuple(groups)
     fits = None
-    if device is not None and weights_bytes is not None:
+    if device is not None and weights_bytes is not None and all(paged_modelled(g.spec) for g in out):
         # NOTE: per device: its share of the weights and of every layer's cache (tp = 1: the whole model).
         shares = [(g, kv_bytes(device_spec(g.spec, tp), kv_dtype, block_size)) for g in out]
         layers = [(g.n, per_token, _cap(g.spec)) for g, (per_token, _, _) in shares]

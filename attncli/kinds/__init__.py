@@ -11,6 +11,8 @@ a kind's name, so a new kind is a new module here plus one line in :data:`KINDS`
   layer of ``nn.MultiheadAttention``, Llama, Mistral, ...).
 - :mod:`attncli.kinds.mla`: multi-head latent attention (DeepSeek-V2/V3, Kimi K2), naive and
   absorbed forms; its torch layer is :mod:`attncli.kinds.mla_torch`.
+- :mod:`attncli.kinds.dsv4`: DeepSeek-V4's sliding, compressed sparse and heavily compressed layers
+  (a package: sizes, counts, words, the torch layer, the kind).
 
 Which kind a layer is comes from its settings (``AttnSpec.kind``: ``--kv-lora-rank`` selects
 MLA). Nothing here imports torch.
@@ -31,6 +33,7 @@ KINDS: dict[str, str] = {
     "sparse_mla": "attncli.kinds.sparse_mla",
     "gdn": "attncli.kinds.gdn",
     "gated": "attncli.kinds.gated",
+    "dsv4": "attncli.kinds.dsv4.kind",
 }
 """Every kind by name (``AttnSpec.kind``) -> its module, imported when a layer of that kind is met
 (a standard layer's count imports no other kind)."""

@@ -40,6 +40,7 @@ stages = standard.stages
 effective = standard.effective
 visible_pairs = standard.visible_pairs
 kv_bytes_per_token = standard.kv_bytes_per_token
+kv_cache_held_bytes = standard.kv_cache_held_bytes
 kv_cache_bytes = standard.kv_cache_bytes
 variants_note = standard.variants_note
 check_representable = standard.check_representable

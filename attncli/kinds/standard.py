@@ -109,6 +109,13 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     return (attention_spec(max(1, spec.n_kv_heads // tp) * per_head, spec.window, spec.chunk),)
 
 
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The memory the cache's storage holds after the step: transformers' update concatenates the
+    kept cache and the step's K and V (the S' keys the kernel computes over) and keeps a view of the
+    last W - 1 (C - 1) of them, so the concatenation stays alive (:attr:`AttnSpec.s_kernel` tokens)."""
+    return spec.batch * spec.s_kernel * kv_bytes_per_token(spec, bytes_per_element)
+
+
 def memory(spec: AttnSpec, dtype: str) -> Memory:
     from attncli.layer.formulas import memory as mem
 

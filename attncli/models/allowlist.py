@@ -101,6 +101,17 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     # NOTE: Gemma3TextConfig and Cohere2Config keep the legacy sliding_window_pattern as a private attribute
     # that to_dict writes and __post_init__ overwrites from the keyword sliding_window_pattern: never read back
     **{fam: {"_sliding_window_pattern": BOOKKEEPING} for fam in ("gemma3_text", "gemma3", "cohere2")},
+    # NOTE: DeepseekV4Config (configuration_deepseek_v4.py): fields around the attention layer (attncli/kinds/dsv4)
+    "deepseek_v4": {
+        **dict.fromkeys(("hc_mult", "hc_sinkhorn_iters", "hc_eps"),
+                        "DeepSeek-V4's hyper-connections: the residual streams mixed around each layer, outside "
+                        "attention"),
+        **dict.fromkeys(("num_hash_layers", "expert_dtype"),
+                        "DeepSeek-V4's hash-routed and FP4 experts: the MLP, outside attention"),
+        "compress_rope_theta": POSITIONS,
+        # NOTE: DeepseekV4Config turns it into partial_rotary_factor: the RoPE part of each head, elementwise
+        "qk_rope_head_dim": POSITIONS,
+    },
     # NOTE: FalconConfig (configuration_falcon.py): the MLP's activation and width, and whether attention and
     # MLP run in parallel from one or two layer norms (FalconDecoderLayer); FalconAttention reads none of them.
     "falcon": {"activation": MLP, "ffn_hidden_size": MLP,

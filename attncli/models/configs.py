@@ -105,9 +105,18 @@ class LayerSettings:
     """Layer 0's type, as transformers names it: the layer ``flops --config`` describes."""
     ignored_fields: tuple[str, ...] = ()
     """The config's fields attncli neither reads nor knows to be harmless that ``--ignore-field`` let pass."""
+    compress_rates: dict[str, int] = field(default_factory=dict)
+    """DeepSeek-V4: each layer type's compression rate (0 for its sliding layers); empty elsewhere."""
 
     def fields_for(self, layer_type: str) -> dict[str, Any]:
-        """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes)."""
+        """The kind's settings of a layer of ``layer_type`` (linear layers get the Gated DeltaNet sizes; a
+        DeepSeek-V4 layer its ``compress_ratio``, and the indexer's sizes on a compressed sparse one)."""
+        if layer_type in self.compress_rates:
+            out = dict(self.attention_fields, compress_ratio=self.compress_rates[layer_type])
+            if layer_type != "compressed_sparse_attention":
+                for key in ("index_topk", "index_n_heads", "index_head_dim"):
+                    out.pop(key, None)
+            return out
         return dict(self.linear_fields if layer_type == "linear_attention" else self.attention_fields)
 
     @property
@@ -275,6 +284,15 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
                         "default: layer 0 is not chunked")
     attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
     sources.update(kind_sources)
+    rates: dict[str, int] = {}
+    if family == "deepseek_v4":
+        from attncli.kinds.dsv4.sizes import LAYER_TYPES, read_layer_types, read_sizes
+
+        z = read_sizes(cfg, where)
+        rates = {t: z.ratio(t) for t in LAYER_TYPES}
+        layer0 = read_layer_types(cfg, where)[0]
+        window, sources["window"] = z.window, f"{prefix}sliding_window (every DeepSeek-V4 layer)"
+        sources["compress_ratio"] = f"{prefix}compress_ratios (layer 0: {layer0})"
 
     bias: bool | None
     bias_key = _first(cfg, BIAS_KEYS)
@@ -300,7 +318,7 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
                          q_lora_rank=mla.get("q_lora_rank"), qk_nope_head_dim=mla.get("qk_nope_head_dim"),
                          qk_rope_head_dim=mla.get("qk_rope_head_dim"), v_head_dim=mla.get("v_head_dim"),
                          chunk=chunk, attention_fields=attention_fields, linear_fields=linear_fields,
-                         layer0_type=layer0, ignored_fields=tuple(ignored))
+                         layer0_type=layer0, ignored_fields=tuple(ignored), compress_rates=rates)
 
 
 def _falcon_kv_heads(cfg: Mapping[str, Any], heads: int, where: str, prefix: str,

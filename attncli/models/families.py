@@ -41,6 +41,9 @@ FAMILY_READ: dict[str, frozenset[str]] = {
     # NOTE: FalconAttention's K/V heads (configs._falcon_kv_heads); the parts of a family's class that a
     # config switches (attncli.models.parts: SeedOss's o_proj bias, Glm4Moe's qk-norm)
     "falcon": frozenset({"new_decoder_architecture", "num_kv_heads", "n_head_kv"}),
+    # NOTE: DeepSeek-V4's attention sizes (attncli/kinds/dsv4/sizes.py reads them as DeepseekV4Config does)
+    "deepseek_v4": frozenset({"compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
+                              "o_groups", "o_lora_rank", "q_lora_rank", *SPARSE_FIELDS}),
     "seed_oss": frozenset({"attention_out_bias"}),
     "glm4_moe": frozenset({"use_qk_norm"}),
 }

@@ -54,7 +54,7 @@ ARCH_BIAS: dict[str, bool] = {
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
-                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx"})
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -200,7 +200,14 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
     "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim", "indexed_attention"}),
     # AFMoE: sliding layers between every n-th full one (AfmoeConfig.__post_init__), gated attention
     "afmoe": frozenset({"global_attn_every_n_layers"}),
+    # DeepSeek-V4: sliding, compressed sparse (the indexer's top-k) and heavily compressed layers
+    # (attncli/kinds/dsv4, read from compress_ratios / layer_types; its own fields: DSV4_READ)
+    "deepseek_v4": frozenset({"index_topk", "index_n_heads", "index_head_dim", "compressed_sparse_attention",
+                              "heavily_compressed_attention"}),
 }
+DSV4_READ: tuple[str, ...] = ("compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
+                              "o_groups", "o_lora_rank", "q_lora_rank", "head_dim", "sliding_window", "layer_types")
+"""The fields a ``deepseek_v4`` config's attention is read from (attncli/kinds/dsv4/sizes.py)."""
 """Guarded fields (and ``layer_types`` values) attncli models in these families only: elsewhere the
 same field may mean another layer (GLM-5 shares indexers across layers), so it stays refused."""
 
@@ -296,6 +303,8 @@ NOTED_DEFAULTS: dict[str, dict[str, Any]] = {"gemma2": {"attn_logit_softcapping"
 _QK_NORM_HEAD = ("qk-norm: an RMSNorm on each query and key head (2 x {d} weights, in params, no "
                  "multiply-adds counted)")
 FAMILY_NOTES: dict[str, str] = {
+    "deepseek_v4": "sinks: one learned logit per head ({h} parameters, in params) joins each softmax, no "
+                   "multiply-adds counted",
     "gpt_oss": "sinks: one learned logit per head ({h} parameters, in params) joins each softmax, no "
                "multiply-adds counted",
     "qwen3": _QK_NORM_HEAD, "qwen3_moe": _QK_NORM_HEAD, "gemma3_text": _QK_NORM_HEAD, "gemma3": _QK_NORM_HEAD,
@@ -315,7 +324,7 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     "mixtral", "gemma", "gemma2", "t5", "qwen2", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deit",
     "xlm-roberta", "electra",
     # read and checked against the models' published config.json files (tests/data/configs)
-    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss",
+    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 

@@ -7,6 +7,9 @@ layers of the model.
   layers are gated full attention (:mod:`attncli.kinds.gated`: ``attn_output_gate``).
 - DeepSeek-V3.2 (``deepseek_v32``): every layer is MLA with the lightning indexer
   (:mod:`attncli.kinds.sparse_mla`: ``index_topk``, ``index_n_heads``, ``index_head_dim``).
+- DeepSeek-V4 (``deepseek_v4``): ``q_lora_rank``, ``o_groups``, ``o_lora_rank`` and the indexer's sizes
+  (:mod:`attncli.kinds.dsv4`); each layer's ``compress_ratio`` comes from its type
+  (:meth:`attncli.models.configs.LayerSettings.fields_for`), and the CSA layers keep the indexer's.
 
 :func:`kind_fields` returns (the settings of the attention layers, the settings of the linear
 layers), each with its sources. Nothing here imports torch.
@@ -55,6 +58,16 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
             if cfg.get(key) is None:
                 raise SpecError("--config", f"{where}{key} is missing: {family}'s linear layers need it")
             linear[key], sources[key] = _size(cfg, key, where), prefix + key
+    if family == "deepseek_v4":
+        from attncli.kinds.dsv4.sizes import read_sizes
+
+        z = read_sizes(cfg, where)
+        for key, value in (("q_lora_rank", z.q_lora_rank), ("o_groups", z.o_groups), ("o_lora_rank", z.o_lora_rank),
+                           ("index_topk", z.index_topk), ("index_n_heads", z.index_heads),
+                           ("index_head_dim", z.index_head_dim)):
+            full[key] = value
+            sources[key] = prefix + key if key in cfg else f"default: transformers' DeepseekV4Config {key} ({value})"
+        return full, linear, sources
     if cfg.get("index_topk") is not None and cfg.get("kv_lora_rank") is not None:
         for key in SPARSE_FIELDS:
             if cfg.get(key) is not None:

@@ -30,7 +30,9 @@ FULL, SLIDING, CHUNKED, LINEAR = "full_attention", "sliding_attention", "chunked
 LAYER_TYPES: tuple[str, ...] = (FULL, SLIDING, CHUNKED, LINEAR)
 """The ``layer_types`` values the schedule reads (transformers' ``configuration_utils.ALLOWED_ATTN_LAYER_TYPES``
 has more: they are refused here, naming value and index)."""
-SHORT: dict[str, str] = {FULL: "full", SLIDING: "sliding", CHUNKED: "chunked", LINEAR: "linear"}
+CSA, HCA = "compressed_sparse_attention", "heavily_compressed_attention"
+SHORT: dict[str, str] = {FULL: "full", SLIDING: "sliding", CHUNKED: "chunked", LINEAR: "linear", CSA: "CSA",
+                         HCA: "HCA"}
 
 LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 """Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder; DBRX's ``n_layers``)."""
@@ -84,11 +86,16 @@ class LayerKey:
     window: int | None
     chunk: int | None
     rope: bool
+    compress: int | None = None
+    """A DeepSeek-V4 layer's compression rate m (0: its sliding layers); None for every other model."""
 
     def label(self) -> str:
-        """``sliding (W 128)``, ``chunked (C 8192)``, ``full (NoPE)``, ``linear``."""
+        """``sliding (W 128)``, ``chunked (C 8192)``, ``full (NoPE)``, ``linear``, ``CSA (m 4)`` (a
+        DeepSeek-V4 compressed layer: its rate; its window is its sliding layers')."""
         text = SHORT[self.layer_type]
-        if self.window is not None:
+        if self.compress:
+            text += f" (m {self.compress})"
+        elif self.window is not None:
             text += f" (W {self.window})"
         if self.chunk is not None:
             text += f" (C {self.chunk})"
@@ -109,14 +116,19 @@ class LayerInfo:
     window: int | None
     chunk: int | None
     rope: bool = True
+    compress: int | None = None
+    """DeepSeek-V4: the layer's ``compress_ratios`` entry (0 sliding, m compressed); None elsewhere."""
 
     @property
     def key(self) -> LayerKey:
-        return LayerKey(self.layer_type, self.window, self.chunk, self.rope)
+        return LayerKey(self.layer_type, self.window, self.chunk, self.rope, self.compress)
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "layer_type": self.layer_type, "window": self.window, "chunk": self.chunk,
-                "rope": self.rope}
+        doc = {"index": self.index, "layer_type": self.layer_type, "window": self.window, "chunk": self.chunk,
+               "rope": self.rope}
+        if self.compress is not None:
+            doc["compress_ratio"] = self.compress
+        return doc
 
 
 @dataclass(frozen=True)
@@ -345,6 +357,8 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
     if family is None and isinstance(cfg.get("model_type"), str):
         family = cfg["model_type"]
     fam = ALIASES.get(family or "", family or "")
+    if fam == "deepseek_v4":
+        return _dsv4_schedule(cfg, where)
     n = _layer_count(cfg, where)
     notes: list[str] = []
     window, wsrc = _window(cfg, fam, where, notes)
@@ -388,3 +402,21 @@ def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> 
         probe = {**cfg, "num_hidden_layers": len(types) if isinstance(types, list) and types else 4}
     schedule = read_schedule(probe, family, where)
     return schedule.layers[0], schedule
+
+
+def _dsv4_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
+    """DeepSeek-V4 (``DeepseekV4Config.__post_init__``: ``layer_types``, else ``compress_ratios``, else the
+    V4-Pro default): every layer attends over the sliding window W, the compressed ones also over their
+    entries (:mod:`attncli.kinds.dsv4`); each layer's rate m is in ``compress``."""
+    from attncli.kinds.dsv4.sizes import read_layer_types, read_sizes
+
+    sizes, types = read_sizes(cfg, where), read_layer_types(cfg, where)
+    source = (f"{where}layer_types" if cfg.get("layer_types") is not None else f"{where}compress_ratios"
+              if cfg.get("compress_ratios") is not None else "default: DeepseekV4Config (2 HCA, then CSA/HCA)")
+    notes: list[str] = []
+    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
+        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
+                     "prediction layers are not part of transformers' model and not in the schedule")
+    layers = tuple(LayerInfo(index=i, layer_type=t, window=sizes.window, chunk=None, rope=True,
+                             compress=sizes.ratio(t)) for i, t in enumerate(types))
+    return Schedule(layers=layers, source=source, notes=tuple(notes))

@@ -209,7 +209,7 @@ def _refuse_kind(ref: str, spec: AttnSpec) -> None:
     multi-head latent attention from flags; from a model's config also its gated full attention."""
     if spec.kind in ("standard", "mla") or (spec.kind == "gated" and spec.model_config is not None):
         return
-    if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla"):
+    if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla", "dsv4"):
         from attncli.spec import KIND_NAMES
 
         where = f"layer {spec.layer or 0} of the model"

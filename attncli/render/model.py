@@ -42,6 +42,8 @@ def _kind_name(g: Group) -> str:
 def _schedule_line(r: ModelReport) -> str:
     kinds = {g.key.label(): _kind_name(g) for g in r.groups if _kind_name(g)}
     what = "".join(f"; {label}: {name}" for label, name in kinds.items())
+    if len(kinds) > 1 and len(set(kinds.values())) == 1 and len(kinds) == len(r.groups):
+        what = f"; every layer {next(iter(kinds.values()))}"
     source = r.schedule.source.split(" (")[0]  # NOTE: the whole rule is in --verbose and the JSON
     return f"{r.schedule.summary()}{what}; schedule from {source}"
 
@@ -70,7 +72,13 @@ def _groups_table(r: ModelReport, exact: bool) -> Table:
 
 
 def _kv_line(r: ModelReport) -> str:
+    from attncli.analyses.model import paged_modelled
+
     tot = r.totals()
+    if not all(paged_modelled(g.spec) for g in r.groups):
+        return (f"KV cache after the step ({r.kv_dtype}): {human_bytes(tot['kv_cache_bytes'])} as transformers "
+                "keeps it (each distinct tensor once: window, compressed entries, indexer keys, open-window "
+                "buffers, overlap); paged: not modelled for DeepSeek-V4")
     state = "" if all(g.kv_bytes_per_token for g in r.groups) else ", linear layers a constant state"
     return (f"KV cache after the step ({r.kv_dtype}): {human_bytes(tot['kv_cache_bytes'])} as transformers keeps "
             f"it (full layers S, sliding W-1, chunked C-1 tokens{state}); "
@@ -86,6 +94,19 @@ def _held_line(r: ModelReport) -> str:
             "its tokens as a view of the step's keys and values, which stay alive)")
 
 
+def _keeps_lines(r: ModelReport) -> list[str]:
+    """One line per group whose kind says what it keeps and attends to (DeepSeek-V4's layers)."""
+    from attncli.kinds import kind_of
+
+    out = []
+    for g in r.groups:
+        keeps = getattr(kind_of(g.spec), "keeps_line", None)
+        line = None if keeps is None else keeps(g.spec)
+        if line is not None:
+            out.append(line)
+    return out
+
+
 def _flops_line(r: ModelReport) -> str:
     tot = r.totals()
     eff = "" if tot["effective_fvcore_flops"] == tot["fvcore_flops"] else \
@@ -98,9 +119,12 @@ def _device_line(r: ModelReport) -> str | None:
     dev = r.per_device()
     if dev is None:
         return None
+    from attncli.kinds import kind_of
+
+    how = next((w for w in (getattr(kind_of(g.spec), "TP_WORDS", None) for g in r.groups) if w),
+               "query heads split, K/V heads max(1, G/N), an MLA latent whole on every device")
     return (f"per device (--tp {r.tp}): {human(dev['fvcore_flops'])} MACs, {human(dev['params'])} params, "
-            f"KV {human_bytes(dev['kv_cache_bytes'])} (query heads split, K/V heads max(1, G/N), an MLA latent "
-            "whole on every device)")
+            f"KV {human_bytes(dev['kv_cache_bytes'])} ({how})")
 
 
 def _time_line(r: ModelReport) -> str | None:
@@ -119,6 +143,8 @@ def _time_line(r: ModelReport) -> str | None:
         else:
             text += (f"; a KV cache of up to {commas(r.fits_tokens)} tokens (B={r.spec.batch}) fits in "
                      f"{human_bytes(r.gpu.memory_bytes)} beside {weights}")
+    elif r.weights_bytes is not None:  # NOTE: a kind whose cache layout is not paged here (DeepSeek-V4)
+        text += "; how many tokens fit is not estimated for this model's caches"
     else:
         text += "; --weights-memory says how many tokens fit"
     return text
@@ -204,7 +230,8 @@ def plot(r: ModelReport, path: Path) -> None:
 
 
 def _lines(r: ModelReport) -> list[str]:
-    lines = (_kv_line(r), _held_line(r), _flops_line(r), _device_line(r), _time_line(r), _checks_line(r))
+    lines = (_kv_line(r), _held_line(r), *_keeps_lines(r), _flops_line(r), _device_line(r), _time_line(r),
+             _checks_line(r))
     return [x for x in lines if x]
 
 

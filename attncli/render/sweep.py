@@ -46,8 +46,10 @@ def _title(r: SweepReport) -> str:
 
 def _expected(r: SweepReport) -> str:
     """What the closed forms predict for the swept setting, and under a mask for the effective counts."""
-    base = kind_of(r.spec).SWEEP_EXPECTED[r.setting]
-    if not r.masked or r.setting == "window":  # NOTE: the window's own line is about effective counts
+    kind = kind_of(r.spec)
+    base = kind.SWEEP_EXPECTED[r.setting]
+    if not r.masked or r.setting == "window" or getattr(kind, "SWEEP_EFFECTIVE_OWN", False):
+        # NOTE: the window's own line is about effective counts; some kinds say their effective growth themselves
         return base
     w = r.spec.window
     if r.setting == "seq" and w:

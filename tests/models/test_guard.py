@@ -241,3 +241,25 @@ def test_the_tables_do_not_overlap() -> None:
     assert all(why for why in allowlist.HARMLESS.values()) and all(g[1] for g in guard.GUARDED)
     for family, fields in guard.FAMILY_DEFAULTS.items():
         assert set(fields) <= guarded, family
+
+
+
+def test_deepseek_v4_is_read_with_every_field_known() -> None:
+    """DeepSeek-V4 (configuration_deepseek_v4.py) is modelled (attncli/kinds/dsv4): its attention fields are
+    read, the rest (hyper-connections, hash experts, compressed RoPE, MTP depth) known to be outside the
+    layer's multiply-adds, so no field is left unknown; layer 0 is a sliding layer of W 128."""
+    s = read_hf_config(DATA / "deepseek-v4-flash" / "config.json")
+    assert s.layer0_type == "sliding_attention" and s.window == 128
+    assert s.fields_for("compressed_sparse_attention")["compress_ratio"] == 4
+    assert s.fields_for("compressed_sparse_attention")["index_topk"] == 512
+    assert "index_topk" not in s.fields_for("heavily_compressed_attention")
+    assert s.fields_for("heavily_compressed_attention")["compress_ratio"] == 128
+    assert not any("does not know" in n or "not one attncli has verified" in n for n in s.note_lines), s.note_lines
+
+
+def test_deepseek_v4_fields_elsewhere_stay_unknown() -> None:
+    """compress_ratios and o_lora_rank are read in deepseek_v4 only: in another family they are named as
+    fields attncli does not know."""
+    with pytest.raises(SpecError) as err:
+        guard.refuse_unread({"compress_ratios": [0], "o_lora_rank": 8}, "llama", "", read=())
+    assert "compress_ratios" in err.value.message and "o_lora_rank" in err.value.message
