@@ -64,6 +64,8 @@ def test_flops_of_each_layer_type(cli: Any, layer: int, macs: int) -> None:
     (("flops", "--config", FLASH, "--layer", "2", "--module",
       "transformers.models.deepseek_v4.modeling_deepseek_v4:DeepseekV4Attention"), "--module"),
     (("permute-test", "--config", FLASH), "--config"),
+    # vLLM's layout of the compressed caches is not modelled: refused, not guessed
+    (("model", "--config", FLASH, "--engine", "vllm", "--kv-cache-memory", "40GiB"), "--engine"),
 ])
 def test_one_line_refusals(cli: Any, args: tuple[str, ...], flag: str) -> None:
     r = cli(*args)

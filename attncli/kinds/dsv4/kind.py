@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
     from attncli.layer.formulas import Memory
+    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "dsv4"
@@ -156,6 +157,14 @@ def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     sliding layer) and CSA's overlap state; with :func:`kv_bytes_per_token` x S (S a multiple of m) it is
     the whole cache (:func:`attncli.kinds.dsv4.counts.kv_long_run`)."""
     return spec.batch * counts.kv_long_run(sizes(spec), layer_type(spec), bytes_per_element)[2]
+
+
+def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                    tp: int) -> tuple[CacheSpec, ...]:
+    """vLLM's layout for DeepSeek-V4's window, compressed entries and indexer keys is not read here
+    (:data:`PAGED_MODELLED`): ``--engine vllm`` is refused for it in one line rather than guessed."""
+    raise SpecError("--engine", "vLLM's cache layout for DeepSeek-V4's compressed layers is not modelled; "
+                                "attncli model without --engine gives the cache as transformers keeps it")
 
 
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
