@@ -240,6 +240,17 @@ def _rope_list(cfg: Mapping[str, Any], fam: str, n: int, where: str) -> tuple[li
 
 
 # ------------------------------------------------------------------------------ the rules
+def _every_kth_full(cfg: Mapping[str, Any], key: str, other: str, n: int, fam: str, cls: str,
+                    where: str) -> tuple[list[str], str]:
+    """Layer i is full when (i + 1) % k == 0, else ``other``; k is ``key`` (default 4, the families' own)."""
+    if key in cfg:
+        k = _int(cfg, key, where)
+        src = f"config.json:{where}{key} ({k})"
+    else:
+        k, src = 4, f"family default: {fam} ({cls}: every 4th layer full)"
+    return [other if (i + 1) % k else FULL for i in range(n)], src
+
+
 def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | None, wsrc: str,
            rope: list[bool], rope_default: str | None, notes: list[str]) -> tuple[list[str], str]:
     """Each layer's type and the rule that gave it."""
@@ -289,12 +300,7 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
         return [SLIDING if (i + 1) % p else FULL for i in range(n)], src
     if fam == "afmoe":
         # NOTE: configuration_afmoe.py: sliding if bool((i + 1) % global_attn_every_n_layers), default 4.
-        if "global_attn_every_n_layers" in cfg:
-            k = _int(cfg, "global_attn_every_n_layers", where)
-            src = f"config.json:{where}global_attn_every_n_layers ({k})"
-        else:
-            k, src = 4, f"family default: afmoe ({cls}: every 4th layer full)"
-        return [SLIDING if (i + 1) % k else FULL for i in range(n)], src
+        return _every_kth_full(cfg, "global_attn_every_n_layers", SLIDING, n, fam, cls, where)
     if fam in ("gemma2", "gpt_oss"):
         # NOTE: configuration_gemma2.py / configuration_gpt_oss.py: sliding if bool((i + 1) % 2).
         return ([SLIDING if (i + 1) % 2 else FULL for i in range(n)],
@@ -327,12 +333,7 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
         return types, f"family rule: smollm3 ({cls}: NoPE layers sliding with use_sliding_window; {wsrc})"
     if fam == "qwen3_next":
         # NOTE: configuration_qwen3_next.py: linear if bool((i + 1) % full_attention_interval), default 4.
-        if "full_attention_interval" in cfg:
-            k = _int(cfg, "full_attention_interval", where)
-            src = f"config.json:{where}full_attention_interval ({k})"
-        else:
-            k, src = 4, f"family default: qwen3_next ({cls}: every 4th layer full)"
-        return [LINEAR if (i + 1) % k else FULL for i in range(n)], src
+        return _every_kth_full(cfg, "full_attention_interval", LINEAR, n, fam, cls, where)
     if window is None:
         return [FULL] * n, f"every layer full ({wsrc})"
     if fam == "ministral":

@@ -15,14 +15,7 @@ from attncli.kinds.dsv4 import sizes as Z
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers.models.deepseek_v4")
 
-TINY: dict[str, Any] = {
-    "vocab_size": 64, "hidden_size": 32, "moe_intermediate_size": 8, "num_hidden_layers": 3,
-    "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16, "q_lora_rank": 8, "qk_rope_head_dim": 4,
-    "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1, "num_hash_layers": 0, "hc_mult": 2,
-    "sliding_window": 6, "o_groups": 2, "o_lora_rank": 4, "index_n_heads": 2, "index_head_dim": 8, "index_topk": 3,
-    "compress_ratios": [0, 4, 128], "compress_rates": {"compressed_sparse_attention": 4,
-                                                        "heavily_compressed_attention": 8},
-}
+from tests.kinds.test_dsv4 import TINY  # noqa: E402  (the tiny DeepSeek-V4 both files build)
 
 
 def _pair(layer: int, cached: int) -> tuple[Any, Any, Any]:
