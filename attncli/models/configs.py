@@ -30,14 +30,12 @@ from typing import Any
 from attncli.models import guard
 from attncli.models.families import (
     BIAS_KEYS,
-    HEAD_DIM_KEYS,
     HEADS_KEYS,
     HIDDEN_KEYS,
-    KV_HEADS_KEYS,
-    dbrx_kv_heads,
     read_fields,
 )
 from attncli.models.guard import ARCH_BIAS
+from attncli.models.heads import first_key, mla_sizes, standard_heads
 from attncli.models.kindconfig import kind_fields
 from attncli.models.parts import parts_fields
 from attncli.models.schedule import SHORT, first_layer
@@ -55,9 +53,6 @@ MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """A real ``config.json`` is a few KiB; refuse anything larger than this before parsing."""
 
 
-MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
-                                "v_head_dim": 128}
-"""transformers' ``DeepseekV3Config`` (and ``DeepseekV2Config``) defaults for an MLA field a config omits."""
 
 
 
@@ -154,11 +149,6 @@ class Merged:
 
 
 # ------------------------------------------------------------------------------ checks
-def _first(cfg: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
-    """The first of ``keys`` present with a non-null value."""
-    return next((k for k in keys if cfg.get(k) is not None), None)
-
-
 def _load_json(path: Path) -> Any:
     """Read and parse ``path``; every failure is one ``--config`` line."""
     from attncli.cli.inputs import check_regular, read_path
@@ -228,7 +218,7 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
         raise SpecError("--config", f"{path}: a config.json holds a JSON object, got {type(top).__name__}")
     cfg: dict[str, Any] = top
     prefix = "config.json:"
-    if _first(cfg, HIDDEN_KEYS) is None and isinstance(cfg.get("text_config"), dict):
+    if first_key(cfg, HIDDEN_KEYS) is None and isinstance(cfg.get("text_config"), dict):
         cfg, prefix = cfg["text_config"], "config.json:text_config."
     where = prefix.removeprefix("config.json:")
     sources: dict[str, str] = {}
@@ -248,8 +238,8 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
         ignored += guard.refuse_unread(cfg["attn_config"], family, f"{where}attn_config.",
                                        {"kv_n_heads", "model_type", "is_encoder_decoder"}, ignore)
 
-    hidden_key = _first(cfg, HIDDEN_KEYS)
-    heads_key = _first(cfg, HEADS_KEYS)
+    hidden_key = first_key(cfg, HIDDEN_KEYS)
+    heads_key = first_key(cfg, HEADS_KEYS)
     if hidden_key is None:
         raise SpecError("--config", f"{path}: no hidden size (looked for {', '.join(HIDDEN_KEYS)})")
     if heads_key is None:
@@ -262,7 +252,7 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
     kv_heads: int | None
     head_dim: int | None
     if cfg.get("kv_lora_rank") is not None:
-        mla = _mla(cfg, prefix, where, sources)
+        mla = mla_sizes(cfg, prefix, where, sources)
         kv_heads = head_dim = None
         unused = [k for k in ("num_key_value_heads", "head_dim") if cfg.get(k) is not None]
         if unused:
@@ -270,7 +260,7 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
                          f"head reads one shared latent of {mla['kv_lora_rank']} + {mla['qk_rope_head_dim']} "
                          "values per token)")
     else:
-        kv_heads, head_dim = _heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources, family)
+        kv_heads, head_dim = standard_heads(cfg, prefix, where, dim, heads, hidden_key, heads_key, sources, family)
 
     # NOTE: layer 0 is the schedule's first layer (schedule.py, transformers' rules): the same rule book as
     # --layer N and attncli model, so flops --config X and flops --config X --layer 0 describe one layer.
@@ -295,7 +285,7 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
         sources["compress_ratio"] = f"{prefix}compress_ratios (layer 0: {layer0})"
 
     bias: bool | None
-    bias_key = _first(cfg, BIAS_KEYS)
+    bias_key = first_key(cfg, BIAS_KEYS)
     if bias_key is not None:
         bias, sources["bias"] = _bool(cfg, bias_key, where), prefix + bias_key
     elif family in ARCH_BIAS:
@@ -321,82 +311,6 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
                          layer0_type=layer0, ignored_fields=tuple(ignored), compress_rates=rates)
 
 
-def _falcon_kv_heads(cfg: Mapping[str, Any], heads: int, where: str, prefix: str,
-                     sources: dict[str, str]) -> tuple[int, str]:
-    """Falcon's K/V heads as ``FalconAttention`` takes them (transformers 5.25): ``num_kv_heads``
-    (default: the query heads) when ``new_decoder_architecture`` or not ``multi_query`` (default
-    true), else one; a ``num_key_value_heads`` in the file is ignored, as FalconConfig recomputes it."""
-    new = _bool(cfg, "new_decoder_architecture", where) if "new_decoder_architecture" in cfg else False
-    multi_query = _bool(cfg, "multi_query", where) if "multi_query" in cfg else True
-    key = next((k for k in ("num_kv_heads", "n_head_kv") if cfg.get(k) is not None), None)
-    if new or not multi_query:
-        kv = _int(cfg, key, where) if key is not None else heads
-        why = prefix + key if key is not None else "default: heads (FalconConfig.num_kv_heads)"
-        sources["kv_heads"] = why + (" (new_decoder_architecture)" if new else " (multi_query false)")
-        return kv, key or "num_attention_heads"
-    sources["kv_heads"] = (prefix + "multi_query" if "multi_query" in cfg else "default: FalconConfig.multi_query "
-                           "true") + ": one K/V head (FalconAttention ignores num_kv_heads)"
-    return 1, "multi_query"
-
-
-def _heads(cfg: Mapping[str, Any], prefix: str, where: str, dim: int, heads: int, hidden_key: str,
-           heads_key: str, sources: dict[str, str], family: str | None = None) -> tuple[int, int]:
-    """A standard layer's key/value heads and head size, with their sources."""
-    kv_key = _first(cfg, KV_HEADS_KEYS)
-    if family == "falcon":
-        kv_heads, kv_key = _falcon_kv_heads(cfg, heads, where, prefix, sources)
-    elif cfg.get("model_type") == "dbrx":
-        kv_heads, sources["kv_heads"] = dbrx_kv_heads(cfg, prefix, where)
-        kv_key = "attn_config.kv_n_heads"
-    elif kv_key is not None:
-        kv_heads = _int(cfg, kv_key, where)
-        sources["kv_heads"] = prefix + kv_key
-    elif "multi_query" in cfg and _bool(cfg, "multi_query", where):
-        kv_heads, sources["kv_heads"] = 1, prefix + "multi_query"
-    else:
-        kv_heads, sources["kv_heads"] = heads, "default: heads"
-    if heads % kv_heads:
-        raise SpecError("--config", f"{where}{heads_key}={heads} is not a multiple of {kv_key}={kv_heads}")
-
-    hd_key = _first(cfg, HEAD_DIM_KEYS)
-    if hd_key is not None:
-        head_dim = _int(cfg, hd_key, where)
-        sources["head_dim"] = prefix + hd_key
-    else:
-        if dim % heads:
-            raise SpecError("--config", f"{where}{hidden_key}={dim} is not a multiple of {heads_key}={heads} "
-                                        "and no head_dim is given")
-        head_dim, sources["head_dim"] = dim // heads, "default: dim/heads"
-    return kv_heads, head_dim
-
-
-def _mla(cfg: Mapping[str, Any], prefix: str, where: str, sources: dict[str, str]) -> dict[str, int | None]:
-    """The five MLA sizes of ``cfg`` (``kv_lora_rank`` is set), with their sources.
-
-    ``q_lora_rank`` null (DeepSeek-V2-Lite) or 0 (DeepSeek's own inference configs) is a direct
-    ``q_proj``: ``None``. A field the file omits takes transformers' ``DeepseekV3Config`` default.
-    """
-    out: dict[str, int | None] = {"kv_lora_rank": _int(cfg, "kv_lora_rank", where)}
-    sources["kv_lora_rank"] = prefix + "kv_lora_rank"
-    for name in MLA_FIELDS[1:]:
-        value = cfg.get(name, ...)
-        if value is ...:
-            out[name] = MLA_DEFAULTS[name]
-            sources[name] = f"default: transformers' DeepseekV3Config {name} ({MLA_DEFAULTS[name]})"
-        elif name == "q_lora_rank" and (value is None or (type(value) is int and value == 0)):
-            out[name], sources[name] = None, prefix + f"q_lora_rank ({json.dumps(value)}: a direct q_proj)"
-        elif value is None:
-            raise SpecError("--config", f"{where}{name} must be an integer, got null")
-        else:
-            out[name], sources[name] = _int(cfg, name, where), prefix + name
-    derived = cfg.get("qk_head_dim")  # NOTE: DeepseekV3Config derives it: qk_nope_head_dim + qk_rope_head_dim
-    if derived is not None and derived != (out["qk_nope_head_dim"] or 0) + (out["qk_rope_head_dim"] or 0):
-        raise SpecError("--config", f"{where}qk_head_dim {json.dumps(derived)[:40]} is not qk_nope_head_dim + "
-                                    "qk_rope_head_dim; attncli would count a different layer")
-    return out
-
-
-# ------------------------------------------------------------------------------ presets
 def _presets() -> dict[str, dict[str, Any]]:
     text = resources.files("attncli").joinpath("data/presets.json").read_text(encoding="utf-8")
     doc = json.loads(text)

@@ -38,7 +38,7 @@ FAMILY_READ: dict[str, frozenset[str]] = {
     "afmoe": frozenset({"global_attn_every_n_layers"}),
     "dbrx": frozenset({"attn_config"}),
     "llama4_text": frozenset({"attention_chunk_size"}), "llama4": frozenset({"attention_chunk_size"}),
-    # NOTE: FalconAttention's K/V heads (configs._falcon_kv_heads); the parts of a family's class that a
+    # NOTE: FalconAttention's K/V heads (heads._falcon_kv_heads); the parts of a family's class that a
     # config switches (attncli.models.parts: SeedOss's o_proj bias, Glm4Moe's qk-norm)
     "falcon": frozenset({"new_decoder_architecture", "num_kv_heads", "n_head_kv"}),
     # NOTE: DeepSeek-V4's attention sizes (attncli/kinds/dsv4/sizes.py reads them as DeepseekV4Config does)
