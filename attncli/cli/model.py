@@ -283,7 +283,8 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     with counting(), status(f"attncli model: counting {m.name}", fmt):
         from dataclasses import replace
 
-        from attncli.analyses.model import DEFAULT_BLOCK_SIZE, count_model, growth
+        from attncli.analyses.growth import growth
+        from attncli.analyses.model import DEFAULT_BLOCK_SIZE, count_model
 
         report = count_model(m.name, m.source, base, m.schedule, dtype=chosen_dtype, dtype_source=dtype_source,
                              kv_dtype=kv_dtype, block_size=block_size or DEFAULT_BLOCK_SIZE, tp=tp, gpu=gpu,
