@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from attncli.spec import SpecError
+from attncli.models.values import switch
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class Parts:
     """What one family's attention class holds: ``qk_norm`` ``head`` (an RMSNorm of size d on each
     query and key head) or ``all`` (over all H*d query and G*d key features), ``sinks`` (one logit
     per head), ``out_bias`` (``o_proj``'s bias when it differs from q/k/v's, or the config key that
-    switches it), ``qk_norm_key`` (a config switch that turns the norms on; absent: always built)."""
+    switches it, false when absent), ``qk_norm_key`` (a config switch that turns the norms on, false when
+    absent; no key: always built)."""
 
     source: str
     qk_norm: str | None = None
@@ -65,20 +66,12 @@ def parts_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
     if parts.sinks:
         fields["sinks"], sources["sinks"] = True, f"architecture: {parts.source}"
     if parts.qk_norm is not None:
-        on = True
-        if parts.qk_norm_key is not None:
-            value = cfg.get(parts.qk_norm_key, False)
-            if not isinstance(value, bool):
-                raise SpecError("--config", f"{where}{parts.qk_norm_key} must be true or false, got {value!r}"[:200])
-            on = value
-        if on:
+        key = parts.qk_norm_key
+        if key is None or (key in cfg and switch(cfg, key, where)):
             fields["qk_norm"], sources["qk_norm"] = parts.qk_norm, f"architecture: {parts.source}"
     if isinstance(parts.out_bias, bool):
         fields["out_bias"], sources["out_bias"] = parts.out_bias, f"architecture: {parts.source}"
     elif isinstance(parts.out_bias, str):
-        value = cfg.get(parts.out_bias, False)
-        if not isinstance(value, bool):
-            raise SpecError("--config", f"{where}{parts.out_bias} must be true or false, got {value!r}"[:200])
-        fields["out_bias"] = value
+        fields["out_bias"] = parts.out_bias in cfg and switch(cfg, parts.out_bias, where)
         sources["out_bias"] = prefix + parts.out_bias if parts.out_bias in cfg else f"architecture: {parts.source}"
     return fields, sources
