@@ -8,7 +8,7 @@ one line on stderr with exit code 2, never a traceback.
 
 from __future__ import annotations
 
-from attncli.cli import interrupts
+from attncli.io import interrupts
 
 # NOTE: before any heavy import, so Ctrl-C during start-up is never a traceback.
 interrupts.install_at_start()
@@ -20,8 +20,8 @@ import typer  # noqa: E402
 from typer.completion import install_callback, show_callback  # noqa: E402
 
 from attncli import __version__  # noqa: E402
-from attncli.cli import streams  # noqa: E402
 from attncli.cli.helptext import CONTEXT, EXIT_CODES, AttnGroup, lazy_group  # noqa: E402
+from attncli.io import streams  # noqa: E402
 
 app = typer.Typer(
     name="attncli",
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     """:func:`main` up to its exit code: Ctrl-C raises ``KeyboardInterrupt`` only in here."""
     try:
-        interrupts.arm()  # NOTE: inside the try that catches (see attncli.cli.interrupts)
+        interrupts.arm()  # NOTE: inside the try that catches (see attncli.io.interrupts)
         code = _reported(argv)
         interrupts.disarm()
         return code

@@ -31,8 +31,7 @@ from attncli.choices import (
     SWEEPABLE,
 )
 from attncli.cli.helptext import complete_gpus
-from attncli.cli.inputs import TOKEN_FLAGS, check_run_files, dtype_parser, expand_tokens, token_parser
-from attncli.cli.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
+from attncli.cli.inputs import TOKEN_FLAGS, dtype_parser, expand_tokens, token_parser
 from attncli.cli.layerflags import (
     ConfigOption,
     IgnoreFieldOption,
@@ -41,6 +40,8 @@ from attncli.cli.layerflags import (
     explicit_names,
     layer_values,
 )
+from attncli.io.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
+from attncli.io.paths import check_run_files
 from attncli.spec import KIND_NAMES, AttnSpec, SpecError
 
 

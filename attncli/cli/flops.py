@@ -13,10 +13,10 @@ import typer
 from attncli.cli import app, budget
 from attncli.cli.common import ALL_KINDS, CHECKS, MODULE, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.helptext import AttnCommand, examples
-from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
-from attncli.cli.streams import keep_report_apart
+from attncli.io.interrupts import end_stuck_run
+from attncli.io.streams import keep_report_apart
 from attncli.spec import AttnSpec
 
 
@@ -72,7 +72,7 @@ def flops(
         if gpu is not None:
             fail("--gpu: the roofline needs the layer's closed form; it is not available with --module")
         from attncli.cli.runtime import without_placeholder
-        from attncli.models.usermodule import count_user_module
+        from attncli.modules.usermodule import count_user_module
         from attncli.render import usermodule as uview
 
         without_placeholder()

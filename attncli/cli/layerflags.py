@@ -46,7 +46,7 @@ CallOption = Annotated[Call | None, typer.Option(
     help="x: call --module as module(x); qkv: as module(q, k, v) (default: read from its forward signature).")]
 
 DEFAULT_MODULE_TIMEOUT = 60.0
-"""``--module-timeout``'s default, seconds (attncli.models.fence.DEFAULT_TIMEOUT is the same)."""
+"""``--module-timeout``'s default, seconds (attncli.modules.fence.DEFAULT_TIMEOUT is the same)."""
 MAX_MODULE_TIMEOUT = 1e6
 """The largest ``--module-timeout``, seconds (about 11.6 days); more (``inf``, ``1e10``) is refused
 naming the flag: the watchdog's timer cannot wait that long (``OverflowError`` in its thread, and a

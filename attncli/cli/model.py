@@ -28,10 +28,11 @@ from attncli.cli.common import ENGINE as ENGINE_PANEL
 from attncli.cli.engineflags import EngineFlags
 from attncli.cli.engineflags import value as choice_value
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
-from attncli.cli.inputs import check_run_files, dtype_parser, expand_tokens
-from attncli.cli.interrupts import deferred_interrupts
+from attncli.cli.inputs import dtype_parser, expand_tokens
 from attncli.cli.layerflags import IgnoreFieldOption
 from attncli.cli.runtime import counting
+from attncli.io.interrupts import deferred_interrupts
+from attncli.io.paths import check_run_files
 from attncli.spec import SpecError
 
 # NOTE: enums built from attncli.choices at run time; to mypy the options are Any.

@@ -10,8 +10,8 @@ import typer
 from attncli.cli import app
 from attncli.cli.common import OUTPUT, Format, fail
 from attncli.cli.helptext import AttnCommand, examples
-from attncli.cli.inputs import check_run_files
 from attncli.cli.layerflags import IgnoreFieldOption, check_ignored
+from attncli.io.paths import check_run_files
 from attncli.spec import SpecError
 
 

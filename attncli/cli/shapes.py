@@ -10,9 +10,9 @@ import typer
 from attncli.cli import app
 from attncli.cli.common import ALL_KINDS, LAYER, MODULE, OUTPUT, spec_command
 from attncli.cli.helptext import AttnCommand, examples
-from attncli.cli.interrupts import end_stuck_run
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
-from attncli.cli.streams import keep_report_apart
+from attncli.io.interrupts import end_stuck_run
+from attncli.io.streams import keep_report_apart
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -48,7 +48,7 @@ def shapes(
     from attncli.render.common import status
 
     if module is not None:
-        from attncli.models.usermodule import user_shapes
+        from attncli.modules.usermodule import user_shapes
         from attncli.render import usermodule as uview
 
         if no_out_proj:

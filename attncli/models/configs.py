@@ -151,7 +151,7 @@ class Merged:
 # ------------------------------------------------------------------------------ checks
 def _load_json(path: Path) -> Any:
     """Read and parse ``path``; every failure is one ``--config`` line."""
-    from attncli.cli.inputs import check_regular, read_path
+    from attncli.io.paths import check_regular, read_path
 
     check_regular(path, "--config", "config.json")  # NOTE: a name too long, a FIFO, a device
     path = read_path(path, "config.json")

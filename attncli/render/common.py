@@ -105,7 +105,7 @@ def no_color_requested(environ: Any = None) -> bool:
 
 def _report_stream() -> Any:
     """Where the report goes (stdout; its own copy of it once a ``--module`` was imported)."""
-    from attncli.cli.streams import report_stream
+    from attncli.io.streams import report_stream
 
     return report_stream()
 
@@ -211,14 +211,14 @@ def encodable(text: str, encoding: str) -> str:
 def emit(fmt: str, doc: dict[str, Any], table: Callable[[], RenderableType],
          markdown: Callable[[], str], output: Path | None = None) -> None:
     """Write the report in ``fmt`` to stdout, or to ``output`` when given (in the format its
-    suffix names unless ``--format`` was typed: :func:`attncli.cli.inputs.output_format`).
+    suffix names unless ``--format`` was typed: :func:`attncli.io.paths.output_format`).
 
     The whole text is produced first and written in one go: a failure while rendering
-    leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.cli.streams.write_atomic`).
+    leaves stdout empty. ``output`` is replaced atomically (:func:`attncli.io.streams.write_atomic`).
     """
-    from attncli.cli.inputs import output_format
-    from attncli.cli.interrupts import delivering_report
-    from attncli.cli.streams import write_atomic, write_stdout
+    from attncli.io.interrupts import delivering_report
+    from attncli.io.paths import output_format
+    from attncli.io.streams import write_atomic, write_stdout
 
     fmt = output_format(fmt, output)
     if fmt == "json":

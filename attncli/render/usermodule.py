@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.kinds import kind_of
-from attncli.models.usermodule import OTHER_RULE, ModuleFlops, UserShapes, layer_name
+from attncli.modules.usermodule import OTHER_RULE, ModuleFlops, UserShapes, layer_name
 from attncli.render.common import commas, conventions, human, human_bytes, md_table, named
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec

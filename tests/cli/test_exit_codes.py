@@ -63,7 +63,7 @@ def test_ctrl_c_is_130_with_one_line(delay: float) -> None:
     machine, where a 0.05 s signal landed in it)."""
     # NOTE: this test once failed in CI with returncode -2 (a death by SIGINT after the line was
     # printed): CPython's flag for a KeyboardInterrupt leaving exec() of a string, fixed in
-    # attncli.cli.interrupts and reproduced every time by test_module_hostile's
+    # attncli.io.interrupts and reproduced every time by test_module_hostile's
     # test_ctrl_c_inside_exec_is_130_not_a_death_by_the_signal. No retry: any -2 fails.
     p = subprocess.Popen([*ATTNCLI, "flops", "--dim", "64", "--seq", "4096", "-f", "json"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)

@@ -66,7 +66,7 @@ def test_config_name_too_long_is_one_line_naming_config(cli: Any, tmp_path: Path
 
 
 def test_write_atomic_refuses_a_long_name_with_its_flag(tmp_path: Path) -> None:
-    from attncli.cli.streams import write_atomic
+    from attncli.io.streams import write_atomic
     from attncli.spec import SpecError
 
     with pytest.raises(SpecError) as info:
@@ -150,7 +150,7 @@ def test_output_equal_to_the_module_file(cli: Any, tmp_path: Path, monkeypatch: 
 
 
 def test_module_file_is_found_without_importing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from attncli.cli.inputs import module_file
+    from attncli.io.paths import module_file
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pkg").mkdir()
@@ -219,7 +219,7 @@ def test_fence_with_an_unbounded_timeout_keeps_its_watchdog_alive(timeout: float
     import threading
     import time
 
-    from attncli.models.fence import fenced
+    from attncli.modules.fence import fenced
 
     died: list[BaseException | None] = []
     monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
@@ -352,7 +352,7 @@ SIGNAL_DRIVER = """
 import os, signal, sys, time
 sys.argv = [os.path.join("attncli", "__main__.py"), *sys.argv[1:]]  # the console script: its handler
 import attncli.cli as app
-import attncli.cli.streams as streams
+import attncli.io.streams as streams
 import attncli.render as render
 
 def ctrl_c():

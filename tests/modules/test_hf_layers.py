@@ -248,8 +248,8 @@ def test_the_mask_is_the_one_the_model_makes(model_type: str, extra: dict[str, A
     (masking_utils' chunked, sliding-window or causal mask), counted on real tensors."""
     from types import SimpleNamespace
 
-    from attncli.models.hf import build_hf_attention
-    from attncli.models.userload import load_factory
+    from attncli.modules.hf import build_hf_attention
+    from attncli.modules.userload import load_factory
 
     classes = {"llama4_text": LLAMA4, "gemma3_text": GEMMA3, "gpt_oss": GPT_OSS}
     cfg = {"model_type": model_type, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,

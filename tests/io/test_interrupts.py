@@ -1,4 +1,4 @@
-"""attncli.cli.interrupts in-process: the deferred interrupt and the handlers it swaps.
+"""attncli.io.interrupts in-process: the deferred interrupt and the handlers it swaps.
 
 The real process (Ctrl-C at random moments, and inside ``exec()``) is tested in
 tests/cli/test_exit_codes.py and tests/cli/test_module_hostile.py.
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from attncli.cli import interrupts
+from attncli.io import interrupts
 
 
 @pytest.fixture

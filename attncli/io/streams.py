@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from attncli.cli import interrupts
+from attncli.io import interrupts
 from attncli.spec import SpecError
 
 
@@ -175,7 +175,7 @@ def keep_report_apart() -> None:
     - in the console script, the report gets its own duplicate of file descriptor 1 and
       descriptor 1 becomes a copy of stderr (``os.write(1, ...)``, ``sys.__stdout__`` and C code
       write there), and the process ends with ``os._exit`` once the exit code is known
-      (:func:`attncli.cli.interrupts.exit_now_if_user_code_ran`): the interpreter's shutdown
+      (:func:`attncli.io.interrupts.exit_now_if_user_code_ran`): the interpreter's shutdown
       with the module's threads still writing could hang or crash.
 
     Once per run; outside ``main`` (no guard) it does nothing.
@@ -234,7 +234,7 @@ def write_stdout(text: str) -> None:
 def write_atomic(path: Path, text: str, flag: str = "--output") -> None:
     """Replace ``path`` with ``text`` atomically; SpecError(flag) on any failure, which
     leaves the previous file untouched and no temporary file behind."""
-    from attncli.cli.inputs import check_name
+    from attncli.io.paths import check_name
 
     target = Path(path)
     shown = repr(str(target))

@@ -2,7 +2,7 @@
 
 :func:`fenced` runs the import, build and forward of the user's code so that its output cannot
 corrupt attncli's report, its exits and exceptions become one error line, and a watchdog ends it
-after ``--module-timeout`` seconds. :mod:`attncli.models.usermodule` decides what to build and count;
+after ``--module-timeout`` seconds. :mod:`attncli.modules.usermodule` decides what to build and count;
 this module only keeps the user's code in bounds. Only the standard library is imported.
 """
 

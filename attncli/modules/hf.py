@@ -32,7 +32,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from attncli.models.hfcall import (
+from attncli.models.schedule import CHUNKED, FULL, GATED_WINDOW, SLIDING
+from attncli.modules.hfcall import (
     HfLayer,
     HfSizes,
     _fused_projections,
@@ -44,8 +45,7 @@ from attncli.models.hfcall import (
     mask_function,
     transformers_logs,
 )
-from attncli.models.hfconfig import check_reached, mla_kwargs, model_kwargs, setting
-from attncli.models.schedule import CHUNKED, FULL, GATED_WINDOW, SLIDING
+from attncli.modules.hfconfig import check_reached, mla_kwargs, model_kwargs, setting
 from attncli.spec import SpecError
 
 FLAG = "--module"

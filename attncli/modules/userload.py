@@ -2,16 +2,16 @@
 
 The reference names a module and an attribute: a factory function or a class, called as
 ``factory(dim, heads)``, or a Hugging Face attention class (its constructor takes a model
-config), built by :func:`attncli.models.hf.build_hf_attention` from the layer settings and called the
-way its model calls it. A plain module is called as :func:`attncli.models.calling.plan_call` reads its
+config), built by :func:`attncli.modules.hf.build_hf_attention` from the layer settings and called the
+way its model calls it. A plain module is called as :func:`attncli.modules.calling.plan_call` reads its
 ``forward``: required positional parameters only (``module(x)`` or ``module(q, k, v)``,
 ``--call`` overrides), in the layout its ``batch_first`` says.
 
-Everything here runs the user's code, so call it inside :func:`attncli.models.fence.fenced`; anything
+Everything here runs the user's code, so call it inside :func:`attncli.modules.fence.fenced`; anything
 that code raises (``SystemExit`` included) becomes one :class:`~attncli.spec.SpecError` line
 here. Modules are built on the meta device (any size, nothing allocated); one that cannot run
 there (``.item()``, data-dependent shapes) runs on real CPU tensors when the memory model says
-the size fits (:func:`prepare_and_run`). :mod:`attncli.models.usermodule` shapes and counts what this
+the size fits (:func:`prepare_and_run`). :mod:`attncli.modules.usermodule` shapes and counts what this
 module prepares, and re-exports its names. Nothing here imports torch at module level.
 """
 
@@ -27,12 +27,12 @@ from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from attncli.choices import NOT_FOR_MODULES
-from attncli.models.calling import CallPlan, call_args, output_layout, plan_call
-from attncli.models.fence import FLAG, one_line
+from attncli.modules.calling import CallPlan, call_args, output_layout, plan_call
+from attncli.modules.fence import FLAG, one_line
 from attncli.spec import MLA_FIELDS, AttnSpec, SpecError
 
 if TYPE_CHECKING:
-    from attncli.models.hfcall import HfLayer
+    from attncli.modules.hfcall import HfLayer
 
 __all__ = ["INSTALL_HINTS", "Prepared", "build_user", "load_factory", "prepare", "prepare_and_run", "refuse_flags",
            "run_user"]
@@ -94,7 +94,7 @@ def load_factory(ref: str) -> Callable[..., Any]:
     """Import ``pkg.mod:attr`` (the current directory appended to sys.path), or load
     ``path/to/file.py:attr`` by its path, and return ``attr``.
 
-    Call it inside :func:`~attncli.models.fence.fenced`: importing runs the user's module.
+    Call it inside :func:`~attncli.modules.fence.fenced`: importing runs the user's module.
     """
     mod_name, sep, attr = ref.rpartition(":")
     if not sep or not mod_name or not attr:
@@ -242,9 +242,9 @@ def _built_spec(spec: AttnSpec, layer: HfLayer) -> AttnSpec:
 
 def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
             typed: set[str] | frozenset[str] = frozenset(), factory: Any = None) -> Prepared:
-    """Import and build ``ref`` on ``device`` and make its inputs (call inside :func:`~attncli.models.fence.fenced`)."""
+    """Import and build ``ref`` on ``device`` and make its inputs (inside :func:`~attncli.modules.fence.fenced`)."""
     from attncli.layer.modules import make_inputs
-    from attncli.models import hf
+    from attncli.modules import hf
 
     refuse_flags(ref, typed, spec)
     factory = load_factory(ref) if factory is None else factory
@@ -290,10 +290,10 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
 
 
 def _run(p: Prepared, ref: str, stated: str | None = None) -> tuple[Prepared, Any]:
-    """Run once; a plain module's own mask is read from its SDPA calls (:mod:`attncli.models.sdpamask`)."""
+    """Run once; a plain module's own mask is read from its SDPA calls (:mod:`attncli.modules.sdpamask`)."""
     from dataclasses import replace
 
-    from attncli.models.sdpamask import read_mask, watching_sdpa
+    from attncli.modules.sdpamask import read_mask, watching_sdpa
 
     if p.hf is not None:
         return p, run_user(p.module, p.args, ref)

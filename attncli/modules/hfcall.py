@@ -2,7 +2,7 @@
 (:class:`HfSizes`), the model's mask function for its layer type (:func:`mask_function`), the rotary
 embedding and a fused ``qkv_proj`` split by its slices (:func:`split_fused`).
 
-:mod:`attncli.models.hf` builds the layer; this module holds what calling and counting it needs.
+:mod:`attncli.modules.hf` builds the layer; this module holds what calling and counting it needs.
 transformers and torch are imported inside the functions.
 """
 

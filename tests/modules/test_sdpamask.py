@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from attncli.models.sdpamask import SdpaCall, read_mask
+from attncli.modules.sdpamask import SdpaCall, read_mask
 from attncli.spec import SpecError
 
 SIZES = ("--dim", "64", "--heads", "4", "--seq", "16", "--batch", "1", "--format", "json")

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from attncli.models.calling import call_args, plan_call
-from attncli.models.fence import fenced
-from attncli.models.usermodule import build_user, load_factory, run_user
+from attncli.modules.calling import call_args, plan_call
+from attncli.modules.fence import fenced
+from attncli.modules.usermodule import build_user, load_factory, run_user
 from attncli.spec import AttnSpec, SpecError
 
 SPEC = AttnSpec(dim=16, heads=4, batch=2, seq=5).validate()

@@ -1,4 +1,4 @@
-"""attncli.models.hf: transformers attention classes built from attncli settings and called as their model calls them.
+"""attncli.modules.hf: transformers attention classes built from attncli settings and called as their model calls them.
 
 Each class is built on CPU from a tiny config, run, and its FLOPs counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (2 FLOPs per multiply-add) under eager attention,
@@ -34,7 +34,7 @@ from transformers.models.phi3.modeling_phi3 import Phi3Attention, Phi3Model
 from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention, Qwen2Model
 from transformers.models.t5.modeling_t5 import T5Attention, T5EncoderModel
 
-from attncli.models.hf import build_hf_attention, config_class, is_hf_attention
+from attncli.modules.hf import build_hf_attention, config_class, is_hf_attention
 from attncli.spec import SpecError
 
 B, L = 2, 6
@@ -312,7 +312,7 @@ def test_a_hugging_face_class_runs_without_warnings(cls: type, settings: Any, de
 
 
 def test_the_cache_keyword_follows_the_signature() -> None:
-    from attncli.models.hfcall import cache_keyword
+    from attncli.modules.hfcall import cache_keyword
 
     def old(config: Any, inputs_embeds: Any, attention_mask: Any, past_key_values: Any, position_ids: Any) -> None:
         """transformers 5.0 to 5.23."""
@@ -354,7 +354,7 @@ def test_the_installed_transformers_is_in_the_pinned_range() -> None:
 def test_phi3_fused_qkv_is_split_by_its_slices() -> None:
     """Phi3Attention.qkv_proj: (B*L, E) @ (E, (H + 2G) d) is q H*d, k G*d and v G*d of it."""
     from attncli.engine.handles import OpCount
-    from attncli.models.hfcall import split_fused
+    from attncli.modules.hfcall import split_fused
 
     layer = build_hf_attention(Phi3Attention, SimpleNamespace(dim=32, heads=4, kv_heads=2), "meta")
     assert layer.fused == (("qkv_proj", (("q_proj", 32), ("k_proj", 16), ("v_proj", 16))),)

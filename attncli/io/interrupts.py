@@ -179,7 +179,7 @@ def exit_now_if_user_code_ran(code: int) -> None:
     """After the user's code ran in the console script, end with ``code`` now, by ``os._exit``.
 
     NOTE: a module may start daemon threads that keep printing (to stderr: see
-    :func:`attncli.cli.streams.keep_report_apart`). The interpreter's shutdown with such threads
+    :func:`attncli.io.streams.keep_report_apart`). The interpreter's shutdown with such threads
     alive hung (a thread blocked holding the lock of a stream the shutdown flushes) or died
     (SIGSEGV, SIGABRT "could not acquire lock ... at interpreter shutdown"). By now the report is
     written, flushed and its descriptor closed, and attncli's own stderr lines were flushed at

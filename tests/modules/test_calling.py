@@ -1,4 +1,4 @@
-"""attncli.models.calling: forward(x) or forward(q, k, v) from the signature's required inputs, and layout.
+"""attncli.modules.calling: forward(x) or forward(q, k, v) from the signature's required inputs, and layout.
 
 timm does not import here (it imports torchvision, whose only wheel on these machines is a CUDA
 build), so the timm and T5 classes below copy those libraries' forward signatures exactly.
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from attncli.models.calling import call_args, output_layout, plan_call
+from attncli.modules.calling import call_args, output_layout, plan_call
 from attncli.spec import SpecError
 
 

@@ -4,7 +4,7 @@ is what was asked.
 :func:`model_kwargs` lays the typed sizes over a model's own config.json (``--config``/``--preset``
 with ``--module``); :func:`mla_kwargs` fills a multi-head latent attention config from the flags;
 :func:`check_reached` exits 2, naming the flag, for a size or window the built class does not have
-(its config does not use that flag). :mod:`attncli.models.hf` builds the layer with them.
+(its config does not use that flag). :mod:`attncli.modules.hf` builds the layer with them.
 transformers is imported by the caller.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attncli.models.hfcall import HfSizes, transformers_logs
+from attncli.modules.hfcall import HfSizes, transformers_logs
 from attncli.spec import MLA_FIELDS, SpecError
 
 FLAG = "--module"

@@ -1,14 +1,14 @@
 """``--module pkg.mod:factory``: shape and count an attention module the user wrote, fenced.
 
-:mod:`attncli.models.userload` imports the reference, builds the module and runs it (on the meta
+:mod:`attncli.modules.userload` imports the reference, builds the module and runs it (on the meta
 device, or on real CPU tensors when meta cannot run it and the memory model says the size
 fits); this module reports on what it built: :func:`user_shapes` (``attncli shapes --module``)
 and :func:`count_user_module` (``attncli flops --module``, with the same fvcore handles, stages
 and FlopCounterMode cross-check as the built-in layers). It re-exports
-:mod:`attncli.models.userload`'s names, so ``from attncli.models.usermodule import load_factory`` keeps
+:mod:`attncli.modules.userload`'s names, so ``from attncli.modules.usermodule import load_factory`` keeps
 working.
 
-The user's code runs with the user's rights; attncli only fences it (:func:`attncli.models.fence.fenced`):
+The user's code runs with the user's rights; attncli only fences it (:func:`attncli.modules.fence.fenced`):
 its stdout goes to stderr (attncli's stdout stays the report), anything it raises
 (``SystemExit`` and ``KeyboardInterrupt`` included) becomes one :class:`~attncli.spec.SpecError`
 line, and a watchdog thread ends import + build + run after ``--module-timeout`` seconds.
@@ -25,9 +25,9 @@ from attncli.analyses.checks import Counted
 from attncli.choices import OTHER
 from attncli.engine.handles import SDPA, UNCOUNTED_WHY
 from attncli.layer.formulas import CONVENTION, TRAINING_FACTOR, Memory
-from attncli.models.calling import CallPlan
-from attncli.models.fence import DEFAULT_TIMEOUT, FLAG, fenced, one_line
-from attncli.models.userload import (
+from attncli.modules.calling import CallPlan
+from attncli.modules.fence import DEFAULT_TIMEOUT, FLAG, fenced, one_line
+from attncli.modules.userload import (
     INSTALL_HINTS,
     Prepared,
     build_user,
@@ -341,7 +341,7 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
     from attncli.engine.crosscheck import flop_counter_check
     from attncli.engine.trace import caller, trace_count
     from attncli.kinds import kind_of
-    from attncli.models.hfcall import split_fused
+    from attncli.modules.hfcall import split_fused
 
     kind_of(spec).check_representable(spec)
     with fenced(ref, timeout, last_resort):

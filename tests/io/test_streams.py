@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attncli.cli.streams import GuardedStdout, StdoutError, is_out_of_memory, write_atomic
+from attncli.io.streams import GuardedStdout, StdoutError, is_out_of_memory, write_atomic
 from attncli.spec import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def test_output_dev_stdout_redirected_to_a_file_keeps_dev_stdout(tmp_path: Path)
     for name in ("/dev/stdout", "/dev/fd/1"):
         out = tmp_path / "out.json"
         with open(out, "w") as fh:
-            r = subprocess.run([sys.executable, "-c", f"from pathlib import Path; from attncli.cli.streams import "
+            r = subprocess.run([sys.executable, "-c", f"from pathlib import Path; from attncli.io.streams import "
                                 f"write_atomic; write_atomic(Path({name!r}), 'through')"],
                                stdout=fh, stderr=subprocess.PIPE, text=True, check=False,
                                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
