@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from attncli.serving.cache import KV_CACHE_DTYPE_BYTES, MAMBA_SSM_DTYPE_BYTES
+from attncli.kinds.cache import KV_CACHE_DTYPE_BYTES, MAMBA_SSM_DTYPE_BYTES
 from attncli.serving.inputs import ENGINES
 from attncli.spec import SpecError
 

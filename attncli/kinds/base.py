@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
     from attncli.layer.formulas import Memory
-    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 
@@ -66,7 +66,7 @@ class Kind(Protocol):
                         tp: int) -> tuple[CacheSpec, ...]:
         """The caches vLLM v1 builds for one such layer on one of ``tp`` devices (one per cache the
         layer registers), at ``--kv-cache-dtype`` (``model_bytes``: the model's element size) and
-        ``--mamba-ssm-cache-dtype`` (``ssm_bytes``, None: auto) (:mod:`attncli.serving.cache`)."""
+        ``--mamba-ssm-cache-dtype`` (``ssm_bytes``, None: auto) (:mod:`attncli.kinds.cache`)."""
 
     def memory(self, spec: AttnSpec, dtype: str) -> Memory:
         """The attention matrix, the activations and the KV cache of one forward pass."""

@@ -20,8 +20,8 @@ from attncli.spec import SpecError
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
     from attncli.layer.formulas import Memory
-    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "gated"

@@ -46,7 +46,7 @@ from attncli.spec import SpecError
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
-    from attncli.serving.cache import CacheSpec
+    from attncli.kinds.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "gdn"
@@ -325,7 +325,7 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     the conv state (2*HK*DK + HV*DV)/N x (K - 1) at the model's dtype (``mamba_cache_dtype`` auto) and
     the recurrent state HV/N x DV x DK at ``--mamba-ssm-cache-dtype`` (auto: the conv state's dtype,
     ``MambaStateDtypeCalculator._mamba_state_dtype``). vLLM keeps K - 1 conv columns; transformers K."""
-    from attncli.serving.cache import MAMBA, MLA_ONLY_DTYPES, CacheSpec
+    from attncli.kinds.cache import MAMBA, MLA_ONLY_DTYPES, CacheSpec
 
     if kv_cache_dtype in MLA_ONLY_DTYPES:
         raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "

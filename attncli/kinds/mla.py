@@ -40,8 +40,8 @@ from attncli.spec import SpecError
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
     from attncli.layer.formulas import Memory
-    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "mla"
@@ -266,7 +266,7 @@ def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
 def vllm_latent_bytes(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int) -> int:
     """One token's latent in vLLM (R + DR values; ``fp8_ds_mla``: R float8, a float32 scale per 128, DR
     bfloat16, ``MLAAttentionImpl.get_fp8_ds_mla_row_bytes``: 656 at R 512, DR 64)."""
-    from attncli.serving.cache import kv_element_bytes
+    from attncli.kinds.cache import kv_element_bytes
 
     m = mla_sizes(spec)
     if kv_cache_dtype == "fp8_ds_mla":
@@ -277,7 +277,7 @@ def vllm_latent_bytes(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int) -> 
 def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
                     tp: int) -> tuple[CacheSpec, ...]:
     """vLLM's ``MLAAttentionSpec``: the latent, whole on every device."""
-    from attncli.serving.cache import MLA, CacheSpec
+    from attncli.kinds.cache import MLA, CacheSpec
 
     return (CacheSpec(MLA, vllm_latent_bytes(spec, kv_cache_dtype, model_bytes)),)
 

@@ -42,8 +42,8 @@ from attncli.spec import SpecError
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
     from attncli.layer.formulas import Memory
-    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "sparse_mla"
@@ -245,7 +245,7 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     """Two caches per layer in vLLM: the latent (``MLAAttentionSpec``, :func:`attncli.kinds.mla.vllm_latent_bytes`)
     and the indexer's keys (``DeepseekV32IndexerCache``: an ``MLAAttentionSpec`` of ID float8 values
     and a float32 scale per 128, whatever ``--kv-cache-dtype``: 132 B at ID 128)."""
-    from attncli.serving.cache import MLA, CacheSpec
+    from attncli.kinds.cache import MLA, CacheSpec
 
     return (CacheSpec(MLA, mla.vllm_latent_bytes(spec, kv_cache_dtype, model_bytes)),
             CacheSpec(MLA, vllm_fp8_kv_bytes_per_token(spec)["indexer"]))

@@ -17,8 +17,8 @@ from attncli.numbers import human, human_bytes
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
     from attncli.layer.formulas import Memory
-    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "standard"
@@ -99,7 +99,7 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     """vLLM's ``FullAttentionSpec`` (or ``SlidingWindowSpec`` with W, ``ChunkedLocalAttentionSpec`` with C):
     K and V of max(1, G/N) heads per device (replicated when N > G), ``(head_size + head_size_v) x
     dtype`` bytes per head and token (``AttentionSpec.page_size_bytes``)."""
-    from attncli.serving.cache import MLA_ONLY_DTYPES, attention_spec, kv_element_bytes
+    from attncli.kinds.cache import MLA_ONLY_DTYPES, attention_spec, kv_element_bytes
     from attncli.spec import SpecError
 
     if kv_cache_dtype in MLA_ONLY_DTYPES:

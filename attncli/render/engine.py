@@ -14,9 +14,9 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.kinds.cache import CHUNKED, FULL, MAMBA, MLA, SLIDING
 from attncli.render.common import commas, human_bytes, md_table
 from attncli.render.layout import Trimmed, md_document, plain_table
-from attncli.serving.cache import CHUNKED, FULL, MAMBA, MLA, SLIDING
 from attncli.serving.vllm import VERSION, EnginePlan, gib, knobs
 
 _SHORT = {FULL: "full", MLA: "MLA", SLIDING: "sliding", CHUNKED: "chunked", MAMBA: "Mamba"}

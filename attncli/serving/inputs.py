@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from attncli.serving.cache import KV_CACHE_DTYPE_BYTES, MAMBA_SSM_DTYPE_BYTES
+from attncli.kinds.cache import KV_CACHE_DTYPE_BYTES, MAMBA_SSM_DTYPE_BYTES
 from attncli.spec import SpecError
 
 OVERHEAD_ESTIMATE = 2 * 2**30

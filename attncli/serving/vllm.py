@@ -4,7 +4,7 @@ The rules of vLLM 0.34.0 (:data:`VERSION`), read in its released source; each st
 function it follows:
 
 1. **Each layer's spec** (``vllm/v1/kv_cache_interface.py``): the kinds answer it
-   (``vllm_cache_spec`` in :mod:`attncli.kinds`; :class:`attncli.serving.cache.CacheSpec`).
+   (``vllm_cache_spec`` in :mod:`attncli.kinds`; :class:`attncli.kinds.cache.CacheSpec`).
    A model with chunked-local layers runs with the hybrid KV cache manager off by default
    (``VllmConfig``: "latency regression ... Disabling it, by default"), so
    ``unify_hybrid_kv_cache_specs`` sizes its chunked (and sliding) layers as full attention.
@@ -50,7 +50,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from attncli.serving.cache import CHUNKED, FULL, MAMBA, MLA, SLIDING, SPEC_CLASSES, CacheSpec
+from attncli.kinds.cache import CHUNKED, FULL, MAMBA, MLA, SLIDING, SPEC_CLASSES, CacheSpec
 from attncli.spec import SpecError
 
 NAME = "vllm"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from attncli.serving.cache import CacheSpec
+from attncli.kinds.cache import CacheSpec
 from attncli.serving.vllm import Settings, aligned_block_size, plan
 from attncli.spec import SpecError
 
