@@ -141,24 +141,18 @@ class AttnSpec:
     gdn_chunk: int = 64
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
     mamba_num_heads: int | None = None
-    """H, a Mamba2 layer's heads (Nemotron-H's ``mamba_num_heads``); set, the layer is Mamba2
-    (:mod:`attncli.kinds.mamba2`). Set from a config, as its other sizes below."""
+    """H, a Mamba2 layer's heads; set, the layer is Mamba2 (:mod:`attncli.kinds.mamba2`). With the sizes below (P, N,
+    G, K, the scan's chunk C, the in/out and conv biases, the SSM state's serving dtype), set from a config."""
     mamba_head_dim: int | None = None
     ssm_state_size: int | None = None
     mamba_n_groups: int | None = None
     mamba_conv_kernel: int | None = None
     mamba_chunk: int | None = None
-    """The SSD scan's chunk C (``chunk_size``)."""
     mamba_proj_bias: bool | None = None
-    """Biases on ``in_proj`` and ``out_proj`` (Nemotron-H's ``use_bias``)."""
     mamba_conv_bias: bool | None = None
-    """A bias on the depthwise conv (``use_conv_bias``)."""
     mamba_ssm_dtype: str | None = None
-    """The SSM state's dtype a serving engine keeps by default for this model (Nemotron-H's
-    ``mamba_ssm_cache_dtype``, vLLM's ``NemotronHForCausalLMConfig``); None: the model's dtype."""
     mamba_form: str = "auto"
-    """Mamba2's form: recurrent (one token at a time), chunked (the SSD scan in chunks of C, as
-    transformers' ``mamba2_chunk_scan``), or auto (recurrent for a decode step)."""
+    """Mamba2's form: recurrent, chunked (transformers' ``mamba2_chunk_scan``), or auto (recurrent for a decode step)."""
     attn_output_gate: bool = False
     """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
     out_bias: bool | None = None

@@ -383,7 +383,8 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
     from attncli.models.schedule import NO_MIXER
 
     # NOTE: blocks with no token mixer (Nemotron-H's MLP and MoE) are neither counted nor cached
-    specs = [(key, idx, layer_spec(base, key, linear)) for key, idx in schedule.groups() if key.layer_type not in NO_MIXER]
+    specs = [(key, idx, layer_spec(base, key, linear)) for key, idx in schedule.groups()
+             if key.layer_type not in NO_MIXER]
     for _, _, spec in specs:
         device_spec(spec, tp)  # a bad --tp fails before counting
         kind_of(spec).check_representable(spec)

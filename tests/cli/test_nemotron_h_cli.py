@@ -19,14 +19,14 @@ import pytest
 NANO = "tests/data/configs/nemotron-3-nano-30b-a3b"
 NANO9 = "tests/data/configs/nemotron-nano-9b-v2"
 E, H, P, N, G, K, C = 2688, 64, 64, 128, 8, 4, 128
-I, CONV, IN = H * P, H * P + 2 * G * N, 2 * H * P + 2 * G * N + H
+INNER, CONV, IN = H * P, H * P + 2 * G * N, 2 * H * P + 2 * G * N + H
 HQ, HKV, D = 32, 2, 128
 MAMBA, ATTN = 23, 6
 
 
 def mamba_dense(seq: int, cache: int) -> int:
     """One Mamba2 layer's MACs (B = 1): chunked scan for a prefill, the recurrent step for a decode."""
-    proj = seq * E * IN + seq * I * E
+    proj = seq * E * IN + seq * INNER * E
     if cache and seq == 1:
         return proj + CONV * K * 2 + H * P * N
     lp = -(-seq // C) * C
@@ -39,7 +39,7 @@ def attn_dense(seq: int, s: int, hq: int = HQ, hkv: int = HKV) -> int:
     return seq * E * hq * D * 2 + 2 * seq * E * hkv * D + 2 * hq * seq * s * D
 
 
-MAMBA_PARAMS = E * IN + CONV * K + CONV + 3 * H + I + I * E          # use_conv_bias true, use_bias false
+MAMBA_PARAMS = E * IN + CONV * K + CONV + 3 * H + INNER + INNER * E          # use_conv_bias true, use_bias false
 ATTN_PARAMS = E * HQ * D + 2 * E * HKV * D + HQ * D * E
 STATE = H * P * N * 4 + CONV * K * 2                                 # float32 SSM, bf16 conv (transformers' cache)
 

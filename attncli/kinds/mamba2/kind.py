@@ -64,8 +64,8 @@ def validate(spec: AttnSpec) -> None:
                                     f"{spec.mamba_ssm_dtype!r}")
     m = mamba2_sizes(spec)
     if m.heads % m.groups:
-        raise SpecError("--config", f"mamba_num_heads {m.heads} must be a multiple of n_groups {m.groups} (each group's "
-                                    "B and C serve H / G heads)")
+        raise SpecError("--config", f"mamba_num_heads {m.heads} must be a multiple of n_groups {m.groups} (each "
+                                    "group's B and C serve H / G heads)")
     if spec.mamba_form not in FORMS:
         raise SpecError("--config", f"unknown Mamba2 form {spec.mamba_form!r}; choose from {', '.join(FORMS)}")
     for name, flag, why in REFUSED:

@@ -74,7 +74,8 @@ class RMSNormGated(nn.Module):
         *lead, last = h.shape
         g = h.view(*lead, last // self.group_size, self.group_size)
         g = g * torch.rsqrt(g.pow(2).mean(-1, keepdim=True) + NORM_EPS)
-        return self.weight * g.view(*lead, last).to(dtype)  # type: ignore[no-any-return]
+        out: Tensor = self.weight * g.view(*lead, last).to(dtype)
+        return out
 
 
 def segment_sum(x: Tensor) -> Tensor:
@@ -92,6 +93,13 @@ class Mamba2Mixer(nn.Module):
     ``forward(x, ssm_state=None, conv_state=None) -> (output, ssm_state, conv_state)``: the output (B, L, E)
     and the states as transformers' cache keeps them: (B, H, P, N) float32 and (B, I + 2*G*N, K).
     """
+
+    ssd_cb: MatMul
+    ssd_diag: MatMul
+    ssd_states: MatMul
+    ssd_pass: MatMul
+    ssd_out: MatMul
+    ssm_out: MatMul
 
     def __init__(self, spec: AttnSpec, form: str | None = None) -> None:
         super().__init__()
