@@ -152,7 +152,7 @@ class AttnSpec:
     mamba_conv_bias: bool | None = None
     mamba_ssm_dtype: str | None = None
     mamba_form: str = "auto"
-    """Mamba2's form: recurrent, chunked (transformers' ``mamba2_chunk_scan``), or auto (recurrent for a decode step)."""
+    """Mamba2: recurrent, chunked (transformers' ``mamba2_chunk_scan``) or auto (recurrent for a decode step)."""
     attn_output_gate: bool = False
     """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
     out_bias: bool | None = None
