@@ -36,7 +36,7 @@ NO_MIXER: tuple[str, ...] = (MLP_BLOCK, MOE_BLOCK)
 """Layer types with no token mixer (Nemotron-H's MLP and MoE blocks): in the schedule, so indices are the model's,
 but neither counted nor cached (``attncli model`` skips them, ``--layer N`` refuses them)."""
 SHORT: dict[str, str] = {FULL: "full", SLIDING: "sliding", CHUNKED: "chunked", LINEAR: "linear", CSA: "CSA",
-                         HCA: "HCA", MLP_BLOCK: "MLP (no mixer)", MOE_BLOCK: "MoE (no mixer)"}
+                         HCA: "HCA", MLP_BLOCK: "MLP", MOE_BLOCK: "MoE"}
 
 LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 """Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder; DBRX's ``n_layers``)."""
