@@ -34,6 +34,11 @@ the grouped low-rank output."""
 GDN_FIELDS: tuple[str, ...] = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
                                "linear_value_head_dim", "linear_conv_kernel_dim")
 """A Gated DeltaNet (linear attention) layer's sizes, as Qwen3-Next's config names them."""
+MAMBA2_FIELDS: tuple[str, ...] = ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "mamba_n_groups",
+                                  "mamba_conv_kernel", "mamba_chunk", "mamba_proj_bias", "mamba_conv_bias",
+                                  "mamba_ssm_dtype")
+"""A Mamba2 layer's settings (:mod:`attncli.kinds.mamba2`), read from a hybrid model's config (Nemotron-H's
+``mamba_num_heads``, ``mamba_head_dim``, ``ssm_state_size``, ``n_groups``, ``conv_kernel``, ``chunk_size``, ...)."""
 
 KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
@@ -41,6 +46,7 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("sparse_mla", "dsv4"), (None,)) for f in SPARSE_FIELDS},
     **{f: (("dsv4",), (None,)) for f in DSV4_FIELDS},
     **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
+    **{f: (("mamba2",), (None, "auto")) for f in (*MAMBA2_FIELDS, "mamba_form")},
     "attn_output_gate": (("gated",), (False,)),
     "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
 }
@@ -49,7 +55,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
 KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-head latent attention (--kv-lora-rank)",
                               "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention",
                               "gated": "gated full attention (Qwen3-Next)",
-                              "dsv4": "DeepSeek-V4 attention (compress_ratios)"}
+                              "dsv4": "DeepSeek-V4 attention (compress_ratios)",
+                              "mamba2": "a Mamba2 layer (mamba_num_heads)"}
 """How an error names each kind."""
 
 
@@ -133,6 +140,19 @@ class AttnSpec:
     tokens, as transformers' ``torch_chunk_gated_delta_rule``), or auto (recurrent for a decode step)."""
     gdn_chunk: int = 64
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
+    mamba_num_heads: int | None = None
+    """H, a Mamba2 layer's heads; set, the layer is Mamba2 (:mod:`attncli.kinds.mamba2`). With the sizes below (P, N,
+    G, K, the scan's chunk C, the in/out and conv biases, the SSM state's serving dtype), set from a config."""
+    mamba_head_dim: int | None = None
+    ssm_state_size: int | None = None
+    mamba_n_groups: int | None = None
+    mamba_conv_kernel: int | None = None
+    mamba_chunk: int | None = None
+    mamba_proj_bias: bool | None = None
+    mamba_conv_bias: bool | None = None
+    mamba_ssm_dtype: str | None = None
+    mamba_form: str = "auto"
+    """Mamba2: recurrent, chunked (transformers' ``mamba2_chunk_scan``) or auto (recurrent for a decode step)."""
     attn_output_gate: bool = False
     """Qwen3-Next's gated full attention: ``q_proj`` twice as wide, a sigmoid gate on the context."""
     out_bias: bool | None = None
@@ -184,6 +204,8 @@ class AttnSpec:
         else ``standard`` (multi-head, grouped-query or multi-query)."""
         if self.o_lora_rank is not None:
             return "dsv4"
+        if self.mamba_num_heads is not None:
+            return "mamba2"
         if self.linear_num_value_heads is not None:
             return "gdn"
         if self.attn_output_gate:
@@ -199,6 +221,8 @@ class AttnSpec:
         decode = self.seq == 1 and self.cache > 0
         if self.kind == "gdn":
             return self.gdn_form if self.gdn_form != "auto" else ("recurrent" if decode else "chunked")
+        if self.kind == "mamba2":
+            return self.mamba_form if self.mamba_form != "auto" else ("recurrent" if decode else "chunked")
         if self.kind not in ("mla", "sparse_mla"):
             return None
         if self.mla_form != "auto":
@@ -320,6 +344,10 @@ class AttnSpec:
             from attncli.kinds.gdn import gdn_sizes
 
             d.update(gdn_sizes(self).to_dict())
+        if self.kind == "mamba2":
+            from attncli.kinds.mamba2.sizes import mamba2_sizes
+
+            d.update(mamba2_sizes(self).to_dict())
         if self.form is not None:
             d["form"] = self.form
         if self.kind not in ("standard", "gated"):

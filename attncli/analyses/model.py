@@ -56,7 +56,7 @@ def paged_blocks(s: int, kept: int, block_size: int) -> int:
 def layer_spec(base: AttnSpec, key: LayerKey, linear: AttnSpec | None = None) -> AttnSpec:
     """The spec of one group's layer: the model's attention layer with the group's window or chunk,
     or for a ``linear_attention`` layer the model's linear layer (Gated DeltaNet)."""
-    if key.layer_type == "linear_attention":
+    if key.layer_type == "linear_attention":  # NOTE: Gated DeltaNet or Mamba2, as the model's linear layer is
         if linear is None:
             raise SpecError("--config", "a linear_attention layer without the linear layers' sizes")
         return linear
@@ -94,6 +94,9 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     max(1, G/N) K/V heads of the same size (vLLM replicates a K/V head when N > G)."""
     if tp == 1:
         return spec
+    own = getattr(kind_of(spec), "device_spec", None)
+    if own is not None:  # NOTE: a kind that shards its own way (Mamba2: heads and groups, as vLLM's MambaMixer2)
+        return own(spec, tp)  # type: ignore[no-any-return]
     if spec.heads % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
     if spec.kind == "dsv4":
@@ -228,6 +231,10 @@ class ModelReport:
         return "chunked prefill" if s.cache else "prefill"
 
     def _kind_of_type(self, layer_type: str) -> str:
+        from attncli.models.schedule import NO_MIXER
+
+        if layer_type in NO_MIXER:
+            return "none"
         return next((g.spec.kind for g in self.groups if g.key.layer_type == layer_type), self.spec.kind)
 
     def totals(self) -> dict[str, Any]:
@@ -373,7 +380,11 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
     device = None if gpu is None else find_gpu(gpu)
     if device is not None:
         device.peak(dtype)  # an unknown dtype for this GPU fails before counting
-    specs = [(key, idx, layer_spec(base, key, linear)) for key, idx in schedule.groups()]
+    from attncli.models.schedule import NO_MIXER
+
+    # NOTE: blocks with no token mixer (Nemotron-H's MLP and MoE) are neither counted nor cached
+    specs = [(key, idx, layer_spec(base, key, linear)) for key, idx in schedule.groups()
+             if key.layer_type not in NO_MIXER]
     for _, _, spec in specs:
         device_spec(spec, tp)  # a bad --tp fails before counting
         kind_of(spec).check_representable(spec)

@@ -117,6 +117,19 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     "falcon": {"activation": MLP, "ffn_hidden_size": MLP,
                "parallel_attn": "attention and the MLP side by side in the block: the attention layer is the same",
                "num_ln_in_parallel_attn": NUMERICS},
+    # NOTE: NemotronHConfig (configuration_nemotron_h.py) fields NemotronHMamba2Mixer and NemotronHAttention do
+    # not size: the mixer's width is mamba_num_heads x mamba_head_dim, its dt clamp and init are elementwise
+    "nemotron_h": {
+        "expand": "not read by NemotronHMamba2Mixer: its inner width is mamba_num_heads x mamba_head_dim",
+        "mamba_proj_bias": "not read by NemotronHMamba2Mixer: in_proj and out_proj take use_bias",
+        "mamba_hidden_act": "the conv's activation (silu): elementwise, no multiply-adds",
+        "use_mamba_kernels": "which kernels run the scan (deprecated, no effect): the same multiply-adds",
+        **dict.fromkeys(("time_step_min", "time_step_max", "time_step_floor", "mamba_dt_min", "mamba_dt_max",
+                         "mamba_dt_init_floor"), INIT),
+        **dict.fromkeys(("time_step_limit", "mamba_dt_limit"), "the step dt's clamp: elementwise, no multiply-adds"),
+        **dict.fromkeys(("moe_latent_size", "moe_shared_expert_overlap"), MLP),
+        **dict.fromkeys(("mtp_layers_block_type", "mtp_hybrid_override_pattern"), DEPTH),
+    },
 }
 """Fields harmless in these families only, and why."""
 

@@ -46,6 +46,11 @@ FAMILY_READ: dict[str, frozenset[str]] = {
                               "o_groups", "o_lora_rank", "q_lora_rank", *SPARSE_FIELDS}),
     "seed_oss": frozenset({"attention_out_bias"}),
     "glm4_moe": frozenset({"use_qk_norm"}),
+    # NOTE: Nemotron-H's layout and Mamba2 sizes (attncli/models/hybrid.py, attncli/kinds/mamba2/sizes.py)
+    "nemotron_h": frozenset({"hybrid_override_pattern", "layers_block_type", "mamba_num_heads", "mamba_head_dim",
+                             "ssm_state_size", "n_groups", "mamba_n_groups", "conv_kernel", "mamba_d_conv",
+                             "chunk_size", "mamba_chunk_size", "use_bias", "use_conv_bias", "mamba_conv_bias",
+                             "mamba_ssm_cache_dtype"}),
 }
 """Fields only these families' readers read (:mod:`attncli.models.schedule`, :mod:`attncli.models.kindconfig`)."""
 

@@ -7,6 +7,10 @@ layers of the model.
   layers are gated full attention (:mod:`attncli.kinds.gated`: ``attn_output_gate``).
 - DeepSeek-V3.2 (``deepseek_v32``): every layer is MLA with the lightning indexer
   (:mod:`attncli.kinds.sparse_mla`: ``index_topk``, ``index_n_heads``, ``index_head_dim``).
+- Nemotron-H / Nemotron-3 (``nemotron_h``): its ``linear_attention`` layers (``M`` in
+  ``hybrid_override_pattern``) are Mamba2 (:mod:`attncli.kinds.mamba2`, read by
+  :func:`attncli.kinds.mamba2.sizes.read_fields`); its attention layers are standard attention without
+  biases (``NemotronHAttention`` builds q/k/v/o with ``bias=False`` whatever ``attention_bias`` says).
 - DeepSeek-V4 (``deepseek_v4``): ``q_lora_rank``, ``o_groups``, ``o_lora_rank`` and the indexer's sizes
   (:mod:`attncli.kinds.dsv4`); each layer's ``compress_ratio`` comes from its type
   (:meth:`attncli.models.configs.LayerSettings.fields_for`), and the CSA layers keep the indexer's.
@@ -28,6 +32,8 @@ GATED_FAMILIES = frozenset({"qwen3_next", "afmoe"})
 AfmoeAttention: a gate_proj E x H*d beside q_proj, the same multiply-adds and weights without biases)."""
 LINEAR_FAMILIES = frozenset({"qwen3_next"})
 """Families whose linear-attention layers are Gated DeltaNet (Qwen3NextGatedDeltaNet)."""
+MAMBA2_FAMILIES = frozenset({"nemotron_h"})
+"""Families whose linear-attention layers are Mamba2 (NemotronHMamba2Mixer)."""
 
 INDEX_DEFAULTS: dict[str, int] = {"index_n_heads": 64, "index_head_dim": 128}
 """transformers' DeepseekV32Config defaults for an indexer field the file leaves out."""
@@ -58,6 +64,14 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
             if cfg.get(key) is None:
                 raise SpecError("--config", f"{where}{key} is missing: {family}'s linear layers need it")
             linear[key], sources[key] = _size(cfg, key, where), prefix + key
+    if family in MAMBA2_FAMILIES:
+        from attncli.kinds.mamba2.sizes import read_fields
+
+        if cfg.get("attention_bias") is True:
+            raise SpecError("--config", f"{where}attention_bias true: NemotronHAttention builds q/k/v/o without "
+                                        "biases whatever it says; attncli would count a different layer")
+        linear, mamba_sources = read_fields(cfg, family, prefix, where)
+        sources.update(mamba_sources)
     if family == "deepseek_v4":
         from attncli.kinds.dsv4.sizes import read_sizes
 

@@ -83,6 +83,14 @@ def select(config: Path | None, preset: str | None, layer: int,
     if layer >= len(layers):
         raise SpecError(FLAG, f"{layer}: {model.name} has {len(layers)} layers, 0 to {len(layers) - 1}")
     info = layers[layer]
+    from attncli.models.schedule import NO_MIXER, SHORT
+
+    if info.layer_type in NO_MIXER:
+        mixers = [i.index for i in layers if i.layer_type not in NO_MIXER]
+        near = min(mixers, key=lambda i: abs(i - layer)) if mixers else None
+        hint = f" (layer {near} has one)" if near is not None else ""
+        raise SpecError(FLAG, f"{layer}: layer {layer} of {model.name} is {SHORT[info.layer_type]}, a block with no "
+                              f"token mixer: nothing to count{hint}")
     base: LayerSettings = model.layer
     origin = f"layer {layer} of {model.schedule.source}"
     sources = dict(base.sources)

@@ -31,8 +31,12 @@ LAYER_TYPES: tuple[str, ...] = (FULL, SLIDING, CHUNKED, LINEAR)
 """The ``layer_types`` values the schedule reads (transformers' ``configuration_utils.ALLOWED_ATTN_LAYER_TYPES``
 has more: they are refused here, naming value and index)."""
 CSA, HCA = "compressed_sparse_attention", "heavily_compressed_attention"
+MLP_BLOCK, MOE_BLOCK = "mlp", "moe"
+NO_MIXER: tuple[str, ...] = (MLP_BLOCK, MOE_BLOCK)
+"""Layer types with no token mixer (Nemotron-H's MLP and MoE blocks): in the schedule, so indices are the model's,
+but neither counted nor cached (``attncli model`` skips them, ``--layer N`` refuses them)."""
 SHORT: dict[str, str] = {FULL: "full", SLIDING: "sliding", CHUNKED: "chunked", LINEAR: "linear", CSA: "CSA",
-                         HCA: "HCA"}
+                         HCA: "HCA", MLP_BLOCK: "MLP", MOE_BLOCK: "MoE"}
 
 LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 """Where the depth is (Llama-like, GPT-2-like, T5-like: T5's ``num_layers`` is its encoder; DBRX's ``n_layers``)."""
@@ -99,7 +103,7 @@ class LayerKey:
             text += f" (W {self.window})"
         if self.chunk is not None:
             text += f" (C {self.chunk})"
-        if not self.rope and self.layer_type != LINEAR:
+        if not self.rope and self.layer_type not in (LINEAR, *NO_MIXER):
             text += " (NoPE)"
         return text
 
@@ -360,6 +364,10 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
     fam = ALIASES.get(family or "", family or "")
     if fam == "deepseek_v4":
         return _dsv4_schedule(cfg, where)
+    if fam == "nemotron_h":
+        from attncli.models.hybrid import nemotron_h_schedule
+
+        return nemotron_h_schedule(cfg, where)
     n = _layer_count(cfg, where)
     notes: list[str] = []
     window, wsrc = _window(cfg, fam, where, notes)
@@ -398,11 +406,19 @@ def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> 
     type does not depend on the depth, so a layer's config that leaves the depth out is read as
     ``len(layer_types)`` layers (4 without them)."""
     probe = cfg
-    if not any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS):
+    fam = family if family is not None else cfg.get("model_type")
+    if not any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) and fam != "nemotron_h":  # NOTE: its list is its depth
         types = cfg.get("layer_types")
         probe = {**cfg, "num_hidden_layers": len(types) if isinstance(types, list) and types else 4}
     schedule = read_schedule(probe, family, where)
-    return schedule.layers[0], schedule
+    first = schedule.layers[0]
+    if first.layer_type in NO_MIXER:
+        mixers = [layer.index for layer in schedule.layers if layer.layer_type not in NO_MIXER]
+        said = f"layers {', '.join(map(str, mixers[:6]))}{', ...' if len(mixers) > 6 else ''} have one" if mixers \
+            else "no layer has one"
+        raise SpecError("--config", f"layer 0 is {SHORT[first.layer_type]}: no token mixer to describe; pass --layer "
+                                    f"N ({said})")
+    return first, schedule
 
 
 def _dsv4_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:

@@ -230,12 +230,15 @@ def test_config_from_an_endless_device_is_refused_without_reading_it_all() -> No
 
 def test_infinity_in_an_unread_field_is_read_as_transformers_reads_it(tmp_path: Path) -> None:
     """Nemotron-H-56B publishes "time_step_limit": [0.0, Infinity], which Python's json (and so transformers)
-    reads. The file gets the answer its fields deserve: here the refusal of its layout field, not "not JSON"."""
+    reads. The file gets the answer its fields deserve, not "not JSON": its dt clamp is elementwise, so it is read
+    (its Mamba2 layers: attncli/kinds/mamba2), and a hostile field beside it is still refused by name."""
     folder = Path(__file__).resolve().parents[1] / "data" / "configs" / "nemotron-3-nano-30b-a3b"
     doc = json.loads((folder / "config.json").read_text())
     text = json.dumps(doc)[:-1] + ', "time_step_limit": [0.0, Infinity]}'
     path = tmp_path / "config.json"
     path.write_text(text)
+    assert read_hf_config(path).linear_fields["mamba_num_heads"] == 64
+    path.write_text(text[:-1] + ', "mamba_num_heads": 0}')
     with pytest.raises(SpecError) as err:
         read_hf_config(path)
-    assert "not JSON" not in err.value.message and "hybrid_override_pattern" in err.value.message
+    assert "not JSON" not in err.value.message and "mamba_num_heads" in err.value.message

@@ -28,7 +28,7 @@ NAMES = [
     "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mistral-7b", "phi-3-mini-4k", "qwen2.5-7b",
     "qwen3-8b", "qwen3-32b", "gemma-2-9b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
     "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "deepseek-v3.2",
-    "deepseek-v4-flash",
+    "deepseek-v4-flash", "nemotron-3-nano-30b-a3b",
 ]
 REPOS = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
@@ -50,6 +50,7 @@ REPOS = {
     "deepseek-v2-lite": "deepseek-ai/DeepSeek-V2-Lite",
     "deepseek-v3": "deepseek-ai/DeepSeek-V3",
     "kimi-k2": "moonshotai/Kimi-K2-Instruct",
+    "nemotron-3-nano-30b-a3b": "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
 }
 MLA_KEYS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
@@ -350,6 +351,8 @@ SCHEDULES = {
     # DeepseekV4Config folds compress_ratios (0/4/128, 44 listed for 43 layers: the last is the MTP layer)
     "deepseek-v4-flash": {"sliding_attention": 2, "compressed_sparse_attention": 21,
                           "heavily_compressed_attention": 20},
+    # NemotronHConfig._pattern_to_list: M Mamba2 (linear_attention), * attention, E MoE
+    "nemotron-3-nano-30b-a3b": {"linear_attention": 23, "full_attention": 6, "moe": 23},
 }
 
 
