@@ -17,8 +17,8 @@ from attncli.spec import SpecError
 if TYPE_CHECKING:
     from attncli.analyses.flops import FlopsReport
     from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
     from attncli.layer.formulas import Memory
-    from attncli.serving.cache import CacheSpec
     from attncli.spec import AttnSpec
 
 NAME = "mamba2"
@@ -141,7 +141,7 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     (I + 2*G'*N)/N x (K - 1) at the model's dtype (``mamba_cache_dtype`` auto; G' the groups extended to the
     shards) and the SSM state H/N x P x N at ``--mamba-ssm-cache-dtype``; ``auto`` is the model's
     ``mamba_ssm_cache_dtype`` where vLLM reads it (``NemotronHForCausalLMConfig``), else the conv state's dtype."""
-    from attncli.serving.cache import MAMBA, MLA_ONLY_DTYPES, CacheSpec
+    from attncli.kinds.cache import MAMBA, MLA_ONLY_DTYPES, CacheSpec
 
     if kv_cache_dtype in MLA_ONLY_DTYPES:
         raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "
