@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from attncli.models import schedule
+from attncli.models import geometry, schedule
 from attncli.models.values import size
 from attncli.spec import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS, SpecError
 
@@ -46,6 +46,8 @@ FAMILY_READ: dict[str, frozenset[str]] = {
                               "o_groups", "o_lora_rank", "q_lora_rank", *SPARSE_FIELDS}),
     "seed_oss": frozenset({"attention_out_bias"}),
     "glm4_moe": frozenset({"use_qk_norm"}),
+    # NOTE: each layer type's own sizes and the layers reading another's cache (attncli/models/geometry.py)
+    **geometry.READ,
 }
 """Fields only these families' readers read (:mod:`attncli.models.schedule`, :mod:`attncli.models.kindconfig`)."""
 

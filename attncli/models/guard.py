@@ -50,11 +50,14 @@ ARCH_BIAS: dict[str, bool] = {
     "glm4_moe": False,
     # NOTE: AfmoeConfig attention_bias False; DbrxAttention's Wqkv and out_proj have bias=False.
     "afmoe": False, "dbrx": False,
+    # NOTE: Gemma4TextConfig, Gemma3nTextConfig and MiMoV2FlashConfig default attention_bias to False
+    "gemma4_text": False, "gemma3n_text": False, "mimo_v2_flash": False,
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
-                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4"})
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4", "gemma4", "gemma4_text",
+                      "gemma3n", "gemma3n_text", "mimo_v2_flash"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -204,6 +207,8 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
     # (attncli/kinds/dsv4, read from compress_ratios / layer_types; its own fields: DSV4_READ)
     "deepseek_v4": frozenset({"index_topk", "index_n_heads", "index_head_dim", "compressed_sparse_attention",
                               "heavily_compressed_attention"}),
+    # Gemma 3n and Gemma 4: the last layers read an earlier layer's KV cache (attncli/models/geometry.py)
+    "gemma3n_text": frozenset({"num_kv_shared_layers"}), "gemma4_text": frozenset({"num_kv_shared_layers"}),
 }
 DSV4_READ: tuple[str, ...] = ("compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
                               "o_groups", "o_lora_rank", "q_lora_rank", "head_dim", "sliding_window", "layer_types")
@@ -315,6 +320,7 @@ FAMILY_NOTES: dict[str, str] = {
     "minimax_m2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, in params, no "
                   "multiply-adds counted)",
     "exaone4": _QK_NORM_HEAD,
+    **dict.fromkeys(("gemma4_text", "gemma3n_text"), _QK_NORM_HEAD + "; v_norm has no weight"),
 }
 """What a family's attention layer has that its config does not state ({h}: heads, {d}: head size)."""
 
@@ -325,6 +331,7 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     "xlm-roberta", "electra",
     # read and checked against the models' published config.json files (tests/data/configs)
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
+    "gemma4_text", "gemma3n_text", "mimo_v2_flash",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 
