@@ -169,7 +169,7 @@ def _mimo_sizes(cfg: Mapping[str, Any], where: str) -> dict[str, tuple[tuple[str
     heads = _int(cfg, "num_attention_heads", where, 64)
     g = _int(cfg, "num_key_value_heads", where, 4)
     d = _int(cfg, "head_dim", where, 192)
-    dv = _int(cfg, "v_head_dim", where, 128)
+    dv = _int(cfg, "v_head_dim", where, 128)  # NOTE: every layer's value head: base_fields
     # NOTE: MiMoV2FlashAttention: SWA layers double the K/V heads and hold sinks; it reads no swa_* field
     built = {"swa_num_attention_heads": heads, "swa_num_key_value_heads": 2 * g, "swa_head_dim": d,
              "swa_v_head_dim": dv, "add_swa_attention_sink_bias": True, "add_full_attention_sink_bias": False}
@@ -179,9 +179,16 @@ def _mimo_sizes(cfg: Mapping[str, Any], where: str) -> dict[str, tuple[tuple[str
             raise SpecError("--config", f"{where}{key} {json.dumps(said)[:40]} is not what transformers' "
                                         f"MiMoV2FlashAttention builds ({json.dumps(value)}); attncli would count a "
                                         "different layer")
-    common = (("d_head", d), ("d_head_v", dv))
-    return {FULL: (("kv_heads", g), *common, ("sinks", False)),
-            SLIDING: (("kv_heads", 2 * g), *common, ("sinks", True))}
+    if cfg.get("head_dim") is None:  # NOTE: the class default (192) where the reader would take E/H
+        raise SpecError("--config", f"{where}head_dim is missing: MiMoV2FlashConfig's default 192 is not read here")
+    return {FULL: (("kv_heads", g), ("sinks", False)), SLIDING: (("kv_heads", 2 * g), ("sinks", True))}
+
+
+def base_fields(cfg: Mapping[str, Any], family: str | None, where: str) -> dict[str, Any]:
+    """What every layer of the family holds beyond the reader's sizes: MiMo-V2-Flash's value head."""
+    if family != "mimo_v2_flash":
+        return {}
+    return {"d_head_v": _int(cfg, "v_head_dim", where, 128)}
 
 
 def _gemma4_sizes(cfg: Mapping[str, Any], where: str) -> dict[str, tuple[tuple[str, Any], ...]]:
