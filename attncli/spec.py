@@ -49,6 +49,7 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("mamba2",), (None, "auto")) for f in (*MAMBA2_FIELDS, "mamba_form")},
     "attn_output_gate": (("gated",), (False,)),
     "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
+    **{f: (("standard",), (None, False)) for f in ("d_head_v", "k_eq_v", "kv_shared")},
 }
 """Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
 
@@ -165,6 +166,12 @@ class AttnSpec:
     """The RMSNorm weights on queries and keys the model's class holds: ``head`` (one of size d for
     q and one for k: Qwen3, Gemma 3) or ``all`` (over all H*d query and G*d key features: OLMo 2,
     MiniMax-M2). Parameters, no multiply-adds. Set from a config."""
+    d_head_v: int | None = None
+    """A value head's size d_v (MiMo-V2-Flash: 128 beside keys of 192); ``None``: d. From a config."""
+    k_eq_v: bool = False
+    """Keys are the values (Gemma 4's ``attention_k_eq_v``): no ``v_proj``. From a config."""
+    kv_shared: bool = False
+    """Reads another layer's KV cache (``num_kv_shared_layers``): no k/v projections, no cache of its own."""
     compress_ratio: int | None = None
     """A DeepSeek-V4 layer's compression rate m (its ``compress_ratios`` entry): 0 a sliding layer, m > 0 a
     compressed one (CSA with ``index_topk``: the indexer's top-k; HCA without). Set from a config."""
@@ -256,14 +263,32 @@ class AttnSpec:
 
     @property
     def kv_inner(self) -> int:
-        """G * d: the width of the projected keys and values."""
+        """G * d: the width of the projected keys."""
         return self.n_kv_heads * self.head_dim
+
+    @property
+    def v_head(self) -> int:
+        """d_v, one value head (:attr:`d_head_v`, else d); H*d_v and G*d_v: :attr:`v_inner`, :attr:`kv_v_inner`."""
+        return self.head_dim if self.d_head_v is None else self.d_head_v
+
+    @property
+    def v_inner(self) -> int:
+        return self.heads * self.v_head
+
+    @property
+    def kv_v_inner(self) -> int:
+        return self.n_kv_heads * self.v_head
+
+    @property
+    def own_geometry(self) -> bool:
+        """A value head of its own size, K = V or a shared KV cache (the split and sdpa layers run them)."""
+        return self.d_head_v is not None or self.k_eq_v or self.kv_shared
 
     @property
     def is_modern(self) -> bool:
         """True when the layer needs more than ``nn.MultiheadAttention`` can express."""
         return (self.kv_heads not in (None, self.heads) or self.d_head not in (None, self.dim // self.heads)
-                or self.window is not None or self.chunk is not None or self.cache > 0)
+                or self.own_geometry or self.window is not None or self.chunk is not None or self.cache > 0)
 
     @property
     def causal(self) -> bool:
@@ -356,6 +381,8 @@ class AttnSpec:
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
         if self.kind == "dsv4":
             d["head_dim"] = self.head_dim
+        for key in [k for k in ("d_head_v", "k_eq_v", "kv_shared") if d.get(k) in (None, False)]:
+            d.pop(key, None)  # NOTE: named only when set: every other layer's JSON is unchanged
         if self.kind in ("standard", "gated"):
             d["head_dim"] = self.head_dim
             d["kv_heads"] = self.n_kv_heads
@@ -420,6 +447,10 @@ class AttnSpec:
                     raise SpecError(flag, f"--impl {self.impl} projects one input (self-attention only); "
                                           f"it cannot take {flag} {value}")
         self._validate_modern()
+        if self.own_geometry:
+            from attncli.kinds.standard import validate_geometry
+
+            validate_geometry(self)
         if self.qk_norm not in (None, "head", "all"):
             raise SpecError("--config", f"qk_norm must be head or all, got {self.qk_norm!r}")
         if self.impl == "torch" and (self.sinks or self.qk_norm or self.o_bias != self.bias):

@@ -65,7 +65,8 @@ def layer_spec(base: AttnSpec, key: LayerKey, linear: AttnSpec | None = None) ->
         return base.with_(window=key.window, compress_ratio=key.compress,
                           **{k: getattr(base, k) if csa else None for k in ("index_topk", "index_n_heads",
                                                                             "index_head_dim")})
-    return base.with_(window=key.window, chunk=key.chunk)
+    # NOTE: the layer type's own sizes (Gemma 4's full layers, MiMo's sliding ones) and a cache read from another
+    return base.with_(window=key.window, chunk=key.chunk, **dict(key.sizes), kv_shared=key.kv_source is not None)
 
 
 def kind_spec(values: dict[str, Any], fields: dict[str, Any], step: dict[str, Any],

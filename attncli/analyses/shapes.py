@@ -102,17 +102,22 @@ def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     rows: list[tuple[str, Shape]] = [("input", token_shape(spec, n, e))]
     if not spec.is_self_attention:
         rows += [("key_input", token_shape(spec, t, spec.k_dim)), ("value_input", token_shape(spec, t, spec.v_dim))]
-    rows += [("q", (*b, n, h * d)), ("k", (*b, t, g * d)), ("v", (*b, t, g * d))]
-    if spec.cache:
-        rows += [("k_cache", (*b, g, spec.kept_cache, d)), ("v_cache", (*b, g, spec.kept_cache, d))]
-    rows += [("q_heads", (*b, h, n, d)), ("k_heads", (*b, g, s2, d)), ("v_heads", (*b, g, s2, d))]
+    dv = spec.v_head
+    rows += [("q", (*b, n, h * d))]
+    if spec.kv_shared:  # NOTE: the keys and values another layer cached, this step's included
+        rows += [("k_cache", (*b, g, s2, d)), ("v_cache", (*b, g, s2, dv))]
+    else:
+        rows += [("k", (*b, t, g * d)), ("v", (*b, t, g * (d if spec.k_eq_v else dv)))]
+    if spec.cache and not spec.kv_shared:
+        rows += [("k_cache", (*b, g, spec.kept_cache, d)), ("v_cache", (*b, g, spec.kept_cache, dv))]
+    rows += [("q_heads", (*b, h, n, d)), ("k_heads", (*b, g, s2, d)), ("v_heads", (*b, g, s2, dv))]
     if g != h and spec.impl != "sdpa":  # NOTE: SDPA broadcasts the K/V heads (enable_gqa): no copies
-        rows += [("k_repeated", (*b, h, s2, d)), ("v_repeated", (*b, h, s2, d))]
+        rows += [("k_repeated", (*b, h, s2, d)), ("v_repeated", (*b, h, s2, dv))]
     rows += [
         # (b, h, l, d) @ (b, h, d, s') -> (b, h, l, s')
         ("scores", (*b, h, n, s2)), ("weights", (*b, h, n, s2)),
         # (b, h, l, s') @ (b, h, s', d) -> (b, h, l, d)
-        ("context", (*b, h, n, d)), ("merged", (*b, n, h * d)),
+        ("context", (*b, h, n, dv)), ("merged", (*b, n, h * dv)),
         ("output", token_shape(spec, n, e)),
     ]
     return tuple(Stage(n, shape, EXPLAIN[n]) for n, shape in rows)
@@ -136,17 +141,21 @@ def closed_form_params(spec: AttnSpec) -> dict[str, int]:
     bias_k and bias_v G*d each; from a model's config, sinks H and qk-norm weights (d + d per head,
     or H*d + G*d over all features). Without --head-dim and --kv-heads, H*d = G*d = E.
     """
-    e, hd, gd = spec.dim, spec.inner, spec.kv_inner
-    parts = {"in_proj": e * hd + spec.k_dim * gd + spec.v_dim * gd + (hd + 2 * gd if spec.bias else 0)}
+    e, hd, gd, hv, gv = spec.dim, spec.inner, spec.kv_inner, spec.v_inner, spec.kv_v_inner
+    # NOTE: a layer reading another's cache has no k_proj, v_proj or k_norm; K = V has no v_proj
+    k = 0 if spec.kv_shared else gd
+    v = 0 if spec.kv_shared or spec.k_eq_v else gv
+    parts = {"in_proj": e * hd + spec.k_dim * k + spec.v_dim * v + (hd + k + v if spec.bias else 0)}
     if spec.out_proj:
-        parts["out_proj"] = hd * e + (e if spec.o_bias else 0)
+        parts["out_proj"] = hv * e + (e if spec.o_bias else 0)
     if spec.add_bias_kv:
-        parts["bias_kv"] = 2 * gd
+        parts["bias_kv"] = gd + gv
     if spec.sinks:  # one logit per head (gpt-oss's sinks)
         parts["sinks"] = spec.heads
     if spec.qk_norm is not None:  # RMSNorm weights: d each per head, or all H*d and G*d features
         parts["q_norm"] = spec.head_dim if spec.qk_norm == "head" else hd
-        parts["k_norm"] = spec.head_dim if spec.qk_norm == "head" else gd
+        if not spec.kv_shared:
+            parts["k_norm"] = spec.head_dim if spec.qk_norm == "head" else gd
     parts["total"] = sum(parts.values())
     return parts
 

@@ -239,6 +239,8 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
         chosen = "split"
     if default_impl in SELF_ATTENTION_ONLY and not spec.is_self_attention:
         chosen = "split"
+    if spec.own_geometry and chosen not in ("split", "sdpa"):
+        chosen = "split"  # NOTE: a value head of its own size, K = V or a shared cache: split and sdpa run them
     return spec.with_(impl=chosen)
 
 

@@ -48,6 +48,25 @@ def validate(spec: AttnSpec) -> None:
     """Standard attention's checks live in ``AttnSpec.validate`` itself."""
 
 
+def validate_geometry(spec: AttnSpec) -> None:
+    """A value head of its own size, K = V and a shared cache (set from a config's per-layer sizes, never
+    a flag): sizes that agree, and the layers that run them (split and sdpa)."""
+    from attncli.spec import SpecError
+
+    if spec.d_head_v is not None and (isinstance(spec.d_head_v, bool) or not isinstance(spec.d_head_v, int)
+                                      or spec.d_head_v < 1):
+        raise SpecError("--config", f"a value head size must be a positive integer, got {spec.d_head_v!r}")
+    if spec.k_eq_v and spec.v_head != spec.head_dim:
+        raise SpecError("--config", f"keys that are the values (K = V) have one head size, not {spec.head_dim} "
+                                    f"and {spec.v_head}")
+    if spec.impl not in ("split", "sdpa"):
+        raise SpecError("--impl", f"--impl {spec.impl} cannot run this model's layer (a value head of its own "
+                                  "size, K = V or a shared KV cache); use --impl split or sdpa")
+    if spec.add_bias_kv or spec.add_zero_attn or spec.kdim not in (None, spec.dim) or spec.vdim not in (None, spec.dim):
+        raise SpecError("--config", "a model layer with its own value head, K = V or a shared cache is "
+                                    "self-attention without nn.MultiheadAttention's extra keys")
+
+
 def stages(spec: AttnSpec) -> tuple[str, ...]:
     return STAGES
 
@@ -83,8 +102,12 @@ def params(spec: AttnSpec) -> dict[str, int]:
 
 
 def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
-    """K and V of one token: 2 x G x d elements."""
-    return 2 * spec.kv_inner * bytes_per_element
+    """K and V of one token: G x (d + d_v) elements (2 x G x d). A layer that reads another layer's cache
+    keeps none (0). K = V (Gemma 4's full layers) is counted as transformers keeps it: its cache's update
+    stores the keys and the values (the key projection's output after ``v_norm``) both, 2 x G x d."""
+    if spec.kv_shared:
+        return 0
+    return (spec.kv_inner + spec.kv_v_inner) * bytes_per_element
 
 
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
@@ -105,7 +128,11 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     if kv_cache_dtype in MLA_ONLY_DTYPES:
         raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "
                                             "this model has none (auto, fp8, ...)")
-    per_head = 2 * spec.head_dim * kv_element_bytes(kv_cache_dtype, model_bytes)
+    if spec.kv_shared:  # NOTE: kv_sharing_target_layer_name: vLLM allocates no pages for the layer
+        return ()
+    if spec.k_eq_v:
+        raise SpecError("--engine", "vLLM's cache of a layer whose keys are its values (K = V) is not modelled")
+    per_head = (spec.head_dim + spec.v_head) * kv_element_bytes(kv_cache_dtype, model_bytes)
     return (attention_spec(max(1, spec.n_kv_heads // tp) * per_head, spec.window, spec.chunk),)
 
 
@@ -156,8 +183,9 @@ def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[
 
 
 def relabel(scope: str, stage: str) -> str:
-    """The data-flow rules of :mod:`attncli.engine.handles` name the standard stages already."""
-    return stage
+    """The data-flow rules of :mod:`attncli.engine.handles` name the standard stages already; a key
+    projection whose output is also the values (K = V) feeds both, and is the key projection."""
+    return "k_proj" if scope == "W_k" and stage == "v_proj" else stage
 
 
 def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],

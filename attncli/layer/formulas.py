@@ -53,13 +53,17 @@ def closed_form(spec: AttnSpec) -> dict[str, int]:
     """
     b, q_len, t, e = spec.batch, spec.seq, spec.kv_tokens, spec.dim
     hd, gd, s_ = spec.inner, spec.kv_inner, spec.s_total
+    hv, gv = spec.v_inner, spec.kv_v_inner  # H*d_v, G*d_v: d_v = d unless the layer says otherwise
+    # NOTE: a layer that reads another's cache projects no keys or values; K = V projects keys only
+    k_proj = 0 if spec.kv_shared else b * t * spec.k_dim * gd
+    v_proj = 0 if spec.kv_shared or spec.k_eq_v else b * t * spec.v_dim * gv
     return {
         "q_proj": b * q_len * e * hd,          # (B*L, E) @ (E, H*d)
-        "k_proj": b * t * spec.k_dim * gd,     # (B*T, kdim) @ (kdim, G*d)
-        "v_proj": b * t * spec.v_dim * gd,     # (B*T, vdim) @ (vdim, G*d)
+        "k_proj": k_proj,                      # (B*T, kdim) @ (kdim, G*d)
+        "v_proj": v_proj,                      # (B*T, vdim) @ (vdim, G*d_v)
         "qk": b * q_len * s_ * hd,             # H x (B, L, d) @ (B, d, S')
-        "av": b * q_len * s_ * hd,             # H x (B, L, S') @ (B, S', d)
-        "out_proj": b * q_len * hd * e if spec.out_proj else 0,  # (B*L, H*d) @ (H*d, E)
+        "av": b * q_len * s_ * hv,             # H x (B, L, S') @ (B, S', d_v)
+        "out_proj": b * q_len * hv * e if spec.out_proj else 0,  # (B*L, H*d_v) @ (H*d_v, E)
     }
 
 
@@ -123,15 +127,16 @@ def memory(spec: AttnSpec, dtype: str = "float32") -> Memory:
         raise SpecError("--dtype", f"unknown dtype {dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
     n = DTYPE_BYTES[dtype]
     b, h, q_len, e, s_ = spec.batch, spec.heads, spec.seq, spec.dim, spec.s_total
-    hd, gd = spec.inner, spec.kv_inner
+    hd, gd, hv, gv = spec.inner, spec.kv_inner, spec.v_inner, spec.kv_v_inner
     attn = b * h * q_len * s_ * n
-    acts = {"q": b * q_len * hd * n, "k": b * s_ * gd * n, "v": b * s_ * gd * n,
-            "scores": attn, "weights": attn, "context": b * q_len * hd * n}
+    acts = {"q": b * q_len * hd * n, "k": b * s_ * gd * n, "v": b * s_ * gv * n,
+            "scores": attn, "weights": attn, "context": b * q_len * hv * n}
     if spec.out_proj:
         acts["output"] = b * q_len * e * n
     # 2 (K and V) x B x (tokens kept) x G x d: one layer's cache after this step (a window or a
     # chunk keeps W - 1 or C - 1 tokens at most, as transformers' caches do)
-    kv_cache = 2 * b * cached_tokens(spec) * gd * n
+    # (a layer that reads another's cache keeps none; K and V of their own sizes: G*d + G*d_v)
+    kv_cache = 0 if spec.kv_shared else b * cached_tokens(spec) * (gd + gv) * n
     return Memory(dtype, n, attn, acts, kv_cache)
 
 

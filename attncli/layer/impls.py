@@ -55,6 +55,8 @@ class OwnAttention(nn.Module):
         self.num_heads = spec.heads
         self.num_kv_heads = spec.n_kv_heads
         self.head_dim = spec.head_dim
+        self.v_head_dim = spec.v_head
+        self.kv_shared = spec.kv_shared
         self.kdim, self.vdim = spec.k_dim, spec.v_dim
         self.batch_first = spec.batch_first
         self.dropout = spec.dropout
@@ -63,18 +65,18 @@ class OwnAttention(nn.Module):
         self.bias_v: nn.Parameter | None = None
         if spec.add_bias_kv:
             self.bias_k = nn.Parameter(torch.empty(1, 1, spec.kv_inner))
-            self.bias_v = nn.Parameter(torch.empty(1, 1, spec.kv_inner))
+            self.bias_v = nn.Parameter(torch.empty(1, 1, spec.kv_v_inner))
             if self.bias_k.device.type != "meta":
                 nn.init.xavier_normal_(self.bias_k)
                 nn.init.xavier_normal_(self.bias_v)
-        self.out_proj: nn.Module = (nn.Linear(spec.inner, spec.dim, bias=spec.o_bias)
+        self.out_proj: nn.Module = (nn.Linear(spec.v_inner, spec.dim, bias=spec.o_bias)
                                     if spec.out_proj else nn.Identity())
         # NOTE: a model's sinks and qk-norm weights are held so that the layer has the parameters its
         # model's class has; their work is elementwise (no multiply-adds) and is not applied here.
         self.sinks = nn.Parameter(torch.zeros(spec.heads)) if spec.sinks else None
         norm = {None: None, "head": (spec.head_dim, spec.head_dim), "all": (spec.inner, spec.kv_inner)}[spec.qk_norm]
         self.q_norm = nn.RMSNorm(norm[0]) if norm else None
-        self.k_norm = nn.RMSNorm(norm[1]) if norm else None
+        self.k_norm = nn.RMSNorm(norm[1]) if norm and not spec.kv_shared else None  # NOTE: no keys of its own
         self.record: dict[str, tuple[int, ...]] | None = None
         """Set to a dict to record the shape of every stage during forward."""
 
@@ -103,10 +105,10 @@ class OwnAttention(nn.Module):
             blocked = F.pad(blocked, (0, extra), value=False)
         return k, v, blocked
 
-    def split_heads(self, x: Tensor, heads: int | None = None) -> Tensor:
-        """(b, n, h*d) -> (b, n, h, d) -> (b, h, n, d); ``heads`` defaults to the query heads."""
+    def split_heads(self, x: Tensor, heads: int | None = None, size: int | None = None) -> Tensor:
+        """(b, n, h*d) -> (b, n, h, d) -> (b, h, n, d); ``heads`` defaults to the query heads, ``size`` to d."""
         b, n, _ = x.shape
-        return x.view(b, n, heads or self.num_heads, self.head_dim).transpose(1, 2)
+        return x.view(b, n, heads or self.num_heads, size or self.head_dim).transpose(1, 2)
 
     def repeat_kv(self, x: Tensor) -> Tensor:
         """(b, g, s, d) -> (b, h, s, d): each K/V head serves H/G query heads (a copy, no arithmetic)."""
@@ -190,21 +192,34 @@ class SplitAttention(OwnAttention):
     def __init__(self, spec: AttnSpec) -> None:
         super().__init__(spec)
         self.W_q = nn.Linear(spec.dim, spec.inner, bias=spec.bias)
-        self.W_k = nn.Linear(spec.k_dim, spec.kv_inner, bias=spec.bias)
-        self.W_v = nn.Linear(spec.v_dim, spec.kv_inner, bias=spec.bias)
+        # NOTE: a layer reading another's cache has no k/v projections; K = V (keys are the values) no W_v
+        self.W_k = None if spec.kv_shared else nn.Linear(spec.k_dim, spec.kv_inner, bias=spec.bias)
+        self.W_v = None if spec.kv_shared or spec.k_eq_v else nn.Linear(spec.v_dim, spec.kv_v_inner, bias=spec.bias)
 
     def project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        # (b, l, e) @ W_q^T -> (b, l, h*d); (b, s, kdim) @ W_k^T -> (b, s, g*d); likewise v.
-        return self.W_q(query), self.W_k(key), self.W_v(value)
+        # (b, l, e) @ W_q^T -> (b, l, h*d); (b, s, kdim) @ W_k^T -> (b, s, g*d); likewise v (g*d_v).
+        assert self.W_k is not None
+        k = self.W_k(key)
+        return self.W_q(query), k, k if self.W_v is None else self.W_v(value)
 
     def heads_in(self, query: Tensor, key: Tensor, value: Tensor,
                  blocked: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        if self.kv_shared:  # NOTE: the keys and values another layer cached, this step's included
+            assert self.past_key is not None and self.past_value is not None
+            q = self.W_q(query)
+            self._rec("q", q)
+            self._rec("k_cache", self.past_key)
+            self._rec("v_cache", self.past_value)
+            q, k, v = self.split_heads(q), self.past_key, self.past_value
+            for name, t in (("q_heads", q), ("k_heads", k), ("v_heads", v)):
+                self._rec(name, t)
+            return q, k, v, blocked
         q, k, v = self.project(query, key, value)
         for name, t in (("q", q), ("k", k), ("v", v)):
             self._rec(name, t)
         k, v, blocked = self.extend_kv(k, v, blocked, self.bias_k, self.bias_v)
         g = self.num_kv_heads
-        q, k, v = self.split_heads(q), self.split_heads(k, g), self.split_heads(v, g)
+        q, k, v = self.split_heads(q), self.split_heads(k, g), self.split_heads(v, g, v.shape[-1] // g)
         if self.past_key is not None and self.past_value is not None:
             self._rec("k_cache", self.past_key)
             self._rec("v_cache", self.past_value)

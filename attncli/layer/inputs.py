@@ -94,9 +94,11 @@ def make_inputs(spec: AttnSpec, device: str | torch.device = "cpu",
         key = rand(token_shape(spec, spec.kv_tokens, spec.k_dim))
         value = rand(token_shape(spec, spec.kv_tokens, spec.v_dim))
     past_key = past_value = None
-    if spec.cache:
-        cached = (spec.batch, spec.n_kv_heads, spec.kept_cache, spec.head_dim)
-        past_key, past_value = rand(cached), rand(cached)
+    if spec.cache or spec.kv_shared:
+        # NOTE: a layer reading another's cache gets all the keys its kernel computes over, this step's too
+        kept = spec.s_kernel if spec.kv_shared else spec.kept_cache
+        past_key = rand((spec.batch, spec.n_kv_heads, kept, spec.head_dim))
+        past_value = rand((spec.batch, spec.n_kv_heads, kept, spec.v_head))
     attn_mask, kpm = blocked_mask(spec, device), None
     if spec.mask == "padding":
         kpm = torch.zeros(spec.batch, spec.s, dtype=torch.bool, device=device)

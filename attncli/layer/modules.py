@@ -111,6 +111,7 @@ def split_weights(src: SplitAttention) -> LayerWeights:
 
     out = src.out_proj
     wo, bo = (out.weight.detach(), bias(out)) if isinstance(out, nn.Linear) else (None, None)
+    assert src.W_k is not None and src.W_v is not None  # NOTE: a layer of its own geometry is built seeded
     return LayerWeights(src.W_q.weight.detach(), src.W_k.weight.detach(), src.W_v.weight.detach(),
                         bias(src.W_q), bias(src.W_k), bias(src.W_v), wo, bo,
                         None if src.bias_k is None else src.bias_k.detach(),
@@ -183,7 +184,8 @@ def build(spec: AttnSpec, device: str | torch.device = "cpu") -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         if not meta:
             torch.manual_seed(spec.seed)
-        mha_compatible = spec.n_kv_heads == spec.heads and spec.inner == spec.dim and spec.o_bias == spec.bias
+        mha_compatible = (spec.n_kv_heads == spec.heads and spec.inner == spec.dim and spec.o_bias == spec.bias
+                          and not spec.own_geometry)
         if spec.impl == "torch" or (mha_compatible and not meta):
             reference = build_torch(spec, device)
             if spec.impl == "torch":
@@ -191,7 +193,7 @@ def build(spec: AttnSpec, device: str | torch.device = "cpu") -> nn.Module:
                     remove_out_proj(reference)
                 return reference.eval()
             weights: LayerWeights | None = torch_weights(reference)
-        elif not meta:
+        elif not meta and not spec.own_geometry:
             with torch.device(device):
                 weights = split_weights(SplitAttention(spec))
         else:

@@ -83,6 +83,9 @@ _group(("vision_config", "audio_config", "vision_tower_config", "projector_hidde
         "multimodal_projector_bias", "vision_feature_layer", "vision_feature_select_strategy",
         "image_seq_length"), TOWERS)
 
+PLE = "per-layer embeddings added to the residual stream between layers: outside attention"
+_PLE = ("hidden_size_per_layer_input", "vocab_size_per_layer_input")
+
 SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_token_id", VOCAB), ("_token_ids", VOCAB), ("_token_index", VOCAB),
     ("_dropout", DROPOUT), ("_dropout_prob", DROPOUT), ("_pdrop", DROPOUT),
@@ -112,6 +115,22 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
         # NOTE: DeepseekV4Config turns it into partial_rotary_factor: the RoPE part of each head, elementwise
         "qk_rope_head_dim": POSITIONS,
     },
+    # NOTE: Gemma4Config/Gemma4TextConfig (configuration_gemma4.py): the MLP or experts, and the per-layer
+    # embeddings added to the residual stream between layers (Gemma4TextModel), outside attention
+    "gemma4_text": {**dict.fromkeys(("enable_moe_block", "use_double_wide_mlp", "top_k_experts",
+                                     "expert_intermediate_size"), MLP), **dict.fromkeys(_PLE, PLE)},
+    "gemma4": {"vision_soft_tokens_per_image": TOWERS},
+    # NOTE: Gemma3nTextConfig (configuration_gemma3n.py): AltUp, LAuReL and per-layer embeddings act on the
+    # residual stream around each layer (Gemma3nTextDecoderLayer), the sparsity on the MLP's activations
+    "gemma3n_text": {**dict.fromkeys(("altup_active_idx", "altup_coef_clip", "altup_correct_scale",
+                                      "altup_num_inputs"), "AltUp: the residual stream's predict/correct steps "
+                                                           "around each layer, outside attention"),
+                     "laurel_rank": "LAuReL: a low-rank residual beside the attention layer, outside it",
+                     "activation_sparsity_pattern": MLP, **dict.fromkeys(_PLE, PLE)},
+    # NOTE: MiMoV2FlashConfig (configuration_mimo_v2_flash.py): it defines no attention_chunk_size (MiMo's
+    # layers are full or sliding); its values are scaled and its RoPE theta per type, elementwise
+    "mimo_v2_flash": {"attention_chunk_size": "not read by transformers' MiMoV2FlashConfig: no layer is chunked",
+                      "attention_value_scale": POSITIONS, "swa_rope_theta": POSITIONS},
     # NOTE: FalconConfig (configuration_falcon.py): the MLP's activation and width, and whether attention and
     # MLP run in parallel from one or two layer norms (FalconDecoderLayer); FalconAttention reads none of them.
     "falcon": {"activation": MLP, "ffn_hidden_size": MLP,

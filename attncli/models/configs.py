@@ -34,6 +34,7 @@ from attncli.models.families import (
     HIDDEN_KEYS,
     read_fields,
 )
+from attncli.models.geometry import base_fields, settings_fields
 from attncli.models.guard import ARCH_BIAS
 from attncli.models.heads import first_key, mla_sizes, standard_heads
 from attncli.models.kindconfig import kind_fields
@@ -274,6 +275,12 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
                         "default: layer 0 is not chunked")
     attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
     sources.update(kind_sources)
+    # NOTE: layer 0's own sizes (Gemma 4, MiMo-V2-Flash: attncli/models/geometry.py) over the model's
+    attention_fields.update(base_fields(cfg, family, where))
+    own, own_fields = settings_fields(first.sizes, first.kv_source)
+    heads, kv_heads, head_dim = own.get("heads", heads), own.get("kv_heads", kv_heads), own.get("head_dim", head_dim)
+    attention_fields.update(own_fields)
+    sources.update(dict.fromkeys((*own, *own_fields), f"layer 0 ({first.key.label()}): {schedule.source}"))
     rates: dict[str, int] = {}
     if family == "deepseek_v4":
         from attncli.kinds.dsv4.sizes import LAYER_TYPES, read_layer_types, read_sizes

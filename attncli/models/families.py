@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from attncli.models import schedule
+from attncli.models import geometry, schedule
 from attncli.models.values import size
 from attncli.spec import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS, SpecError
 
@@ -51,6 +51,8 @@ FAMILY_READ: dict[str, frozenset[str]] = {
                              "ssm_state_size", "n_groups", "mamba_n_groups", "conv_kernel", "mamba_d_conv",
                              "chunk_size", "mamba_chunk_size", "use_bias", "use_conv_bias", "mamba_conv_bias",
                              "mamba_ssm_cache_dtype"}),
+    # NOTE: each layer type's own sizes and the layers reading another's cache (attncli/models/geometry.py)
+    **geometry.READ,
 }
 """Fields only these families' readers read (:mod:`attncli.models.schedule`, :mod:`attncli.models.kindconfig`)."""
 

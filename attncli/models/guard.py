@@ -52,11 +52,14 @@ ARCH_BIAS: dict[str, bool] = {
     "afmoe": False, "dbrx": False,
     # NOTE: NemotronHAttention builds q/k/v/o with bias=False (modeling_nemotron_h.py)
     "nemotron_h": False,
+    # NOTE: Gemma4TextConfig, Gemma3nTextConfig and MiMoV2FlashConfig default attention_bias to False
+    "gemma4_text": False, "gemma3n_text": False, "mimo_v2_flash": False,
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
-                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4",
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4", "gemma4", "gemma4_text",
+                      "gemma3n", "gemma3n_text", "mimo_v2_flash",
                       "nemotron_h"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
@@ -211,6 +214,8 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
     # mixer, from hybrid_override_pattern or layers_block_type (attncli/models/hybrid.py)
     "nemotron_h": frozenset({"hybrid_override_pattern", "layers_block_type", "linear_attention", "mlp", "moe",
                              "mamba", "attention"}),
+    # Gemma 3n and Gemma 4: the last layers read an earlier layer's KV cache (attncli/models/geometry.py)
+    "gemma3n_text": frozenset({"num_kv_shared_layers"}), "gemma4_text": frozenset({"num_kv_shared_layers"}),
 }
 DSV4_READ: tuple[str, ...] = ("compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
                               "o_groups", "o_lora_rank", "q_lora_rank", "head_dim", "sliding_window", "layer_types")
@@ -322,6 +327,7 @@ FAMILY_NOTES: dict[str, str] = {
     "minimax_m2": "qk-norm: an RMSNorm over all query and all key features (H*d + G*d weights, in params, no "
                   "multiply-adds counted)",
     "exaone4": _QK_NORM_HEAD,
+    **dict.fromkeys(("gemma4_text", "gemma3n_text"), _QK_NORM_HEAD + "; v_norm has no weight"),
 }
 """What a family's attention layer has that its config does not state ({h}: heads, {d}: head size)."""
 
@@ -331,7 +337,8 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     "mixtral", "gemma", "gemma2", "t5", "qwen2", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deit",
     "xlm-roberta", "electra",
     # read and checked against the models' published config.json files (tests/data/configs)
-    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4", "nemotron_h",
+    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
+    "gemma4_text", "gemma3n_text", "mimo_v2_flash", "nemotron_h",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 

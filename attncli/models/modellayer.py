@@ -98,8 +98,14 @@ def select(config: Path | None, preset: str | None, layer: int,
     sources["chunk"] = origin if info.chunk is not None else f"layer {layer} has no chunks"
     described = f"layer {layer} of {len(layers)} ({info.key.label()}) is described ({model.schedule.source})"
     notes = [n for n in base.note_lines if "is described" not in n]
+    from attncli.models.geometry import settings_fields
+
+    own, own_fields = settings_fields(info.sizes, info.kv_source)  # NOTE: the layer type's own sizes
+    sources.update(dict.fromkeys((*own, *own_fields), origin))
+    fields = {k: v for k, v in base.attention_fields.items() if k != "kv_shared"}
     settings = replace(base, window=info.window, chunk=info.chunk, layer0_type=info.layer_type,
-                       sources=sources, notes="; ".join([described, *notes]))
+                       sources=sources, notes="; ".join([described, *notes]), **own,
+                       attention_fields={**fields, **own_fields})
     extra = {"layer": layer, "layer_type": info.layer_type,
              "model_config": None if model.config is None else dict(model.config)}
     return settings, extra

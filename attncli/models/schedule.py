@@ -43,18 +43,21 @@ LAYER_COUNT_KEYS: tuple[str, ...] = ("num_hidden_layers", "n_layer", "num_layers
 MAX_LAYERS = 100_000
 """Real models have a few hundred layers at most; refuse a count that would build millions of entries."""
 
-ALIASES: dict[str, str] = {"gemma3": "gemma3_text", "llama4": "llama4_text"}
+ALIASES: dict[str, str] = {"gemma3": "gemma3_text", "llama4": "llama4_text", "gemma4": "gemma4_text",
+                           "gemma3n": "gemma3n_text"}
 """Multimodal families whose text model is the other one (``Gemma3Config.text_config`` etc.)."""
 CONFIG_CLASS: dict[str, str] = {
     "gemma2": "Gemma2Config", "gemma3_text": "Gemma3TextConfig", "cohere2": "Cohere2Config",
     "gpt_oss": "GptOssConfig", "mistral": "MistralConfig", "ministral": "MinistralConfig",
     "qwen2": "Qwen2Config", "qwen3": "Qwen3Config", "qwen2_moe": "Qwen2MoeConfig", "qwen3_moe": "Qwen3MoeConfig",
     "llama4_text": "Llama4TextConfig", "smollm3": "SmolLM3Config", "qwen3_next": "Qwen3NextConfig",
-    "afmoe": "AfmoeConfig",
+    "afmoe": "AfmoeConfig", "gemma4_text": "Gemma4TextConfig", "gemma3n_text": "Gemma3nTextConfig",
+    "mimo_v2_flash": "MiMoV2FlashConfig",
 }
 WINDOW_DEFAULTS: dict[str, int] = {
     "gemma2": 4096, "gemma3_text": 4096, "cohere2": 4096, "gpt_oss": 128, "mistral": 4096, "ministral": 4096,
-    "qwen2": 4096, "qwen3": 4096, "qwen2_moe": 4096, "qwen3_moe": 4096, "afmoe": 1024,
+    "qwen2": 4096, "qwen3": 4096, "qwen2_moe": 4096, "qwen3_moe": 4096, "afmoe": 1024, "gemma4_text": 512,
+    "gemma3n_text": 512,
 }
 """``sliding_window`` when config.json omits the field (the config classes' dataclass defaults; mixtral, phi3,
 starcoder2 and smollm3 default to null). An explicit null stays null."""
@@ -92,10 +95,21 @@ class LayerKey:
     rope: bool
     compress: int | None = None
     """A DeepSeek-V4 layer's compression rate m (0: its sliding layers); None for every other model."""
+    sizes: tuple[tuple[str, Any], ...] = ()
+    """The layer type's own sizes, (``AttnSpec`` keyword, value) pairs laid over the model's layer (Gemma 4's
+    full layers: ``kv_heads``, ``d_head``, ``k_eq_v``): :mod:`attncli.models.geometry`."""
+    kv_source: int | None = None
+    """The layer whose KV cache this one reads (Gemma 3n's last layers): no k/v projections, no cache."""
 
     def label(self) -> str:
         """``sliding (W 128)``, ``chunked (C 8192)``, ``full (NoPE)``, ``linear``, ``CSA (m 4)`` (a
-        DeepSeek-V4 compressed layer: its rate; its window is its sliding layers')."""
+        DeepSeek-V4 compressed layer: its rate; its window is its sliding layers'); then the layer's own
+        sizes, ``[G 4, d 512, K=V]``, and ``reads 18`` for a layer reading layer 18's cache."""
+        from attncli.models.geometry import sizes_label
+
+        return self._label() + sizes_label(self.sizes, self.kv_source)
+
+    def _label(self) -> str:
         text = SHORT[self.layer_type]
         if self.compress:
             text += f" (m {self.compress})"
@@ -122,16 +136,25 @@ class LayerInfo:
     rope: bool = True
     compress: int | None = None
     """DeepSeek-V4: the layer's ``compress_ratios`` entry (0 sliding, m compressed); None elsewhere."""
+    sizes: tuple[tuple[str, Any], ...] = ()
+    """The layer's own sizes (:attr:`LayerKey.sizes`)."""
+    kv_source: int | None = None
+    """The layer whose KV cache this one reads, or None."""
 
     @property
     def key(self) -> LayerKey:
-        return LayerKey(self.layer_type, self.window, self.chunk, self.rope, self.compress)
+        return LayerKey(self.layer_type, self.window, self.chunk, self.rope, self.compress, self.sizes,
+                        self.kv_source)
 
     def to_json(self) -> dict[str, Any]:
-        doc = {"index": self.index, "layer_type": self.layer_type, "window": self.window, "chunk": self.chunk,
-               "rope": self.rope}
+        doc: dict[str, Any] = {"index": self.index, "layer_type": self.layer_type, "window": self.window,
+                               "chunk": self.chunk, "rope": self.rope}
         if self.compress is not None:
             doc["compress_ratio"] = self.compress
+        if self.sizes:
+            doc["sizes"] = dict(self.sizes)
+        if self.kv_source is not None:
+            doc["kv_source"] = self.kv_source
         return doc
 
 
@@ -372,7 +395,11 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
     notes: list[str] = []
     window, wsrc = _window(cfg, fam, where, notes)
     rope, rope_default = _rope_list(cfg, fam, n, where)
-    types, source = _types(cfg, fam, n, where, window, wsrc, rope, rope_default, notes)
+    from attncli.models import geometry
+
+    own = geometry.family_types(cfg, fam, n, where)
+    types, source = own if own is not None else _types(cfg, fam, n, where, window, wsrc, rope, rope_default, notes)
+    window, wsrc = geometry.family_window(cfg, fam, where, window, wsrc)
 
     chunk: int | None = None
     if CHUNKED in types:
@@ -397,7 +424,8 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
                                         "is null or absent")
         layers.append(LayerInfo(index=i, layer_type=kind, window=window if kind == SLIDING else None,
                                 chunk=chunk if kind == CHUNKED else None, rope=rope[i] and kind != LINEAR))
-    return Schedule(layers=tuple(layers), source=source, notes=tuple(notes))
+    return Schedule(layers=geometry.per_layer(cfg, fam, tuple(layers), where, notes), source=source,
+                    notes=tuple(notes))
 
 
 def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> tuple[LayerInfo, Schedule]:

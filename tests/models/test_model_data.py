@@ -28,7 +28,7 @@ NAMES = [
     "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mistral-7b", "phi-3-mini-4k", "qwen2.5-7b",
     "qwen3-8b", "qwen3-32b", "gemma-2-9b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
     "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "deepseek-v3.2",
-    "deepseek-v4-flash", "nemotron-3-nano-30b-a3b",
+    "deepseek-v4-flash", "nemotron-3-nano-30b-a3b", "gemma-4-31b", "mimo-v2-flash", "gemma-3n-e4b",
 ]
 REPOS = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
@@ -51,6 +51,9 @@ REPOS = {
     "deepseek-v3": "deepseek-ai/DeepSeek-V3",
     "kimi-k2": "moonshotai/Kimi-K2-Instruct",
     "nemotron-3-nano-30b-a3b": "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
+    "gemma-4-31b": "google/gemma-4-31B-it",
+    "mimo-v2-flash": "XiaomiMiMo/MiMo-V2-Flash",
+    "gemma-3n-e4b": "google/gemma-3n-E4B",
 }
 MLA_KEYS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 

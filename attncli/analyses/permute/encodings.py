@@ -160,7 +160,7 @@ def rope_attached(module: nn.Module, head_dim: int) -> Iterator[list[int]]:
         # (b, n, (h + 2g) d) = [q heads | k heads | v heads]: turn the first h + g chunks of d features.
         linears = [(module.qkv, slice(0, h + g))]
     elif isinstance(module, SplitAttention):
-        linears = [(module.W_q, None), (module.W_k, None)]
+        linears = [(lin, None) for lin in (module.W_q, module.W_k) if lin is not None]
     elif isinstance(module, PerHeadAttention):
         # NOTE: with grouped-query heads only the first head of a group has k (shared by the group).
         linears = [(lin, None) for head in module.heads_list for lin in (head.q, head.k) if lin is not None]
