@@ -22,7 +22,7 @@ MASKS: tuple[str, ...] = ("none", "causal", "padding")
 """``--mask``: none, causal (L x S, hides later keys), padding (the last S/4 keys)."""
 
 MLA_FORMS: tuple[str, ...] = ("auto", "naive", "absorbed")
-"""``--mla-form`` of multi-head latent attention (see :mod:`attncli.kinds.mla`)."""
+"""``--mla-form`` of multi-head latent attention (see :mod:`attncli.kinds.mla.kind`)."""
 
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
 """``--format`` of every command."""

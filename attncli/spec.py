@@ -110,7 +110,7 @@ class AttnSpec:
     floor(p/C)*C .. p, those of its own chunk up to itself (``None``: no chunks)."""
     kv_lora_rank: int | None = None
     """R, the width of MLA's compressed key/value latent (``--kv-lora-rank``): set, the layer is
-    multi-head latent attention (:mod:`attncli.kinds.mla`); ``None``: standard attention."""
+    multi-head latent attention (:mod:`attncli.kinds.mla.kind`); ``None``: standard attention."""
     q_lora_rank: int | None = None
     """RQ, MLA's query LoRA rank (``None`` or 0: a direct ``q_proj``, as DeepSeek-V2-Lite)."""
     qk_nope_head_dim: int | None = None
@@ -362,11 +362,11 @@ class AttnSpec:
             if self.kind not in kinds:
                 d.pop(key)
         if self.kind in ("mla", "sparse_mla"):
-            from attncli.kinds.mla import mla_sizes
+            from attncli.kinds.mla.kind import mla_sizes
 
             d.update(mla_sizes(self).to_dict())
         if self.kind == "gdn":
-            from attncli.kinds.gdn import gdn_sizes
+            from attncli.kinds.gdn.kind import gdn_sizes
 
             d.update(gdn_sizes(self).to_dict())
         if self.kind == "mamba2":
@@ -448,7 +448,7 @@ class AttnSpec:
                                           f"it cannot take {flag} {value}")
         self._validate_modern()
         if self.own_geometry:
-            from attncli.kinds.standard import validate_geometry
+            from attncli.kinds.standard.kind import validate_geometry
 
             validate_geometry(self)
         if self.qk_norm not in (None, "head", "all"):

@@ -2,7 +2,7 @@
 
 What is measured, and how:
 
-- An MLA layer (:mod:`attncli.kinds.mla`) is timed in both forms, naive and absorbed, each row
+- An MLA layer (:mod:`attncli.kinds.mla.kind`) is timed in both forms, naive and absorbed, each row
   with its own counts; a standard one as follows.
 - Every implementation of :data:`attncli.spec.IMPLS` that can express the spec is built with
   :func:`attncli.layer.modules.build` (eval mode, weights of a seeded ``nn.MultiheadAttention``), fed

@@ -7,10 +7,10 @@ the bytes a roofline kernel moves. The counting engine (:mod:`attncli.analyses.f
 :mod:`attncli.engine.trace`), the roofline and the renderers ask :func:`kind_of` and never branch on
 a kind's name, so a new kind is a new module here plus one line in :data:`KINDS`.
 
-- :mod:`attncli.kinds.standard`: multi-head, grouped-query and multi-query attention (the
+- :mod:`attncli.kinds.standard.kind`: multi-head, grouped-query and multi-query attention (the
   layer of ``nn.MultiheadAttention``, Llama, Mistral, ...).
-- :mod:`attncli.kinds.mla`: multi-head latent attention (DeepSeek-V2/V3, Kimi K2), naive and
-  absorbed forms; its torch layer is :mod:`attncli.kinds.mla_torch`.
+- :mod:`attncli.kinds.mla.kind`: multi-head latent attention (DeepSeek-V2/V3, Kimi K2), naive and
+  absorbed forms; its torch layer is :mod:`attncli.kinds.mla.torch_layer`.
 - :mod:`attncli.kinds.dsv4`: DeepSeek-V4's sliding, compressed sparse and heavily compressed layers
   (a package: sizes, counts, words, the torch layer, the kind).
 - :mod:`attncli.kinds.mamba2`: the Mamba2 layers of hybrid models (Nemotron-H), a package as ``dsv4``.
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from attncli.spec import AttnSpec
 
 KINDS: dict[str, str] = {
-    "standard": "attncli.kinds.standard",
-    "mla": "attncli.kinds.mla",
-    "sparse_mla": "attncli.kinds.sparse_mla",
-    "gdn": "attncli.kinds.gdn",
-    "gated": "attncli.kinds.gated",
+    "standard": "attncli.kinds.standard.kind",
+    "mla": "attncli.kinds.mla.kind",
+    "sparse_mla": "attncli.kinds.sparse_mla.kind",
+    "gdn": "attncli.kinds.gdn.kind",
+    "gated": "attncli.kinds.gated.kind",
     "dsv4": "attncli.kinds.dsv4.kind",
     "mamba2": "attncli.kinds.mamba2.kind",
 }

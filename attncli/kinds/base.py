@@ -1,6 +1,6 @@
 """What every kind of attention layer answers: the :class:`Kind` protocol (no torch).
 
-A kind is a module (:mod:`attncli.kinds.standard`, :mod:`attncli.kinds.mla`) with these
+A kind is a module (:mod:`attncli.kinds.standard.kind`, :mod:`attncli.kinds.mla.kind`) with these
 names. All counts are MACs (see :mod:`attncli.layer.formulas` for the convention); stage names are
 the keys of ``by_stage`` in every JSON document.
 """

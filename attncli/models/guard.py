@@ -197,12 +197,12 @@ LAYER_TYPE_MEANINGS: dict[str, str] = {
 
 
 MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
-    # Qwen3-Next: Gated DeltaNet layers (attncli/kinds/gdn.py) between gated full-attention layers
-    # (attncli/kinds/gated.py), as transformers' Qwen3NextConfig lays them out
+    # Qwen3-Next: Gated DeltaNet layers (attncli/kinds/gdn/kind.py) between gated full-attention layers
+    # (attncli/kinds/gated/kind.py), as transformers' Qwen3NextConfig lays them out
     "qwen3_next": frozenset({"full_attention_interval", "linear_num_key_heads", "linear_num_value_heads",
                              "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
                              "linear_attention"}),
-    # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla.py)
+    # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla/kind.py)
     "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim", "indexed_attention"}),
     # AFMoE: sliding layers between every n-th full one (AfmoeConfig.__post_init__), gated attention
     "afmoe": frozenset({"global_attn_every_n_layers"}),

@@ -2,11 +2,11 @@
 layers of the model.
 
 - Qwen3-Next (``qwen3_next``): its ``linear_attention`` layers are Gated DeltaNet
-  (:mod:`attncli.kinds.gdn`: ``linear_num_key_heads``, ``linear_num_value_heads``,
+  (:mod:`attncli.kinds.gdn.kind`: ``linear_num_key_heads``, ``linear_num_value_heads``,
   ``linear_key_head_dim``, ``linear_value_head_dim``, ``linear_conv_kernel_dim``); its full
-  layers are gated full attention (:mod:`attncli.kinds.gated`: ``attn_output_gate``).
+  layers are gated full attention (:mod:`attncli.kinds.gated.kind`: ``attn_output_gate``).
 - DeepSeek-V3.2 (``deepseek_v32``): every layer is MLA with the lightning indexer
-  (:mod:`attncli.kinds.sparse_mla`: ``index_topk``, ``index_n_heads``, ``index_head_dim``).
+  (:mod:`attncli.kinds.sparse_mla.kind`: ``index_topk``, ``index_n_heads``, ``index_head_dim``).
 - Nemotron-H / Nemotron-3 (``nemotron_h``): its ``linear_attention`` layers (``M`` in
   ``hybrid_override_pattern``) are Mamba2 (:mod:`attncli.kinds.mamba2`, read by
   :func:`attncli.kinds.mamba2.sizes.read_fields`); its attention layers are standard attention without

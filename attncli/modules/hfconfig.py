@@ -29,11 +29,11 @@ def mla_kwargs(cls: type, config_cls: type, settings: Any) -> tuple[dict[str, An
 
     With the MLA sizes in ``settings`` (``--kv-lora-rank``, a DeepSeek preset) every one of them
     goes to the config (``q_lora_rank`` 0 or ``None``: a direct ``q_proj``; the head sizes
-    default to :data:`attncli.kinds.mla.DEFAULTS`); without them the config class's defaults
+    default to :data:`attncli.kinds.mla.kind.DEFAULTS`); without them the config class's defaults
     stay, and a note says so. The config's ``head_dim`` is its RoPE width (transformers sets it
     to ``qk_rope_head_dim``), so no ``head_dim`` is passed.
     """
-    from attncli.kinds.mla import DEFAULTS
+    from attncli.kinds.mla.kind import DEFAULTS
 
     name = cls.__name__
     heads = int(settings.heads)

@@ -268,7 +268,7 @@ def test_deepseek_v3_attention_at_any_size(cli: Any, rq: int, bias: bool) -> Non
     """E/H = 32 (not 64), DN != DV, with and without the query LoRA, with attention_bias: every stage,
     the effective count and the parameters equal the MLA closed form of the spec."""
     pytest.importorskip("transformers")
-    from attncli.kinds import mla
+    from attncli.kinds.mla import kind as mla
     from attncli.spec import AttnSpec
 
     args = [a for a in MLA_SMALL if a not in ("--mask", "causal")]

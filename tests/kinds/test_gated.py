@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from attncli.analyses.flops import count_variant
-from attncli.kinds import gated, gated_torch
+from attncli.kinds.gated import kind as gated
+from attncli.kinds.gated import torch_layer as gated_torch
 from attncli.spec import AttnSpec
 
 transformers = pytest.importorskip("transformers")

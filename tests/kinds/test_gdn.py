@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from attncli.analyses.flops import count_flops, count_variant
-from attncli.kinds import base, gdn, kind_of
+from attncli.kinds import base, kind_of
+from attncli.kinds.gdn import kind as gdn
 from attncli.spec import AttnSpec, SpecError
 
 CONFIG = Path(__file__).parent.parent / "data" / "configs" / "qwen3-next-80b-a3b" / "config.json"
@@ -215,8 +216,8 @@ def test_titles() -> None:
 def test_closed_form_shapes_are_what_the_layer_produces(form: str, cache: int) -> None:
     import torch
 
-    from attncli.kinds import gdn_torch
-    from attncli.kinds.gdn_shapes import stage_shapes
+    from attncli.kinds.gdn import torch_layer as gdn_torch
+    from attncli.kinds.gdn.shapes import stage_shapes
 
     s = layer(SMALL, batch=2, seq=70, cache=cache, gdn_form=form)
     module = gdn_torch.build(s)
@@ -240,7 +241,7 @@ def test_closed_form_shapes_are_what_the_layer_produces(form: str, cache: int) -
 
 
 def test_shapes_report() -> None:
-    from attncli.kinds.gdn_shapes import analyse
+    from attncli.kinds.gdn.shapes import analyse
 
     r = analyse(layer(SMALL, seq=5))
     assert r.total_params == gdn.params(r.spec)["total"] == sum(w.numel for w in r.weights)

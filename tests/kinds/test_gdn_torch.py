@@ -24,7 +24,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from attncli.kinds import gdn, gdn_torch
+from attncli.kinds.gdn import kind as gdn
+from attncli.kinds.gdn import torch_layer as gdn_torch
 from attncli.spec import AttnSpec
 
 transformers = pytest.importorskip("transformers")

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import torch
 
-from attncli.kinds import mla, mla_torch
-from attncli.kinds.mla_shapes import analyse, stage_shapes
+from attncli.kinds.mla import kind as mla
+from attncli.kinds.mla import torch_layer as mla_torch
+from attncli.kinds.mla.shapes import analyse, stage_shapes
 from attncli.spec import AttnSpec
 
 SIZES = {"dim": 64, "heads": 4, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 6}

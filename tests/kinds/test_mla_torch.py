@@ -13,7 +13,8 @@ import warnings
 import pytest
 import torch
 
-from attncli.kinds import mla, mla_torch
+from attncli.kinds.mla import kind as mla
+from attncli.kinds.mla import torch_layer as mla_torch
 from attncli.spec import AttnSpec
 
 transformers = pytest.importorskip("transformers")

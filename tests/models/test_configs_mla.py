@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from attncli.kinds import mla
+from attncli.kinds.mla import kind as mla
 from attncli.models.configs import LAYER_FIELDS, LayerSettings, load_preset, merge, read_hf_config
 from attncli.spec import MLA_FIELDS, AttnSpec, SpecError
 

@@ -236,7 +236,7 @@ def _mla_spec(**over: Any) -> Any:
 def test_deepseek_v3_attention_is_built_with_the_mla_sizes() -> None:
     """E/H = 32, not DeepseekV3Config's default 7168/128: the config gets every MLA size, and the
     layer's FlopCounterMode count is twice the MLA closed form (naive: kv_b_proj expands every latent)."""
-    from attncli.kinds import mla
+    from attncli.kinds.mla import kind as mla
 
     layer = build_hf_attention(DeepseekV3Attention, MLA, "cpu")
     assert layer.sizes.mla == {"kv_lora_rank": 32, "q_lora_rank": 48, "qk_nope_head_dim": 16,

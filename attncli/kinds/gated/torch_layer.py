@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attncli.kinds.mla_torch import rope_tables, rotate_half
+from attncli.kinds.mla.torch_layer import rope_tables, rotate_half
 from attncli.kinds.seeded import build_seeded
 from attncli.layer.inputs import blocked_mask
 from attncli.layer.visibility import padded_keys

@@ -1,4 +1,4 @@
-"""attncli's top-k sparse MLA layer: :class:`attncli.kinds.mla_torch.MlaAttention` plus a lightning indexer.
+"""attncli's top-k sparse MLA layer: :class:`attncli.kinds.mla.torch_layer.MlaAttention` plus a lightning indexer.
 
 :class:`Indexer` computes what DeepSeek-V3.2-Exp's ``Indexer`` (``inference/model.py``) and
 transformers' ``DeepseekV32Indexer`` compute, with their submodule names (``wq_b``, ``wk``,
@@ -12,7 +12,7 @@ throughout: the reference's Hadamard rotation and FP8 scoring kernel only change
 indexer did not choose hidden: each query keeps the ``index_topk`` best-scored keys its mask
 leaves (DeepSeek's ``index_mask``; transformers' ``index_mask`` folded into the attention mask).
 Everything else is MLA's own forward, in either form. The counting engine names the indexer's
-matmuls by their submodule (:data:`attncli.kinds.sparse_mla.INDEXER_SCOPES`).
+matmuls by their submodule (:data:`attncli.kinds.sparse_mla.kind.INDEXER_SCOPES`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attncli.kinds import mla_torch
-from attncli.kinds.mla import mla_sizes
-from attncli.kinds.mla_torch import MlaAttention, rotate_half
+from attncli.kinds.mla import torch_layer as mla_torch
+from attncli.kinds.mla.kind import mla_sizes
+from attncli.kinds.mla.torch_layer import MlaAttention, rotate_half
 from attncli.kinds.seeded import build_seeded
-from attncli.kinds.sparse_mla import indexer_sizes
+from attncli.kinds.sparse_mla.kind import indexer_sizes
 from attncli.spec import AttnSpec
 
 LN_EPS = 1e-6
@@ -147,7 +147,7 @@ def build(spec: AttnSpec, device: str | torch.device = "cpu", form: str | None =
 
 def make_args(spec: AttnSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
               ) -> tuple[tuple[Tensor, ...], dict[str, Tensor]]:
-    """MLA's arguments (:func:`attncli.kinds.mla_torch.make_args`) and, with ``--cache``, the N cached
+    """MLA's arguments (:func:`attncli.kinds.mla.torch_layer.make_args`) and, with ``--cache``, the N cached
     indexer keys (seeded with ``spec.seed ^ 1``, within torch's seed range)."""
     args, kwargs = mla_torch.make_args(spec, device, dtype)
     if spec.cache:

@@ -1,6 +1,6 @@
 """What a Gated DeltaNet layer holds and moves: its memory model and its roofline traffic.
 
-Split from :mod:`attncli.kinds.gdn` (which re-exports :func:`memory` and
+Split from :mod:`attncli.kinds.gdn.kind` (which re-exports :func:`memory` and
 :func:`kernel_elements` as the kind's protocol names). No torch at import.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds.gdn import RECURRENCE_FORMS, STATE_BYTES, gdn_sizes, kv_cache_bytes, padded_length
+from attncli.kinds.gdn.kind import RECURRENCE_FORMS, STATE_BYTES, gdn_sizes, kv_cache_bytes, padded_length
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:

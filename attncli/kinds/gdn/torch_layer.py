@@ -8,7 +8,7 @@ submodule and parameter names, so ``load_state_dict`` moves weights between them
 What differs is only where each matmul runs: every matmul of the recurrence sits in its own
 parameter-free :class:`MatMul` submodule (``delta_kk``, ``delta_qk``, ``delta_read``,
 ``delta_out``, ``delta_av``, ``delta_write``), so the counting engine names its stage by scope
-(:data:`attncli.kinds.gdn.SCOPE_STAGES`). The recurrent form's per-token products, which
+(:data:`attncli.kinds.gdn.kind.SCOPE_STAGES`). The recurrent form's per-token products, which
 transformers writes as broadcast multiplies and sums (no matmul, so FlopCounterMode sees 0),
 are written here as the matmuls they are: ``k_t^T S``, ``k_t delta_t^T``, ``q_t^T S``, DK x DV
 multiply-adds each. The depthwise causal convolution is a matmul of its sliding windows with
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attncli.kinds.gdn import GdnSizes, gdn_sizes
+from attncli.kinds.gdn.kind import GdnSizes, gdn_sizes
 from attncli.kinds.seeded import build_seeded
 from attncli.spec import AttnSpec
 

@@ -356,7 +356,7 @@ def variants_note(spec: AttnSpec) -> str:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds import gdn_torch
+    from attncli.kinds.gdn import torch_layer as gdn_torch
 
     module = gdn_torch.build(spec, device)
     args, kwargs = gdn_torch.make_args(spec, device)
@@ -425,13 +425,13 @@ def conclusion(report: FlopsReport) -> str:
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
-    """``attncli shapes`` of the Gated DeltaNet layer (:mod:`attncli.kinds.gdn_shapes`)."""
-    from attncli.kinds.gdn_shapes import analyse
+    """``attncli shapes`` of the Gated DeltaNet layer (:mod:`attncli.kinds.gdn.shapes`)."""
+    from attncli.kinds.gdn.shapes import analyse
 
     return analyse(spec)
 
 
 # NOTE: what the layer holds and moves (its memory model and roofline traffic) lives in
-# attncli/kinds/gdn_traffic.py; the kind's protocol names are these.
-from attncli.kinds.gdn_traffic import kernel_elements as kernel_elements  # noqa: E402
-from attncli.kinds.gdn_traffic import memory as memory  # noqa: E402
+# attncli/kinds/gdn/traffic.py; the kind's protocol names are these.
+from attncli.kinds.gdn.traffic import kernel_elements as kernel_elements  # noqa: E402
+from attncli.kinds.gdn.traffic import memory as memory  # noqa: E402

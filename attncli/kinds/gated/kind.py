@@ -3,7 +3,7 @@
 A grouped-query layer whose ``q_proj`` is twice as wide: each head's 2d outputs are its query
 and a gate, and the merged context is multiplied by ``sigmoid(gate)`` before ``o_proj``
 (transformers' ``Qwen3NextAttention``). The queries and keys pass an RMSNorm over each head
-(qk-norm: 2 x d weights). So, against :mod:`attncli.kinds.standard`, ``q_proj`` costs
+(qk-norm: 2 x d weights). So, against :mod:`attncli.kinds.standard.kind`, ``q_proj`` costs
 B*L*E*2*H*d and the parameters gain H*d*E (the gate's rows) and 2d (the norms); the gate's
 multiply and sigmoid are elementwise (no matmul multiply-adds: listed, not counted). Everything
 else (the stages' names, the masks, the KV cache) is the standard kind's. No torch at import.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attncli.kinds import standard
+from attncli.kinds.standard import kind as standard
 from attncli.numbers import human
 from attncli.spec import SpecError
 
@@ -124,7 +124,7 @@ def spec_gate_macs(spec: AttnSpec) -> int:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds import gated_torch
+    from attncli.kinds.gated import torch_layer as gated_torch
 
     return gated_torch.build(spec, device), *gated_torch.make_args(spec, device)
 
@@ -150,7 +150,7 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     import torch
 
     from attncli.analyses.shapes import ShapesReport, Stage, module_weights, stage_shapes
-    from attncli.kinds import gated_torch
+    from attncli.kinds.gated import torch_layer as gated_torch
 
     module = gated_torch.build(spec, "meta")
     args, kwargs = gated_torch.make_args(spec, "meta")

@@ -1,16 +1,16 @@
-"""``attncli shapes`` for top-k sparse MLA: MLA's stages (:mod:`attncli.kinds.mla_shapes`) with the
+"""``attncli shapes`` for top-k sparse MLA: MLA's stages (:mod:`attncli.kinds.mla.shapes`) with the
 lightning indexer's between the scores and the softmax, where its choice takes effect.
 
 :func:`stage_shapes` is the closed form; :func:`analyse` builds attncli's layer
-(:mod:`attncli.kinds.sparse_mla_torch`) for its weights and output shape, as MLA's does.
+(:mod:`attncli.kinds.sparse_mla.torch_layer`) for its weights and output shape, as MLA's does.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds import mla_shapes
-from attncli.kinds.sparse_mla import indexer_sizes
+from attncli.kinds.mla import shapes as mla_shapes
+from attncli.kinds.sparse_mla.kind import indexer_sizes
 
 if TYPE_CHECKING:
     from attncli.analyses.shapes import ShapesReport, Stage
@@ -53,7 +53,8 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     import torch
 
     from attncli.analyses.shapes import ShapesReport, module_weights
-    from attncli.kinds import sparse_mla, sparse_mla_torch
+    from attncli.kinds.sparse_mla import kind as sparse_mla
+    from attncli.kinds.sparse_mla import torch_layer as sparse_mla_torch
 
     sparse_mla.check_representable(spec)
     ix = indexer_sizes(spec)

@@ -2,7 +2,7 @@
 expanded (naive) or absorbed tensors, stage by stage.
 
 :func:`stage_shapes` is the closed form; :func:`analyse` builds attncli's MLA layer
-(:mod:`attncli.kinds.mla_torch`, transformers' submodule names) to list its weights and run it
+(:mod:`attncli.kinds.mla.torch_layer`, transformers' submodule names) to list its weights and run it
 for the output shape (on the meta device when a real pass would not be small). The tests
 check the closed form against the tensors the layer's submodules really produce.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds.mla import mla_sizes
+from attncli.kinds.mla.kind import mla_sizes
 
 if TYPE_CHECKING:
     from attncli.analyses.shapes import ShapesReport, Stage
@@ -85,7 +85,8 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     import torch
 
     from attncli.analyses.shapes import ShapesReport, module_weights
-    from attncli.kinds import mla, mla_torch
+    from attncli.kinds.mla import kind as mla
+    from attncli.kinds.mla import torch_layer as mla_torch
 
     mla.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"

@@ -8,7 +8,7 @@ the latent itself. Both give the same output. RoPE is the non-interleaved ``rota
 (transformers' ``apply_rotary_pos_emb``); the cached latent is kept normalised and the cached
 RoPE key rotated, as transformers' cache keeps them. The counting engine
 (:mod:`attncli.engine.trace`) names each matmul's stage by the submodule that runs it
-(:data:`attncli.kinds.mla.SCOPE_STAGES`) and, for the attention matmuls, by the data flow.
+(:data:`attncli.kinds.mla.kind.SCOPE_STAGES`) and, for the attention matmuls, by the data flow.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attncli.kinds.mla import mla_sizes
+from attncli.kinds.mla.kind import mla_sizes
 from attncli.kinds.seeded import build_seeded
 from attncli.layer.inputs import blocked_mask
 from attncli.layer.visibility import padded_keys

@@ -2,7 +2,7 @@
 tensors in the form that runs, and the constant state.
 
 :func:`stage_shapes` is the closed form; :func:`analyse` builds attncli's Gated DeltaNet layer
-(:mod:`attncli.kinds.gdn_torch`, transformers' submodule names) to list its weights and run it
+(:mod:`attncli.kinds.gdn.torch_layer`, transformers' submodule names) to list its weights and run it
 for the output shape (on the meta device when a real pass would not be small). The tests
 check the closed form against the tensors the layer's submodules really produce.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds.gdn import gdn_sizes, padded_length
+from attncli.kinds.gdn.kind import gdn_sizes, padded_length
 
 if TYPE_CHECKING:
     from attncli.analyses.shapes import ShapesReport, Stage
@@ -81,7 +81,8 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     import torch
 
     from attncli.analyses.shapes import ShapesReport, module_weights
-    from attncli.kinds import gdn, gdn_torch
+    from attncli.kinds.gdn import kind as gdn
+    from attncli.kinds.gdn import torch_layer as gdn_torch
 
     gdn.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"

@@ -1,6 +1,6 @@
 """Top-k sparse MLA (DeepSeek Sparse Attention: DeepSeek-V3.2, GLM-5): MLA plus a lightning indexer.
 
-The layer is multi-head latent attention (:mod:`attncli.kinds.mla`, both forms, every MLA stage
+The layer is multi-head latent attention (:mod:`attncli.kinds.mla.kind`, both forms, every MLA stage
 and closed form reused from there) with a small scorer in front of it, the *lightning indexer*
 (DeepSeek-V3.2-Exp ``inference/model.py`` class ``Indexer``, lines 431-480; transformers 5.24
 ``DeepseekV32Indexer``). Per token, with IH = ``index_n_heads``, ID = ``index_head_dim``:
@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from attncli.kinds import mla
+from attncli.kinds.mla import kind as mla
 from attncli.numbers import human
 from attncli.spec import SpecError
 
@@ -58,7 +58,7 @@ INDEXER_FORMS: dict[str, str] = {
     "indexer_q_proj": "B*L*RQ*IH*ID", "indexer_k_proj": "B*L*E*ID", "indexer_weights": "B*L*E*IH",
     "indexer_scores": "B*L*S*IH*(ID+1)",
 }
-"""Dense MACs of the indexer's stages; MLA's are :data:`attncli.kinds.mla.CLOSED_FORMS`."""
+"""Dense MACs of the indexer's stages; MLA's are :data:`attncli.kinds.mla.kind.CLOSED_FORMS`."""
 
 STAGE_LABELS: dict[str, str] = {
     "indexer_q_proj": "indexer q (wq_b)", "indexer_k_proj": "indexer k (wk)",
@@ -155,7 +155,7 @@ def indexer_closed_form(spec: AttnSpec) -> dict[str, int]:
 
 
 def closed_form(spec: AttnSpec) -> dict[str, int]:
-    """Dense MACs per stage: the indexer's and MLA's (:func:`attncli.kinds.mla.closed_form`)."""
+    """Dense MACs per stage: the indexer's and MLA's (:func:`attncli.kinds.mla.kind.closed_form`)."""
     return {**indexer_closed_form(spec), **mla.closed_form(spec)}
 
 
@@ -205,7 +205,7 @@ def indexer_params(spec: AttnSpec) -> dict[str, int]:
 
 
 def params(spec: AttnSpec) -> dict[str, int]:
-    """MLA's parameters (:func:`attncli.kinds.mla.params`) and the indexer's, and ``total``."""
+    """MLA's parameters (:func:`attncli.kinds.mla.kind.params`) and the indexer's, and ``total``."""
     out = {k: v for k, v in mla.params(spec).items() if k != "total"}
     out.update(indexer_params(spec))
     out["total"] = sum(out.values())
@@ -242,7 +242,7 @@ def vllm_fp8_kv_bytes_per_token(spec: AttnSpec) -> dict[str, int]:
 
 def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
                     tp: int) -> tuple[CacheSpec, ...]:
-    """Two caches per layer in vLLM: the latent (``MLAAttentionSpec``, :func:`attncli.kinds.mla.vllm_latent_bytes`)
+    """Two caches per layer in vLLM: the latent (``MLAAttentionSpec``, :func:`attncli.kinds.mla.kind.vllm_latent_bytes`)
     and the indexer's keys (``DeepseekV32IndexerCache``: an ``MLAAttentionSpec`` of ID float8 values
     and a float32 scale per 128, whatever ``--kv-cache-dtype``: 132 B at ID 128)."""
     from attncli.kinds.cache import MLA, CacheSpec
@@ -252,7 +252,7 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:
-    """MLA's memory (:func:`attncli.kinds.mla.memory`) plus the indexer's tensors: its queries, keys,
+    """MLA's memory (:func:`attncli.kinds.mla.kind.memory`) plus the indexer's tensors: its queries, keys,
     head weights, per-head scores (B, L, IH, S) and summed scores (B, L, S); the cache with its keys."""
     from attncli.layer.formulas import Memory
 
@@ -267,7 +267,7 @@ def memory(spec: AttnSpec, dtype: str) -> Memory:
 
 # ---------------------------------------------------------------------------- variants, tracing
 def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
-    """The layer in the form it runs, then in the other form (:func:`attncli.kinds.mla.variant_specs`)."""
+    """The layer in the form it runs, then in the other form (:func:`attncli.kinds.mla.kind.variant_specs`)."""
     return mla.variant_specs(spec)
 
 
@@ -280,7 +280,7 @@ def variants_note(spec: AttnSpec) -> str:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds import sparse_mla_torch
+    from attncli.kinds.sparse_mla import torch_layer as sparse_mla_torch
 
     module = sparse_mla_torch.build(spec, device)
     args, kwargs = sparse_mla_torch.make_args(spec, device)
@@ -294,7 +294,7 @@ INDEXER_SCOPES: dict[str, str] = {"indexer": "indexer_scores", "indexer.wq_b": "
 
 def relabel(scope: str, stage: str) -> str:
     """Ops run in the indexer or its submodules are its stages (:data:`INDEXER_SCOPES`, else
-    ``other``); everything else is named as MLA names it (:func:`attncli.kinds.mla.relabel`)."""
+    ``other``); everything else is named as MLA names it (:func:`attncli.kinds.mla.kind.relabel`)."""
     if scope == "indexer" or scope.startswith("indexer."):
         return INDEXER_SCOPES.get(scope, "other")
     return mla.relabel(scope, stage)
@@ -302,7 +302,7 @@ def relabel(scope: str, stage: str) -> str:
 
 def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
                     effective: dict[str, int]) -> list[tuple[str, int, int]]:
-    """The indexer's kernels, then MLA's (:func:`attncli.kinds.mla.kernel_elements`). The indexer
+    """The indexer's kernels, then MLA's (:func:`attncli.kinds.mla.kind.kernel_elements`). The indexer
     reads its queries, keys and weights and writes its (B, L, S) scores, which the top-k reads back
     (writing B*L*K indices). A fused sparse attention reads at most the L*K keys chosen, S at most."""
     ix, m = indexer_sizes(spec), mla.mla_sizes(spec)
@@ -364,7 +364,7 @@ def conclusion(report: FlopsReport) -> str:
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
-    """``attncli shapes`` of the layer (:mod:`attncli.kinds.sparse_mla_shapes`)."""
-    from attncli.kinds.sparse_mla_shapes import analyse
+    """``attncli shapes`` of the layer (:mod:`attncli.kinds.sparse_mla.shapes`)."""
+    from attncli.kinds.sparse_mla.shapes import analyse
 
     return analyse(spec)

@@ -342,7 +342,7 @@ def variants_note(spec: AttnSpec) -> str:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds import mla_torch
+    from attncli.kinds.mla import torch_layer as mla_torch
 
     module = mla_torch.build(spec, device)
     args, kwargs = mla_torch.make_args(spec, device)
@@ -351,7 +351,7 @@ def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[
 
 def relabel(scope: str, stage: str) -> str:
     """Attention matmuls keep the stage the data flow gave them; every other op is named by the
-    submodule that ran it (:data:`attncli.kinds.mla_torch.SCOPE_STAGES`), else ``other``."""
+    submodule that ran it (:data:`attncli.kinds.mla.torch_layer.SCOPE_STAGES`), else ``other``."""
     if stage in ("qk", "av"):
         return stage
     return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
@@ -452,7 +452,7 @@ def conclusion(report: FlopsReport) -> str:
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
-    """``attncli shapes`` of the MLA layer (:mod:`attncli.kinds.mla_shapes`)."""
-    from attncli.kinds.mla_shapes import analyse
+    """``attncli shapes`` of the MLA layer (:mod:`attncli.kinds.mla.shapes`)."""
+    from attncli.kinds.mla.shapes import analyse
 
     return analyse(spec)
