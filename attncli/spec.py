@@ -34,6 +34,8 @@ the grouped low-rank output."""
 GDN_FIELDS: tuple[str, ...] = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
                                "linear_value_head_dim", "linear_conv_kernel_dim")
 """A Gated DeltaNet (linear attention) layer's sizes, as Qwen3-Next's config names them."""
+KDA_FIELDS: tuple[str, ...] = ("linear_num_heads", "linear_head_dim")
+"""A Kimi Delta Attention layer's heads and head size, as transformers' ``KimiLinearConfig`` names them."""
 
 KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
@@ -41,6 +43,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("sparse_mla", "dsv4"), (None,)) for f in SPARSE_FIELDS},
     **{f: (("dsv4",), (None,)) for f in DSV4_FIELDS},
     **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
+    **{f: (("kda",), (None,)) for f in KDA_FIELDS},
+    **{f: (("gdn", "kda"), (None, "auto", 64)) for f in ("linear_conv_kernel_dim", "gdn_form", "gdn_chunk")},
     "attn_output_gate": (("gated",), (False,)),
     "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
 }
@@ -49,7 +53,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
 KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-head latent attention (--kv-lora-rank)",
                               "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention",
                               "gated": "gated full attention (Qwen3-Next)",
-                              "dsv4": "DeepSeek-V4 attention (compress_ratios)"}
+                              "dsv4": "DeepSeek-V4 attention (compress_ratios)",
+                              "kda": "Kimi Delta Attention linear attention (linear_attn_config)"}
 """How an error names each kind."""
 
 
@@ -128,8 +133,11 @@ class AttnSpec:
     linear_value_head_dim: int | None = None
     linear_conv_kernel_dim: int | None = None
     """The depthwise causal convolution's kernel over q, k and v (Qwen3-Next: 4)."""
+    linear_num_heads: int | None = None
+    """Kimi Delta Attention heads H (``KimiLinearConfig.linear_num_heads``); set, the layer is KDA (kinds/kda)."""
+    linear_head_dim: int | None = None
     gdn_form: str = "auto"
-    """Gated DeltaNet's form: recurrent (one token at a time), chunked (chunks of ``gdn_chunk``
+    """Gated DeltaNet's (and KDA's) form: recurrent (one token at a time), chunked (chunks of ``gdn_chunk``
     tokens, as transformers' ``torch_chunk_gated_delta_rule``), or auto (recurrent for a decode step)."""
     gdn_chunk: int = 64
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
@@ -184,6 +192,8 @@ class AttnSpec:
         else ``standard`` (multi-head, grouped-query or multi-query)."""
         if self.o_lora_rank is not None:
             return "dsv4"
+        if self.linear_num_heads is not None:
+            return "kda"
         if self.linear_num_value_heads is not None:
             return "gdn"
         if self.attn_output_gate:
@@ -197,7 +207,7 @@ class AttnSpec:
         """The form as run: MLA's ``naive`` or ``absorbed``, Gated DeltaNet's ``recurrent`` or
         ``chunked`` (``auto`` resolved: the decode-step form for L = 1 with a cache); ``None`` else."""
         decode = self.seq == 1 and self.cache > 0
-        if self.kind == "gdn":
+        if self.kind in ("gdn", "kda"):
             return self.gdn_form if self.gdn_form != "auto" else ("recurrent" if decode else "chunked")
         if self.kind not in ("mla", "sparse_mla"):
             return None
@@ -320,6 +330,10 @@ class AttnSpec:
             from attncli.kinds.gdn import gdn_sizes
 
             d.update(gdn_sizes(self).to_dict())
+        if self.kind == "kda":
+            from attncli.kinds.kda.sizes import kda_sizes
+
+            d.update(kda_sizes(self).to_dict())
         if self.form is not None:
             d["form"] = self.form
         if self.kind not in ("standard", "gated"):

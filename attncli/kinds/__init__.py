@@ -13,6 +13,7 @@ a kind's name, so a new kind is a new module here plus one line in :data:`KINDS`
   absorbed forms; its torch layer is :mod:`attncli.kinds.mla_torch`.
 - :mod:`attncli.kinds.dsv4`: DeepSeek-V4's sliding, compressed sparse and heavily compressed layers
   (a package: sizes, counts, words, the torch layer, the kind).
+- :mod:`attncli.kinds.kda`: Kimi Delta Attention, Kimi Linear's linear-attention layers (a package too).
 
 Which kind a layer is comes from its settings (``AttnSpec.kind``: ``--kv-lora-rank`` selects
 MLA). Nothing here imports torch.
@@ -34,6 +35,7 @@ KINDS: dict[str, str] = {
     "gdn": "attncli.kinds.gdn",
     "gated": "attncli.kinds.gated",
     "dsv4": "attncli.kinds.dsv4.kind",
+    "kda": "attncli.kinds.kda.kind",
 }
 """Every kind by name (``AttnSpec.kind``) -> its module, imported when a layer of that kind is met
 (a standard layer's count imports no other kind)."""

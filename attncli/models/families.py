@@ -46,6 +46,8 @@ FAMILY_READ: dict[str, frozenset[str]] = {
                               "o_groups", "o_lora_rank", "q_lora_rank", *SPARSE_FIELDS}),
     "seed_oss": frozenset({"attention_out_bias"}),
     "glm4_moe": frozenset({"use_qk_norm"}),
+    # NOTE: Kimi Linear's KDA layers and schedule (attncli/kinds/kda/sizes.py reads them as KimiLinearConfig does)
+    "kimi_linear": frozenset({"linear_attn_config", "linear_head_dim", "linear_num_heads", "linear_conv_kernel_dim"}),
 }
 """Fields only these families' readers read (:mod:`attncli.models.schedule`, :mod:`attncli.models.kindconfig`)."""
 

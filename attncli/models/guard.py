@@ -50,11 +50,14 @@ ARCH_BIAS: dict[str, bool] = {
     "glm4_moe": False,
     # NOTE: AfmoeConfig attention_bias False; DbrxAttention's Wqkv and out_proj have bias=False.
     "afmoe": False, "dbrx": False,
+    # NOTE: KimiLinearConfig attention_bias False (the MLA layers' q_a/kv_a/o_proj; KDA has no biases)
+    "kimi_linear": False,
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
-                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4"})
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4",
+                      "kimi_linear"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -204,6 +207,9 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
     # (attncli/kinds/dsv4, read from compress_ratios / layer_types; its own fields: DSV4_READ)
     "deepseek_v4": frozenset({"index_topk", "index_n_heads", "index_head_dim", "compressed_sparse_attention",
                               "heavily_compressed_attention"}),
+    # Kimi Linear: Kimi Delta Attention layers (attncli/kinds/kda) between MLA layers without RoPE, laid out
+    # by linear_attn_config (KimiLinearConfig.__post_init__)
+    "kimi_linear": frozenset({"linear_conv_kernel_dim", "linear_attention"}),
 }
 DSV4_READ: tuple[str, ...] = ("compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
                               "o_groups", "o_lora_rank", "q_lora_rank", "head_dim", "sliding_window", "layer_types")
@@ -324,7 +330,7 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     "mixtral", "gemma", "gemma2", "t5", "qwen2", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deit",
     "xlm-roberta", "electra",
     # read and checked against the models' published config.json files (tests/data/configs)
-    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
+    "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4", "kimi_linear",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 

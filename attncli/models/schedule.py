@@ -360,6 +360,8 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
     fam = ALIASES.get(family or "", family or "")
     if fam == "deepseek_v4":
         return _dsv4_schedule(cfg, where)
+    if fam == "kimi_linear":
+        return _kimi_linear_schedule(cfg, where)
     n = _layer_count(cfg, where)
     notes: list[str] = []
     window, wsrc = _window(cfg, fam, where, notes)
@@ -420,4 +422,19 @@ def _dsv4_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
                      "prediction layers are not part of transformers' model and not in the schedule")
     layers = tuple(LayerInfo(index=i, layer_type=t, window=sizes.window, chunk=None, rope=True,
                              compress=sizes.ratio(t)) for i, t in enumerate(types))
+    return Schedule(layers=layers, source=source, notes=tuple(notes))
+
+
+def _kimi_linear_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
+    """Kimi Linear (``KimiLinearConfig.__post_init__``: ``layer_types``, else ``linear_attn_config``'s 1-based
+    ``kda_layers`` and ``full_attn_layers``, else every 4th layer full from layer 4): Kimi Delta Attention
+    layers (:mod:`attncli.kinds.kda`) and MLA layers without RoPE (``KimiLinearAttention`` rotates nothing)."""
+    from attncli.kinds.kda.sizes import read_layer_types
+
+    n = _layer_count(cfg, where)
+    types, source, notes = read_layer_types(cfg, n, where)
+    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
+        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
+                     "prediction layers are not part of transformers' model and not in the schedule")
+    layers = tuple(LayerInfo(index=i, layer_type=t, window=None, chunk=None, rope=False) for i, t in enumerate(types))
     return Schedule(layers=layers, source=source, notes=tuple(notes))
