@@ -37,7 +37,7 @@ RMS_EPS = 1e-5
 
 
 class ForgetGate(nn.Module):
-    """transformers' ``KimiLinearForgetGate``: the log decay per channel, -exp(A_log) * softplus(f_b(f_a(x)) + dt_bias)."""
+    """transformers' ``KimiLinearForgetGate``: the log decay, -exp(A_log) * softplus(f_b(f_a(x)) + dt_bias)."""
 
     def __init__(self, m: KdaSizes) -> None:
         super().__init__()
