@@ -28,7 +28,7 @@ NAMES = [
     "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mistral-7b", "phi-3-mini-4k", "qwen2.5-7b",
     "qwen3-8b", "qwen3-32b", "gemma-2-9b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
     "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "deepseek-v3.2",
-    "deepseek-v4-flash",
+    "deepseek-v4-flash", "kimi-linear-48b-a3b",
 ]
 REPOS = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
@@ -50,6 +50,7 @@ REPOS = {
     "deepseek-v2-lite": "deepseek-ai/DeepSeek-V2-Lite",
     "deepseek-v3": "deepseek-ai/DeepSeek-V3",
     "kimi-k2": "moonshotai/Kimi-K2-Instruct",
+    "kimi-linear-48b-a3b": "moonshotai/Kimi-Linear-48B-A3B-Instruct",
 }
 MLA_KEYS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
@@ -350,6 +351,8 @@ SCHEDULES = {
     # DeepseekV4Config folds compress_ratios (0/4/128, 44 listed for 43 layers: the last is the MTP layer)
     "deepseek-v4-flash": {"sliding_attention": 2, "compressed_sparse_attention": 21,
                           "heavily_compressed_attention": 20},
+    # KimiLinearConfig.__post_init__ reads linear_attn_config: full_attn_layers 4, 8, ..., 24 and 27 (1-based)
+    "kimi-linear-48b-a3b": {"linear_attention": 20, "full_attention": 7},
 }
 
 
@@ -371,8 +374,9 @@ def test_transformers_reads_each_preset(name: str) -> None:
             assert [i for i, k in enumerate(kinds) if k == "full_attention"] == list(range(3, 48, 4))
             assert text.attention_chunk_size == 8192
     if "kv_lora_rank" in top:
-        # transformers' DeepseekV2/V3 configs set head_dim to qk_rope_head_dim (GUIDE section 6)
-        assert text.head_dim == 64
+        # transformers' DeepseekV2/V3 configs set head_dim to qk_rope_head_dim (GUIDE section 6); Kimi Linear's
+        # file names its own head_dim (72), which KimiLinearConfig keeps and no attention module reads
+        assert text.head_dim == top.get("head_dim", 64)
 
 
 def test_index_names_are_lowercase_and_sorted_by_family() -> None:
