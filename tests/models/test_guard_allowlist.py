@@ -4,9 +4,8 @@ transformers reads them.
 
 Refused (tests/data/configs, copied from the published files): Gemma 4 31B's text_config carries
 ``attention_k_eq_v``, ``global_head_dim`` and ``num_global_key_value_heads`` (its global layers share K and
-V, with their own head size and KV heads); Kimi Linear's ``linear_attn_config`` lays out Kimi Delta
-Attention layers; MiMo-V2-Flash's ``hybrid_layer_pattern`` and ``swa_*`` give its sliding layers their own
-geometry. Answered, with transformers 5.25's configuration files as the expected values
+V, with their own head size and KV heads); MiMo-V2-Flash's ``hybrid_layer_pattern`` and ``swa_*`` give its
+sliding layers their own geometry. Answered, with transformers 5.25's configuration files as the expected values
 (``.venv/lib/python3.11/site-packages/transformers/models/<family>/``):
 
 - DeepSeek-V3.2: ``DeepseekV32Config.__post_init__`` writes ``layer_types = ["indexed_attention"] *
@@ -63,7 +62,6 @@ def _flops(cli: Any, path: Path, *extra: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("folder", "fields"), [
     ("gemma-4-31b-it", ("attention_k_eq_v", "global_head_dim", "num_global_key_value_heads")),
-    ("kimi-linear-48b-a3b", ("linear_attn_config",)),
     ("mimo-v2-flash", ("hybrid_layer_pattern", "swa_head_dim", "swa_num_attention_heads",
                        "add_swa_attention_sink_bias")),
 ])
