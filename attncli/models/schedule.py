@@ -400,10 +400,15 @@ def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> 
     type does not depend on the depth, so a layer's config that leaves the depth out is read as
     ``len(layer_types)`` layers (4 without them)."""
     probe = cfg
+    if family == "kimi_linear" or cfg.get("model_type") == "kimi_linear":
+        return _first(read_schedule(cfg, "kimi_linear", where))  # its depth has a default its layer lists count to
     if not any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS):
         types = cfg.get("layer_types")
         probe = {**cfg, "num_hidden_layers": len(types) if isinstance(types, list) and types else 4}
-    schedule = read_schedule(probe, family, where)
+    return _first(read_schedule(probe, family, where))
+
+
+def _first(schedule: Schedule) -> tuple[LayerInfo, Schedule]:
     return schedule.layers[0], schedule
 
 
@@ -431,7 +436,8 @@ def _kimi_linear_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
     layers (:mod:`attncli.kinds.kda`) and MLA layers without RoPE (``KimiLinearAttention`` rotates nothing)."""
     from attncli.kinds.kda.sizes import read_layer_types
 
-    n = _layer_count(cfg, where)
+    # NOTE: KimiLinearConfig's num_hidden_layers defaults to 27 when the file leaves it out
+    n = _layer_count(cfg, where) if any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) else 27
     types, source, notes = read_layer_types(cfg, n, where)
     if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
         notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "

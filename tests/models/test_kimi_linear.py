@@ -267,3 +267,16 @@ def test_a_schedule_transformers_would_not_build_is_refused_naming_the_field(cli
         r = cli(*command, "--config", str(path))
         assert r.code == 2 and r.out == "" and len(r.err.strip().splitlines()) == 1, r.err
         assert r.err.startswith("attncli: error: --config: ") and named in r.err, r.err
+
+
+def test_a_config_without_its_depth_has_kimi_linears_27_layers(cli: Any, tmp_path: Path) -> None:
+    """KimiLinearConfig's num_hidden_layers defaults to 27, which the published layer lists count to."""
+    top = json.loads((KIMI / "config.json").read_text())
+    del top["num_hidden_layers"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(top))
+    doc = model(cli, "--config", str(path), "--seq", "1", "--cache", "15")
+    assert doc["schedule"]["summary"] == "27 layers: 20 linear + 7 full (NoPE)"
+    r = cli("flops", "--config", str(path), "--seq", "8", "-f", "json")
+    assert r.code == 0, r.err
+    assert r.json()["config"]["kind"] == "kda"
