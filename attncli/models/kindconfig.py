@@ -65,6 +65,13 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
     if family == "kimi_linear":
         from attncli.kinds.kda.sizes import read_sizes as read_kda
 
+        kv, heads = cfg.get("num_key_value_heads"), cfg.get("num_attention_heads")
+        if kv is not None and heads is not None and kv != heads:
+            # NOTE: KimiLinearAttention expands H key heads from the latent, then repeats them H / kv times
+            raise SpecError("--config", f"{where}num_key_value_heads {kv!r} differs from num_attention_heads "
+                                        f"{heads!r}: transformers' KimiLinearAttention repeats its {heads} key heads "
+                                        "by their ratio, a layer that does not run; attncli would count a different "
+                                        "layer")
         values, kda_sources = read_kda(cfg, where)
         linear.update(values)
         sources.update(kda_sources)

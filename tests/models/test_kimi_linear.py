@@ -280,3 +280,14 @@ def test_a_config_without_its_depth_has_kimi_linears_27_layers(cli: Any, tmp_pat
     r = cli("flops", "--config", str(path), "--seq", "8", "-f", "json")
     assert r.code == 0, r.err
     assert r.json()["config"]["kind"] == "kda"
+
+
+def test_key_value_heads_other_than_the_heads_are_refused(cli: Any, tmp_path: Path) -> None:
+    """KimiLinearAttention expands H key heads from the latent, then repeat_kv repeats them H / num_key_value_heads
+    times: with 8 of 32 its keys have 128 heads for 32 queries, and the layer fails."""
+    top = {**json.loads((KIMI / "config.json").read_text()), "num_key_value_heads": 8}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(top))
+    r = cli("flops", "--config", str(path), "--seq", "8")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1
+    assert r.err.startswith("attncli: error: --config: num_key_value_heads 8 differs"), r.err
