@@ -39,6 +39,8 @@ MAMBA2_FIELDS: tuple[str, ...] = ("mamba_num_heads", "mamba_head_dim", "ssm_stat
                                   "mamba_ssm_dtype")
 """A Mamba2 layer's settings (:mod:`attncli.kinds.mamba2`), read from a hybrid model's config (Nemotron-H's
 ``mamba_num_heads``, ``mamba_head_dim``, ``ssm_state_size``, ``n_groups``, ``conv_kernel``, ``chunk_size``, ...)."""
+KDA_FIELDS: tuple[str, ...] = ("linear_num_heads", "linear_head_dim")
+"""A Kimi Delta Attention layer's heads and head size, as transformers' ``KimiLinearConfig`` names them."""
 
 KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
@@ -47,6 +49,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("dsv4",), (None,)) for f in DSV4_FIELDS},
     **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
     **{f: (("mamba2",), (None, "auto")) for f in (*MAMBA2_FIELDS, "mamba_form")},
+    **{f: (("kda",), (None,)) for f in KDA_FIELDS},
+    **{f: (("gdn", "kda"), (None, "auto", 64)) for f in ("linear_conv_kernel_dim", "gdn_form", "gdn_chunk")},
     "attn_output_gate": (("gated",), (False,)),
     "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
     **{f: (("standard",), (None, False)) for f in ("d_head_v", "k_eq_v", "kv_shared")},
@@ -57,7 +61,8 @@ KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-he
                               "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention",
                               "gated": "gated full attention (Qwen3-Next)",
                               "dsv4": "DeepSeek-V4 attention (compress_ratios)",
-                              "mamba2": "a Mamba2 layer (mamba_num_heads)"}
+                              "mamba2": "a Mamba2 layer (mamba_num_heads)",
+                              "kda": "Kimi Delta Attention linear attention (linear_attn_config)"}
 """How an error names each kind."""
 
 
@@ -136,8 +141,11 @@ class AttnSpec:
     linear_value_head_dim: int | None = None
     linear_conv_kernel_dim: int | None = None
     """The depthwise causal convolution's kernel over q, k and v (Qwen3-Next: 4)."""
+    linear_num_heads: int | None = None
+    """Kimi Delta Attention heads H (``KimiLinearConfig.linear_num_heads``); set, the layer is KDA (kinds/kda)."""
+    linear_head_dim: int | None = None
     gdn_form: str = "auto"
-    """Gated DeltaNet's form: recurrent (one token at a time), chunked (chunks of ``gdn_chunk``
+    """Gated DeltaNet's (and KDA's) form: recurrent (one token at a time), chunked (chunks of ``gdn_chunk``
     tokens, as transformers' ``torch_chunk_gated_delta_rule``), or auto (recurrent for a decode step)."""
     gdn_chunk: int = 64
     """The chunk size of the chunked form (transformers' and the fla kernels' 64)."""
@@ -213,6 +221,8 @@ class AttnSpec:
             return "dsv4"
         if self.mamba_num_heads is not None:
             return "mamba2"
+        if self.linear_num_heads is not None:
+            return "kda"
         if self.linear_num_value_heads is not None:
             return "gdn"
         if self.attn_output_gate:
@@ -226,7 +236,7 @@ class AttnSpec:
         """The form as run: MLA's ``naive`` or ``absorbed``, Gated DeltaNet's ``recurrent`` or
         ``chunked`` (``auto`` resolved: the decode-step form for L = 1 with a cache); ``None`` else."""
         decode = self.seq == 1 and self.cache > 0
-        if self.kind == "gdn":
+        if self.kind in ("gdn", "kda"):
             return self.gdn_form if self.gdn_form != "auto" else ("recurrent" if decode else "chunked")
         if self.kind == "mamba2":
             return self.mamba_form if self.mamba_form != "auto" else ("recurrent" if decode else "chunked")
@@ -373,6 +383,10 @@ class AttnSpec:
             from attncli.kinds.mamba2.sizes import mamba2_sizes
 
             d.update(mamba2_sizes(self).to_dict())
+        if self.kind == "kda":
+            from attncli.kinds.kda.sizes import kda_sizes
+
+            d.update(kda_sizes(self).to_dict())
         if self.form is not None:
             d["form"] = self.form
         if self.kind not in ("standard", "gated"):

@@ -106,6 +106,13 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
         if (spec.o_groups or 1) % tp:
             raise SpecError("--tp", f"--tp {tp} must divide the {spec.o_groups} output groups (o_groups)")
         return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)
+    if spec.kind == "kda":
+        # NOTE: vLLM's KimiDeltaAttention splits its H heads (q/k/v, f_b, g_b, b_proj column-parallel, the conv
+        # per channel, o_proj row-parallel); f_a_proj and g_a_proj (E x D) are whole on every device
+        h = spec.linear_num_heads or 0
+        if h % tp:
+            raise SpecError("--tp", f"--tp {tp} must divide the {h} heads of a Kimi Delta Attention layer")
+        return spec.with_(heads=spec.heads // tp, linear_num_heads=h // tp)
     if spec.kind != "standard":
         return spec.with_(heads=spec.heads // tp)
     g = spec.n_kv_heads

@@ -313,15 +313,15 @@ def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
                                f"pass {exc.flag} too, or change what you typed)")
 
 
-ALL_KINDS: tuple[str, ...] = ("standard", "mla", "sparse_mla", "gdn", "gated", "dsv4", "mamba2")
+ALL_KINDS: tuple[str, ...] = ("standard", "mla", "sparse_mla", "gdn", "gated", "dsv4", "mamba2", "kda")
 """Every kind of :data:`attncli.kinds.KINDS` (named here so --help imports no kind module)."""
 
 KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank", "sparse_mla": "--config", "gdn": "--config",
                               "gated": "--config", "dsv4": "--config",
-                              "mamba2": "--config"}
+                              "mamba2": "--config", "kda": "--config"}
 """The flag that selects each kind of layer other than the standard one."""
 KIND_COMMANDS: dict[str, str] = {k: "flops, shapes, sweep, report, bench and model"
-                                 for k in ("mla", "sparse_mla", "gdn", "gated", "dsv4", "mamba2")}
+                                 for k in ("mla", "sparse_mla", "gdn", "gated", "dsv4", "mamba2", "kda")}
 """The commands that take each kind (their ``spec_command(kinds=...)``), for the refusal of the others."""
 
 

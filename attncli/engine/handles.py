@@ -198,6 +198,10 @@ for _kind, _why in (
     ("aten::dropout", "dropout (identity in eval mode)"),
     ("aten::unflatten", "a reshape (a view, no arithmetic)"),
     ("aten::pad", "widening the mask for bias_kv / zero_attn"),
+    ("aten::clone", "a copy: the rows of KDA's forward substitution (no arithmetic)"),
+    ("aten::eye", "the identity KDA adds to a chunk's inverse (no arithmetic)"),
+    ("aten::log", "elementwise: KDA's softplus, log(1 + exp(x))"),
+    ("aten::sqrt", "elementwise: KDA's l2norm of queries and keys"),
 ):
     register(_kind, uncounted_why=_why)
 

@@ -14,6 +14,7 @@ a kind's name, so a new kind is a new module here plus one line in :data:`KINDS`
 - :mod:`attncli.kinds.dsv4`: DeepSeek-V4's sliding, compressed sparse and heavily compressed layers
   (a package: sizes, counts, words, the torch layer, the kind).
 - :mod:`attncli.kinds.mamba2`: the Mamba2 layers of hybrid models (Nemotron-H), a package as ``dsv4``.
+- :mod:`attncli.kinds.kda`: Kimi Delta Attention, Kimi Linear's linear-attention layers (a package too).
 
 Which kind a layer is comes from its settings (``AttnSpec.kind``: ``--kv-lora-rank`` selects
 MLA). Nothing here imports torch.
@@ -36,6 +37,7 @@ KINDS: dict[str, str] = {
     "gated": "attncli.kinds.gated.kind",
     "dsv4": "attncli.kinds.dsv4.kind",
     "mamba2": "attncli.kinds.mamba2.kind",
+    "kda": "attncli.kinds.kda.kind",
 }
 """Every kind by name (``AttnSpec.kind``) -> its module, imported when a layer of that kind is met
 (a standard layer's count imports no other kind)."""

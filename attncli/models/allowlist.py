@@ -5,10 +5,10 @@ attncli reads a config through its family's reader (:mod:`attncli.models.configs
 one of the groups below, each with the reason it cannot change the attention layer's
 multiply-adds, parameters or KV cache, or :func:`attncli.models.guard.refuse_unread` refuses the
 config naming it: a field attncli has not read and does not know to be harmless may describe a
-different layer (Gemma 4's ``attention_k_eq_v``, Kimi-Linear's ``linear_attn_config``, MiMo's
-``hybrid_layer_pattern``). A field harmless in one family may matter in another, so families
-add their own (:data:`FAMILY_HARMLESS`). Field names and meanings are transformers 5.24's
-(``models/*/configuration_*.py`` and ``modeling_*.py``). Nothing here imports torch.
+different layer (Gemma 4's ``attention_k_eq_v``, MiMo's ``hybrid_layer_pattern``). A field harmless
+in one family may matter in another, so families add their own (:data:`FAMILY_HARMLESS`). Field names
+and meanings are transformers 5.24's (``models/*/configuration_*.py`` and ``modeling_*.py``). Nothing
+here imports torch.
 """
 
 from __future__ import annotations
@@ -149,6 +149,10 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
         **dict.fromkeys(("moe_latent_size", "moe_shared_expert_overlap"), MLP),
         **dict.fromkeys(("mtp_layers_block_type", "mtp_hybrid_override_pattern"), DEPTH),
     },
+    # NOTE: KimiLinearConfig defines no mla_use_nope; KimiLinearAttention (modeling_kimi_linear.py) applies no
+    # rotary embedding whatever it says (NoPE: positions, no multiply-adds)
+    "kimi_linear": {"mla_use_nope": "not read by transformers' KimiLinearAttention, which rotates nothing (NoPE): "
+                                    + POSITIONS},
 }
 """Fields harmless in these families only, and why."""
 

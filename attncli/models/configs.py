@@ -273,6 +273,9 @@ def settings_from_config(top: Any, path: str, ignore: tuple[str, ...] = ()) -> L
     sources["chunk"] = (prefix + "attention_chunk_size (layer 0 is chunked)" if chunk is not None and
                         "attention_chunk_size" in cfg else said if chunk is not None else
                         "default: layer 0 is not chunked")
+    if family == "kimi_linear":
+        notes.append(f"kimi_linear: {schedule.summary()} (linear: Kimi Delta Attention, full: MLA without RoPE), "
+                     f"and layer 0 ({SHORT[layer0]}) is described")
     attention_fields, linear_fields, kind_sources = kind_fields(cfg, family, prefix, where)
     sources.update(kind_sources)
     # NOTE: layer 0's own sizes (Gemma 4, MiMo-V2-Flash: attncli/models/geometry.py) over the model's

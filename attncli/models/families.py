@@ -53,6 +53,8 @@ FAMILY_READ: dict[str, frozenset[str]] = {
                              "mamba_ssm_cache_dtype"}),
     # NOTE: each layer type's own sizes and the layers reading another's cache (attncli/models/geometry.py)
     **geometry.READ,
+    # NOTE: Kimi Linear's KDA layers and schedule (attncli/kinds/kda/sizes.py reads them as KimiLinearConfig does)
+    "kimi_linear": frozenset({"linear_attn_config", "linear_head_dim", "linear_num_heads", "linear_conv_kernel_dim"}),
 }
 """Fields only these families' readers read (:mod:`attncli.models.schedule`, :mod:`attncli.models.kindconfig`)."""
 

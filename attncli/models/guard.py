@@ -54,13 +54,15 @@ ARCH_BIAS: dict[str, bool] = {
     "nemotron_h": False,
     # NOTE: Gemma4TextConfig, Gemma3nTextConfig and MiMoV2FlashConfig default attention_bias to False
     "gemma4_text": False, "gemma3n_text": False, "mimo_v2_flash": False,
+    # NOTE: KimiLinearConfig attention_bias False (the MLA layers' q_a/kv_a/o_proj; KDA has no biases)
+    "kimi_linear": False,
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
                       "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4", "gemma4", "gemma4_text",
                       "gemma3n", "gemma3n_text", "mimo_v2_flash",
-                      "nemotron_h"})
+                      "nemotron_h", "kimi_linear"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -216,6 +218,9 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
                              "mamba", "attention"}),
     # Gemma 3n and Gemma 4: the last layers read an earlier layer's KV cache (attncli/models/geometry.py)
     "gemma3n_text": frozenset({"num_kv_shared_layers"}), "gemma4_text": frozenset({"num_kv_shared_layers"}),
+    # Kimi Linear: Kimi Delta Attention layers (attncli/kinds/kda) between MLA layers without RoPE, laid out
+    # by linear_attn_config (KimiLinearConfig.__post_init__)
+    "kimi_linear": frozenset({"linear_conv_kernel_dim", "linear_attention"}),
 }
 DSV4_READ: tuple[str, ...] = ("compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
                               "o_groups", "o_lora_rank", "q_lora_rank", "head_dim", "sliding_window", "layer_types")
@@ -338,7 +343,7 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     "xlm-roberta", "electra",
     # read and checked against the models' published config.json files (tests/data/configs)
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
-    "gemma4_text", "gemma3n_text", "mimo_v2_flash", "nemotron_h",
+    "gemma4_text", "gemma3n_text", "mimo_v2_flash", "nemotron_h", "kimi_linear",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 

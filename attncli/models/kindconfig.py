@@ -14,6 +14,10 @@ layers of the model.
 - DeepSeek-V4 (``deepseek_v4``): ``q_lora_rank``, ``o_groups``, ``o_lora_rank`` and the indexer's sizes
   (:mod:`attncli.kinds.dsv4`); each layer's ``compress_ratio`` comes from its type
   (:meth:`attncli.models.configs.LayerSettings.fields_for`), and the CSA layers keep the indexer's.
+- Kimi Linear (``kimi_linear``): its ``linear_attention`` layers are Kimi Delta Attention
+  (:mod:`attncli.kinds.kda`: ``linear_num_heads``, ``linear_head_dim``, ``linear_conv_kernel_dim``, from
+  ``linear_attn_config`` or the attributes); its full layers are MLA, whose sizes the attention layers
+  keep and the linear layers drop.
 
 :func:`kind_fields` returns (the settings of the attention layers, the settings of the linear
 layers), each with its sources. Nothing here imports torch.
@@ -25,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from attncli.models.parts import parts_fields
-from attncli.spec import GDN_FIELDS, SPARSE_FIELDS, SpecError
+from attncli.spec import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS, SpecError
 
 GATED_FAMILIES = frozenset({"qwen3_next", "afmoe"})
 """Families whose attention layers carry the sigmoid output gate (transformers' Qwen3NextAttention: q_proj 2x;
@@ -72,6 +76,23 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
                                         "biases whatever it says; attncli would count a different layer")
         linear, mamba_sources = read_fields(cfg, family, prefix, where)
         sources.update(mamba_sources)
+    if family == "kimi_linear":
+        from attncli.kinds.kda.sizes import read_sizes as read_kda
+
+        kv, heads = cfg.get("num_key_value_heads"), cfg.get("num_attention_heads")
+        if kv is not None and heads is not None and kv != heads:
+            # NOTE: KimiLinearAttention expands H key heads from the latent, then repeats them H / kv times
+            raise SpecError("--config", f"{where}num_key_value_heads {kv!r} differs from num_attention_heads "
+                                        f"{heads!r}: transformers' KimiLinearAttention repeats its {heads} key heads "
+                                        "by their ratio, a layer that does not run; attncli would count a different "
+                                        "layer")
+        values, kda_sources = read_kda(cfg, where)
+        linear.update(values)
+        sources.update(kda_sources)
+        # NOTE: the MLA sizes belong to the full layers; a KDA layer takes none of them
+        mla = {key: cfg.get(key) for key in MLA_FIELDS if cfg.get(key) is not None}
+        full.update(mla)
+        linear.update(dict.fromkeys(mla))
     if family == "deepseek_v4":
         from attncli.kinds.dsv4.sizes import read_sizes
 

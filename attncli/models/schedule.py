@@ -391,6 +391,8 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
         from attncli.models.hybrid import nemotron_h_schedule
 
         return nemotron_h_schedule(cfg, where)
+    if fam == "kimi_linear":
+        return _kimi_linear_schedule(cfg, where)
     n = _layer_count(cfg, where)
     notes: list[str] = []
     window, wsrc = _window(cfg, fam, where, notes)
@@ -435,10 +437,11 @@ def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> 
     ``len(layer_types)`` layers (4 without them)."""
     probe = cfg
     fam = family if family is not None else cfg.get("model_type")
-    if not any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) and fam != "nemotron_h":  # NOTE: its list is its depth
+    # NOTE: Kimi Linear's depth has a default its layer lists count to; Nemotron-H's pattern is its depth
+    if fam not in ("kimi_linear", "nemotron_h") and not any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS):
         types = cfg.get("layer_types")
         probe = {**cfg, "num_hidden_layers": len(types) if isinstance(types, list) and types else 4}
-    schedule = read_schedule(probe, family, where)
+    schedule = read_schedule(probe, "kimi_linear" if fam == "kimi_linear" else family, where)
     first = schedule.layers[0]
     if first.layer_type in NO_MIXER:
         mixers = [layer.index for layer in schedule.layers if layer.layer_type not in NO_MIXER]
@@ -464,4 +467,20 @@ def _dsv4_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
                      "prediction layers are not part of transformers' model and not in the schedule")
     layers = tuple(LayerInfo(index=i, layer_type=t, window=sizes.window, chunk=None, rope=True,
                              compress=sizes.ratio(t)) for i, t in enumerate(types))
+    return Schedule(layers=layers, source=source, notes=tuple(notes))
+
+
+def _kimi_linear_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
+    """Kimi Linear (``KimiLinearConfig.__post_init__``: ``layer_types``, else ``linear_attn_config``'s 1-based
+    ``kda_layers`` and ``full_attn_layers``, else every 4th layer full from layer 4): Kimi Delta Attention
+    layers (:mod:`attncli.kinds.kda`) and MLA layers without RoPE (``KimiLinearAttention`` rotates nothing)."""
+    from attncli.kinds.kda.sizes import read_layer_types
+
+    # NOTE: KimiLinearConfig's num_hidden_layers defaults to 27 when the file leaves it out
+    n = _layer_count(cfg, where) if any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) else 27
+    types, source, notes = read_layer_types(cfg, n, where)
+    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
+        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
+                     "prediction layers are not part of transformers' model and not in the schedule")
+    layers = tuple(LayerInfo(index=i, layer_type=t, window=None, chunk=None, rope=False) for i, t in enumerate(types))
     return Schedule(layers=layers, source=source, notes=tuple(notes))

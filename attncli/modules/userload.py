@@ -209,11 +209,11 @@ def _refuse_kind(ref: str, spec: AttnSpec) -> None:
     multi-head latent attention from flags; from a model's config also its gated full attention."""
     if spec.kind in ("standard", "mla") or (spec.kind == "gated" and spec.model_config is not None):
         return
-    if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla", "dsv4"):
+    if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla", "dsv4", "kda"):
         from attncli.spec import KIND_NAMES
 
         where = f"layer {spec.layer or 0} of the model"
-        flag = "--layer" if spec.kind == "gdn" else "--module"
+        flag = "--layer" if spec.kind in ("gdn", "kda") else "--module"
         raise SpecError(flag, f"{where} is {KIND_NAMES[spec.kind]}: attncli counts it with its own layer of that kind "
                               f"(checked against transformers' class in its tests); drop --module {ref}")
     from attncli.spec import KIND_FIELDS, KIND_NAMES

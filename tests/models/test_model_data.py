@@ -29,6 +29,7 @@ NAMES = [
     "qwen3-8b", "qwen3-32b", "gemma-2-9b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
     "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "deepseek-v3.2",
     "deepseek-v4-flash", "nemotron-3-nano-30b-a3b", "gemma-4-31b", "mimo-v2-flash", "gemma-3n-e4b",
+    "kimi-linear-48b-a3b",
 ]
 REPOS = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
@@ -54,6 +55,7 @@ REPOS = {
     "gemma-4-31b": "google/gemma-4-31B-it",
     "mimo-v2-flash": "XiaomiMiMo/MiMo-V2-Flash",
     "gemma-3n-e4b": "google/gemma-3n-E4B",
+    "kimi-linear-48b-a3b": "moonshotai/Kimi-Linear-48B-A3B-Instruct",
 }
 MLA_KEYS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
@@ -356,6 +358,8 @@ SCHEDULES = {
                           "heavily_compressed_attention": 20},
     # NemotronHConfig._pattern_to_list: M Mamba2 (linear_attention), * attention, E MoE
     "nemotron-3-nano-30b-a3b": {"linear_attention": 23, "full_attention": 6, "moe": 23},
+    # KimiLinearConfig.__post_init__ reads linear_attn_config: full_attn_layers 4, 8, ..., 24 and 27 (1-based)
+    "kimi-linear-48b-a3b": {"linear_attention": 20, "full_attention": 7},
 }
 
 
@@ -377,8 +381,9 @@ def test_transformers_reads_each_preset(name: str) -> None:
             assert [i for i, k in enumerate(kinds) if k == "full_attention"] == list(range(3, 48, 4))
             assert text.attention_chunk_size == 8192
     if "kv_lora_rank" in top:
-        # transformers' DeepseekV2/V3 configs set head_dim to qk_rope_head_dim (GUIDE section 6)
-        assert text.head_dim == 64
+        # transformers' DeepseekV2/V3 configs set head_dim to qk_rope_head_dim (GUIDE section 6); Kimi Linear's
+        # file names its own head_dim (72), which KimiLinearConfig keeps and no attention module reads
+        assert text.head_dim == top.get("head_dim", 64)
 
 
 def test_index_names_are_lowercase_and_sorted_by_family() -> None:

@@ -1,0 +1,208 @@
+"""Kimi Delta Attention as a kind (:class:`attncli.kinds.base.Kind`): a linear-attention layer of Kimi Linear.
+
+E ``dim``, H ``linear_num_heads``, D ``linear_head_dim``, K ``linear_conv_kernel_dim``; the form (recurrent
+for a decode step, chunked otherwise, as transformers picks it) and the chunk C are ``gdn_form`` and
+``gdn_chunk``, the delta rule's settings the two linear kinds share. Every count is
+:mod:`attncli.kinds.kda.counts`' (derived from transformers 5.25 ``modeling_kimi_linear.py``, cited there);
+the traced module is :mod:`attncli.kinds.kda.torch_layer`. No torch at import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attncli.kinds.kda import counts, words
+from attncli.kinds.kda.counts import STATE_BYTES, padded_length, state_bytes
+from attncli.kinds.kda.sizes import kda_sizes
+from attncli.numbers import human, human_bytes
+from attncli.spec import SpecError
+
+if TYPE_CHECKING:
+    from attncli.analyses.flops import FlopsReport
+    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.cache import CacheSpec
+    from attncli.spec import AttnSpec
+
+NAME = "kda"
+FORMS: tuple[str, ...] = ("auto", "recurrent", "chunked")
+STAGE_LABELS: dict[str, str] = words.STAGE_LABELS
+SHORT_LABELS: dict[str, str] = words.SHORT_LABELS
+ABBREVIATIONS: dict[str, str] = SHORT_LABELS
+TERMS = words.TERMS
+KV_FORM = words.KV_FORM
+PERMUTE_SKIPPED: str | None = words.PERMUTE_SKIPPED
+SWEEP_EXPECTED: dict[str, str] = words.SWEEP_EXPECTED
+TP_WORDS = ("query heads split, an MLA latent whole on every device; KDA's heads split, its f_a and g_a (E x D) "
+            "and the state per head as vLLM's KimiDeltaAttention shares them")
+"""How ``attncli model --tp`` shares the layers of a Kimi Linear model (:func:`attncli.analyses.model.device_spec`)."""
+
+WHY = "does not apply to Kimi Delta Attention linear attention (linear_attn_config)"
+REFUSED: tuple[tuple[str, str, str], ...] = (
+    ("window", "--window", "a linear-attention layer has no window: its state holds every past token"),
+    ("chunk", "--chunk", "chunked attention does not apply (the delta rule's chunk is its own, 64)"),
+    ("kv_seq", "--kv-seq", "KDA here is self-attention (use --cache for past tokens)"),
+    ("kdim", "--kdim", "KDA here is self-attention"),
+    ("vdim", "--vdim", "KDA here is self-attention"),
+)
+
+
+def validate(spec: AttnSpec) -> None:
+    """The KDA settings' checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag.
+
+    ``--kv-heads`` and ``--head-dim`` are accepted and unused, as for Gated DeltaNet; KDA has no biases,
+    so ``--bias`` (the MLA layers' ``attention_bias``) is unused."""
+    for name in ("linear_num_heads", "linear_head_dim", "linear_conv_kernel_dim", "gdn_chunk"):
+        value = getattr(spec, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SpecError("--" + name.replace("_", "-"), f"must be an integer of at least 1, got {value!r}")
+    if spec.gdn_form not in FORMS:
+        raise SpecError("--gdn-form", f"unknown form {spec.gdn_form!r}; choose from {', '.join(FORMS)}")
+    for name, flag, why in REFUSED:
+        if getattr(spec, name) is not None:
+            raise SpecError(flag, f"{WHY}: {why}")
+    for flag, on, why in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
+                          ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
+                          ("--unbatched", spec.unbatched, "the layer is run batched"),
+                          ("--no-batch-first", not spec.batch_first, "the layer is run batch-first"),
+                          ("--dropout", spec.dropout > 0, "the layer has no dropout"),
+                          ("--mask", spec.mask == "padding", "padding is not modelled (the layer is causal by "
+                                                             "itself: --mask none or causal)"),
+                          ("--impl", spec.impl != NAME, "it runs attncli's own KDA layer")):
+        if on:
+            raise SpecError(flag, f"{WHY}: {why}")
+
+
+stages = counts.stages
+closed_form = counts.closed_form
+params = counts.params
+closed_form_texts = words.closed_form_texts
+
+
+def visible_pairs(spec: AttnSpec) -> int:
+    """Every (query, key) pair: a linear layer has no pairs a mask could hide (:func:`effective`)."""
+    from attncli.layer.visibility import dense_pairs
+
+    return dense_pairs(spec)
+
+
+def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Dense: a linear layer is causal by construction, no pairs to leave out."""
+    return dict(by_stage), ()
+
+
+def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
+    """0: the state does not grow with the context (:func:`kv_cache_bytes` is the constant state)."""
+    return 0
+
+
+def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The state after this step, the same at any context length (:func:`counts.state_bytes`)."""
+    return sum(state_bytes(spec, bytes_per_element).values())
+
+
+def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_bytes: int | None,
+                    tp: int) -> tuple[CacheSpec, ...]:
+    """vLLM pages KDA's state as a Mamba-style state whose layout (how many states, their dtypes and any
+    prefill checkpoints) differs between its releases and is not read here: ``--engine vllm`` is refused
+    in one line rather than guessed."""
+    raise SpecError("--engine", "vLLM's state layout for Kimi Delta Attention layers is not modelled; attncli "
+                                "model without --engine gives the state as transformers keeps it")
+
+
+def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
+    """The layer in the form it runs (auto resolved), then in the other form."""
+    run = spec.with_(gdn_form=spec.form or "chunked")
+    return [run, run.with_(gdn_form="recurrent" if run.form == "chunked" else "chunked")]
+
+
+def variant_label(spec: AttnSpec) -> str:
+    return f"{kda_sizes(spec).heads} KDA heads, {spec.form} form"
+
+
+def variants_note(spec: AttnSpec) -> str:
+    return ("below it the same layer in the other form (recurrent: one token at a time, 3 D x D products per "
+            "token and head; chunked: chunks of C tokens, L padded to a multiple of C)")
+
+
+def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    from attncli.kinds.kda import torch_layer
+
+    module = torch_layer.build(spec, device)
+    args, kwargs = torch_layer.make_args(spec, device)
+    return module, args, kwargs
+
+
+SCOPE_STAGES: dict[str, str] = {
+    "q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj", "conv1d": "conv", "f_a_proj": "f_proj",
+    "f_b_proj": "f_proj", "b_proj": "b_proj", "g_a_proj": "g_proj", "g_b_proj": "g_proj", "o_proj": "o_proj",
+    **{st: st for st in counts.RECURRENCE["chunked"]},
+}
+"""Submodule of attncli's KDA layer (transformers' names) -> the stage its matmuls belong to."""
+
+
+def relabel(scope: str, stage: str) -> str:
+    """Every op is named by the submodule that ran it (:data:`SCOPE_STAGES`), else ``other``."""
+    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+
+
+def check_representable(spec: AttnSpec) -> None:
+    """Refuse tensors torch cannot describe (2**63 bytes at float32), even on the meta device."""
+    from attncli.layer.formulas import TORCH_MAX_BYTES
+
+    m = kda_sizes(spec)
+    lp = padded_length(spec)
+    for what, elements, flag in (
+            ("the decayed keys of the chunks (B, H, LP, D, C)", spec.batch * m.heads * lp * m.head_dim * m.chunk,
+             "--seq"),
+            ("the projected q, k, v (B, L, 3*H*D)", spec.batch * spec.seq * m.conv_dim, "--seq"),
+            ("the recurrent states (B, H, L, D, D)", spec.batch * m.heads * spec.seq * m.head_dim ** 2, "--seq"),
+            ("the q_proj weight", spec.dim * m.inner, "--dim")):
+        if elements * 4 > TORCH_MAX_BYTES:
+            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
+                                  "even on the meta device (2**63 bytes)")
+
+
+def title_parts(spec: AttnSpec) -> list[str]:
+    """``Kimi Delta Attention H=32 D=128 K=4`` and the form, for titles."""
+    m = kda_sizes(spec)
+    form = f"{spec.form} form" + (f" C={m.chunk}" if spec.form == "chunked" else "")
+    return [f"Kimi Delta Attention H={m.heads} D={m.head_dim} K={m.kernel}",
+            form + (" (auto)" if spec.gdn_form == "auto" else "")]
+
+
+def short_label(spec: AttnSpec) -> str:
+    return f"KDA {spec.form} form" + ("" if spec.out_proj else ", no W_O")
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """What a KDA layer keeps, one line (``attncli model`` prints it per group)."""
+    m, state = kda_sizes(spec), state_bytes(spec.with_(batch=1), 2)
+    return (f"KDA: keeps {m.heads} x {m.head_dim} x {m.head_dim} float32 state values "
+            f"({human_bytes(state['recurrent'])}) and the last {m.kernel} conv inputs of {m.conv_dim} channels per "
+            "sequence, the same at any context length")
+
+
+def conclusion(report: FlopsReport) -> str:
+    """What the other form would cost, and the state."""
+    run, other = report.variants[0], report.variants[1]
+    spec = report.spec
+    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
+    why = ("as asked" if spec.gdn_form != "auto" else "auto: a decode step, L = 1 with a state"
+           if run.form == "recurrent" else "auto: not a decode step")
+    state = state_bytes(spec, run.memory.bytes_per_element)
+    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
+            f"MACs ({ratio:.3g}x). No KV cache: the state is {human_bytes(state['recurrent'])} recurrent (float32, "
+            f"{STATE_BYTES} B per value) + {human_bytes(state['conv'])} conv per layer, the same at any context "
+            "length.")
+
+
+def analyse_shapes(spec: AttnSpec) -> ShapesReport:
+    """``attncli shapes`` of the KDA layer (:mod:`attncli.kinds.kda.shapes`)."""
+    from attncli.kinds.kda.shapes import analyse
+
+    return analyse(spec)
+
+
+# NOTE: what the layer holds and moves (its memory model and roofline traffic) lives in traffic.py
+from attncli.kinds.kda.traffic import kernel_elements as kernel_elements  # noqa: E402
+from attncli.kinds.kda.traffic import memory as memory  # noqa: E402

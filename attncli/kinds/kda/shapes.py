@@ -1,0 +1,103 @@
+"""``attncli shapes`` for Kimi Delta Attention: the projections, the short convolution, the gates, the
+delta rule's tensors in the form that runs, and the constant state.
+
+:func:`stage_shapes` is the closed form; :func:`analyse` builds attncli's KDA layer
+(:mod:`attncli.kinds.kda.torch_layer`, transformers' submodule names) to list its weights and run it for
+the output shape (on the meta device when a real pass would not be small).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from attncli.kinds.kda.counts import padded_length, state_bytes
+from attncli.kinds.kda.sizes import kda_sizes
+
+if TYPE_CHECKING:
+    from attncli.analyses.shapes import ShapesReport, Stage
+    from attncli.spec import AttnSpec
+
+EXPLAIN: dict[str, str] = {
+    "input": "the tokens, (B, L, E)",
+    "qkv": "q_proj, k_proj, v_proj side by side, channels first: what the short convolution reads",
+    "conv_state": "the state: the last K conv inputs of earlier tokens, as transformers' cache keeps them",
+    "conv_out": "the depthwise causal convolution (kernel K, conv1d) and SiLU, channels first",
+    "q": "query heads (H of D), l2-normed, / sqrt(D), float32",
+    "k": "key heads (H of D), l2-normed, float32",
+    "v": "value heads (H of D)",
+    "g": "the per-channel log decay: -exp(A_log) * softplus(f_b(f_a(x)) + dt_bias)",
+    "beta": "sigmoid(b_proj(x)): how much each token overwrites the state, per head",
+    "chunks": "chunked: L padded to LP, split into n chunks of C",
+    "decayed_keys": "chunked: each query row's keys decayed per channel, exp(g_i - g_j) (delta_kk, delta_qk)",
+    "inverse": "chunked: (I + strictly lower K_beta K^T)^-1 within each chunk, by forward substitution",
+    "intra_chunk": "chunked: Q @ K^T within each chunk, decayed, causal (delta_qk)",
+    "recurrent_state": "the state: D x D per head, float32, the same at any context length",
+    "core": "the delta rule's output per head",
+    "gate": "g_b(g_a(x)): the output gate per head",
+    "gated": "rmsnorm(core) * weight * sigmoid(gate), heads merged: H * D features",
+    "output": "gated @ W_O^T (o_proj)",
+}
+
+
+def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
+    """The shape of every stage of ``spec``'s form, in closed form (batch-first)."""
+    from attncli.analyses.shapes import Stage
+
+    m = kda_sizes(spec)
+    b, n, e, h, d = spec.batch, spec.seq, spec.dim, m.heads, m.head_dim
+    rows: list[tuple[str, tuple[int, ...]]] = [("input", (b, n, e)), ("qkv", (b, m.conv_dim, n))]
+    if spec.cache:
+        rows.append(("conv_state", (b, m.conv_dim, m.kernel)))
+    rows += [("conv_out", (b, m.conv_dim, n)), ("q", (b, h, n, d)), ("k", (b, h, n, d)), ("v", (b, h, n, d)),
+             ("g", (b, n, h, d)), ("beta", (b, n, h))]
+    if spec.form == "chunked":
+        c = m.chunk
+        chunks = padded_length(spec) // c
+        rows += [("chunks", (b, h, chunks, c, d)), ("decayed_keys", (b, h, chunks, c, d, c)),
+                 ("inverse", (b, h, chunks, c, c)), ("intra_chunk", (b, h, chunks, c, c))]
+    rows += [("recurrent_state", (b, h, d, d)), ("core", (b, n, h, d)), ("gate", (b, n, h, d)),
+             ("gated", (b, n, m.inner))]
+    if spec.out_proj:
+        rows.append(("output", (b, n, e)))
+    return tuple(Stage(name, shape, EXPLAIN[name]) for name, shape in rows)
+
+
+def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int = 1024) -> bool:
+    """Whether a real forward pass is small (activations and weights) and its loop short."""
+    m = kda_sizes(spec)
+    lp = padded_length(spec)
+    acts = spec.batch * (spec.seq * 2 * m.conv_dim + m.heads * lp * m.chunk * (m.head_dim + 2))
+    weights = spec.dim * (5 * m.inner + m.heads)
+    steps = spec.seq if spec.form == "recurrent" else lp // m.chunk
+    return acts + weights < limit_elems and steps <= limit_steps
+
+
+def analyse(spec: AttnSpec) -> ShapesReport:
+    """Build attncli's KDA layer for ``spec``: its stages, its weights, and its output shape."""
+    import torch
+
+    from attncli.analyses.shapes import ShapesReport, module_weights
+    from attncli.kinds.kda import kind, torch_layer
+
+    kind.check_representable(spec)
+    device = "cpu" if fits_in_memory(spec) else "meta"
+    module = torch_layer.build(spec, device)
+    weights, components = module_weights(module)
+    args, kwargs = torch_layer.make_args(spec, device)
+    with torch.no_grad():
+        out = module(*args, **kwargs)[0]
+    m = kda_sizes(spec)
+    state = state_bytes(spec, 4)
+    notes = [f"Kimi Delta Attention, {spec.form} form: no KV cache; the state is {m.heads} x {m.head_dim} x "
+             f"{m.head_dim} recurrent values per sequence ({state['recurrent']:,} B in float32) plus the last "
+             f"{m.kernel} conv inputs of {m.conv_dim} channels, the same at any context length",
+             "the decay is per head and channel (a forget gate of rank D), the output gated by sigmoid(g_b(g_a(x)))"]
+    if spec.form == "chunked":
+        notes.append(f"chunked: L = {spec.seq} padded to {padded_length(spec)} (a multiple of C = {m.chunk}), as "
+                     "transformers' chunk_kimi_delta_attention pads it")
+    if device == "meta":
+        notes.append("too large for a real forward pass here: shapes come from the meta device")
+    return ShapesReport(spec=spec, stages=stage_shapes(spec), weights=weights, components=components,
+                        total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape),
+                        attn_weights=None, device=device, notes=tuple(notes),
+                        returns="attncli's KDA layer returns", heads_term=f"H={m.heads}")
