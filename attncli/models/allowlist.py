@@ -117,6 +117,13 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     "falcon": {"activation": MLP, "ffn_hidden_size": MLP,
                "parallel_attn": "attention and the MLP side by side in the block: the attention layer is the same",
                "num_ln_in_parallel_attn": NUMERICS},
+    # NOTE: Qwen3_5TextConfig / Qwen3_5MoeTextConfig define none of these: the multi-token prediction layers are
+    # not part of transformers' model (its checkpoint keys ^mtp.* are ignored on load)
+    **{fam: {"mtp_num_hidden_layers": DEPTH, "mtp_use_dedicated_embeddings": DEPTH}
+       for fam in ("qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text")},
+    # NOTE: GlmMoeDsaConfig defines no indexer_rope_interleave: GlmMoeDsaIndexer always rotates its RoPE part
+    # interleaved (apply_rotary_pos_emb_interleave), an elementwise layout
+    "glm_moe_dsa": {"indexer_rope_interleave": POSITIONS},
 }
 """Fields harmless in these families only, and why."""
 
