@@ -17,6 +17,7 @@ layers), each with its sources. Nothing here imports torch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,9 +62,10 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
     if family in QWEN35_FAMILIES and cfg.get("attn_output_gate", True) is not True:
         # NOTE: Qwen3_5Attention gates whatever the field says (Qwen3_5TextConfig has no such field); a config
         # that says false describes a layer transformers does not build.
-        raise SpecError("--config", f"{where}attn_output_gate {cfg['attn_output_gate']!r} (an ungated attention "
-                                    f"layer; transformers' {family} always gates) is not modelled; attncli would "
-                                    "count a different layer"[:300])
+        shown = json.dumps(cfg["attn_output_gate"])[:40]
+        raise SpecError("--config", f"{where}attn_output_gate {shown} (an ungated attention layer; transformers' "
+                                    f"{family} always gates) is not modelled; attncli would count a different layer")
+    ssm_dtype(cfg, family, where)  # NOTE: a bad mamba_ssm_dtype fails here, --engine or not
     if family == "glm_moe_dsa":
         from attncli.models.glmdsa import check_indexers
 
@@ -103,3 +105,21 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
     full.update(parts)
     sources.update(parts_sources)
     return full, linear, sources
+
+
+SSM_DTYPES = ("float32", "bfloat16", "float16")
+"""The ``mamba_ssm_dtype`` values vLLM's Qwen3.5 config hook takes (``MambaDType`` less ``auto``)."""
+
+
+def ssm_dtype(cfg: Mapping[str, Any], family: str | None, where: str) -> tuple[str, str] | None:
+    """The recurrent state's dtype vLLM keeps for a Qwen3.5 model when ``--mamba-ssm-cache-dtype`` is auto, and
+    where it came from: vLLM's ``Qwen3_5ForConditionalGenerationConfig`` hook sets ``mamba_ssm_cache_dtype``
+    from the config's ``mamba_ssm_dtype`` (vLLM PR 34489); None for other families or without the field.
+    transformers ignores the field: its torch rule keeps the state in float32 whatever it says."""
+    if family not in QWEN35_FAMILIES or cfg.get("mamba_ssm_dtype") is None:
+        return None
+    value = cfg["mamba_ssm_dtype"]
+    if value not in SSM_DTYPES:
+        raise SpecError("--config", f"{where}mamba_ssm_dtype must be one of {', '.join(SSM_DTYPES)}, got "
+                                    f"{json.dumps(value)[:40]}")
+    return str(value), f"config.json:{where}mamba_ssm_dtype (vLLM's Qwen3.5 config hook)"
