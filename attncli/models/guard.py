@@ -56,7 +56,8 @@ ARCH_BIAS: dict[str, bool] = {
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
-                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4"})
+                      "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4",
+                      "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text", "glm_moe_dsa"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
