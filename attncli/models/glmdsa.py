@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from attncli.models.schedule import _layer_count
+from attncli.models.schedule import LAYER_COUNT_KEYS, _layer_count
 from attncli.spec import SpecError
 
 FIELDS: tuple[str, ...] = ("indexer_types", "index_topk_pattern", "index_topk_freq", "index_skip_topk_offset")
@@ -44,7 +44,8 @@ def _int(cfg: Mapping[str, Any], key: str, where: str, default: int) -> int:
 
 def indexer_types(cfg: Mapping[str, Any], where: str) -> tuple[list[str], str]:
     """Each layer's indexer (``full`` or ``shared``) and the field it came from."""
-    n = _layer_count(cfg, where)
+    # NOTE: GlmMoeDsaConfig's num_hidden_layers is 78 when the file leaves it out (a layer's config may)
+    n = _layer_count(cfg, where) if any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) else 78
     declared = cfg.get("indexer_types")
     if declared is not None:
         if not isinstance(declared, list) or not all(isinstance(t, str) for t in declared):
