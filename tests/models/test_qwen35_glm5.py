@@ -331,3 +331,15 @@ def test_glm5_indexer_sizes_default_to_glm_moe_dsa_config(cli: Any, tmp_path: Pa
     got = run(cli, _write(tmp_path, doc), "--seq", "1", "--cache", "131071")
     assert got["config"]["index_n_heads"] == 32 and got["config"]["index_topk"] == 2048
     assert got["totals"]["params"] == 13_602_740_736 and got["totals"]["kv_cache_bytes"] == 14_394_851_328
+
+
+def test_flops_module_runs_transformers_qwen35_attention_from_the_config(cli: Any) -> None:
+    """``Qwen3_5Attention`` annotates the multimodal ``Qwen3_5Config``; it is built from the text model's
+    ``Qwen3_5TextConfig`` with ``Qwen3_5TextRotaryEmbedding`` (not the vision tower's), as the model does."""
+    pytest.importorskip("transformers")
+    module = "transformers.models.qwen3_5.modeling_qwen3_5:Qwen3_5Attention"
+    r = cli("flops", "--module", module, "--config", str(QWEN35), "--layer", "3", "--seq", "64", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["cross_checks"]["agree"]
+    assert doc["variants"][0]["params"] == gated_params(Q, Q["H"], Q["G"]) == 104_858_112
