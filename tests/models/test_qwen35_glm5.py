@@ -343,3 +343,16 @@ def test_flops_module_runs_transformers_qwen35_attention_from_the_config(cli: An
     doc = r.json()
     assert doc["cross_checks"]["agree"]
     assert doc["variants"][0]["params"] == gated_params(Q, Q["H"], Q["G"]) == 104_858_112
+
+
+@pytest.mark.parametrize(("cls", "summary"), [("Qwen3_5Config", "32 layers: 24 linear + 8 full"),
+                                              ("Qwen3_5MoeConfig", "40 layers: 30 linear + 10 full"),
+                                              ("GlmMoeDsaConfig", "78 layers: 78 full")])
+def test_transformers_default_configs_are_answered(cli: Any, tmp_path: Path, cls: str, summary: str) -> None:
+    """The config classes' own defaults (Qwen3_5TextConfig 32 layers, Qwen3_5MoeTextConfig 40, every 4th full;
+    GlmMoeDsaConfig 78, indexer_types all full), as to_dict writes them, with every field read or known."""
+    transformers = pytest.importorskip("transformers")
+    doc = getattr(transformers, cls)().to_dict()
+    got = run(cli, _write(tmp_path, doc), "--seq", "1", "--cache", "63")
+    assert got["schedule"]["summary"] == summary
+    assert {g["kind"] for g in got["groups"]} == ({"sparse_mla"} if cls == "GlmMoeDsaConfig" else {"gdn", "gated"})
