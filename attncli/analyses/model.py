@@ -91,13 +91,16 @@ def model_specs(values: dict[str, Any], attention_fields: dict[str, Any], linear
 
 
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
-    """What one of ``tp`` devices runs of ``spec``: H/N query heads and, for standard attention,
-    max(1, G/N) K/V heads of the same size (vLLM replicates a K/V head when N > G)."""
+    """What one of ``tp`` devices runs of ``spec``: H/N query heads and, for standard and gated attention,
+    max(1, G/N) K/V heads of the same size (vLLM replicates a K/V head when N > G); a Gated DeltaNet layer's
+    key and value heads split (:func:`_gdn_device_spec`); MLA's latent is whole on every device."""
     if tp == 1:
         return spec
     own = getattr(kind_of(spec), "device_spec", None)
     if own is not None:  # NOTE: a kind that shards its own way (Mamba2: heads and groups, as vLLM's MambaMixer2)
         return own(spec, tp)  # type: ignore[no-any-return]
+    if spec.kind == "gdn":
+        return _gdn_device_spec(spec, tp)
     if spec.heads % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
     if spec.kind == "dsv4":
@@ -113,13 +116,26 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
         if h % tp:
             raise SpecError("--tp", f"--tp {tp} must divide the {h} heads of a Kimi Delta Attention layer")
         return spec.with_(heads=spec.heads // tp, linear_num_heads=h // tp)
-    if spec.kind != "standard":
+    if spec.kind not in ("standard", "gated"):
         return spec.with_(heads=spec.heads // tp)
     g = spec.n_kv_heads
     if (g >= tp and g % tp) or (g < tp and tp % g):
         raise SpecError("--tp", f"--tp {tp} must divide the {g} K/V heads or be a multiple of them "
                                 "(a K/V head is replicated, not split)")
     return spec.with_(heads=spec.heads // tp, kv_heads=max(1, g // tp), d_head=spec.head_dim)
+
+
+def _gdn_device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """A Gated DeltaNet layer on one of ``tp`` devices: HK/N key heads and HV/N value heads (vLLM's
+    GatedDeltaNet splits in_proj, the conv channels, A_log and dt_bias by heads and out_proj by rows; the
+    gated norm's DV weights are whole). ``heads`` (the attention layers' query heads) is not one of its sizes."""
+    from attncli.kinds.gdn.kind import gdn_sizes
+
+    m = gdn_sizes(spec)
+    for what, n in (("linear_num_key_heads", m.hk), ("linear_num_value_heads", m.hv)):
+        if n % tp:
+            raise SpecError("--tp", f"--tp {tp} must divide the {n} {what} of a Gated DeltaNet layer")
+    return spec.with_(linear_num_key_heads=m.hk // tp, linear_num_value_heads=m.hv // tp)
 
 
 @dataclass(frozen=True)
@@ -406,7 +422,9 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
             d = device_spec(spec, tp)
             dense = kind_of(d).closed_form(d)
             eff, _ = kind_of(d).effective(d, dense)
-            share = DeviceShare(tp, d.heads, d.n_kv_heads if d.kind == "standard" else None, sum(dense.values()),
+            heads = d.linear_num_value_heads if d.kind == "gdn" else d.heads
+            share = DeviceShare(tp, heads or d.heads, d.n_kv_heads if d.kind in ("standard", "gated") else None,
+                                sum(dense.values()),
                                 sum(eff.values()), kind_of(d).params(d)["total"], kv_bytes(d, kv_dtype, block_size)[1])
         time_s = bound = None
         if device is not None:

@@ -86,7 +86,8 @@ def check(flags: EngineFlags, block_size: int | None) -> list[int] | None:
 
 
 def engine_plan(flags: EngineFlags, lengths: list[int] | None, report: ModelReport, max_positions: int | None,
-                block_size: int | None, gpu_memory: tuple[int, str] | None) -> EnginePlan:
+                block_size: int | None, gpu_memory: tuple[int, str] | None,
+                ssm_default: tuple[str, str] | None = None) -> EnginePlan:
     """vLLM's KV cache for ``report``'s model: ``--max-model-len`` (default: the config's
     max_position_embeddings, else the step's context S) and the memory (``--kv-cache-memory``, or
     the GPU's share less the weights and an estimate of the overheads)."""
@@ -111,11 +112,14 @@ def engine_plan(flags: EngineFlags, lengths: list[int] | None, report: ModelRepo
     settings = vllm.Settings(memory, values[0], block_size,
                              flags.max_num_batched_tokens or vllm.DEFAULT_MAX_NUM_BATCHED_TOKENS,
                              not flags.no_prefix_caching)
-    result = plan(report, settings, flags.kv_cache_dtype or "auto", flags.mamba_ssm_cache_dtype or "auto",
-                  tuple(values) if len(values) > 1 else ())
+    # NOTE: ssm_default: the config's own state dtype, which vLLM takes when the flag is auto (Qwen3.5)
+    ssm = flags.mamba_ssm_cache_dtype or (ssm_default[0] if ssm_default else "auto")
+    result = plan(report, settings, flags.kv_cache_dtype or "auto", ssm, tuple(values) if len(values) > 1 else ())
     from dataclasses import replace
 
     past = ([f"max_model_len past the config's max_position_embeddings ({max_positions:,}): vLLM refuses it "
              "unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"] if max_positions and values[-1] > max_positions else [])
+    said = ([f"mamba_ssm_cache_dtype {ssm}: {ssm_default[1]}"] if ssm_default and not flags.mamba_ssm_cache_dtype
+            else [])
     return replace(result, notes=(f"KV memory: {source}; max_model_len {values[0]:,}: {length_source}",
-                                  *result.notes, *past))
+                                  *result.notes, *said, *past))

@@ -299,9 +299,12 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     plan = None
     if engine[0].engine is not None:
         from attncli.cli.engineflags import engine_plan
+        from attncli.models.kindconfig import ssm_dtype
 
+        where = "text_config." if m.layer.sources.get("dim", "").startswith("config.json:text_config.") else ""
         plan = engine_plan(engine[0], engine[1], report, m.max_positions, block_size,
-                           None if report.gpu is None else (report.gpu.memory_bytes, report.gpu.label))
+                           None if report.gpu is None else (report.gpu.memory_bytes, report.gpu.label),
+                           ssm_dtype(m.config or {}, m.layer.family, where))
     totals = report.totals()
     checks = []
     for flag, limit in limits:

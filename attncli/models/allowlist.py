@@ -153,6 +153,13 @@ FAMILY_HARMLESS: dict[str, dict[str, str]] = {
     # rotary embedding whatever it says (NoPE: positions, no multiply-adds)
     "kimi_linear": {"mla_use_nope": "not read by transformers' KimiLinearAttention, which rotates nothing (NoPE): "
                                     + POSITIONS},
+    # NOTE: Qwen3_5TextConfig / Qwen3_5MoeTextConfig define none of these: the multi-token prediction layers are
+    # not part of transformers' model (its checkpoint keys ^mtp.* are ignored on load)
+    **{fam: {"mtp_num_hidden_layers": DEPTH, "mtp_use_dedicated_embeddings": DEPTH}
+       for fam in ("qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text")},
+    # NOTE: GlmMoeDsaConfig defines no indexer_rope_interleave: GlmMoeDsaIndexer always rotates its RoPE part
+    # interleaved (apply_rotary_pos_emb_interleave), an elementwise layout
+    "glm_moe_dsa": {"indexer_rope_interleave": POSITIONS},
 }
 """Fields harmless in these families only, and why."""
 

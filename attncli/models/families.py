@@ -45,6 +45,14 @@ FAMILY_READ: dict[str, frozenset[str]] = {
     "deepseek_v4": frozenset({"compress_ratios", "compress_rates", "compress_rate_csa", "compress_rate_hca",
                               "o_groups", "o_lora_rank", "q_lora_rank", *SPARSE_FIELDS}),
     "seed_oss": frozenset({"attention_out_bias"}),
+    # NOTE: Qwen3.5 (configuration_qwen3_5.py, _qwen3_5_moe.py): Qwen3-Next's schedule and Gated DeltaNet sizes;
+    # attn_output_gate (which Qwen3_5TextConfig does not define) is read to refuse false (kindconfig.py);
+    # mamba_ssm_dtype, the recurrent state's dtype vLLM keeps (attncli.models.kindconfig.ssm_dtype)
+    **dict.fromkeys(("qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"),
+                    frozenset({*GDN_FIELDS, "full_attention_interval", "attn_output_gate", "mamba_ssm_dtype"})),
+    # NOTE: GLM-5 (configuration_glm_moe_dsa.py): the indexer's sizes and which layers run one (glmdsa.py)
+    "glm_moe_dsa": frozenset({*SPARSE_FIELDS, "indexer_types", "index_topk_pattern", "index_topk_freq",
+                              "index_skip_topk_offset"}),
     "glm4_moe": frozenset({"use_qk_norm"}),
     # NOTE: Nemotron-H's layout and Mamba2 sizes (attncli/models/hybrid.py, attncli/kinds/mamba2/sizes.py)
     "nemotron_h": frozenset({"hybrid_override_pattern", "layers_block_type", "mamba_num_heads", "mamba_head_dim",

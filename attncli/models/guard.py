@@ -56,13 +56,16 @@ ARCH_BIAS: dict[str, bool] = {
     "gemma4_text": False, "gemma3n_text": False, "mimo_v2_flash": False,
     # NOTE: KimiLinearConfig attention_bias False (the MLA layers' q_a/kv_a/o_proj; KDA has no biases)
     "kimi_linear": False,
+    # NOTE: Qwen3_5TextConfig / Qwen3_5MoeTextConfig and GlmMoeDsaConfig default attention_bias to False.
+    **dict.fromkeys(("qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text", "glm_moe_dsa"), False),
 }
 DECODERS = frozenset({"gpt2", "llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "gpt_neox", "gptj",
                       "opt", "bloom", "falcon", "phi", "phi3", "qwen3", "gpt_bigcode", "deepseek_v2", "deepseek_v3",
                       "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "llama4", "llama4_text", "qwen2_moe",
                       "qwen3_moe", "olmo2", "olmo3", "cohere2", "afmoe", "dbrx", "deepseek_v4", "gemma4", "gemma4_text",
                       "gemma3n", "gemma3n_text", "mimo_v2_flash",
-                      "nemotron_h", "kimi_linear"})
+                      "nemotron_h", "kimi_linear",
+                      "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text", "glm_moe_dsa"})
 ENCODERS = frozenset({"bert", "roberta", "vit", "distilbert", "deit", "xlm-roberta", "electra"})
 
 
@@ -206,6 +209,13 @@ MODELLED_IN_FAMILY: dict[str, frozenset[str]] = {
                              "linear_attention"}),
     # DeepSeek-V3.2: MLA with the lightning indexer on every layer (attncli/kinds/sparse_mla/kind.py)
     "deepseek_v32": frozenset({"index_topk", "index_n_heads", "index_head_dim", "indexed_attention"}),
+    # GLM-5: DeepSeek-V3.2's layer; a layer sharing another's indexer is refused by attncli/models/glmdsa.py
+    "glm_moe_dsa": frozenset({"index_topk", "index_n_heads", "index_head_dim", "indexed_attention"}),
+    # Qwen3.5 (dense and MoE): Qwen3-Next's Gated DeltaNet and gated full-attention layers (kindconfig.py)
+    **dict.fromkeys(("qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"),
+                    frozenset({"full_attention_interval", "linear_num_key_heads", "linear_num_value_heads",
+                               "linear_key_head_dim", "linear_value_head_dim", "linear_conv_kernel_dim",
+                               "linear_attention"})),
     # AFMoE: sliding layers between every n-th full one (AfmoeConfig.__post_init__), gated attention
     "afmoe": frozenset({"global_attn_every_n_layers"}),
     # DeepSeek-V4: sliding, compressed sparse (the indexer's top-k) and heavily compressed layers
@@ -238,7 +248,7 @@ def check(cfg: Mapping[str, Any], family: str | None, where: str) -> None:
     not model. ``where`` prefixes field names (``text_config.`` for a nested text model)."""
     defaults = FAMILY_DEFAULTS.get(family or "", {})
     modelled = MODELLED_IN_FAMILY.get(family or "", frozenset())
-    if family == "deepseek_v32" and cfg.get("kv_lora_rank") is None:
+    if family in ("deepseek_v32", "glm_moe_dsa") and cfg.get("kv_lora_rank") is None:
         modelled = frozenset()  # NOTE: the indexer is modelled over MLA only
     for name, meaning, active in GUARDED:
         if name in modelled:
@@ -344,6 +354,8 @@ VERIFIED_FAMILIES: frozenset[str] = frozenset({
     # read and checked against the models' published config.json files (tests/data/configs)
     "deepseek_v2", "deepseek_v3", "kimi_k2", "gemma3_text", "gemma3", "gpt_oss", "deepseek_v4",
     "gemma4_text", "gemma3n_text", "mimo_v2_flash", "nemotron_h", "kimi_linear",
+    # and against transformers' own modules (tests/models/test_qwen35_glm5.py)
+    "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text", "glm_moe_dsa",
 })
 """Families whose config.json attncli reads as transformers builds their layer 0."""
 

@@ -25,22 +25,35 @@ layers), each with its sources. Nothing here imports torch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from attncli.models.parts import parts_fields
 from attncli.spec import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS, SpecError
 
-GATED_FAMILIES = frozenset({"qwen3_next", "afmoe"})
+QWEN35_FAMILIES = frozenset({"qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"})
+"""Qwen3.5 (dense and MoE; the outer multimodal model_type when its text_config names none): transformers'
+Qwen3_5Attention is Qwen3NextAttention line for line (q_proj 2x for the gate, per-head q/k RMSNorm, partial
+RoPE), and Qwen3_5GatedDeltaNet has Qwen3NextGatedDeltaNet's sizes and forward: it projects q,k,v / z / b / a
+with four linears (in_proj_qkv, in_proj_z, in_proj_b, in_proj_a) where Qwen3-Next fuses them into two
+(in_proj_qkvz, in_proj_ba) with the value heads grouped per key head; the same weights and multiply-adds."""
+GATED_FAMILIES = frozenset({"qwen3_next", "afmoe", *QWEN35_FAMILIES})
 """Families whose attention layers carry the sigmoid output gate (transformers' Qwen3NextAttention: q_proj 2x;
 AfmoeAttention: a gate_proj E x H*d beside q_proj, the same multiply-adds and weights without biases)."""
-LINEAR_FAMILIES = frozenset({"qwen3_next"})
-"""Families whose linear-attention layers are Gated DeltaNet (Qwen3NextGatedDeltaNet)."""
+LINEAR_FAMILIES = frozenset({"qwen3_next", *QWEN35_FAMILIES})
+"""Families whose linear-attention layers are Gated DeltaNet (Qwen3NextGatedDeltaNet, Qwen3_5GatedDeltaNet)."""
 MAMBA2_FAMILIES = frozenset({"nemotron_h"})
 """Families whose linear-attention layers are Mamba2 (NemotronHMamba2Mixer)."""
 
-INDEX_DEFAULTS: dict[str, int] = {"index_n_heads": 64, "index_head_dim": 128}
+INDEX_DEFAULTS: dict[str, int] = {"index_topk": 2048, "index_n_heads": 64, "index_head_dim": 128}
 """transformers' DeepseekV32Config defaults for an indexer field the file leaves out."""
+FAMILY_INDEX_DEFAULTS: dict[str, tuple[str, dict[str, int]]] = {
+    "deepseek_v32": ("DeepseekV32Config", INDEX_DEFAULTS),
+    "glm_moe_dsa": ("GlmMoeDsaConfig", {"index_topk": 2048, "index_n_heads": 32, "index_head_dim": 128}),
+}
+"""The families whose config class builds the indexer on every MLA layer, the class and its defaults (an
+``index_topk`` the file leaves out is 2048 in both; configuration_glm_moe_dsa.py: 32 heads of 128)."""
 
 
 def _size(cfg: Mapping[str, Any], key: str, where: str) -> int:
@@ -56,6 +69,17 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
     full: dict[str, Any] = {}
     linear: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    if family in QWEN35_FAMILIES and cfg.get("attn_output_gate", True) is not True:
+        # NOTE: Qwen3_5Attention gates whatever the field says (Qwen3_5TextConfig has no such field); a config
+        # that says false describes a layer transformers does not build.
+        shown = json.dumps(cfg["attn_output_gate"])[:40]
+        raise SpecError("--config", f"{where}attn_output_gate {shown} (an ungated attention layer; transformers' "
+                                    f"{family} always gates) is not modelled; attncli would count a different layer")
+    ssm_dtype(cfg, family, where)  # NOTE: a bad mamba_ssm_dtype fails here, --engine or not
+    if family == "glm_moe_dsa":
+        from attncli.models.glmdsa import check_indexers
+
+        check_indexers(cfg, where)
     if family in GATED_FAMILIES:
         full["attn_output_gate"] = True
         sources["attn_output_gate"] = f"architecture: {family}'s attention layers gate their output (q_proj 2x)"
@@ -103,14 +127,34 @@ def kind_fields(cfg: Mapping[str, Any], family: str | None, prefix: str,
             full[key] = value
             sources[key] = prefix + key if key in cfg else f"default: transformers' DeepseekV4Config {key} ({value})"
         return full, linear, sources
-    if cfg.get("index_topk") is not None and cfg.get("kv_lora_rank") is not None:
+    indexed = cfg.get("index_topk") is not None or (family in FAMILY_INDEX_DEFAULTS and "index_topk" not in cfg)
+    if indexed and cfg.get("kv_lora_rank") is not None:
         for key in SPARSE_FIELDS:
             if cfg.get(key) is not None:
                 full[key], sources[key] = _size(cfg, key, where), prefix + key
             else:
-                full[key] = INDEX_DEFAULTS[key]
-                sources[key] = f"default: transformers' DeepseekV32Config {key} ({INDEX_DEFAULTS[key]})"
+                cls, defaults = FAMILY_INDEX_DEFAULTS.get(family or "", ("DeepseekV32Config", INDEX_DEFAULTS))
+                full[key] = defaults[key]
+                sources[key] = f"default: transformers' {cls} {key} ({defaults[key]})"
     parts, parts_sources = parts_fields(cfg, family, prefix, where)
     full.update(parts)
     sources.update(parts_sources)
     return full, linear, sources
+
+
+SSM_DTYPES = ("float32", "bfloat16", "float16")
+"""The ``mamba_ssm_dtype`` values vLLM's Qwen3.5 config hook takes (``MambaDType`` less ``auto``)."""
+
+
+def ssm_dtype(cfg: Mapping[str, Any], family: str | None, where: str) -> tuple[str, str] | None:
+    """The recurrent state's dtype vLLM keeps for a Qwen3.5 model when ``--mamba-ssm-cache-dtype`` is auto, and
+    where it came from: vLLM's ``Qwen3_5ForConditionalGenerationConfig`` hook sets ``mamba_ssm_cache_dtype``
+    from the config's ``mamba_ssm_dtype`` (vLLM PR 34489); None for other families or without the field.
+    transformers ignores the field: its torch rule keeps the state in float32 whatever it says."""
+    if family not in QWEN35_FAMILIES or cfg.get("mamba_ssm_dtype") is None:
+        return None
+    value = cfg["mamba_ssm_dtype"]
+    if value not in SSM_DTYPES:
+        raise SpecError("--config", f"{where}mamba_ssm_dtype must be one of {', '.join(SSM_DTYPES)}, got "
+                                    f"{json.dumps(value)[:40]}")
+    return str(value), f"config.json:{where}mamba_ssm_dtype (vLLM's Qwen3.5 config hook)"

@@ -44,7 +44,7 @@ MAX_LAYERS = 100_000
 """Real models have a few hundred layers at most; refuse a count that would build millions of entries."""
 
 ALIASES: dict[str, str] = {"gemma3": "gemma3_text", "llama4": "llama4_text", "gemma4": "gemma4_text",
-                           "gemma3n": "gemma3n_text"}
+                           "gemma3n": "gemma3n_text", "qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}
 """Multimodal families whose text model is the other one (``Gemma3Config.text_config`` etc.)."""
 CONFIG_CLASS: dict[str, str] = {
     "gemma2": "Gemma2Config", "gemma3_text": "Gemma3TextConfig", "cohere2": "Cohere2Config",
@@ -53,6 +53,8 @@ CONFIG_CLASS: dict[str, str] = {
     "llama4_text": "Llama4TextConfig", "smollm3": "SmolLM3Config", "qwen3_next": "Qwen3NextConfig",
     "afmoe": "AfmoeConfig", "gemma4_text": "Gemma4TextConfig", "gemma3n_text": "Gemma3nTextConfig",
     "mimo_v2_flash": "MiMoV2FlashConfig",
+    "qwen3_5_text": "Qwen3_5TextConfig", "qwen3_5_moe_text": "Qwen3_5MoeTextConfig",
+    "glm_moe_dsa": "GlmMoeDsaConfig",
 }
 WINDOW_DEFAULTS: dict[str, int] = {
     "gemma2": 4096, "gemma3_text": 4096, "cohere2": 4096, "gpt_oss": 128, "mistral": 4096, "ministral": 4096,
@@ -78,11 +80,17 @@ ALL_FULL: dict[str, str] = {
     "llama": "modeling_llama.py reads no window",
     "deepseek_v32": "multi-head latent attention with the lightning indexer on every layer, one causal mask in "
                     "modeling_deepseek_v32.py",
+    "glm_moe_dsa": "multi-head latent attention with the lightning indexer on every layer (indexer_types all "
+                   "full), one causal mask in modeling_glm_moe_dsa.py",
 }
 """Families whose every layer is full whatever the file says, and why."""
-FAMILY_LAYER_TYPE: dict[str, str] = {"deepseek_v32": "indexed_attention"}
-"""A family's own name for its every layer in ``layer_types`` (DeepseekV32Config writes ``indexed_attention``
-for each layer; modeling_deepseek_v32.py gives it the causal mask, and the indexer is the layer's kind)."""
+FAMILY_LAYER_TYPE: dict[str, str] = {"deepseek_v32": "indexed_attention", "glm_moe_dsa": "indexed_attention"}
+"""A family's own name for its every layer in ``layer_types`` (DeepseekV32Config and GlmMoeDsaConfig write
+``indexed_attention`` for each layer; their modeling files give it the causal mask, and the indexer is the
+layer's kind)."""
+QWEN35_TEXT = frozenset({"qwen3_5_text", "qwen3_5_moe_text"})
+"""Qwen3.5's text models (dense and MoE): Gated DeltaNet layers between every ``full_attention_interval``-th
+gated full-attention layer, as Qwen3-Next (configuration_qwen3_5.py, configuration_qwen3_5_moe.py)."""
 
 
 @dataclass(frozen=True)
@@ -303,6 +311,11 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
         if declared != [SLIDING if (i + 1) % k else FULL for i in range(n)]:
             notes.append(f"{where}global_attn_every_n_layers {k} is not read: AfmoeConfig derives layer_types from it "
                          "only when they are absent")
+    if fam in QWEN35_TEXT and declared is not None and "full_attention_interval" in cfg:
+        k = _int(cfg, "full_attention_interval", where)
+        if declared != [LINEAR if (i + 1) % k else FULL for i in range(n)]:
+            notes.append(f"{where}full_attention_interval {k} is not read: {CONFIG_CLASS[fam]} derives layer_types "
+                         "from it only when they are absent")
     if fam in ("qwen2", "qwen3", "qwen2_moe") and declared is not None and "max_window_layers" in cfg:
         # NOTE: the config class derives layer_types from max_window_layers only when they are absent.
         _int(cfg, "max_window_layers", where, 0)
@@ -358,8 +371,9 @@ def _types(cfg: Mapping[str, Any], fam: str, n: int, where: str, window: int | N
         # NOTE: configuration_smollm3.py: sliding if use_sliding_window and sliding_window and not has_rope.
         types = [SLIDING if window is not None and not r else FULL for r in rope]
         return types, f"family rule: smollm3 ({cls}: NoPE layers sliding with use_sliding_window; {wsrc})"
-    if fam == "qwen3_next":
-        # NOTE: configuration_qwen3_next.py: linear if bool((i + 1) % full_attention_interval), default 4.
+    if fam == "qwen3_next" or fam in QWEN35_TEXT:
+        # NOTE: configuration_qwen3_next.py / configuration_qwen3_5.py (and _moe):
+        # linear if bool((i + 1) % full_attention_interval), default 4 (Qwen3.5 pops it from its kwargs).
         return _every_kth_full(cfg, "full_attention_interval", LINEAR, n, fam, cls, where)
     if window is None:
         return [FULL] * n, f"every layer full ({wsrc})"

@@ -88,12 +88,13 @@ MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim"
 
 
 VERIFIED: frozenset[str] = frozenset({"deepseek_v3", "phi3", "gemma3_text", "gpt_oss", "llama4_text", "qwen3_next",
-                                      "cohere2"})
+                                      "cohere2", "qwen3_5_text"})
 """Families outside :data:`FAMILIES`, built and called like Llama, that the tests check against their
 own models and the closed form (``tests/models/test_hf_layers.py``): DeepSeek-V3 (multi-head latent
 attention), Phi-3 (a fused ``qkv_proj``, :func:`split_fused`), Gemma 3 (a rotary table per layer
 type), gpt-oss (sinks; sliding and full layers), Llama 4 (chunked and NoPE layers), Qwen3-Next (its
-gated full-attention layers) and Cohere 2 (its sliding pattern)."""
+gated full-attention layers), Cohere 2 (its sliding pattern) and Qwen3.5 (its gated layers, built from
+its text config: tests/models/test_qwen35_glm5.py)."""
 
 
 def _transformers() -> Any:
@@ -196,7 +197,10 @@ def config_class(cls: type) -> type:
     base = _config_base()
     annotation = _annotation(cls, "config")
     if isinstance(annotation, type) and issubclass(annotation, base) and annotation is not base:
-        return annotation
+        # NOTE: Qwen3_5Attention annotates the multimodal Qwen3_5Config and is built from its text_config
+        subs = getattr(annotation, "sub_configs", None) or {}
+        text = subs.get("text_config") if isinstance(subs, dict) else None
+        return text if isinstance(text, type) and issubclass(text, base) else annotation
     module = sys.modules.get(cls.__module__)
     package = cls.__module__.rsplit(".", 1)[0]
     model_type = package.rsplit(".", 1)[-1]

@@ -217,8 +217,10 @@ def _rotary_class(cls: type) -> Any:
     found: list[type] = [v for k, v in (vars(module).items() if module else ())
                          if k.endswith("RotaryEmbedding") and isinstance(v, type)]
     prefix = cls.__name__.removesuffix("Attention")
-    exact = [c for c in found if c.__name__ == f"{prefix}RotaryEmbedding"]
-    return (exact or found)[0] if found else None
+    # NOTE: a multimodal file (Qwen3.5) has its text model's Qwen3_5TextRotaryEmbedding beside a vision one
+    exact = [c for c in found if c.__name__ in (f"{prefix}RotaryEmbedding", f"{prefix}TextRotaryEmbedding")]
+    text = [c for c in found if "Vision" not in c.__name__]
+    return (exact or text or found)[0] if found else None
 
 
 

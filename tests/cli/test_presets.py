@@ -95,14 +95,16 @@ def test_config_table_fits_80_columns(cli: Any, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_unmodelled_config_exits_2_naming_the_field(cli: Any, tmp_path: Any) -> None:
-    """GLM-5's shared indexers (transformers' glm_moe_dsa, index_topk default 2048) are not modelled."""
+    """GLM-5's shared indexers (transformers' glm_moe_dsa: index_topk_freq 4, layers 2, 3, 4 reuse layer 1's
+    top-k, GlmMoeDsaConfig.__post_init__) are not modelled."""
     import json
 
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "glm_moe_dsa", "hidden_size": 256,
-                                                      "num_attention_heads": 4, "kv_lora_rank": 64}))
+                                                      "num_attention_heads": 4, "kv_lora_rank": 64,
+                                                      "index_topk_freq": 4}))
     r = cli("presets", "--config", str(tmp_path))
     assert r.code == 2 and r.out == "" and r.err.count("\n") == 1
-    assert r.err.startswith("attncli: error: --config: index_topk ") and "would count a different layer" in r.err
+    assert r.err.startswith("attncli: error: --config: index_topk_freq 4 ") and "would count a different layer" in r.err
 
 
 def test_llama4_config_reads_layer_0_as_chunked(cli: Any) -> None:

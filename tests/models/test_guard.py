@@ -103,8 +103,11 @@ def test_qwen3_next_and_deepseek_v32_are_modelled() -> None:
 
 
 @pytest.mark.parametrize(("doc", "needle"), [
-    # GLM-5 shares indexers across layers (indexer_types "shared"): not the layer attncli models
-    ({"model_type": "glm_moe_dsa", "hidden_size": 256, "num_attention_heads": 4, "kv_lora_rank": 64},
+    # GLM-5 with shared indexers (index_topk_freq 4: GlmMoeDsaConfig's indexer_types "shared" on the layers
+    # between), not the layer attncli models; without MLA, the indexer's default top-k is refused
+    ({"model_type": "glm_moe_dsa", "hidden_size": 256, "num_attention_heads": 4, "kv_lora_rank": 64,
+      "index_topk_freq": 4}, "index_topk_freq 4"),
+    ({"model_type": "glm_moe_dsa", "hidden_size": 256, "num_attention_heads": 4},
      "index_topk (absent: glm_moe_dsa's default 2048)"),
     # an indexer without MLA
     ({"model_type": "deepseek_v32", "hidden_size": 256, "num_attention_heads": 4, "index_topk": 64},

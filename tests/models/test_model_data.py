@@ -27,9 +27,9 @@ MODELS = PACKAGE / "data" / "models"
 NAMES = [
     "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mistral-7b", "phi-3-mini-4k", "qwen2.5-7b",
     "qwen3-8b", "qwen3-32b", "gemma-2-9b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
-    "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "deepseek-v3.2",
+    "deepseek-v2-lite", "deepseek-v3", "kimi-k2", "qwen3-next-80b-a3b", "qwen3.5-27b", "deepseek-v3.2",
     "deepseek-v4-flash", "nemotron-3-nano-30b-a3b", "gemma-4-31b", "mimo-v2-flash", "gemma-3n-e4b",
-    "kimi-linear-48b-a3b",
+    "kimi-linear-48b-a3b", "glm-5",
 ]
 REPOS = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
@@ -47,6 +47,8 @@ REPOS = {
     "llama-4-scout": "meta-llama/Llama-4-Scout-17B-16E",
     "qwen3-next-80b-a3b": "Qwen/Qwen3-Next-80B-A3B-Instruct",
     "deepseek-v3.2": "deepseek-ai/DeepSeek-V3.2-Exp",
+    "qwen3.5-27b": "Qwen/Qwen3.5-27B",
+    "glm-5": "zai-org/GLM-5",
     "deepseek-v4-flash": "deepseek-ai/DeepSeek-V4-Flash",
     "deepseek-v2-lite": "deepseek-ai/DeepSeek-V2-Lite",
     "deepseek-v3": "deepseek-ai/DeepSeek-V3",
@@ -360,6 +362,10 @@ SCHEDULES = {
     "nemotron-3-nano-30b-a3b": {"linear_attention": 23, "full_attention": 6, "moe": 23},
     # KimiLinearConfig.__post_init__ reads linear_attn_config: full_attn_layers 4, 8, ..., 24 and 27 (1-based)
     "kimi-linear-48b-a3b": {"linear_attention": 20, "full_attention": 7},
+    # Qwen/Qwen3.5-27B text_config: 64 layer_types, every 4th full (full_attention_interval 4);
+    # GlmMoeDsaConfig: every layer indexed_attention, and indexer_types all "full" (index_topk_freq 1)
+    "qwen3.5-27b": {"linear_attention": 48, "full_attention": 16},
+    "glm-5": {"indexed_attention": 78},
 }
 
 

@@ -68,6 +68,10 @@ REAL = {
     "deepseek-v2-lite": "27 layers: 27 full",
     # Qwen/Qwen3-Next-80B-A3B: full_attention_interval 4 (Gated DeltaNet on the other layers)
     "qwen3-next-80b-a3b": "48 layers: 36 linear + 12 full",
+    # Qwen/Qwen3.5-27B: text_config.layer_types, every 4th full (full_attention_interval 4)
+    "qwen3.5-27b": "64 layers: 48 linear + 16 full",
+    # zai-org/GLM-5: 78 layers of MLA with the indexer (indexed_attention), the MTP layer not one of them
+    "glm-5": "78 layers: 78 full",
 }
 
 
