@@ -39,7 +39,8 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from attncli.analyses.flops import count_variant
-from attncli.analyses.shapes import analyse, closed_form_params, mha_output_shapes
+from attncli.kinds.shapes import analyse
+from attncli.kinds.standard.shapes import closed_form_params, mha_output_shapes
 from attncli.layer.modules import build, make_inputs, run
 from attncli.spec import IMPLS, SELF_ATTENTION_ONLY, AttnSpec
 

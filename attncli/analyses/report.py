@@ -15,7 +15,7 @@ from typing import Any
 from attncli.analyses.checks import CheckResult
 from attncli.analyses.flops import FlopsReport
 from attncli.analyses.permute import PermuteReport
-from attncli.analyses.shapes import ShapesReport
+from attncli.kinds.shapes import ShapesReport
 from attncli.spec import AttnSpec, SpecError
 
 SCHEMA = "attncli.report/2"
@@ -59,7 +59,7 @@ def build_report(spec: AttnSpec, dtype: str = "float32", gpu: str | None = None)
     """Count, shape and permute ``spec`` (with ``gpu``: the roofline too, in the flops part)."""
     from attncli.analyses.flops import count_flops
     from attncli.analyses.permute import permute_test
-    from attncli.analyses.shapes import analyse
+    from attncli.kinds.shapes import analyse
 
     flops = count_flops(spec, dtype=dtype, gpu=gpu)
     shapes = analyse(spec)

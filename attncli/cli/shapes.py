@@ -62,7 +62,7 @@ def shapes(
     if no_out_proj:
         spec = spec.with_(out_proj=False)
     with status("attncli shapes: tracing the layer", fmt):
-        from attncli.analyses import shapes as core
+        from attncli.kinds import shapes as core
 
         report = core.analyse(spec)
     emit(fmt, report.to_json(), lambda: view.table(report, verbose), lambda: view.markdown(report), output)

@@ -7,14 +7,48 @@ the keys of ``by_stage`` in every JSON document.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
+
+
+class CountedVariant(Protocol):
+    """One counted variant as a kind's words read it (``attncli.analyses.flops.Variant`` is one)."""
+
+    @property
+    def spec(self) -> AttnSpec | None: ...
+    @property
+    def form(self) -> str | None: ...
+    @property
+    def fvcore_flops(self) -> int: ...
+    @property
+    def effective_fvcore_flops(self) -> int: ...
+    @property
+    def effective_by_stage(self) -> dict[str, int]: ...
+    @property
+    def memory(self) -> Memory: ...
+
+
+class Counted(Protocol):
+    """A layer's count as a kind's conclusion reads it (``attncli.analyses.flops.FlopsReport`` is one): the
+    kinds sit below the analyses that count them, so they name what they read and import no analysis."""
+
+    @property
+    def spec(self) -> AttnSpec: ...
+    @property
+    def variants(self) -> Sequence[CountedVariant]: ...
+    @property
+    def heads_cost(self) -> int | None: ...
+    @property
+    def out_proj_cost(self) -> int | None: ...
+    @property
+    def out_proj_percent(self) -> float | None: ...
+    def get(self, heads: int, out_proj: bool) -> CountedVariant | None: ...
 
 
 class Kind(Protocol):
@@ -97,7 +131,7 @@ class Kind(Protocol):
     def short_label(self, spec: AttnSpec) -> str:
         """A variant's name in narrow tables."""
 
-    def conclusion(self, report: FlopsReport) -> str:
+    def conclusion(self, report: Counted) -> str:
         """The sentence under the variants table."""
 
     def analyse_shapes(self, spec: AttnSpec) -> ShapesReport:

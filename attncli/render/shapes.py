@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from attncli.analyses.shapes import Shape, ShapesReport, WeightRow, folded_weights
+from attncli.kinds.shapes import Shape, ShapesReport, WeightRow, folded_weights
 from attncli.render.common import commas, md_table, modern_parts, named
 from attncli.render.layout import Trimmed, md_document, plain_table
 

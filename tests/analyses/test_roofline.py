@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from attncli.analyses.gpus import gpu, gpus, match_device
-from attncli.analyses.roofline import (
-    LayerDims,
-    estimate,
-    layer_dims,
-    layer_macs,
-    stage_elements,
-)
+from attncli.analyses.roofline import estimate, layer_macs
+from attncli.kinds.standard.traffic import LayerDims, layer_dims, stage_elements
 from attncli.spec import AttnSpec, SpecError
 
 # NVIDIA H100 Tensor Core GPU datasheet, H100 SXM column

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from attncli.analyses.shapes import stage_shapes
+from attncli.kinds.standard.shapes import stage_shapes
 from attncli.layer.modules import OWN, build, make_inputs, run
 from attncli.spec import AttnSpec
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from attncli.analyses.roofline import LayerDims, Roofline, estimate
+from attncli.analyses.roofline import Roofline, estimate
+from attncli.kinds.standard.traffic import LayerDims
 from attncli.render.common import render_table_text
 from attncli.render.roofline import markdown, seconds, table
 

@@ -19,9 +19,9 @@ from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -222,7 +222,7 @@ def keeps_line(spec: AttnSpec) -> str | None:
     return None if layer_type(spec) == SLIDING else words.keeps_and_attends(sizes(spec), layer_type(spec))
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     spec, run = report.spec, report.variants[0]
     return (f"{words.keeps_and_attends(sizes(spec), layer_type(spec))}. Effective {human(run.effective_fvcore_flops)} "
             f"of {human(run.fvcore_flops)} dense MACs.")

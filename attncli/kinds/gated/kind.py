@@ -18,9 +18,9 @@ from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -111,7 +111,7 @@ def title_parts(spec: AttnSpec) -> list[str]:
     return ["gated (q_proj 2x, sigmoid output gate, qk-norm)"]
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     v = report.variants[0]
     gate = spec_gate_macs(report.spec)
     return (f"The output gate doubles q_proj: {human(gate)} MACs of its {human(v.fvcore_flops)} go to the gate's "
@@ -149,8 +149,9 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     """The standard stages plus the gate, and the gated layer's own weights and output."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, Stage, module_weights, stage_shapes
     from attncli.kinds.gated import torch_layer as gated_torch
+    from attncli.kinds.shapes import ShapesReport, Stage, module_weights
+    from attncli.kinds.standard.shapes import stage_shapes
 
     module = gated_torch.build(spec, "meta")
     args, kwargs = gated_torch.make_args(spec, "meta")

@@ -44,9 +44,9 @@ from attncli.numbers import human, human_bytes
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.spec import AttnSpec
 
 NAME = "gdn"
@@ -403,7 +403,7 @@ def short_label(spec: AttnSpec) -> str:
     return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     """What the other form would cost, what transformers' solves add uncounted, and the state."""
     run, other = report.variants[0], report.variants[1]
     spec = report.spec

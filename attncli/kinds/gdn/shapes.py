@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from attncli.kinds.gdn.kind import gdn_sizes, padded_length
 
 if TYPE_CHECKING:
-    from attncli.analyses.shapes import ShapesReport, Stage
+    from attncli.kinds.shapes import ShapesReport, Stage
     from attncli.spec import AttnSpec
 
 EXPLAIN: dict[str, str] = {
@@ -44,7 +44,7 @@ EXPLAIN: dict[str, str] = {
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage of ``spec``'s form, in closed form (batch-first)."""
-    from attncli.analyses.shapes import Stage
+    from attncli.kinds.shapes import Stage
 
     m = gdn_sizes(spec)
     b, n, e = spec.batch, spec.seq, spec.dim
@@ -80,9 +80,9 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     """Build attncli's Gated DeltaNet layer for ``spec``: its stages, its weights, and its output shape."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, module_weights
     from attncli.kinds.gdn import kind as gdn
     from attncli.kinds.gdn import torch_layer as gdn_torch
+    from attncli.kinds.shapes import ShapesReport, module_weights
 
     gdn.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"

@@ -18,9 +18,9 @@ from attncli.numbers import human, human_bytes
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.spec import AttnSpec
 
 NAME = "kda"
@@ -182,7 +182,7 @@ def keeps_line(spec: AttnSpec) -> str | None:
             "sequence, the same at any context length")
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     """What the other form would cost, and the state."""
     run, other = report.variants[0], report.variants[1]
     spec = report.spec

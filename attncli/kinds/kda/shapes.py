@@ -14,7 +14,7 @@ from attncli.kinds.kda.counts import padded_length, state_bytes
 from attncli.kinds.kda.sizes import kda_sizes
 
 if TYPE_CHECKING:
-    from attncli.analyses.shapes import ShapesReport, Stage
+    from attncli.kinds.shapes import ShapesReport, Stage
     from attncli.spec import AttnSpec
 
 EXPLAIN: dict[str, str] = {
@@ -41,7 +41,7 @@ EXPLAIN: dict[str, str] = {
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage of ``spec``'s form, in closed form (batch-first)."""
-    from attncli.analyses.shapes import Stage
+    from attncli.kinds.shapes import Stage
 
     m = kda_sizes(spec)
     b, n, e, h, d = spec.batch, spec.seq, spec.dim, m.heads, m.head_dim
@@ -76,8 +76,8 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     """Build attncli's KDA layer for ``spec``: its stages, its weights, and its output shape."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, module_weights
     from attncli.kinds.kda import kind, torch_layer
+    from attncli.kinds.shapes import ShapesReport, module_weights
 
     kind.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"

@@ -15,9 +15,9 @@ from attncli.numbers import human, human_bytes
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -274,7 +274,7 @@ def short_label(spec: AttnSpec) -> str:
     return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     run, other = report.variants[0], report.variants[1]
     spec = report.spec
     ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0

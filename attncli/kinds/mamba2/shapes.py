@@ -10,7 +10,7 @@ from attncli.kinds.mamba2.counts import padded_length
 from attncli.kinds.mamba2.sizes import mamba2_sizes
 
 if TYPE_CHECKING:
-    from attncli.analyses.shapes import ShapesReport, Stage
+    from attncli.kinds.shapes import ShapesReport, Stage
     from attncli.spec import AttnSpec
 
 EXPLAIN: dict[str, str] = {
@@ -33,7 +33,7 @@ EXPLAIN: dict[str, str] = {
 
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
-    from attncli.analyses.shapes import Stage
+    from attncli.kinds.shapes import Stage
 
     m = mamba2_sizes(spec)
     b, n, e = spec.batch, spec.seq, spec.dim
@@ -65,9 +65,9 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int 
 def analyse(spec: AttnSpec) -> ShapesReport:
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, module_weights
     from attncli.kinds.mamba2 import kind, torch_layer
     from attncli.kinds.mamba2.counts import state_bytes
+    from attncli.kinds.shapes import ShapesReport, module_weights
 
     kind.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"

@@ -38,9 +38,9 @@ from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -435,7 +435,7 @@ def short_label(spec: AttnSpec) -> str:
     return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     """What the other form would cost, and what the latent cache holds per token."""
     run, other = report.variants[0], report.variants[1]
     m = mla_sizes(report.spec)

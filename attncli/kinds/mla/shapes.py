@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from attncli.kinds.mla.kind import mla_sizes
 
 if TYPE_CHECKING:
-    from attncli.analyses.shapes import ShapesReport, Stage
+    from attncli.kinds.shapes import ShapesReport, Stage
     from attncli.spec import AttnSpec
 
 EXPLAIN: dict[str, str] = {
@@ -46,7 +46,7 @@ EXPLAIN: dict[str, str] = {
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage of ``spec``'s form, in closed form (batch-first)."""
-    from attncli.analyses.shapes import Stage
+    from attncli.kinds.shapes import Stage
 
     m = mla_sizes(spec)
     b, n, s, h, e, c = spec.batch, spec.seq, spec.s, spec.heads, spec.dim, spec.cache
@@ -84,9 +84,9 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     """Build attncli's MLA layer for ``spec``: its stages, its weights, and its output shape."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, module_weights
     from attncli.kinds.mla import kind as mla
     from attncli.kinds.mla import torch_layer as mla_torch
+    from attncli.kinds.shapes import ShapesReport, module_weights
 
     mla.check_representable(spec)
     device = "cpu" if fits_in_memory(spec) else "meta"

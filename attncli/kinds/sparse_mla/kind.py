@@ -40,9 +40,9 @@ from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -350,7 +350,7 @@ def short_label(spec: AttnSpec) -> str:
     return mla.short_label(spec)
 
 
-def conclusion(report: FlopsReport) -> str:
+def conclusion(report: Counted) -> str:
     """MLA's sentence, then what the indexer adds and what the top-k leaves of the main attention."""
     from attncli.layer.visibility import spec_visible_pairs
 

@@ -13,7 +13,7 @@ from attncli.kinds.mla import shapes as mla_shapes
 from attncli.kinds.sparse_mla.kind import indexer_sizes
 
 if TYPE_CHECKING:
-    from attncli.analyses.shapes import ShapesReport, Stage
+    from attncli.kinds.shapes import ShapesReport, Stage
     from attncli.spec import AttnSpec
 
 EXPLAIN: dict[str, str] = {
@@ -31,7 +31,7 @@ EXPLAIN: dict[str, str] = {
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """MLA's stage shapes with the indexer's inserted before ``weights``."""
-    from attncli.analyses.shapes import Stage
+    from attncli.kinds.shapes import Stage
 
     ix = indexer_sizes(spec)
     b, n, s, c = spec.batch, spec.seq, spec.s, spec.cache
@@ -52,7 +52,7 @@ def analyse(spec: AttnSpec) -> ShapesReport:
     (on the meta device when a real pass would not be small)."""
     import torch
 
-    from attncli.analyses.shapes import ShapesReport, module_weights
+    from attncli.kinds.shapes import ShapesReport, module_weights
     from attncli.kinds.sparse_mla import kind as sparse_mla
     from attncli.kinds.sparse_mla import torch_layer as sparse_mla_torch
 

@@ -15,9 +15,9 @@ from attncli.choices import STAGE_LABELS as _LABELS
 from attncli.numbers import human, human_bytes
 
 if TYPE_CHECKING:
-    from attncli.analyses.flops import FlopsReport
-    from attncli.analyses.shapes import ShapesReport
+    from attncli.kinds.base import Counted
     from attncli.kinds.cache import CacheSpec
+    from attncli.kinds.shapes import ShapesReport
     from attncli.layer.formulas import Memory
     from attncli.spec import AttnSpec
 
@@ -96,7 +96,7 @@ def closed_form_texts(spec: AttnSpec) -> dict[str, str]:
 
 
 def params(spec: AttnSpec) -> dict[str, int]:
-    from attncli.analyses.shapes import closed_form_params
+    from attncli.kinds.standard.shapes import closed_form_params
 
     return closed_form_params(spec)
 
@@ -191,8 +191,8 @@ def relabel(scope: str, stage: str) -> str:
 def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
                     effective: dict[str, int]) -> list[tuple[str, int, int]]:
     """Fused: the projections and one ``attention`` kernel; naive: ``qk``, ``softmax`` and ``av``
-    apart (:func:`attncli.analyses.roofline.stage_elements` counts the elements)."""
-    from attncli.analyses.roofline import layer_dims, stage_elements
+    apart (:func:`attncli.kinds.standard.traffic.stage_elements` counts the elements)."""
+    from attncli.kinds.standard.traffic import layer_dims, stage_elements
 
     macs = dense if naive else effective
     stage_macs = {st: macs[st] for st in ("q_proj", "k_proj", "v_proj", "out_proj")}
@@ -205,7 +205,7 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
-    from attncli.analyses.shapes import analyse_standard
+    from attncli.kinds.standard.shapes import analyse_standard
 
     return analyse_standard(spec)
 
@@ -226,7 +226,7 @@ def short_label(spec: AttnSpec) -> str:
     return f"{heads} + W_O" if spec.out_proj else heads
 
 
-def conclusion(r: FlopsReport) -> str:
+def conclusion(r: Counted) -> str:
     """The sentence a reader needs: what heads cost, what W_O costs."""
     parts = []
     if r.heads_cost is None:
@@ -250,7 +250,7 @@ def conclusion(r: FlopsReport) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def _heads_memory(r: FlopsReport) -> str:
+def _heads_memory(r: Counted) -> str:
     """What the heads cost in memory: H score matrices instead of one (the memory table's column)."""
     many, one = r.get(r.spec.heads, True), r.get(1, True)
     if r.spec.heads == 1 or many is None or one is None or not one.memory.attention_matrix:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from attncli.analyses.shapes import analyse, stage_shapes
+from attncli.kinds.shapes import analyse
+from attncli.kinds.standard.shapes import stage_shapes
 from attncli.layer.modules import build, make_inputs, run
 from attncli.spec import AttnSpec
 

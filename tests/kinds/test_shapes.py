@@ -1,4 +1,5 @@
-"""``attncli.analyses.shapes``: for --impl torch the reported shapes and parameter counts are exactly
+"""``attncli.kinds.shapes`` and ``attncli.kinds.standard.shapes``: for --impl torch the reported shapes and
+parameter counts are exactly
 what ``nn.MultiheadAttention`` itself produces; expected values come from torch or from the
 seeds (``001_*``/``004_*``: q (1, 10, 512) then (1, 8, 10, 64) for E=512, H=8, 10 tokens).
 """
@@ -13,7 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from attncli.analyses import shapes
+from attncli.kinds import shapes
+from attncli.kinds.standard import shapes as standard_shapes
 from attncli.spec import AttnSpec
 
 REQUIRED = ["input", "q", "k", "v", "q_heads", "k_heads", "v_heads", "scores", "weights",
@@ -77,7 +79,7 @@ def test_torch_impl_reports_what_mha_returns(spec: AttnSpec) -> None:
     assert r.attn_output == tuple(out.shape)
     assert r.attn_weights == (None if w is None else tuple(w.shape))
     assert r.total_params == sum(p.numel() for p in mha.parameters())
-    assert shapes.mha_output_shapes(spec) == (r.attn_output, r.attn_weights)
+    assert standard_shapes.mha_output_shapes(spec) == (r.attn_output, r.attn_weights)
     stages = {s.name: s.shape for s in r.stages}
     assert stages["input"] == tuple(q.shape) and stages["output"] == tuple(out.shape)
 
@@ -87,7 +89,7 @@ def test_own_impls_hold_the_same_parameter_count(impl: str) -> None:
     for bkv, bias in itertools.product((False, True), (False, True)):
         spec = AttnSpec(dim=16, heads=4, impl=impl, add_bias_kv=bkv, bias=bias).validate()
         r = shapes.analyse(spec)
-        assert r.total_params == shapes.closed_form_params(spec)["total"]
+        assert r.total_params == standard_shapes.closed_form_params(spec)["total"]
         assert sum(r.components.values()) == r.total_params
 
 
@@ -95,7 +97,7 @@ def test_closed_form_params_match_torch() -> None:
     for kdim, vdim, bias, bkv in itertools.product((None, 5), (None, 7), (True, False), (True, False)):
         spec = AttnSpec(dim=12, heads=3, kdim=kdim, vdim=vdim, bias=bias, add_bias_kv=bkv).validate()
         mha = nn.MultiheadAttention(12, 3, bias=bias, add_bias_kv=bkv, kdim=kdim, vdim=vdim)
-        assert shapes.closed_form_params(spec)["total"] == sum(p.numel() for p in mha.parameters())
+        assert standard_shapes.closed_form_params(spec)["total"] == sum(p.numel() for p in mha.parameters())
 
 
 def test_huge_layer_goes_to_meta() -> None:
@@ -116,7 +118,7 @@ def test_component_names() -> None:
 
 
 def test_repeated_heads_fold_into_one_row() -> None:
-    from attncli.analyses.shapes import WeightRow, folded_weights
+    from attncli.kinds.shapes import WeightRow, folded_weights
 
     rows = [WeightRow(f"heads.{i}.q.weight", (8, 512), 4096, f"heads.{i}") for i in range(3)]
     rows.append(WeightRow("out_proj.weight", (512, 512), 262_144, "out_proj"))
