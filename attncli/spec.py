@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from attncli.choices import FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY
+from attncli.registry import title
 
 __all__ = ["FORMATS", "IMPLS", "MASKS", "MODERN_IMPLS", "SELF_ATTENTION_ONLY", "AttnSpec", "SpecError"]
 
@@ -57,13 +58,6 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
 }
 """Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
 
-KIND_NAMES: dict[str, str] = {"standard": "standard attention", "mla": "multi-head latent attention (--kv-lora-rank)",
-                              "sparse_mla": "top-k sparse MLA (index_topk)", "gdn": "Gated DeltaNet linear attention",
-                              "gated": "gated full attention (Qwen3-Next)",
-                              "dsv4": "DeepSeek-V4 attention (compress_ratios)",
-                              "mamba2": "a Mamba2 layer (mamba_num_heads)",
-                              "kda": "Kimi Delta Attention linear attention (linear_attn_config)"}
-"""How an error names each kind."""
 
 
 class SpecError(ValueError):
@@ -447,8 +441,8 @@ class AttnSpec:
         for name, (kinds, unset) in KIND_FIELDS.items():
             if self.kind not in kinds and getattr(self, name) not in unset:
                 flag = "--" + name.replace("_", "-")
-                raise SpecError(flag, f"applies to {' and '.join(KIND_NAMES[k] for k in kinds)} only, not to "
-                                      f"{KIND_NAMES[self.kind]}")
+                raise SpecError(flag, f"applies to {' and '.join(title(k) for k in kinds)} only, not to "
+                                      f"{title(self.kind)}")
         if self.kind != "standard":
             from attncli.kinds import kind_of
 

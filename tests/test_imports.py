@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "attncli"
 
 ORDER: dict[str, int] = {
-    "choices": 0, "numbers": 0, "spec": 1, "names": 2, "io": 2, "layer": 3, "engine": 4, "kinds": 5, "models": 6,
-    "analyses": 7, "modules": 8, "serving": 9, "render": 10, "cli": 11, "__main__": 12,
+    "choices": 0, "numbers": 0, "registry": 0, "spec": 1, "names": 2, "io": 2, "layer": 3, "engine": 4, "kinds": 5,
+    "models": 6, "analyses": 7, "modules": 8, "serving": 9, "render": 10, "cli": 11, "__main__": 12,
 }
 """attncli's packages from the ground floor up (modules of one floor may import each other)."""
 

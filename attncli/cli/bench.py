@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import ALL_KINDS, CHECKS, RUN, Dtype, spec_command
+from attncli.cli.common import CHECKS, RUN, Dtype, spec_command
 from attncli.cli.helptext import AttnCommand, complete_gpus, examples
 from attncli.cli.inputs import dtype_parser
+from attncli.registry import ALL_KINDS
 from attncli.spec import AttnSpec, SpecError
 
 

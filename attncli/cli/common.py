@@ -42,7 +42,8 @@ from attncli.cli.layerflags import (
 )
 from attncli.io.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.io.paths import check_run_files
-from attncli.spec import KIND_NAMES, AttnSpec, SpecError
+from attncli.registry import entry, title
+from attncli.spec import AttnSpec, SpecError
 
 
 def _enum(name: str, choices: Iterable[str]) -> Any:
@@ -229,7 +230,7 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
     kind = AttnSpec(**{**kw, "impl": "split"}).kind  # NOTE: the kind follows from the settings alone
     if kind != "standard":
         if kw.get("impl") is not None:
-            raise SpecError("--impl", f"{KIND_NAMES[kind]} runs attncli's own layer of that kind; drop --impl")
+            raise SpecError("--impl", f"{title(kind)} runs attncli's own layer of that kind; drop --impl")
         return AttnSpec(**{**kw, "impl": kind}).validate()
     if kw.get("impl") is not None:
         return AttnSpec(**kw).validate()
@@ -313,16 +314,8 @@ def _with_origin(exc: SpecError, layer_sources: dict[str, str], typed: set[str],
                                f"pass {exc.flag} too, or change what you typed)")
 
 
-ALL_KINDS: tuple[str, ...] = ("standard", "mla", "sparse_mla", "gdn", "gated", "dsv4", "mamba2", "kda")
-"""Every kind of :data:`attncli.kinds.KINDS` (named here so --help imports no kind module)."""
-
-KIND_FLAGS: dict[str, str] = {"mla": "--kv-lora-rank", "sparse_mla": "--config", "gdn": "--config",
-                              "gated": "--config", "dsv4": "--config",
-                              "mamba2": "--config", "kda": "--config"}
-"""The flag that selects each kind of layer other than the standard one."""
-KIND_COMMANDS: dict[str, str] = {k: "flops, shapes, sweep, report, bench and model"
-                                 for k in ("mla", "sparse_mla", "gdn", "gated", "dsv4", "mamba2", "kda")}
-"""The commands that take each kind (their ``spec_command(kinds=...)``), for the refusal of the others."""
+KIND_COMMANDS = "flops, shapes, sweep, report, bench and model"
+"""The commands that take every kind (``spec_command(kinds=ALL_KINDS)``), for the refusal of the others."""
 
 
 MODEL_DTYPE_COMMANDS = frozenset({"flops", "report", "sweep"})
@@ -388,11 +381,11 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                 except SpecError as exc:
                     raise _with_origin(exc, layer_sources, typed, values) from None
                 if spec.kind not in kinds:
-                    flag = KIND_FLAGS[spec.kind]
+                    flag = entry(spec.kind).selected_by
                     origin = layer_sources.get("kv_lora_rank") if spec.kind == "mla" else None
                     said = f" ({origin})" if origin and flag[2:].replace("-", "_") not in typed else ""
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
-                                          f"{spec.kind.upper()} layer{said} yet ({KIND_COMMANDS[spec.kind]} take it)")
+                                          f"{spec.kind.upper()} layer{said} yet ({KIND_COMMANDS} take it)")
                 if config is not None or preset is not None:
                     config_notes += _model_dtype(fn.__name__, kwargs, config, preset, ignore)
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import ALL_KINDS, CHECKS, MODULE, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.common import CHECKS, MODULE, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.cli.runtime import counting
 from attncli.io.interrupts import end_stuck_run
 from attncli.io.streams import keep_report_apart
+from attncli.registry import ALL_KINDS
 from attncli.spec import AttnSpec
 
 

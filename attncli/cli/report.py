@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app, budget
-from attncli.cli.common import ALL_KINDS, CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, spec_command
+from attncli.cli.common import CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, spec_command
 from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.runtime import counting, single_threaded
+from attncli.registry import ALL_KINDS
 from attncli.spec import AttnSpec
 
 

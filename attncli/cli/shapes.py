@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from attncli.cli import app
-from attncli.cli.common import ALL_KINDS, LAYER, MODULE, OUTPUT, spec_command
+from attncli.cli.common import LAYER, MODULE, OUTPUT, spec_command
 from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.layerflags import DEFAULT_MODULE_TIMEOUT, CallOption, ModuleTimeoutOption, module_flags_typed
 from attncli.io.interrupts import end_stuck_run
 from attncli.io.streams import keep_report_apart
+from attncli.registry import ALL_KINDS
 from attncli.spec import AttnSpec, SpecError
 
 

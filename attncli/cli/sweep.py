@@ -11,9 +11,10 @@ import typer
 
 from attncli.choices import SETTING_FLAGS
 from attncli.cli import app
-from attncli.cli.common import ALL_KINDS, CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
+from attncli.cli.common import CHECKS, OUTPUT, Dtype, DtypeOption, GpuOption, fail, spec_command
 from attncli.cli.helptext import AttnCommand, examples
 from attncli.cli.runtime import counting
+from attncli.registry import ALL_KINDS
 from attncli.spec import AttnSpec
 
 

@@ -5,7 +5,7 @@ its parameters, its KV-cache layout, its memory, the variants ``attncli flops`` 
 module attncli builds and traces for it (and how the tracer names that module's stages), and
 the bytes a roofline kernel moves. The counting engine (:mod:`attncli.analyses.flops`,
 :mod:`attncli.engine.trace`), the roofline and the renderers ask :func:`kind_of` and never branch on
-a kind's name, so a new kind is a new module here plus one line in :data:`KINDS`.
+a kind's name, so a new kind is a new folder here plus one entry in :data:`attncli.registry.REGISTRY`.
 
 - :mod:`attncli.kinds.standard.kind`: multi-head, grouped-query and multi-query attention (the
   layer of ``nn.MultiheadAttention``, Llama, Mistral, ...).
@@ -25,24 +25,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, cast
 
+from attncli.registry import entry
+
 if TYPE_CHECKING:
     from attncli.kinds.base import Kind
     from attncli.spec import AttnSpec
 
-KINDS: dict[str, str] = {
-    "standard": "attncli.kinds.standard.kind",
-    "mla": "attncli.kinds.mla.kind",
-    "sparse_mla": "attncli.kinds.sparse_mla.kind",
-    "gdn": "attncli.kinds.gdn.kind",
-    "gated": "attncli.kinds.gated.kind",
-    "dsv4": "attncli.kinds.dsv4.kind",
-    "mamba2": "attncli.kinds.mamba2.kind",
-    "kda": "attncli.kinds.kda.kind",
-}
-"""Every kind by name (``AttnSpec.kind``) -> its module, imported when a layer of that kind is met
-(a standard layer's count imports no other kind)."""
 
 
 def kind_of(spec: AttnSpec) -> Kind:
     """The kind of layer ``spec`` describes."""
-    return cast("Kind", importlib.import_module(KINDS[spec.kind]))
+    return cast("Kind", importlib.import_module(entry(spec.kind).module))

@@ -210,18 +210,19 @@ def _refuse_kind(ref: str, spec: AttnSpec) -> None:
     if spec.kind in ("standard", "mla") or (spec.kind == "gated" and spec.model_config is not None):
         return
     if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla", "dsv4", "kda"):
-        from attncli.spec import KIND_NAMES
+        from attncli.registry import title
 
         where = f"layer {spec.layer or 0} of the model"
         flag = "--layer" if spec.kind in ("gdn", "kda") else "--module"
-        raise SpecError(flag, f"{where} is {KIND_NAMES[spec.kind]}: attncli counts it with its own layer of that kind "
+        raise SpecError(flag, f"{where} is {title(spec.kind)}: attncli counts it with its own layer of that kind "
                               f"(checked against transformers' class in its tests); drop --module {ref}")
-    from attncli.spec import KIND_FIELDS, KIND_NAMES
+    from attncli.registry import title
+    from attncli.spec import KIND_FIELDS
 
     flag = next(("--" + f.replace("_", "-") for f, (kinds, unset) in KIND_FIELDS.items()
                  if spec.kind in kinds and getattr(spec, f) not in unset), "--module")
     raise SpecError(flag, f"{ref}: a Hugging Face class is built here as standard attention or multi-head latent "
-                          f"attention, not as {KIND_NAMES[spec.kind]}")
+                          f"attention, not as {title(spec.kind)}")
 
 
 def _built_spec(spec: AttnSpec, layer: HfLayer) -> AttnSpec:

@@ -313,9 +313,9 @@ def _restaged(count: ModuleCount, ops: tuple[OpCount, ...], stages: tuple[str, .
 
 def layer_name(spec: AttnSpec) -> str:
     """What a module's closed form is of: ``standard attention``, ``multi-head latent attention (naive form)``."""
-    from attncli.spec import KIND_NAMES
+    from attncli.registry import title
 
-    name = KIND_NAMES.get(spec.kind, spec.kind).split(" (")[0]
+    name = title(spec.kind).split(" (")[0]
     return name if spec.form is None else f"{name} ({spec.form} form)"
 
 

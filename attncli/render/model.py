@@ -17,10 +17,10 @@ from rich.text import Text
 
 from attncli.analyses.model import Group, ModelReport
 from attncli.kinds import kind_of
+from attncli.registry import title
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.render.roofline import seconds
-from attncli.spec import KIND_NAMES
 
 
 def _title(r: ModelReport) -> str:
@@ -36,7 +36,7 @@ def _kind_name(g: Group) -> str:
     """A group's kind of layer, with its form: ``Gated DeltaNet, chunked``; empty for standard attention."""
     if g.spec.kind == "standard":
         return ""
-    return KIND_NAMES[g.spec.kind].split(" (")[0] + ("" if g.spec.form is None else f", {g.spec.form}")
+    return title(g.spec.kind).split(" (")[0] + ("" if g.spec.form is None else f", {g.spec.form}")
 
 
 def _schedule_line(r: ModelReport) -> str:

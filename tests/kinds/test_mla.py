@@ -164,13 +164,12 @@ def test_mla_flags_without_kv_lora_rank_are_refused() -> None:
 def test_every_kind_is_named_once_for_the_cli_and_answers_the_protocol() -> None:
     import importlib
 
-    from attncli.cli.common import ALL_KINDS
-    from attncli.kinds import KINDS
     from attncli.kinds.base import Kind
+    from attncli.registry import ALL_KINDS, REGISTRY
 
-    assert tuple(KINDS) == ALL_KINDS
+    assert len(set(ALL_KINDS)) == len(REGISTRY) and ALL_KINDS[0] == "standard"
     names = [n for n in dir(Kind) if not n.startswith("_")] + list(Kind.__annotations__)
-    for kind, module in KINDS.items():
-        mod = importlib.import_module(module)
-        assert kind == mod.NAME
+    for entry in REGISTRY:
+        kind, mod = entry.name, importlib.import_module(entry.module)
+        assert kind == mod.NAME and entry.module == f"attncli.kinds.{kind}.kind"
         assert not [n for n in names if not hasattr(mod, n)], kind

@@ -18,7 +18,7 @@ PR #45928 collapsed an earlier [S, S*top_k] form), and they equal the 5.24 figur
 - :mod:`attncli.kinds.dsv4.totals`: a whole model per layer type, for one step.
 - :mod:`attncli.kinds.dsv4.torch_layer`: attncli's own layer (imports torch), equal to transformers'
   ``DeepseekV4Attention`` with the same weights, counted as the closed forms.
-- :mod:`attncli.kinds.dsv4.kind`: the :class:`attncli.kinds.base.Kind` (``dsv4`` in ``KINDS``) that
+- :mod:`attncli.kinds.dsv4.kind`: the :class:`attncli.kinds.base.Kind` (``dsv4`` in the registry) that
   ``flops``, ``model``, ``sweep`` and ``bench`` count; ``shapes`` and ``report`` refuse it in one line.
 
 Only :mod:`attncli.kinds.dsv4.torch_layer` imports torch.

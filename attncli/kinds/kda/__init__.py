@@ -15,7 +15,7 @@ per head. Kimi Linear's other layers are MLA without RoPE (:mod:`attncli.kinds.m
 - :mod:`attncli.kinds.kda.torch_layer`: attncli's own layer (imports torch), equal to transformers'
   ``KimiLinearDeltaAttention`` with the same weights, counted as the closed forms;
 - :mod:`attncli.kinds.kda.shapes`: ``attncli shapes``; :mod:`attncli.kinds.kda.traffic`: memory, roofline;
-- :mod:`attncli.kinds.kda.kind`: the :class:`attncli.kinds.base.Kind` (``kda`` in ``KINDS``).
+- :mod:`attncli.kinds.kda.kind`: the :class:`attncli.kinds.base.Kind` (``kda`` in the registry).
 
 Only :mod:`attncli.kinds.kda.torch_layer` imports torch (and ``shapes`` inside a function).
 """

@@ -11,7 +11,7 @@ Read from transformers 5.25 ``models/nemotron_h/modeling_nemotron_h.py`` (``Nemo
 - :mod:`attncli.kinds.mamba2.words`: labels and closed forms as text;
 - :mod:`attncli.kinds.mamba2.torch_layer`: attncli's own layer (imports torch), transformers' names;
 - :mod:`attncli.kinds.mamba2.shapes`: ``attncli shapes``;
-- :mod:`attncli.kinds.mamba2.kind`: the :class:`attncli.kinds.base.Kind` (``mamba2`` in ``KINDS``).
+- :mod:`attncli.kinds.mamba2.kind`: the :class:`attncli.kinds.base.Kind` (``mamba2`` in the registry).
 
 Only :mod:`attncli.kinds.mamba2.torch_layer` (and the shapes' analysis, inside a function) import torch.
 """
