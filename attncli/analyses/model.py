@@ -91,51 +91,8 @@ def model_specs(values: dict[str, Any], attention_fields: dict[str, Any], linear
 
 
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
-    """What one of ``tp`` devices runs of ``spec``: H/N query heads and, for standard and gated attention,
-    max(1, G/N) K/V heads of the same size (vLLM replicates a K/V head when N > G); a Gated DeltaNet layer's
-    key and value heads split (:func:`_gdn_device_spec`); MLA's latent is whole on every device."""
-    if tp == 1:
-        return spec
-    own = getattr(kind_of(spec), "device_spec", None)
-    if own is not None:  # NOTE: a kind that shards its own way (Mamba2: heads and groups, as vLLM's MambaMixer2)
-        return own(spec, tp)  # type: ignore[no-any-return]
-    if spec.kind == "gdn":
-        return _gdn_device_spec(spec, tp)
-    if spec.heads % tp:
-        raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
-    if spec.kind == "dsv4":
-        # NOTE: the heads and their output groups split (o_a by groups, o_b by rows); the K=V head, the
-        # compressors and the indexer are whole on every device, as MLA's latent
-        if (spec.o_groups or 1) % tp:
-            raise SpecError("--tp", f"--tp {tp} must divide the {spec.o_groups} output groups (o_groups)")
-        return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)
-    if spec.kind == "kda":
-        # NOTE: vLLM's KimiDeltaAttention splits its H heads (q/k/v, f_b, g_b, b_proj column-parallel, the conv
-        # per channel, o_proj row-parallel); f_a_proj and g_a_proj (E x D) are whole on every device
-        h = spec.linear_num_heads or 0
-        if h % tp:
-            raise SpecError("--tp", f"--tp {tp} must divide the {h} heads of a Kimi Delta Attention layer")
-        return spec.with_(heads=spec.heads // tp, linear_num_heads=h // tp)
-    if spec.kind not in ("standard", "gated"):
-        return spec.with_(heads=spec.heads // tp)
-    g = spec.n_kv_heads
-    if (g >= tp and g % tp) or (g < tp and tp % g):
-        raise SpecError("--tp", f"--tp {tp} must divide the {g} K/V heads or be a multiple of them "
-                                "(a K/V head is replicated, not split)")
-    return spec.with_(heads=spec.heads // tp, kv_heads=max(1, g // tp), d_head=spec.head_dim)
-
-
-def _gdn_device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
-    """A Gated DeltaNet layer on one of ``tp`` devices: HK/N key heads and HV/N value heads (vLLM's
-    GatedDeltaNet splits in_proj, the conv channels, A_log and dt_bias by heads and out_proj by rows; the
-    gated norm's DV weights are whole). ``heads`` (the attention layers' query heads) is not one of its sizes."""
-    from attncli.kinds.gdn.kind import gdn_sizes
-
-    m = gdn_sizes(spec)
-    for what, n in (("linear_num_key_heads", m.hk), ("linear_num_value_heads", m.hv)):
-        if n % tp:
-            raise SpecError("--tp", f"--tp {tp} must divide the {n} {what} of a Gated DeltaNet layer")
-    return spec.with_(linear_num_key_heads=m.hk // tp, linear_num_value_heads=m.hv // tp)
+    """What one of ``tp`` devices runs of ``spec``, as its kind shards it (``Kind.device_spec``)."""
+    return spec if tp == 1 else kind_of(spec).device_spec(spec, tp)
 
 
 @dataclass(frozen=True)

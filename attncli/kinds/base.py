@@ -102,6 +102,10 @@ class Kind(Protocol):
         layer registers), at ``--kv-cache-dtype`` (``model_bytes``: the model's element size) and
         ``--mamba-ssm-cache-dtype`` (``ssm_bytes``, None: auto) (:mod:`attncli.kinds.cache`)."""
 
+    def device_spec(self, spec: AttnSpec, tp: int) -> AttnSpec:
+        """What one of ``tp`` devices runs of the layer (vLLM's tensor parallelism: what shards, what is
+        replicated); :class:`SpecError` on ``--tp`` when ``tp`` does not divide what must split."""
+
     def memory(self, spec: AttnSpec, dtype: str) -> Memory:
         """The attention matrix, the activations and the KV cache of one forward pass."""
 

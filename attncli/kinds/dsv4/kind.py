@@ -325,3 +325,13 @@ def check_representable(spec: AttnSpec) -> None:
     if elements * 4 > TORCH_MAX_BYTES:
         raise SpecError("--seq", f"the scores (B, H, L, Kw + T) would have {elements:,} elements: more than torch "
                                  "can describe, even on the meta device (2**63 bytes)")
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """The heads and their output groups split (o_a by groups, o_b by rows); the K=V head, the compressors
+    and the indexer are whole on every device, as MLA's latent."""
+    if spec.heads % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
+    if (spec.o_groups or 1) % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {spec.o_groups} output groups (o_groups)")
+    return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)

@@ -167,3 +167,8 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
                         total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape), attn_weights=None,
                         device="meta", notes=("merged context x sigmoid(gate), then o_proj (Qwen3NextAttention)",),
                         returns="attncli's gated layer returns", heads_term=f"H={spec.heads} (d={spec.head_dim})")
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """Standard attention's split (H/N query heads, max(1, G/N) K/V heads); the gate's rows follow their heads."""
+    return standard.device_spec(spec, tp)

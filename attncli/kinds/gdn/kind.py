@@ -435,3 +435,14 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
 # attncli/kinds/gdn/traffic.py; the kind's protocol names are these.
 from attncli.kinds.gdn.traffic import kernel_elements as kernel_elements  # noqa: E402
 from attncli.kinds.gdn.traffic import memory as memory  # noqa: E402
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """A Gated DeltaNet layer on one of ``tp`` devices: HK/N key heads and HV/N value heads (vLLM's
+    GatedDeltaNet splits in_proj, the conv channels, A_log and dt_bias by heads and out_proj by rows; the
+    gated norm's DV weights are whole). ``heads`` (the attention layers' query heads) is not one of its sizes."""
+    m = gdn_sizes(spec)
+    for what, n in (("linear_num_key_heads", m.hk), ("linear_num_value_heads", m.hv)):
+        if n % tp:
+            raise SpecError("--tp", f"--tp {tp} must divide the {n} {what} of a Gated DeltaNet layer")
+    return spec.with_(linear_num_key_heads=m.hk // tp, linear_num_value_heads=m.hv // tp)

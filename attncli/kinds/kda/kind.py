@@ -206,3 +206,14 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
 # NOTE: what the layer holds and moves (its memory model and roofline traffic) lives in traffic.py
 from attncli.kinds.kda.traffic import kernel_elements as kernel_elements  # noqa: E402
 from attncli.kinds.kda.traffic import memory as memory  # noqa: E402
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """vLLM's KimiDeltaAttention splits its H heads (q/k/v, f_b, g_b, b_proj column-parallel, the conv per
+    channel, o_proj row-parallel); f_a_proj and g_a_proj (E x D) are whole on every device."""
+    if spec.heads % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
+    h = spec.linear_num_heads or 0
+    if h % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {h} heads of a Kimi Delta Attention layer")
+    return spec.with_(heads=spec.heads // tp, linear_num_heads=h // tp)

@@ -456,3 +456,10 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     from attncli.kinds.mla.shapes import analyse
 
     return analyse(spec)
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """H/N heads per device; the latent (and the down-projections q_a, kv_a) is whole on every device."""
+    if spec.heads % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
+    return spec.with_(heads=spec.heads // tp)

@@ -368,3 +368,8 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     from attncli.kinds.sparse_mla.shapes import analyse
 
     return analyse(spec)
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """MLA's split (H/N heads, the latent whole); the indexer is whole on every device."""
+    return mla.device_spec(spec, tp)

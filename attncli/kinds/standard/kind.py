@@ -260,3 +260,17 @@ def _heads_memory(r: Counted) -> str:
         return ""
     return (f", but the heads hold {a / b:.3g}x the attention-matrix memory "
             f"({human_bytes(a)} against {human_bytes(b)} for one head)")
+
+
+def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
+    """What one of ``tp`` devices runs (vLLM's tensor parallelism): H/N query heads and max(1, G/N) K/V heads
+    of the same size (a K/V head is replicated when N > G)."""
+    from attncli.spec import SpecError
+
+    if spec.heads % tp:
+        raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
+    g = spec.n_kv_heads
+    if (g >= tp and g % tp) or (g < tp and tp % g):
+        raise SpecError("--tp", f"--tp {tp} must divide the {g} K/V heads or be a multiple of them "
+                                "(a K/V head is replicated, not split)")
+    return spec.with_(heads=spec.heads // tp, kv_heads=max(1, g // tp), d_head=spec.head_dim)
