@@ -153,9 +153,9 @@ class Group:
         }
         if self.spec.form is not None:
             doc["form"] = self.spec.form
-        fixed = getattr(kind_of(self.spec), "kv_fixed_bytes", None)
+        fixed = kind_of(self.spec).kv_fixed_bytes(self.spec, DTYPE_BYTES[self.kv_dtype])
         if fixed is not None:  # NOTE: a cache that grows by whole entries every m tokens (DeepSeek-V4)
-            doc["per_layer"]["kv_fixed_bytes"] = fixed(self.spec, DTYPE_BYTES[self.kv_dtype])
+            doc["per_layer"]["kv_fixed_bytes"] = fixed
         if self.device is not None:
             doc["per_device"] = self.device.to_json()
         if self.time_s is not None:
@@ -301,18 +301,15 @@ def kv_held_bytes(spec: AttnSpec, kv_dtype: str) -> int:
     update concatenates the kept cache and the step's keys and values (the S' keys the kernel
     computes over, :attr:`AttnSpec.s_kernel`) and keeps a view of the last W - 1 (C - 1) of them,
     so the whole concatenation stays alive. A constant state (Gated DeltaNet) holds itself."""
-    kind = kind_of(spec)
-    n = DTYPE_BYTES[kv_dtype]
     # NOTE: a kind whose cache is a view of the step's keys says so (standard, gated); the others hold
     # what they keep (MLA's latent and a full layer: S tokens; a linear layer's state; DeepSeek-V4's caches)
-    held = getattr(kind, "kv_cache_held_bytes", None)
-    return int(held(spec, n)) if held is not None else kind.kv_cache_bytes(spec, n)
+    return kind_of(spec).kv_cache_held_bytes(spec, DTYPE_BYTES[kv_dtype])
 
 
 def paged_modelled(spec: AttnSpec) -> bool:
     """Whether the kind's paged layout is modelled (DeepSeek-V4's compressed caches are not: a paged
     engine's layout for them is not read here, so its paged bytes are transformers' and no fit is estimated)."""
-    return bool(getattr(kind_of(spec), "PAGED_MODELLED", True))
+    return kind_of(spec).PAGED_MODELLED
 
 
 def fitting_tokens(layers: list[tuple[int, int, int | None]], batch: int, room: int, constant: int = 0) -> int:

@@ -69,6 +69,13 @@ class Kind(Protocol):
     SWEEP_EXPECTED: dict[str, str]
     """What the closed forms predict for each setting ``attncli sweep`` may sweep."""
 
+    SWEEP_EFFECTIVE_OWN: bool
+    """Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+    TP_WORDS: str | None
+    """How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+    PAGED_MODELLED: bool
+    """Whether a paged engine's layout of this kind's cache is modelled (DeepSeek-V4's is not)."""
+
     def validate(self, spec: AttnSpec) -> None:
         """The kind's own checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag."""
 
@@ -105,6 +112,16 @@ class Kind(Protocol):
     def device_spec(self, spec: AttnSpec, tp: int) -> AttnSpec:
         """What one of ``tp`` devices runs of the layer (vLLM's tensor parallelism: what shards, what is
         replicated); :class:`SpecError` on ``--tp`` when ``tp`` does not divide what must split."""
+
+    def kv_cache_held_bytes(self, spec: AttnSpec, bytes_per_element: int) -> int:
+        """The storage the cache holds after the step (transformers' sliding cache is a view of the step's
+        concatenation, which stays alive); what it keeps for the others."""
+
+    def kv_fixed_bytes(self, spec: AttnSpec, bytes_per_element: int) -> int | None:
+        """The part of the cache that grows by whole entries every m tokens (DeepSeek-V4), else None."""
+
+    def keeps_line(self, spec: AttnSpec) -> str | None:
+        """A line of its own for ``model``'s table saying what the layer keeps and attends to, or None."""
 
     def memory(self, spec: AttnSpec, dtype: str) -> Memory:
         """The attention matrix, the activations and the KV cache of one forward pass."""

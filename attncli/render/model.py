@@ -100,8 +100,7 @@ def _keeps_lines(r: ModelReport) -> list[str]:
 
     out = []
     for g in r.groups:
-        keeps = getattr(kind_of(g.spec), "keeps_line", None)
-        line = None if keeps is None else keeps(g.spec)
+        line = kind_of(g.spec).keeps_line(g.spec)
         if line is not None:
             out.append(line)
     return out
@@ -121,7 +120,7 @@ def _device_line(r: ModelReport) -> str | None:
         return None
     from attncli.kinds import kind_of
 
-    how = next((w for w in (getattr(kind_of(g.spec), "TP_WORDS", None) for g in r.groups) if w),
+    how = next((w for w in (kind_of(g.spec).TP_WORDS for g in r.groups) if w),
                "query heads split, K/V heads max(1, G/N), an MLA latent whole on every device")
     return (f"per device (--tp {r.tp}): {human(dev['fvcore_flops'])} MACs, {human(dev['params'])} params, "
             f"KV {human_bytes(dev['kv_cache_bytes'])} ({how})")

@@ -48,7 +48,7 @@ def _expected(r: SweepReport) -> str:
     """What the closed forms predict for the swept setting, and under a mask for the effective counts."""
     kind = kind_of(r.spec)
     base = kind.SWEEP_EXPECTED[r.setting]
-    if not r.masked or r.setting == "window" or getattr(kind, "SWEEP_EFFECTIVE_OWN", False):
+    if not r.masked or r.setting == "window" or kind.SWEEP_EFFECTIVE_OWN:
         # NOTE: the window's own line is about effective counts; some kinds say their effective growth themselves
         return base
     w = r.spec.window

@@ -335,3 +335,8 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     if (spec.o_groups or 1) % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {spec.o_groups} output groups (o_groups)")
     return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)
+
+
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
+    return kv_cache_bytes(spec, bytes_per_element)

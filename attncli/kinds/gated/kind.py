@@ -46,6 +46,14 @@ variants_note = standard.variants_note
 check_representable = standard.check_representable
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+TP_WORDS: str | None = None
+"""How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def validate(spec: AttnSpec) -> None:
     """The gated layer is Qwen3-Next's: self-attention, batch-first, run by attncli's own layer."""
     for flag, on in (("--kv-seq", spec.kv_seq is not None), ("--kdim", spec.kdim is not None),
@@ -172,3 +180,13 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     """Standard attention's split (H/N query heads, max(1, G/N) K/V heads); the gate's rows follow their heads."""
     return standard.device_spec(spec, tp)
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
+    return None
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None

@@ -150,6 +150,14 @@ class GdnSizes:
                 "linear_value_head_dim": self.dv, "linear_conv_kernel_dim": self.kernel}
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+TP_WORDS: str | None = None
+"""How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def gdn_sizes(spec: AttnSpec) -> GdnSizes:
     """The Gated DeltaNet sizes of ``spec``, with transformers' defaults filled in."""
     assert spec.linear_num_value_heads is not None
@@ -446,3 +454,18 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
         if n % tp:
             raise SpecError("--tp", f"--tp {tp} must divide the {n} {what} of a Gated DeltaNet layer")
     return spec.with_(linear_num_key_heads=m.hk // tp, linear_num_value_heads=m.hv // tp)
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
+    return None
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None
+
+
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
+    return kv_cache_bytes(spec, bytes_per_element)

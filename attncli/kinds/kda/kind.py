@@ -46,6 +46,12 @@ REFUSED: tuple[tuple[str, str, str], ...] = (
 )
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def validate(spec: AttnSpec) -> None:
     """The KDA settings' checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag.
 
@@ -217,3 +223,13 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     if h % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {h} heads of a Kimi Delta Attention layer")
     return spec.with_(heads=spec.heads // tp, linear_num_heads=h // tp)
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None
+
+
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
+    return kv_cache_bytes(spec, bytes_per_element)

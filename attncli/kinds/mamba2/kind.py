@@ -49,6 +49,14 @@ REFUSED: tuple[tuple[str, str, str], ...] = (
 )
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+TP_WORDS: str | None = None
+"""How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def validate(spec: AttnSpec) -> None:
     """The Mamba2 settings' checks; :class:`SpecError` names the flag (``--config`` for the config's sizes)."""
     for name in ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "mamba_n_groups", "mamba_conv_kernel",
@@ -290,3 +298,18 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     from attncli.kinds.mamba2.shapes import analyse
 
     return analyse(spec)
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
+    return None
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None
+
+
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
+    return kv_cache_bytes(spec, bytes_per_element)

@@ -111,6 +111,14 @@ class MlaSizes:
                 "v_head_dim": self.v_head_dim}
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+TP_WORDS: str | None = None
+"""How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def mla_sizes(spec: AttnSpec) -> MlaSizes:
     """The MLA sizes of ``spec`` with the defaults filled in (``q_lora_rank`` 0 is ``None``)."""
     assert spec.kv_lora_rank is not None
@@ -463,3 +471,18 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     if spec.heads % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
     return spec.with_(heads=spec.heads // tp)
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
+    return None
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None
+
+
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
+    return kv_cache_bytes(spec, bytes_per_element)

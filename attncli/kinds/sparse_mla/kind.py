@@ -108,6 +108,14 @@ class IndexerSizes:
         return {"index_topk": self.topk, "index_n_heads": self.heads, "index_head_dim": self.head_dim}
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+TP_WORDS: str | None = None
+"""How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def indexer_sizes(spec: AttnSpec) -> IndexerSizes:
     """The indexer's sizes of ``spec`` with transformers' defaults filled in."""
     assert spec.index_topk is not None
@@ -373,3 +381,18 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     """MLA's split (H/N heads, the latent whole); the indexer is whole on every device."""
     return mla.device_spec(spec, tp)
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
+    return None
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None
+
+
+def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
+    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
+    return kv_cache_bytes(spec, bytes_per_element)

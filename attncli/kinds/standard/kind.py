@@ -44,6 +44,14 @@ SWEEP_EXPECTED: dict[str, str] = {
 """What the closed forms predict when ``attncli sweep`` sweeps each setting."""
 
 
+SWEEP_EFFECTIVE_OWN = False
+"""Whether :data:`SWEEP_EXPECTED` already says how the effective counts grow under a mask."""
+TP_WORDS: str | None = None
+"""How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
+PAGED_MODELLED = True
+"""Whether a paged engine's layout of this kind's cache is modelled."""
+
+
 def validate(spec: AttnSpec) -> None:
     """Standard attention's checks live in ``AttnSpec.validate`` itself."""
 
@@ -274,3 +282,13 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
         raise SpecError("--tp", f"--tp {tp} must divide the {g} K/V heads or be a multiple of them "
                                 "(a K/V head is replicated, not split)")
     return spec.with_(heads=spec.heads // tp, kv_heads=max(1, g // tp), d_head=spec.head_dim)
+
+
+def keeps_line(spec: AttnSpec) -> str | None:
+    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
+    return None
+
+
+def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
+    return None
