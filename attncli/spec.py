@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from attncli.choices import FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY
-from attncli.registry import title
+from attncli.registry import KIND_FIELDS, title
 
 __all__ = ["FORMATS", "IMPLS", "MASKS", "MODERN_IMPLS", "SELF_ATTENTION_ONLY", "AttnSpec", "SpecError"]
 
@@ -25,38 +25,6 @@ PER_HEAD_SECONDS = 0.02
 """The time model of the refusal message: seconds per head for one per-head layer."""
 
 
-MLA_FIELDS: tuple[str, ...] = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
-"""The settings of multi-head latent attention, named as transformers' DeepSeek configs name them."""
-SPARSE_FIELDS: tuple[str, ...] = ("index_topk", "index_n_heads", "index_head_dim")
-"""DeepSeek-V3.2's lightning indexer over MLA (top-k sparse attention), as its config names them."""
-DSV4_FIELDS: tuple[str, ...] = ("compress_ratio", "o_groups", "o_lora_rank")
-"""A DeepSeek-V4 layer's own settings (:mod:`attncli.kinds.dsv4`): its entry of ``compress_ratios`` and
-the grouped low-rank output."""
-GDN_FIELDS: tuple[str, ...] = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
-                               "linear_value_head_dim", "linear_conv_kernel_dim")
-"""A Gated DeltaNet (linear attention) layer's sizes, as Qwen3-Next's config names them."""
-MAMBA2_FIELDS: tuple[str, ...] = ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "mamba_n_groups",
-                                  "mamba_conv_kernel", "mamba_chunk", "mamba_proj_bias", "mamba_conv_bias",
-                                  "mamba_ssm_dtype")
-"""A Mamba2 layer's settings (:mod:`attncli.kinds.mamba2`), read from a hybrid model's config (Nemotron-H's
-``mamba_num_heads``, ``mamba_head_dim``, ``ssm_state_size``, ``n_groups``, ``conv_kernel``, ``chunk_size``, ...)."""
-KDA_FIELDS: tuple[str, ...] = ("linear_num_heads", "linear_head_dim")
-"""A Kimi Delta Attention layer's heads and head size, as transformers' ``KimiLinearConfig`` names them."""
-
-KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
-    **{f: (("mla", "sparse_mla"), (None, "auto")) for f in (*MLA_FIELDS, "mla_form")},
-    "q_lora_rank": (("mla", "sparse_mla", "dsv4"), (None,)),
-    **{f: (("sparse_mla", "dsv4"), (None,)) for f in SPARSE_FIELDS},
-    **{f: (("dsv4",), (None,)) for f in DSV4_FIELDS},
-    **{f: (("gdn",), (None, "auto", 64)) for f in (*GDN_FIELDS, "gdn_form", "gdn_chunk")},
-    **{f: (("mamba2",), (None, "auto")) for f in (*MAMBA2_FIELDS, "mamba_form")},
-    **{f: (("kda",), (None,)) for f in KDA_FIELDS},
-    **{f: (("gdn", "kda"), (None, "auto", 64)) for f in ("linear_conv_kernel_dim", "gdn_form", "gdn_chunk")},
-    "attn_output_gate": (("gated",), (False,)),
-    "out_bias": (("standard",), (None,)), "sinks": (("standard",), (False,)), "qk_norm": (("standard",), (None,)),
-    **{f: (("standard",), (None, False)) for f in ("d_head_v", "k_eq_v", "kv_shared")},
-}
-"""Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
 
 
 
@@ -366,11 +334,11 @@ class AttnSpec:
             if self.kind not in kinds:
                 d.pop(key)
         if self.kind in ("mla", "sparse_mla"):
-            from attncli.kinds.mla.kind import mla_sizes
+            from attncli.kinds.mla.sizes import mla_sizes
 
             d.update(mla_sizes(self).to_dict())
         if self.kind == "gdn":
-            from attncli.kinds.gdn.kind import gdn_sizes
+            from attncli.kinds.gdn.sizes import gdn_sizes
 
             d.update(gdn_sizes(self).to_dict())
         if self.kind == "mamba2":

@@ -43,7 +43,8 @@ from attncli.models.schedule import SHORT, first_layer
 from attncli.models.values import causal as _causal
 from attncli.models.values import size as _int
 from attncli.models.values import switch as _bool
-from attncli.spec import MLA_FIELDS, SpecError
+from attncli.registry import MLA_FIELDS
+from attncli.spec import SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
                                  *MLA_FIELDS)

@@ -15,7 +15,8 @@ from typing import Any
 
 from attncli.models import geometry, schedule
 from attncli.models.values import size
-from attncli.spec import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS, SpecError
+from attncli.registry import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS
+from attncli.spec import SpecError
 
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
 HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")

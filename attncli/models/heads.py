@@ -13,7 +13,8 @@ from typing import Any
 from attncli.models.families import HEAD_DIM_KEYS, KV_HEADS_KEYS, dbrx_kv_heads
 from attncli.models.values import size as _int
 from attncli.models.values import switch as _bool
-from attncli.spec import MLA_FIELDS, SpecError
+from attncli.registry import MLA_FIELDS
+from attncli.spec import SpecError
 
 MLA_DEFAULTS: dict[str, int] = {"q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
                                 "v_head_dim": 128}

@@ -1,4 +1,6 @@
-"""The schedules of the Mamba2 hybrids: which layers are Mamba2, attention, or blocks with no token mixer.
+"""The schedules of models that lay out their layers with fields of their own: the Mamba2 hybrids (which
+layers are Mamba2, attention, or blocks with no token mixer), Kimi Linear (:func:`kimi_linear_schedule`) and
+DeepSeek-V4 (:func:`dsv4_schedule`).
 
 Nemotron-H / Nemotron-3 (``nemotron_h``, transformers 5.25 ``configuration_nemotron_h.py``):
 ``layers_block_type`` (``layer_types`` is its alias; legacy ``mamba``/``attention`` are remapped by
@@ -17,7 +19,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from attncli.models.schedule import FULL, LINEAR, MAX_LAYERS, MLP_BLOCK, MOE_BLOCK, LayerInfo, Schedule
+from attncli.models.schedule import (
+    FULL,
+    LAYER_COUNT_KEYS,
+    LINEAR,
+    MAX_LAYERS,
+    MLP_BLOCK,
+    MOE_BLOCK,
+    LayerInfo,
+    Schedule,
+    _layer_count,
+)
 from attncli.spec import SpecError
 
 PATTERN: dict[str, str] = {"M": LINEAR, "*": FULL, "-": MLP_BLOCK, "E": MOE_BLOCK}
@@ -83,3 +95,37 @@ def nemotron_h_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
 def first_mixer(types: list[str]) -> int | None:
     """The first layer with a token mixer, or None."""
     return next((i for i, t in enumerate(types) if t not in (MLP_BLOCK, MOE_BLOCK)), None)
+
+
+def dsv4_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
+    """DeepSeek-V4 (``DeepseekV4Config.__post_init__``: ``layer_types``, else ``compress_ratios``, else the
+    V4-Pro default): every layer attends over the sliding window W, the compressed ones also over their
+    entries (:mod:`attncli.kinds.dsv4`); each layer's rate m is in ``compress``."""
+    from attncli.kinds.dsv4.sizes import read_layer_types, read_sizes
+
+    sizes, types = read_sizes(cfg, where), read_layer_types(cfg, where)
+    source = (f"{where}layer_types" if cfg.get("layer_types") is not None else f"{where}compress_ratios"
+              if cfg.get("compress_ratios") is not None else "default: DeepseekV4Config (2 HCA, then CSA/HCA)")
+    notes: list[str] = []
+    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
+        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
+                     "prediction layers are not part of transformers' model and not in the schedule")
+    layers = tuple(LayerInfo(index=i, layer_type=t, window=sizes.window, chunk=None, rope=True,
+                             compress=sizes.ratio(t)) for i, t in enumerate(types))
+    return Schedule(layers=layers, source=source, notes=tuple(notes))
+
+
+def kimi_linear_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
+    """Kimi Linear (``KimiLinearConfig.__post_init__``: ``layer_types``, else ``linear_attn_config``'s 1-based
+    ``kda_layers`` and ``full_attn_layers``, else every 4th layer full from layer 4): Kimi Delta Attention
+    layers (:mod:`attncli.kinds.kda`) and MLA layers without RoPE (``KimiLinearAttention`` rotates nothing)."""
+    from attncli.kinds.kda.sizes import read_layer_types
+
+    # NOTE: KimiLinearConfig's num_hidden_layers defaults to 27 when the file leaves it out
+    n = _layer_count(cfg, where) if any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) else 27
+    types, source, notes = read_layer_types(cfg, n, where)
+    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
+        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
+                     "prediction layers are not part of transformers' model and not in the schedule")
+    layers = tuple(LayerInfo(index=i, layer_type=t, window=None, chunk=None, rope=False) for i, t in enumerate(types))
+    return Schedule(layers=layers, source=source, notes=tuple(notes))

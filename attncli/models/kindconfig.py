@@ -30,7 +30,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from attncli.models.parts import parts_fields
-from attncli.spec import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS, SpecError
+from attncli.registry import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS
+from attncli.spec import SpecError
 
 QWEN35_FAMILIES = frozenset({"qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"})
 """Qwen3.5 (dense and MoE; the outer multimodal model_type when its text_config names none): transformers'

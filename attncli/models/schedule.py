@@ -400,13 +400,17 @@ def read_schedule(cfg: Mapping[str, Any], family: str | None, where: str = "") -
         family = cfg["model_type"]
     fam = ALIASES.get(family or "", family or "")
     if fam == "deepseek_v4":
-        return _dsv4_schedule(cfg, where)
+        from attncli.models.hybrid import dsv4_schedule
+
+        return dsv4_schedule(cfg, where)
     if fam == "nemotron_h":
         from attncli.models.hybrid import nemotron_h_schedule
 
         return nemotron_h_schedule(cfg, where)
     if fam == "kimi_linear":
-        return _kimi_linear_schedule(cfg, where)
+        from attncli.models.hybrid import kimi_linear_schedule
+
+        return kimi_linear_schedule(cfg, where)
     n = _layer_count(cfg, where)
     notes: list[str] = []
     window, wsrc = _window(cfg, fam, where, notes)
@@ -464,37 +468,3 @@ def first_layer(cfg: Mapping[str, Any], family: str | None, where: str = "") -> 
         raise SpecError("--config", f"layer 0 is {SHORT[first.layer_type]}: no token mixer to describe; pass --layer "
                                     f"N ({said})")
     return first, schedule
-
-
-def _dsv4_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
-    """DeepSeek-V4 (``DeepseekV4Config.__post_init__``: ``layer_types``, else ``compress_ratios``, else the
-    V4-Pro default): every layer attends over the sliding window W, the compressed ones also over their
-    entries (:mod:`attncli.kinds.dsv4`); each layer's rate m is in ``compress``."""
-    from attncli.kinds.dsv4.sizes import read_layer_types, read_sizes
-
-    sizes, types = read_sizes(cfg, where), read_layer_types(cfg, where)
-    source = (f"{where}layer_types" if cfg.get("layer_types") is not None else f"{where}compress_ratios"
-              if cfg.get("compress_ratios") is not None else "default: DeepseekV4Config (2 HCA, then CSA/HCA)")
-    notes: list[str] = []
-    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
-        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
-                     "prediction layers are not part of transformers' model and not in the schedule")
-    layers = tuple(LayerInfo(index=i, layer_type=t, window=sizes.window, chunk=None, rope=True,
-                             compress=sizes.ratio(t)) for i, t in enumerate(types))
-    return Schedule(layers=layers, source=source, notes=tuple(notes))
-
-
-def _kimi_linear_schedule(cfg: Mapping[str, Any], where: str) -> Schedule:
-    """Kimi Linear (``KimiLinearConfig.__post_init__``: ``layer_types``, else ``linear_attn_config``'s 1-based
-    ``kda_layers`` and ``full_attn_layers``, else every 4th layer full from layer 4): Kimi Delta Attention
-    layers (:mod:`attncli.kinds.kda`) and MLA layers without RoPE (``KimiLinearAttention`` rotates nothing)."""
-    from attncli.kinds.kda.sizes import read_layer_types
-
-    # NOTE: KimiLinearConfig's num_hidden_layers defaults to 27 when the file leaves it out
-    n = _layer_count(cfg, where) if any(cfg.get(k) is not None for k in LAYER_COUNT_KEYS) else 27
-    types, source, notes = read_layer_types(cfg, n, where)
-    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
-        notes.append(f"{where}num_nextn_predict_layers {cfg['num_nextn_predict_layers']}: the multi-token "
-                     "prediction layers are not part of transformers' model and not in the schedule")
-    layers = tuple(LayerInfo(index=i, layer_type=t, window=None, chunk=None, rope=False) for i, t in enumerate(types))
-    return Schedule(layers=layers, source=source, notes=tuple(notes))

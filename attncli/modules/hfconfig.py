@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from attncli.modules.hfcall import HfSizes, transformers_logs
-from attncli.spec import MLA_FIELDS, SpecError
+from attncli.registry import MLA_FIELDS
+from attncli.spec import SpecError
 
 FLAG = "--module"
 
@@ -33,7 +34,7 @@ def mla_kwargs(cls: type, config_cls: type, settings: Any) -> tuple[dict[str, An
     stay, and a note says so. The config's ``head_dim`` is its RoPE width (transformers sets it
     to ``qk_rope_head_dim``), so no ``head_dim`` is passed.
     """
-    from attncli.kinds.mla.kind import DEFAULTS
+    from attncli.kinds.mla.sizes import DEFAULTS
 
     name = cls.__name__
     heads = int(settings.heads)

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from attncli.choices import NOT_FOR_MODULES
 from attncli.modules.calling import CallPlan, call_args, output_layout, plan_call
 from attncli.modules.fence import FLAG, one_line
-from attncli.spec import MLA_FIELDS, AttnSpec, SpecError
+from attncli.registry import MLA_FIELDS
+from attncli.spec import AttnSpec, SpecError
 
 if TYPE_CHECKING:
     from attncli.modules.hfcall import HfLayer
@@ -216,8 +217,7 @@ def _refuse_kind(ref: str, spec: AttnSpec) -> None:
         flag = "--layer" if spec.kind in ("gdn", "kda") else "--module"
         raise SpecError(flag, f"{where} is {title(spec.kind)}: attncli counts it with its own layer of that kind "
                               f"(checked against transformers' class in its tests); drop --module {ref}")
-    from attncli.registry import title
-    from attncli.spec import KIND_FIELDS
+    from attncli.registry import KIND_FIELDS, title
 
     flag = next(("--" + f.replace("_", "-") for f, (kinds, unset) in KIND_FIELDS.items()
                  if spec.kind in kinds and getattr(spec, f) not in unset), "--module")

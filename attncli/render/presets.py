@@ -14,9 +14,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from attncli.models.configs import LayerSettings
+from attncli.registry import MLA_FIELDS
 from attncli.render.common import md_table
 from attncli.render.layout import Trimmed, plain_table
-from attncli.spec import MLA_FIELDS
 
 HEADERS = ("name", "family", "E", "H", "G", "d", "W", "bias", "mask")
 LEGEND = ("E: dim (hidden size); H: heads; G: kv_heads; d: head_dim; W: causal sliding window (- = full "

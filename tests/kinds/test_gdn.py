@@ -26,6 +26,7 @@ import pytest
 from attncli.analyses.flops import count_flops, count_variant
 from attncli.kinds import base, kind_of
 from attncli.kinds.gdn import kind as gdn
+from attncli.kinds.gdn.sizes import gdn_sizes
 from attncli.spec import AttnSpec, SpecError
 
 CONFIG = Path(__file__).parent.parent / "data" / "configs" / "qwen3-next-80b-a3b" / "config.json"
@@ -145,7 +146,7 @@ def test_auto_form() -> None:
 
 def test_defaults_are_qwen3_next_config_defaults() -> None:
     s = AttnSpec(dim=2048, impl="gdn", linear_num_value_heads=32, seq=8).validate()
-    assert gdn.gdn_sizes(s).to_dict() == {k: v for k, v in NEXT.items() if k != "dim"}
+    assert gdn_sizes(s).to_dict() == {k: v for k, v in NEXT.items() if k != "dim"}
 
 
 @pytest.mark.parametrize(("kw", "flag"), [

@@ -24,7 +24,8 @@ import pytest
 
 from attncli.kinds.mla import kind as mla
 from attncli.models.configs import LAYER_FIELDS, LayerSettings, load_preset, merge, read_hf_config
-from attncli.spec import MLA_FIELDS, AttnSpec, SpecError
+from attncli.registry import MLA_FIELDS
+from attncli.spec import AttnSpec, SpecError
 
 DATA = Path(__file__).parents[1] / "data" / "configs"
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds.gdn.kind import gdn_sizes, padded_length
+from attncli.kinds.gdn.kind import padded_length
+from attncli.kinds.gdn.sizes import gdn_sizes
 
 if TYPE_CHECKING:
     from attncli.kinds.shapes import ShapesReport, Stage

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attncli.kinds.gdn.kind import GdnSizes, gdn_sizes
+from attncli.kinds.gdn.sizes import GdnSizes, gdn_sizes
 from attncli.kinds.seeded import build_seeded
 from attncli.spec import AttnSpec
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds.gdn.kind import RECURRENCE_FORMS, STATE_BYTES, gdn_sizes, kv_cache_bytes, padded_length
+from attncli.kinds.gdn.kind import RECURRENCE_FORMS, STATE_BYTES, kv_cache_bytes, padded_length
+from attncli.kinds.gdn.sizes import gdn_sizes
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:

@@ -54,9 +54,12 @@ RECURRENCE: dict[str, tuple[str, ...]] = {
                 "delta_write"),
 }
 """The delta rule's stages in each form, in the order transformers runs them."""
-BROADCAST: frozenset[str] = frozenset({"delta_kk", "delta_inv", "delta_qk", *RECURRENCE["recurrent"]})
-"""The delta rule's products transformers writes as broadcast multiplies and sums (FlopCounterMode counts
-0 for them in its module; attncli's layer writes them as the matmuls they are)."""
+BROADCAST: dict[str, frozenset[str]] = {
+    "recurrent": frozenset(RECURRENCE["recurrent"]),
+    "chunked": frozenset({"delta_kk", "delta_inv", "delta_qk"}),
+}
+"""The delta rule's products transformers writes as broadcast multiplies and sums, per form (FlopCounterMode
+counts 0 for them in its module; attncli's layer writes them as the matmuls they are)."""
 
 
 def stages(spec: AttnSpec) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attncli.kinds.mla.kind import mla_sizes
+from attncli.kinds.mla.sizes import mla_sizes
 
 if TYPE_CHECKING:
     from attncli.kinds.shapes import ShapesReport, Stage

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attncli.kinds.mla.kind import mla_sizes
+from attncli.kinds.mla.sizes import mla_sizes
 from attncli.kinds.seeded import build_seeded
 from attncli.layer.inputs import blocked_mask
 from attncli.layer.visibility import padded_keys

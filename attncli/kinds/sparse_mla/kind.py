@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from attncli.kinds.mla import kind as mla
+from attncli.kinds.mla.sizes import mla_sizes
 from attncli.numbers import human
 from attncli.spec import SpecError
 
@@ -137,7 +138,7 @@ def validate(spec: AttnSpec) -> None:
         raise SpecError("--q-lora-rank", "top-k sparse MLA needs a query LoRA: the indexer's wq_b projects the "
                                          "query latent (q_lora_rank x index_n_heads*index_head_dim), as "
                                          "DeepSeek-V3.2's Indexer does")
-    dr = mla.mla_sizes(spec).qk_rope_head_dim
+    dr = mla_sizes(spec).qk_rope_head_dim
     if indexer_sizes(spec).head_dim < dr:
         raise SpecError("--index-head-dim", f"the indexer rotates its first qk_rope_head_dim = {dr} features; "
                                             f"index_head_dim {indexer_sizes(spec).head_dim} is narrower")
@@ -151,7 +152,7 @@ def stages(spec: AttnSpec) -> tuple[str, ...]:
 
 def indexer_closed_form(spec: AttnSpec) -> dict[str, int]:
     """Dense MACs of the indexer's stages (:data:`INDEXER_FORMS`)."""
-    ix, m = indexer_sizes(spec), mla.mla_sizes(spec)
+    ix, m = indexer_sizes(spec), mla_sizes(spec)
     b, q_len, s, e, rq = spec.batch, spec.seq, spec.s, spec.dim, m.q_lora_rank or 0
     return {
         "indexer_q_proj": b * q_len * rq * ix.heads * ix.head_dim,   # (B*L, RQ) @ (RQ, IH*ID)
@@ -207,7 +208,7 @@ def effective(spec: AttnSpec, by_stage: dict[str, int]) -> tuple[dict[str, int],
 def indexer_params(spec: AttnSpec) -> dict[str, int]:
     """The indexer's parameters as DeepSeek's ``Indexer`` and transformers' ``DeepseekV32Indexer``
     hold them (no biases, whatever ``attention_bias``): wq_b, wk, k_norm's weight and bias, weights_proj."""
-    ix, e, rq = indexer_sizes(spec), spec.dim, mla.mla_sizes(spec).q_lora_rank or 0
+    ix, e, rq = indexer_sizes(spec), spec.dim, mla_sizes(spec).q_lora_rank or 0
     return {"indexer.wq_b": rq * ix.heads * ix.head_dim, "indexer.wk": e * ix.head_dim,
             "indexer.k_norm": 2 * ix.head_dim, "indexer.weights_proj": e * ix.heads}
 
@@ -223,7 +224,7 @@ def params(spec: AttnSpec) -> dict[str, int]:
 def kv_bytes_per_token(spec: AttnSpec, bytes_per_element: int) -> int:
     """The latent (R + DR) and the indexer's key (ID) per token, as transformers' ``DynamicIndexedLayer``
     keeps them (the indexer keys at the dtype of the layer's activations)."""
-    return (mla.mla_sizes(spec).latent + indexer_sizes(spec).head_dim) * bytes_per_element
+    return (mla_sizes(spec).latent + indexer_sizes(spec).head_dim) * bytes_per_element
 
 
 def kv_cache_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
@@ -235,7 +236,7 @@ def reference_kv_bytes_per_token(spec: AttnSpec) -> int:
     """DeepSeek's reference (model.py): ``kv_cache`` (R) and ``pe_cache`` (DR) at bfloat16, the
     indexer's ``k_cache`` as float8_e4m3fn (ID bytes) with ``k_scale_cache`` float32 per 128 values."""
     ix_d = indexer_sizes(spec).head_dim
-    return 2 * mla.mla_sizes(spec).latent + ix_d + 4 * (ix_d // QUANT_BLOCK)
+    return 2 * mla_sizes(spec).latent + ix_d + 4 * (ix_d // QUANT_BLOCK)
 
 
 def vllm_fp8_kv_bytes_per_token(spec: AttnSpec) -> dict[str, int]:
@@ -243,7 +244,7 @@ def vllm_fp8_kv_bytes_per_token(spec: AttnSpec) -> dict[str, int]:
     float32 scale per 128, DR bfloat16 RoPE values; 656 B at R 512, DR 64, :data:`VLLM_FP8_DS_MLA_BYTES`)
     and ``indexer`` (``DeepseekV32IndexerCache``: ``head_dim + head_dim // quant_block_size * 4``
     uint8, vLLM ``model_executor/models/deepseek_v2.py`` ``Indexer``: 132 B at ID 128)."""
-    m, ix_d = mla.mla_sizes(spec), indexer_sizes(spec).head_dim
+    m, ix_d = mla_sizes(spec), indexer_sizes(spec).head_dim
     return {"latent": m.kv_lora_rank + 4 * (m.kv_lora_rank // QUANT_BLOCK) + 2 * m.qk_rope_head_dim,
             "indexer": ix_d + 4 * (ix_d // QUANT_BLOCK)}
 
@@ -313,7 +314,7 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
     """The indexer's kernels, then MLA's (:func:`attncli.kinds.mla.kind.kernel_elements`). The indexer
     reads its queries, keys and weights and writes its (B, L, S) scores, which the top-k reads back
     (writing B*L*K indices). A fused sparse attention reads at most the L*K keys chosen, S at most."""
-    ix, m = indexer_sizes(spec), mla.mla_sizes(spec)
+    ix, m = indexer_sizes(spec), mla_sizes(spec)
     macs = dense if naive else effective
     b, q_len, s, e, rq = spec.batch, spec.seq, spec.s, spec.dim, m.q_lora_rank or 0
     bl, top = b * q_len, min(ix.topk, s)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from attncli.kinds.mla import torch_layer as mla_torch
-from attncli.kinds.mla.kind import mla_sizes
+from attncli.kinds.mla.sizes import mla_sizes
 from attncli.kinds.mla.torch_layer import MlaAttention, rotate_half
 from attncli.kinds.seeded import build_seeded
 from attncli.kinds.sparse_mla.kind import indexer_sizes
