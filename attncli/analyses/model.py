@@ -89,6 +89,11 @@ def model_specs(values: dict[str, Any], attention_fields: dict[str, Any], linear
     return base, (kind_spec(values, linear_fields, step) if linear_fields else None)
 
 
+KV_HEAD_KINDS = ("standard", "gated")
+"""Kinds whose K/V heads vLLM shards as Llama's (``max(1, G/N)`` per device; Qwen3NextAttention as
+LlamaAttention): the gated layer kept all G on every device, and --tp past G named --kv-heads."""
+
+
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     """What one of ``tp`` devices runs of ``spec``: H/N query heads and, for standard attention,
     max(1, G/N) K/V heads of the same size (vLLM replicates a K/V head when N > G)."""
@@ -102,8 +107,10 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
         if (spec.o_groups or 1) % tp:
             raise SpecError("--tp", f"--tp {tp} must divide the {spec.o_groups} output groups (o_groups)")
         return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)
-    if spec.kind != "standard":
-        return spec.with_(heads=spec.heads // tp)
+    if spec.kind not in KV_HEAD_KINDS:
+        # NOTE: a kind without K/V heads takes none (MLA) or leaves the model's unused (Gated DeltaNet, whose
+        # --kv-heads is the full-attention layers'): carried over, --tp past them was refused naming --kv-heads
+        return spec.with_(heads=spec.heads // tp, kv_heads=None)
     g = spec.n_kv_heads
     if (g >= tp and g % tp) or (g < tp and tp % g):
         raise SpecError("--tp", f"--tp {tp} must divide the {g} K/V heads or be a multiple of them "
@@ -387,7 +394,7 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
             d = device_spec(spec, tp)
             dense = kind_of(d).closed_form(d)
             eff, _ = kind_of(d).effective(d, dense)
-            share = DeviceShare(tp, d.heads, d.n_kv_heads if d.kind == "standard" else None, sum(dense.values()),
+            share = DeviceShare(tp, d.heads, d.n_kv_heads if d.kind in KV_HEAD_KINDS else None, sum(dense.values()),
                                 sum(eff.values()), kind_of(d).params(d)["total"], kv_bytes(d, kv_dtype, block_size)[1])
         time_s = bound = None
         if device is not None:
