@@ -205,17 +205,18 @@ def _download(repo: str, revision: str, filename: str, flag: str, limit: float) 
     """(the cached path of ``filename``, the commit): from the cache when the revision is a commit
     hash or the client is offline, else after one HEAD without retries and the client's download
     (refused before it when the HEAD announces more than :data:`MAX_FILE_BYTES`)."""
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
-
     def fail(text: str) -> SpecError:
         return SpecError(flag, text)
 
     if _COMMIT.fullmatch(revision) or _offline():
-        cached = try_to_load_from_cache(repo, filename, revision=revision)
+        cached = _from_cache(repo, revision, filename)
         if isinstance(cached, str):
             return cached, _commit_of(cached)
         if cached is not None:  # NOTE: the client cached that the file is absent at this commit
             raise Missing(flag, f"{repo} has no {filename}")
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    _quiet()
     try:
         if not _offline():  # NOTE: the client's own HEAD retries a 5xx or a timeout for minutes
             from huggingface_hub import errors
@@ -239,6 +240,46 @@ def _download(repo: str, revision: str, filename: str, flag: str, limit: float) 
     return str(path), _commit_of(str(path))
 
 
+_NO_EXIST = object()
+"""The client's cache says the file is absent at that commit."""
+
+
+def _from_cache(repo: str, revision: str, filename: str) -> str | object | None:
+    """``filename`` of ``repo`` at ``revision`` in the client's cache, read as ``try_to_load_from_cache``
+    (huggingface_hub/file_download.py) reads its layout (``models--org--name/refs/<revision>`` holding the
+    commit, ``snapshots/<commit>/<file>``, ``.no_exist/<commit>/<file>``): the path, :data:`_NO_EXIST`, or
+    None. NOTE: without importing the client's download module and its HTTP stack (about 0.3 s), so that
+    a cached name costs what a local folder costs; a ref that holds no commit hash is not followed."""
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo.replace("/", "--"))
+    if not folder.is_dir():
+        return None
+    commit = revision
+    ref = folder / "refs" / revision
+    if ref.is_file():
+        try:
+            commit = ref.read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            return None
+    if not _COMMIT.fullmatch(commit):
+        return None
+    if (folder / ".no_exist" / commit / filename).is_file():
+        return _NO_EXIST
+    path = folder / "snapshots" / commit / filename
+    return str(path) if path.is_file() else None
+
+
+def _quiet() -> None:
+    """The client draws no progress bar and logs no warning (each would be a line on stderr beside
+    attncli's one line: "Trying to resume download..." after a body cut short)."""
+    from huggingface_hub.utils.logging import set_verbosity_error
+    from huggingface_hub.utils.tqdm import disable_progress_bars
+
+    disable_progress_bars()
+    set_verbosity_error()  # type: ignore[no-untyped-call]
+
+
 def _commit_of(path: str) -> str:
     """The commit of a cached file: its snapshot folder's name (``.../snapshots/<commit>/file``)."""
     parts = Path(path).parts
@@ -248,6 +289,8 @@ def _commit_of(path: str) -> str:
 def _gguf_only(repo: str, revision: str, limit: float) -> bool:
     """Whether the repository's top folder holds .gguf files and no config.json (a llama.cpp upload)."""
     from huggingface_hub import HfApi
+
+    _quiet()
 
     def fail(text: str) -> SpecError:
         return SpecError("MODEL", text)
@@ -281,6 +324,8 @@ def _weights(repo: str, commit: str, flag: str, limit: float) -> tuple[int | Non
     if _offline():
         return None, None
     from huggingface_hub import HfApi
+
+    _quiet()
 
     def fail(text: str) -> SpecError:
         return SpecError(flag, text)
@@ -351,12 +396,6 @@ def fetch(name: str, revision: str | None = None, flag: str = "--config", with_w
 
 
 def _fetch(repo: str, rev: str, flag: str, with_weights: bool, limit: float) -> HubSnapshot:
-    from huggingface_hub.utils.logging import set_verbosity_error
-    from huggingface_hub.utils.tqdm import disable_progress_bars
-
-    disable_progress_bars()  # NOTE: a bar on a terminal's stderr would break "an error is one line"
-    # NOTE: and so would the client's warnings (a body cut short: "Trying to resume download...")
-    set_verbosity_error()  # type: ignore[no-untyped-call]
     try:
         path, commit = _download(repo, rev, "config.json", flag, limit)
     except SpecError as exc:

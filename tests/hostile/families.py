@@ -66,6 +66,14 @@ def FLAGS(cfg: dict[str, Any], field: str) -> Iterator[tuple[str, Any]]:
                 ("str", ["1"] * n), ("scalar", 1)]
 
 
+def SHARED_FROM(cfg: dict[str, Any], field: str) -> Iterator[tuple[str, Any]]:
+    """Cross-layer sharing (a layer reads another layer's KV cache, e.g. Gemma 3n's num_kv_shared_layers or a
+    per-layer source list): pointing at itself, forward, before layer 0, past the end, more than every layer."""
+    n = int(cfg.get("num_hidden_layers", 4))
+    yield from [("self", list(range(n))), ("forward", [min(i + 1, n - 1) for i in range(n)]), ("neg", [-1] * n),
+                ("past_end", [n] * n), ("all", n), ("more", n + 1), ("huge", 2**63), ("nan", NAN), ("str", "2")]
+
+
 def WINDOW(cfg: dict[str, Any], field: str) -> Iterator[tuple[str, Any]]:
     """A window or interval: 0, negative, past the context, NaN, wrong types."""
     yield from [("zero", 0), ("neg", -128), ("one", 1), ("huge", 2**62), ("nan", NAN), ("inf", INF), ("str", "4096"),
@@ -92,7 +100,7 @@ FAMILIES: dict[str, Family] = {
     "gemma3": Family("gemma-3-27b", {"sliding_window": WINDOW, "layer_types": LAYER_TYPES, "head_dim": SIZE,
                                      "query_pre_attn_scalar": SIZE,
                                      # NOTE: placeholders for Gemma 4 / 3n: not read by gemma3, so refused
-                                     "global_head_dim": SIZE, "num_kv_shared_layers": SIZE}),
+                                     "global_head_dim": SIZE, "num_kv_shared_layers": SHARED_FROM}),
     "gpt_oss": Family("gpt-oss-20b", {"layer_types": LAYER_TYPES, "sliding_window": WINDOW}),
     "deepseek_v3": Family("deepseek-v3", {"kv_lora_rank": SIZE, "qk_rope_head_dim": SIZE, "qk_nope_head_dim": SIZE,
                                           "v_head_dim": SIZE, "q_lora_rank": SIZE}),
@@ -106,6 +114,8 @@ FAMILIES: dict[str, Family] = {
                                                 "layer_types": LAYER_TYPES, "mlp_only_layers": INDEX_LIST}),
     "llama4": Family("llama-4-scout", {"no_rope_layers": FLAGS, "attention_chunk_size": WINDOW}),
     # NOTE: the families other sessions are adding go here, one line each, e.g.
+    # "gemma4": Family("gemma-4-31b-it", {"global_head_dim": SIZE, "layer_types": LAYER_TYPES}),
+    # "gemma3n": Family("gemma-3n-e4b", {"num_kv_shared_layers": SHARED_FROM, "layer_types": LAYER_TYPES}),
     # "kimi_linear": Family("kimi-linear-48b-a3b", {"linear_attn_config": ..., ...}),
 }
 

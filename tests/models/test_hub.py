@@ -302,3 +302,18 @@ def test_the_whole_look_up_has_one_deadline() -> None:
         hubmod._DEADLINE.pop()
     assert hubmod._left(5.0) == 5.0
     assert hubmod._bounded(lambda: 7, hubmod._left(5.0), lambda text: SpecError("MODEL", text)) == 7
+
+
+def test_a_cached_name_loads_no_download_code(hub: HubStub) -> None:
+    """A name read from the cache costs what a local folder costs: the client's download module and its
+    HTTP stack (about 0.3 s to import) are not loaded, and nothing is asked of the server."""
+    commit = llama(hub)
+    assert attncli(hub, "model", LLAMA, "-f", "json").code == 0
+    before = hub.count()
+    for args, env in (((LLAMA, "--revision", commit), {}), ((LLAMA,), {"HF_HUB_OFFLINE": "1"})):
+        r = attncli(hub, "model", *args, "-f", "json", PYTHONPROFILEIMPORTTIME="1", **env)
+        assert r.code == 0, r.err[-400:]
+        loaded = {line.rsplit("|", 1)[-1].strip() for line in r.err.splitlines() if "|" in line}
+        assert "huggingface_hub.file_download" not in loaded and not any(m.startswith("httpx") for m in loaded)
+        assert json.loads(r.out)["config"]["weights_bytes"] == LLAMA_WEIGHTS
+    assert hub.count() == before
