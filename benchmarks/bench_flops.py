@@ -24,6 +24,13 @@ Targets of issue 21, in the same run: ``attncli report --format json`` (the defa
 the four FLOP variants with their cross-checks and the permutation test) at most 1.5x, and one
 decode step of a preset, ``flops --preset llama-3-8b --seq 1 --cache 4095``, at most 1.5x.
 
+Targets of issue 32, in the same run: every ``model`` run at or under 1.5x, with ``--engine vllm``
+(DeepSeek-V3 at 32k with a KV budget), ``--tp 8``, a range of ``--max-model-len`` (Qwen3-Next,
+8k to 1M), a grid of contexts with a GPU (Gemma-3-27B decode, 1k to 1M); the grid costs about what
+one point costs (the closed forms answer the grid, each distinct layer is traced once: printed as
+"grid / point"). ``--presets`` adds every packaged model at 128k (``model --preset NAME --seq 1
+--cache 131071``), one case each.
+
 Bytecode: before measuring, the script compiles the attncli package it runs (``compileall``,
 into its ``__pycache__``), as ``pip install`` does and as torch and fvcore already are; with
 ``PYTHONDONTWRITEBYTECODE`` set nothing else would write it, and every run would compile
@@ -66,6 +73,15 @@ MLA_PREFILL = [*MLA, "--seq", "4096"]
 MLA_DECODE = [*MLA, "--seq", "1", "--cache", "4095"]
 MODEL_DSV3 = ["model", "--preset", "deepseek-v3", "--seq", "32768", "--format", "json"]
 MODEL_GEMMA3 = ["model", "--preset", "gemma-3-27b", "--seq", "32768", "--format", "json"]
+MODEL_ENGINE = ["model", "--preset", "deepseek-v3", "--seq", "32768", "--engine", "vllm", "--kv-cache-memory", "40GiB",
+                "--format", "json"]
+MODEL_TP = ["model", "--preset", "deepseek-v3", "--seq", "32768", "--tp", "8", "--format", "json"]
+MODEL_MML = ["model", "--preset", "qwen3-next-80b-a3b", "--engine", "vllm", "--kv-cache-memory", "40GiB",
+             "--max-model-len", "8k:1M:x2", "--format", "json"]
+MODEL_POINT = ["model", "--preset", "gemma-3-27b", "--seq", "1", "--cache", "131071", "--gpu", "h100", "--format",
+               "json"]
+MODEL_GRID = ["model", "--preset", "gemma-3-27b", "--seq", "1", "--cache", "1k:1M:x2", "--gpu", "h100", "--format",
+              "json"]
 REPORT = ["report", "--format", "json"]
 PRESET_DECODE = ["flops", "--preset", "llama-3-8b", "--seq", "1", "--cache", "4095", "--format", "json"]
 
@@ -129,6 +145,8 @@ def main() -> int:
     parser.add_argument("--by", choices=("wall", "cpu"), default="wall",
                         help="judge the ratios on wall time (the target) or on CPU time (user+sys of the child: "
                              "steadier when other work shares the CPUs)")
+    parser.add_argument("--presets", action="store_true",
+                        help="also run model on every packaged model at 128k (one case each)")
     parser.add_argument("--only", metavar="WORD", action="append", default=[],
                         help="run only the cases whose name contains WORD (repeatable; the bare import always runs)")
     args = parser.parse_args()
@@ -150,9 +168,18 @@ def main() -> int:
     model_dsv3 = Case("attncli model deepseek-v3 at 32k", [PY, "-m", "attncli", *MODEL_DSV3])
     model_gemma3 = Case("attncli model gemma-3-27b at 32k", [PY, "-m", "attncli", *MODEL_GEMMA3])
     report = Case("attncli report (defaults, json)", [PY, "-m", "attncli", *REPORT])
+    model_engine = Case("model deepseek-v3 32k --engine vllm", [PY, "-m", "attncli", *MODEL_ENGINE])
+    model_tp = Case("model deepseek-v3 32k --tp 8", [PY, "-m", "attncli", *MODEL_TP])
+    model_mml = Case("model qwen3-next --max-model-len 8k:1M", [PY, "-m", "attncli", *MODEL_MML])
+    model_point = Case("model gemma-3-27b decode at 128k, h100", [PY, "-m", "attncli", *MODEL_POINT])
+    model_grid = Case("model gemma-3-27b decode 1k:1M:x2, h100", [PY, "-m", "attncli", *MODEL_GRID])
     preset_decode = Case("llama-3-8b preset, decode at cache 4095", [PY, "-m", "attncli", *PRESET_DECODE])
     cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode, mla_prefill, mla_decode, model_dsv3,
-             model_gemma3, report, preset_decode]
+             model_gemma3, report, preset_decode, model_engine, model_tp, model_mml, model_point, model_grid]
+    presets = [Case(f"model {name} decode at 128k", [PY, "-m", "attncli", "model", "--preset", name, "--seq", "1",
+                                                      "--cache", "131071", "--format", "json"])
+               for name in (model_presets() if args.presets else [])]
+    cases += presets
     if args.only:
         cases = [c for c in cases if c is bare or any(w.lower() in c.name.lower() for w in args.only)]
 
@@ -201,6 +228,12 @@ def main() -> int:
         *ratio(model_gemma3, 1.5),
         *ratio(report, 1.5),
         *ratio(preset_decode, 1.5),
+        *ratio(model_engine, 1.5),
+        *ratio(model_tp, 1.5),
+        *ratio(model_mml, 1.5),
+        *ratio(model_point, 1.5),
+        *ratio(model_grid, 1.5),
+        *[check for case in presets for check in ratio(case, 1.5)],
     ]
     print()
     for what, ok in checks:
@@ -212,7 +245,17 @@ def main() -> int:
         print(f"--gpu adds {seed_gpu.median - seed.median:+.2f}s to the seed run "
               f"({seed_gpu.median / base:.2f}x against {seed.median / base:.2f}x)")
         print(f"heavy imports of the seed run: {', '.join(heavy_imports(seed.argv))}")
+    if id(model_point) in ran and id(model_grid) in ran:
+        print(f"grid / point: {model_grid.median / model_point.median:.2f}x wall, "
+              f"{model_grid.cpu_median / model_point.cpu_median:.2f}x CPU (11 contexts against one)")
     return 0 if all(ok for _, ok in checks) else 1
+
+
+def model_presets() -> list[str]:
+    """The packaged models (attncli/data/models/index.json)."""
+    out = subprocess.run([PY, "-c", "from attncli.models.modelconfig import model_preset_names as n; "
+                                    "print(' '.join(sorted(n())))"], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ Targets (real models issue), as ratios measured in this one run:
   meta device) against the bare ``import torch, fvcore.nn, transformers`` plus the Llama
   modeling module it names: at most 1.5x.
 
+Target of issue 32, in the same run: a Hub name already cached adds under 0.1 s to the same model read
+from a local folder, and makes no request: ``attncli model meta-llama/Llama-3.1-8B --revision COMMIT``
+(a full commit hash is read from the cache) and with ``HF_HUB_OFFLINE=1``, against ``attncli model
+FOLDER`` holding the same files, with a stand-in Hub on 127.0.0.1 (tests/hubstub.py) that counts the
+requests; the cache is filled by one run before measuring.
+
 Every command runs as a subprocess, interleaved, ``--reps`` times (default 5); medians are
 printed, of wall and CPU time (see ``bench_flops.py``, whose ``Case`` and bytecode step this
 reuses). Run by hand:
@@ -19,8 +25,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 from bench_flops import PY, Case, compile_attncli
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.hubstub import HubStub  # noqa: E402
+
+HUB_REPO = "meta-llama/Llama-3.1-8B"
+HUB_CONFIG = ROOT / "tests" / "data" / "configs" / "llama-3.1-8b" / "config.json"
+HUB_INDEX = b'{"metadata": {"total_size": 16060522496}, "weight_map": {}}'
 
 PRESET = ["flops", "--preset", "llama-3-8b", "--seq", "8192", "--batch", "1", "--format", "json"]
 HF = ["flops", "--module", "transformers.models.llama.modeling_llama:LlamaAttention", "--preset", "llama-3-8b",
@@ -36,12 +55,29 @@ def main() -> int:
     reps = args.reps
     where = "not compiled (--no-compile)" if args.no_compile else f"compiled in {compile_attncli()}"
 
+    stub, home = HubStub(), Path(tempfile.mkdtemp(prefix="attncli-bench-hf-"))
+    commit = stub.add(HUB_REPO, {"config.json": HUB_CONFIG.read_bytes(), "model.safetensors.index.json": HUB_INDEX})
+    folder = home / "Llama-3.1-8B"
+    folder.mkdir()
+    for name, data in stub.repos[HUB_REPO].items():
+        (folder / name).write_bytes(data)
+    hub_env = {"HF_ENDPOINT": stub.endpoint, "HF_HOME": str(home), "HF_HUB_OFFLINE": "",
+               "HF_HUB_DISABLE_TELEMETRY": "1"}
+    subprocess.run([PY, "-m", "attncli", "model", HUB_REPO, "--format", "json"], env={**os.environ, **hub_env},
+                   check=True, stdout=subprocess.DEVNULL)  # NOTE: fills the cache; not measured
+    local = Case("attncli model FOLDER (Llama-3.1-8B)", [PY, "-m", "attncli", "model", str(folder), "-f", "json"])
+    by_commit = Case("  same as Hub name at its commit, cached",
+                     [PY, "-m", "attncli", "model", HUB_REPO, "--revision", commit, "-f", "json"], hub_env)
+    offline = Case("  same as Hub name, HF_HUB_OFFLINE=1",
+                   [PY, "-m", "attncli", "model", HUB_REPO, "-f", "json"], {**hub_env, "HF_HUB_OFFLINE": "1"})
+    before = stub.count()
+
     bare = Case("bare `import torch, fvcore.nn`", [PY, "-c", "import torch, fvcore.nn"])
     bare_hf = Case("bare `import torch, fvcore.nn, transformers` + llama",
                    [PY, "-c", "import torch, fvcore.nn, transformers, transformers.models.llama.modeling_llama"])
     preset = Case("attncli flops --preset llama-3-8b", [PY, "-m", "attncli", *PRESET])
     hf = Case("attncli flops --module LlamaAttention", [PY, "-m", "attncli", *HF])
-    cases = [bare, bare_hf, preset, hf]
+    cases = [bare, bare_hf, preset, hf, local, by_commit, offline]
     for case in cases:  # warm the file cache; not measured
         case.run()
         case.times.clear()
@@ -56,7 +92,14 @@ def main() -> int:
     print(f"{'command':52s} {'median':>8s} {'CPU':>7s} {'peak RSS':>9s}")
     for case in cases:
         print(f"{case.name:52s} {case.median:7.2f}s {case.cpu_median:6.2f}s {case.peak_mb:7.0f} MB")
+    requests = stub.count() - before
+    stub.close()
+    shutil.rmtree(home, ignore_errors=True)
     checks = [
+        *[(f"{case.name.strip()}: {case.median - local.median:+.3f} s wall, "
+           f"{case.cpu_median - local.cpu_median:+.3f} s CPU against the folder (< 0.1 s, judged on CPU: steadier)",
+           case.cpu_median - local.cpu_median < 0.1) for case in (by_commit, offline)],
+        (f"requests to the Hub while measuring the cached runs: {requests} (none)", requests == 0),
         (f"preset run / bare import = {preset.median / bare.median:.2f}x wall, "
          f"{preset.cpu_median / bare.cpu_median:.2f}x CPU <= 1.5x", preset.median / bare.median <= 1.5),
         (f"HF class run / bare import with transformers = {hf.median / bare_hf.median:.2f}x wall, "

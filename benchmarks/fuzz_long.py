@@ -5,9 +5,13 @@
 
 The cases (tests/hostile/cases.py) go through every (command, option) pair the app declares first,
 then draw freely, over the hostile corpus of tests/hostile/corpus.py (config.json files, baselines,
---module factories, --output targets, environments), with closed stdouts and random Ctrl-Cs; the
-fixed CI set is added with --fixed. The contract is tests/hostile/harness.py's: exit 0/1/2/130, no
-traceback, one stderr line for exit 2 and 130, strict JSON, no partial --output file, no hang.
+--module factories, --output targets, environments), hostile config fields per family
+(tests/hostile/families.py), the engine's flags (model --engine vllm), and Hub names against a stand-in
+Hub on 127.0.0.1 whose repositories answer slowly, with 500, cut short, with a lying Content-Length,
+redirect loops, 100 MiB, invalid or non-UTF-8 config.json (tests/hostile/hubcases.py), with closed
+stdouts and random Ctrl-Cs; the fixed CI set is added with --fixed. The contract is
+tests/hostile/harness.py's: exit 0/1/2/130, no traceback, one stderr line for exit 2 and 130, strict
+JSON, no partial --output file, no hang.
 
 Prints the totals by exit code and by failure kind, the slowest runs and every failing command
 line; exits 1 when any run broke the contract. Run it from the repository root (or with the
@@ -29,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.hostile import harness  # noqa: E402
 from tests.hostile.cases import fixed_cases, pair_cases, reported_cases, vocabulary  # noqa: E402
 from tests.hostile.harness import Run, run_all, summary  # noqa: E402
 
@@ -42,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, help="write the figures as JSON here")
     ap.add_argument("--log", type=Path, help="append one JSON line per finished run here")
     ap.add_argument("--slowest", type=int, default=5, help="list this many slowest runs")
+    ap.add_argument("--call-timeout", type=float, default=harness.CALL_TIMEOUT,
+                    help=f"seconds a run may take before it counts as a hang (default {harness.CALL_TIMEOUT:g}; "
+                         "raise it on a machine other work keeps busy)")
     args = ap.parse_args(argv)
+    harness.CALL_TIMEOUT = args.call_timeout
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
 
     lock = threading.Lock()
@@ -76,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         args.report.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"{figures['runs']} runs in {figures['wall_s']} s (seed {args.seed}, {args.jobs} at a time); "
-          f"Ctrl-C sent {figures['ctrl_c_sent']}, stdout closed {figures['stdout_closed']}")
+          f"Ctrl-C sent {figures['ctrl_c_sent']} ({figures['ctrl_c_before_attncli']} in Python's start-up, before "
+          f"attncli's first line), stdout closed {figures['stdout_closed']}")
     print("by exit code: " + ", ".join(f"{k}: {v}" for k, v in figures["exit_codes"].items()))
     print("by command:   " + ", ".join(f"{k}: {v}" for k, v in figures["by_command"].items()))
     print("by failure:   " + (", ".join(f"{k}: {v}" for k, v in figures["failures_by_kind"].items()) or "none"))

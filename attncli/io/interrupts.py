@@ -70,8 +70,10 @@ def is_console_script() -> bool:
 
 
 def install_at_start() -> None:
-    """The handler, for a console script whose SIGINT handler is still Python's own."""
-    if is_console_script() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    """The handler, for a console script whose SIGINT handler is still Python's own (or the stand-in
+    ``python -m attncli`` installs before this module loads, marked ``attncli_start``)."""
+    current = signal.getsignal(signal.SIGINT)
+    if is_console_script() and (current is signal.default_int_handler or getattr(current, "attncli_start", False)):
         signal.signal(signal.SIGINT, _handler)
         _STATE["console"] = "yes"
 

@@ -34,11 +34,20 @@ from attncli.spec import SpecError
 T = TypeVar("T")
 
 TIMEOUT_ENV = "ATTNCLI_HUB_TIMEOUT"
+LOOKUP_TIMES = 3
+"""The whole look-up of a name (config, weights' size) gives up after this many times :func:`timeout`."""
 DEFAULT_TIMEOUT = 10.0
 """Seconds one request to the Hub may take (``ATTNCLI_HUB_TIMEOUT`` overrides it)."""
 
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_REVISION = re.compile(r"[A-Za-z0-9_][\w.+-]*(?:/[\w.+-]+)*")
+"""A branch, tag or commit as git allows one in a URL and the client's cache (``refs/<revision>``):
+no ``..``, no empty, absolute or trailing component, no space, backslash or control character."""
+MAX_REVISION = 255
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""The largest config.json or safetensors index read (attncli.models.configs.MAX_CONFIG_BYTES): a larger
+one is refused from the server's announced size, before it is downloaded."""
 
 
 class Missing(SpecError):
@@ -94,6 +103,15 @@ def looks_like_hub_id(path: Path | str) -> bool:
     return split_name(text) is not None
 
 
+def check_revision(revision: str, flag: str) -> str:
+    """``revision`` when it is a branch, tag or commit name the client may put in a URL and in its cache
+    folder; else one line naming ``flag`` (``../x`` would name a file outside the cache's ``refs/``)."""
+    if (len(revision) > MAX_REVISION or not _REVISION.fullmatch(revision) or ".." in revision
+            or revision.endswith((".", ".lock"))):
+        raise SpecError(flag, f"{revision[:60]!r} is not a branch, tag or commit name")
+    return revision
+
+
 def timeout() -> float:
     """Seconds one request may take: ``ATTNCLI_HUB_TIMEOUT``, else :data:`DEFAULT_TIMEOUT`."""
     raw = os.environ.get(TIMEOUT_ENV, "")
@@ -104,6 +122,17 @@ def timeout() -> float:
     if not 0 < value <= 600:
         raise SpecError(TIMEOUT_ENV, f"{raw!r}: give between 0 and 600 seconds")
     return value
+
+
+_DEADLINE: list[float] = []
+"""When the whole look-up of :func:`fetch` gives up (``time.monotonic()``), while it runs."""
+
+
+def _left(limit: float) -> float:
+    """``limit``, or less: what is left of the whole look-up's time."""
+    import time
+
+    return min(limit, _DEADLINE[-1] - time.monotonic()) if _DEADLINE else limit
 
 
 def _bounded(fn: Callable[[], T], limit: float, fail: Callable[[str], SpecError]) -> T:
@@ -117,6 +146,9 @@ def _bounded(fn: Callable[[], T], limit: float, fail: Callable[[str], SpecError]
         except BaseException as exc:  # NOTE: handed to the caller's thread, which maps it
             box.append((False, exc))
 
+    if limit <= 0:
+        raise fail(f"no answer from {_endpoint()} within {LOOKUP_TIMES * timeout():g} s in all (set {TIMEOUT_ENV} "
+                   "to wait longer, or HF_HUB_OFFLINE=1 to use the cache)")
     worker = threading.Thread(target=run, name="attncli-hub", daemon=True)
     worker.start()
     worker.join(limit)
@@ -171,18 +203,20 @@ def _explain(exc: BaseException, repo: str, filename: str) -> str:
 
 def _download(repo: str, revision: str, filename: str, flag: str, limit: float) -> tuple[str, str]:
     """(the cached path of ``filename``, the commit): from the cache when the revision is a commit
-    hash or the client is offline, else after one HEAD without retries and the client's download."""
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
-
+    hash or the client is offline, else after one HEAD without retries and the client's download
+    (refused before it when the HEAD announces more than :data:`MAX_FILE_BYTES`)."""
     def fail(text: str) -> SpecError:
         return SpecError(flag, text)
 
     if _COMMIT.fullmatch(revision) or _offline():
-        cached = try_to_load_from_cache(repo, filename, revision=revision)
+        cached = _from_cache(repo, revision, filename)
         if isinstance(cached, str):
             return cached, _commit_of(cached)
         if cached is not None:  # NOTE: the client cached that the file is absent at this commit
             raise Missing(flag, f"{repo} has no {filename}")
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+
+    _quiet()
     try:
         if not _offline():  # NOTE: the client's own HEAD retries a 5xx or a timeout for minutes
             from huggingface_hub import errors
@@ -190,9 +224,12 @@ def _download(repo: str, revision: str, filename: str, flag: str, limit: float) 
             url = hf_hub_url(repo, filename, revision=revision, endpoint=constants.ENDPOINT)
             # NOTE: a missing file: the client's download below asks again and caches its absence at the commit
             with contextlib.suppress(errors.RemoteEntryNotFoundError):
-                _bounded(lambda: get_hf_file_metadata(url, timeout=limit), limit * 1.5, fail)
+                meta = _bounded(lambda: get_hf_file_metadata(url, timeout=limit), _left(limit * 1.5), fail)
+                if meta.size is not None and meta.size > MAX_FILE_BYTES:
+                    raise SpecError(flag, f"{filename} of {repo} is {meta.size:,} bytes: more than the "
+                                          f"{MAX_FILE_BYTES:,} a config file may hold (not downloaded)")
         path = _bounded(lambda: hf_hub_download(repo, filename, revision=revision, etag_timeout=limit),
-                        limit * 1.5, fail)
+                        _left(limit * 1.5), fail)
     except SpecError:
         raise
     except Exception as exc:  # NOTE: every error of the client is one line
@@ -201,6 +238,46 @@ def _download(repo: str, revision: str, filename: str, flag: str, limit: float) 
         kind = Missing if isinstance(exc, errors.RemoteEntryNotFoundError) else SpecError
         raise kind(flag, _explain(exc, repo, filename)) from None
     return str(path), _commit_of(str(path))
+
+
+_NO_EXIST = object()
+"""The client's cache says the file is absent at that commit."""
+
+
+def _from_cache(repo: str, revision: str, filename: str) -> str | object | None:
+    """``filename`` of ``repo`` at ``revision`` in the client's cache, read as ``try_to_load_from_cache``
+    (huggingface_hub/file_download.py) reads its layout (``models--org--name/refs/<revision>`` holding the
+    commit, ``snapshots/<commit>/<file>``, ``.no_exist/<commit>/<file>``): the path, :data:`_NO_EXIST`, or
+    None. NOTE: without importing the client's download module and its HTTP stack (about 0.3 s), so that
+    a cached name costs what a local folder costs; a ref that holds no commit hash is not followed."""
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo.replace("/", "--"))
+    if not folder.is_dir():
+        return None
+    commit = revision
+    ref = folder / "refs" / revision
+    if ref.is_file():
+        try:
+            commit = ref.read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            return None
+    if not _COMMIT.fullmatch(commit):
+        return None
+    if (folder / ".no_exist" / commit / filename).is_file():
+        return _NO_EXIST
+    path = folder / "snapshots" / commit / filename
+    return str(path) if path.is_file() else None
+
+
+def _quiet() -> None:
+    """The client draws no progress bar and logs no warning (each would be a line on stderr beside
+    attncli's one line: "Trying to resume download..." after a body cut short)."""
+    from huggingface_hub.utils.logging import set_verbosity_error
+    from huggingface_hub.utils.tqdm import disable_progress_bars
+
+    disable_progress_bars()
+    set_verbosity_error()  # type: ignore[no-untyped-call]
 
 
 def _commit_of(path: str) -> str:
@@ -213,11 +290,14 @@ def _gguf_only(repo: str, revision: str, limit: float) -> bool:
     """Whether the repository's top folder holds .gguf files and no config.json (a llama.cpp upload)."""
     from huggingface_hub import HfApi
 
+    _quiet()
+
     def fail(text: str) -> SpecError:
         return SpecError("MODEL", text)
 
     try:
-        names = _bounded(lambda: [f.path for f in HfApi().list_repo_tree(repo, revision=revision)], limit, fail)
+        names = _bounded(lambda: [f.path for f in HfApi().list_repo_tree(repo, revision=revision)], _left(limit),
+                         fail)
     except Exception:  # NOTE: only a better message is at stake
         return False
     return any(str(n).lower().endswith(".gguf") for n in names)
@@ -236,20 +316,24 @@ def _weights(repo: str, commit: str, flag: str, limit: float) -> tuple[int | Non
     store = _weights_file(repo, commit)
     try:
         doc = json.loads(store.read_text(encoding="utf-8"))
-        return int(doc["weights_bytes"]), str(doc["weights_source"])
+        stored = doc["weights_bytes"]
+        if type(stored) is int and 0 <= stored <= MAX_WEIGHTS_BYTES:  # NOTE: else counted again from the header
+            return stored, str(doc["weights_source"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
     if _offline():
         return None, None
     from huggingface_hub import HfApi
 
+    _quiet()
+
     def fail(text: str) -> SpecError:
         return SpecError(flag, text)
 
     try:
         meta = _bounded(lambda: HfApi().parse_safetensors_file_metadata(
-            repo, "model.safetensors", revision=commit, timeout=limit), limit * 2, fail)
-        total = sum(int(t.data_offsets[1]) - int(t.data_offsets[0]) for t in meta.tensors.values())
+            repo, "model.safetensors", revision=commit, timeout=limit), _left(limit * 2), fail)
+        total = _tensor_bytes([t.data_offsets for t in meta.tensors.values()])
     except Exception:  # NOTE: no single safetensors file (or no access to it): the size stays unknown
         return None, None
     source = f"hub:{repo}@{commit}: model.safetensors header (tensor bytes)"
@@ -261,6 +345,24 @@ def _weights(repo: str, commit: str, flag: str, limit: float) -> tuple[int | Non
     except OSError:
         pass
     return total, source
+
+
+MAX_WEIGHTS_BYTES = 2**62
+"""The largest weights' size believed from a safetensors header (as the engine's byte flags)."""
+
+
+def _tensor_bytes(offsets: list[Any]) -> int:
+    """The bytes of a safetensors file's tensors from their ``data_offsets`` (begin, end); a ValueError
+    for offsets that are no pair of integers 0 <= begin <= end, or a sum past :data:`MAX_WEIGHTS_BYTES`."""
+    total = 0
+    for pair in offsets:
+        begin, end = pair
+        if type(begin) is not int or type(end) is not int or not 0 <= begin <= end:
+            raise ValueError(f"data_offsets {pair!r}")
+        total += end - begin
+    if total > MAX_WEIGHTS_BYTES:
+        raise ValueError(f"{total} bytes")
+    return total
 
 
 def _weights_file(repo: str, commit: str) -> Path:
@@ -278,11 +380,22 @@ def fetch(name: str, revision: str | None = None, flag: str = "--config", with_w
     repo, at = split
     if at is not None and revision is not None and at != revision:
         raise SpecError("--revision", f"{revision!r} and {name!r} name two revisions: give one")
+    if revision is not None:
+        check_revision(revision, "--revision")
+    elif at is not None:
+        check_revision(at, flag)
     rev = revision or at or "main"
     limit = timeout()
-    from huggingface_hub.utils.tqdm import disable_progress_bars
+    import time
 
-    disable_progress_bars()  # NOTE: a bar on a terminal's stderr would break "an error is one line"
+    _DEADLINE.append(time.monotonic() + LOOKUP_TIMES * limit)
+    try:
+        return _fetch(repo, rev, flag, with_weights, limit)
+    finally:
+        _DEADLINE.pop()
+
+
+def _fetch(repo: str, rev: str, flag: str, with_weights: bool, limit: float) -> HubSnapshot:
     try:
         path, commit = _download(repo, rev, "config.json", flag, limit)
     except SpecError as exc:

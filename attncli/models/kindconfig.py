@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from attncli.models.parts import parts_fields
+from attncli.models.values import MAX_SIZE
 from attncli.registry import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS
 from attncli.spec import SpecError
 
@@ -61,6 +62,8 @@ def _size(cfg: Mapping[str, Any], key: str, where: str) -> int:
     value = cfg[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError("--config", f"{where}{key} must be a positive integer, got {value!r}"[:200])
+    if value > MAX_SIZE:  # NOTE: 2**64 reached torch as a shape and overflowed (a traceback)
+        raise SpecError("--config", f"{where}{key} is too large ({value} > {MAX_SIZE})"[:200])
     return value
 
 

@@ -90,7 +90,10 @@ def model_from_config(top: Any, name: str, source: str, folder: Path | None = No
     schedule = read_schedule(cfg, layer.family, where)
     dtype, dtype_source = _dtype(top, cfg, where)
     limit = cfg.get("max_position_embeddings")
-    max_positions = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+    if limit is not None and (type(limit) is not int or limit < 1):  # NOTE: NaN, "4096", 0 were taken as absent
+        raise SpecError("--config", f"{where}max_position_embeddings must be a positive integer, "
+                                    f"got {repr(limit)[:40]}")
+    max_positions = limit
     weights, weights_source = _weights(folder)
     return ModelSettings(name, source, layer, schedule, dtype, dtype_source, max_positions, weights, weights_source,
                          config=cfg)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import types
 import typing
@@ -75,6 +76,7 @@ POSITIONAL_VALUES: tuple[str, ...] = (
 Hub ids. The suite is offline against a closed loopback port (tests/conftest.py), so a Hub id is one line."""
 
 
+@functools.cache
 def command_arguments(name: str) -> tuple[str, ...]:
     """The positional arguments of one command, by their metavar (``MODEL``)."""
     command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]

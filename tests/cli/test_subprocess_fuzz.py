@@ -95,6 +95,16 @@ def test_checker_catches_partial_output_and_a_stray_130() -> None:
     assert check(nan) == ["stdout not strict JSON"]
 
 
+def test_checker_sets_a_ctrl_c_in_the_interpreters_start_up_apart() -> None:
+    """Before attncli's first line runs, Ctrl-C is Python's (a traceback of runpy frames); in attncli's code
+    it is a failure."""
+    python = 'Traceback (most recent call last):\n  File "<frozen runpy>", line 198\nKeyboardInterrupt\n'
+    early = _run(["flops"], -2, err=python, sigint_sent=True)
+    assert check(early) == []
+    ours = _run(["flops"], -2, err=python.replace("<frozen runpy>", "/x/attncli/cli/__init__.py"), sigint_sent=True)
+    assert "traceback" in check(ours)
+
+
 def test_checker_leaves_module_prints_and_the_time_note_aside() -> None:
     """A module's own prints (tests/hostile/prints.py: 'hostile: ...') and the time model's note before a
     long run are not attncli's error line, which is still one."""

@@ -5,11 +5,11 @@ closed stdout and random Ctrl-Cs; and the fixed set CI runs every time."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.cli.discovery import POSITIONAL_VALUES, Opt, command_arguments, commands
-from tests.hostile import corpus
+from tests.hostile import corpus, families, hubcases
 from tests.hostile.harness import Case, random_sigint
 
 BUDGETS = ("68.7G", "68.72G", "68,7G", "1,1M", "1,,,0", "1e9", "9007199254740993", "1e400", "-5", "1.5", "nan",
@@ -23,6 +23,34 @@ RANGES = ("8:64:x2", "2,4", "1:8:x2", "8:1:x2", "1:1000:+1", "::", "4", "1:10000
 WORDS = ("none", "rope", "sinusoidal", "learned", "float32", "float64", "float16", "0,2,1", "0,0,1", "2,1,0",
          "json", "x", "", "no_such_module_xyz:make", "json:loads", "vit-b16", "gpt2", "A100", "h100-sxm",
          "fused", "0", "-1", "\x1b[31mx\x07", "llama-3-8b", "deepseek-v3")
+
+# NOTE: model --engine vllm (attncli/cli/engineflags.py) and the model/config flags
+ENGINE_BYTES = ("0", "1", "1B", "1PB", "1P", "1e15", str(2**50), "40GiB", "40G", "42.9GB", "4.29e10", "-1", "nan",
+                "inf", "1e400", "40 GiB", "40gib", "40KiB", "0.5", str(2**62), str(2**62 + 1), "1e-3", "", "x", "1Ei",
+                "8EiB", "1_000", "40Gi", "1.5KiB", "0x10")
+UTILIZATIONS = ("0", "-0.1", "1", "1.0000001", "1.5", "nan", "inf", "-inf", "1e-300", "0.92", "0.5", "abc", "", "1e308")
+BLOCK_SIZES = ("1", "15", "16", "17", "24", "32", "48", "64", "100", "0", "-16", str(2**31), str(2**63), "1e3", "x")
+MAX_MODEL_LENS = ("1", "0", "-1", "8k:1M:x2", "1:2:+1", "1k", "1M", "1G", "1T", str(2**63), "8k:1G:x2", "1:100000:+1",
+                  "4096,8192", "x", "", "nan", "1e9", "8k:1k:x2", "1:1:x2", "0:8k:x2", "8k,0")
+CACHES = ("0", "1", "1k:1M:x2", "0:1G:x2", "1:1000000:+1", str(2**62), "1T", "1G", "-1", "1k,1G", "x", "", "0,0",
+          "1e9", "1M:1k:x2")
+IGNORE_FIELDS = ("sliding_window", "layer_types", "compress_ratios", "global_head_dim", "num_kv_shared_layers",
+                 "no_such_field", "", "hidden_size", "model_type", "text_config.sliding_window", "\x1b[31m", "a" * 300,
+                 "head_dim,sliding_window", "*", "text_config.", "padding")
+LAYERS = ("0", "1", "-1", "2", "47", "48", "61", "1000000", "x", "", "0,1", "1e3", str(2**63))
+TPS = ("1", "2", "3", "4", "7", "8", "16", "64", "1024", "0", "-1", str(2**31), "x")
+BY_FLAG = {"--kv-cache-memory": ENGINE_BYTES, "--weights-memory": ENGINE_BYTES + BUDGETS[:8],
+           "--max-kv-bytes": BUDGETS, "--gpu-memory-utilization": UTILIZATIONS, "--block-size": BLOCK_SIZES,
+           "--max-model-len": MAX_MODEL_LENS, "--ignore-field": IGNORE_FIELDS, "--layer": LAYERS, "--tp": TPS,
+           "--revision": hubcases.REVISIONS, "--max-num-batched-tokens": (*INTS, "8192", "16", "1")}
+"""Hostile values of the flags whose meaning a type does not say (a size, a fraction, a range, a field)."""
+VALID_BY_FLAG = {"--kv-cache-memory": ("40GiB", "8G", "1e9", "80GB"), "--gpu-memory-utilization": ("0.9", "0.5", "1"),
+                 "--block-size": ("16", "32", "64"), "--max-model-len": ("4096", "8k:128k:x2", "1k,32k", "131072"),
+                 "--tp": ("1", "2", "4", "8"), "--cache": ("0", "4096", "1k:128k:x2", "0,32k")}
+COMMAND_WEIGHTS = {"model": 4, "gpus": 0.5}
+"""How often a free case picks a command, against 1 (model has the most new flags, gpus the fewest)."""
+P_ENGINE, P_HUB, P_FAMILY = 0.5, 0.12, 0.5
+"""Chances that a model case gets --engine vllm, that a case is a Hub case, that a --config is a family's."""
 
 VALID_INTS = ("1", "2", "4", "8", "16", "64", "128")
 VALID_FLOATS = ("0", "0.01", "0.1", "0.5")
@@ -40,17 +68,22 @@ class Vocab:
     plots: list[str]
     configs: list[str]
     modules: list[str]
+    families: list[str] = field(default_factory=list)
+    """Hostile config.json files per family and field (tests/hostile/families.py)."""
 
 
 def vocabulary(tmp: Path) -> Vocab:
     """The corpus written under ``tmp``."""
     return Vocab(corpus.baselines(tmp), corpus.outputs(tmp),
-                 ["p.png", "p.txt", "no/p.png", str(tmp / "p.png")], corpus.configs(tmp), corpus.modules())
+                 ["p.png", "p.txt", "no/p.png", str(tmp / "p.png")], corpus.configs(tmp), corpus.modules(),
+                 families.write(tmp / "families"))
 
 
 def value_for(opt: Opt, rng: random.Random, vocab: Vocab, command: str, valid: bool = False) -> str:
     name = opt.names[0]
     ranged = command in ("sweep", "model") and name in ("--dim", "--heads", "--batch", "--seq", "--context", "--cache")
+    if valid and name in VALID_BY_FLAG:
+        return rng.choice(VALID_BY_FLAG[name])
     if valid and (ranged or opt.kind in ("int", "float", "choice")):
         if ranged:
             return rng.choice(VALID_RANGES + VALID_INTS)
@@ -62,7 +95,11 @@ def value_for(opt: Opt, rng: random.Random, vocab: Vocab, command: str, valid: b
     if name == "--plot":
         return rng.choice(vocab.plots)
     if name == "--config":
-        return rng.choice(vocab.configs)
+        return rng.choice(vocab.families if vocab.families and rng.random() < P_FAMILY else vocab.configs)
+    if name in BY_FLAG:
+        return rng.choice(BY_FLAG[name])
+    if name == "--cache" and command == "model":
+        return rng.choice(CACHES)
     if name == "--module":
         return rng.choice(vocab.modules)
     if name in ("--max-flops", "--max-params"):
@@ -93,10 +130,24 @@ def _add(argv: list[str], opt: Opt, rng: random.Random, vocab: Vocab, command: s
             argv += ["--module-timeout", "2"]  # NOTE: these never return; the fence must end them
 
 
+def _without(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """``argv`` less every ``FLAG VALUE`` pair of ``flags``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
 def random_case(rng: random.Random, cmds: dict[str, tuple[Opt, ...]], vocab: Vocab,
                 first: tuple[str, Opt] | None = None) -> Case:
     """A random case; ``first`` = (command, option) puts that pair in it (every pair gets its turn)."""
-    command = first[0] if first else rng.choice(sorted(cmds))
+    names = sorted(cmds)
+    command = first[0] if first else rng.choices(names, [COMMAND_WEIGHTS.get(n, 1) for n in names])[0]
     argv = [command]
     opts = cmds[command]
     valid = rng.random() < P_VALID
@@ -117,11 +168,21 @@ def random_case(rng: random.Random, cmds: dict[str, tuple[Opt, ...]], vocab: Voc
         argv.append("--help")
     elif roll < 0.07:
         argv.append(argv[-1] if argv[-1].startswith("-") else "--format")  # dangling option
-    if command_arguments(command) and rng.random() < 0.3:  # NOTE: attncli model MODEL
-        argv.insert(1, rng.choice(POSITIONAL_VALUES))
+    if command == "model" and "--engine" not in argv and rng.random() < P_ENGINE:
+        argv += ["--engine", "vllm"] + (["--kv-cache-memory", rng.choice(VALID_BY_FLAG["--kv-cache-memory"])]
+                                        if "--kv-cache-memory" not in argv and rng.random() < 0.7 else [])
     env: dict[str, str] = {}
+    hub = ("--config" in argv and rng.random() < P_HUB * 3) or rng.random() < P_HUB
+    takes_config = command == "model" or any(o.names[0] == "--config" for o in opts)
+    if hub and takes_config and (first is None or first[1].names[0] in ("--config", "--revision")):
+        argv = _without(argv, ("--config", "--preset", "--revision"))
+        argv[:1] = hubcases.hub_argv(rng, command)
+        env = hubcases.env()
+    elif command_arguments(command) and rng.random() < 0.3:  # NOTE: attncli model MODEL
+        pool = POSITIONAL_VALUES + tuple(rng.sample(vocab.families, min(3, len(vocab.families))))
+        argv.insert(1, rng.choice(pool))
     if rng.random() < P_ENV:
-        env = dict(rng.choice(corpus.ENVIRONMENTS))
+        env = {**env, **rng.choice(corpus.ENVIRONMENTS)}
     return Case(argv, env, close_stdout=rng.random() < P_CLOSED,
                 sigint_after=random_sigint(rng) if rng.random() < P_SIGINT else None)
 
@@ -177,4 +238,37 @@ def fixed_cases(vocab: Vocab) -> list[Case]:
         Case(["report", "--dim", "64", "-f", "json"], sigint_after=1.5),
         # NOTE: a Ctrl-C with stdout closed was an AttributeError traceback (flushing sys.stdout = None)
         Case(["flops", "--dim", "64", "-f", "json"], close_stdout=True, sigint_after=1.5),
+        *engine_cases(), *family_cases(vocab), *hub_cases(),
     ]
+
+
+ENGINE = ["model", "--preset", "llama-3.1-8b", "--engine", "vllm"]
+
+
+def engine_cases() -> list[Case]:
+    """The engine's flags refused before a count: a budget of 0 and past 2**62 bytes, a block size that
+    is no multiple of 16, a utilisation outside (0, 1], a --max-model-len of 0 and a range that falls."""
+    return [Case([*ENGINE, *extra, "-f", "json"]) for extra in (
+        ["--kv-cache-memory", "0"], ["--kv-cache-memory", "1e400"], ["--kv-cache-memory", "8EiB"],
+        ["--kv-cache-memory", "40GiB", "--block-size", "17"], ["--gpu", "h100", "--gpu-memory-utilization", "1.5"],
+        ["--gpu", "h100", "--gpu-memory-utilization", "nan"], ["--kv-cache-memory", "1G", "--max-model-len", "0"],
+        ["--kv-cache-memory", "1G", "--max-model-len", "8k:1k:x2"], ["--kv-cache-memory", "1G", "--tp", "0"])]
+
+
+def family_cases(vocab: Vocab) -> list[Case]:
+    """One hostile field of each kind a family reads (tests/hostile/families.py), refused before a count."""
+    found = {Path(p).stem: p for p in vocab.families}
+    return [Case(["model", found[name], "-f", "json"]) for name in (
+        "deepseek_v4.compress_ratios.all_zero", "deepseek_v4.compress_ratios.neg", "deepseek_v4.compress_ratios.short",
+        "gemma3.layer_types.short", "gemma3.layer_types.alphabet", "gemma3.global_head_dim.zero",
+        "llama.hidden_size.nan", "llama.num_attention_heads.inf", "qwen3_next.linear_key_head_dim.huge")
+        if name in found]
+
+
+def hub_cases() -> list[Case]:
+    """Hub names against the stand-in (tests/hostile/hubcases.py): a server too slow, a redirect loop, a
+    100 MiB and a latin-1 config.json, a body cut short, a revision that climbs out of the cache."""
+    return [Case(argv, hubcases.env()) for argv in (
+        ["model", "fuzz/slow"], ["model", "fuzz/redirect-loop"], ["model", "fuzz/huge", "-f", "json"],
+        ["shapes", "--config", "fuzz/latin1"], ["model", "fuzz/long-length"],
+        ["model", "fuzz/any-revision", "--revision", "../../evil"], ["flops", "--config", "org/.."])]

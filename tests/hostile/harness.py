@@ -15,9 +15,18 @@ The contract, for every run (README 'Hardening and exit codes'):
 - ``--output NAME`` inside the run's folder: after exit 2 or 130 the folder holds what it held
   before (no partial file, no temporary left, a replaced file unchanged); after exit 0 or 1 with
   JSON the file is strict JSON;
-- each run ends within :data:`CALL_TIMEOUT` seconds under :data:`MEMORY_LIMIT` of address space.
+- each run ends within :data:`CALL_TIMEOUT` seconds under :data:`MEMORY_LIMIT` of address space;
+- a run that talks to the stand-in Hub (:mod:`tests.hostile.hubcases`) and is refused ends within
+  :data:`HUB_BOUND` seconds (the look-up's stated bound, three times ``ATTNCLI_HUB_TIMEOUT``, plus the
+  start-up), and leaves nothing in its ``HF_HOME`` a later run would trust that the server did not
+  serve whole (:func:`tests.hostile.hubcases.cache_failures`).
 
-A case may close the child's stdout (``>&-``) or send it SIGINT after a delay (a random Ctrl-C).
+No run reaches the real Hub: every run is offline against a closed loopback port, with an ``HF_HOME``
+of its own, unless it is a Hub case.
+
+A case may close the child's stdout (``>&-``) or send it SIGINT after a delay (a random Ctrl-C). A
+Ctrl-C that lands in the interpreter's own start-up, before attncli's first line runs (a busy machine
+can take a second to get there), is Python's and counted apart (:func:`before_attncli`).
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.hostile import corpus
+from tests.hostile import corpus, hubcases
+from tests.hubstub import HubStub
 
 ROOT = corpus.ROOT
 CALL_TIMEOUT = 120.0
@@ -49,6 +59,11 @@ CALL_TIMEOUT = 120.0
 MEMORY_LIMIT = 4 << 30
 """Bytes of address space per run (torch itself maps about 1 GiB)."""
 OK_CODES = (0, 1, 2, 130)
+HUB_BOUND = 3 * hubcases.TIMEOUT_S + 15.0
+"""Seconds a refused Hub case may take: the look-up's bound and a start-up on a busy machine."""
+HUB: list[HubStub] = []
+"""The stand-in Hub while :func:`run_all` runs Hub cases."""
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
 @dataclass
@@ -122,7 +137,10 @@ def prepare_folder(cwd: Path, good_baseline: str) -> None:
 
 def run_one(case: Case, cwd: Path, log: Callable[[Run], None] | None = None) -> Run:
     """One subprocess in ``cwd``, timed, with its own peak RSS (``wait4``); killed after CALL_TIMEOUT."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **case.env}
+    stub = HUB[0] if HUB else None
+    full_env = {**os.environ, **OFFLINE, "HF_HOME": str(hubcases.home_of(cwd)), "PYTHONPATH": str(ROOT),
+                **hubcases.fill(case.env, stub, cwd)}
+    full_env.pop("HF_TOKEN", None)
     if "COLUMNS" not in case.env:
         full_env.pop("COLUMNS", None)  # the caller's terminal width is not the case under test
     before = snapshot(cwd)
@@ -162,6 +180,10 @@ def run_one(case: Case, cwd: Path, log: Callable[[Run], None] | None = None) -> 
               chunks.get("err", b"").decode(encoding, "replace"), seconds, usage.ru_maxrss if usage else 0,
               sent, before, snapshot(cwd), cwd)
     run.failures = check(run)
+    if hubcases.is_hub(case.env) and stub is not None:
+        run.failures += hubcases.cache_failures(hubcases.home_of(cwd), stub)
+        if run.code == 2 and seconds > HUB_BOUND:
+            run.failures.append(f"refused Hub case past {HUB_BOUND:g} s")
     if log is not None:
         log(run)
     return run
@@ -213,10 +235,19 @@ def _strict_json(text: str) -> str | None:
     return None if isinstance(doc, dict) and "schema" in doc else "JSON without schema"
 
 
+def before_attncli(r: Run) -> bool:
+    """A Ctrl-C that reached the interpreter's own start-up, before any of attncli's code ran (its
+    traceback holds no attncli frame): Python's behaviour, which attncli cannot change; counted apart."""
+    return r.sigint_sent and r.code in (-2, 130) and "KeyboardInterrupt" in r.err and "attncli" not in (
+        r.err.replace("attncli: interrupted", ""))
+
+
 def check(r: Run) -> list[str]:
     """The contract (module docstring); a list of failure kinds (empty: the run is fine)."""
     if r.code is None:
         return ["timeout"]
+    if before_attncli(r):
+        return []
     fails = []
     if r.code not in OK_CODES:
         fails.append(f"exit {r.code}")
@@ -278,6 +309,7 @@ def summary(results: Sequence[Run], seed: int | None = None, jobs: int | None = 
         "exit_codes": dict(sorted(Counter(str(r.code) for r in results).items())),
         "by_command": dict(sorted(Counter(r.argv[0] if r.argv else "" for r in results).items())),
         "ctrl_c_sent": sum(r.sigint_sent for r in results),
+        "ctrl_c_before_attncli": sum(before_attncli(r) for r in results),
         "stdout_closed": sum(r.case.close_stdout for r in results),
         "failures_by_kind": dict(kinds.most_common()),
         "failed_runs": sum(1 for r in results if r.failures),
@@ -297,8 +329,14 @@ def run_all(cases: Sequence[Case], tmp: Path, jobs: int, good_baseline: str,
         prepare_folder(cwd, good_baseline)
         work.append((case, cwd))
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda w: run_one(w[0], w[1], log), work))
+    if any(hubcases.is_hub(c.env) for c in cases) and not HUB:
+        HUB.append(hubcases.start())
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(lambda w: run_one(w[0], w[1], log), work))
+    finally:
+        while HUB:
+            HUB.pop().close()
 
 
 def random_sigint(rng: random.Random) -> float:

@@ -68,3 +68,29 @@ def test_outside_the_console_script_nothing_changes() -> None:
     interrupts.arm()
     assert interrupts._STATE["phase"] != "run"
     interrupts.exit_now_if_interrupted(0)  # returns: only the console script exits early
+
+
+EARLY = '''
+import os, runpy, signal, sys
+class Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name == "attncli.cli":
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C while attncli.cli loads
+        return None
+sys.meta_path.insert(0, Hook())
+sys.argv = [os.path.join(os.path.dirname(__import__("attncli").__file__), "__main__.py"), "gpus"]
+runpy.run_module("attncli", run_name="__main__", alter_sys=True)
+'''
+
+
+def test_ctrl_c_while_python_m_attncli_loads_its_cli_is_one_line() -> None:
+    """``python -m attncli`` on a busy machine: a Ctrl-C while attncli.cli is imported (before its handler
+    was installed) was a KeyboardInterrupt traceback and a death by SIGINT (the long fuzz, issue 32)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", EARLY], capture_output=True, text=True, timeout=120, cwd=root,
+                       env={**os.environ, "PYTHONPATH": str(root)})
+    assert (r.returncode, r.stderr, r.stdout) == (130, "attncli: interrupted\n", "")

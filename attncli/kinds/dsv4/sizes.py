@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from attncli.models.values import MAX_SIZE
 from attncli.spec import SpecError
 
 SLIDING, CSA, HCA = "sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention"
@@ -62,6 +63,8 @@ def _int(cfg: Mapping[str, Any], key: str, where: str) -> int:
     value = cfg.get(key, DEFAULTS.get(key))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError("--config", f"{where}{key} must be a positive integer, got {value!r}"[:200])
+    if value > MAX_SIZE:  # NOTE: 2**64 reached torch as a shape and overflowed (a traceback)
+        raise SpecError("--config", f"{where}{key} is too large ({value} > {MAX_SIZE})"[:200])
     return value
 
 
@@ -73,8 +76,9 @@ def read_sizes(cfg: Mapping[str, Any], where: str = "") -> Dsv4Sizes:
     csa = rates.get(CSA, cfg.get("compress_rate_csa", 4))
     hca = rates.get(HCA, cfg.get("compress_rate_hca", 128))
     for name, value in (("compress_rates." + CSA, csa), ("compress_rates." + HCA, hca)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SpecError("--config", f"{where}{name} must be a positive integer, got {value!r}"[:200])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value > MAX_SIZE:
+            raise SpecError("--config", f"{where}{name} must be a positive integer up to {MAX_SIZE}, "
+                                        f"got {value!r}"[:200])
     sizes = Dsv4Sizes(
         hidden=_int(cfg, "hidden_size", where), heads=_int(cfg, "num_attention_heads", where),
         head_dim=_int(cfg, "head_dim", where), q_lora_rank=_int(cfg, "q_lora_rank", where),

@@ -426,7 +426,7 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     """H/N heads per device; the latent (and the down-projections q_a, kv_a) is whole on every device."""
     if spec.heads % tp:
         raise SpecError("--tp", f"--tp {tp} must divide the {spec.heads} query heads")
-    return spec.with_(heads=spec.heads // tp)
+    return spec.with_(heads=spec.heads // tp, kv_heads=None)  # NOTE: no K/V heads of its own to carry over
 
 
 def keeps_line(spec: AttnSpec) -> str | None:
