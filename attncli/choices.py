@@ -120,3 +120,8 @@ def dtype_name(text: str) -> str:
     ``torch.float16``): the torch name (``float16``); an unknown name comes back lower-cased."""
     key = text.strip().lower().removeprefix("torch.")
     return DTYPE_ALIASES.get(key, key)
+
+
+MAX_SIZE = 2**31 - 1
+"""Largest size accepted from a config.json (hidden sizes and head counts are far below it; 2**64 reached torch
+as a shape and overflowed)."""

@@ -29,8 +29,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from attncli.choices import MAX_SIZE
 from attncli.models.parts import parts_fields
-from attncli.models.values import MAX_SIZE
 from attncli.registry import GDN_FIELDS, MLA_FIELDS, SPARSE_FIELDS
 from attncli.spec import SpecError
 

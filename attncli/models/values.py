@@ -1,6 +1,6 @@
 """Typed values of a ``config.json`` and the model's causality: the checks every reader shares.
 
-A size is a positive JSON integer below :data:`MAX_SIZE`, a switch a JSON boolean; anything else is
+A size is a positive JSON integer below :data:`attncli.choices.MAX_SIZE`, a switch a JSON boolean; anything else is
 one ``--config`` :class:`~attncli.spec.SpecError` naming the field. :func:`causal` says whether
 the model's self-attention is causal, and why (every layer of a model shares it). Which layer is
 described, and its window, chunk and type, is the schedule's question
@@ -13,11 +13,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from attncli.choices import MAX_SIZE
 from attncli.models.guard import DECODERS, ENCODERS
 from attncli.spec import SpecError
-
-MAX_SIZE = 2**31 - 1
-"""Largest size accepted from a file (hidden sizes and head counts are far below it)."""
 
 
 def size(cfg: Mapping[str, Any], key: str, where: str, flag: str = "--config") -> int:

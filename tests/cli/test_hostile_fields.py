@@ -38,7 +38,7 @@ def test_max_position_embeddings_that_is_no_positive_integer_is_refused(cli: Any
 def test_a_size_past_the_largest_accepted_is_refused(cli: Any, tmp_path: Path, model: str, field: str,
                                                      command: str) -> None:
     """2**64 reached torch as a shape or a top-k and overflowed: a traceback (OverflowError, 'Overflow when
-    unpacking long long'). Every size read from a file is at most 2**31 - 1 (attncli.models.values.MAX_SIZE)."""
+    unpacking long long'). Every size read from a file is at most 2**31 - 1 (attncli.choices.MAX_SIZE)."""
     path = _config(tmp_path, model, **{field: 2**64})
     r = cli(command, path, "-f", "json") if command == "model" else cli(command, "--config", path, "-f", "json")
     assert r.code == 2, r.out[:200]
