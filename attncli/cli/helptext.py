@@ -133,8 +133,12 @@ class LazyCommands(MutableMapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name not in self.built:
             info = self.infos[name]  # NOTE: KeyError for an unknown name, as a dict
-            self.built[name] = typer.main.get_command_from_info(
-                info, pretty_exceptions_short=self.short, rich_markup_mode=None)
+            command = typer.main.get_command_from_info(info, pretty_exceptions_short=self.short,
+                                                       rich_markup_mode=None)
+            from attncli.cli.coercion import install
+
+            install(command)  # NOTE: plain option values without pydantic (about 0.2 s a run)
+            self.built[name] = command
         return self.built[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
