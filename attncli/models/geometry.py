@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from attncli.choices import MAX_SIZE
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ def _int(cfg: Mapping[str, Any], key: str, where: str, default: int, minimum: in
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SpecError("--config", f"{where}{key} must be an integer of at least {minimum}, got "
                                     f"{json.dumps(value)[:40]}")
+    if value > MAX_SIZE:  # NOTE: refused as the shared reader refuses it, naming the field (not --head-dim)
+        raise SpecError("--config", f"{where}{key} is too large ({value} > {MAX_SIZE})"[:200])
     return value
 
 

@@ -113,10 +113,21 @@ FAMILIES: dict[str, Family] = {
                                                 "linear_conv_kernel_dim": SIZE, "partial_rotary_factor": FRACTION,
                                                 "layer_types": LAYER_TYPES, "mlp_only_layers": INDEX_LIST}),
     "llama4": Family("llama-4-scout", {"no_rope_layers": FLAGS, "attention_chunk_size": WINDOW}),
-    # NOTE: the families other sessions are adding go here, one line each, e.g.
-    # "gemma4": Family("gemma-4-31b-it", {"global_head_dim": SIZE, "layer_types": LAYER_TYPES}),
-    # "gemma3n": Family("gemma-3n-e4b", {"num_kv_shared_layers": SHARED_FROM, "layer_types": LAYER_TYPES}),
-    # "kimi_linear": Family("kimi-linear-48b-a3b", {"linear_attn_config": ..., ...}),
+    # NOTE: the 2026 families, one line each (their layout, per-layer-type sizes and sharing fields)
+    "gemma4": Family("gemma-4-31b-it", {"global_head_dim": SIZE, "num_global_key_value_heads": SIZE,
+                                        "layer_types": LAYER_TYPES, "sliding_window": WINDOW,
+                                        "num_kv_shared_layers": SHARED_FROM}),
+    "gemma3n": Family("gemma-3n-e4b", {"num_kv_shared_layers": SHARED_FROM, "layer_types": LAYER_TYPES,
+                                       "sliding_window": WINDOW}),
+    "mimo_v2_flash": Family("mimo-v2-flash", {"hybrid_layer_pattern": FLAGS, "swa_num_key_value_heads": SIZE,
+                                              "swa_head_dim": SIZE, "sliding_window_size": WINDOW}),
+    "qwen3_5": Family("qwen3.5-27b", {"linear_num_key_heads": SIZE, "full_attention_interval": WINDOW,
+                                      "layer_types": LAYER_TYPES}),
+    "glm_moe_dsa": Family("glm-5", {"index_topk": SIZE, "index_n_heads": SIZE, "indexer_types": LAYER_TYPES,
+                                    "index_topk_freq": WINDOW}),
+    "nemotron_h": Family("nemotron-3-nano-30b-a3b", {"mamba_num_heads": SIZE, "ssm_state_size": SIZE,
+                                                     "n_groups": SIZE, "conv_kernel": SIZE}),
+    "kimi_linear": Family("kimi-linear-48b-a3b", {"kv_lora_rank": SIZE, "num_hidden_layers": SIZE}),
 }
 
 

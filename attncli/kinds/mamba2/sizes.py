@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from attncli.choices import MAX_SIZE
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
@@ -117,6 +118,8 @@ def read_fields(cfg: Mapping[str, Any], family: str, prefix: str, where: str) ->
             raise SpecError("--config", f"{where}{key} must be true or false, got {value!r}"[:200])
         if not flag and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise SpecError("--config", f"{where}{key} must be a positive integer, got {value!r}"[:200])
+        if not flag and value > MAX_SIZE:  # NOTE: 2**64 reached torch as a conv's size (a traceback)
+            raise SpecError("--config", f"{where}{key} is too large ({value} > {MAX_SIZE})"[:200])
         for other in present[1:]:
             if cfg[other] != value or type(cfg[other]) is not type(value):
                 raise SpecError("--config", f"{where}{other} {cfg[other]!r} disagrees with {where}{key} {value!r} "
