@@ -1,5 +1,6 @@
-"""Mamba2 (state space duality, SSD) layers of the hybrid models: Nemotron-H / Nemotron-3 (``nemotron_h``),
-Granite-4.0-H (``granitemoehybrid``) and Bamba (``bamba``).
+"""Mamba2 (state space duality, SSD) layers of the hybrid models: Nemotron-H / Nemotron-3 (``nemotron_h``) is
+read; Granite-4.0-H (``granitemoehybrid``) and Bamba (``bamba``) use the same mixer but stay refused by their
+layout fields until their readers are written.
 
 Read from transformers 5.25 ``models/nemotron_h/modeling_nemotron_h.py`` (``NemotronHMamba2Mixer``,
 ``mamba2_scan_forward``, ``mamba2_chunk_scan``, ``mamba2_selective_state_update``,
