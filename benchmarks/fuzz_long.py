@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         args.report.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"{figures['runs']} runs in {figures['wall_s']} s (seed {args.seed}, {args.jobs} at a time); "
-          f"Ctrl-C sent {figures['ctrl_c_sent']} ({figures['ctrl_c_before_attncli']} in Python's start-up, before "
-          f"attncli's first line), stdout closed {figures['stdout_closed']}")
+          f"Ctrl-C sent {figures['ctrl_c_sent']} ({figures['ctrl_c_ended']} ended the run with 130, "
+          f"{figures['ctrl_c_before_attncli']} in Python's start-up, before attncli's first line), stdout closed "
+          f"{figures['stdout_closed']}")
     print("by exit code: " + ", ".join(f"{k}: {v}" for k, v in figures["exit_codes"].items()))
     print("by command:   " + ", ".join(f"{k}: {v}" for k, v in figures["by_command"].items()))
     print("by failure:   " + (", ".join(f"{k}: {v}" for k, v in figures["failures_by_kind"].items()) or "none"))

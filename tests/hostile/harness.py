@@ -107,6 +107,9 @@ class Run:
 def _limits(close_stdout: bool) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        # NOTE: a run started in the background (``fuzz_long.py &``) inherits SIGINT ignored, and so would every
+        # child: its Ctrl-Cs would test nothing. A terminal's Ctrl-C reaches a process that handles SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if close_stdout:
             os.close(1)
 
@@ -310,6 +313,7 @@ def summary(results: Sequence[Run], seed: int | None = None, jobs: int | None = 
         "by_command": dict(sorted(Counter(r.argv[0] if r.argv else "" for r in results).items())),
         "ctrl_c_sent": sum(r.sigint_sent for r in results),
         "ctrl_c_before_attncli": sum(before_attncli(r) for r in results),
+        "ctrl_c_ended": sum(r.sigint_sent and r.code == 130 for r in results),
         "stdout_closed": sum(r.case.close_stdout for r in results),
         "failures_by_kind": dict(kinds.most_common()),
         "failed_runs": sum(1 for r in results if r.failures),
