@@ -280,7 +280,7 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     if plot is not None:
         from attncli.cli.sweep import check_plot
 
-        check_plot(plot)
+        check_plot(plot, output)
     with counting(), status(f"attncli model: counting {m.name}", fmt):
         from dataclasses import replace
 

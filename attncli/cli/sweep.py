@@ -58,7 +58,7 @@ def sweep(
         fail("give one of --seq, --heads, --dim, --batch, --kv-heads, --head-dim, --window, --cache a range, "
              "e.g. --seq 128:8192:x2")
     if plot is not None:
-        check_plot(plot)
+        check_plot(plot, output)
 
     from attncli.analyses.sweep import run_sweep
     from attncli.analyses.timemodel import announce
@@ -77,8 +77,13 @@ def sweep(
         raise typer.Exit(1)
 
 
-def check_plot(plot: Path) -> None:
-    """Refuse a --plot matplotlib is missing for, or cannot write, before any counting (exit 2)."""
+def check_plot(plot: Path, output: Path | None) -> None:
+    """Refuse a --plot matplotlib is missing for, or cannot write, before any counting (exit 2); and one beside
+    a report that cannot be written (stdout closed, no ``--output``), which would leave the plot and fail."""
+    from attncli.io.streams import stdout_closed
+
+    if output is None and stdout_closed():
+        fail("--output: cannot write to stdout: stdout is closed (pass --output FILE to write a file instead)")
     try:
         import matplotlib.figure
     except ImportError:

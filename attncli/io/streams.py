@@ -131,6 +131,13 @@ class ClosedStdout:
         raise OSError(errno.EBADF, "stdout is closed")
 
 
+def stdout_closed() -> bool:
+    """True when the report would go to a stdout the process started without (``>&-``): a run that also
+    writes a file (``--plot``) refuses before writing it, rather than write it and then fail."""
+    stream = report_stream()
+    return isinstance(getattr(stream, "inner", stream), ClosedStdout)
+
+
 _GUARDS: list[GuardedStdout] = []
 """The guard of the running ``main`` (innermost last): where the report goes."""
 
