@@ -119,8 +119,9 @@ def model(
     gpu: GpuOption = None,
     weights_memory: Annotated[str | None, typer.Option(
         "--weights-memory", metavar="BYTES", rich_help_panel=RUN,
-        help="With --gpu: memory the weights take (e.g. 16e9), for how many tokens of KV cache fit beside them "
-             "(default: model.safetensors.index.json in the config folder).")] = None,
+        help="With --gpu: memory the weights take (16e9, 15GiB, 15G = 15 x 2**30 as --kv-cache-memory), for how "
+             "many tokens of KV cache fit beside them (default: model.safetensors.index.json in the config folder).")
+    ] = None,
     engine: EngineArg = None,
     kv_cache_memory: Annotated[str | None, typer.Option(
         "--kv-cache-memory", metavar="BYTES", rich_help_panel=ENGINE_PANEL,
@@ -248,7 +249,10 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
                                     "--config CONFIG.JSON or --preset NAME (one of them)")
     limits = [(flag, parse_count(text, flag)) for flag, text in
               zip(("--max-flops", "--max-params", "--max-kv-bytes"), budgets, strict=True) if text is not None]
-    weights = None if weights_memory is None else parse_count(weights_memory, "--weights-memory")
+    from attncli.serving.inputs import parse_bytes
+
+    # NOTE: bytes as --kv-cache-memory reads them (40G and 40GiB are 40 x 2**30, 40GB is 40e9)
+    weights = None if weights_memory is None else parse_bytes(weights_memory, "--weights-memory")
     m = read_model(config, ignore) if config is not None else load_model_preset(str(preset), ignore)
     check_ignored(ignore, m.layer.ignored_fields)
     from attncli.models.values import refuse_unknown_mask

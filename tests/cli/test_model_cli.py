@@ -111,3 +111,16 @@ def test_the_weights_come_from_the_safetensors_index_beside_the_config(cli: Any,
     # 80 GB H100 (gpus.json): room / (32 layers x 2 x 8 x 128 x 2 B per token)
     room = roof["memory_bytes"] - 16_060_522_496
     assert roof["fits_tokens"] == room // (32 * 2 * 8 * 128 * 2)
+
+
+def test_weights_memory_reads_bytes_as_kv_cache_memory_does(cli: Any) -> None:
+    # NOTE: G and GiB are 2**30 for both byte flags (vLLM's human_readable_int reads an upper-case G so), GB is 1e9
+    def fits(weights: str) -> int:
+        r = cli("model", "--preset", "llama-3.1-8b", "--seq", "1", "--cache", "4095", "--gpu", "h100-sxm",
+                "--weights-memory", weights, "--format", "json")
+        assert r.code == 0, r.err
+        return int(r.json()["roofline"]["fits_tokens"])
+
+    binary = fits(str(15 * 2**30))
+    assert fits("15G") == fits("15GiB") == binary
+    assert fits("15GB") == fits("15e9") != binary
