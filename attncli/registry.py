@@ -2,44 +2,89 @@
 how messages name it, what selects it, and the module that answers for it (:class:`attncli.kinds.base.Kind`,
 imported only when a layer of that kind is met, so ``--help`` and the standard layer import no other kind).
 
-It also says which settings of :class:`attncli.spec.AttnSpec` belong to which kinds (:data:`KIND_FIELDS`).
-It stands on the ground floor (it imports nothing): :mod:`attncli.spec` names kinds in its errors with it,
-:mod:`attncli.kinds` finds a kind's module with it, and the commands list the kinds they take with it.
+It also says which settings of :class:`attncli.spec.AttnSpec` belong to which kinds (:data:`KIND_FIELDS`),
+which settings select a kind (:func:`select`) and which setting chooses its form. It stands on the ground
+floor: :mod:`attncli.spec` names kinds in its errors with it and asks a layer's kind (:func:`kind_of`) for
+its own checks and sizes, and the commands list the kinds they take with it. It imports no kind: a kind's
+module is loaded by name (the ``Kind`` protocol is imported for type checking only).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from attncli.kinds.base import Kind
 
 
 @dataclass(frozen=True)
 class KindEntry:
     """One kind of layer: ``name``, ``title`` (how an error names it), ``selected_by`` (the flag, or the
-    config.json, that makes a layer of this kind) and ``module`` (its Kind)."""
+    config.json, that makes a layer of this kind), ``module`` (its Kind), ``selected_when`` (the settings
+    that, all set, make a layer this kind), ``impl`` (the ``--impl`` that runs the kind's own layer; None:
+    the layer of ``nn.MultiheadAttention``, run by every ``--impl`` of :data:`attncli.choices.IMPLS`) and
+    ``form`` (the setting that picks the form, the form of a decode step and the form otherwise)."""
 
     name: str
     title: str
     selected_by: str
     module: str
+    selected_when: tuple[str, ...] = ()
+    impl: str | None = None
+    form: tuple[str, str, str] | None = None
 
+
+_LATENT = ("mla_form", "absorbed", "naive")
+_SCAN = ("gdn_form", "recurrent", "chunked")
 
 REGISTRY: tuple[KindEntry, ...] = (
     KindEntry("standard", "standard attention", "default", "attncli.kinds.standard.kind"),
-    KindEntry("mla", "multi-head latent attention (--kv-lora-rank)", "--kv-lora-rank", "attncli.kinds.mla.kind"),
-    KindEntry("sparse_mla", "top-k sparse MLA (index_topk)", "--config", "attncli.kinds.sparse_mla.kind"),
-    KindEntry("gdn", "Gated DeltaNet linear attention", "--config", "attncli.kinds.gdn.kind"),
-    KindEntry("gated", "gated full attention (Qwen3-Next)", "--config", "attncli.kinds.gated.kind"),
-    KindEntry("dsv4", "DeepSeek-V4 attention (compress_ratios)", "--config", "attncli.kinds.dsv4.kind"),
-    KindEntry("mamba2", "a Mamba2 layer (mamba_num_heads)", "--config", "attncli.kinds.mamba2.kind"),
+    KindEntry("mla", "multi-head latent attention (--kv-lora-rank)", "--kv-lora-rank", "attncli.kinds.mla.kind",
+              ("kv_lora_rank",), "mla", _LATENT),
+    KindEntry("sparse_mla", "top-k sparse MLA (index_topk)", "--config", "attncli.kinds.sparse_mla.kind",
+              ("kv_lora_rank", "index_topk"), "sparse_mla", _LATENT),
+    KindEntry("gdn", "Gated DeltaNet linear attention", "--config", "attncli.kinds.gdn.kind",
+              ("linear_num_value_heads",), "gdn", _SCAN),
+    KindEntry("gated", "gated full attention (Qwen3-Next)", "--config", "attncli.kinds.gated.kind",
+              ("attn_output_gate",), "gated"),
+    KindEntry("dsv4", "DeepSeek-V4 attention (compress_ratios)", "--config", "attncli.kinds.dsv4.kind",
+              ("o_lora_rank",), "dsv4"),
+    KindEntry("mamba2", "a Mamba2 layer (mamba_num_heads)", "--config", "attncli.kinds.mamba2.kind",
+              ("mamba_num_heads",), "mamba2", ("mamba_form", "recurrent", "chunked")),
     KindEntry("kda", "Kimi Delta Attention linear attention (linear_attn_config)", "--config",
-              "attncli.kinds.kda.kind"),
+              "attncli.kinds.kda.kind", ("linear_num_heads",), "kda", _SCAN),
 )
-"""Every kind, the standard one first."""
+"""Every kind, the standard one (selected by nothing: the default) first."""
 
 _BY_NAME: dict[str, KindEntry] = {e.name: e for e in REGISTRY}
 
 ALL_KINDS: tuple[str, ...] = tuple(_BY_NAME)
 """Every kind's name, in the table's order."""
+
+STANDARD: str = REGISTRY[0].name
+"""The kind of a layer no setting selects another kind for."""
+
+_SELECTION: tuple[KindEntry, ...] = tuple(_BY_NAME[n] for n in ("dsv4", "mamba2", "kda", "gdn", "gated",
+                                                                 "sparse_mla", "mla"))
+"""The kinds a setting selects, the first whose settings are all set winning (DeepSeek-V4 reads
+``index_topk`` as top-k sparse MLA does, and top-k sparse MLA is MLA with an indexer)."""
+
+
+def select(settings: object) -> str:
+    """The kind of the layer ``settings`` (an :class:`attncli.spec.AttnSpec`) describe: the first of
+    :data:`_SELECTION` whose ``selected_when`` settings are all set (not None, not False: a size of 0 still
+    selects, and is refused by the kind), else :data:`STANDARD`."""
+    for e in _SELECTION:
+        if all((v := getattr(settings, f)) is not None and v is not False for f in e.selected_when):
+            return e.name
+    return STANDARD
+
+
+def kind_of(settings: object) -> Kind:
+    """The module that answers for the kind of layer ``settings`` describe (loaded on first use)."""
+    return cast("Kind", importlib.import_module(_BY_NAME[select(settings)].module))
 
 
 def entry(name: str) -> KindEntry:
@@ -85,3 +130,8 @@ KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[object, ...]]] = {
     **{f: (("standard",), (None, False)) for f in ("d_head_v", "k_eq_v", "kv_shared")},
 }
 """Settings that belong to some kinds only: (the kinds, the values that mean "not set")."""
+
+
+def takes(kind: str, setting: str) -> bool:
+    """Whether a layer of kind ``kind`` takes ``setting`` (one of :data:`KIND_FIELDS`: ``mla_form`` is MLA's)."""
+    return kind in KIND_FIELDS.get(setting, ((),))[0]

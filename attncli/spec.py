@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from attncli.choices import FORMATS, IMPLS, MASKS, MODERN_IMPLS, SELF_ATTENTION_ONLY
-from attncli.registry import KIND_FIELDS, title
+from attncli.registry import KIND_FIELDS, entry, kind_of, select, title
 
 __all__ = ["FORMATS", "IMPLS", "MASKS", "MODERN_IMPLS", "SELF_ATTENTION_ONLY", "AttnSpec", "SpecError"]
 
@@ -23,9 +23,6 @@ PER_HEAD_MAX_HEADS = 1024
 about 13 ms and 0.3 MiB per head and growing (4,096 heads: 83 s, 1.2 GiB), so more is refused."""
 PER_HEAD_SECONDS = 0.02
 """The time model of the refusal message: seconds per head for one per-head layer."""
-
-
-
 
 
 class SpecError(ValueError):
@@ -175,38 +172,30 @@ class AttnSpec:
     # ------------------------------------------------------------------ the kind of layer
     @property
     def kind(self) -> str:
-        """The kind of attention layer (:mod:`attncli.kinds`): ``gdn`` with the ``linear_*`` sizes,
-        ``gated`` with Qwen3-Next's output gate,
-        ``sparse_mla`` with ``kv_lora_rank`` and ``index_topk``, ``mla`` with ``--kv-lora-rank``,
-        else ``standard`` (multi-head, grouped-query or multi-query)."""
-        if self.o_lora_rank is not None:
-            return "dsv4"
-        if self.mamba_num_heads is not None:
-            return "mamba2"
-        if self.linear_num_heads is not None:
-            return "kda"
-        if self.linear_num_value_heads is not None:
-            return "gdn"
-        if self.attn_output_gate:
-            return "gated"
-        if self.kv_lora_rank is None:
-            return "standard"
-        return "mla" if self.index_topk is None else "sparse_mla"
+        """The kind of attention layer (:mod:`attncli.kinds`), as the settings that select one say
+        (:func:`attncli.registry.select`: ``--kv-lora-rank`` selects MLA); the standard kind (multi-head,
+        grouped-query or multi-query) when none does."""
+        return select(self)
 
     @property
     def form(self) -> str | None:
-        """The form as run: MLA's ``naive`` or ``absorbed``, Gated DeltaNet's ``recurrent`` or
-        ``chunked`` (``auto`` resolved: the decode-step form for L = 1 with a cache); ``None`` else."""
-        decode = self.seq == 1 and self.cache > 0
-        if self.kind in ("gdn", "kda"):
-            return self.gdn_form if self.gdn_form != "auto" else ("recurrent" if decode else "chunked")
-        if self.kind == "mamba2":
-            return self.mamba_form if self.mamba_form != "auto" else ("recurrent" if decode else "chunked")
-        if self.kind not in ("mla", "sparse_mla"):
+        """The form as run: MLA's ``naive`` or ``absorbed``, Gated DeltaNet's ``recurrent`` or ``chunked``
+        (the kind's form setting, ``auto`` resolved: the decode-step form for L = 1 with a cache); ``None``
+        for a kind of one form."""
+        forms = entry(self.kind).form
+        if forms is None:
             return None
-        if self.mla_form != "auto":
-            return self.mla_form
-        return "absorbed" if self.seq == 1 and self.cache > 0 else "naive"
+        setting, decode, otherwise = forms
+        chosen = getattr(self, setting)
+        if chosen != "auto":
+            return str(chosen)
+        return decode if self.seq == 1 and self.cache > 0 else otherwise
+
+    @property
+    def runs_on_impls(self) -> bool:
+        """True for the layer of ``nn.MultiheadAttention``'s family, run by every ``--impl`` of
+        :data:`IMPLS`; False for a kind that runs its own layer (``--impl`` then names the kind)."""
+        return entry(self.kind).impl is None
 
     # ------------------------------------------------------------------ resolved sizes
     @property
@@ -333,36 +322,10 @@ class AttnSpec:
         for key, (kinds, _) in KIND_FIELDS.items():
             if self.kind not in kinds:
                 d.pop(key)
-        if self.kind in ("mla", "sparse_mla"):
-            from attncli.kinds.mla.sizes import mla_sizes
-
-            d.update(mla_sizes(self).to_dict())
-        if self.kind == "gdn":
-            from attncli.kinds.gdn.sizes import gdn_sizes
-
-            d.update(gdn_sizes(self).to_dict())
-        if self.kind == "mamba2":
-            from attncli.kinds.mamba2.sizes import mamba2_sizes
-
-            d.update(mamba2_sizes(self).to_dict())
-        if self.kind == "kda":
-            from attncli.kinds.kda.sizes import kda_sizes
-
-            d.update(kda_sizes(self).to_dict())
+        kind_of(self).config_entries(self, d)
         if self.form is not None:
             d["form"] = self.form
-        if self.kind not in ("standard", "gated"):
-            for key in ("kv_heads", "d_head"):
-                d.pop(key)
         d["kv_seq"], d["kdim"], d["vdim"] = self.s, self.k_dim, self.v_dim
-        if self.kind == "dsv4":
-            d["head_dim"] = self.head_dim
-        for key in [k for k in ("d_head_v", "k_eq_v", "kv_shared") if d.get(k) in (None, False)]:
-            d.pop(key, None)  # NOTE: named only when set: every other layer's JSON is unchanged
-        if self.kind in ("standard", "gated"):
-            d["head_dim"] = self.head_dim
-            d["kv_heads"] = self.n_kv_heads
-            del d["d_head"]
         sources = d.pop("sources")
         if sources:
             d["sources"] = {k: v for k, v in sources}
@@ -395,14 +358,14 @@ class AttnSpec:
             raise SpecError("--seed", f"must be an integer in [-2**63, 2**64), got {self.seed!r}")
         if isinstance(self.cache, bool) or not isinstance(self.cache, int) or self.cache < 0:
             raise SpecError("--cache", f"must be an integer of at least 0, got {self.cache!r}")
-        if self.d_head is None and self.dim % self.heads and self.kind == "standard":
+        if self.d_head is None and self.dim % self.heads and self.runs_on_impls:
             raise SpecError("--heads", f"--dim {self.dim} is not divisible by --heads {self.heads} "
                                        "(give --head-dim to choose the head size)")
         if self.n_kv_heads > self.heads or self.heads % self.n_kv_heads:
             raise SpecError("--kv-heads", f"--kv-heads {self.n_kv_heads} must divide --heads {self.heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError("--dropout", f"must be in [0, 1), got {self.dropout}")
-        if self.impl not in IMPLS and not (self.kind != "standard" and self.impl == self.kind):
+        if self.impl not in IMPLS and self.impl != entry(self.kind).impl:
             raise SpecError("--impl", f"unknown implementation {self.impl!r}; choose from {', '.join(IMPLS)}")
         if self.mask not in MASKS:
             raise SpecError("--mask", f"unknown mask {self.mask!r}; choose from {', '.join(MASKS)}")
@@ -411,10 +374,7 @@ class AttnSpec:
                 flag = "--" + name.replace("_", "-")
                 raise SpecError(flag, f"applies to {' and '.join(title(k) for k in kinds)} only, not to "
                                       f"{title(self.kind)}")
-        if self.kind != "standard":
-            from attncli.kinds import kind_of
-
-            kind_of(self).validate(self)
+        kind_of(self).validate(self)
         if self.impl in SELF_ATTENTION_ONLY:
             for flag, value, default in (("--kdim", self.kdim, self.dim),
                                          ("--vdim", self.vdim, self.dim),
@@ -423,10 +383,6 @@ class AttnSpec:
                     raise SpecError(flag, f"--impl {self.impl} projects one input (self-attention only); "
                                           f"it cannot take {flag} {value}")
         self._validate_modern()
-        if self.own_geometry:
-            from attncli.kinds.standard.kind import validate_geometry
-
-            validate_geometry(self)
         if self.qk_norm not in (None, "head", "all"):
             raise SpecError("--config", f"qk_norm must be head or all, got {self.qk_norm!r}")
         if self.impl == "torch" and (self.sinks or self.qk_norm or self.o_bias != self.bias):
@@ -468,7 +424,7 @@ class AttnSpec:
                 if on:
                     raise SpecError("--cache", f"cannot be combined with {flag} (nn.MultiheadAttention's extra "
                                                "keys belong to a layer without a cache)")
-        if self.impl not in MODERN_IMPLS and self.kind == "standard":
+        if self.impl not in MODERN_IMPLS and self.runs_on_impls:
             can = ", ".join(MODERN_IMPLS)
             for flag, used in (("--kv-heads", self.n_kv_heads != self.heads),
                                ("--head-dim", self.d_head is not None and self.d_head * self.heads != self.dim),

@@ -18,10 +18,11 @@ ORDER: dict[str, int] = {
 """attncli's packages from the ground floor up (modules of one floor may import each other)."""
 
 KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset({
-    # NOTE: the one import from a lower floor to a higher one: AttnSpec.validate asks the layer's kind for its
-    # own checks and AttnSpec.to_dict for its sizes (inside the methods, when a spec of that kind is checked)
-    ("spec", "kinds"),
+    # NOTE: the one import from a lower floor to a higher one, for type checking only: the registry's
+    # kind_of returns the Kind protocol (it loads a kind's module by the name its entry gives)
+    ("registry", "kinds"),
 })
+"""Upward imports allowed, each only under ``if TYPE_CHECKING:`` (:func:`test_upward_imports_are_for_types_only`)."""
 
 
 def _package(module: str) -> str:
@@ -37,10 +38,25 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(name: str, path: Path) -> set[str]:
+def _nodes(tree: ast.AST, run_time_only: bool) -> list[ast.AST]:
+    """Every node of ``tree``; with ``run_time_only``, not those under ``if TYPE_CHECKING:``."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if run_time_only and isinstance(node, ast.If) and isinstance(node.test, ast.Name) \
+                and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _imports(name: str, path: Path, run_time_only: bool = False) -> set[str]:
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _nodes(ast.parse(path.read_text(encoding="utf-8")), run_time_only):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -71,6 +87,15 @@ def test_imports_run_downward() -> None:
     assert not unexpected, "imports from a lower floor to a higher one:\n" + "\n".join(
         f"{n} -> {t}" for _, _, n, t in unexpected)
     assert {(a, b) for a, b, _, _ in upward} == KNOWN_UPWARD, "a known upward import is gone: drop it from KNOWN_UPWARD"
+
+
+def test_upward_imports_are_for_types_only() -> None:
+    mods = _modules()
+    for name, path in mods.items():
+        own = _package(name)
+        runtime = {t for t in _imports(name, path, run_time_only=True)
+                   if t in mods and _package(t) and own and ORDER[_package(t)] > ORDER[own]}
+        assert not runtime, f"{name} imports {sorted(runtime)} at run time, from a lower floor to a higher one"
 
 
 def test_reading_a_config_imports_no_command() -> None:

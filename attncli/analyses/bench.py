@@ -59,8 +59,8 @@ from attncli.analyses.benchreport import CONVENTION, MIN_BLOCKS_FOR_IQR, SCHEMA,
 from attncli.analyses.gpus import match_device
 from attncli.analyses.roofline import Roofline, for_spec, layer_macs
 from attncli.choices import BENCH_DTYPES
-from attncli.kinds import kind_of
 from attncli.layer.formulas import TRAINING_FACTOR
+from attncli.registry import kind_of
 from attncli.spec import IMPLS, AttnSpec, SpecError
 
 if TYPE_CHECKING:
@@ -99,13 +99,13 @@ class Plan:
 
 def plan(spec: AttnSpec, device: str, only: bool = False) -> Plan:
     """The rows to time: every impl that validates (or ``spec.impl`` alone), SDPA backends on CUDA;
-    for MLA, the form asked for and, without ``only``, the other form."""
+    for a kind timed in each form (MLA), the form asked for and, without ``only``, the other form."""
     rows: list[tuple[AttnSpec, str | None]] = []
     skipped: list[Skipped] = []
-    if spec.kind == "mla":
+    if kind_of(spec).BENCH_FORMS:
         forms = kind_of(spec).variant_specs(spec)
         return Plan(tuple((f, None) for f in (forms[:1] if only else forms)), ())
-    if spec.kind != "standard":  # NOTE: the kind's own layer is its one implementation (no --impl to try)
+    if not spec.runs_on_impls:  # NOTE: the kind's own layer is its one implementation (no --impl to try)
         return Plan(((spec, None),), ())
     for impl in ((spec.impl,) if only else IMPLS):
         try:

@@ -22,7 +22,7 @@ from attncli.spec import AttnSpec, SpecError
 
 # ---------------------------------------------------------------------------- memory
 def weight_bytes(spec: AttnSpec, dtype: str) -> int:
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     return kind_of(spec).params(spec)["total"] * DTYPE_BYTES[dtype]
 
@@ -37,7 +37,7 @@ def input_bytes(spec: AttnSpec, dtype: str) -> int:
 
 def predicted_memory(spec: AttnSpec, dtype: str) -> int:
     """Bytes one forward pass needs by the memory model (its kind's): activations + weights + inputs."""
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     return kind_of(spec).memory(spec, dtype).activations_total + weight_bytes(spec, dtype) + input_bytes(spec, dtype)
 
@@ -56,7 +56,7 @@ def _culprit(spec: AttnSpec, dtype: str) -> str:
     """The flag that drives the prediction: the keys' length for the attention matrices (the
     cache when the N cached tokens outnumber the L new ones), else the width for the weights,
     else the batch."""
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     m = kind_of(spec).memory(spec, dtype)
     total = predicted_memory(spec, dtype)

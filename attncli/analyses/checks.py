@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
+from attncli.registry import STANDARD
 from attncli.spec import SpecError
 
 SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
@@ -189,7 +190,7 @@ def check_same_layer(doc: Mapping[str, Any], config: Mapping[str, Any], where: s
               for key in LAYER_KEYS if key in old and key in config
               and json.dumps(old[key]) != json.dumps(config[key])]
     for key in KIND_KEYS:
-        default = "standard" if key == "kind" else None
+        default = STANDARD if key == "kind" else None
         was, now = old.get(key, default), config.get(key, default)
         if json.dumps(was) != json.dumps(now):
             differ.append(f"{key} {json.dumps(was)[:20]} (now {json.dumps(now)[:20]})")

@@ -25,7 +25,6 @@ from attncli.choices import CLOSED_FORMS, STAGE_LABELS, STAGES
 from attncli.engine.crosscheck import FlopCounterCheck, flop_counter_check
 from attncli.engine.handles import UNCOUNTED_WHY
 from attncli.engine.trace import ModuleCount, caller, count_module, trace_count
-from attncli.kinds import kind_of
 from attncli.layer.formulas import (
     CONVENTION,
     TRAINING_FACTOR,
@@ -35,6 +34,7 @@ from attncli.layer.formulas import (
     memory,
 )
 from attncli.layer.visibility import cached_tokens, dense_pairs
+from attncli.registry import kind_of
 from attncli.spec import AttnSpec
 
 __all__ = [

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from attncli.choices import DTYPE_BYTES
-from attncli.kinds import kind_of
 from attncli.layer.visibility import cached_tokens
+from attncli.registry import entry, kind_of, takes
 from attncli.spec import AttnSpec, SpecError
 
 if TYPE_CHECKING:
@@ -75,9 +75,9 @@ def kind_spec(values: dict[str, Any], fields: dict[str, Any], step: dict[str, An
     sizes (``step``: batch, seq, cache, ...), run by the kind's own layer (standard attention: sdpa)."""
     kw = {**values, **fields, **step}
     kind = AttnSpec(**{**kw, "impl": "split"}).kind  # NOTE: the kind follows from the settings alone
-    if kind in ("mla", "sparse_mla"):
+    if takes(kind, "mla_form"):
         kw["mla_form"] = mla_form
-    return AttnSpec(**{**kw, "impl": "sdpa" if kind == "standard" else kind}).validate()
+    return AttnSpec(**{**kw, "impl": entry(kind).impl or "sdpa"}).validate()
 
 
 def model_specs(values: dict[str, Any], attention_fields: dict[str, Any], linear_fields: dict[str, Any],
@@ -376,8 +376,8 @@ def count_model(name: str, source: str, base: AttnSpec, schedule: Schedule, *, d
             d = device_spec(spec, tp)
             dense = kind_of(d).closed_form(d)
             eff, _ = kind_of(d).effective(d, dense)
-            heads = d.linear_num_value_heads if d.kind == "gdn" else d.heads
-            share = DeviceShare(tp, heads or d.heads, d.n_kv_heads if d.kind in ("standard", "gated") else None,
+            heads, kv_heads = kind_of(d).head_counts(d)
+            share = DeviceShare(tp, heads, kv_heads,
                                 sum(dense.values()),
                                 sum(eff.values()), kind_of(d).params(d)["total"], kv_bytes(d, kv_dtype, block_size)[1])
         time_s = bound = None

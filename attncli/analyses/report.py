@@ -66,7 +66,7 @@ def build_report(spec: AttnSpec, dtype: str = "float32", gpu: str | None = None)
     notes: list[str] = []
     perm: PermuteReport | None = None
     skipped: str | None = None
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     why_not = kind_of(spec).PERMUTE_SKIPPED
     if why_not is not None:

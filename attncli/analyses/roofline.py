@@ -191,7 +191,7 @@ def estimate(dims: LayerDims, dense_macs: Mapping[str, int], effective_macs: Map
 def layer_macs(spec: AttnSpec) -> tuple[dict[str, int], dict[str, int]]:
     """(effective, dense) MACs per stage of ``spec``, from its kind's closed forms (the counts
     ``attncli flops`` checks fvcore and FlopCounterMode against)."""
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     kind = kind_of(spec)
     dense = kind.closed_form(spec)
@@ -205,7 +205,7 @@ def for_spec(spec: AttnSpec, device: Gpu | str, dtype: str) -> Roofline:
 
     :class:`SpecError` on ``--gpu`` / ``--dtype`` for a name the table does not have.
     """
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     g = gpu(device) if isinstance(device, str) else device
     if dtype not in DTYPE_BYTES:

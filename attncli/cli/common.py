@@ -42,7 +42,7 @@ from attncli.cli.layerflags import (
 )
 from attncli.io.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
 from attncli.io.paths import check_run_files
-from attncli.registry import entry, title
+from attncli.registry import STANDARD, entry, title
 from attncli.spec import AttnSpec, SpecError
 
 
@@ -228,10 +228,11 @@ def spec_from(values: dict[str, Any], *, default_batch: int, default_impl: str =
     if kw["batch"] is None:
         kw["batch"] = 1 if kw["unbatched"] else default_batch
     kind = AttnSpec(**{**kw, "impl": "split"}).kind  # NOTE: the kind follows from the settings alone
-    if kind != "standard":
+    own = entry(kind).impl
+    if own is not None:
         if kw.get("impl") is not None:
             raise SpecError("--impl", f"{title(kind)} runs attncli's own layer of that kind; drop --impl")
-        return AttnSpec(**{**kw, "impl": kind}).validate()
+        return AttnSpec(**{**kw, "impl": own}).validate()
     if kw.get("impl") is not None:
         return AttnSpec(**kw).validate()
     spec = AttnSpec(**{**kw, "impl": "split"}).validate()
@@ -286,7 +287,8 @@ def provenance(spec: AttnSpec, layer_sources: dict[str, str], typed: set[str]) -
     ``command line`` (``typed``) or ``default``."""
     keyword = {"head_dim": "d_head"}
     out = {}
-    derived = {"kind": "derived: kv_lora_rank" if spec.kind != "standard" else "default",
+    selected = entry(spec.kind).selected_when
+    derived = {"kind": f"derived: {', '.join(selected)}" if selected else "default",
                "form": "derived: --mla-form auto, --seq and --cache"}
     for key in spec.to_dict():
         if key in ("sources", "notes"):
@@ -337,7 +339,7 @@ def _model_dtype(command: str, kwargs: dict[str, Any], config: Path | None, pres
     return [f"dtype {found[0]}: the model's, from {found[1]} (--dtype overrides)"]
 
 
-def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
+def spec_command(sweep: bool = False, kinds: tuple[str, ...] = (STANDARD,),
                  **defaults: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the spec options (with these defaults) plus --format/--output.
 
@@ -382,7 +384,8 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = ("standard",),
                     raise _with_origin(exc, layer_sources, typed, values) from None
                 if spec.kind not in kinds:
                     flag = entry(spec.kind).selected_by
-                    origin = layer_sources.get("kv_lora_rank") if spec.kind == "mla" else None
+                    selected = entry(spec.kind).selected_when
+                    origin = layer_sources.get(selected[0]) if selected else None
                     said = f" ({origin})" if origin and flag[2:].replace("-", "_") not in typed else ""
                     raise SpecError(flag, f"attncli {fn.__name__.replace('_', '-')} does not take a "
                                           f"{spec.kind.upper()} layer{said} yet ({KIND_COMMANDS} take it)")

@@ -33,6 +33,7 @@ from attncli.cli.layerflags import IgnoreFieldOption
 from attncli.cli.runtime import counting
 from attncli.io.interrupts import deferred_interrupts
 from attncli.io.paths import check_run_files
+from attncli.registry import takes
 from attncli.spec import SpecError
 
 # NOTE: enums built from attncli.choices at run time; to mypy the options are Any.
@@ -265,7 +266,7 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
 
     base, linear = model_specs(values, m.layer.attention_fields, m.layer.linear_fields,
                                {"batch": batch, "seq": seq, "cache": cache}, mla_form)
-    if mla_form != "auto" and base.kind not in ("mla", "sparse_mla"):
+    if mla_form != "auto" and not takes(base.kind, "mla_form"):
         raise SpecError("--mla-form", f"{m.name} is not a multi-head latent attention model")
     notes = list(m.notes)
     # NOTE: "layer 0 is described" is what flops --config says; the model counts every layer.

@@ -4,7 +4,7 @@ A kind (see :class:`attncli.kinds.base.Kind`) knows its stages and their dense c
 its parameters, its KV-cache layout, its memory, the variants ``attncli flops`` shows, the
 module attncli builds and traces for it (and how the tracer names that module's stages), and
 the bytes a roofline kernel moves. The counting engine (:mod:`attncli.analyses.flops`,
-:mod:`attncli.engine.trace`), the roofline and the renderers ask :func:`kind_of` and never branch on
+:mod:`attncli.engine.trace`), the roofline and the renderers ask :func:`attncli.registry.kind_of` and never branch on
 a kind's name, so a new kind is a new folder here plus one entry in :data:`attncli.registry.REGISTRY`.
 
 - :mod:`attncli.kinds.standard.kind`: multi-head, grouped-query and multi-query attention (the
@@ -19,20 +19,3 @@ a kind's name, so a new kind is a new folder here plus one entry in :data:`attnc
 Which kind a layer is comes from its settings (``AttnSpec.kind``: ``--kv-lora-rank`` selects
 MLA). Nothing here imports torch.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, cast
-
-from attncli.registry import entry
-
-if TYPE_CHECKING:
-    from attncli.kinds.base import Kind
-    from attncli.spec import AttnSpec
-
-
-
-def kind_of(spec: AttnSpec) -> Kind:
-    """The kind of layer ``spec`` describes."""
-    return cast("Kind", importlib.import_module(entry(spec.kind).module))

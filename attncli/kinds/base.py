@@ -7,7 +7,7 @@ the keys of ``by_stage`` in every JSON document.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -75,9 +75,21 @@ class Kind(Protocol):
     """How ``--tp`` shards the layer, in words (None: the words every kind shares)."""
     PAGED_MODELLED: bool
     """Whether a paged engine's layout of this kind's cache is modelled (DeepSeek-V4's is not)."""
+    HF_CLASS: str
+    """What ``--module`` does with a Hugging Face class for this kind: ``built``, ``config``, ``counted``, ``own`` or
+    ``refused`` (:data:`attncli.kinds.standard.kind.HF_CLASS` says what each means)."""
+    BENCH_FORMS: bool
+    """Whether ``attncli bench`` times the layer in each of its forms (MLA's naive and absorbed), or as asked only."""
 
     def validate(self, spec: AttnSpec) -> None:
         """The kind's own checks (called by ``AttnSpec.validate``); :class:`SpecError` names the flag."""
+
+    def config_entries(self, spec: AttnSpec, d: dict[str, Any]) -> None:
+        """Put the kind's own sizes into ``d``, the JSON ``config`` object ``AttnSpec.to_dict`` is building (the
+        settings of other kinds already dropped), and drop the settings the kind's sizes replace."""
+
+    def head_counts(self, spec: AttnSpec) -> tuple[int, int | None]:
+        """The layer's heads (those ``--tp`` splits) and its grouped K/V heads (None: a kind without them)."""
 
     def stages(self, spec: AttnSpec) -> tuple[str, ...]:
         """The stages of ``spec``, in the order they run."""
@@ -160,3 +172,20 @@ class Kind(Protocol):
 
     def check_representable(self, spec: AttnSpec) -> None:
         """Refuse (SpecError naming the flag) sizes torch cannot describe, before anything is built."""
+
+
+# ---------------------------------------------------------------------------- answers kinds share
+def sized_entries(sizes: Callable[[AttnSpec], Any]) -> Callable[[AttnSpec, dict[str, Any]], None]:
+    """The ``config_entries`` of a kind whose own sizes dataclass (``sizes(spec).to_dict()``) says its heads: those
+    entries in, the standard layer's ``kv_heads`` and ``d_head`` settings out."""
+    def config_entries(spec: AttnSpec, d: dict[str, Any]) -> None:
+        d.update(sizes(spec).to_dict())
+        d.pop("kv_heads")
+        d.pop("d_head")
+
+    return config_entries
+
+
+def ungrouped_heads(spec: AttnSpec) -> tuple[int, int | None]:
+    """The ``head_counts`` of a kind without grouped K/V heads: its heads, and None."""
+    return spec.heads, None

@@ -129,6 +129,6 @@ def module_weights(module: nn.Module) -> tuple[tuple[WeightRow, ...], dict[str, 
 def analyse(spec: AttnSpec) -> ShapesReport:
     """The stages, weights and returned shapes of ``spec``'s layer, as its kind builds it
     (:mod:`attncli.kinds`; standard attention: :func:`analyse_standard`)."""
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     return kind_of(spec).analyse_shapes(spec)

@@ -130,8 +130,10 @@ class LayerSettings:
 
     @property
     def kind(self) -> str:
-        """``mla`` (multi-head latent attention) or ``standard``, as :attr:`AttnSpec.kind`."""
-        return "standard" if self.kv_lora_rank is None else "mla"
+        """The kind of the model's attention layers (:attr:`AttnSpec.kind`, from the settings that select one)."""
+        from attncli.spec import AttnSpec
+
+        return AttnSpec(**{"kv_lora_rank": self.kv_lora_rank, **self.attention_fields}).kind
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "kind": self.kind, "dim": self.dim,

@@ -21,7 +21,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from attncli.choices import NOT_FOR_MODULES
 from attncli.modules.calling import CallPlan, call_args, output_layout, plan_call
 from attncli.modules.fence import FLAG, one_line
-from attncli.registry import MLA_FIELDS
+from attncli.registry import MLA_FIELDS, entry
 from attncli.spec import AttnSpec, SpecError
 
 if TYPE_CHECKING:
@@ -198,9 +198,9 @@ def _hf_settings(spec: AttnSpec, typed: set[str] | frozenset[str]) -> SimpleName
     """The settings handed to a Hugging Face class; the bias only when the user or a config chose it."""
     sources = dict(spec.sources)
     bias_chosen = "bias" in typed or sources.get("bias", "default") != "default"
-    mla = {f: getattr(spec, f) for f in MLA_FIELDS} if spec.kind == "mla" else dict.fromkeys(MLA_FIELDS)
+    mla = {f: getattr(spec, f) for f in MLA_FIELDS}  # NOTE: None but on an MLA layer (a kind's own settings)
     return SimpleNamespace(dim=spec.dim, heads=spec.heads, kv_heads=spec.n_kv_heads,
-                           head_dim=None if spec.kind != "standard" else spec.head_dim, d_head=spec.d_head,
+                           head_dim=spec.head_dim if spec.runs_on_impls else None, d_head=spec.d_head,
                            window=spec.window, bias=spec.bias if bias_chosen else None, cache=spec.cache,
                            mla_form=spec.mla_form, model_config=spec.model_config, layer=spec.layer, **mla)
 
@@ -208,13 +208,16 @@ def _hf_settings(spec: AttnSpec, typed: set[str] | frozenset[str]) -> SimpleName
 def _refuse_kind(ref: str, spec: AttnSpec) -> None:
     """Exit 2 for a kind of layer a Hugging Face class is not built as here: standard attention and
     multi-head latent attention from flags; from a model's config also its gated full attention."""
-    if spec.kind in ("standard", "mla") or (spec.kind == "gated" and spec.model_config is not None):
+    from attncli.registry import kind_of
+
+    how = kind_of(spec).HF_CLASS
+    if how == "built" or (how == "config" and spec.model_config is not None):
         return
-    if spec.model_config is not None and spec.kind in ("gdn", "sparse_mla", "dsv4", "kda"):
+    if spec.model_config is not None and how in ("counted", "own"):
         from attncli.registry import title
 
         where = f"layer {spec.layer or 0} of the model"
-        flag = "--layer" if spec.kind in ("gdn", "kda") else "--module"
+        flag = "--layer" if how == "counted" else "--module"
         raise SpecError(flag, f"{where} is {title(spec.kind)}: attncli counts it with its own layer of that kind "
                               f"(checked against transformers' class in its tests); drop --module {ref}")
     from attncli.registry import KIND_FIELDS, title
@@ -230,15 +233,16 @@ def _built_spec(spec: AttnSpec, layer: HfLayer) -> AttnSpec:
     s = layer.sizes
     common: dict[str, Any] = {"dim": s.dim, "heads": s.heads, "mask": "causal" if s.causal else "none",
                               "kv_seq": None, "kdim": None, "vdim": None}
-    where = {"layer": layer.layer_idx, "layer_type": layer.layer_type} if spec.layer is not None else {}
+    where: dict[str, Any] = {"layer": layer.layer_idx, "layer_type": layer.layer_type} if spec.layer is not None else {}
+    bias = spec.bias if s.bias is None else s.bias
     if s.mla is None:
-        gated = {"attn_output_gate": True, "impl": "gated"} if s.gated else {"attn_output_gate": False, "impl": "split"}
-        bias = spec.bias if s.bias is None else s.bias
-        return spec.with_(kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window, chunk=s.chunk, bias=bias,
-                          **gated, **where, **common)
-    # NOTE: transformers' DeepseekV3Attention expands every latent through kv_b_proj: the naive form.
-    return spec.with_(kv_heads=None, d_head=None, window=None, chunk=None, impl="mla", mla_form="naive",
-                      bias=spec.bias if s.bias is None else s.bias, **s.mla, **where, **common)
+        built = replace(spec, kv_heads=s.kv_heads, d_head=s.head_dim, window=s.window, chunk=s.chunk, bias=bias,
+                        attn_output_gate=bool(s.gated), **where, **common)
+    else:  # NOTE: transformers' DeepseekV3Attention expands every latent through kv_b_proj: the naive form.
+        latent: dict[str, Any] = dict(s.mla)
+        built = replace(spec, kv_heads=None, d_head=None, window=None, chunk=None, mla_form="naive", bias=bias,
+                        **latent, **where, **common)
+    return built.with_(impl=entry(built.kind).impl or "split")  # NOTE: a kind's own layer, else the split one
 
 
 def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
@@ -261,7 +265,7 @@ def prepare(ref: str, spec: AttnSpec, device: str, call: str | None = None,
             raise SpecError("--mask", f"{ref} applies the mask its model makes for this layer "
                                       f"({layer.mask_fn.__name__}): drop --mask")
         built = _built_spec(spec, layer)
-        if built.kind == "standard":
+        if built.runs_on_impls:
             x = make_inputs(built.with_(mask="none"), device).query
         else:
             x = layer.call_args(built.batch, built.seq, device, seed=built.seed)[0][0]

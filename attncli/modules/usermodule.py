@@ -109,7 +109,7 @@ def user_shapes(ref: str, spec: AttnSpec, call: str | None = None, typed: set[st
 class ModuleFlops:
     """``attncli flops --module``: a user's module counted with the same handles and checks.
 
-    ``closed`` is the closed form of the layer's kind (:func:`attncli.kinds.kind_of`: standard
+    ``closed`` is the closed form of the layer's kind (:func:`attncli.registry.kind_of`: standard
     attention, or multi-head latent attention for an MLA class such as ``DeepseekV3Attention``)
     with the sizes the module was built with (W_O when it was counted): a reference for the
     reader, not a requirement (the module may differ), so it is reported, not enforced; so are
@@ -138,7 +138,7 @@ class ModuleFlops:
     @property
     def kind(self) -> Kind:
         """The kind of layer the module was built as (its closed forms, stages and labels)."""
-        from attncli.kinds import kind_of
+        from attncli.registry import kind_of
 
         return kind_of(self.spec)
 
@@ -340,8 +340,8 @@ def count_user_module(ref: str, spec: AttnSpec, call: str | None = None,
 
     from attncli.engine.crosscheck import flop_counter_check
     from attncli.engine.trace import caller, trace_count
-    from attncli.kinds import kind_of
     from attncli.modules.hfcall import split_fused
+    from attncli.registry import kind_of
 
     kind_of(spec).check_representable(spec)
     with fenced(ref, timeout, last_resort):

@@ -53,12 +53,13 @@ def named(spec: AttnSpec) -> str:
 def modern_parts(spec: AttnSpec, head_dim: bool = True) -> list[str]:
     """The terms of :func:`modern_terms`, one string each; ``head_dim=False`` leaves out ``d=``
     for titles that always show it."""
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     parts = kind_of(spec).title_parts(spec)
-    if spec.kind not in ("standard", "gated"):  # NOTE: G and d are standard attention's sizes
+    grouped = kind_of(spec).head_counts(spec)[1] is not None  # NOTE: G and d are grouped-query heads' sizes
+    if not grouped:
         head_dim = False
-    if spec.n_kv_heads != spec.heads and spec.kind in ("standard", "gated"):
+    if spec.n_kv_heads != spec.heads and grouped:
         parts.append(f"G={spec.n_kv_heads}")
     if head_dim and spec.d_head is not None and spec.inner != spec.dim:
         parts.append(f"d={spec.head_dim}")

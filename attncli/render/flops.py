@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.analyses.flops import UNCOUNTED_WHY, FlopsReport, Variant
-from attncli.kinds import kind_of
+from attncli.registry import kind_of
 from attncli.render.common import commas, conventions, human, human_bytes, md_table, modern_terms, named
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.render.roofline import seconds

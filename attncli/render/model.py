@@ -16,8 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.analyses.model import Group, ModelReport
-from attncli.kinds import kind_of
-from attncli.registry import title
+from attncli.registry import STANDARD, kind_of, title
 from attncli.render.common import commas, human, human_bytes, md_table
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.render.roofline import seconds
@@ -34,7 +33,7 @@ def _title(r: ModelReport) -> str:
 
 def _kind_name(g: Group) -> str:
     """A group's kind of layer, with its form: ``Gated DeltaNet, chunked``; empty for standard attention."""
-    if g.spec.kind == "standard":
+    if g.spec.kind == STANDARD:
         return ""
     return title(g.spec.kind).split(" (")[0] + ("" if g.spec.form is None else f", {g.spec.form}")
 
@@ -96,7 +95,7 @@ def _held_line(r: ModelReport) -> str:
 
 def _keeps_lines(r: ModelReport) -> list[str]:
     """One line per group whose kind says what it keeps and attends to (DeepSeek-V4's layers)."""
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     out = []
     for g in r.groups:
@@ -118,7 +117,7 @@ def _device_line(r: ModelReport) -> str | None:
     dev = r.per_device()
     if dev is None:
         return None
-    from attncli.kinds import kind_of
+    from attncli.registry import kind_of
 
     how = next((w for w in (kind_of(g.spec).TP_WORDS for g in r.groups) if w),
                "query heads split, K/V heads max(1, G/N), an MLA latent whole on every device")

@@ -50,7 +50,7 @@ def _label(s: LayerSettings) -> str:
 
 
 def _row(s: LayerSettings) -> list[str]:
-    mla = s.kind == "mla"
+    mla = s.kv_lora_rank is not None  # NOTE: a latent (MLA, top-k sparse MLA) has no G or d of its own
     # NOTE: a chunked layer 0 (Llama 4) shows its chunk in the W column as "C 8192"
     return [_label(s), s.family or "?",
             *("MLA" if mla and f in ("kv_heads", "head_dim") else f"C {s.chunk}" if f == "window" and s.chunk
@@ -63,7 +63,7 @@ def _mla_row(s: LayerSettings) -> list[str]:
 
 
 def _source_rows(s: LayerSettings) -> list[list[str]]:
-    fields = SETTINGS_MLA if s.kind == "mla" else FIELDS
+    fields = SETTINGS_MLA if s.kv_lora_rank is not None else FIELDS
     return [[f, _show(getattr(s, f)), s.sources.get(f, "")] for f in (*fields, "causal")]
 
 
@@ -86,7 +86,7 @@ def table(found: Sequence[LayerSettings], models: Sequence[dict[str, Any]] = ())
     for s in found:
         t.add_row(*_row(s))
     parts: list[RenderableType] = [t]
-    mla = [s for s in found if s.kind == "mla"]
+    mla = [s for s in found if s.kv_lora_rank is not None]
     if mla:
         m = plain_table(MLA_TITLE)
         for i, h in enumerate(MLA_HEADERS):
@@ -125,7 +125,7 @@ def markdown(found: Sequence[LayerSettings], models: Sequence[dict[str, Any]] = 
     lines = ["### attncli presets", "", md_table(HEADERS, [_row(s) for s in found], "llrrrrrll"), ""]
     if models:
         lines += [f"**{MODELS_TITLE}**", "", md_table(["model", "schedule"], _model_rows(models), "ll"), ""]
-    mla = [s for s in found if s.kind == "mla"]
+    mla = [s for s in found if s.kv_lora_rank is not None]
     if mla:
         lines += [f"**{MLA_TITLE}**", "", md_table(MLA_HEADERS, [_mla_row(s) for s in mla], "lrrrrrr"), ""]
     if _is_file(found):

@@ -18,7 +18,7 @@ from attncli.analyses.sweep import Point, Step, SweepReport, fit_exponent
 from attncli.choices import SETTING_FLAGS
 from attncli.choices import SHORT_STAGE_LABELS as _SHORT
 from attncli.choices import STAGE_ABBREVIATIONS as _ABBREVIATIONS
-from attncli.kinds import kind_of
+from attncli.registry import kind_of
 from attncli.render.common import commas, human, human_bytes, md_table, named
 from attncli.render.layout import Fit, NarrowTable, Trimmed, md_document, plain_table
 

@@ -16,8 +16,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.kinds import kind_of
 from attncli.modules.usermodule import OTHER_RULE, ModuleFlops, UserShapes, layer_name
+from attncli.registry import kind_of
 from attncli.render.common import commas, conventions, human, human_bytes, md_table, named
 from attncli.render.layout import Fit, Trimmed, md_document, plain_table
 from attncli.spec import AttnSpec
@@ -38,7 +38,7 @@ def _sizes(s: AttnSpec) -> str:
     mask = f" mask={s.mask}" if s.mask != "none" else ""
     window = f" window={s.window}" if s.window is not None else ""
     window += f" chunk={s.chunk}" if s.chunk is not None else ""
-    heads = f"G={s.n_kv_heads} d={s.head_dim}" if s.kind == "standard" else " ".join(kind_of(s).title_parts(s))
+    heads = f"G={s.n_kv_heads} d={s.head_dim}" if s.runs_on_impls else " ".join(kind_of(s).title_parts(s))
     layer = named(s).removesuffix(", ")
     layer += " " if layer else ""
     return f"{layer}{batch} L={s.seq}{kv} E={s.dim} H={s.heads} {heads}{mask}{window}"
@@ -112,7 +112,7 @@ def _check_line(r: ModuleFlops) -> str:
     status = "agrees" if r.agree else "DISAGREES"
     left_out = f" (without {', '.join(k for k, _ in fc.skipped)}, which it has no formula for)" if fc.skipped else ""
     params = ""
-    if r.spec.kind != "standard":
+    if not r.spec.runs_on_impls:
         n = r.closed_params["total"]
         params = (f"; its {r.params:,} parameters {'are' if r.params_match else 'differ from'} the closed "
                   f"form's" + ("" if r.params_match else f" {n:,}"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from attncli.choices import DTYPE_BYTES
-from attncli.kinds import kind_of
 from attncli.kinds.cache import KV_CACHE_DTYPE_BYTES, MAMBA_SSM_DTYPE_BYTES, CacheSpec
+from attncli.registry import kind_of
 from attncli.serving.vllm import EnginePlan, Settings, plan
 from attncli.spec import SpecError
 

@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 
 from attncli.analyses.flops import count_flops, count_variant
-from attncli.kinds import base, kind_of
+from attncli.kinds import base
 from attncli.kinds.gdn import kind as gdn
 from attncli.kinds.gdn.sizes import gdn_sizes
+from attncli.registry import kind_of
 from attncli.spec import AttnSpec, SpecError
 
 CONFIG = Path(__file__).parent.parent / "data" / "configs" / "qwen3-next-80b-a3b" / "config.json"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import pytest
 
 from attncli.analyses.flops import count_flops, count_variant
-from attncli.kinds import kind_of
 from attncli.kinds.mla import kind as mla
+from attncli.registry import kind_of
 from attncli.spec import AttnSpec, SpecError
 
 V3 = {"dim": 7168, "heads": 128, "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_nope_head_dim": 128,

@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 
 from attncli.analyses.flops import count_variant
-from attncli.kinds import kind_of
 from attncli.kinds.mla import kind as mla
 from attncli.kinds.mla import torch_layer as mla_torch
 from attncli.kinds.sparse_mla import kind as sparse_mla
 from attncli.kinds.sparse_mla import torch_layer as sparse_mla_torch
 from attncli.kinds.sparse_mla.shapes import analyse, stage_shapes
+from attncli.registry import kind_of
 from attncli.spec import AttnSpec, SpecError
 
 CONFIG = Path(__file__).parents[1] / "data" / "configs" / "deepseek-v3.2" / "config.json"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from attncli.kinds.base import ungrouped_heads
 from attncli.kinds.dsv4 import counts, words
 from attncli.kinds.dsv4.sizes import CSA, HCA, SLIDING, Dsv4Sizes
 from attncli.numbers import human
@@ -340,3 +341,15 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
 def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
     return kv_cache_bytes(spec, bytes_per_element)
+
+
+def config_entries(spec: AttnSpec, d: dict[str, Any]) -> None:
+    """The layer's own entries of the JSON ``config`` object: its head size (its other sizes are its settings)."""
+    d.pop("kv_heads")  # NOTE: the standard layer's head settings; this kind's own sizes say its heads
+    d.pop("d_head")
+    d["head_dim"] = spec.head_dim
+
+
+head_counts = ungrouped_heads
+HF_CLASS = "own"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
+BENCH_FORMS = False  # NOTE: bench times the layer as asked

@@ -190,3 +190,13 @@ def keeps_line(spec: AttnSpec) -> str | None:
 def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
     """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
     return None
+
+
+config_entries = standard.config_entries
+
+head_counts = standard.head_counts
+
+HF_CLASS = "config"
+"""What ``--module`` does with a Hugging Face class for this kind (:data:`attncli.kinds.standard.kind.HF_CLASS`)."""
+BENCH_FORMS = False
+"""Whether ``attncli bench`` times the layer in each of its forms, or as asked only."""

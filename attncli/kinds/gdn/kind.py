@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from attncli.kinds.base import sized_entries
 from attncli.kinds.gdn.sizes import gdn_sizes
 from attncli.numbers import human, human_bytes
 from attncli.spec import SpecError
@@ -417,3 +418,13 @@ def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
 def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
     return kv_cache_bytes(spec, bytes_per_element)
+
+
+config_entries = sized_entries(gdn_sizes)
+HF_CLASS = "counted"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
+BENCH_FORMS = False  # NOTE: bench times the layer as asked
+
+
+def head_counts(spec: AttnSpec) -> tuple[int, int | None]:
+    """The layer's value heads (what ``--tp`` splits), no grouped K/V heads, as ``model --tp`` shows a device's."""
+    return spec.linear_num_value_heads or spec.heads, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from attncli.kinds.base import sized_entries, ungrouped_heads
 from attncli.kinds.kda import counts, words
 from attncli.kinds.kda.counts import STATE_BYTES, padded_length, state_bytes
 from attncli.kinds.kda.sizes import kda_sizes
@@ -233,3 +234,9 @@ def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
 def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
     return kv_cache_bytes(spec, bytes_per_element)
+
+
+config_entries = sized_entries(kda_sizes)
+head_counts = ungrouped_heads
+HF_CLASS = "counted"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
+BENCH_FORMS = False  # NOTE: bench times the layer as asked

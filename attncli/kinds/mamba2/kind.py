@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from attncli.kinds.base import sized_entries, ungrouped_heads
 from attncli.kinds.mamba2 import counts, words
 from attncli.kinds.mamba2.counts import SCAN_FORMS, STATE_BYTES, padded_length, state_bytes
 from attncli.kinds.mamba2.sizes import SSM_DTYPES, mamba2_sizes
@@ -313,3 +314,9 @@ def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
 def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
     return kv_cache_bytes(spec, bytes_per_element)
+
+
+config_entries = sized_entries(mamba2_sizes)
+head_counts = ungrouped_heads
+HF_CLASS = "refused"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
+BENCH_FORMS = False  # NOTE: bench times the layer as asked

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from attncli.choices import MLA_FORMS
+from attncli.kinds.base import sized_entries, ungrouped_heads
 from attncli.kinds.mla.sizes import mla_sizes
 from attncli.numbers import human
 from attncli.spec import SpecError
@@ -442,3 +443,9 @@ def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
 def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
     return kv_cache_bytes(spec, bytes_per_element)
+
+
+config_entries = sized_entries(mla_sizes)
+head_counts = ungrouped_heads
+HF_CLASS = "built"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
+BENCH_FORMS = True  # NOTE: bench times each form: naive and absorbed, the one asked first

@@ -397,3 +397,13 @@ def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
 def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
     """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
     return kv_cache_bytes(spec, bytes_per_element)
+
+
+config_entries = mla.config_entries
+
+head_counts = mla.head_counts
+
+HF_CLASS = "own"
+"""What ``--module`` does with a Hugging Face class for this kind (:data:`attncli.kinds.standard.kind.HF_CLASS`)."""
+BENCH_FORMS = False
+"""Whether ``attncli bench`` times the layer in each of its forms, or as asked only."""

@@ -53,7 +53,9 @@ PAGED_MODELLED = True
 
 
 def validate(spec: AttnSpec) -> None:
-    """Standard attention's checks live in ``AttnSpec.validate`` itself."""
+    """Standard attention's checks live in ``AttnSpec.validate`` itself, but for a model layer's own geometry."""
+    if spec.own_geometry:
+        validate_geometry(spec)
 
 
 def validate_geometry(spec: AttnSpec) -> None:
@@ -292,3 +294,28 @@ def keeps_line(spec: AttnSpec) -> str | None:
 def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
     """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
     return None
+
+
+def config_entries(spec: AttnSpec, d: dict[str, Any]) -> None:
+    """The layer's own entries of the JSON ``config`` object (:meth:`attncli.spec.AttnSpec.to_dict`): the
+    resolved head size and K/V heads, and a value head of its own size, K = V or a shared cache only when set
+    (every other layer's JSON is unchanged)."""
+    for key in [k for k in ("d_head_v", "k_eq_v", "kv_shared") if d.get(k) in (None, False)]:
+        d.pop(key, None)
+    d["head_dim"] = spec.head_dim
+    d["kv_heads"] = spec.n_kv_heads
+    del d["d_head"]
+
+
+def head_counts(spec: AttnSpec) -> tuple[int, int | None]:
+    """The layer's heads, and its grouped K/V heads G (``--kv-heads``), as ``model --tp`` shows a device's."""
+    return spec.heads, spec.n_kv_heads
+
+
+HF_CLASS = "built"
+"""What ``--module`` does with a Hugging Face class for this kind: ``built`` (the class is built as this layer,
+from flags or a config), ``config`` (built from a model's config only), ``counted`` (attncli counts a model's
+layer of this kind with its own layer; ``--layer`` chooses another), ``own`` (the same; ``--module`` is at fault)
+or ``refused`` (no class is built as it)."""
+BENCH_FORMS = False
+"""Whether ``attncli bench`` times the layer in each of its forms, or as asked only."""
