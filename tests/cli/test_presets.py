@@ -121,3 +121,14 @@ def test_presets_list_the_whole_models_with_their_schedule(cli: Any) -> None:
     # gpt-oss-20b config.json layer_types; Gemma 3 27B: every 6th of 62 layers full (Gemma3TextConfig)
     assert models["gpt-oss-20b"]["schedule"] == "24 layers: 12 sliding (W 128) + 12 full"
     assert models["gemma-3-27b"]["schedule"] == "62 layers: 52 sliding (W 1024) + 10 full"
+
+
+def test_a_model_presets_kind_is_its_attention_layers_kind(cli: Any) -> None:
+    # NOTE: the kind transformers builds for the model's attention layers: Qwen3NextAttention gates its output
+    # (attn_output_gate), DeepSeek-V3.2 and GLM-5 add the lightning indexer (index_topk), DeepSeek-V4 its own layer
+    r = cli("presets", "--format", "json")
+    kinds = {m["name"]: m["kind"] for m in r.json()["models"]}
+    assert {n: kinds[n] for n in ("llama-3.1-8b", "deepseek-v3", "qwen3-next-80b-a3b", "qwen3.5-27b", "deepseek-v3.2",
+                                  "glm-5", "deepseek-v4-flash")} == {
+        "llama-3.1-8b": "standard", "deepseek-v3": "mla", "qwen3-next-80b-a3b": "gated", "qwen3.5-27b": "gated",
+        "deepseek-v3.2": "sparse_mla", "glm-5": "sparse_mla", "deepseek-v4-flash": "dsv4"}
