@@ -5,12 +5,15 @@ A :class:`CacheSpec` is what a layer answers (``vllm_cache_spec`` of its kind in
 spec classes, shortened: ``full`` (``FullAttentionSpec``), ``sliding_window``
 (``SlidingWindowSpec``), ``chunked_local`` (``ChunkedLocalAttentionSpec``), ``mla``
 (``MLAAttentionSpec``, a full-attention spec of one latent "head"), ``mamba`` (``MambaSpec``: a
-constant state, Gated DeltaNet's conv and recurrent state).
+constant state, the conv and recurrent state of a Gated DeltaNet or Mamba2 layer,
+:func:`constant_state_spec`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from attncli.spec import SpecError
 
 FULL = "full"
 SLIDING = "sliding_window"
@@ -80,3 +83,19 @@ def attention_spec(token_bytes: int, window: int | None, chunk: int | None, cach
     if chunk is not None:
         return CacheSpec(CHUNKED, token_bytes, chunk=chunk)
     return CacheSpec(cache, token_bytes)
+
+
+def constant_state_spec(kv_cache_dtype: str, conv_channels: int, kernel: int, state_values: int, model_bytes: int,
+                        ssm_bytes: int | None, checkpoint_alignment: int | None = None) -> tuple[CacheSpec, ...]:
+    """A constant-state layer's ``MambaSpec`` on one device (``MambaStateShapeCalculator``), from its sizes
+    there: the conv state, ``conv_channels`` x (``kernel`` - 1) at the model's dtype (``mamba_cache_dtype``
+    auto; vLLM keeps K - 1 conv columns, transformers K), and ``state_values`` recurrent (SSM) values at
+    ``ssm_bytes`` each (``--mamba-ssm-cache-dtype``; None: the conv state's dtype,
+    ``MambaStateDtypeCalculator._mamba_state_dtype``). ``--kv-cache-dtype`` sizes neither; MLA's packed
+    layout is refused."""
+    if kv_cache_dtype in MLA_ONLY_DTYPES:
+        raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "
+                                            "this model has none (auto, fp8, ...)")
+    conv = conv_channels * (kernel - 1) * model_bytes
+    state = state_values * (model_bytes if ssm_bytes is None else ssm_bytes)
+    return (CacheSpec(MAMBA, state_bytes=conv + state, checkpoint_alignment=checkpoint_alignment),)

@@ -1,11 +1,12 @@
 """What every kind answers for ``attncli shapes``: the report (:class:`ShapesReport`: stages, weights,
 parameters, the returned shapes) and the helpers each kind's own shapes use (:func:`module_weights`,
-:func:`folded_weights`). :func:`analyse` asks a layer's kind (its ``analyse_shapes``); the standard
-layer's closed forms are :mod:`attncli.kinds.standard.shapes`."""
+:func:`folded_weights`; the linear kinds' :func:`conv_layer_stages`, :func:`traced_report` and
+:func:`padding_note`). :func:`analyse` asks a layer's kind (its ``analyse_shapes``); the standard layer's
+closed forms are :mod:`attncli.kinds.standard.shapes`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,45 @@ def module_weights(module: nn.Module) -> tuple[tuple[WeightRow, ...], dict[str, 
     weights = tuple(WeightRow(name, tuple(p.shape), p.numel(), name.split(".")[0])
                     for name, p in module.named_parameters())
     return weights, component_totals(weights)
+
+
+def conv_layer_stages(spec: AttnSpec, explain: dict[str, str], before: Sequence[tuple[str, Shape]],
+                      conv: tuple[int, int], after: Sequence[tuple[str, Shape]]) -> tuple[Stage, ...]:
+    """The stages of a layer with a short causal conv (the linear kinds), each explained by ``explain``: the
+    input (B, L, E), ``before`` (up to the conv's input), the conv state (B, channels, K) as transformers'
+    cache keeps it when there is a cache (``conv``: channels, K), ``after``, and W_O's output (B, L, E)
+    when the layer has one."""
+    b, n, e = spec.batch, spec.seq, spec.dim
+    channels, kernel = conv
+    rows = [("input", (b, n, e)), *before, *([("conv_state", (b, channels, kernel))] if spec.cache else []), *after,
+            *([("output", (b, n, e))] if spec.out_proj else [])]
+    return tuple(Stage(name, shape, explain[name]) for name, shape in rows)
+
+
+def traced_report(spec: AttnSpec, build_call: Callable[[AttnSpec, str], tuple[Any, tuple[Any, ...], dict[str, Any]]],
+                  small: bool, stages: tuple[Stage, ...], notes: Sequence[str], returns: str,
+                  heads_term: str) -> ShapesReport:
+    """The report of a kind's own layer, one that returns its output first: built by ``build_call`` (the
+    kind's ``build_call``) on the CPU when a real pass is ``small``, else on the meta device (a last note
+    says so); its weights in registration order, and one pass for the output's shape."""
+    import torch
+
+    device = "cpu" if small else "meta"
+    module, args, kwargs = build_call(spec, device)
+    weights, components = module_weights(module)
+    with torch.no_grad():
+        out = module(*args, **kwargs)[0]
+    if device == "meta":
+        notes = [*notes, "too large for a real forward pass here: shapes come from the meta device"]
+    return ShapesReport(spec=spec, stages=stages, weights=weights, components=components,
+                        total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape),
+                        attn_weights=None, device=device, notes=tuple(notes), returns=returns, heads_term=heads_term)
+
+
+def padding_note(spec: AttnSpec, padded: int, chunk: int, function: str) -> str:
+    """The note of a chunked form: L padded to a multiple of the chunk, as transformers' ``function`` pads it."""
+    return (f"chunked: L = {spec.seq} padded to {padded} (a multiple of C = {chunk}), as transformers' {function} "
+            "pads it")
 
 
 def analyse(spec: AttnSpec) -> ShapesReport:

@@ -19,7 +19,6 @@ torch functions, with the torch paths forced (no fla, no causal-conv1d kernels).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from attncli.kinds.kda import counts, kind, torch_layer
 from attncli.spec import AttnSpec
+from tests.kinds.linear_torch import (
+    Pair,
+    check_decode_step_continues_a_run,
+    check_prefill_after_a_state_continues_chunked,
+    count_last_call,
+    force_torch_paths,
+    tokens,
+)
 
 transformers = pytest.importorskip("transformers")
 from transformers import DynamicCache  # noqa: E402
@@ -50,12 +57,7 @@ PROJECTIONS = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
 @pytest.fixture(autouse=True)
 def torch_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """transformers' torch functions, whatever kernels (fla, causal-conv1d) are installed."""
-    for name in TORCH_PATHS:
-        fn = getattr(M, name)
-        monkeypatch.setattr(M, name, getattr(fn, "__wrapped__", fn))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    yield from force_torch_paths(monkeypatch, M, TORCH_PATHS)
 
 
 def config(sizes: dict[str, int]) -> KimiLinearConfig:
@@ -89,12 +91,11 @@ def mine_like(ref: Any, s: AttnSpec) -> torch_layer.KimiDeltaAttention:
     return module
 
 
-def tokens(n: int, dim: int = 64, batch: int = 2) -> torch.Tensor:
-    return torch.randn(batch, n, dim, generator=torch.Generator().manual_seed(n))
-
-
 def stages_sum(s: AttnSpec, which: frozenset[str] | set[str]) -> int:
     return sum(n for st, n in counts.closed_form(s).items() if st in which)
+
+
+PAIR = Pair(real_layer, mine_like, spec, lambda: DynamicCache(config=config(SMALL)))
 
 
 # ---------------------------------------------------------------------------- the same function
@@ -119,38 +120,12 @@ def test_chunks_of_another_size_give_the_same_function() -> None:
 
 
 def test_a_decode_step_from_the_state_of_a_run_is_the_last_row_of_a_longer_run() -> None:
-    ref = real_layer()
-    x = tokens(9)
-    prefill, step = mine_like(ref, spec(seq=8)), mine_like(ref, spec(seq=1, cache=8))
-    assert step.form == "recurrent"
-    cache = DynamicCache(config=config(SMALL))
-    with torch.no_grad():
-        _, rec, conv = prefill(x[:, :8])
-        got = step(x[:, 8:], recurrent_state=rec, conv_state=conv)[0]
-        ref(x[:, :8], cache=cache)
-        layer_cache = cache.layers[0]  # the state rule: what attncli's layer returns is what transformers keeps
-        torch.testing.assert_close(rec, layer_cache.recurrent_states[0], rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(conv, layer_cache.conv_states[0])
-        want_step = ref(x[:, 8:], cache=cache)
-        want_full = ref(x)[:, 8:]
-    torch.testing.assert_close(got, want_step, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(got, want_full, rtol=1e-4, atol=1e-5)
+    check_decode_step_continues_a_run(PAIR)
 
 
 @pytest.mark.parametrize("prefill", [2, 8])
 def test_a_prefill_after_a_state_is_transformers_chunked_continuation(prefill: int) -> None:
-    ref = real_layer()
-    x = tokens(prefill + 5)
-    first, second = mine_like(ref, spec(seq=prefill)), mine_like(ref, spec(seq=5, cache=prefill))
-    assert second.form == "chunked"
-    cache = DynamicCache(config=config(SMALL))
-    with torch.no_grad():
-        _, rec, conv = first(x[:, :prefill])
-        got = second(x[:, prefill:], recurrent_state=rec, conv_state=conv)[0]
-        ref(x[:, :prefill], cache=cache)
-        want = ref(x[:, prefill:], cache=cache)
-    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(got, ref(x)[:, prefill:].detach(), rtol=1e-4, atol=1e-5)
+    check_prefill_after_a_state_continues_chunked(PAIR, prefill)
 
 
 def test_the_state_transformers_keeps_after_a_prefill_and_a_decode_step_at_bfloat16() -> None:
@@ -237,13 +212,7 @@ def test_transformers_recurrent_rule_is_the_recurrent_closed_form(L: int) -> Non
 # ---------------------------------------------------------------------------- the real module
 def real_counts(ref: Any, calls: list[tuple[torch.Tensor, bool]], sizes: dict[str, int]) -> dict[str, int]:
     """FlopCounterMode FLOPs of the last call per submodule (``""``: the layer's own ops, the conv and the rule)."""
-    cache = DynamicCache(config=config(sizes))
-    with torch.no_grad():
-        for x, _ in calls[:-1]:
-            ref(x, cache=cache)
-        with FlopCounterMode(display=False) as fc:
-            x, cached = calls[-1]
-            ref(x, cache=cache if cached else None)
+    fc = count_last_call(ref, calls, DynamicCache(config=config(sizes)))
     per_module = {name: sum(ops.values()) for name, ops in fc.get_flop_counts().items()}
     top = next(name for name in per_module if "." not in name)
     out = {name.split(".", 1)[1]: n for name, n in per_module.items() if name.count(".") >= 1}

@@ -282,19 +282,15 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     the conv state (2*HK*DK + HV*DV)/N x (K - 1) at the model's dtype (``mamba_cache_dtype`` auto) and
     the recurrent state HV/N x DV x DK at ``--mamba-ssm-cache-dtype`` (auto: the conv state's dtype,
     ``MambaStateDtypeCalculator._mamba_state_dtype``). vLLM keeps K - 1 conv columns; transformers K."""
-    from attncli.kinds.cache import MAMBA, MLA_ONLY_DTYPES, CacheSpec
+    from attncli.kinds.cache import constant_state_spec
 
-    if kv_cache_dtype in MLA_ONLY_DTYPES:
-        raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "
-                                            "this model has none (auto, fp8, ...)")
     m = gdn_sizes(spec)
     for what, n in (("conv channels", m.conv_dim), ("value heads", m.hv)):
         if n % tp:
             raise SpecError("--tp", f"--tp {tp} must divide the {n} {what} of a Gated DeltaNet layer")
-    conv = m.conv_dim // tp * (m.kernel - 1) * model_bytes
-    recurrent = m.hv // tp * m.dv * m.dk * (model_bytes if ssm_bytes is None else ssm_bytes)
     # NOTE: FlashInfer's GDN prefill (vLLM's default on CUDA Hopper/Blackwell) exports checkpoints every 64 tokens
-    return (CacheSpec(MAMBA, state_bytes=conv + recurrent, checkpoint_alignment=64),)
+    return constant_state_spec(kv_cache_dtype, m.conv_dim // tp, m.kernel, m.hv // tp * m.dv * m.dk, model_bytes,
+                               ssm_bytes, checkpoint_alignment=64)
 
 
 def variant_specs(spec: AttnSpec) -> list[AttnSpec]:

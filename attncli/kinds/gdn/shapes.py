@@ -45,26 +45,22 @@ EXPLAIN: dict[str, str] = {
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage of ``spec``'s form, in closed form (batch-first)."""
-    from attncli.kinds.shapes import Stage
+    from attncli.kinds.shapes import conv_layer_stages
 
     m = gdn_sizes(spec)
-    b, n, e = spec.batch, spec.seq, spec.dim
-    rows: list[tuple[str, tuple[int, ...]]] = [("input", (b, n, e)), ("qkvz", (b, n, m.qkvz)), ("ba", (b, n, 2 * m.hv)),
-                                               ("conv_in", (b, m.conv_dim, n))]
-    if spec.cache:
-        rows.append(("conv_state", (b, m.conv_dim, m.kernel)))
-    rows += [("conv_out", (b, m.conv_dim, n)), ("q", (b, n, m.hk, m.dk)), ("k", (b, n, m.hk, m.dk)),
-             ("v", (b, n, m.hv, m.dv)), ("z", (b, n, m.hv, m.dv)), ("beta", (b, n, m.hv)), ("g", (b, n, m.hv)),
-             ("q_heads", (b, m.hv, n, m.dk))]
+    b, n = spec.batch, spec.seq
+    before = [("qkvz", (b, n, m.qkvz)), ("ba", (b, n, 2 * m.hv)), ("conv_in", (b, m.conv_dim, n))]
+    after: list[tuple[str, tuple[int, ...]]] = [
+        ("conv_out", (b, m.conv_dim, n)), ("q", (b, n, m.hk, m.dk)), ("k", (b, n, m.hk, m.dk)),
+        ("v", (b, n, m.hv, m.dv)), ("z", (b, n, m.hv, m.dv)), ("beta", (b, n, m.hv)), ("g", (b, n, m.hv)),
+        ("q_heads", (b, m.hv, n, m.dk))]
     if spec.form == "chunked":
         c = m.chunk
         chunks = padded_length(spec) // c
-        rows += [("chunks", (b, m.hv, chunks, c, m.dk)), ("ut_system", (b, m.hv, chunks, c, c)),
-                 ("intra_chunk", (b, m.hv, chunks, c, c)), ("new_values", (b, m.hv, chunks, c, m.dv))]
-    rows += [("recurrent_state", (b, m.hv, m.dk, m.dv)), ("core", (b, n, m.hv, m.dv)), ("gated", (b, n, m.value_dim))]
-    if spec.out_proj:
-        rows.append(("output", (b, n, e)))
-    return tuple(Stage(name, shape, EXPLAIN[name]) for name, shape in rows)
+        after += [("chunks", (b, m.hv, chunks, c, m.dk)), ("ut_system", (b, m.hv, chunks, c, c)),
+                  ("intra_chunk", (b, m.hv, chunks, c, c)), ("new_values", (b, m.hv, chunks, c, m.dv))]
+    after += [("recurrent_state", (b, m.hv, m.dk, m.dv)), ("core", (b, n, m.hv, m.dv)), ("gated", (b, n, m.value_dim))]
+    return conv_layer_stages(spec, EXPLAIN, before, (m.conv_dim, m.kernel), after)
 
 
 def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int = 1024) -> bool:
@@ -79,19 +75,10 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int 
 
 def analyse(spec: AttnSpec) -> ShapesReport:
     """Build attncli's Gated DeltaNet layer for ``spec``: its stages, its weights, and its output shape."""
-    import torch
-
     from attncli.kinds.gdn import kind as gdn
-    from attncli.kinds.gdn import torch_layer as gdn_torch
-    from attncli.kinds.shapes import ShapesReport, module_weights
+    from attncli.kinds.shapes import padding_note, traced_report
 
     gdn.check_representable(spec)
-    device = "cpu" if fits_in_memory(spec) else "meta"
-    module = gdn_torch.build(spec, device)
-    weights, components = module_weights(module)
-    args, kwargs = gdn_torch.make_args(spec, device)
-    with torch.no_grad():
-        out = module(*args, **kwargs)[0]
     m = gdn_sizes(spec)
     state = gdn.state_bytes(spec, 4)
     notes = [f"Gated DeltaNet linear attention, {spec.form} form: no KV cache; the state is {m.hv} x {m.dk} x {m.dv} "
@@ -99,11 +86,6 @@ def analyse(spec: AttnSpec) -> ShapesReport:
              f"inputs of {m.conv_dim} channels, the same at any context length",
              f"{m.hk} query/key heads serve {m.hv} value heads ({m.hv // m.hk} each)"]
     if spec.form == "chunked":
-        notes.append(f"chunked: L = {spec.seq} padded to {padded_length(spec)} (a multiple of C = {m.chunk}), as "
-                     "transformers' torch_chunk_gated_delta_rule pads it")
-    if device == "meta":
-        notes.append("too large for a real forward pass here: shapes come from the meta device")
-    return ShapesReport(spec=spec, stages=stage_shapes(spec), weights=weights, components=components,
-                        total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape),
-                        attn_weights=None, device=device, notes=tuple(notes),
-                        returns="attncli's Gated DeltaNet layer returns", heads_term=f"HK={m.hk} HV={m.hv}")
+        notes.append(padding_note(spec, padded_length(spec), m.chunk, "torch_chunk_gated_delta_rule"))
+    return traced_report(spec, gdn.build_call, fits_in_memory(spec), stage_shapes(spec), notes,
+                         "attncli's Gated DeltaNet layer returns", f"HK={m.hk} HV={m.hv}")

@@ -41,25 +41,21 @@ EXPLAIN: dict[str, str] = {
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
     """The shape of every stage of ``spec``'s form, in closed form (batch-first)."""
-    from attncli.kinds.shapes import Stage
+    from attncli.kinds.shapes import conv_layer_stages
 
     m = kda_sizes(spec)
-    b, n, e, h, d = spec.batch, spec.seq, spec.dim, m.heads, m.head_dim
-    rows: list[tuple[str, tuple[int, ...]]] = [("input", (b, n, e)), ("qkv", (b, m.conv_dim, n))]
-    if spec.cache:
-        rows.append(("conv_state", (b, m.conv_dim, m.kernel)))
-    rows += [("conv_out", (b, m.conv_dim, n)), ("q", (b, h, n, d)), ("k", (b, h, n, d)), ("v", (b, h, n, d)),
-             ("g", (b, n, h, d)), ("beta", (b, n, h))]
+    b, n, h, d = spec.batch, spec.seq, m.heads, m.head_dim
+    after: list[tuple[str, tuple[int, ...]]] = [
+        ("conv_out", (b, m.conv_dim, n)), ("q", (b, h, n, d)), ("k", (b, h, n, d)), ("v", (b, h, n, d)),
+        ("g", (b, n, h, d)), ("beta", (b, n, h))]
     if spec.form == "chunked":
         c = m.chunk
         chunks = padded_length(spec) // c
-        rows += [("chunks", (b, h, chunks, c, d)), ("decayed_keys", (b, h, chunks, c, d, c)),
-                 ("inverse", (b, h, chunks, c, c)), ("intra_chunk", (b, h, chunks, c, c))]
-    rows += [("recurrent_state", (b, h, d, d)), ("core", (b, n, h, d)), ("gate", (b, n, h, d)),
-             ("gated", (b, n, m.inner))]
-    if spec.out_proj:
-        rows.append(("output", (b, n, e)))
-    return tuple(Stage(name, shape, EXPLAIN[name]) for name, shape in rows)
+        after += [("chunks", (b, h, chunks, c, d)), ("decayed_keys", (b, h, chunks, c, d, c)),
+                  ("inverse", (b, h, chunks, c, c)), ("intra_chunk", (b, h, chunks, c, c))]
+    after += [("recurrent_state", (b, h, d, d)), ("core", (b, n, h, d)), ("gate", (b, n, h, d)),
+              ("gated", (b, n, m.inner))]
+    return conv_layer_stages(spec, EXPLAIN, [("qkv", (b, m.conv_dim, n))], (m.conv_dim, m.kernel), after)
 
 
 def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int = 1024) -> bool:
@@ -74,18 +70,10 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int 
 
 def analyse(spec: AttnSpec) -> ShapesReport:
     """Build attncli's KDA layer for ``spec``: its stages, its weights, and its output shape."""
-    import torch
-
-    from attncli.kinds.kda import kind, torch_layer
-    from attncli.kinds.shapes import ShapesReport, module_weights
+    from attncli.kinds.kda import kind
+    from attncli.kinds.shapes import padding_note, traced_report
 
     kind.check_representable(spec)
-    device = "cpu" if fits_in_memory(spec) else "meta"
-    module = torch_layer.build(spec, device)
-    weights, components = module_weights(module)
-    args, kwargs = torch_layer.make_args(spec, device)
-    with torch.no_grad():
-        out = module(*args, **kwargs)[0]
     m = kda_sizes(spec)
     state = state_bytes(spec, 4)
     notes = [f"Kimi Delta Attention, {spec.form} form: no KV cache; the state is {m.heads} x {m.head_dim} x "
@@ -93,11 +81,6 @@ def analyse(spec: AttnSpec) -> ShapesReport:
              f"{m.kernel} conv inputs of {m.conv_dim} channels, the same at any context length",
              "the decay is per head and channel (a forget gate of rank D), the output gated by sigmoid(g_b(g_a(x)))"]
     if spec.form == "chunked":
-        notes.append(f"chunked: L = {spec.seq} padded to {padded_length(spec)} (a multiple of C = {m.chunk}), as "
-                     "transformers' chunk_kimi_delta_attention pads it")
-    if device == "meta":
-        notes.append("too large for a real forward pass here: shapes come from the meta device")
-    return ShapesReport(spec=spec, stages=stage_shapes(spec), weights=weights, components=components,
-                        total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape),
-                        attn_weights=None, device=device, notes=tuple(notes),
-                        returns="attncli's KDA layer returns", heads_term=f"H={m.heads}")
+        notes.append(padding_note(spec, padded_length(spec), m.chunk, "chunk_kimi_delta_attention"))
+    return traced_report(spec, kind.build_call, fits_in_memory(spec), stage_shapes(spec), notes,
+                         "attncli's KDA layer returns", f"H={m.heads}")

@@ -150,17 +150,13 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
     (I + 2*G'*N)/N x (K - 1) at the model's dtype (``mamba_cache_dtype`` auto; G' the groups extended to the
     shards) and the SSM state H/N x P x N at ``--mamba-ssm-cache-dtype``; ``auto`` is the model's
     ``mamba_ssm_cache_dtype`` where vLLM reads it (``NemotronHForCausalLMConfig``), else the conv state's dtype."""
-    from attncli.kinds.cache import MAMBA, MLA_ONLY_DTYPES, CacheSpec
+    from attncli.kinds.cache import constant_state_spec
 
-    if kv_cache_dtype in MLA_ONLY_DTYPES:
-        raise SpecError("--kv-cache-dtype", f"{kv_cache_dtype} is vLLM's packed layout for MLA layers; "
-                                            "this model has none (auto, fp8, ...)")
     d = mamba2_sizes(device_spec(spec, tp))
-    if ssm_bytes is None:
-        ssm_bytes = model_bytes if spec.mamba_ssm_dtype is None else SSM_DTYPES[spec.mamba_ssm_dtype]
-    conv = d.conv_dim * (d.kernel - 1) * model_bytes
-    ssm = d.heads * d.head_dim * d.state * ssm_bytes
-    return (CacheSpec(MAMBA, state_bytes=conv + ssm),)
+    if ssm_bytes is None and spec.mamba_ssm_dtype is not None:
+        ssm_bytes = SSM_DTYPES[spec.mamba_ssm_dtype]
+    return constant_state_spec(kv_cache_dtype, d.conv_dim, d.kernel, d.heads * d.head_dim * d.state, model_bytes,
+                               ssm_bytes)
 
 
 def memory(spec: AttnSpec, dtype: str) -> Memory:

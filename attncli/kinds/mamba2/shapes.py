@@ -33,24 +33,20 @@ EXPLAIN: dict[str, str] = {
 
 
 def stage_shapes(spec: AttnSpec) -> tuple[Stage, ...]:
-    from attncli.kinds.shapes import Stage
+    from attncli.kinds.shapes import conv_layer_stages
 
     m = mamba2_sizes(spec)
-    b, n, e = spec.batch, spec.seq, spec.dim
-    rows: list[tuple[str, tuple[int, ...]]] = [("input", (b, n, e)), ("in_proj", (b, n, m.in_proj))]
-    if spec.cache:
-        rows.append(("conv_state", (b, m.conv_dim, m.kernel)))
-    rows += [("conv_out", (b, m.conv_dim, n)), ("x", (b, n, m.heads, m.head_dim)), ("B", (b, n, m.groups, m.state)),
-             ("C", (b, n, m.groups, m.state)), ("dt", (b, n, m.heads))]
+    b, n = spec.batch, spec.seq
+    after: list[tuple[str, tuple[int, ...]]] = [
+        ("conv_out", (b, m.conv_dim, n)), ("x", (b, n, m.heads, m.head_dim)), ("B", (b, n, m.groups, m.state)),
+        ("C", (b, n, m.groups, m.state)), ("dt", (b, n, m.heads))]
     if spec.form == "chunked":
         nc = padded_length(spec) // m.chunk
-        rows += [("chunks", (b, nc, m.chunk, m.heads, m.head_dim)), ("scores", (b, nc, m.heads, m.chunk, m.chunk)),
-                 ("chunk_states", (b, nc + 1, m.heads, m.head_dim, m.state))]
-    rows += [("ssm_state", (b, m.heads, m.head_dim, m.state)), ("scan", (b, n, m.heads, m.head_dim)),
-             ("gated", (b, n, m.inner))]
-    if spec.out_proj:
-        rows.append(("output", (b, n, e)))
-    return tuple(Stage(name, shape, EXPLAIN[name]) for name, shape in rows)
+        after += [("chunks", (b, nc, m.chunk, m.heads, m.head_dim)), ("scores", (b, nc, m.heads, m.chunk, m.chunk)),
+                  ("chunk_states", (b, nc + 1, m.heads, m.head_dim, m.state))]
+    after += [("ssm_state", (b, m.heads, m.head_dim, m.state)), ("scan", (b, n, m.heads, m.head_dim)),
+              ("gated", (b, n, m.inner))]
+    return conv_layer_stages(spec, EXPLAIN, [("in_proj", (b, n, m.in_proj))], (m.conv_dim, m.kernel), after)
 
 
 def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int = 1024) -> bool:
@@ -63,19 +59,11 @@ def fits_in_memory(spec: AttnSpec, limit_elems: int = 1 << 25, limit_steps: int 
 
 
 def analyse(spec: AttnSpec) -> ShapesReport:
-    import torch
-
-    from attncli.kinds.mamba2 import kind, torch_layer
+    from attncli.kinds.mamba2 import kind
     from attncli.kinds.mamba2.counts import state_bytes
-    from attncli.kinds.shapes import ShapesReport, module_weights
+    from attncli.kinds.shapes import padding_note, traced_report
 
     kind.check_representable(spec)
-    device = "cpu" if fits_in_memory(spec) else "meta"
-    module = torch_layer.build(spec, device)
-    weights, components = module_weights(module)
-    args, kwargs = torch_layer.make_args(spec, device)
-    with torch.no_grad():
-        out = module(*args, **kwargs)[0]
     m = mamba2_sizes(spec)
     state = state_bytes(spec, 4)
     notes = [f"Mamba2, {spec.form} form: no KV cache; the state is {m.heads} x {m.head_dim} x {m.state} SSM values "
@@ -83,11 +71,6 @@ def analyse(spec: AttnSpec) -> ShapesReport:
              "channels, the same at any context length",
              f"{m.groups} groups of B and C serve {m.heads} heads ({m.heads // m.groups} each)"]
     if spec.form == "chunked":
-        notes.append(f"chunked: L = {spec.seq} padded to {padded_length(spec)} (a multiple of C = {m.chunk}), as "
-                     "transformers' mamba2_chunk_scan pads it")
-    if device == "meta":
-        notes.append("too large for a real forward pass here: shapes come from the meta device")
-    return ShapesReport(spec=spec, stages=stage_shapes(spec), weights=weights, components=components,
-                        total_params=sum(w.numel for w in weights), attn_output=tuple(out.shape),
-                        attn_weights=None, device=device, notes=tuple(notes),
-                        returns="attncli's Mamba2 layer returns", heads_term=f"H={m.heads} G={m.groups}")
+        notes.append(padding_note(spec, padded_length(spec), m.chunk, "mamba2_chunk_scan"))
+    return traced_report(spec, kind.build_call, fits_in_memory(spec), stage_shapes(spec), notes,
+                         "attncli's Mamba2 layer returns", f"H={m.heads} G={m.groups}")
