@@ -244,7 +244,8 @@ def test_closed_stdout_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     one_error_line(r.stderr, "--output: cannot write to stdout: stdout is closed")
 
 
-@pytest.mark.parametrize("args", [("sweep", "--seq", "8:32:x2"), ("model", "--preset", "llama-3.1-8b", "--seq", "1k:4k:x2")])
+@pytest.mark.parametrize("args", [("sweep", "--seq", "8:32:x2"),
+                                  ("model", "--preset", "llama-3.1-8b", "--seq", "1k:4k:x2")])
 def test_closed_stdout_refuses_before_a_plot_is_written(tmp_path: Path, args: tuple[str, ...]) -> None:
     # NOTE: found by the long fuzz: the plot was written and said so, then the report failed (two lines, a file left)
     r = run_stdout_closed(*args, "--plot", "p.png", cwd=tmp_path)
