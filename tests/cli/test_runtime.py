@@ -68,6 +68,40 @@ def test_collector_restored_even_on_error() -> None:
     assert gc.isenabled()
 
 
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_collector_moves_what_the_pause_kept_to_the_oldest_generation() -> None:
+    """What a pause left alive joins the oldest generation (no young collection rescans it), nothing
+    stays frozen, and a cycle made during the pause is still collected after it."""
+    import weakref
+
+    with collector_paused():
+        kept = [[] for _ in range(1000)]
+        cycle = _Node()
+        gone = weakref.ref(cycle)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert not any(o is kept for o in gc.get_objects(generation=0))
+    assert any(o is kept for o in gc.get_objects(generation=2))
+    del cycle
+    gc.collect()
+    assert gone() is None
+
+
+def test_collector_leaves_frozen_objects_alone() -> None:
+    """Objects someone else froze (``gc.freeze()``) stay frozen through a pause."""
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_single_threaded_restores_the_thread_count_even_on_error() -> None:
     import torch
 
