@@ -12,6 +12,10 @@ collector alone), and it undoes every change on exit:
 - **the ``torch._dynamo`` import shortcut** (:func:`without_dynamo_import`), on torch versions
   it was verified on only (:data:`VERIFIED_TORCH`); ``ATTNCLI_NO_IMPORT_SHORTCUT=1`` turns it
   off. ``benchmarks/bench_flops.py`` measures what it saves.
+
+Around the count, with the same reasoning about the collector: :func:`import_torch` (the counting
+commands' ``import torch``, the collector paused as well), and :func:`frozen_for_shutdown` (in the
+console script only, after the run: the interpreter's shutdown does not scan what is left).
 """
 
 from __future__ import annotations
