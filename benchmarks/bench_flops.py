@@ -37,6 +37,12 @@ into its ``__pycache__``), as ``pip install`` does and as torch and fvcore alrea
 attncli's ~90 modules from source (about 0.3 s here) while the bare import reads torch's
 bytecode. ``--no-compile`` skips that step, to measure the source-only case.
 
+Also measured, not judged: the bare import run the way attncli runs it (``import gc; gc.disable();
+import torch, fvcore.nn; gc.freeze()``): attncli imports torch with the cyclic GC paused and, in the
+console script, freezes what is left before the interpreter's shutdown, whose collections over a
+million objects took 0.4 to 0.7 s (``attncli/cli/runtime.py``). The ratios stay against the plain
+bare import (the target); this row says how much of the difference from it is the collector.
+
 Also measured, to show where the time goes: the same seed run with the torch._dynamo
 shortcut turned off (``ATTNCLI_NO_IMPORT_SHORTCUT=1``), and the floor every meta-device
 count pays, ``import torch, fvcore.nn, sympy, torch.fx.experimental.symbolic_shapes``
@@ -148,12 +154,15 @@ def main() -> int:
     parser.add_argument("--presets", action="store_true",
                         help="also run model on every packaged model at 128k (one case each)")
     parser.add_argument("--only", metavar="WORD", action="append", default=[],
-                        help="run only the cases whose name contains WORD (repeatable; the bare import always runs)")
+                        help="run only the cases whose name contains WORD (repeatable; the bare imports always "
+                             "run)")
     args = parser.parse_args()
     reps = args.reps
     where = "not compiled (--no-compile)" if args.no_compile else f"compiled in {compile_attncli()}"
 
     bare = Case("bare `import torch, fvcore.nn`", [PY, "-c", "import torch, fvcore.nn"])
+    bare_gc = Case("  bare import, GC as attncli runs it",
+                   [PY, "-c", "import gc; gc.disable(); import torch, fvcore.nn; gc.freeze()"])
     floor = Case("  + sympy, symbolic_shapes (floor)",
                  [PY, "-c", "import torch, fvcore.nn, sympy, torch.fx.experimental.symbolic_shapes"])
     seed = Case("attncli flops (seed, json)", [PY, "-m", "attncli", *SEED])
@@ -174,14 +183,14 @@ def main() -> int:
     model_point = Case("model gemma-3-27b decode at 128k, h100", [PY, "-m", "attncli", *MODEL_POINT])
     model_grid = Case("model gemma-3-27b decode 1k:1M:x2, h100", [PY, "-m", "attncli", *MODEL_GRID])
     preset_decode = Case("llama-3-8b preset, decode at cache 4095", [PY, "-m", "attncli", *PRESET_DECODE])
-    cases = [bare, floor, seed, seed_slow, seed_gpu, big, prefill, decode, mla_prefill, mla_decode, model_dsv3,
+    cases = [bare, bare_gc, floor, seed, seed_slow, seed_gpu, big, prefill, decode, mla_prefill, mla_decode, model_dsv3,
              model_gemma3, report, preset_decode, model_engine, model_tp, model_mml, model_point, model_grid]
     presets = [Case(f"model {name} decode at 128k", [PY, "-m", "attncli", "model", "--preset", name, "--seq", "1",
                                                       "--cache", "131071", "--format", "json"])
                for name in (model_presets() if args.presets else [])]
     cases += presets
     if args.only:
-        cases = [c for c in cases if c is bare or any(w.lower() in c.name.lower() for w in args.only)]
+        cases = [c for c in cases if c is bare or c is bare_gc or any(w.lower() in c.name.lower() for w in args.only)]
 
     for case in cases:  # warm the file cache; not measured
         case.run()

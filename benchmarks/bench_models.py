@@ -16,8 +16,8 @@ FOLDER`` holding the same files, with a stand-in Hub on 127.0.0.1 (tests/hubstub
 requests; the cache is filled by one run before measuring.
 
 Every command runs as a subprocess, interleaved, ``--reps`` times (default 5); medians are
-printed, of wall and CPU time (see ``bench_flops.py``, whose ``Case`` and bytecode step this
-reuses). Run by hand:
+printed, of wall and CPU time, each with its ratio to the bare import the run cannot avoid (see
+``bench_flops.py``, whose ``Case`` and bytecode step this reuses). Run by hand:
 ``.venv/bin/python benchmarks/bench_models.py``. Not a test: tests never assert on time.
 """
 
@@ -89,9 +89,12 @@ def main() -> int:
 
     print(f"medians of {reps} interleaved runs ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}); "
           f"attncli bytecode {where}")
-    print(f"{'command':52s} {'median':>8s} {'CPU':>7s} {'peak RSS':>9s}")
+    # NOTE: each run against the bare import it cannot avoid (the HF class run: with transformers)
+    print(f"{'command':52s} {'median':>8s} {'ratio':>6s} {'CPU':>7s} {'ratio':>6s} {'peak RSS':>9s}")
     for case in cases:
-        print(f"{case.name:52s} {case.median:7.2f}s {case.cpu_median:6.2f}s {case.peak_mb:7.0f} MB")
+        base = bare_hf if case is hf else bare
+        print(f"{case.name:52s} {case.median:7.2f}s {case.median / base.median:5.2f}x {case.cpu_median:6.2f}s "
+              f"{case.cpu_median / base.cpu_median:5.2f}x {case.peak_mb:7.0f} MB")
     requests = stub.count() - before
     stub.close()
     shutil.rmtree(home, ignore_errors=True)

@@ -21,6 +21,7 @@ from typer.completion import install_callback, show_callback  # noqa: E402
 
 from attncli import __version__  # noqa: E402
 from attncli.cli.helptext import CONTEXT, EXIT_CODES, AttnGroup, lazy_group  # noqa: E402
+from attncli.cli.runtime import frozen_for_shutdown  # noqa: E402
 from attncli.io import streams  # noqa: E402
 
 app = typer.Typer(
@@ -79,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
 
     Also: Ctrl-C is ``attncli: interrupted`` and exit 130; a reader that closed stdout ends
     the run quietly (the exit code is what the run would have returned); any other error
-    writing stdout, and running out of memory, are one line and exit 2.
+    writing stdout, and running out of memory, are one line and exit 2. In the console script, the
+    objects left are frozen for the interpreter's shutdown (:func:`attncli.cli.runtime.frozen_for_shutdown`).
     """
     code = _main(argv)
     interrupts.exit_now_if_interrupted(code)
     interrupts.exit_now_if_user_code_ran(code)
     interrupts.ignore_from_now()
+    frozen_for_shutdown()
     return code
 
 

@@ -9,7 +9,6 @@ imports torch, fvcore or rich, so ``attncli --help`` stays fast.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import sys
 from collections.abc import Callable, Iterable
@@ -40,7 +39,8 @@ from attncli.cli.layerflags import (
     explicit_names,
     layer_values,
 )
-from attncli.io.interrupts import INTERRUPTED, InterruptReported, deferred_interrupts
+from attncli.cli.runtime import import_torch
+from attncli.io.interrupts import INTERRUPTED, InterruptReported
 from attncli.io.paths import check_run_files
 from attncli.registry import STANDARD, entry, title
 from attncli.spec import AttnSpec, SpecError
@@ -393,8 +393,7 @@ def spec_command(sweep: bool = False, kinds: tuple[str, ...] = (STANDARD,),
                     config_notes += _model_dtype(fn.__name__, kwargs, config, preset, ignore)
                     spec = spec.with_(sources=tuple(provenance(spec, layer_sources, typed).items()),
                                       notes=tuple(config_notes))
-                with deferred_interrupts():  # see there: Ctrl-C inside torch's import aborts
-                    importlib.import_module("torch")
+                import_torch()  # NOTE: see there: the collector paused, a Ctrl-C deferred (inside the import it aborts)
                 return fn(spec=spec, fmt=fmt, output=output, **kwargs)
             except SpecError as exc:
                 fail(str(exc), getattr(exc, "exit_code", 2))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from pathlib import Path
@@ -30,8 +29,7 @@ from attncli.cli.engineflags import value as choice_value
 from attncli.cli.helptext import AttnCommand, complete_model_presets, examples
 from attncli.cli.inputs import dtype_parser, expand_tokens
 from attncli.cli.layerflags import IgnoreFieldOption
-from attncli.cli.runtime import counting
-from attncli.io.interrupts import deferred_interrupts
+from attncli.cli.runtime import counting, import_torch
 from attncli.io.paths import check_run_files
 from attncli.registry import takes
 from attncli.spec import SpecError
@@ -280,8 +278,7 @@ def _run(config: Path | None, preset: str | None, seq: int, batch: int, cache: i
     from attncli.render import emit
     from attncli.render.common import status
 
-    with deferred_interrupts():
-        importlib.import_module("torch")
+    import_torch()
     if plot is not None:
         from attncli.cli.sweep import check_plot
 
