@@ -189,3 +189,74 @@ def sized_entries(sizes: Callable[[AttnSpec], Any]) -> Callable[[AttnSpec, dict[
 def ungrouped_heads(spec: AttnSpec) -> tuple[int, int | None]:
     """The ``head_counts`` of a kind without grouped K/V heads: its heads, and None."""
     return spec.heads, None
+
+
+def scoped_relabel(scope_stages: dict[str, str], kept: tuple[str, ...] = ()) -> Callable[[str, str], str]:
+    """The ``relabel`` of a kind whose ops are named by the submodule that ran them (the last part of the scope,
+    looked up in ``scope_stages``, else ``other``); the stages of ``kept`` (the attention matmuls, which the data
+    flow names) keep their name."""
+    def relabel(scope: str, stage: str) -> str:
+        if stage in kept:
+            return stage
+        return scope_stages.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+
+    return relabel
+
+
+class TorchLayer(Protocol):
+    """A kind's own torch layer module (``attncli.kinds.gdn.torch_layer``): what builds it and its arguments."""
+
+    def build(self, spec: AttnSpec, device: str) -> Any: ...
+    def make_args(self, spec: AttnSpec, device: str) -> tuple[tuple[Any, ...], dict[str, Any]]: ...
+
+
+def layer_call(torch_layer: TorchLayer, spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """The ``build_call`` of a kind that runs its own torch layer: the layer ``torch_layer`` builds, and the
+    arguments of one call (the kind imports ``torch_layer`` when called, so that nothing imports torch before)."""
+    module = torch_layer.build(spec, device)
+    args, kwargs = torch_layer.make_args(spec, device)
+    return module, args, kwargs
+
+
+def refuse_unrepresentable(tensors: Sequence[tuple[str, int, str]]) -> None:
+    """The ``check_representable`` loop: refuse the first of ``tensors`` ((what, elements, the flag to blame))
+    that torch cannot describe at float32 (2**63 bytes), even on the meta device."""
+    from attncli.layer.formulas import TORCH_MAX_BYTES
+    from attncli.spec import SpecError
+
+    for what, elements, flag in tensors:
+        if elements * 4 > TORCH_MAX_BYTES:
+            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
+                                  "even on the meta device (2**63 bytes)")
+
+
+def no_keeps_line(spec: AttnSpec) -> str | None:
+    """The ``keeps_line`` of a kind with no line of its own in ``model``'s table: the KV line says what it keeps."""
+    return None
+
+
+def no_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
+    """The ``kv_fixed_bytes`` of a cache with no part that grows by whole entries (only DeepSeek-V4's has one)."""
+    return None
+
+
+def refuse_mixer_settings(spec: AttnSpec, why: str, refused: Sequence[tuple[str, str, str]], impl: str) -> None:
+    """The settings a causal linear layer (Gated DeltaNet, KDA, Mamba2) does not take, each SpecError saying
+    ``why`` and its reason: ``refused`` ((the setting, its flag, the reason)) when set, then
+    nn.MultiheadAttention's extra keys, unbatched or sequence-first input, dropout, a padding mask, and an
+    ``--impl`` other than the kind's own layer (``impl``: the reason)."""
+    from attncli.spec import SpecError
+
+    for name, flag, reason in refused:
+        if getattr(spec, name) is not None:
+            raise SpecError(flag, f"{why}: {reason}")
+    for flag, on, reason in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
+                             ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
+                             ("--unbatched", spec.unbatched, "the layer is run batched"),
+                             ("--no-batch-first", not spec.batch_first, "the layer is run batch-first"),
+                             ("--dropout", spec.dropout > 0, "the layer has no dropout"),
+                             ("--mask", spec.mask == "padding", "padding is not modelled (the layer is causal by "
+                                                                "itself: --mask none or causal)"),
+                             ("--impl", spec.impl != spec.kind, impl)):
+        if on:
+            raise SpecError(flag, f"{why}: {reason}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attncli.kinds.base import ungrouped_heads
+from attncli.kinds import base
 from attncli.kinds.dsv4 import counts, words
 from attncli.kinds.dsv4.sizes import CSA, HCA, SLIDING, Dsv4Sizes
 from attncli.numbers import human
@@ -320,12 +320,8 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
 
 def check_representable(spec: AttnSpec) -> None:
     """The scores (B, H, L, Kw + T) must be describable by torch, even on meta."""
-    from attncli.layer.formulas import TORCH_MAX_BYTES
-
     elements = spec.batch * spec.heads * spec.seq * _keys(spec)
-    if elements * 4 > TORCH_MAX_BYTES:
-        raise SpecError("--seq", f"the scores (B, H, L, Kw + T) would have {elements:,} elements: more than torch "
-                                 "can describe, even on the meta device (2**63 bytes)")
+    base.refuse_unrepresentable((("the scores (B, H, L, Kw + T)", elements, "--seq"),))
 
 
 def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
@@ -338,9 +334,7 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return spec.with_(heads=spec.heads // tp, o_groups=(spec.o_groups or 1) // tp)
 
 
-def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
-    return kv_cache_bytes(spec, bytes_per_element)
+kv_cache_held_bytes = kv_cache_bytes  # NOTE: the storage held after the step is what the cache keeps
 
 
 def config_entries(spec: AttnSpec, d: dict[str, Any]) -> None:
@@ -350,6 +344,6 @@ def config_entries(spec: AttnSpec, d: dict[str, Any]) -> None:
     d["head_dim"] = spec.head_dim
 
 
-head_counts = ungrouped_heads
+head_counts = base.ungrouped_heads
 HF_CLASS = "own"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
 BENCH_FORMS = False  # NOTE: bench times the layer as asked

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from attncli.kinds import base
 from attncli.kinds.standard import kind as standard
 from attncli.numbers import human
 from attncli.spec import SpecError
@@ -35,6 +36,7 @@ PERMUTE_SKIPPED: str | None = ("not run: attncli's permutation test runs standar
 SWEEP_EXPECTED = standard.SWEEP_EXPECTED
 SCOPE_STAGES = {"q_proj": "q_proj", "k_proj": "k_proj", "v_proj": "v_proj", "o_proj": "out_proj"}
 """Submodule (transformers' names) -> stage, for the projections."""
+relabel = base.scoped_relabel(SCOPE_STAGES, kept=("qk", "av"))  # NOTE: attention matmuls keep their data-flow stage
 
 stages = standard.stages
 effective = standard.effective
@@ -132,16 +134,9 @@ def spec_gate_macs(spec: AttnSpec) -> int:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds.gated import torch_layer as gated_torch
+    from attncli.kinds.gated import torch_layer
 
-    return gated_torch.build(spec, device), *gated_torch.make_args(spec, device)
-
-
-def relabel(scope: str, stage: str) -> str:
-    """Attention matmuls keep their data-flow stage; projections are named by their submodule."""
-    if stage in ("qk", "av"):
-        return stage
-    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+    return base.layer_call(torch_layer, spec, device)
 
 
 def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
@@ -182,16 +177,8 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return standard.device_spec(spec, tp)
 
 
-def keeps_line(spec: AttnSpec) -> str | None:
-    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
-    return None
-
-
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
-
-
+keeps_line = base.no_keeps_line
+kv_fixed_bytes = base.no_fixed_bytes
 config_entries = standard.config_entries
 
 head_counts = standard.head_counts

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attncli.kinds.base import sized_entries
+from attncli.kinds import base, forms
 from attncli.kinds.gdn.sizes import gdn_sizes
 from attncli.numbers import human, human_bytes
 from attncli.spec import SpecError
@@ -149,20 +149,8 @@ def validate(spec: AttnSpec) -> None:
                                                     "heads (each key head serves HV / HK value heads)")
     if spec.gdn_form not in FORMS:
         raise SpecError("--gdn-form", f"unknown form {spec.gdn_form!r}; choose from {', '.join(FORMS)}")
-    for name, flag, why in REFUSED:
-        if getattr(spec, name) is not None:
-            raise SpecError(flag, f"{WHY}: {why}")
-    for flag, on, why in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
-                          ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
-                          ("--unbatched", spec.unbatched, "the layer is run batched"),
-                          ("--no-batch-first", not spec.batch_first, "the layer is run batch-first"),
-                          ("--dropout", spec.dropout > 0, "the layer has no dropout"),
-                          ("--mask", spec.mask == "padding", "padding is not modelled (the layer is causal by "
-                                                             "itself: --mask none or causal)"),
-                          ("--impl", spec.impl != NAME, "it runs attncli's own Gated DeltaNet layer (--impl gdn); "
-                                                        "choose its form with --gdn-form")):
-        if on:
-            raise SpecError(flag, f"{WHY}: {why}")
+    base.refuse_mixer_settings(spec, WHY, REFUSED, "it runs attncli's own Gated DeltaNet layer (--impl gdn); "
+                                                   "choose its form with --gdn-form")
 
 
 # ---------------------------------------------------------------------------- closed forms
@@ -293,10 +281,8 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
                                ssm_bytes, checkpoint_alignment=64)
 
 
-def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
-    """The layer in the form it runs (``--gdn-form``, auto resolved), then in the other form."""
-    run = spec.with_(gdn_form=spec.form or "chunked")
-    return [run, run.with_(gdn_form="recurrent" if run.form == "chunked" else "chunked")]
+variant_specs = forms.variant_specs  # NOTE: the form --gdn-form runs (auto resolved), then the other
+short_label = forms.short_label
 
 
 def variant_label(spec: AttnSpec) -> str:
@@ -304,16 +290,14 @@ def variant_label(spec: AttnSpec) -> str:
 
 
 def variants_note(spec: AttnSpec) -> str:
-    return ("below it the same layer in the other form (recurrent: one token at a time, 3 DK x DV products per "
-            "token and value head; chunked: chunks of C tokens, L padded to a multiple of C)")
+    return forms.other_form_note("recurrent: one token at a time, 3 DK x DV products per token and value head; "
+                                 "chunked: chunks of C tokens, L padded to a multiple of C")
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds.gdn import torch_layer as gdn_torch
+    from attncli.kinds.gdn import torch_layer
 
-    module = gdn_torch.build(spec, device)
-    args, kwargs = gdn_torch.make_args(spec, device)
-    return module, args, kwargs
+    return base.layer_call(torch_layer, spec, device)
 
 
 SCOPE_STAGES: dict[str, str] = {
@@ -321,58 +305,35 @@ SCOPE_STAGES: dict[str, str] = {
     **{st: st for st in RECURRENCE_FORMS["chunked"]},
 }
 """Submodule of attncli's Gated DeltaNet layer (transformers' names) -> the stage its matmuls belong to."""
-
-
-def relabel(scope: str, stage: str) -> str:
-    """Every op is named by the submodule that ran it (:data:`SCOPE_STAGES`), else ``other``."""
-    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+relabel = base.scoped_relabel(SCOPE_STAGES)  # NOTE: every op is named by the submodule that ran it, else other
 
 
 def check_representable(spec: AttnSpec) -> None:
     """Refuse tensors torch cannot describe (2**63 bytes at float32), even on the meta device."""
-    from attncli.layer.formulas import TORCH_MAX_BYTES
-
     m = gdn_sizes(spec)
     lp = padded_length(spec)
-    for what, elements, flag in (
-            ("the projected q, k, v, z (B, L, 2*HK*DK + 2*HV*DV)", spec.batch * spec.seq * m.qkvz, "--seq"),
-            ("the intra-chunk attention (B, HV, LP, C)", spec.batch * m.hv * lp * spec.gdn_chunk, "--gdn-chunk"),
-            ("the value heads (B, HV, LP, DV)", spec.batch * m.hv * lp * max(m.dk, m.dv), "--seq"),
-            ("the in_proj_qkvz weight", spec.dim * m.qkvz, "--dim")):
-        if elements * 4 > TORCH_MAX_BYTES:
-            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
-                                  "even on the meta device (2**63 bytes)")
+    base.refuse_unrepresentable((
+        ("the projected q, k, v, z (B, L, 2*HK*DK + 2*HV*DV)", spec.batch * spec.seq * m.qkvz, "--seq"),
+        ("the intra-chunk attention (B, HV, LP, C)", spec.batch * m.hv * lp * spec.gdn_chunk, "--gdn-chunk"),
+        ("the value heads (B, HV, LP, DV)", spec.batch * m.hv * lp * max(m.dk, m.dv), "--seq"),
+        ("the in_proj_qkvz weight", spec.dim * m.qkvz, "--dim")))
 
 
 def title_parts(spec: AttnSpec) -> list[str]:
     """``Gated DeltaNet HK=16 HV=32 DK=128 DV=128 K=4`` and the form, for titles."""
     m = gdn_sizes(spec)
-    form = f"{spec.form} form" + (f" C={m.chunk}" if spec.form == "chunked" else "")
-    return [f"Gated DeltaNet HK={m.hk} HV={m.hv} DK={m.dk} DV={m.dv} K={m.kernel}",
-            form + (" (auto)" if spec.gdn_form == "auto" else "")]
-
-
-def short_label(spec: AttnSpec) -> str:
-    return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
+    return [f"Gated DeltaNet HK={m.hk} HV={m.hv} DK={m.dk} DV={m.dv} K={m.kernel}", forms.form_title(spec, m.chunk)]
 
 
 def conclusion(report: Counted) -> str:
     """What the other form would cost, what transformers' solves add uncounted, and the state."""
     run, other = report.variants[0], report.variants[1]
-    spec = report.spec
-    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
-    if spec.gdn_form != "auto":
-        why = "as --gdn-form asks"
-    elif run.form == "recurrent":
-        why = "auto: a decode step, L = 1 with a state"
-    else:
-        why = "auto: not a decode step"
     chunked = run.spec if run.form == "chunked" else other.spec
     solves = triangular_solve_macs(chunked) if chunked is not None else 0
-    state = state_bytes(spec, run.memory.bytes_per_element)
-    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
-            f"MACs ({ratio:.3g}x). The chunked form's two triangular solves add {human(solves)} multiply-adds "
-            f"that neither fvcore nor FlopCounterMode counts. No KV cache: the state is "
+    state = state_bytes(report.spec, run.memory.bytes_per_element)
+    return (f"{forms.form_sentence(report, 'as --gdn-form asks', 'state')} The chunked form's two triangular "
+            f"solves add {human(solves)} multiply-adds that neither fvcore nor FlopCounterMode counts. No KV cache: "
+            "the state is "
             f"{human_bytes(state['recurrent'])} recurrent (float32) + {human_bytes(state['conv'])} conv "
             f"per layer, the same at any context length.")
 
@@ -401,22 +362,10 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return spec.with_(linear_num_key_heads=m.hk // tp, linear_num_value_heads=m.hv // tp)
 
 
-def keeps_line(spec: AttnSpec) -> str | None:
-    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
-    return None
-
-
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
-
-
-def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
-    return kv_cache_bytes(spec, bytes_per_element)
-
-
-config_entries = sized_entries(gdn_sizes)
+keeps_line = base.no_keeps_line
+kv_fixed_bytes = base.no_fixed_bytes
+kv_cache_held_bytes = kv_cache_bytes  # NOTE: the storage held after the step is what the state keeps
+config_entries = base.sized_entries(gdn_sizes)
 HF_CLASS = "counted"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
 BENCH_FORMS = False  # NOTE: bench times the layer as asked
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attncli.kinds.base import sized_entries, ungrouped_heads
+from attncli.kinds import base, forms
 from attncli.kinds.kda import counts, words
 from attncli.kinds.kda.counts import STATE_BYTES, padded_length, state_bytes
 from attncli.kinds.kda.sizes import kda_sizes
-from attncli.numbers import human, human_bytes
+from attncli.numbers import human_bytes
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
@@ -64,19 +64,7 @@ def validate(spec: AttnSpec) -> None:
             raise SpecError("--" + name.replace("_", "-"), f"must be an integer of at least 1, got {value!r}")
     if spec.gdn_form not in FORMS:
         raise SpecError("--gdn-form", f"unknown form {spec.gdn_form!r}; choose from {', '.join(FORMS)}")
-    for name, flag, why in REFUSED:
-        if getattr(spec, name) is not None:
-            raise SpecError(flag, f"{WHY}: {why}")
-    for flag, on, why in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
-                          ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
-                          ("--unbatched", spec.unbatched, "the layer is run batched"),
-                          ("--no-batch-first", not spec.batch_first, "the layer is run batch-first"),
-                          ("--dropout", spec.dropout > 0, "the layer has no dropout"),
-                          ("--mask", spec.mask == "padding", "padding is not modelled (the layer is causal by "
-                                                             "itself: --mask none or causal)"),
-                          ("--impl", spec.impl != NAME, "it runs attncli's own KDA layer")):
-        if on:
-            raise SpecError(flag, f"{WHY}: {why}")
+    base.refuse_mixer_settings(spec, WHY, REFUSED, "it runs attncli's own KDA layer")
 
 
 stages = counts.stages
@@ -116,10 +104,7 @@ def vllm_cache_spec(spec: AttnSpec, kv_cache_dtype: str, model_bytes: int, ssm_b
                                 "model without --engine gives the state as transformers keeps it")
 
 
-def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
-    """The layer in the form it runs (auto resolved), then in the other form."""
-    run = spec.with_(gdn_form=spec.form or "chunked")
-    return [run, run.with_(gdn_form="recurrent" if run.form == "chunked" else "chunked")]
+variant_specs = forms.variant_specs  # NOTE: the form it runs (auto resolved), then the other
 
 
 def variant_label(spec: AttnSpec) -> str:
@@ -127,16 +112,14 @@ def variant_label(spec: AttnSpec) -> str:
 
 
 def variants_note(spec: AttnSpec) -> str:
-    return ("below it the same layer in the other form (recurrent: one token at a time, 3 D x D products per "
-            "token and head; chunked: chunks of C tokens, L padded to a multiple of C)")
+    return forms.other_form_note("recurrent: one token at a time, 3 D x D products per token and head; chunked: "
+                                 "chunks of C tokens, L padded to a multiple of C")
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     from attncli.kinds.kda import torch_layer
 
-    module = torch_layer.build(spec, device)
-    args, kwargs = torch_layer.make_args(spec, device)
-    return module, args, kwargs
+    return base.layer_call(torch_layer, spec, device)
 
 
 SCOPE_STAGES: dict[str, str] = {
@@ -145,40 +128,28 @@ SCOPE_STAGES: dict[str, str] = {
     **{st: st for st in counts.RECURRENCE["chunked"]},
 }
 """Submodule of attncli's KDA layer (transformers' names) -> the stage its matmuls belong to."""
-
-
-def relabel(scope: str, stage: str) -> str:
-    """Every op is named by the submodule that ran it (:data:`SCOPE_STAGES`), else ``other``."""
-    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+relabel = base.scoped_relabel(SCOPE_STAGES)  # NOTE: every op is named by the submodule that ran it, else other
 
 
 def check_representable(spec: AttnSpec) -> None:
     """Refuse tensors torch cannot describe (2**63 bytes at float32), even on the meta device."""
-    from attncli.layer.formulas import TORCH_MAX_BYTES
-
     m = kda_sizes(spec)
     lp = padded_length(spec)
-    for what, elements, flag in (
-            ("the decayed keys of the chunks (B, H, LP, D, C)", spec.batch * m.heads * lp * m.head_dim * m.chunk,
-             "--seq"),
-            ("the projected q, k, v (B, L, 3*H*D)", spec.batch * spec.seq * m.conv_dim, "--seq"),
-            ("the recurrent states (B, H, L, D, D)", spec.batch * m.heads * spec.seq * m.head_dim ** 2, "--seq"),
-            ("the q_proj weight", spec.dim * m.inner, "--dim")):
-        if elements * 4 > TORCH_MAX_BYTES:
-            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
-                                  "even on the meta device (2**63 bytes)")
+    base.refuse_unrepresentable((
+        ("the decayed keys of the chunks (B, H, LP, D, C)", spec.batch * m.heads * lp * m.head_dim * m.chunk, "--seq"),
+        ("the projected q, k, v (B, L, 3*H*D)", spec.batch * spec.seq * m.conv_dim, "--seq"),
+        ("the recurrent states (B, H, L, D, D)", spec.batch * m.heads * spec.seq * m.head_dim ** 2, "--seq"),
+        ("the q_proj weight", spec.dim * m.inner, "--dim")))
 
 
 def title_parts(spec: AttnSpec) -> list[str]:
     """``Kimi Delta Attention H=32 D=128 K=4`` and the form, for titles."""
     m = kda_sizes(spec)
-    form = f"{spec.form} form" + (f" C={m.chunk}" if spec.form == "chunked" else "")
-    return [f"Kimi Delta Attention H={m.heads} D={m.head_dim} K={m.kernel}",
-            form + (" (auto)" if spec.gdn_form == "auto" else "")]
+    return [f"Kimi Delta Attention H={m.heads} D={m.head_dim} K={m.kernel}", forms.form_title(spec, m.chunk)]
 
 
 def short_label(spec: AttnSpec) -> str:
-    return f"KDA {spec.form} form" + ("" if spec.out_proj else ", no W_O")
+    return "KDA " + forms.short_label(spec)
 
 
 def keeps_line(spec: AttnSpec) -> str | None:
@@ -191,16 +162,10 @@ def keeps_line(spec: AttnSpec) -> str | None:
 
 def conclusion(report: Counted) -> str:
     """What the other form would cost, and the state."""
-    run, other = report.variants[0], report.variants[1]
-    spec = report.spec
-    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
-    why = ("as asked" if spec.gdn_form != "auto" else "auto: a decode step, L = 1 with a state"
-           if run.form == "recurrent" else "auto: not a decode step")
-    state = state_bytes(spec, run.memory.bytes_per_element)
-    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
-            f"MACs ({ratio:.3g}x). No KV cache: the state is {human_bytes(state['recurrent'])} recurrent (float32, "
-            f"{STATE_BYTES} B per value) + {human_bytes(state['conv'])} conv per layer, the same at any context "
-            "length.")
+    state = state_bytes(report.spec, report.variants[0].memory.bytes_per_element)
+    return (f"{forms.form_sentence(report, 'as asked', 'state')} No KV cache: the state is "
+            f"{human_bytes(state['recurrent'])} recurrent (float32, {STATE_BYTES} B per value) + "
+            f"{human_bytes(state['conv'])} conv per layer, the same at any context length.")
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
@@ -226,17 +191,9 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return spec.with_(heads=spec.heads // tp, linear_num_heads=h // tp)
 
 
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
-
-
-def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
-    return kv_cache_bytes(spec, bytes_per_element)
-
-
-config_entries = sized_entries(kda_sizes)
-head_counts = ungrouped_heads
+kv_fixed_bytes = base.no_fixed_bytes
+kv_cache_held_bytes = kv_cache_bytes  # NOTE: the storage held after the step is what the state keeps
+config_entries = base.sized_entries(kda_sizes)
+head_counts = base.ungrouped_heads
 HF_CLASS = "counted"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
 BENCH_FORMS = False  # NOTE: bench times the layer as asked

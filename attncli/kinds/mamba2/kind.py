@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from attncli.kinds.base import sized_entries, ungrouped_heads
+from attncli.kinds import base, forms
 from attncli.kinds.mamba2 import counts, words
 from attncli.kinds.mamba2.counts import SCAN_FORMS, STATE_BYTES, padded_length, state_bytes
 from attncli.kinds.mamba2.sizes import SSM_DTYPES, mamba2_sizes
-from attncli.numbers import human, human_bytes
+from attncli.numbers import human_bytes
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
@@ -77,19 +77,7 @@ def validate(spec: AttnSpec) -> None:
                                     "group's B and C serve H / G heads)")
     if spec.mamba_form not in FORMS:
         raise SpecError("--config", f"unknown Mamba2 form {spec.mamba_form!r}; choose from {', '.join(FORMS)}")
-    for name, flag, why in REFUSED:
-        if getattr(spec, name) is not None:
-            raise SpecError(flag, f"{WHY}: {why}")
-    for flag, on, why in (("--add-bias-kv", spec.add_bias_kv, "nn.MultiheadAttention's extra key"),
-                          ("--add-zero-attn", spec.add_zero_attn, "nn.MultiheadAttention's extra key"),
-                          ("--unbatched", spec.unbatched, "the layer is run batched"),
-                          ("--no-batch-first", not spec.batch_first, "the layer is run batch-first"),
-                          ("--dropout", spec.dropout > 0, "the layer has no dropout"),
-                          ("--mask", spec.mask == "padding", "padding is not modelled (the layer is causal by "
-                                                             "itself: --mask none or causal)"),
-                          ("--impl", spec.impl != NAME, "it runs attncli's own Mamba2 layer (--impl mamba2)")):
-        if on:
-            raise SpecError(flag, f"{WHY}: {why}")
+    base.refuse_mixer_settings(spec, WHY, REFUSED, "it runs attncli's own Mamba2 layer (--impl mamba2)")
 
 
 def stages(spec: AttnSpec) -> tuple[str, ...]:
@@ -219,10 +207,8 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
     return out
 
 
-def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
-    """The layer in the form it runs, then in the other form."""
-    run = spec.with_(mamba_form=spec.form or "chunked")
-    return [run, run.with_(mamba_form="recurrent" if run.form == "chunked" else "chunked")]
+variant_specs = forms.variant_specs  # NOTE: the form it runs, then the other
+short_label = forms.short_label
 
 
 def variant_label(spec: AttnSpec) -> str:
@@ -230,65 +216,43 @@ def variant_label(spec: AttnSpec) -> str:
 
 
 def variants_note(spec: AttnSpec) -> str:
-    return ("below it the same layer in the other form (recurrent: one token at a time, a P x N state read per "
-            "token and head; chunked: the SSD scan in chunks of C tokens, L padded to a multiple of C)")
+    return forms.other_form_note("recurrent: one token at a time, a P x N state read per token and head; "
+                                 "chunked: the SSD scan in chunks of C tokens, L padded to a multiple of C")
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     from attncli.kinds.mamba2 import torch_layer
 
-    module = torch_layer.build(spec, device)
-    args, kwargs = torch_layer.make_args(spec, device)
-    return module, args, kwargs
+    return base.layer_call(torch_layer, spec, device)
 
 
 SCOPE_STAGES: dict[str, str] = {"in_proj": "in_proj", "conv1d": "conv", "out_proj": "out_proj",
                                 **{st: st for form in SCAN_FORMS.values() for st in form}}
-
-
-def relabel(scope: str, stage: str) -> str:
-    """Every op is named by the submodule that ran it (:data:`SCOPE_STAGES`), else ``other``."""
-    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+relabel = base.scoped_relabel(SCOPE_STAGES)  # NOTE: every op is named by the submodule that ran it, else other
 
 
 def check_representable(spec: AttnSpec) -> None:
     """Refuse tensors torch cannot describe (2**63 bytes at float32), even on the meta device."""
-    from attncli.layer.formulas import TORCH_MAX_BYTES
-
     m = mamba2_sizes(spec)
     lp = padded_length(spec)
-    for what, elements, flag in (
-            ("the projected z, x, B, C, dt (B, L, 2*I + 2*G*N + H)", spec.batch * spec.seq * m.in_proj, "--seq"),
-            ("the chunk scores (B, H, LP, C)", spec.batch * m.heads * lp * m.chunk, "--seq"),
-            ("the chunk states (B, H, n+1, P, N)", spec.batch * m.heads * (lp // m.chunk + 1) ** 2 * m.head_dim
-             * m.state, "--seq"),
-            ("the in_proj weight", spec.dim * m.in_proj, "--dim")):
-        if elements * 4 > TORCH_MAX_BYTES:
-            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
-                                  "even on the meta device (2**63 bytes)")
+    base.refuse_unrepresentable((
+        ("the projected z, x, B, C, dt (B, L, 2*I + 2*G*N + H)", spec.batch * spec.seq * m.in_proj, "--seq"),
+        ("the chunk scores (B, H, LP, C)", spec.batch * m.heads * lp * m.chunk, "--seq"),
+        ("the chunk states (B, H, n+1, P, N)", spec.batch * m.heads * (lp // m.chunk + 1) ** 2 * m.head_dim * m.state,
+         "--seq"),
+        ("the in_proj weight", spec.dim * m.in_proj, "--dim")))
 
 
 def title_parts(spec: AttnSpec) -> list[str]:
     m = mamba2_sizes(spec)
-    form = f"{spec.form} form" + (f" C={m.chunk}" if spec.form == "chunked" else "")
-    return [f"Mamba2 H={m.heads} P={m.head_dim} N={m.state} G={m.groups} K={m.kernel}",
-            form + (" (auto)" if spec.mamba_form == "auto" else "")]
-
-
-def short_label(spec: AttnSpec) -> str:
-    return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
+    return [f"Mamba2 H={m.heads} P={m.head_dim} N={m.state} G={m.groups} K={m.kernel}", forms.form_title(spec, m.chunk)]
 
 
 def conclusion(report: Counted) -> str:
-    run, other = report.variants[0], report.variants[1]
-    spec = report.spec
-    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
-    why = ("as the config asks" if spec.mamba_form != "auto" else
-           "auto: a decode step, L = 1 with a state" if run.form == "recurrent" else "auto: not a decode step")
-    state = state_bytes(spec, run.memory.bytes_per_element)
-    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} MACs "
-            f"({ratio:.3g}x). No KV cache: the state is {human_bytes(state['ssm'])} SSM (float32) + "
-            f"{human_bytes(state['conv'])} conv per layer, the same at any context length.")
+    state = state_bytes(report.spec, report.variants[0].memory.bytes_per_element)
+    return (f"{forms.form_sentence(report, 'as the config asks', 'state')} No KV cache: the state is "
+            f"{human_bytes(state['ssm'])} SSM (float32) + {human_bytes(state['conv'])} conv per layer, the same at "
+            "any context length.")
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
@@ -297,22 +261,10 @@ def analyse_shapes(spec: AttnSpec) -> ShapesReport:
     return analyse(spec)
 
 
-def keeps_line(spec: AttnSpec) -> str | None:
-    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
-    return None
-
-
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
-
-
-def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
-    return kv_cache_bytes(spec, bytes_per_element)
-
-
-config_entries = sized_entries(mamba2_sizes)
-head_counts = ungrouped_heads
+keeps_line = base.no_keeps_line
+kv_fixed_bytes = base.no_fixed_bytes
+kv_cache_held_bytes = kv_cache_bytes  # NOTE: the storage held after the step is what the state keeps
+config_entries = base.sized_entries(mamba2_sizes)
+head_counts = base.ungrouped_heads
 HF_CLASS = "refused"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
 BENCH_FORMS = False  # NOTE: bench times the layer as asked

@@ -33,9 +33,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from attncli.choices import MLA_FORMS
-from attncli.kinds.base import sized_entries, ungrouped_heads
+from attncli.kinds import base, forms
 from attncli.kinds.mla.sizes import mla_sizes
-from attncli.numbers import human
 from attncli.spec import SpecError
 
 if TYPE_CHECKING:
@@ -188,11 +187,6 @@ def closed_form(spec: AttnSpec) -> dict[str, int]:
     return out
 
 
-def other_form(spec: AttnSpec) -> AttnSpec:
-    """The same layer in the other form (naive <-> absorbed)."""
-    return spec.with_(mla_form="naive" if spec.form == "absorbed" else "absorbed")
-
-
 def params(spec: AttnSpec) -> dict[str, int]:
     """Parameters by module as transformers' ``DeepseekV3Attention`` holds them, and ``total``.
 
@@ -291,10 +285,8 @@ def memory(spec: AttnSpec, dtype: str) -> Memory:
     return Memory(dtype, n, attn, acts, kv_cache_bytes(spec, n))
 
 
-def variant_specs(spec: AttnSpec) -> list[AttnSpec]:
-    """The layer in the form it runs (``--mla-form``, auto resolved), then in the other form."""
-    run = spec.with_(mla_form=spec.form or "naive")
-    return [run, other_form(run)]
+variant_specs = forms.variant_specs  # NOTE: the form --mla-form runs (auto resolved), then the other
+short_label = forms.short_label
 
 
 def variant_label(spec: AttnSpec) -> str:
@@ -302,24 +294,14 @@ def variant_label(spec: AttnSpec) -> str:
 
 
 def variants_note(spec: AttnSpec) -> str:
-    return ("below it the same layer in the other form (naive: K and V expanded from every cached latent; "
-            "absorbed: attention over the latent, W_UK and W_UV folded in)")
+    return forms.other_form_note("naive: K and V expanded from every cached latent; absorbed: attention over the "
+                                 "latent, W_UK and W_UV folded in")
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds.mla import torch_layer as mla_torch
+    from attncli.kinds.mla import torch_layer
 
-    module = mla_torch.build(spec, device)
-    args, kwargs = mla_torch.make_args(spec, device)
-    return module, args, kwargs
-
-
-def relabel(scope: str, stage: str) -> str:
-    """Attention matmuls keep the stage the data flow gave them; every other op is named by the
-    submodule that ran it (:data:`attncli.kinds.mla.torch_layer.SCOPE_STAGES`), else ``other``."""
-    if stage in ("qk", "av"):
-        return stage
-    return SCOPE_STAGES.get(scope.rsplit(".", 1)[-1], "other") if scope else "other"
+    return base.layer_call(torch_layer, spec, device)
 
 
 SCOPE_STAGES: dict[str, str] = {
@@ -327,6 +309,7 @@ SCOPE_STAGES: dict[str, str] = {
     "kv_b_proj": "kv_b_proj", "q_absorb": "q_absorb", "out_absorb": "out_absorb", "o_proj": "out_proj",
 }
 """Submodule of attncli's MLA layer (transformers' names) -> the stage its matmuls belong to."""
+relabel = base.scoped_relabel(SCOPE_STAGES, kept=("qk", "av"))  # NOTE: attention matmuls keep their data-flow stage
 
 
 def _linear(tokens: int, d_in: int, d_out: int, bias: bool) -> int:
@@ -370,22 +353,16 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
 
 def check_representable(spec: AttnSpec) -> None:
     """Refuse an attention matrix or expanded K/V torch cannot describe (2**63 bytes at float32)."""
-    from attncli.layer.formulas import TORCH_MAX_BYTES
-
-    m = mla_sizes(spec)
-    for what, elements, flag in (
-            ("the attention matrix (B, H, L, S)", spec.batch * spec.heads * spec.seq * spec.s, "--seq"),
-            ("the expanded keys (B, H, S, DN+DR)", spec.batch * spec.heads * spec.s * m.qk_head_dim, "--heads"),
-            ("the q projection weight", spec.dim * spec.heads * m.qk_head_dim, "--dim"),
-            ("the kv_b_proj weight (H*(DN+DV), R)", m.kv_lora_rank * spec.heads * (m.qk_nope_head_dim + m.v_head_dim),
-             "--kv-lora-rank"),
-            ("the kv_a_proj weight (R+DR, E)", spec.dim * (m.kv_lora_rank + m.qk_rope_head_dim), "--kv-lora-rank"),
-            ("the q_b_proj weight (H*(DN+DR), RQ)", (m.q_lora_rank or 0) * spec.heads * m.qk_head_dim,
-             "--q-lora-rank"),
-            ("the output projection (E, H*DV)", spec.dim * spec.heads * m.v_head_dim, "--heads")):
-        if elements * 4 > TORCH_MAX_BYTES:
-            raise SpecError(flag, f"{what} would have {elements:,} elements: more than torch can describe, "
-                                  "even on the meta device (2**63 bytes)")
+    m, b, h = mla_sizes(spec), spec.batch, spec.heads
+    base.refuse_unrepresentable((
+        ("the attention matrix (B, H, L, S)", b * h * spec.seq * spec.s, "--seq"),
+        ("the expanded keys (B, H, S, DN+DR)", b * h * spec.s * m.qk_head_dim, "--heads"),
+        ("the q projection weight", spec.dim * h * m.qk_head_dim, "--dim"),
+        ("the kv_b_proj weight (H*(DN+DV), R)", m.kv_lora_rank * h * (m.qk_nope_head_dim + m.v_head_dim),
+         "--kv-lora-rank"),
+        ("the kv_a_proj weight (R+DR, E)", spec.dim * (m.kv_lora_rank + m.qk_rope_head_dim), "--kv-lora-rank"),
+        ("the q_b_proj weight (H*(DN+DR), RQ)", (m.q_lora_rank or 0) * h * m.qk_head_dim, "--q-lora-rank"),
+        ("the output projection (E, H*DV)", spec.dim * h * m.v_head_dim, "--heads")))
 
 
 def title_parts(spec: AttnSpec) -> list[str]:
@@ -393,27 +370,13 @@ def title_parts(spec: AttnSpec) -> list[str]:
     m = mla_sizes(spec)
     rq = f" RQ={m.q_lora_rank}" if m.q_lora_rank else " no-q-LoRA"
     return [f"MLA R={m.kv_lora_rank}{rq} DN={m.qk_nope_head_dim} DR={m.qk_rope_head_dim} DV={m.v_head_dim}",
-            f"{spec.form} form" + (" (auto)" if spec.mla_form == "auto" else "")]
-
-
-def short_label(spec: AttnSpec) -> str:
-    return f"{spec.form} form" + ("" if spec.out_proj else ", no W_O")
+            forms.form_title(spec)]
 
 
 def conclusion(report: Counted) -> str:
     """What the other form would cost, and what the latent cache holds per token."""
-    run, other = report.variants[0], report.variants[1]
-    m = mla_sizes(report.spec)
-    ratio = other.fvcore_flops / run.fvcore_flops if run.fvcore_flops else 0.0
-    if report.spec.mla_form != "auto":
-        why = "as --mla-form asks"
-    elif run.form == "absorbed":
-        why = "auto: a decode step, L = 1 with a cache"
-    else:
-        why = "auto: not a decode step"
-    return (f"The {run.form} form runs ({why}); the {other.form} form would cost {human(other.fvcore_flops)} "
-            f"MACs ({ratio:.3g}x). The latent cache holds R + DR = {m.latent} values per token and layer, "
-            f"once for all {report.spec.heads} heads.")
+    return (f"{forms.form_sentence(report, 'as --mla-form asks', 'cache')} The latent cache holds R + DR = "
+            f"{mla_sizes(report.spec).latent} values per token and layer, once for all {report.spec.heads} heads.")
 
 
 def analyse_shapes(spec: AttnSpec) -> ShapesReport:
@@ -430,22 +393,10 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return spec.with_(heads=spec.heads // tp, kv_heads=None)  # NOTE: no K/V heads of its own to carry over
 
 
-def keeps_line(spec: AttnSpec) -> str | None:
-    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
-    return None
-
-
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
-
-
-def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
-    return kv_cache_bytes(spec, bytes_per_element)
-
-
-config_entries = sized_entries(mla_sizes)
-head_counts = ungrouped_heads
+keeps_line = base.no_keeps_line
+kv_fixed_bytes = base.no_fixed_bytes
+kv_cache_held_bytes = kv_cache_bytes  # NOTE: the storage held after the step is what the latent cache keeps
+config_entries = base.sized_entries(mla_sizes)
+head_counts = base.ungrouped_heads
 HF_CLASS = "built"  # NOTE: what --module does with a Hugging Face class of this kind (Kind.HF_CLASS)
 BENCH_FORMS = True  # NOTE: bench times each form: naive and absorbed, the one asked first

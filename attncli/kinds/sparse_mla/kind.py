@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from attncli.kinds import base
 from attncli.kinds.mla import kind as mla
 from attncli.kinds.mla.sizes import mla_sizes
 from attncli.numbers import human
@@ -289,11 +290,9 @@ def variants_note(spec: AttnSpec) -> str:
 
 
 def build_call(spec: AttnSpec, device: str) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    from attncli.kinds.sparse_mla import torch_layer as sparse_mla_torch
+    from attncli.kinds.sparse_mla import torch_layer
 
-    module = sparse_mla_torch.build(spec, device)
-    args, kwargs = sparse_mla_torch.make_args(spec, device)
-    return module, args, kwargs
+    return base.layer_call(torch_layer, spec, device)
 
 
 INDEXER_SCOPES: dict[str, str] = {"indexer": "indexer_scores", "indexer.wq_b": "indexer_q_proj",
@@ -338,13 +337,9 @@ def kernel_elements(spec: AttnSpec, naive: bool, dense: dict[str, int],
 
 def check_representable(spec: AttnSpec) -> None:
     """MLA's limits, and the indexer's per-head scores (B, L, IH, S)."""
-    from attncli.layer.formulas import TORCH_MAX_BYTES
-
     mla.check_representable(spec)
     elements = spec.batch * spec.seq * indexer_sizes(spec).heads * spec.s
-    if elements * 4 > TORCH_MAX_BYTES:
-        raise SpecError("--seq", f"the indexer's scores (B, L, IH, S) would have {elements:,} elements: more than "
-                                 "torch can describe, even on the meta device (2**63 bytes)")
+    base.refuse_unrepresentable((("the indexer's scores (B, L, IH, S)", elements, "--seq"),))
 
 
 # ---------------------------------------------------------------------------- words
@@ -384,21 +379,9 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return mla.device_spec(spec, tp)
 
 
-def keeps_line(spec: AttnSpec) -> str | None:
-    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
-    return None
-
-
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
-
-
-def kv_cache_held_bytes(spec: AttnSpec, bytes_per_element: int) -> int:
-    """The storage the cache holds after the step: what it keeps (no view of a larger tensor)."""
-    return kv_cache_bytes(spec, bytes_per_element)
-
-
+keeps_line = base.no_keeps_line
+kv_fixed_bytes = base.no_fixed_bytes
+kv_cache_held_bytes = kv_cache_bytes  # NOTE: the storage held after the step is what the cache keeps
 config_entries = mla.config_entries
 
 head_counts = mla.head_counts

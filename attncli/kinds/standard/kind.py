@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from attncli.choices import CLOSED_FORM_TERMS, CLOSED_FORMS, SHORT_STAGE_LABELS, STAGE_ABBREVIATIONS, STAGES
 from attncli.choices import STAGE_LABELS as _LABELS
+from attncli.kinds import base
 from attncli.numbers import human, human_bytes
 
 if TYPE_CHECKING:
@@ -286,14 +287,8 @@ def device_spec(spec: AttnSpec, tp: int) -> AttnSpec:
     return spec.with_(heads=spec.heads // tp, kv_heads=max(1, g // tp), d_head=spec.head_dim)
 
 
-def keeps_line(spec: AttnSpec) -> str | None:
-    """No line of its own in ``model``'s table: the KV line says what the layer keeps."""
-    return None
-
-
-def kv_fixed_bytes(spec: AttnSpec, bytes_per_element: int) -> int | None:
-    """None: the cache has no part that grows by whole entries (only DeepSeek-V4's does)."""
-    return None
+keeps_line = base.no_keeps_line
+kv_fixed_bytes = base.no_fixed_bytes
 
 
 def config_entries(spec: AttnSpec, d: dict[str, Any]) -> None:
