@@ -15,6 +15,8 @@ a kind's name, so a new kind is a new folder here plus one entry in :data:`attnc
   (a package: sizes, counts, words, the torch layer, the kind).
 - :mod:`attncli.kinds.mamba2`: the Mamba2 layers of hybrid models (Nemotron-H), a package as ``dsv4``.
 - :mod:`attncli.kinds.kda`: Kimi Delta Attention, Kimi Linear's linear-attention layers (a package too).
+- :mod:`attncli.kinds.base` (the protocol, and the answers several kinds share) and :mod:`attncli.kinds.forms`
+  (what the kinds of two forms answer alike, from the registry entry's ``form``).
 
 Which kind a layer is comes from its settings (``AttnSpec.kind``: ``--kv-lora-rank`` selects
 MLA). Nothing here imports torch.
