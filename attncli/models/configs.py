@@ -44,7 +44,7 @@ from attncli.models.values import causal as _causal
 from attncli.models.values import size as _int
 from attncli.models.values import switch as _bool
 from attncli.registry import MLA_FIELDS
-from attncli.spec import SpecError
+from attncli.spec import AttnSpec, SpecError
 
 LAYER_FIELDS: tuple[str, ...] = ("dim", "heads", "kv_heads", "head_dim", "window", "chunk", "bias", "mask",
                                  *MLA_FIELDS)
@@ -131,8 +131,6 @@ class LayerSettings:
     @property
     def kind(self) -> str:
         """The kind of the model's attention layers (:attr:`AttnSpec.kind`, from the settings that select one)."""
-        from attncli.spec import AttnSpec
-
         return AttnSpec(**{"kv_lora_rank": self.kv_lora_rank, **self.attention_fields}).kind
 
     def to_json(self) -> dict[str, Any]:
